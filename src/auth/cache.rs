@@ -1,0 +1,151 @@
+//! The verified-credential cache: a client that sends the same `Authorization` header on every
+//! request pays argon2 once.
+//!
+//! Keyed by HMAC-SHA256 of the whole header under a key drawn at start, so the secret is never
+//! held in clear and the keys are useless outside this process. Only successful verifications
+//! are inserted, so wrong guesses cannot fill it. Each entry remembers the store generation it
+//! was checked at; the gate re-reads the record (no argon2) whenever the store has changed since,
+//! which makes a revoke, a disable or an expiry effective on the very next request.
+
+use chrono::{DateTime, Utc};
+use hmac::{Hmac, KeyInit, Mac};
+use rand::rand_core::TryRng;
+use rand::rngs::SysRng;
+use sha2::Sha256;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use crate::store::{AppPasswordId, UserName};
+
+/// HMAC of an `Authorization` header value.
+pub type CacheKey = [u8; 32];
+
+/// What a successful verification established.
+#[derive(Debug)]
+pub struct CacheEntry {
+    /// The app password that matched.
+    pub id: AppPasswordId,
+    /// Its owner, who is the authenticated user.
+    pub user: UserName,
+    /// Its expiry; checked on every hit.
+    pub expires_at: DateTime<Utc>,
+    /// The hash it matched, to recognise the very same record on a re-check.
+    pub secret_hash: String,
+    generation: AtomicU64,
+    last_used_written: AtomicI64,
+}
+
+impl CacheEntry {
+    /// A new entry checked at store generation `generation`, last-used written at `now`.
+    pub fn new(
+        id: AppPasswordId,
+        user: UserName,
+        expires_at: DateTime<Utc>,
+        secret_hash: String,
+        generation: u64,
+        now: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            id,
+            user,
+            expires_at,
+            secret_hash,
+            generation: AtomicU64::new(generation),
+            last_used_written: AtomicI64::new(now.timestamp()),
+        }
+    }
+
+    /// The store generation this entry was last confirmed at.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Marks the entry as confirmed at `generation`.
+    pub fn confirm(&self, generation: u64) {
+        self.generation.store(generation, Ordering::Release);
+    }
+
+    /// True (once per `interval_secs`) when "last used" is due to be written again.
+    pub fn last_used_due(&self, now: DateTime<Utc>, interval_secs: i64) -> bool {
+        let prev = self.last_used_written.load(Ordering::Relaxed);
+        now.timestamp() - prev >= interval_secs
+            && self
+                .last_used_written
+                .compare_exchange(prev, now.timestamp(), Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+    }
+}
+
+/// A bounded map from credential to verification.
+pub struct CredentialCache {
+    key: [u8; 32],
+    capacity: usize,
+    entries: Mutex<HashMap<CacheKey, Arc<CacheEntry>>>,
+}
+
+impl CredentialCache {
+    /// A cache holding at most `capacity` credentials (0 disables it).
+    pub fn new(capacity: usize) -> Result<Self, rand::rngs::SysError> {
+        let mut key = [0u8; 32];
+        SysRng.try_fill_bytes(&mut key)?;
+        Ok(Self {
+            key,
+            capacity,
+            entries: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The cache key of an `Authorization` header value.
+    pub fn key(&self, header: &[u8]) -> CacheKey {
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.key)
+            .expect("HMAC accepts keys of any length");
+        mac.update(header);
+        mac.finalize().into_bytes().into()
+    }
+
+    /// The entry for `key`, if cached.
+    pub fn get(&self, key: &CacheKey) -> Option<Arc<CacheEntry>> {
+        self.lock().get(key).cloned()
+    }
+
+    /// Caches a successful verification, evicting expired entries (then the oldest) when full.
+    pub fn insert(&self, key: CacheKey, entry: CacheEntry, now: DateTime<Utc>) {
+        if self.capacity == 0 {
+            return;
+        }
+        let mut entries = self.lock();
+        if entries.len() >= self.capacity {
+            entries.retain(|_, e| e.expires_at > now);
+        }
+        if entries.len() >= self.capacity {
+            let oldest = entries
+                .iter()
+                .min_by_key(|(_, e)| e.last_used_written.load(Ordering::Relaxed))
+                .map(|(k, _)| *k);
+            if let Some(k) = oldest {
+                entries.remove(&k);
+            }
+        }
+        entries.insert(key, Arc::new(entry));
+    }
+
+    /// Forgets a credential.
+    pub fn remove(&self, key: &CacheKey) {
+        self.lock().remove(key);
+    }
+
+    /// How many credentials are cached.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// True when nothing is cached.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<CacheKey, Arc<CacheEntry>>> {
+        self.entries.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}

@@ -1,0 +1,376 @@
+//! The auth gate: only app passwords open WebDAV.
+//!
+//! [`Gate::authenticate`] turns a request's headers into an [`Authenticated`] user or a
+//! [`Denied`] reason. The primary password never works here: it does not even have the shape of
+//! an app password. Costs: a cached credential costs one HMAC and a map lookup; a new one costs
+//! one store read and exactly one argon2id verification, whether the id exists or not, whether
+//! the secret or the user name is wrong (a dummy verification covers unknown ids). Revoked and
+//! expired passwords are refused from their record alone, so a stale client retrying costs no
+//! argon2 at all.
+
+pub mod cache;
+pub mod client;
+pub mod token;
+pub mod verify;
+
+use chrono::{DateTime, Utc};
+use http::HeaderMap;
+use http::header::{AUTHORIZATION, USER_AGENT};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use tokio::sync::{OnceCell, mpsc};
+
+use crate::store::{AppPasswordId, LoginRecord, Store, UserName};
+use cache::{CacheEntry, CacheKey, CredentialCache};
+use token::Presented;
+use verify::Verifier;
+
+/// Proof that a request carried a valid app password. Only this module can make one, and the
+/// DAV mount takes one, so no path reaches the files without passing the gate.
+#[derive(Debug, Clone)]
+pub struct Authenticated {
+    user: UserName,
+    app_password: AppPasswordId,
+}
+
+impl Authenticated {
+    /// The user whose home is served.
+    pub fn user(&self) -> &UserName {
+        &self.user
+    }
+
+    /// The app password that opened the request.
+    pub fn app_password(&self) -> &AppPasswordId {
+        &self.app_password
+    }
+
+    /// Benchmark-only: an identity without any credential, to measure the gate's own cost.
+    #[cfg(feature = "bench")]
+    pub fn bench_bypass(user: UserName) -> Self {
+        let app_password = AppPasswordId::parse("0000000000").expect("valid id");
+        Self { user, app_password }
+    }
+}
+
+/// Why a request was refused. Every reason but `Unavailable` is answered with the same 401.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Denied {
+    /// No `Authorization` header: the client has not tried yet.
+    NoCredentials,
+    /// Not HTTP Basic, or not decodable.
+    Malformed,
+    /// The password is not an app password (a primary password, or a typo).
+    NotAppPassword,
+    /// No app password has that id.
+    UnknownId,
+    /// The secret does not match.
+    WrongSecret,
+    /// The app password belongs to someone else.
+    WrongUser,
+    /// Past its expiry.
+    Expired,
+    /// Revoked.
+    Revoked,
+    /// The owner is disabled or removed.
+    Disabled,
+    /// The store could not be read: a server fault, not the client's.
+    Unavailable,
+}
+
+impl Denied {
+    /// A short word for the log line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Denied::NoCredentials => "no credentials",
+            Denied::Malformed => "malformed authorization",
+            Denied::NotAppPassword => "not an app password",
+            Denied::UnknownId => "unknown app password",
+            Denied::WrongSecret => "wrong secret",
+            Denied::WrongUser => "app password of another user",
+            Denied::Expired => "expired app password",
+            Denied::Revoked => "revoked app password",
+            Denied::Disabled => "disabled user",
+            Denied::Unavailable => "store unavailable",
+        }
+    }
+}
+
+/// A refusal with the user name that was tried (for the failed-login log line).
+#[derive(Debug, Clone)]
+pub struct Refusal {
+    /// Why.
+    pub reason: Denied,
+    /// The user name from the header, if one could be read.
+    pub user: Option<String>,
+}
+
+type Outcome = Result<Authenticated, Denied>;
+
+/// "Last used" is written at most this often per app password.
+const LAST_USED_INTERVAL_SECS: i64 = 60;
+/// Longest User-Agent kept in the store.
+const MAX_USER_AGENT: usize = 512;
+
+/// The gate in front of WebDAV. One per server; share it behind an `Arc`.
+pub struct Gate {
+    store: Arc<Store>,
+    verifier: Verifier,
+    cache: CredentialCache,
+    inflight: Mutex<HashMap<CacheKey, Arc<OnceCell<Outcome>>>>,
+    last_used: mpsc::Sender<(AppPasswordId, DateTime<Utc>)>,
+}
+
+/// Gate tuning.
+#[derive(Debug, Clone)]
+pub struct GateOptions {
+    /// argon2 verification threads (default: the number of cores).
+    pub verify_threads: usize,
+    /// Credentials kept in the cache (0 disables it: benchmarks only).
+    pub cache_capacity: usize,
+}
+
+impl Default for GateOptions {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Self {
+            verify_threads: cores,
+            cache_capacity: 10_000,
+        }
+    }
+}
+
+/// The gate could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// argon2 or its threads failed.
+    #[error(transparent)]
+    Hash(#[from] verify::HashError),
+    /// The OS random source failed.
+    #[error("the operating system's random source failed: {0}")]
+    Random(#[from] rand::rngs::SysError),
+}
+
+impl Gate {
+    /// Starts the gate: its verification threads and its last-used writer (needs a tokio runtime).
+    pub fn start(store: Arc<Store>, options: &GateOptions) -> Result<Self, Error> {
+        let verifier = Verifier::start(options.verify_threads)?;
+        let cache = CredentialCache::new(options.cache_capacity)?;
+        let (last_used, rx) = mpsc::channel(1024);
+        tokio::spawn(write_last_used(Arc::clone(&store), rx));
+        Ok(Self {
+            store,
+            verifier,
+            cache,
+            inflight: Mutex::new(HashMap::new()),
+            last_used,
+        })
+    }
+
+    /// How many argon2 verifications ran since start (for tests and benchmarks).
+    pub fn verifications(&self) -> u64 {
+        self.verifier.verifications()
+    }
+
+    /// Checks a request's credentials.
+    pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Authenticated, Refusal> {
+        let refuse = |reason, user: Option<&str>| Refusal {
+            reason,
+            user: user.map(str::to_string),
+        };
+        let header = headers
+            .get(AUTHORIZATION)
+            .ok_or_else(|| refuse(Denied::NoCredentials, None))?;
+        let key = self.cache.key(header.as_bytes());
+        let now = Utc::now();
+        if let Some(entry) = self.cache.get(&key) {
+            let outcome = self.confirm_cached(&entry, now).await;
+            if outcome.is_err() {
+                self.cache.remove(&key);
+            }
+            return outcome.map_err(|reason| refuse(reason, Some(entry.user.as_str())));
+        }
+        let text = header
+            .to_str()
+            .map_err(|_| refuse(Denied::Malformed, None))?;
+        let basic = http_auth_basic::Credentials::from_header(text.to_string())
+            .map_err(|_| refuse(Denied::Malformed, None))?;
+        let user = basic.user_id;
+        let presented = token::parse(&basic.password)
+            .map_err(|_| refuse(Denied::NotAppPassword, Some(&user)))?;
+        let user_agent = headers.get(USER_AGENT).and_then(|v| v.to_str().ok());
+
+        // Concurrent first requests with the same credential share one verification.
+        let cell = Arc::clone(self.lock_inflight().entry(key).or_default());
+        let outcome = cell
+            .get_or_init(|| self.verify_new(key, &user, presented, user_agent))
+            .await
+            .clone();
+        let mut inflight = self.lock_inflight();
+        if inflight.get(&key).is_some_and(|c| Arc::ptr_eq(c, &cell)) {
+            inflight.remove(&key);
+        }
+        outcome.map_err(|reason| refuse(reason, Some(&user)))
+    }
+
+    /// A cache hit: still valid if nothing changed in the store and it has not expired;
+    /// otherwise the record is read again (no argon2: the secret already matched this hash).
+    async fn confirm_cached(&self, entry: &CacheEntry, now: DateTime<Utc>) -> Outcome {
+        let generation = self.store.generation();
+        if entry.generation() != generation || now >= entry.expires_at {
+            let record = self
+                .login_record(&entry.id)
+                .await?
+                .ok_or(Denied::UnknownId)?;
+            if record.password.secret_hash != entry.secret_hash {
+                return Err(Denied::UnknownId);
+            }
+            check_standing(&record, now)?;
+            entry.confirm(generation);
+        }
+        if entry.last_used_due(now, LAST_USED_INTERVAL_SECS) {
+            let _ = self.last_used.try_send((entry.id.clone(), now));
+        }
+        Ok(Authenticated {
+            user: entry.user.clone(),
+            app_password: entry.id.clone(),
+        })
+    }
+
+    async fn verify_new(
+        &self,
+        key: CacheKey,
+        user: &str,
+        presented: Presented,
+        user_agent: Option<&str>,
+    ) -> Outcome {
+        let generation = self.store.generation();
+        let now = Utc::now();
+        let Some(record) = self.login_record(&presented.id).await? else {
+            self.verifier.verify_dummy(&presented.secret).await;
+            return Err(Denied::UnknownId);
+        };
+        let password = &record.password;
+        // Refused from the record alone: a stale client retrying costs no argon2.
+        if password.revoked_at.is_some() {
+            return Err(Denied::Revoked);
+        }
+        if now >= password.expires_at {
+            return Err(Denied::Expired);
+        }
+        if !self
+            .verifier
+            .verify(&password.secret_hash, &presented.secret)
+            .await
+        {
+            return Err(Denied::WrongSecret);
+        }
+        // Compared after the verification, so a wrong user name costs the same time.
+        if !user.eq_ignore_ascii_case(password.owner.as_str()) {
+            return Err(Denied::WrongUser);
+        }
+        check_standing(&record, now)?;
+        if password.access_method.is_none() {
+            self.record_first_use(&password.id, user_agent, now).await;
+        } else {
+            let _ = self.last_used.try_send((password.id.clone(), now));
+        }
+        let entry = CacheEntry::new(
+            password.id.clone(),
+            password.owner.clone(),
+            password.expires_at,
+            password.secret_hash.clone(),
+            generation,
+            now,
+        );
+        self.cache.insert(key, entry, now);
+        Ok(Authenticated {
+            user: password.owner.clone(),
+            app_password: password.id.clone(),
+        })
+    }
+
+    /// Stores the client of a first use before answering, so that the very first response
+    /// already reflects it in any listing. Once per app password, so the wait is affordable.
+    async fn record_first_use(
+        &self,
+        id: &AppPasswordId,
+        user_agent: Option<&str>,
+        now: DateTime<Utc>,
+    ) {
+        let method = client::access_method(user_agent);
+        let raw: String = user_agent
+            .unwrap_or("")
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(MAX_USER_AGENT)
+            .collect();
+        let store = Arc::clone(&self.store);
+        let id = id.clone();
+        let written = tokio::task::spawn_blocking(move || {
+            let result = store.record_first_use(&id, &method, &raw, now);
+            (id, method, result)
+        })
+        .await;
+        match written {
+            Ok((id, method, Ok(()))) => {
+                tracing::info!(app_password = %id, access_method = %method, "app password first used")
+            }
+            Ok((id, _, Err(e))) => {
+                tracing::error!(app_password = %id, "cannot record first use: {e}")
+            }
+            Err(e) => tracing::error!("cannot record first use: {e}"),
+        }
+    }
+
+    async fn login_record(&self, id: &AppPasswordId) -> Result<Option<LoginRecord>, Denied> {
+        let store = Arc::clone(&self.store);
+        let id = id.clone();
+        match tokio::task::spawn_blocking(move || store.login_record(&id)).await {
+            Ok(Ok(record)) => Ok(record),
+            Ok(Err(e)) => {
+                tracing::error!("credential store read failed: {e}");
+                Err(Denied::Unavailable)
+            }
+            Err(e) => {
+                tracing::error!("credential store read failed: {e}");
+                Err(Denied::Unavailable)
+            }
+        }
+    }
+
+    fn lock_inflight(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<CacheKey, Arc<OnceCell<Outcome>>>> {
+        self.inflight.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Whether an app password still opens anything: not revoked, not expired, owner enabled.
+fn check_standing(record: &LoginRecord, now: DateTime<Utc>) -> Result<(), Denied> {
+    if record.password.revoked_at.is_some() {
+        Err(Denied::Revoked)
+    } else if now >= record.password.expires_at {
+        Err(Denied::Expired)
+    } else if record.owner_disabled {
+        Err(Denied::Disabled)
+    } else {
+        Ok(())
+    }
+}
+
+/// Owns every "last used" write: batches what arrived together into one transaction.
+async fn write_last_used(
+    store: Arc<Store>,
+    mut rx: mpsc::Receiver<(AppPasswordId, DateTime<Utc>)>,
+) {
+    let mut batch = Vec::new();
+    while rx.recv_many(&mut batch, 256).await > 0 {
+        let uses = std::mem::take(&mut batch);
+        let store = Arc::clone(&store);
+        match tokio::task::spawn_blocking(move || store.record_last_used(&uses)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!("cannot record last use: {e}"),
+            Err(e) => tracing::warn!("cannot record last use: {e}"),
+        }
+    }
+}

@@ -1,0 +1,280 @@
+//! The WebDAV mount: `/dav/` is the authenticated user's own home folder, and nothing else.
+//!
+//! Each request gets dav-server's handler with that user's confined filesystem and lock table.
+//! Before dav-server sees a request, the mount checks what dav-server would otherwise answer
+//! with a 5xx or let through: the request path and the `Destination` header, decoded and
+//! normalised, must stay under `/dav/`; `PROPFIND Depth: infinity` follows the admin setting and
+//! never a client header (dav-server 0.11 unlocks it for anyone sending `X-Litmus`).
+
+mod confined;
+
+use dav_server::body::Body;
+use dav_server::davpath::DavPath;
+use dav_server::memls::MemLs;
+use dav_server::{DavConfig, DavHandler};
+use http::header::{CONTENT_TYPE, HeaderName, HeaderValue};
+use http::{Method, Request, Response, StatusCode};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use crate::auth::Authenticated;
+use crate::store::{Store, UserName};
+pub use confined::ConfinedFs;
+
+/// Where WebDAV is served.
+pub const PREFIX: &str = "/dav";
+
+/// What a user's requests share: their confined filesystem and their own lock table (one lock
+/// table for everyone would make `/a.txt` of two users the same lock).
+#[derive(Clone)]
+struct UserMount {
+    fs: Box<ConfinedFs>,
+    locks: Box<MemLs>,
+}
+
+/// The WebDAV mount for all users.
+pub struct Mount {
+    handler: DavHandler,
+    files_root: PathBuf,
+    store: Arc<Store>,
+    users: Mutex<HashMap<UserName, UserMount>>,
+}
+
+const X_LITMUS: HeaderName = HeaderName::from_static("x-litmus");
+const DEPTH: HeaderName = HeaderName::from_static("depth");
+const DESTINATION: HeaderName = HeaderName::from_static("destination");
+
+impl Mount {
+    /// A mount serving homes under `files_root` (`<data>/files`), one folder per user.
+    pub fn new(files_root: PathBuf, store: Arc<Store>) -> Self {
+        let handler = DavHandler::builder()
+            .strip_prefix(PREFIX)
+            .hide_symlinks(true)
+            .autoindex(false)
+            .build_handler();
+        Self {
+            handler,
+            files_root,
+            store,
+            users: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Serves one request for an authenticated user.
+    pub async fn serve<B>(&self, who: &Authenticated, mut req: Request<B>) -> Response<Body>
+    where
+        B: http_body::Body + Send + 'static,
+        B::Data: Send,
+        B::Error: std::error::Error + Send + Sync + 'static,
+    {
+        if let Err(refusal) = check_paths(&req) {
+            return refusal;
+        }
+        req.headers_mut().remove(X_LITMUS);
+        if req.method().as_str() == "PROPFIND" && asks_infinity(&req) {
+            if !self.store.settings().propfind_depth_infinity {
+                return finite_depth_only();
+            }
+            req.headers_mut()
+                .insert(X_LITMUS, HeaderValue::from_static("davgate"));
+        }
+        let mount = match self.user_mount(who.user()).await {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::error!(user = %who.user(), "cannot create home folder: {e}");
+                return plain(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "The home folder cannot be created.\n",
+                );
+            }
+        };
+        let config = DavConfig::new()
+            .filesystem(mount.fs)
+            .locksystem(mount.locks)
+            .principal(who.user().as_str());
+        self.handler.handle_with(config, req).await
+    }
+
+    /// The user's mount, creating their home folder on first use.
+    async fn user_mount(&self, user: &UserName) -> std::io::Result<UserMount> {
+        if let Some(m) = self.lock_users().get(user) {
+            return Ok(m.clone());
+        }
+        let home = self.files_root.join(user.as_str());
+        let dir = home.clone();
+        tokio::task::spawn_blocking(move || create_private_dir(&dir))
+            .await
+            .map_err(std::io::Error::other)??;
+        let mount = UserMount {
+            fs: ConfinedFs::new(home),
+            locks: MemLs::new(),
+        };
+        Ok(self
+            .lock_users()
+            .entry(user.clone())
+            .or_insert(mount)
+            .clone())
+    }
+
+    fn lock_users(&self) -> std::sync::MutexGuard<'_, HashMap<UserName, UserMount>> {
+        self.users.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Creates `dir` and its parents, private to the server's user.
+pub fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+}
+
+/// True if `path` (raw, as in a request line) is the mount or inside it, on whole segments.
+pub fn is_mount_path(path: &str) -> bool {
+    path == PREFIX
+        || path
+            .strip_prefix(PREFIX)
+            .is_some_and(|rest| rest.starts_with('/'))
+}
+
+/// Decodes and normalises the request path and any `Destination`, refusing what would leave
+/// the mount: dav-server would answer those with 502, and they are the client's mistake.
+fn check_paths<B>(req: &Request<B>) -> Result<(), Response<Body>> {
+    inside_mount(req.uri().path()).map_err(|why| plain(why.0, why.1))?;
+    if let Some(dest) = req.headers().get(DESTINATION) {
+        let text = dest.to_str().map_err(|_| {
+            plain(
+                StatusCode::BAD_REQUEST,
+                "The Destination header is not valid text.\n",
+            )
+        })?;
+        let path = if text.starts_with('/') {
+            text.to_string()
+        } else {
+            let uri: http::Uri = text.parse().map_err(|_| {
+                plain(
+                    StatusCode::BAD_REQUEST,
+                    "The Destination header is not a URL.\n",
+                )
+            })?;
+            uri.path().to_string()
+        };
+        inside_mount(&path).map_err(|why| {
+            let message = match why.0 {
+                StatusCode::FORBIDDEN => "The Destination must be inside /dav/.\n",
+                _ => "The Destination path is not valid.\n",
+            };
+            plain(why.0, message)
+        })?;
+    }
+    Ok(())
+}
+
+fn inside_mount(raw: &str) -> Result<(), (StatusCode, &'static str)> {
+    let path = DavPath::new(raw).map_err(|_| {
+        (
+            StatusCode::BAD_REQUEST,
+            "The path is not valid (bad encoding, or it climbs above the root).\n",
+        )
+    })?;
+    let normalised = String::from_utf8_lossy(path.with_prefix().as_bytes()).into_owned();
+    if is_mount_path(&normalised) {
+        Ok(())
+    } else {
+        Err((StatusCode::FORBIDDEN, "The path must stay inside /dav/.\n"))
+    }
+}
+
+fn asks_infinity<B>(req: &Request<B>) -> bool {
+    req.headers()
+        .get(DEPTH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("infinity"))
+}
+
+/// RFC 4918 §9.1: a server may refuse `Depth: infinity` with 403 and this precondition.
+fn finite_depth_only() -> Response<Body> {
+    let body = "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n\
+                <D:error xmlns:D=\"DAV:\"><D:propfind-finite-depth/></D:error>\n";
+    let mut res = Response::new(Body::from(body));
+    *res.status_mut() = StatusCode::FORBIDDEN;
+    res.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("application/xml; charset=utf-8"),
+    );
+    res
+}
+
+/// A short plain-text answer.
+pub fn plain(status: StatusCode, text: &'static str) -> Response<Body> {
+    let mut res = Response::new(Body::from(text));
+    *res.status_mut() = status;
+    res.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    res
+}
+
+/// The methods OPTIONS advertises on `/`, matching what `/dav/` serves.
+pub const ALLOW: &str =
+    "OPTIONS, GET, HEAD, PUT, DELETE, PROPFIND, PROPPATCH, MKCOL, COPY, MOVE, LOCK, UNLOCK";
+
+/// Answers `OPTIONS /`: Windows probes the server root before mounting a folder below it.
+pub fn root_options() -> Response<Body> {
+    let mut res = Response::new(Body::empty());
+    let h = res.headers_mut();
+    h.insert("dav", HeaderValue::from_static("1, 2"));
+    h.insert("ms-author-via", HeaderValue::from_static("DAV"));
+    h.insert("allow", HeaderValue::from_static(ALLOW));
+    h.insert("content-length", HeaderValue::from_static("0"));
+    res
+}
+
+/// True for the one request allowed without credentials below `/`: `OPTIONS /`.
+pub fn is_root_options<B>(req: &Request<B>) -> bool {
+    req.method() == Method::OPTIONS && matches!(req.uri().path(), "/" | "*")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_mount_is_matched_on_whole_segments() {
+        assert!(is_mount_path("/dav"));
+        assert!(is_mount_path("/dav/"));
+        assert!(is_mount_path("/dav/a/b"));
+        assert!(!is_mount_path("/davx"));
+        assert!(!is_mount_path("/davx/a"));
+        assert!(!is_mount_path("/"));
+    }
+
+    #[test]
+    fn paths_that_leave_the_mount_are_refused() {
+        assert!(inside_mount("/dav/a%20b/c").is_ok());
+        assert!(inside_mount("/dav/x/../y").is_ok());
+        assert_eq!(
+            inside_mount("/dav/../etc").unwrap_err().0,
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(
+            inside_mount("/dav/%2e%2e/etc").unwrap_err().0,
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(
+            inside_mount("/dav/../../etc").unwrap_err().0,
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!(
+            inside_mount("/dav/a%2fb").unwrap_err().0,
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!(
+            inside_mount("/davx/a").unwrap_err().0,
+            StatusCode::FORBIDDEN
+        );
+    }
+}

@@ -1,0 +1,101 @@
+//! Path → handler. The gate sits in front of everything under `/dav/`.
+
+use dav_server::body::Body;
+use http::header::{HeaderValue, WWW_AUTHENTICATE};
+use http::{Method, Request, Response, StatusCode};
+use std::net::IpAddr;
+
+use crate::auth::{Denied, Gate, Refusal};
+use crate::dav::{self, Mount, plain};
+use crate::store::UserName;
+
+/// The whole application behind the listener.
+pub struct App {
+    /// Checks credentials for `/dav/`.
+    pub gate: Gate,
+    /// Serves users' homes.
+    pub mount: Mount,
+}
+
+/// The challenge every refused WebDAV request gets.
+const CHALLENGE: &str = "Basic realm=\"davgate\", charset=\"UTF-8\"";
+
+impl App {
+    /// Answers one request; also returns who made it, for the access log.
+    pub async fn handle<B>(
+        &self,
+        req: Request<B>,
+        peer: IpAddr,
+    ) -> (Response<Body>, Option<UserName>)
+    where
+        B: http_body::Body + Send + 'static,
+        B::Data: Send,
+        B::Error: std::error::Error + Send + Sync + 'static,
+    {
+        if dav::is_root_options(&req) {
+            return (dav::root_options(), None);
+        }
+        let path = req.uri().path();
+        if dav::is_mount_path(path) {
+            return match self.gate.authenticate(req.headers()).await {
+                Ok(who) => {
+                    let user = who.user().clone();
+                    (self.mount.serve(&who, req).await, Some(user))
+                }
+                Err(refusal) => (refuse(&refusal, peer), None),
+            };
+        }
+        let res = match (req.method(), path) {
+            (&Method::GET | &Method::HEAD, "/") => plain(
+                StatusCode::OK,
+                "davgate WebDAV server.\nMount /dav/ with your user name and an app password.\n",
+            ),
+            _ => plain(
+                StatusCode::NOT_FOUND,
+                "Not found. WebDAV is served under /dav/.\n",
+            ),
+        };
+        (res, None)
+    }
+}
+
+/// 401 with the Basic challenge (or 503 if the store failed), and the failed-login log line.
+fn refuse(refusal: &Refusal, peer: IpAddr) -> Response<Body> {
+    if refusal.reason == Denied::Unavailable {
+        return plain(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "The credential store is unavailable; try again.\n",
+        );
+    }
+    if refusal.reason != Denied::NoCredentials {
+        // One stable line per failure, for fail2ban: never the password, the user name escaped.
+        let user = refusal.user.as_deref().map(log_safe).unwrap_or_default();
+        tracing::warn!(
+            target: "davgate::auth",
+            "Login failed: '{user}' (Remote IP: '{peer}') {}",
+            refusal.reason.as_str()
+        );
+    }
+    let mut res = plain(
+        StatusCode::UNAUTHORIZED,
+        "Authentication required: sign in with your user name and an app password \
+         (the account's own password does not open WebDAV).\n",
+    );
+    res.headers_mut()
+        .insert(WWW_AUTHENTICATE, HeaderValue::from_static(CHALLENGE));
+    res
+}
+
+/// A client-chosen string made safe for a log line: printable, no quotes, bounded.
+pub fn log_safe(text: &str) -> String {
+    text.chars()
+        .take(64)
+        .map(|c| {
+            if c.is_control() || c == '\'' || c == '"' {
+                '?'
+            } else {
+                c
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,154 @@
+//! A whole davgate server: data directory, store, gate, mount, listener and admin channel.
+//!
+//! This is what `davgate serve` runs and what a program embedding davgate starts (see
+//! `examples/embedded.rs`).
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::admin::socket::AdminChannel;
+use crate::auth::token::{self, Secret};
+use crate::auth::{Gate, GateOptions, verify};
+use crate::dav::{Mount, create_private_dir};
+use crate::error::Error;
+use crate::http::{App, Listener};
+use crate::store::{Role, Store, UserName};
+
+/// How to run a server.
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    /// The data directory: `davgate.redb`, `files/<user>/`, `admin.sock`.
+    pub data_dir: PathBuf,
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// PEM certificate chain and private key, to serve HTTPS.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    /// Verification threads and cache size.
+    pub gate: GateOptions,
+}
+
+impl ServerOptions {
+    /// Defaults for `data_dir`: loopback port 8080, no TLS.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            data_dir: data_dir.into(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            tls: None,
+            gate: GateOptions::default(),
+        }
+    }
+}
+
+/// A started server, bound and ready; [`Server::run`] serves until shutdown.
+pub struct Server {
+    listener: Listener,
+    app: Arc<App>,
+    admin: AdminChannel,
+    store: Arc<Store>,
+    first_admin: Option<(UserName, Secret)>,
+}
+
+/// Name of the account created when a server starts on an empty store.
+pub const FIRST_ADMIN: &str = "admin";
+
+impl Server {
+    /// Opens the data directory and store, creates the first admin if there is no account yet,
+    /// binds the listener and the admin socket. Needs a tokio runtime.
+    pub async fn start(options: ServerOptions) -> Result<Self, Error> {
+        let data = options.data_dir.clone();
+        let files = data.join("files");
+        create_private_dir(&files)
+            .map_err(|e| Error::io(format!("cannot create {}", files.display()), e))?;
+        let store_path = data.join(Store::FILE_NAME);
+        let store = tokio::task::spawn_blocking(move || Store::open(&store_path))
+            .await
+            .map_err(|e| Error::io("opening the store", std::io::Error::other(e)))??;
+        let store = Arc::new(store);
+        let first_admin = {
+            let store = Arc::clone(&store);
+            tokio::task::spawn_blocking(move || create_first_admin(&store))
+                .await
+                .map_err(|e| Error::io("creating the first admin", std::io::Error::other(e)))??
+        };
+        let tls = options
+            .tls
+            .as_ref()
+            .map(|(c, k)| (c.as_path(), k.as_path()));
+        let listener = Listener::bind(options.listen, tls).await?;
+        let gate = Gate::start(Arc::clone(&store), &options.gate)
+            .map_err(|e| Error::io("starting the auth gate", std::io::Error::other(e)))?;
+        let admin = AdminChannel::open(&data, Arc::clone(&store)).map_err(|e| {
+            Error::io(
+                format!("cannot open the admin socket in {}", data.display()),
+                e,
+            )
+        })?;
+        let app = Arc::new(App {
+            gate,
+            mount: Mount::new(files, Arc::clone(&store)),
+        });
+        Ok(Self {
+            listener,
+            app,
+            admin,
+            store,
+            first_admin,
+        })
+    }
+
+    /// The address actually bound.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+
+    /// `http` or `https`.
+    pub fn scheme(&self) -> &'static str {
+        if self.listener.is_tls() {
+            "https"
+        } else {
+            "http"
+        }
+    }
+
+    /// The account created at this start, with its password (to show once), if the store was empty.
+    pub fn first_admin(&self) -> Option<(&UserName, &Secret)> {
+        self.first_admin.as_ref().map(|(n, s)| (n, s))
+    }
+
+    /// The store, for embedding programs that manage accounts themselves.
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    /// How many argon2 verifications ran so far.
+    pub fn verifications(&self) -> u64 {
+        self.app.gate.verifications()
+    }
+
+    /// Serves until `shutdown` completes, then drains requests and removes the admin socket.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+        let Server {
+            listener,
+            app,
+            admin,
+            ..
+        } = self;
+        listener.serve(app, shutdown).await;
+        drop(admin);
+    }
+}
+
+fn create_first_admin(store: &Store) -> Result<Option<(UserName, Secret)>, Error> {
+    if store.has_users()? {
+        return Ok(None);
+    }
+    let name = UserName::parse(FIRST_ADMIN).map_err(crate::store::Error::from)?;
+    let password = token::primary_password().map_err(crate::admin::Error::from)?;
+    let hash = verify::hash(password.expose()).map_err(crate::admin::Error::from)?;
+    store.create_user(&name, Role::Admin, hash, chrono::Utc::now())?;
+    Ok(Some((name, password)))
+}

@@ -1,0 +1,251 @@
+//! The records the store keeps, and the validated names they are keyed by.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Crockford's base-32 alphabet in lower case: no `i`, `l`, `o`, `u`, so nothing can be misread
+/// when typed into a password dialog. Shared by app-password ids and secrets.
+pub const ALPHABET: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
+
+/// A user name: 1–64 of `a-z 0-9 . _ -`, not starting with a dot. It names a folder on disk, so
+/// it can never contain `/` or be `.`/`..`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct UserName(String);
+
+/// Why a name was refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum NameError {
+    /// The user name breaks the rules.
+    #[error(
+        "'{0}' is not a valid user name: use 1 to 64 of a-z 0-9 . _ - and do not start with a dot"
+    )]
+    UserName(String),
+    /// The app-password name is empty, too long, or holds control characters.
+    #[error("'{0}' is not a valid app password name: use 1 to 100 printable characters")]
+    AppPasswordName(String),
+    /// The app-password id is not 10 characters of the davgate alphabet.
+    #[error(
+        "'{0}' is not an app password id: ids are 10 characters, as shown by 'app-password list'"
+    )]
+    AppPasswordId(String),
+}
+
+impl UserName {
+    /// Validates `name`; user names are case-insensitive, so upper case is folded.
+    pub fn parse(name: &str) -> Result<Self, NameError> {
+        let folded = name.to_ascii_lowercase();
+        let allowed = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b);
+        let ok = (1..=64).contains(&folded.len())
+            && !folded.starts_with('.')
+            && folded.bytes().all(allowed);
+        if ok {
+            Ok(Self(folded))
+        } else {
+            Err(NameError::UserName(name.to_string()))
+        }
+    }
+
+    /// The name as stored and as used for the home folder.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for UserName {
+    type Error = NameError;
+    fn try_from(s: String) -> Result<Self, NameError> {
+        Self::parse(&s)
+    }
+}
+
+impl From<UserName> for String {
+    fn from(n: UserName) -> String {
+        n.0
+    }
+}
+
+impl fmt::Display for UserName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The public half of an app password: 10 characters of [`ALPHABET`], unique in the store.
+/// It is not a secret; it lets a login find its one record without trying every hash.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct AppPasswordId(String);
+
+impl AppPasswordId {
+    /// Length of an id in characters.
+    pub const LEN: usize = 10;
+
+    /// Validates an id as typed by an admin (case-insensitive).
+    pub fn parse(id: &str) -> Result<Self, NameError> {
+        let folded = id.trim().to_ascii_lowercase();
+        if folded.len() == Self::LEN && folded.bytes().all(|b| ALPHABET.contains(&b)) {
+            Ok(Self(folded))
+        } else {
+            Err(NameError::AppPasswordId(id.to_string()))
+        }
+    }
+
+    /// The id as stored.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for AppPasswordId {
+    type Error = NameError;
+    fn try_from(s: String) -> Result<Self, NameError> {
+        Self::parse(&s)
+    }
+}
+
+impl From<AppPasswordId> for String {
+    fn from(id: AppPasswordId) -> String {
+        id.0
+    }
+}
+
+impl fmt::Display for AppPasswordId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Checks an app-password name ("Office laptop drive"): shown in listings, never parsed.
+pub fn validate_app_password_name(name: &str) -> Result<String, NameError> {
+    let trimmed = name.trim();
+    let ok = (1..=100).contains(&trimmed.chars().count()) && !trimmed.chars().any(char::is_control);
+    if ok {
+        Ok(trimmed.to_string())
+    } else {
+        Err(NameError::AppPasswordName(name.to_string()))
+    }
+}
+
+/// What an account may do: admins reach the admin surface, users only their own files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// May manage every user and the settings.
+    Admin,
+    /// May use and manage only their own account.
+    User,
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Role::Admin => "admin",
+            Role::User => "user",
+        })
+    }
+}
+
+/// An account. Its primary password opens the web pages (later), never WebDAV.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct User {
+    /// The account name, also its home folder's name.
+    pub name: UserName,
+    /// Admin or user.
+    pub role: Role,
+    /// argon2id PHC string of the primary password.
+    pub password_hash: String,
+    /// When the account was created.
+    pub created_at: DateTime<Utc>,
+    /// A disabled account's app passwords are refused.
+    pub disabled: bool,
+}
+
+/// One application's credential. The secret itself is never stored: only its argon2id hash.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AppPassword {
+    /// Public id, part of the password itself.
+    pub id: AppPasswordId,
+    /// The user it opens.
+    pub owner: UserName,
+    /// What the user called it ("Office laptop drive").
+    pub name: String,
+    /// argon2id PHC string of the secret part.
+    pub secret_hash: String,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// created_at + the `app_credentials_ttl` in force at creation.
+    pub expires_at: DateTime<Utc>,
+    /// The client recognised at first successful use ("Windows Explorer"); None until then.
+    pub access_method: Option<String>,
+    /// The raw User-Agent seen at first successful use.
+    pub user_agent: Option<String>,
+    /// When it was first used successfully.
+    pub first_used_at: Option<DateTime<Utc>>,
+    /// Last successful use, written at most once a minute.
+    pub last_used_at: Option<DateTime<Utc>>,
+    /// When it was revoked, if it was.
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// Whether an app password still opens anything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AppPasswordStatus {
+    /// Opens WebDAV.
+    Active,
+    /// Its expiry has passed.
+    Expired,
+    /// Revoked by its user or an admin.
+    Revoked,
+}
+
+impl AppPassword {
+    /// Active, expired or revoked at `now`.
+    pub fn status(&self, now: DateTime<Utc>) -> AppPasswordStatus {
+        if self.revoked_at.is_some() {
+            AppPasswordStatus::Revoked
+        } else if now >= self.expires_at {
+            AppPasswordStatus::Expired
+        } else {
+            AppPasswordStatus::Active
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_names_follow_the_rules() {
+        for good in ["alice", "a", "bob.smith", "x_y-z", "Alice", &"a".repeat(64)] {
+            assert!(UserName::parse(good).is_ok(), "{good:?} refused");
+        }
+        for bad in [
+            "",
+            ".hidden",
+            "a/b",
+            "..",
+            "a b",
+            "é",
+            "a\\b",
+            &"a".repeat(65),
+        ] {
+            assert!(UserName::parse(bad).is_err(), "{bad:?} accepted");
+        }
+        assert_eq!(UserName::parse("Alice").unwrap().as_str(), "alice");
+    }
+
+    #[test]
+    fn app_password_names_are_printable() {
+        assert_eq!(
+            validate_app_password_name("  Office laptop ").unwrap(),
+            "Office laptop"
+        );
+        assert!(validate_app_password_name("").is_err());
+        assert!(validate_app_password_name("a\nb").is_err());
+        assert!(validate_app_password_name(&"x".repeat(101)).is_err());
+    }
+}

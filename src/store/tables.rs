@@ -1,0 +1,49 @@
+//! Every table of the store, its key encoding, and the schema version.
+
+use redb::{Database, ReadableTable, TableDefinition};
+
+use super::{Error, Result};
+
+/// Bump when a table or record changes shape, and add the migration to [`initialise`].
+pub const SCHEMA_VERSION: u64 = 1;
+
+/// `"schema_version"` → version number.
+pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+/// user name → JSON [`super::User`].
+pub const USERS: TableDefinition<&str, &[u8]> = TableDefinition::new("users");
+/// app-password id → JSON [`super::AppPassword`].
+pub const APP_PASSWORDS: TableDefinition<&str, &[u8]> = TableDefinition::new("app_passwords");
+/// (owner, id) → (): the index that lists one user's app passwords without a scan.
+pub const APP_PASSWORDS_BY_OWNER: TableDefinition<(&str, &str), ()> =
+    TableDefinition::new("app_passwords_by_owner");
+/// setting key → value as text.
+pub const SETTINGS: TableDefinition<&str, &str> = TableDefinition::new("settings");
+
+const VERSION_KEY: &str = "schema_version";
+
+/// Creates missing tables and checks (or records) the schema version, in one transaction.
+pub fn initialise(db: &Database) -> Result<()> {
+    let txn = db.begin_write()?;
+    {
+        let mut meta = txn.open_table(META)?;
+        let found = meta.get(VERSION_KEY)?.map(|v| v.value());
+        match found {
+            None => {
+                meta.insert(VERSION_KEY, SCHEMA_VERSION)?;
+            }
+            Some(v) if v > SCHEMA_VERSION => {
+                return Err(Error::NewerSchema {
+                    found: v,
+                    supported: SCHEMA_VERSION,
+                });
+            }
+            Some(_) => {} // current (older versions: migrate here when there are any)
+        }
+        txn.open_table(USERS)?;
+        txn.open_table(APP_PASSWORDS)?;
+        txn.open_table(APP_PASSWORDS_BY_OWNER)?;
+        txn.open_table(SETTINGS)?;
+    }
+    txn.commit()?;
+    Ok(())
+}
