@@ -124,9 +124,9 @@ impl Server {
         &self.store
     }
 
-    /// How many argon2 verifications ran so far.
-    pub fn verifications(&self) -> u64 {
-        self.app.gate.verifications()
+    /// A live count of argon2 verifications, still readable after [`Server::run`] took the server.
+    pub fn verification_counter(&self) -> crate::auth::verify::VerificationCounter {
+        self.app.gate.verification_counter()
     }
 
     /// Serves until `shutdown` completes, then drains requests and removes the admin socket.

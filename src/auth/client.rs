@@ -1,7 +1,10 @@
 //! User-Agent → access method: the name a person recognises in their list of app passwords.
 
+/// A test on a User-Agent string.
+type Matcher = fn(&str) -> bool;
+
 /// Known clients, most specific first: (label, test on the User-Agent).
-const KNOWN: &[(&str, fn(&str) -> bool)] = &[
+const KNOWN: &[(&str, Matcher)] = &[
     ("Microsoft Office", |ua| {
         ua.starts_with("Microsoft Office") || ua.contains("ms-office") || ua.contains("OneNote")
     }),

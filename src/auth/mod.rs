@@ -166,9 +166,9 @@ impl Gate {
         })
     }
 
-    /// How many argon2 verifications ran since start (for tests and benchmarks).
-    pub fn verifications(&self) -> u64 {
-        self.verifier.verifications()
+    /// The count of argon2 verifications since start (for tests and benchmarks).
+    pub fn verification_counter(&self) -> verify::VerificationCounter {
+        self.verifier.counter()
     }
 
     /// Checks a request's credentials.

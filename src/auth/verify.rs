@@ -60,6 +60,17 @@ struct Job {
     reply: oneshot::Sender<bool>,
 }
 
+/// A live count of argon2 verifications (real and dummy), readable from anywhere.
+#[derive(Debug, Clone, Default)]
+pub struct VerificationCounter(Arc<AtomicU64>);
+
+impl VerificationCounter {
+    /// Verifications so far.
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
 /// The verification pool. Cheap to clone; the threads stop when the last clone is dropped.
 #[derive(Clone)]
 pub struct Verifier {
@@ -105,9 +116,9 @@ impl Verifier {
         false
     }
 
-    /// How many argon2 verifications have run since start (real and dummy).
-    pub fn verifications(&self) -> u64 {
-        self.verifications.load(Ordering::Relaxed)
+    /// The count of argon2 verifications run since start (real and dummy).
+    pub fn counter(&self) -> VerificationCounter {
+        VerificationCounter(Arc::clone(&self.verifications))
     }
 
     async fn submit(&self, phc: Option<Arc<str>>, secret: Secret) -> bool {
@@ -164,6 +175,6 @@ mod tests {
         assert!(pool.verify(&phc, &Secret::new("s3cret".into())).await);
         assert!(!pool.verify(&phc, &Secret::new("nope".into())).await);
         assert!(!pool.verify_dummy(&Secret::new("s3cret".into())).await);
-        assert_eq!(pool.verifications(), 3);
+        assert_eq!(pool.counter().get(), 3);
     }
 }

@@ -68,8 +68,8 @@ impl Mount {
         B::Data: Send,
         B::Error: std::error::Error + Send + Sync + 'static,
     {
-        if let Err(refusal) = check_paths(&req) {
-            return refusal;
+        if let Err((status, why)) = check_paths(&req) {
+            return plain(status, why);
         }
         req.headers_mut().remove(X_LITMUS);
         if req.method().as_str() == "PROPFIND" && asks_infinity(&req) {
@@ -139,40 +139,36 @@ pub fn is_mount_path(path: &str) -> bool {
             .is_some_and(|rest| rest.starts_with('/'))
 }
 
+/// A refused path: status and the explanation sent to the client.
+type PathRefusal = (StatusCode, &'static str);
+
 /// Decodes and normalises the request path and any `Destination`, refusing what would leave
 /// the mount: dav-server would answer those with 502, and they are the client's mistake.
-fn check_paths<B>(req: &Request<B>) -> Result<(), Response<Body>> {
-    inside_mount(req.uri().path()).map_err(|why| plain(why.0, why.1))?;
-    if let Some(dest) = req.headers().get(DESTINATION) {
-        let text = dest.to_str().map_err(|_| {
-            plain(
-                StatusCode::BAD_REQUEST,
-                "The Destination header is not valid text.\n",
-            )
-        })?;
-        let path = if text.starts_with('/') {
-            text.to_string()
-        } else {
-            let uri: http::Uri = text.parse().map_err(|_| {
-                plain(
-                    StatusCode::BAD_REQUEST,
-                    "The Destination header is not a URL.\n",
-                )
-            })?;
-            uri.path().to_string()
-        };
-        inside_mount(&path).map_err(|why| {
-            let message = match why.0 {
-                StatusCode::FORBIDDEN => "The Destination must be inside /dav/.\n",
-                _ => "The Destination path is not valid.\n",
-            };
-            plain(why.0, message)
-        })?;
-    }
-    Ok(())
+fn check_paths<B>(req: &Request<B>) -> Result<(), PathRefusal> {
+    inside_mount(req.uri().path())?;
+    let Some(dest) = req.headers().get(DESTINATION) else {
+        return Ok(());
+    };
+    let bad = (
+        StatusCode::BAD_REQUEST,
+        "The Destination header is not a valid URL or path.\n",
+    );
+    let text = dest.to_str().map_err(|_| bad)?;
+    let path = if text.starts_with('/') {
+        text.to_string()
+    } else {
+        text.parse::<http::Uri>()
+            .map_err(|_| bad)?
+            .path()
+            .to_string()
+    };
+    inside_mount(&path).map_err(|(status, _)| match status {
+        StatusCode::FORBIDDEN => (status, "The Destination must be inside /dav/.\n"),
+        _ => (status, "The Destination path is not valid.\n"),
+    })
 }
 
-fn inside_mount(raw: &str) -> Result<(), (StatusCode, &'static str)> {
+fn inside_mount(raw: &str) -> Result<(), PathRefusal> {
     let path = DavPath::new(raw).map_err(|_| {
         (
             StatusCode::BAD_REQUEST,

@@ -1,1 +1,11 @@
+//! Integration tests: the real `davgate` binary on a loopback port, a real HTTP client, a real
+//! store in a temporary directory. One test binary, modules grouped by area.
 
+mod util;
+
+mod auth;
+mod cli;
+mod in_process;
+mod isolation;
+mod litmus;
+mod serve;

@@ -1,0 +1,252 @@
+//! Test fixtures: a running server with its own data directory, and CLI helpers.
+
+use reqwest::Method;
+use reqwest::blocking::{Client, RequestBuilder, Response};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_davgate");
+
+/// A `davgate serve` process on 127.0.0.1:<free port>, killed when dropped.
+pub struct TestServer {
+    child: Child,
+    pub data: tempfile::TempDir,
+    pub base: String,
+    /// Everything the server printed on stdout before it was ready.
+    pub banner: String,
+    client: Client,
+}
+
+impl TestServer {
+    /// Starts a server on a fresh data directory.
+    pub fn start() -> Self {
+        Self::start_with(tempfile::tempdir().expect("temp dir"), &[])
+    }
+
+    /// Starts a server on `data` with extra `serve` arguments.
+    pub fn start_with(data: tempfile::TempDir, extra: &[&str]) -> Self {
+        let log = std::fs::File::create(data.path().join("server.log")).expect("log file");
+        let mut child = Command::new(BIN)
+            .args(["--data"])
+            .arg(data.path())
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .expect("start davgate");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut banner = String::new();
+            let mut sent = false;
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                banner.push_str(&line);
+                banner.push('\n');
+                if line.contains("then connect to") && !sent {
+                    let _ = tx.send(banner.clone());
+                    sent = true;
+                }
+            }
+        });
+        let banner = match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(b) => b,
+            Err(_) => {
+                let _ = child.kill();
+                let log =
+                    std::fs::read_to_string(data.path().join("server.log")).unwrap_or_default();
+                panic!("davgate did not start within 30 s; its log:\n{log}");
+            }
+        };
+        let base = banner
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("listening on "))
+            .expect("a 'listening on' line")
+            .trim()
+            .to_string();
+        let client = Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()
+            .expect("client");
+        Self {
+            child,
+            data,
+            base,
+            banner,
+            client,
+        }
+    }
+
+    /// The data directory.
+    pub fn dir(&self) -> &Path {
+        self.data.path()
+    }
+
+    /// Runs the CLI on this server's data directory.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        cli(self.dir(), args)
+    }
+
+    /// Runs the CLI with `input` on standard input.
+    pub fn cli_with_stdin(&self, args: &[&str], input: &str) -> Output {
+        use std::io::Write;
+        let mut child = Command::new(BIN)
+            .arg("--data")
+            .arg(self.dir())
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run davgate");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    }
+
+    /// Creates a user (panics on failure).
+    pub fn add_user(&self, name: &str) {
+        ok(&self.cli(&["user", "add", name]));
+    }
+
+    /// Creates an app password and returns it.
+    pub fn app_password(&self, user: &str, name: &str) -> String {
+        create_app_password(self.dir(), user, name).1
+    }
+
+    /// A request to `path` (e.g. "/dav/x") with `method`.
+    pub fn request(&self, method: &str, path: &str) -> RequestBuilder {
+        let method = Method::from_bytes(method.as_bytes()).expect("method");
+        self.client
+            .request(method, format!("{}{}", self.base, path))
+    }
+
+    /// A request authenticated as `user` with `password`.
+    pub fn as_user(&self, user: &str, password: &str, method: &str, path: &str) -> RequestBuilder {
+        self.request(method, path).basic_auth(user, Some(password))
+    }
+
+    /// The server's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir().join("server.log")).unwrap_or_default()
+    }
+
+    /// Sends SIGTERM and waits (bounded) for the process to exit; returns its exit status.
+    pub fn terminate(&mut self) -> Option<std::process::ExitStatus> {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        for _ in 0..100 {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        None
+    }
+
+    /// A user's home folder on disk.
+    pub fn home(&self, user: &str) -> PathBuf {
+        self.dir().join("files").join(user)
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `davgate --data DIR args...`.
+pub fn cli(data: &Path, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .arg("--data")
+        .arg(data)
+        .args(args)
+        .output()
+        .expect("run davgate")
+}
+
+/// Asserts success and returns stdout.
+pub fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "davgate failed ({}):\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Asserts failure with exactly one line on stderr, and returns that line.
+pub fn refused(out: &Output) -> String {
+    assert!(
+        !out.status.success(),
+        "davgate should have failed but printed {:?}",
+        out.stdout
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(
+        stderr.trim_end().lines().count(),
+        1,
+        "one line on stderr, got: {stderr:?}"
+    );
+    assert!(stderr.starts_with("davgate: "), "{stderr:?}");
+    stderr
+}
+
+/// Creates an app password through the CLI; returns (id, password).
+pub fn create_app_password(data: &Path, user: &str, name: &str) -> (String, String) {
+    let out = ok(&cli(
+        data,
+        &["app-password", "create", user, name, "--json"],
+    ));
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    (
+        v["id"].as_str().unwrap().to_string(),
+        v["password"].as_str().unwrap().to_string(),
+    )
+}
+
+/// `app-password list --json` (with --all) as JSON values.
+pub fn list_app_passwords(data: &Path, user: Option<&str>) -> Vec<serde_json::Value> {
+    let mut args = vec!["app-password", "list", "--all", "--json"];
+    args.extend(user);
+    serde_json::from_str(&ok(&cli(data, &args))).expect("json list")
+}
+
+/// The same app password with a different secret but a valid checksum: passes every cheap
+/// check and must be refused by the argon2 verification.
+pub fn with_wrong_secret(password: &str) -> String {
+    const ALPHABET: &[u8] = b"0123456789abcdefghjkmnpqrstvwxyz";
+    let body: String = password["dgp-".len()..]
+        .chars()
+        .filter(|c| *c != '-')
+        .collect();
+    let id = &body[..10];
+    let mut secret: Vec<u8> = body[10..38].bytes().collect();
+    secret[0] = if secret[0] == b'a' { b'b' } else { b'a' };
+    let payload = format!("{id}{}", String::from_utf8(secret).unwrap());
+    let crc = crc32fast::hash(format!("dgp{payload}").as_bytes());
+    let check: String = (0..7)
+        .rev()
+        .map(|i| ALPHABET[((crc >> (5 * i)) & 31) as usize] as char)
+        .collect();
+    let full = format!("{payload}{check}");
+    let groups: Vec<&str> = (0..9).map(|i| &full[i * 5..i * 5 + 5]).collect();
+    format!("dgp-{}", groups.join("-"))
+}
+
+/// Status code of a response.
+pub fn status(res: reqwest::Result<Response>) -> u16 {
+    res.expect("request").status().as_u16()
+}
