@@ -1,0 +1,45 @@
+//! Embedding davgate as a library: start a server on a temporary data directory, create a user
+//! and an app password through the admin operations, and serve until Ctrl-C.
+//!
+//! Run it with `cargo run --example embedded`, then for instance:
+//! `curl -u alice:<printed password> -T README.md http://127.0.0.1:<port>/dav/README.md`
+
+use davgate::admin::{self, Reply, Request};
+use davgate::{Server, ServerOptions};
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let data = std::env::temp_dir().join(format!("davgate-example-{}", std::process::id()));
+    let mut options = ServerOptions::new(&data);
+    options.listen = "127.0.0.1:0".parse()?;
+    let server = Server::start(options).await?;
+
+    // The same operations the CLI runs; here directly on the server's store.
+    let store = server.store();
+    admin::execute(
+        store,
+        Request::UserAdd {
+            name: "alice".into(),
+            admin: false,
+            password: None,
+        },
+    )?;
+    let created = admin::execute(
+        store,
+        Request::AppPasswordCreate {
+            user: "alice".into(),
+            name: "example".into(),
+        },
+    )?;
+    if let Reply::AppPasswordCreated(created) = created {
+        println!("WebDAV at http://{}/dav/", server.local_addr());
+        println!("user alice, app password {}", created.password);
+    }
+    println!("data in {}; Ctrl-C to stop", data.display());
+    server
+        .run(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await;
+    Ok(())
+}
