@@ -9,3 +9,4 @@ mod in_process;
 mod isolation;
 mod litmus;
 mod serve;
+mod store;

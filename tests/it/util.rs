@@ -152,6 +152,12 @@ impl TestServer {
         None
     }
 
+    /// Kills the server with SIGKILL (no cleanup at all) and waits for it.
+    pub fn kill_hard(&mut self) -> std::io::Result<()> {
+        self.child.kill()?;
+        self.child.wait().map(|_| ())
+    }
+
     /// A user's home folder on disk.
     pub fn home(&self, user: &str) -> PathBuf {
         self.dir().join("files").join(user)
