@@ -24,8 +24,10 @@ fn litmus_passes_every_suite_but_dead_properties() {
     server.add_user("alice");
     let pw = server.app_password("alice", "litmus");
     let url = format!("{}/dav/", server.base);
+    // litmus writes debug.log and child.log where it runs: keep them in the temp dir.
     let out = Command::new("litmus")
         .args(["-k", &url, "alice", &pw])
+        .current_dir(server.dir())
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
