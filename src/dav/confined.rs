@@ -18,21 +18,45 @@ use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 
-/// A user's home folder served through `LocalFs`, with every path checked for symlinks.
+use super::props_path;
+use crate::store::{DeadProp, Store, UserName};
+
+/// A user's home folder served through `LocalFs`, with every path checked for symlinks and
+/// dead properties kept in the store.
 #[derive(Clone)]
 pub struct ConfinedFs {
     inner: LocalFs,
     home: Arc<PathBuf>,
+    store: Arc<Store>,
+    user: UserName,
 }
 
 impl ConfinedFs {
-    /// Serves `home` (which must exist); files are created private (0600/0700).
-    pub fn new(home: PathBuf) -> Box<Self> {
+    /// Serves `user`'s `home` (which must exist); files are created private (0600/0700).
+    pub fn new(home: PathBuf, store: Arc<Store>, user: UserName) -> Box<Self> {
         let inner = *LocalFs::new(&home, false, false, false);
         Box::new(Self {
             inner,
             home: Arc::new(home),
+            store,
+            user,
         })
+    }
+
+    /// Runs a store operation on the blocking side, mapping its failure to a 500.
+    async fn with_store<T: Send + 'static>(
+        &self,
+        op: impl FnOnce(&Store, &UserName) -> crate::store::Result<T> + Send + 'static,
+    ) -> FsResult<T> {
+        let (store, user) = (Arc::clone(&self.store), self.user.clone());
+        self.inner
+            .blocking(move || {
+                op(&store, &user).map_err(|e| {
+                    tracing::error!("dead property store: {e}");
+                    FsError::GeneralFailure
+                })
+            })
+            .await
     }
 
     /// Fails with NotFound if any existing component of `path` below the home is a symlink.
@@ -164,9 +188,9 @@ impl DavFileSystem for ConfinedFs {
 
     fn have_props<'a>(
         &'a self,
-        path: &'a DavPath,
+        _path: &'a DavPath,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = bool> + Send + 'a>> {
-        self.inner.have_props(path)
+        Box::pin(std::future::ready(true))
     }
 
     fn patch_props<'a>(
@@ -176,7 +200,16 @@ impl DavFileSystem for ConfinedFs {
     ) -> FsFuture<'a, Vec<(StatusCode, DavProp)>> {
         async move {
             self.check(path).await?;
-            self.inner.patch_props(path, patch).await
+            self.inner.metadata(path).await?;
+            let key = props_path(path);
+            let dead: Vec<(bool, DeadProp)> =
+                patch.iter().map(|(set, p)| (*set, to_dead(p))).collect();
+            self.with_store(move |s, u| s.patch_dead_props(u, &key, &dead))
+                .await?;
+            Ok(patch
+                .into_iter()
+                .map(|(_, p)| (StatusCode::OK, without_value(p)))
+                .collect())
         }
         .boxed()
     }
@@ -184,7 +217,13 @@ impl DavFileSystem for ConfinedFs {
     fn get_props<'a>(&'a self, path: &'a DavPath, do_content: bool) -> FsFuture<'a, Vec<DavProp>> {
         async move {
             self.check(path).await?;
-            self.inner.get_props(path, do_content).await
+            let key = props_path(path);
+            let props = self.with_store(move |s, u| s.dead_props(u, &key)).await?;
+            Ok(props
+                .into_iter()
+                .map(from_dead)
+                .map(|p| if do_content { p } else { without_value(p) })
+                .collect())
         }
         .boxed()
     }
@@ -192,7 +231,14 @@ impl DavFileSystem for ConfinedFs {
     fn get_prop<'a>(&'a self, path: &'a DavPath, prop: DavProp) -> FsFuture<'a, Vec<u8>> {
         async move {
             self.check(path).await?;
-            self.inner.get_prop(path, prop).await
+            let (key, name) = (
+                props_path(path),
+                DeadProp::key(prop.namespace.as_deref(), &prop.name),
+            );
+            let found = self
+                .with_store(move |s, u| s.dead_prop(u, &key, &name))
+                .await?;
+            found.and_then(|p| p.xml).ok_or(FsError::NotFound)
         }
         .boxed()
     }
@@ -200,6 +246,28 @@ impl DavFileSystem for ConfinedFs {
     fn get_quota(&self) -> FsFuture<'_, (u64, Option<u64>)> {
         self.inner.get_quota()
     }
+}
+
+fn to_dead(p: &DavProp) -> DeadProp {
+    DeadProp {
+        namespace: p.namespace.clone(),
+        name: p.name.clone(),
+        prefix: p.prefix.clone(),
+        xml: p.xml.clone(),
+    }
+}
+
+fn from_dead(p: DeadProp) -> DavProp {
+    DavProp {
+        name: p.name,
+        prefix: p.prefix,
+        namespace: p.namespace,
+        xml: p.xml,
+    }
+}
+
+fn without_value(p: DavProp) -> DavProp {
+    DavProp { xml: None, ..p }
 }
 
 #[cfg(test)]

@@ -89,11 +89,53 @@ impl Mount {
                 );
             }
         };
+        self.dispatch(who, req, mount.fs, mount.locks).await
+    }
+
+    /// Hands a checked request to dav-server with the user's filesystem and locks.
+    async fn dispatch<B>(
+        &self,
+        who: &Authenticated,
+        req: Request<B>,
+        fs: Box<ConfinedFs>,
+        locks: Box<MemLs>,
+    ) -> Response<Body>
+    where
+        B: http_body::Body + Send + 'static,
+        B::Data: Send,
+        B::Error: std::error::Error + Send + Sync + 'static,
+    {
+        let props_change = PropsChange::of(&req);
         let config = DavConfig::new()
-            .filesystem(mount.fs)
-            .locksystem(mount.locks)
+            .filesystem(fs)
+            .locksystem(locks)
             .principal(who.user().as_str());
-        self.handler.handle_with(config, req).await
+        let res = self.handler.handle_with(config, req).await;
+        if let Some(change) = props_change
+            && matches!(
+                res.status(),
+                StatusCode::OK | StatusCode::CREATED | StatusCode::NO_CONTENT
+            )
+        {
+            self.apply(who.user(), change).await;
+        }
+        res
+    }
+
+    /// Carries dead properties along a namespace change that dav-server just made.
+    async fn apply(&self, user: &UserName, change: PropsChange) {
+        let (store, user) = (Arc::clone(&self.store), user.clone());
+        let done = tokio::task::spawn_blocking(move || match &change {
+            PropsChange::Copy { from, to } => store.copy_dead_props(&user, from, to),
+            PropsChange::Move { from, to } => store.move_dead_props(&user, from, to),
+            PropsChange::Delete { path } => store.delete_dead_props(&user, path),
+        })
+        .await;
+        match done {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!("dead properties not updated: {e}"),
+            Err(e) => tracing::error!("dead properties not updated: {e}"),
+        }
     }
 
     /// The user's mount, creating their home folder on first use.
@@ -107,7 +149,7 @@ impl Mount {
             .await
             .map_err(std::io::Error::other)??;
         let mount = UserMount {
-            fs: ConfinedFs::new(home),
+            fs: ConfinedFs::new(home, Arc::clone(&self.store), user.clone()),
             locks: MemLs::new(),
         };
         Ok(self
@@ -120,6 +162,64 @@ impl Mount {
     fn lock_users(&self) -> std::sync::MutexGuard<'_, HashMap<UserName, UserMount>> {
         self.users.lock().unwrap_or_else(|p| p.into_inner())
     }
+}
+
+/// What a COPY, MOVE or DELETE does to dead properties once it succeeded (property keys).
+enum PropsChange {
+    Copy { from: String, to: String },
+    Move { from: String, to: String },
+    Delete { path: String },
+}
+
+impl PropsChange {
+    fn of<B>(req: &Request<B>) -> Option<Self> {
+        let key = |raw: &str| {
+            let mut path = DavPath::new(raw).ok()?;
+            path.set_prefix(PREFIX).ok()?;
+            Some(props_path(&path))
+        };
+        let destination = || {
+            let text = req.headers().get(DESTINATION)?.to_str().ok()?;
+            let path = if text.starts_with('/') {
+                text.to_string()
+            } else {
+                text.parse::<http::Uri>().ok()?.path().to_string()
+            };
+            key(&path)
+        };
+        let from = key(req.uri().path())?;
+        match req.method().as_str() {
+            "COPY" => Some(Self::Copy {
+                from,
+                to: destination()?,
+            }),
+            "MOVE" => Some(Self::Move {
+                from,
+                to: destination()?,
+            }),
+            "DELETE" => Some(Self::Delete { path: from }),
+            _ => None,
+        }
+    }
+}
+
+/// The key a path's dead properties are stored under: the decoded path below `/dav`, without a
+/// trailing slash, bytes outside printable ASCII (and `%`) percent-escaped.
+pub fn props_path(path: &DavPath) -> String {
+    let bytes = path.as_bytes();
+    let trimmed = match bytes {
+        [rest @ .., b'/'] if !rest.is_empty() => rest,
+        _ => bytes,
+    };
+    let mut key = String::with_capacity(trimmed.len());
+    for &b in trimmed {
+        if b.is_ascii_graphic() && b != b'%' {
+            key.push(char::from(b));
+        } else {
+            key.push_str(&format!("%{b:02X}"));
+        }
+    }
+    if key.is_empty() { "/".to_string() } else { key }
 }
 
 /// Creates `dir` and its parents, private to the server's user.

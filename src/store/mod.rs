@@ -9,6 +9,7 @@
 
 mod app_passwords;
 mod model;
+mod props;
 mod settings;
 mod tables;
 mod users;
@@ -18,6 +19,7 @@ pub use model::{
     ALPHABET, AppPassword, AppPasswordId, AppPasswordStatus, NameError, Role, User, UserName,
     validate_app_password_name,
 };
+pub use props::DeadProp;
 pub use settings::{SettingError, SettingKey, Settings};
 
 use redb::{Database, ReadTransaction, ReadableDatabase, WriteTransaction};

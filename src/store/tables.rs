@@ -16,6 +16,9 @@ pub const APP_PASSWORDS: TableDefinition<&str, &[u8]> = TableDefinition::new("ap
 /// (owner, id) → (): the index that lists one user's app passwords without a scan.
 pub const APP_PASSWORDS_BY_OWNER: TableDefinition<(&str, &str), ()> =
     TableDefinition::new("app_passwords_by_owner");
+/// (user, path, `{namespace}name`) → JSON [`super::DeadProp`].
+pub const DEAD_PROPS: TableDefinition<(&str, &str, &str), &[u8]> =
+    TableDefinition::new("dead_props");
 /// setting key → value as text.
 pub const SETTINGS: TableDefinition<&str, &str> = TableDefinition::new("settings");
 
@@ -43,6 +46,7 @@ pub fn initialise(db: &Database) -> Result<()> {
         txn.open_table(APP_PASSWORDS)?;
         txn.open_table(APP_PASSWORDS_BY_OWNER)?;
         txn.open_table(SETTINGS)?;
+        txn.open_table(DEAD_PROPS)?;
     }
     txn.commit()?;
     Ok(())

@@ -96,6 +96,8 @@ impl Store {
                 passwords.remove(id.as_str())?;
                 by_owner.remove((name.as_str(), id.as_str()))?;
             }
+            drop((passwords, by_owner));
+            Store::delete_all_dead_props(txn, name)?;
             Ok(ids.len())
         })
     }

@@ -8,5 +8,6 @@ mod cli;
 mod in_process;
 mod isolation;
 mod litmus;
+mod props;
 mod serve;
 mod store;
