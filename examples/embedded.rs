@@ -4,7 +4,7 @@
 //! Run it with `cargo run --example embedded`, then for instance:
 //! `curl -u alice:<printed password> -T README.md http://127.0.0.1:<port>/dav/README.md`
 
-use davgate::admin::{self, Reply, Request};
+use davgate::admin::{Reply, Request};
 use davgate::{Server, ServerOptions};
 
 #[tokio::main]
@@ -14,23 +14,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     options.listen = "127.0.0.1:0".parse()?;
     let server = Server::start(options).await?;
 
-    // The same operations the CLI runs; here directly on the server's store.
-    let store = server.store();
-    admin::execute(
-        store,
-        Request::UserAdd {
-            name: "alice".into(),
-            admin: false,
-            password: None,
-        },
-    )?;
-    let created = admin::execute(
-        store,
-        Request::AppPasswordCreate {
-            user: "alice".into(),
-            name: "example".into(),
-        },
-    )?;
+    // The same operations the CLI runs, on the server's own store.
+    let user = Request::UserAdd {
+        name: "alice".into(),
+        admin: false,
+        password: None,
+    };
+    server.admin(user).await?;
+    let app = Request::AppPasswordCreate {
+        user: "alice".into(),
+        name: "example".into(),
+    };
+    let created = server.admin(app).await?;
     if let Reply::AppPasswordCreated(created) = created {
         println!("WebDAV at http://{}/dav/", server.local_addr());
         println!("user alice, app password {}", created.password);

@@ -8,9 +8,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::admin::socket::AdminChannel;
+use crate::admin::{self, socket::AdminChannel};
 use crate::auth::token::{self, Secret};
-use crate::auth::{Gate, GateOptions, verify};
+use crate::auth::verify::Hasher;
+use crate::auth::{Gate, GateOptions};
 use crate::dav::{Mount, create_private_dir};
 use crate::error::Error;
 use crate::http::{App, Listener};
@@ -47,6 +48,7 @@ pub struct Server {
     app: Arc<App>,
     admin: AdminChannel,
     store: Arc<Store>,
+    hasher: Hasher,
     first_admin: Option<(UserName, Secret)>,
 }
 
@@ -66,9 +68,12 @@ impl Server {
             .await
             .map_err(|e| Error::io("opening the store", std::io::Error::other(e)))??;
         let store = Arc::new(store);
+        let gate = Gate::start(Arc::clone(&store), &options.gate)
+            .map_err(|e| Error::io("starting the auth gate", std::io::Error::other(e)))?;
+        let hasher = gate.hasher();
         let first_admin = {
-            let store = Arc::clone(&store);
-            tokio::task::spawn_blocking(move || create_first_admin(&store))
+            let (store, hasher) = (Arc::clone(&store), hasher.clone());
+            tokio::task::spawn_blocking(move || create_first_admin(&store, &hasher))
                 .await
                 .map_err(|e| Error::io("creating the first admin", std::io::Error::other(e)))??
         };
@@ -77,9 +82,7 @@ impl Server {
             .as_ref()
             .map(|(c, k)| (c.as_path(), k.as_path()));
         let listener = Listener::bind(options.listen, tls).await?;
-        let gate = Gate::start(Arc::clone(&store), &options.gate)
-            .map_err(|e| Error::io("starting the auth gate", std::io::Error::other(e)))?;
-        let admin = AdminChannel::open(&data, Arc::clone(&store)).map_err(|e| {
+        let admin = AdminChannel::open(&data, Arc::clone(&store), hasher.clone()).map_err(|e| {
             Error::io(
                 format!("cannot open the admin socket in {}", data.display()),
                 e,
@@ -94,6 +97,7 @@ impl Server {
             app,
             admin,
             store,
+            hasher,
             first_admin,
         })
     }
@@ -119,6 +123,15 @@ impl Server {
         self.first_admin.as_ref().map(|(n, s)| (n, s))
     }
 
+    /// Runs an admin operation (the same ones as the CLI) on this server's store, hashing on its
+    /// bounded argon2 pool.
+    pub async fn admin(&self, request: admin::Request) -> Result<admin::Reply, admin::Error> {
+        let (store, hasher) = (Arc::clone(&self.store), self.hasher.clone());
+        tokio::task::spawn_blocking(move || admin::execute(&store, &hasher, request))
+            .await
+            .map_err(|e| admin::Error::Remote(format!("the operation failed: {e}")))?
+    }
+
     /// The store, for embedding programs that manage accounts themselves.
     pub fn store(&self) -> &Arc<Store> {
         &self.store
@@ -142,13 +155,15 @@ impl Server {
     }
 }
 
-fn create_first_admin(store: &Store) -> Result<Option<(UserName, Secret)>, Error> {
+fn create_first_admin(store: &Store, hasher: &Hasher) -> Result<Option<(UserName, Secret)>, Error> {
     if store.has_users()? {
         return Ok(None);
     }
     let name = UserName::parse(FIRST_ADMIN).map_err(crate::store::Error::from)?;
     let password = token::primary_password().map_err(crate::admin::Error::from)?;
-    let hash = verify::hash(password.expose()).map_err(crate::admin::Error::from)?;
+    let hash = hasher
+        .hash(password.expose())
+        .map_err(crate::admin::Error::from)?;
     store.create_user(&name, Role::Admin, hash, chrono::Utc::now())?;
     Ok(Some((name, password)))
 }

@@ -16,7 +16,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::auth::token::{self, Secret};
-use crate::auth::verify::{self, HashError};
+use crate::auth::verify::{HashError, Hasher};
 use crate::store::{self, NameError, NewAppPassword, Role, SettingKey, Store, UserName};
 
 /// What an admin can ask.
@@ -202,7 +202,7 @@ pub fn run(data_dir: &Path, request: Request) -> Result<Reply, Error> {
             reason: format!("cannot create the data directory: {e}"),
         })?;
         match Store::open(&store_path) {
-            Ok(store) => return execute(&store, request),
+            Ok(store) => return execute(&store, &Hasher::Direct, request),
             Err(store::Error::InUse(_)) => std::thread::sleep(Duration::from_millis(100)),
             Err(e) => return Err(e.into()),
         }
@@ -210,8 +210,9 @@ pub fn run(data_dir: &Path, request: Request) -> Result<Reply, Error> {
     Err(Error::Busy(data_dir.display().to_string()))
 }
 
-/// Executes `request` on `store`. Blocking (argon2 for new passwords, redb writes).
-pub fn execute(store: &Store, request: Request) -> Result<Reply, Error> {
+/// Executes `request` on `store`, hashing new passwords with `hasher`. Blocking (argon2, redb
+/// writes): call it from a blocking context.
+pub fn execute(store: &Store, hasher: &Hasher, request: Request) -> Result<Reply, Error> {
     let now = Utc::now();
     match request {
         Request::UserAdd {
@@ -222,7 +223,7 @@ pub fn execute(store: &Store, request: Request) -> Result<Reply, Error> {
             let name = UserName::parse(&name)?;
             let (password, generated) = choose_password(password)?;
             let role = if admin { Role::Admin } else { Role::User };
-            let user = store.create_user(&name, role, verify::hash(password.expose())?, now)?;
+            let user = store.create_user(&name, role, hasher.hash(password.expose())?, now)?;
             Ok(Reply::UserCreated {
                 user: UserView::from(&user),
                 generated_password: generated,
@@ -249,7 +250,7 @@ pub fn execute(store: &Store, request: Request) -> Result<Reply, Error> {
         Request::UserPasswd { name, password } => {
             let name = UserName::parse(&name)?;
             let (password, generated) = choose_password(password)?;
-            store.set_user_password(&name, verify::hash(password.expose())?)?;
+            store.set_user_password(&name, hasher.hash(password.expose())?)?;
             Ok(Reply::PasswordChanged {
                 name: name.to_string(),
                 generated_password: generated,
@@ -265,7 +266,7 @@ pub fn execute(store: &Store, request: Request) -> Result<Reply, Error> {
                     id: generated.id.clone(),
                     owner: owner.clone(),
                     name: name.clone(),
-                    secret_hash: verify::hash(generated.secret.expose())?,
+                    secret_hash: hasher.hash(generated.secret.expose())?,
                 };
                 match store.create_app_password(new, now) {
                     Ok(record) => {

@@ -16,6 +16,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
 
 use super::{Error, Reply, Request, execute};
+use crate::auth::verify::Hasher;
 use crate::store::Store;
 
 /// File name of the socket inside the data directory.
@@ -82,8 +83,9 @@ pub struct AdminChannel {
 }
 
 impl AdminChannel {
-    /// Binds the socket (replacing a stale one) and serves requests on `store`.
-    pub fn open(data_dir: &Path, store: Arc<Store>) -> std::io::Result<Self> {
+    /// Binds the socket (replacing a stale one) and serves requests on `store`, hashing with
+    /// `hasher`.
+    pub fn open(data_dir: &Path, store: Arc<Store>, hasher: Hasher) -> std::io::Result<Self> {
         let path = path(data_dir);
         match std::fs::remove_file(&path) {
             Ok(()) => {}
@@ -93,7 +95,7 @@ impl AdminChannel {
         let listener = UnixListener::bind(&path)?;
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
         let owner = std::fs::metadata(data_dir)?.uid();
-        let task = tokio::spawn(accept_loop(listener, store, owner));
+        let task = tokio::spawn(accept_loop(listener, store, hasher, owner));
         Ok(Self { path, task })
     }
 }
@@ -105,7 +107,7 @@ impl Drop for AdminChannel {
     }
 }
 
-async fn accept_loop(listener: UnixListener, store: Arc<Store>, owner: u32) {
+async fn accept_loop(listener: UnixListener, store: Arc<Store>, hasher: Hasher, owner: u32) {
     loop {
         let stream = match listener.accept().await {
             Ok((s, _)) => s,
@@ -122,11 +124,11 @@ async fn accept_loop(listener: UnixListener, store: Arc<Store>, owner: u32) {
             tracing::warn!("admin channel: refused a caller that does not own the data directory");
             continue;
         }
-        tokio::spawn(serve_one(stream, Arc::clone(&store)));
+        tokio::spawn(serve_one(stream, Arc::clone(&store), hasher.clone()));
     }
 }
 
-async fn serve_one(stream: UnixStream, store: Arc<Store>) {
+async fn serve_one(stream: UnixStream, store: Arc<Store>, hasher: Hasher) {
     let (read, mut write) = stream.into_split();
     let mut line = String::new();
     let mut reader = tokio::io::BufReader::new(read.take(MAX_REQUEST));
@@ -136,7 +138,7 @@ async fn serve_one(stream: UnixStream, store: Arc<Store>) {
             Err(e) => Answer::Error(format!("malformed admin request: {e}")),
             Ok(request) => {
                 let summary = describe(&request);
-                match tokio::task::spawn_blocking(move || execute(&store, request)).await {
+                match tokio::task::spawn_blocking(move || execute(&store, &hasher, request)).await {
                     Ok(Ok(reply)) => {
                         tracing::info!(target: "davgate::admin", "{summary}");
                         Answer::Ok(reply)

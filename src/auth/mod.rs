@@ -166,6 +166,11 @@ impl Gate {
         })
     }
 
+    /// Hashes new passwords on this gate's bounded argon2 pool.
+    pub fn hasher(&self) -> verify::Hasher {
+        verify::Hasher::Pool(self.verifier.clone())
+    }
+
     /// The count of argon2 verifications since start (for tests and benchmarks).
     pub fn verification_counter(&self) -> verify::VerificationCounter {
         self.verifier.counter()

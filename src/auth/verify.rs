@@ -1,14 +1,16 @@
-//! argon2id: hashing new secrets, and verifying presented ones off the async runtime.
+//! argon2id: hashing new secrets and verifying presented ones, off the async runtime.
 //!
-//! Verification runs on a few dedicated threads (about one per core), each owning one
-//! reusable argon2 memory buffer. That bounds both CPU and memory: at most `threads`
-//! verifications run at once and they never allocate, so a flood of wrong passwords cannot
-//! push the process to gigabytes (unbounded parallel argon2 reached 7 GB in our measurements).
-//! Requests beyond the pool wait in a bounded queue.
+//! Both run on a few dedicated threads (about one per core), each owning one reusable argon2
+//! memory buffer. That bounds CPU and memory alike: at most `threads` argon2 computations run at
+//! once and they never allocate, so neither a flood of wrong passwords nor a burst of admin
+//! commands can push the process to gigabytes (unbounded parallel argon2 reached 7 GB in our
+//! measurements; a fresh 19 MiB buffer per hash kept growing glibc's heap). Jobs beyond the
+//! pool wait in a bounded queue.
 
-use argon2::password_hash::PasswordHasher;
-use argon2::password_hash::phc::PasswordHash;
-use argon2::{Algorithm, Argon2, Block, Params, Version};
+use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
+use argon2::{ARGON2ID_IDENT, Algorithm, Argon2, Block, Params, Version};
+use rand::rand_core::TryRng;
+use rand::rngs::SysRng;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use subtle::ConstantTimeEq;
@@ -21,17 +23,36 @@ use super::token::Secret;
 #[error("could not hash the password: {0}")]
 pub struct HashError(String);
 
-/// Hashes a secret with argon2id at OWASP's parameters (19 MiB, t=2, p=1). Blocking (~20 ms):
-/// call it from a blocking context.
-pub fn hash(secret: &str) -> Result<String, HashError> {
-    Argon2::default()
-        .hash_password(secret.as_bytes())
-        .map(|h| h.to_string())
-        .map_err(|e| HashError(e.to_string()))
+/// Hashes `secret` with argon2id at OWASP's parameters (19 MiB, t=2, p=1) into a PHC string,
+/// using `memory` as the work area. Blocking (~20 ms).
+fn hash_with_memory(secret: &[u8], memory: &mut Vec<Block>) -> Result<String, HashError> {
+    let fail = |e: &dyn std::fmt::Display| HashError(e.to_string());
+    let mut salt = [0u8; 16];
+    SysRng.try_fill_bytes(&mut salt).map_err(|e| fail(&e))?;
+    let params = Params::DEFAULT;
+    fit(memory, &params);
+    let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
+        .hash_password_into_with_memory(secret, &salt, &mut out, &mut memory[..])
+        .map_err(|e| fail(&e))?;
+    let phc = PasswordHash {
+        algorithm: ARGON2ID_IDENT,
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(&params).map_err(|e| fail(&e))?,
+        salt: Some(Salt::new(&salt).map_err(|e| fail(&e))?),
+        hash: Some(Output::new(&out).map_err(|e| fail(&e))?),
+    };
+    Ok(phc.to_string())
 }
 
-/// Verifies `secret` against a PHC string using `memory` as argon2's work area (grown if the
-/// hash asks for more). Constant-time comparison; any malformed hash is a plain "no".
+/// Hashes `secret` in the calling thread with a buffer of its own: for a short-lived CLI
+/// process that has no pool. Blocking (~20 ms).
+pub fn hash(secret: &str) -> Result<String, HashError> {
+    hash_with_memory(secret.as_bytes(), &mut Vec::new())
+}
+
+/// Verifies `secret` against a PHC string using `memory` as the work area. Constant-time
+/// comparison; any malformed hash is a plain "no".
 fn verify_with_memory(phc: &str, secret: &[u8], memory: &mut Vec<Block>) -> bool {
     let Ok(parsed) = PasswordHash::new(phc) else {
         return false;
@@ -43,9 +64,7 @@ fn verify_with_memory(phc: &str, secret: &[u8], memory: &mut Vec<Block>) -> bool
     ) else {
         return false;
     };
-    if memory.len() < params.block_count() {
-        memory.resize(params.block_count(), Block::default());
-    }
+    fit(memory, &params);
     let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
     let mut out = vec![0u8; expected.len()];
     let computed =
@@ -53,11 +72,40 @@ fn verify_with_memory(phc: &str, secret: &[u8], memory: &mut Vec<Block>) -> bool
     computed.is_ok() && bool::from(out.as_slice().ct_eq(expected.as_bytes()))
 }
 
-struct Job {
-    /// The stored hash, or None to verify against the dummy hash.
-    phc: Option<Arc<str>>,
-    secret: Secret,
-    reply: oneshot::Sender<bool>,
+/// Spends exactly what a verification at the default parameters costs, and answers nothing.
+fn dummy_with_memory(secret: &[u8], memory: &mut Vec<Block>) {
+    let params = Params::DEFAULT;
+    fit(memory, &params);
+    let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
+    let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
+    let _ = argon.hash_password_into_with_memory(
+        secret,
+        b"davgate-dummy-salt",
+        &mut out,
+        &mut memory[..],
+    );
+}
+
+fn fit(memory: &mut Vec<Block>, params: &Params) {
+    if memory.len() < params.block_count() {
+        memory.resize(params.block_count(), Block::default());
+    }
+}
+
+enum Job {
+    Verify {
+        phc: Arc<str>,
+        secret: Secret,
+        reply: oneshot::Sender<bool>,
+    },
+    Dummy {
+        secret: Secret,
+        reply: oneshot::Sender<bool>,
+    },
+    Hash {
+        secret: Secret,
+        reply: oneshot::Sender<Result<String, HashError>>,
+    },
 }
 
 /// A live count of argon2 verifications (real and dummy), readable from anywhere.
@@ -71,32 +119,29 @@ impl VerificationCounter {
     }
 }
 
-/// The verification pool. Cheap to clone; the threads stop when the last clone is dropped.
+/// The argon2 pool. Cheap to clone; the threads stop when the last clone is dropped.
 #[derive(Clone)]
 pub struct Verifier {
     queue: mpsc::Sender<Job>,
-    verifications: Arc<AtomicU64>,
+    verifications: VerificationCounter,
 }
 
 impl Verifier {
     /// Jobs that may wait for a thread; further callers wait (asynchronously) for room.
     const QUEUE: usize = 64;
 
-    /// Starts `threads` verification threads. Computes the dummy hash used for unknown ids
-    /// (one hash, ~20 ms), so an unknown user costs the same as a wrong secret.
+    /// Starts `threads` argon2 threads.
     pub fn start(threads: usize) -> Result<Self, HashError> {
-        let dummy: Arc<str> = hash("davgate dummy secret that matches nothing")?.into();
         let (queue, receiver) = mpsc::channel::<Job>(Self::QUEUE);
         let receiver = Arc::new(Mutex::new(receiver));
-        let verifications = Arc::new(AtomicU64::new(0));
+        let verifications = VerificationCounter::default();
         for n in 0..threads.max(1) {
             let receiver = Arc::clone(&receiver);
-            let dummy = Arc::clone(&dummy);
-            let counter = Arc::clone(&verifications);
+            let counter = verifications.clone();
             std::thread::Builder::new()
                 .name(format!("argon2-{n}"))
-                .spawn(move || worker(&receiver, &dummy, &counter))
-                .map_err(|e| HashError(format!("cannot start a verification thread: {e}")))?;
+                .spawn(move || worker(&receiver, &counter))
+                .map_err(|e| HashError(format!("cannot start an argon2 thread: {e}")))?;
         }
         Ok(Self {
             queue,
@@ -106,47 +151,93 @@ impl Verifier {
 
     /// True if `secret` matches `phc`. Waits for a pool thread; never blocks the runtime.
     pub async fn verify(&self, phc: &str, secret: &Secret) -> bool {
-        self.submit(Some(phc.into()), secret.clone()).await
+        let (reply, answer) = oneshot::channel();
+        let job = Job::Verify {
+            phc: phc.into(),
+            secret: secret.clone(),
+            reply,
+        };
+        self.queue.send(job).await.is_ok() && answer.await.unwrap_or(false)
     }
 
     /// Spends one verification's worth of time and answers false: for unknown ids, so that
     /// they cannot be told from wrong secrets by timing.
     pub async fn verify_dummy(&self, secret: &Secret) -> bool {
-        self.submit(None, secret.clone()).await;
+        let (reply, answer) = oneshot::channel();
+        if self
+            .queue
+            .send(Job::Dummy {
+                secret: secret.clone(),
+                reply,
+            })
+            .await
+            .is_ok()
+        {
+            let _ = answer.await;
+        }
         false
+    }
+
+    /// Hashes `secret` on the pool, from a blocking context (not from async code).
+    pub fn hash_blocking(&self, secret: &str) -> Result<String, HashError> {
+        let (reply, answer) = oneshot::channel();
+        let job = Job::Hash {
+            secret: Secret::new(secret.to_string()),
+            reply,
+        };
+        let gone = || HashError("the argon2 pool has stopped".into());
+        self.queue.blocking_send(job).map_err(|_| gone())?;
+        answer.blocking_recv().map_err(|_| gone())?
     }
 
     /// The count of argon2 verifications run since start (real and dummy).
     pub fn counter(&self) -> VerificationCounter {
-        VerificationCounter(Arc::clone(&self.verifications))
-    }
-
-    async fn submit(&self, phc: Option<Arc<str>>, secret: Secret) -> bool {
-        let (reply, answer) = oneshot::channel();
-        if self.queue.send(Job { phc, secret, reply }).await.is_err() {
-            return false; // pool gone (shutting down): refuse
-        }
-        answer.await.unwrap_or(false)
+        self.verifications.clone()
     }
 }
 
-fn worker(receiver: &Mutex<mpsc::Receiver<Job>>, dummy: &str, counter: &AtomicU64) {
-    let mut memory = vec![Block::default(); Params::DEFAULT.block_count()];
+/// Where an admin operation hashes a new password.
+#[derive(Clone)]
+pub enum Hasher {
+    /// In the calling thread: the CLI working on the store directly.
+    Direct,
+    /// On the server's bounded pool (call from a blocking context).
+    Pool(Verifier),
+}
+
+impl Hasher {
+    /// The argon2id PHC string of `secret`. Blocking.
+    pub fn hash(&self, secret: &str) -> Result<String, HashError> {
+        match self {
+            Hasher::Direct => hash(secret),
+            Hasher::Pool(pool) => pool.hash_blocking(secret),
+        }
+    }
+}
+
+fn worker(receiver: &Mutex<mpsc::Receiver<Job>>, counter: &VerificationCounter) {
+    let mut memory = Vec::new();
     loop {
         let job = {
             let mut guard = receiver.lock().unwrap_or_else(|p| p.into_inner());
             guard.blocking_recv()
         };
-        let Some(job) = job else { return };
-        counter.fetch_add(1, Ordering::Relaxed);
-        let ok = match &job.phc {
-            Some(phc) => verify_with_memory(phc, job.secret.expose().as_bytes(), &mut memory),
-            None => {
-                verify_with_memory(dummy, job.secret.expose().as_bytes(), &mut memory);
-                false
+        match job {
+            None => return,
+            Some(Job::Verify { phc, secret, reply }) => {
+                counter.0.fetch_add(1, Ordering::Relaxed);
+                let ok = verify_with_memory(&phc, secret.expose().as_bytes(), &mut memory);
+                let _ = reply.send(ok);
             }
-        };
-        let _ = job.reply.send(ok);
+            Some(Job::Dummy { secret, reply }) => {
+                counter.0.fetch_add(1, Ordering::Relaxed);
+                dummy_with_memory(secret.expose().as_bytes(), &mut memory);
+                let _ = reply.send(false);
+            }
+            Some(Job::Hash { secret, reply }) => {
+                let _ = reply.send(hash_with_memory(secret.expose().as_bytes(), &mut memory));
+            }
+        }
     }
 }
 
@@ -157,7 +248,7 @@ mod tests {
     #[test]
     fn a_hash_verifies_its_secret_and_nothing_else() {
         let phc = hash("correct horse").unwrap();
-        assert!(phc.starts_with("$argon2id$"));
+        assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{phc}");
         let mut memory = Vec::new();
         assert!(verify_with_memory(&phc, b"correct horse", &mut memory));
         assert!(!verify_with_memory(&phc, b"correct horsf", &mut memory));
@@ -168,10 +259,26 @@ mod tests {
         ));
     }
 
+    #[test]
+    fn our_hashes_are_standard_phc_strings() {
+        use argon2::password_hash::PasswordVerifier;
+        let phc = hash("interop").unwrap();
+        let parsed = PasswordHash::new(&phc).unwrap();
+        assert!(
+            Argon2::default()
+                .verify_password(b"interop", &parsed)
+                .is_ok()
+        );
+    }
+
     #[tokio::test]
-    async fn the_pool_verifies_and_counts() {
+    async fn the_pool_hashes_verifies_and_counts() {
         let pool = Verifier::start(2).unwrap();
-        let phc = hash("s3cret").unwrap();
+        let hasher = Hasher::Pool(pool.clone());
+        let phc = tokio::task::spawn_blocking(move || hasher.hash("s3cret"))
+            .await
+            .unwrap()
+            .unwrap();
         assert!(pool.verify(&phc, &Secret::new("s3cret".into())).await);
         assert!(!pool.verify(&phc, &Secret::new("nope".into())).await);
         assert!(!pool.verify_dummy(&Secret::new("s3cret".into())).await);

@@ -2,6 +2,7 @@
 //! counted through the server's own counter.
 
 use davgate::admin::{self, Reply, Request};
+use davgate::auth::verify::Hasher;
 use davgate::{Server, ServerOptions};
 use std::sync::Arc;
 
@@ -12,8 +13,8 @@ async fn started() -> (Server, tempfile::TempDir) {
     (Server::start(options).await.unwrap(), dir)
 }
 
-fn run(server: &Server, request: Request) -> Reply {
-    admin::execute(server.store(), request).unwrap()
+async fn run(server: &Server, request: Request) -> Reply {
+    server.admin(request).await.unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -26,14 +27,17 @@ async fn a_credential_costs_one_verification_however_many_requests_use_it() {
             admin: false,
             password: None,
         },
-    );
+    )
+    .await;
     let Reply::AppPasswordCreated(created) = run(
         &server,
         Request::AppPasswordCreate {
             user: "alice".into(),
             name: "laptop".into(),
         },
-    ) else {
+    )
+    .await
+    else {
         panic!("no password")
     };
     let counter = server.verification_counter();
@@ -66,7 +70,7 @@ async fn a_credential_costs_one_verification_however_many_requests_use_it() {
         user: "alice".into(),
         id: created.id.clone(),
     };
-    admin::execute(&store, revoke).unwrap();
+    admin::execute(&store, &Hasher::Direct, revoke).unwrap();
     for _ in 0..20 {
         assert_eq!(propfind().await.unwrap().status(), 401);
     }
