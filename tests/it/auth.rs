@@ -85,24 +85,8 @@ fn wrong_secret_wrong_owner_and_unknown_user_look_the_same() {
     assert_eq!(wrong_secret, unknown_user);
     assert_eq!(no_credentials.status().as_u16(), 401);
     // Bob's password still works for bob, and alice's for alice: nothing was locked.
-    assert_eq!(
-        status(
-            server
-                .as_user("bob", &bob_pw, "PROPFIND", "/dav/")
-                .header("Depth", "0")
-                .send()
-        ),
-        207
-    );
-    assert_eq!(
-        status(
-            server
-                .as_user("alice", &alice_pw, "PROPFIND", "/dav/")
-                .header("Depth", "0")
-                .send()
-        ),
-        207
-    );
+    assert_eq!(server.probe("bob", &bob_pw), 207);
+    assert_eq!(server.probe("alice", &alice_pw), 207);
     let log = server.log();
     for password in [&alice_pw, &bob_pw] {
         assert!(
@@ -119,14 +103,7 @@ fn an_app_password_expires_after_the_ttl_in_force_at_creation() {
     ok(&server.cli(&["settings", "set", "app_credentials_ttl", "2s"]));
     let pw = server.app_password("alice", "short-lived");
     ok(&server.cli(&["settings", "set", "app_credentials_ttl", "90d"]));
-    let probe = || {
-        status(
-            server
-                .as_user("alice", &pw, "PROPFIND", "/dav/")
-                .header("Depth", "0")
-                .send(),
-        )
-    };
+    let probe = || server.probe("alice", &pw);
     assert_eq!(probe(), 207);
     std::thread::sleep(Duration::from_millis(2_300));
     assert_eq!(probe(), 401);
@@ -142,45 +119,13 @@ fn a_revoke_through_the_cli_takes_effect_on_the_next_request() {
     let (_, other) = create_app_password(server.dir(), "alice", "phone");
     for _ in 0..3 {
         // Cached after the first: the revoke must still win.
-        assert_eq!(
-            status(
-                server
-                    .as_user("alice", &pw, "PROPFIND", "/dav/")
-                    .header("Depth", "0")
-                    .send()
-            ),
-            207
-        );
+        assert_eq!(server.probe("alice", &pw), 207);
     }
     ok(&server.cli(&["app-password", "revoke", "alice", &id]));
-    assert_eq!(
-        status(
-            server
-                .as_user("alice", &pw, "PROPFIND", "/dav/")
-                .header("Depth", "0")
-                .send()
-        ),
-        401
-    );
-    assert_eq!(
-        status(
-            server
-                .as_user("alice", &other, "PROPFIND", "/dav/")
-                .header("Depth", "0")
-                .send()
-        ),
-        207
-    );
+    assert_eq!(server.probe("alice", &pw), 401);
+    assert_eq!(server.probe("alice", &other), 207);
     ok(&server.cli(&["app-password", "revoke", "alice", "--all"]));
-    assert_eq!(
-        status(
-            server
-                .as_user("alice", &other, "PROPFIND", "/dav/")
-                .header("Depth", "0")
-                .send()
-        ),
-        401
-    );
+    assert_eq!(server.probe("alice", &other), 401);
 }
 
 #[test]
@@ -188,14 +133,7 @@ fn disabling_a_user_locks_out_their_app_passwords_until_enabled() {
     let server = TestServer::start();
     server.add_user("alice");
     let pw = server.app_password("alice", "laptop");
-    let probe = || {
-        status(
-            server
-                .as_user("alice", &pw, "PROPFIND", "/dav/")
-                .header("Depth", "0")
-                .send(),
-        )
-    };
+    let probe = || server.probe("alice", &pw);
     assert_eq!(probe(), 207);
     ok(&server.cli(&["user", "disable", "alice"]));
     assert_eq!(probe(), 401);

@@ -134,6 +134,15 @@ impl TestServer {
         self.request(method, path).basic_auth(user, Some(password))
     }
 
+    /// PROPFIND Depth 0 on `/dav/` as `user`: the status a client sees when it mounts.
+    pub fn probe(&self, user: &str, password: &str) -> u16 {
+        let res = self
+            .as_user(user, password, "PROPFIND", "/dav/")
+            .header("Depth", "0")
+            .send();
+        status(res)
+    }
+
     /// The server's log so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir().join("server.log")).unwrap_or_default()
