@@ -498,10 +498,14 @@ impl<C: Clone + Send + Sync + 'static> DavInner<C> {
                         if prop.get_text().is_none() || prop.has_child_elems() {
                             return StatusCode::CONFLICT;
                         }
-                        // Always report back that we successfully
-                        // changed these, even if we didn't --
-                        // makes the windows webdav client work.
-                        StatusCode::OK
+                        // davgate patch: store them like any other property when the
+                        // filesystem keeps dead properties; otherwise report success
+                        // anyway, which makes the windows webdav client work.
+                        if can_deadprop {
+                            StatusCode::CONTINUE
+                        } else {
+                            StatusCode::OK
+                        }
                     }
                     _ => StatusCode::FORBIDDEN,
                 }
@@ -524,6 +528,7 @@ impl<C: Clone + Send + Sync + 'static> DavInner<C> {
                 }
                 _ => StatusCode::FORBIDDEN,
             },
+            Some(NS_MS_URI) if can_deadprop => StatusCode::CONTINUE,
             Some(NS_APACHE_URI) | Some(NS_MS_URI) => StatusCode::FORBIDDEN,
             _ => StatusCode::CONTINUE,
         }
@@ -1097,6 +1102,20 @@ impl<C: Clone + Send + Sync + 'static> PropWriter<C> {
             }
             Some(NS_MS_URI) => {
                 pfx = "Z";
+                // davgate patch: a value the client stored wins over the one derived from
+                // the file's metadata.
+                if self.fs.have_props(path, &self.credentials).await
+                    && let Ok(xml) = self
+                        .fs
+                        .get_prop(path, element_to_davprop(prop), &self.credentials)
+                        .await
+                    && let Ok(e) = Element::parse(Cursor::new(xml))
+                {
+                    return Ok(StatusElement {
+                        status: StatusCode::OK,
+                        element: e,
+                    });
+                }
                 match prop.name.as_str() {
                     "Win32CreationTime" => {
                         if let Ok(time) = meta.created() {
@@ -1195,7 +1214,9 @@ impl<C: Clone + Send + Sync + 'static> PropWriter<C> {
             let res = self
                 .build_prop(p, path, &*meta, &mut qc, do_content)
                 .await?;
-            if res.status == StatusCode::OK {
+            // davgate patch: a property that was asked for by name and is missing is reported
+            // with its status (404), as RFC 4918 9.1 requires, instead of being left out.
+            if res.status == StatusCode::OK || self.name == "prop" {
                 add_sc_elem(&mut props, res.status, res.element);
             }
         }
@@ -1225,11 +1246,21 @@ impl<C: Clone + Send + Sync + 'static> PropWriter<C> {
             }
         }
 
-        // and list props of the filesystem driver if it supports DAV properties
-        if self.fs.have_props(path, &self.credentials).await
-            && let Ok(v) = self.fs.get_props(path, true, &self.credentials).await
+        // and list props of the filesystem driver if it supports DAV properties.
+        // davgate patch: only for allprop and propname (without values for propname); a
+        // <prop> request already fetched the dead properties it named, one by one.
+        if self.name != "prop"
+            && self.fs.have_props(path, &self.credentials).await
+            && let Ok(v) = self.fs.get_props(path, do_content, &self.credentials).await
         {
+            // davgate patch: skip those already reported above (e.g. stored Win32* values).
+            let listed = |d: &DavProp| {
+                self.props
+                    .iter()
+                    .any(|p| p.name == d.name && p.namespace == d.namespace)
+            };
             v.into_iter()
+                .filter(|d| !listed(d))
                 .map(davprop_to_element)
                 .for_each(|e| add_sc_elem(&mut props, StatusCode::OK, e));
         }
