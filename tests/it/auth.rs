@@ -57,11 +57,11 @@ fn the_primary_password_never_opens_webdav() {
     let (code, challenge, _) = refusal(&server, "alice", "primary-pass-123");
     assert_eq!(code, 401);
     assert_eq!(challenge, CHALLENGE);
-    assert!(
-        server
-            .log()
-            .contains("Login failed: 'alice' (Remote IP: '127.0.0.1')")
-    );
+    // The exact line fail2ban reads: plain text, no colour codes, in a file.
+    let log = server.log();
+    let line = "Login failed: 'alice' (Remote IP: '127.0.0.1') not an app password";
+    assert!(log.contains(line), "{log}");
+    assert!(!log.contains('\u{1b}'), "colour codes in a log file");
     assert!(
         !server.log().contains("primary-pass-123"),
         "a password reached the log"
