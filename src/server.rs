@@ -12,7 +12,7 @@ use crate::admin::{self, socket::AdminChannel};
 use crate::auth::token::{self, Secret};
 use crate::auth::verify::Hasher;
 use crate::auth::{Gate, GateOptions};
-use crate::dav::{Mount, create_private_dir};
+use crate::dav::{Mount, create_private_dir, remove_leftovers};
 use crate::error::Error;
 use crate::http::{App, Listener};
 use crate::store::{Role, Store, UserName};
@@ -63,6 +63,17 @@ impl Server {
         let files = data.join("files");
         create_private_dir(&files)
             .map_err(|e| Error::io(format!("cannot create {}", files.display()), e))?;
+        // Uploads cut off by a crash left temporary files: nothing can be writing them now.
+        let leftovers = files.clone();
+        match tokio::task::spawn_blocking(move || remove_leftovers(&leftovers)).await {
+            Ok(Ok(0)) => {}
+            Ok(Ok(n)) => tracing::info!("removed {n} unfinished upload(s) left by a previous run"),
+            Ok(Err(e)) => tracing::warn!(
+                "cannot clean unfinished uploads in {}: {e}",
+                files.display()
+            ),
+            Err(e) => tracing::warn!("cannot clean unfinished uploads: {e}"),
+        }
         let store_path = data.join(Store::FILE_NAME);
         let store = tokio::task::spawn_blocking(move || Store::open(&store_path))
             .await

@@ -1,10 +1,15 @@
-//! A filesystem that cannot be walked out of: dav-server's `LocalFs`, minus symlinks.
+//! A filesystem that cannot be walked out of: dav-server's `LocalFs`, minus symlinks, plus
+//! atomic uploads and dead properties.
 //!
 //! `LocalFs` follows symbolic links, so a link placed in a home folder (by an admin, a sync
 //! tool, an unpacked archive) would serve whatever it points to, another user's files included.
 //! `hide_symlinks` only hides links from listings. This wrapper checks every path an operation
 //! names, source and destination alike, and treats any symlink along it as absent. Clients
 //! cannot create symlinks over WebDAV, so the check cannot be raced from the outside.
+//!
+//! Whole-file writes (PUT) and file copies go through a temporary file renamed into place
+//! ([`super::upload`]); temporary names are invisible and refused as paths. Dead properties live
+//! in the store, keyed by user and path.
 
 use dav_server::davpath::DavPath;
 use dav_server::fs::{
@@ -12,23 +17,36 @@ use dav_server::fs::{
     FsStream, OpenOptions, ReadDirMeta,
 };
 use dav_server::localfs::LocalFs;
-use futures_util::FutureExt;
+use futures_util::{FutureExt, StreamExt};
 use http::StatusCode;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 
 use super::props_path;
-use crate::store::{DeadProp, Store, UserName};
+use super::upload::{Checksum, OnCommit, TEMP_PREFIX, Upload, UploadContext, temp_path_for};
+use crate::store::{DeadProp, Durability, Store, UserName};
 
-/// A user's home folder served through `LocalFs`, with every path checked for symlinks and
-/// dead properties kept in the store.
+/// The ownCloud namespace, where rclone looks for `checksums`.
+const OC_NS: &str = "http://owncloud.org/ns";
+
+/// A user's home folder served through `LocalFs`, confined, with atomic uploads and dead
+/// properties kept in the store.
 #[derive(Clone)]
 pub struct ConfinedFs {
     inner: LocalFs,
     home: Arc<PathBuf>,
     store: Arc<Store>,
     user: UserName,
+    /// The current request's upload options (`X-OC-Mtime`, durability), if it is a PUT/COPY.
+    upload: Option<Arc<UploadContext>>,
+}
+
+/// Whether an operation reads a path or creates/changes/removes something there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Access {
+    Read,
+    Write,
 }
 
 impl ConfinedFs {
@@ -40,6 +58,15 @@ impl ConfinedFs {
             home: Arc::new(home),
             store,
             user,
+            upload: None,
+        })
+    }
+
+    /// This filesystem for one upload request.
+    pub fn for_upload(&self, context: Arc<UploadContext>) -> Box<Self> {
+        Box::new(Self {
+            upload: Some(context),
+            ..self.clone()
         })
     }
 
@@ -59,29 +86,142 @@ impl ConfinedFs {
             .await
     }
 
-    /// Fails with NotFound if any existing component of `path` below the home is a symlink.
-    async fn check(&self, path: &DavPath) -> FsResult<()> {
+    /// Fails if a component of `path` is a symlink (NotFound) or a temporary name.
+    async fn check(&self, path: &DavPath, access: Access) -> FsResult<()> {
         let home = Arc::clone(&self.home);
         let relative = path.as_rel_ospath().to_path_buf();
         self.inner
-            .blocking(move || check_no_symlink(&home, &relative))
+            .blocking(move || check_path(&home, &relative, access))
+            .await
+    }
+
+    fn fspath(&self, path: &DavPath) -> PathBuf {
+        self.home.join(path.as_rel_ospath())
+    }
+
+    /// The request's upload context, or one with the settings in force.
+    fn upload_context(&self) -> Arc<UploadContext> {
+        self.upload
+            .clone()
+            .unwrap_or_else(|| Arc::new(UploadContext::new(None, self.store.settings().durability)))
+    }
+
+    /// A PUT of a whole file: into a temporary file, renamed into place on success.
+    async fn open_upload(
+        &self,
+        path: &DavPath,
+        options: OpenOptions,
+    ) -> FsResult<Box<dyn DavFile>> {
+        let target = self.fspath(path);
+        let context = self.upload_context();
+        let checksum = options.checksum.as_deref().and_then(Checksum::parse);
+        let on_commit = self.record_checksum(path);
+        let runner = self.inner.clone();
+        self.inner
+            .blocking(move || {
+                match std::fs::symlink_metadata(&target) {
+                    Ok(m) if m.is_dir() => return Err(FsError::Forbidden),
+                    Ok(_) if options.create_new => return Err(FsError::Exists),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound && !options.create => {
+                        return Err(FsError::NotFound);
+                    }
+                    _ => {}
+                }
+                let upload = Upload::create(target, checksum, context, Some(on_commit), runner)?;
+                Ok(Box::new(upload) as Box<dyn DavFile>)
+            })
+            .await
+    }
+
+    /// After an upload: remember its verified checksum for `oc:checksums` (rclone compares it),
+    /// or forget a stale one. Runs on the blocking side.
+    fn record_checksum(&self, path: &DavPath) -> OnCommit {
+        let (store, user, key) = (Arc::clone(&self.store), self.user.clone(), props_path(path));
+        Box::new(move |checksum: Option<String>| {
+            let prop_key = DeadProp::key(Some(OC_NS), "checksums");
+            let patch = match checksum {
+                Some(label) => {
+                    let xml = format!(
+                        "<oc:checksums xmlns:oc=\"{OC_NS}\"><oc:checksum>{label}</oc:checksum></oc:checksums>"
+                    );
+                    (true, checksums_prop(Some(xml.into_bytes())))
+                }
+                None => match store.dead_prop(&user, &key, &prop_key) {
+                    Ok(Some(_)) => (false, checksums_prop(None)),
+                    _ => return,
+                },
+            };
+            if let Err(e) = store.patch_dead_props(&user, &key, &[patch]) {
+                tracing::error!("cannot record the checksum of an upload: {e}");
+            }
+        })
+    }
+
+    /// COPY of one file, through a temporary file renamed into place.
+    async fn copy_file(&self, from: &DavPath, to: &DavPath) -> FsResult<()> {
+        let (source, target) = (self.fspath(from), self.fspath(to));
+        let fsync = self.upload_context().durability == Durability::Fsync;
+        self.inner
+            .blocking(move || {
+                if !std::fs::symlink_metadata(&source)?.is_file() {
+                    return Err(FsError::Forbidden);
+                }
+                let temp = temp_path_for(&target);
+                let copied = copy_via(&source, &temp, &target, fsync);
+                if copied.is_err() {
+                    let _ = std::fs::remove_file(&temp);
+                }
+                copied.map_err(FsError::from)
+            })
             .await
     }
 }
 
+fn checksums_prop(xml: Option<Vec<u8>>) -> DeadProp {
+    DeadProp {
+        namespace: Some(OC_NS.to_string()),
+        name: "checksums".to_string(),
+        prefix: Some("oc".to_string()),
+        xml,
+    }
+}
+
+fn copy_via(source: &Path, temp: &Path, target: &Path, fsync: bool) -> std::io::Result<()> {
+    std::fs::copy(source, temp)?;
+    if fsync {
+        std::fs::File::open(temp)?.sync_all()?;
+    }
+    std::fs::rename(temp, target)?;
+    if fsync && let Some(parent) = target.parent() {
+        std::fs::File::open(parent)?.sync_all()?;
+    }
+    Ok(())
+}
+
 /// Walks `relative` from `home`, one `lstat` per component, stopping at the first that does not
-/// exist (nothing beyond it can be a link). `..` and absolute parts are refused outright.
-fn check_no_symlink(home: &Path, relative: &Path) -> FsResult<()> {
+/// exist (nothing beyond it can be a link). `..` and absolute parts are refused outright, and so
+/// are davgate's temporary names (absent to a reader, forbidden to a writer).
+fn check_path(home: &Path, relative: &Path, access: Access) -> FsResult<()> {
     let mut current = home.to_path_buf();
+    let mut exists = true;
     for component in relative.components() {
         let Component::Normal(name) = component else {
             return Err(FsError::Forbidden);
         };
+        if name.to_string_lossy().starts_with(TEMP_PREFIX) {
+            return Err(if access == Access::Write {
+                FsError::Forbidden
+            } else {
+                FsError::NotFound
+            });
+        }
         current.push(name);
-        match std::fs::symlink_metadata(&current) {
-            Ok(meta) if meta.file_type().is_symlink() => return Err(FsError::NotFound),
-            Ok(_) => {}
-            Err(_) => return Ok(()),
+        if exists {
+            match std::fs::symlink_metadata(&current) {
+                Ok(meta) if meta.file_type().is_symlink() => return Err(FsError::NotFound),
+                Ok(_) => {}
+                Err(_) => exists = false,
+            }
         }
     }
     Ok(())
@@ -94,7 +234,16 @@ impl DavFileSystem for ConfinedFs {
         options: OpenOptions,
     ) -> FsFuture<'a, Box<dyn DavFile>> {
         async move {
-            self.check(path).await?;
+            let whole_file = options.write && options.truncate && !options.append;
+            let access = if options.write {
+                Access::Write
+            } else {
+                Access::Read
+            };
+            self.check(path, access).await?;
+            if whole_file {
+                return self.open_upload(path, options).await;
+            }
             self.inner.open(path, options).await
         }
         .boxed()
@@ -106,15 +255,22 @@ impl DavFileSystem for ConfinedFs {
         meta: ReadDirMeta,
     ) -> FsFuture<'a, FsStream<Box<dyn DavDirEntry>>> {
         async move {
-            self.check(path).await?;
-            self.inner.read_dir(path, meta).await
+            self.check(path, Access::Read).await?;
+            let entries = self.inner.read_dir(path, meta).await?;
+            let visible = entries.filter(|entry| {
+                let hidden = entry
+                    .as_ref()
+                    .is_ok_and(|e| e.name().starts_with(TEMP_PREFIX.as_bytes()));
+                std::future::ready(!hidden)
+            });
+            Ok(Box::pin(visible) as FsStream<Box<dyn DavDirEntry>>)
         }
         .boxed()
     }
 
     fn metadata<'a>(&'a self, path: &'a DavPath) -> FsFuture<'a, Box<dyn DavMetaData>> {
         async move {
-            self.check(path).await?;
+            self.check(path, Access::Read).await?;
             self.inner.metadata(path).await
         }
         .boxed()
@@ -122,7 +278,7 @@ impl DavFileSystem for ConfinedFs {
 
     fn symlink_metadata<'a>(&'a self, path: &'a DavPath) -> FsFuture<'a, Box<dyn DavMetaData>> {
         async move {
-            self.check(path).await?;
+            self.check(path, Access::Read).await?;
             self.inner.symlink_metadata(path).await
         }
         .boxed()
@@ -130,7 +286,7 @@ impl DavFileSystem for ConfinedFs {
 
     fn create_dir<'a>(&'a self, path: &'a DavPath) -> FsFuture<'a, ()> {
         async move {
-            self.check(path).await?;
+            self.check(path, Access::Write).await?;
             self.inner.create_dir(path).await
         }
         .boxed()
@@ -138,7 +294,7 @@ impl DavFileSystem for ConfinedFs {
 
     fn remove_dir<'a>(&'a self, path: &'a DavPath) -> FsFuture<'a, ()> {
         async move {
-            self.check(path).await?;
+            self.check(path, Access::Write).await?;
             self.inner.remove_dir(path).await
         }
         .boxed()
@@ -146,7 +302,7 @@ impl DavFileSystem for ConfinedFs {
 
     fn remove_file<'a>(&'a self, path: &'a DavPath) -> FsFuture<'a, ()> {
         async move {
-            self.check(path).await?;
+            self.check(path, Access::Write).await?;
             self.inner.remove_file(path).await
         }
         .boxed()
@@ -154,8 +310,8 @@ impl DavFileSystem for ConfinedFs {
 
     fn rename<'a>(&'a self, from: &'a DavPath, to: &'a DavPath) -> FsFuture<'a, ()> {
         async move {
-            self.check(from).await?;
-            self.check(to).await?;
+            self.check(from, Access::Write).await?;
+            self.check(to, Access::Write).await?;
             self.inner.rename(from, to).await
         }
         .boxed()
@@ -163,16 +319,16 @@ impl DavFileSystem for ConfinedFs {
 
     fn copy<'a>(&'a self, from: &'a DavPath, to: &'a DavPath) -> FsFuture<'a, ()> {
         async move {
-            self.check(from).await?;
-            self.check(to).await?;
-            self.inner.copy(from, to).await
+            self.check(from, Access::Read).await?;
+            self.check(to, Access::Write).await?;
+            self.copy_file(from, to).await
         }
         .boxed()
     }
 
     fn set_accessed<'a>(&'a self, path: &'a DavPath, tm: SystemTime) -> FsFuture<'a, ()> {
         async move {
-            self.check(path).await?;
+            self.check(path, Access::Write).await?;
             self.inner.set_accessed(path, tm).await
         }
         .boxed()
@@ -180,7 +336,7 @@ impl DavFileSystem for ConfinedFs {
 
     fn set_modified<'a>(&'a self, path: &'a DavPath, tm: SystemTime) -> FsFuture<'a, ()> {
         async move {
-            self.check(path).await?;
+            self.check(path, Access::Write).await?;
             self.inner.set_modified(path, tm).await
         }
         .boxed()
@@ -199,7 +355,7 @@ impl DavFileSystem for ConfinedFs {
         patch: Vec<(bool, DavProp)>,
     ) -> FsFuture<'a, Vec<(StatusCode, DavProp)>> {
         async move {
-            self.check(path).await?;
+            self.check(path, Access::Write).await?;
             self.inner.metadata(path).await?;
             let key = props_path(path);
             let dead: Vec<(bool, DeadProp)> =
@@ -216,7 +372,7 @@ impl DavFileSystem for ConfinedFs {
 
     fn get_props<'a>(&'a self, path: &'a DavPath, do_content: bool) -> FsFuture<'a, Vec<DavProp>> {
         async move {
-            self.check(path).await?;
+            self.check(path, Access::Read).await?;
             let key = props_path(path);
             let props = self.with_store(move |s, u| s.dead_props(u, &key)).await?;
             Ok(props
@@ -230,7 +386,7 @@ impl DavFileSystem for ConfinedFs {
 
     fn get_prop<'a>(&'a self, path: &'a DavPath, prop: DavProp) -> FsFuture<'a, Vec<u8>> {
         async move {
-            self.check(path).await?;
+            self.check(path, Access::Read).await?;
             let (key, name) = (
                 props_path(path),
                 DeadProp::key(prop.namespace.as_deref(), &prop.name),
@@ -272,7 +428,7 @@ fn without_value(p: DavProp) -> DavProp {
 
 #[cfg(test)]
 mod tests {
-    use super::check_no_symlink;
+    use super::{Access, check_path};
     use dav_server::fs::FsError;
     use std::path::Path;
 
@@ -282,18 +438,21 @@ mod tests {
         let home = dir.path().join("home");
         std::fs::create_dir_all(home.join("sub")).unwrap();
         std::os::unix::fs::symlink("/etc", home.join("sub/escape")).unwrap();
-        assert_eq!(check_no_symlink(&home, Path::new("sub")), Ok(()));
-        assert_eq!(check_no_symlink(&home, Path::new("sub/new-file")), Ok(()));
+        assert_eq!(check_path(&home, Path::new("sub"), Access::Read), Ok(()));
         assert_eq!(
-            check_no_symlink(&home, Path::new("sub/escape")),
+            check_path(&home, Path::new("sub/new-file"), Access::Read),
+            Ok(())
+        );
+        assert_eq!(
+            check_path(&home, Path::new("sub/escape"), Access::Read),
             Err(FsError::NotFound)
         );
         assert_eq!(
-            check_no_symlink(&home, Path::new("sub/escape/hostname")),
+            check_path(&home, Path::new("sub/escape/hostname"), Access::Read),
             Err(FsError::NotFound)
         );
         assert_eq!(
-            check_no_symlink(&home, Path::new("../x")),
+            check_path(&home, Path::new("../x"), Access::Read),
             Err(FsError::Forbidden)
         );
     }

@@ -7,6 +7,7 @@
 //! never a client header (dav-server 0.11 unlocks it for anyone sending `X-Litmus`).
 
 mod confined;
+mod upload;
 
 use dav_server::body::Body;
 use dav_server::davpath::DavPath;
@@ -21,6 +22,8 @@ use std::sync::{Arc, Mutex};
 use crate::auth::Authenticated;
 use crate::store::{Store, UserName};
 pub use confined::ConfinedFs;
+use upload::UploadContext;
+pub use upload::{TEMP_PREFIX, remove_leftovers};
 
 /// Where WebDAV is served.
 pub const PREFIX: &str = "/dav";
@@ -44,6 +47,7 @@ pub struct Mount {
 const X_LITMUS: HeaderName = HeaderName::from_static("x-litmus");
 const DEPTH: HeaderName = HeaderName::from_static("depth");
 const DESTINATION: HeaderName = HeaderName::from_static("destination");
+const X_OC_MTIME: HeaderName = HeaderName::from_static("x-oc-mtime");
 
 impl Mount {
     /// A mount serving homes under `files_root` (`<data>/files`), one folder per user.
@@ -89,7 +93,34 @@ impl Mount {
                 );
             }
         };
-        self.dispatch(who, req, mount.fs, mount.locks).await
+        let method = req.method().as_str().to_string();
+        if method != "PUT" && method != "COPY" {
+            return self.dispatch(who, req, mount.fs, mount.locks).await;
+        }
+        // Uploads: the request's X-OC-Mtime and the durability in force travel with the fs.
+        let mtime = (method == "PUT")
+            .then(|| {
+                req.headers()
+                    .get(X_OC_MTIME)?
+                    .to_str()
+                    .ok()
+                    .and_then(upload::parse_oc_mtime)
+            })
+            .flatten();
+        let context = Arc::new(UploadContext::new(mtime, self.store.settings().durability));
+        let fs = mount.fs.for_upload(Arc::clone(&context));
+        let mut res = self.dispatch(who, req, fs, mount.locks).await;
+        if context.checksum_mismatch() {
+            return plain(
+                StatusCode::BAD_REQUEST,
+                "The body does not match its OC-Checksum header; nothing was stored.\n",
+            );
+        }
+        if res.status().is_success() && context.mtime_applied() {
+            res.headers_mut()
+                .insert(X_OC_MTIME, HeaderValue::from_static("accepted"));
+        }
+        res
     }
 
     /// Hands a checked request to dav-server with the user's filesystem and locks.

@@ -20,7 +20,7 @@ pub use model::{
     validate_app_password_name,
 };
 pub use props::DeadProp;
-pub use settings::{SettingError, SettingKey, Settings};
+pub use settings::{Durability, SettingError, SettingKey, Settings};
 
 use redb::{Database, ReadTransaction, ReadableDatabase, WriteTransaction};
 use std::os::unix::fs::PermissionsExt;

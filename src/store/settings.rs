@@ -17,6 +17,18 @@ pub struct Settings {
     pub app_credentials_ttl: HumanDuration,
     /// Whether PROPFIND with `Depth: infinity` walks a whole tree (off: answered 403).
     pub propfind_depth_infinity: bool,
+    /// Whether a successful upload is on disk before it is acknowledged.
+    pub durability: Durability,
+}
+
+/// What a 201/204 to an upload promises.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Durability {
+    /// The file and its folder are fsynced before the answer: it survives a power cut.
+    Fsync,
+    /// No fsync: faster, but the last uploads may be lost if the machine loses power.
+    Fast,
 }
 
 fn as_text<S: serde::Serializer>(d: &HumanDuration, s: S) -> Result<S::Ok, S::Error> {
@@ -28,6 +40,7 @@ impl Default for Settings {
         Self {
             app_credentials_ttl: HumanDuration::from_seconds(90 * 86_400),
             propfind_depth_infinity: false,
+            durability: Durability::Fsync,
         }
     }
 }
@@ -40,6 +53,8 @@ pub enum SettingKey {
     AppCredentialsTtl,
     /// `propfind_depth_infinity`: `true` or `false`.
     PropfindDepthInfinity,
+    /// `durability`: `fsync` or `fast`.
+    Durability,
 }
 
 /// Why a setting was refused.
@@ -56,21 +71,24 @@ pub enum SettingError {
         /// What was wrong.
         source: DurationError,
     },
-    /// A yes/no setting got something else.
-    #[error("{key}: '{value}' is not true or false")]
-    Bool {
+    /// A setting with fixed choices got something else.
+    #[error("{key}: '{value}' is not one of: {choices}")]
+    Choice {
         /// The setting.
         key: SettingKey,
         /// What was given.
         value: String,
+        /// The accepted values.
+        choices: &'static str,
     },
 }
 
 impl SettingKey {
     /// Every setting, in listing order.
-    pub const ALL: [SettingKey; 2] = [
+    pub const ALL: [SettingKey; 3] = [
         SettingKey::AppCredentialsTtl,
         SettingKey::PropfindDepthInfinity,
+        SettingKey::Durability,
     ];
 
     /// The setting's name.
@@ -78,6 +96,7 @@ impl SettingKey {
         match self {
             SettingKey::AppCredentialsTtl => "app_credentials_ttl",
             SettingKey::PropfindDepthInfinity => "propfind_depth_infinity",
+            SettingKey::Durability => "durability",
         }
     }
 }
@@ -104,11 +123,21 @@ impl Settings {
         match key {
             SettingKey::AppCredentialsTtl => self.app_credentials_ttl.to_string(),
             SettingKey::PropfindDepthInfinity => self.propfind_depth_infinity.to_string(),
+            SettingKey::Durability => match self.durability {
+                Durability::Fsync => "fsync".into(),
+                Durability::Fast => "fast".into(),
+            },
         }
     }
 
     /// Parses `value` into `key`; returns the canonical text to store.
     fn apply(&mut self, key: SettingKey, value: &str) -> Result<String, SettingError> {
+        let word = value.trim().to_ascii_lowercase();
+        let choice = |choices| SettingError::Choice {
+            key,
+            value: value.to_string(),
+            choices,
+        };
         match key {
             SettingKey::AppCredentialsTtl => {
                 self.app_credentials_ttl = value
@@ -116,15 +145,17 @@ impl Settings {
                     .map_err(|source| SettingError::Duration { key, source })?;
             }
             SettingKey::PropfindDepthInfinity => {
-                self.propfind_depth_infinity = match value.trim().to_ascii_lowercase().as_str() {
+                self.propfind_depth_infinity = match word.as_str() {
                     "true" | "on" | "yes" => true,
                     "false" | "off" | "no" => false,
-                    _ => {
-                        return Err(SettingError::Bool {
-                            key,
-                            value: value.to_string(),
-                        });
-                    }
+                    _ => return Err(choice("true, false")),
+                };
+            }
+            SettingKey::Durability => {
+                self.durability = match word.as_str() {
+                    "fsync" => Durability::Fsync,
+                    "fast" => Durability::Fast,
+                    _ => return Err(choice("fsync, fast")),
                 };
             }
         }

@@ -265,8 +265,8 @@ impl<C: Clone + Send + Sync + 'static> DavInner<C> {
                 file.write_buf(Box::new(buf)).await?;
             }
         }
-        file.flush().await?;
-
+        // davgate patch: check the length before flush(), so that a filesystem can treat
+        // flush() as "the upload is complete" (and commit it) and a dropped file as "discard".
         if have_count && total > count {
             error!("PUT file: sender is sending more bytes than expected");
             return Err(DavError::StatusClose(SC::BAD_REQUEST));
@@ -276,6 +276,8 @@ impl<C: Clone + Send + Sync + 'static> DavInner<C> {
             error!("PUT file: premature EOF on input");
             return Err(DavError::StatusClose(SC::BAD_REQUEST));
         }
+
+        file.flush().await?;
 
         // Report whether we created or updated the file.
         *res.status_mut() = match meta {

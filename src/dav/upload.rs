@@ -1,0 +1,391 @@
+//! Atomic uploads: a PUT (or a file COPY) never leaves a half-written file at its path.
+//!
+//! The body streams into a hidden temporary file in the same folder (`.davgate-upload-…`), so
+//! the final `rename` is atomic. dav-server calls `flush()` only after the whole body arrived
+//! and its length matched `Content-Length` / `X-Expected-Entity-Length` (our patch to
+//! dav-server); `flush()` then verifies an `OC-Checksum`, applies `X-OC-Mtime`, fsyncs the file
+//! (with `durability = fsync`), renames it into place and fsyncs the folder. An upload that
+//! fails, is cut off or is refused is dropped unflushed, and the drop removes its temporary
+//! file at once; what a crash leaves behind is removed by [`remove_leftovers`] at startup.
+
+use dav_server::fs::{DavFile, DavMetaData, FsError, FsFuture, FsResult};
+use dav_server::localfs::LocalFs;
+use futures_util::FutureExt;
+use rand::RngExt;
+use sha1::Digest;
+use std::io::{SeekFrom, Write};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::store::Durability;
+
+/// Names starting with this are davgate's temporary files: hidden from clients, refused as
+/// paths, removed at startup.
+pub const TEMP_PREFIX: &str = ".davgate-upload-";
+
+/// What one request asked of an upload beyond its body, and what became of it (read back by
+/// the mount to shape the answer).
+#[derive(Debug)]
+pub struct UploadContext {
+    /// `X-OC-Mtime`: the modification time to give the file.
+    pub mtime: Option<SystemTime>,
+    /// Whether to fsync before answering.
+    pub durability: Durability,
+    checksum_mismatch: AtomicBool,
+    mtime_applied: AtomicBool,
+}
+
+impl UploadContext {
+    /// A context for one request.
+    pub fn new(mtime: Option<SystemTime>, durability: Durability) -> Self {
+        Self {
+            mtime,
+            durability,
+            checksum_mismatch: AtomicBool::new(false),
+            mtime_applied: AtomicBool::new(false),
+        }
+    }
+
+    /// True if the body did not match its `OC-Checksum` (nothing was stored).
+    pub fn checksum_mismatch(&self) -> bool {
+        self.checksum_mismatch.load(Ordering::Acquire)
+    }
+
+    /// True if `X-OC-Mtime` was applied to the stored file.
+    pub fn mtime_applied(&self) -> bool {
+        self.mtime_applied.load(Ordering::Acquire)
+    }
+}
+
+/// Parses `X-OC-Mtime` (Unix seconds, possibly fractional).
+pub fn parse_oc_mtime(value: &str) -> Option<SystemTime> {
+    let seconds: f64 = value.trim().parse().ok()?;
+    (seconds.is_finite() && seconds >= 0.0)
+        .then(|| UNIX_EPOCH + std::time::Duration::from_secs_f64(seconds))
+}
+
+/// An `OC-Checksum` being verified: `SHA1:<hex>` or `MD5:<hex>`.
+pub enum Checksum {
+    /// SHA-1 and the expected lower-case hex.
+    Sha1(sha1::Sha1, String),
+    /// MD5 and the expected lower-case hex.
+    Md5(md5::Md5, String),
+}
+
+impl Checksum {
+    /// The checksum named by an `OC-Checksum` header; other algorithms are not verified.
+    pub fn parse(header: &str) -> Option<Self> {
+        let (alg, hex) = header.trim().split_once(':')?;
+        let hex = hex.trim().to_ascii_lowercase();
+        match alg.to_ascii_uppercase().as_str() {
+            "SHA1" => Some(Checksum::Sha1(sha1::Sha1::new(), hex)),
+            "MD5" => Some(Checksum::Md5(md5::Md5::new(), hex)),
+            _ => None,
+        }
+    }
+
+    fn update(&mut self, data: &[u8]) {
+        match self {
+            Checksum::Sha1(h, _) => h.update(data),
+            Checksum::Md5(h, _) => h.update(data),
+        }
+    }
+
+    /// `Ok(label)` (e.g. `SHA1:ab12…`) when the data matched, else `Err`.
+    fn finish(self) -> Result<String, ()> {
+        let (label, computed, expected) = match self {
+            Checksum::Sha1(h, e) => ("SHA1", hex(&h.finalize()), e),
+            Checksum::Md5(h, e) => ("MD5", hex(&h.finalize()), e),
+        };
+        if computed == expected {
+            Ok(format!("{label}:{computed}"))
+        } else {
+            Err(())
+        }
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Called after a successful commit with the verified checksum label, if any.
+pub type OnCommit = Box<dyn FnOnce(Option<String>) + Send + Sync>;
+
+/// The file being written, with what is needed to verify it.
+struct Sink {
+    file: std::fs::File,
+    checksum: Option<Checksum>,
+}
+
+/// An upload in progress: a [`DavFile`] that only ever writes, into a temporary file.
+pub struct Upload {
+    sink: Option<Sink>,
+    temp: PathBuf,
+    target: PathBuf,
+    context: Arc<UploadContext>,
+    on_commit: Option<OnCommit>,
+    committed: bool,
+    /// Used for its blocking-call helper, which fits the runtime flavour.
+    runner: LocalFs,
+}
+
+impl std::fmt::Debug for Upload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Upload")
+            .field("target", &self.target)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A temporary path next to `target`.
+pub fn temp_path_for(target: &Path) -> PathBuf {
+    let tag: u64 = rand::rng().random();
+    target.with_file_name(format!("{TEMP_PREFIX}{tag:016x}"))
+}
+
+impl Upload {
+    /// Starts an upload to `target` (blocking: creates the temporary file, mode 0600).
+    pub fn create(
+        target: PathBuf,
+        checksum: Option<Checksum>,
+        context: Arc<UploadContext>,
+        on_commit: Option<OnCommit>,
+        runner: LocalFs,
+    ) -> std::io::Result<Self> {
+        let temp = temp_path_for(&target);
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&temp)?;
+        Ok(Self {
+            sink: Some(Sink { file, checksum }),
+            temp,
+            target,
+            context,
+            on_commit,
+            committed: false,
+            runner,
+        })
+    }
+
+    async fn write_owned(&mut self, data: bytes::Bytes) -> FsResult<()> {
+        let mut sink = self.sink.take().ok_or(FsError::GeneralFailure)?;
+        let (result, sink) = self
+            .runner
+            .blocking(move || {
+                if let Some(c) = sink.checksum.as_mut() {
+                    c.update(&data);
+                }
+                (sink.file.write_all(&data), sink)
+            })
+            .await;
+        self.sink = Some(sink);
+        result.map_err(FsError::from)
+    }
+}
+
+impl DavFile for Upload {
+    fn metadata(&mut self) -> FsFuture<'_, Box<dyn DavMetaData>> {
+        let path = if self.committed {
+            self.target.clone()
+        } else {
+            self.temp.clone()
+        };
+        async move {
+            let meta = self
+                .runner
+                .blocking(move || std::fs::metadata(path))
+                .await?;
+            Ok(Box::new(FileMeta(meta)) as Box<dyn DavMetaData>)
+        }
+        .boxed()
+    }
+
+    fn write_buf(&mut self, mut buf: Box<dyn bytes::Buf + Send>) -> FsFuture<'_, ()> {
+        let data = buf.copy_to_bytes(buf.remaining());
+        self.write_owned(data).boxed()
+    }
+
+    fn write_bytes(&mut self, buf: bytes::Bytes) -> FsFuture<'_, ()> {
+        self.write_owned(buf).boxed()
+    }
+
+    fn read_bytes(&mut self, _count: usize) -> FsFuture<'_, bytes::Bytes> {
+        Box::pin(std::future::ready(Err(FsError::NotImplemented)))
+    }
+
+    fn seek(&mut self, _pos: SeekFrom) -> FsFuture<'_, u64> {
+        Box::pin(std::future::ready(Err(FsError::NotImplemented)))
+    }
+
+    /// Commits the upload: verify, fsync, rename into place, fsync the folder.
+    fn flush(&mut self) -> FsFuture<'_, ()> {
+        async move {
+            let sink = self.sink.take().ok_or(FsError::GeneralFailure)?;
+            let (temp, target) = (self.temp.clone(), self.target.clone());
+            let (context, on_commit) = (Arc::clone(&self.context), self.on_commit.take());
+            self.runner
+                .blocking(move || {
+                    let checksum = commit(sink, &temp, &target, &context)?;
+                    if let Some(on_commit) = on_commit {
+                        on_commit(checksum);
+                    }
+                    Ok::<(), FsError>(())
+                })
+                .await?;
+            self.committed = true;
+            Ok(())
+        }
+        .boxed()
+    }
+}
+
+fn commit(
+    sink: Sink,
+    temp: &Path,
+    target: &Path,
+    context: &UploadContext,
+) -> FsResult<Option<String>> {
+    let Sink { file, checksum } = sink;
+    let verified = match checksum.map(Checksum::finish) {
+        Some(Err(())) => {
+            context.checksum_mismatch.store(true, Ordering::Release);
+            return Err(FsError::GeneralFailure);
+        }
+        Some(Ok(label)) => Some(label),
+        None => None,
+    };
+    if let Some(mtime) = context.mtime {
+        file.set_modified(mtime)?;
+        context.mtime_applied.store(true, Ordering::Release);
+    }
+    let fsync = context.durability == Durability::Fsync;
+    if fsync {
+        file.sync_all()?;
+    }
+    drop(file);
+    std::fs::rename(temp, target)?;
+    if fsync && let Some(parent) = target.parent() {
+        std::fs::File::open(parent)?.sync_all()?;
+    }
+    Ok(verified)
+}
+
+impl Drop for Upload {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = std::fs::remove_file(&self.temp);
+        }
+    }
+}
+
+/// Metadata of a file we wrote ourselves; the ETag is computed exactly as `LocalFs` does, so a
+/// PUT's ETag matches a later GET's.
+#[derive(Debug, Clone)]
+pub struct FileMeta(pub std::fs::Metadata);
+
+impl DavMetaData for FileMeta {
+    fn len(&self) -> u64 {
+        self.0.len()
+    }
+    fn modified(&self) -> FsResult<SystemTime> {
+        self.0.modified().map_err(FsError::from)
+    }
+    fn is_dir(&self) -> bool {
+        self.0.is_dir()
+    }
+    fn created(&self) -> FsResult<SystemTime> {
+        self.0.created().map_err(FsError::from)
+    }
+    fn accessed(&self) -> FsResult<SystemTime> {
+        self.0.accessed().map_err(FsError::from)
+    }
+    fn status_changed(&self) -> FsResult<SystemTime> {
+        Ok(UNIX_EPOCH + std::time::Duration::new(self.0.ctime().max(0) as u64, 0))
+    }
+    fn etag(&self) -> Option<String> {
+        let t = self.0.modified().ok()?.duration_since(UNIX_EPOCH).ok()?;
+        let t = t.as_secs() * 1_000_000 + u64::from(t.subsec_nanos()) / 1000;
+        if self.0.is_file() {
+            Some(format!("{:x}-{:x}-{:x}", self.0.ino(), self.0.len(), t))
+        } else {
+            Some(format!("{:x}-{:x}", self.0.ino(), t))
+        }
+    }
+}
+
+/// Removes temporary files left by a crash under `root` (symlinks are not followed). Returns
+/// how many were removed.
+pub fn remove_leftovers(root: &Path) -> std::io::Result<usize> {
+    let mut removed = 0;
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        for entry in entries {
+            let entry = entry?;
+            let kind = entry.file_type()?;
+            if kind.is_dir() {
+                stack.push(entry.path());
+            } else if kind.is_file() && entry.file_name().to_string_lossy().starts_with(TEMP_PREFIX)
+            {
+                std::fs::remove_file(entry.path())?;
+                removed += 1;
+            }
+        }
+    }
+    Ok(removed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn oc_mtime_is_unix_seconds() {
+        assert_eq!(
+            parse_oc_mtime("1700000000"),
+            Some(UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000))
+        );
+        assert!(parse_oc_mtime("1700000000.5").is_some());
+        assert_eq!(parse_oc_mtime("yesterday"), None);
+        assert_eq!(parse_oc_mtime("-5"), None);
+    }
+
+    #[test]
+    fn checksums_verify_the_data() {
+        let mut c = Checksum::parse("SHA1:A9993E364706816ABA3E25717850C26C9CD0D89D").unwrap();
+        c.update(b"abc");
+        assert_eq!(
+            c.finish(),
+            Ok("SHA1:a9993e364706816aba3e25717850c26c9cd0d89d".into())
+        );
+        let mut c = Checksum::parse("md5:900150983cd24fb0d6963f7d28e17f72").unwrap();
+        c.update(b"abd");
+        assert_eq!(c.finish(), Err(()));
+        assert!(Checksum::parse("ADLER32:0000").is_none());
+    }
+
+    #[test]
+    fn leftovers_are_removed_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("a/b")).unwrap();
+        std::fs::write(
+            dir.path().join("a/b/.davgate-upload-0123456789abcdef"),
+            "partial",
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("a/keep.txt"), "keep").unwrap();
+        assert_eq!(remove_leftovers(dir.path()).unwrap(), 1);
+        assert!(dir.path().join("a/keep.txt").exists());
+        assert_eq!(remove_leftovers(dir.path()).unwrap(), 0);
+    }
+}
