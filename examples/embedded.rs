@@ -15,16 +15,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let server = Server::start(options).await?;
 
     // The same operations the CLI runs, on the server's own store.
-    let user = Request::UserAdd {
-        name: "alice".into(),
-        admin: false,
-        password: None,
-    };
+    let user = Request::UserAdd { name: "alice".into(), admin: false, password: None };
     server.admin(user).await?;
-    let app = Request::AppPasswordCreate {
-        user: "alice".into(),
-        name: "example".into(),
-    };
+    let app = Request::AppPasswordCreate { user: "alice".into(), name: "example".into() };
     let created = server.admin(app).await?;
     if let Reply::AppPasswordCreated(created) = created {
         println!("WebDAV at http://{}/dav/", server.local_addr());

@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use davgate::admin::{self, AppPasswordView, Reply, Request, UserView};
+use davgate::size::HumanSize;
 use davgate::{Error, Server, ServerOptions};
 
 /// davgate: a WebDAV server for people whose accounts have a second factor.
@@ -48,28 +49,13 @@ enum Command {
 #[derive(Debug, Args)]
 struct ServeArgs {
     /// Address and port to listen on (use 0.0.0.0:8080 to accept other machines).
-    #[arg(
-        long,
-        env = "DAVGATE_LISTEN",
-        default_value = "127.0.0.1:8080",
-        value_name = "ADDR"
-    )]
+    #[arg(long, env = "DAVGATE_LISTEN", default_value = "127.0.0.1:8080", value_name = "ADDR")]
     listen: SocketAddr,
     /// PEM certificate chain: serve HTTPS (Windows Explorer needs it for Basic auth).
-    #[arg(
-        long,
-        env = "DAVGATE_TLS_CERT",
-        requires = "tls_key",
-        value_name = "FILE"
-    )]
+    #[arg(long, env = "DAVGATE_TLS_CERT", requires = "tls_key", value_name = "FILE")]
     tls_cert: Option<PathBuf>,
     /// PEM private key for --tls-cert.
-    #[arg(
-        long,
-        env = "DAVGATE_TLS_KEY",
-        requires = "tls_cert",
-        value_name = "FILE"
-    )]
+    #[arg(long, env = "DAVGATE_TLS_KEY", requires = "tls_cert", value_name = "FILE")]
     tls_key: Option<PathBuf>,
     /// Benchmark only: verify with argon2 on every request (no credential cache).
     #[cfg(feature = "bench")]
@@ -113,6 +99,13 @@ enum UserCommand {
     Remove {
         /// Account name.
         name: String,
+    },
+    /// Limit how much a user's home may hold (e.g. 10G, 500M), or lift the limit with `none`.
+    Quota {
+        /// Account name.
+        name: String,
+        /// Size with a unit K, M, G or T (binary: 1K = 1024 bytes), or `none`.
+        size: String,
     },
     /// Set a new primary password (generated and printed once, unless --password-stdin).
     Passwd {
@@ -228,24 +221,10 @@ fn serve(data: PathBuf, args: ServeArgs) -> Result<(), Error> {
 
 fn user(data: &std::path::Path, cmd: UserCommand) -> Result<(), Error> {
     match cmd {
-        UserCommand::Add {
-            name,
-            admin,
-            password_stdin,
-            json,
-        } => {
+        UserCommand::Add { name, admin, password_stdin, json } => {
             let password = password_stdin.then(read_password).transpose()?;
-            let Reply::UserCreated {
-                user,
-                generated_password,
-            } = admin::run(
-                data,
-                Request::UserAdd {
-                    name,
-                    admin,
-                    password,
-                },
-            )?
+            let Reply::UserCreated { user, generated_password } =
+                admin::run(data, Request::UserAdd { name, admin, password })?
             else {
                 return Ok(());
             };
@@ -264,20 +243,15 @@ fn user(data: &std::path::Path, cmd: UserCommand) -> Result<(), Error> {
         }
         UserCommand::List { json } => {
             if let Reply::Users { users } = admin::run(data, Request::UserList)? {
-                print(&if json {
-                    to_json(&users)
-                } else {
-                    users_table(&users)
-                });
+                print(&if json { to_json(&users) } else { users_table(&users) });
             }
         }
         UserCommand::Disable { name } => set_disabled(data, name, true)?,
+        UserCommand::Quota { name, size } => set_quota(data, name, &size)?,
         UserCommand::Enable { name } => set_disabled(data, name, false)?,
         UserCommand::Remove { name } => {
-            if let Reply::UserRemoved {
-                name,
-                app_passwords_removed,
-            } = admin::run(data, Request::UserRemove { name })?
+            if let Reply::UserRemoved { name, app_passwords_removed } =
+                admin::run(data, Request::UserRemove { name })?
             {
                 print(&format!(
                     "Removed user '{name}' and {app_passwords_removed} app password(s). \
@@ -286,15 +260,10 @@ fn user(data: &std::path::Path, cmd: UserCommand) -> Result<(), Error> {
                 ));
             }
         }
-        UserCommand::Passwd {
-            name,
-            password_stdin,
-        } => {
+        UserCommand::Passwd { name, password_stdin } => {
             let password = password_stdin.then(read_password).transpose()?;
-            if let Reply::PasswordChanged {
-                name,
-                generated_password,
-            } = admin::run(data, Request::UserPasswd { name, password })?
+            if let Reply::PasswordChanged { name, generated_password } =
+                admin::run(data, Request::UserPasswd { name, password })?
             {
                 let mut text = format!("Changed the password of '{name}'.\n");
                 if let Some(p) = generated_password {
@@ -307,14 +276,24 @@ fn user(data: &std::path::Path, cmd: UserCommand) -> Result<(), Error> {
     Ok(())
 }
 
+fn set_quota(data: &std::path::Path, name: String, size: &str) -> Result<(), Error> {
+    let quota_bytes = match size.trim().to_ascii_lowercase().as_str() {
+        "none" | "off" | "unlimited" => None,
+        _ => Some(size.parse::<HumanSize>().map_err(admin::Error::from)?.0),
+    };
+    if let Reply::User { user } = admin::run(data, Request::UserQuota { name, quota_bytes })? {
+        let limit =
+            user.quota_bytes.map_or_else(|| "no limit".into(), |q| HumanSize(q).to_string());
+        print(&format!("Quota of '{}': {limit}.\n", user.name));
+    }
+    Ok(())
+}
+
 fn set_disabled(data: &std::path::Path, name: String, disabled: bool) -> Result<(), Error> {
     if let Reply::User { user } = admin::run(data, Request::UserSetDisabled { name, disabled })? {
         let what = if disabled { "Disabled" } else { "Enabled" };
-        let note = if disabled {
-            " Its app passwords are refused until it is enabled again."
-        } else {
-            ""
-        };
+        let note =
+            if disabled { " Its app passwords are refused until it is enabled again." } else { "" };
         print(&format!("{what} '{}'.{note}\n", user.name));
     }
     Ok(())
@@ -360,10 +339,7 @@ fn app_password(data: &std::path::Path, cmd: AppPasswordCommand) -> Result<(), E
         }
         AppPasswordCommand::Revoke { user, id, all } => {
             let request = match (id, all) {
-                (Some(id), false) => Request::AppPasswordRevoke {
-                    user: user.clone(),
-                    id,
-                },
+                (Some(id), false) => Request::AppPasswordRevoke { user: user.clone(), id },
                 _ => Request::AppPasswordRevokeAll { user: user.clone() },
             };
             if let Reply::Revoked { count } = admin::run(data, request)? {
@@ -377,14 +353,9 @@ fn app_password(data: &std::path::Path, cmd: AppPasswordCommand) -> Result<(), E
 fn settings(data: &std::path::Path, cmd: SettingsCommand) -> Result<(), Error> {
     let (request, only, json) = match cmd {
         SettingsCommand::Get { key, json } => (Request::SettingsGet, key, json),
-        SettingsCommand::Set { key, value } => (
-            Request::SettingsSet {
-                key: key.clone(),
-                value,
-            },
-            Some(key),
-            false,
-        ),
+        SettingsCommand::Set { key, value } => {
+            (Request::SettingsSet { key: key.clone(), value }, Some(key), false)
+        }
     };
     let Reply::Settings { settings } = admin::run(data, request)? else {
         return Ok(());
@@ -396,10 +367,8 @@ fn settings(data: &std::path::Path, cmd: SettingsCommand) -> Result<(), Error> {
             Some((_, v)) => print(&format!("{v}\n")),
             None => {
                 let known: Vec<&str> = settings.iter().map(|(k, _)| k.as_str()).collect();
-                let reason = format!(
-                    "unknown setting '{key}'; known settings: {}",
-                    known.join(", ")
-                );
+                let reason =
+                    format!("unknown setting '{key}'; known settings: {}", known.join(", "));
                 return Err(admin::Error::Remote(reason).into());
             }
         }
@@ -408,12 +377,7 @@ fn settings(data: &std::path::Path, cmd: SettingsCommand) -> Result<(), Error> {
             settings.into_iter().map(|(k, v)| (k, v.into())).collect();
         print(&format!("{}\n", serde_json::Value::Object(map)));
     } else {
-        print(
-            &settings
-                .iter()
-                .map(|(k, v)| format!("{k} = {v}\n"))
-                .collect::<String>(),
-        );
+        print(&settings.iter().map(|(k, v)| format!("{k} = {v}\n")).collect::<String>());
     }
     Ok(())
 }
@@ -427,11 +391,12 @@ fn users_table(users: &[UserView]) -> String {
                 u.name.clone(),
                 u.role.clone(),
                 status.into(),
+                u.quota_bytes.map_or_else(|| "none".into(), |q| HumanSize(q).to_string()),
                 human_time(u.created_at),
             ]
         })
         .collect();
-    table(&["NAME", "ROLE", "STATUS", "CREATED"], &rows)
+    table(&["NAME", "ROLE", "STATUS", "QUOTA", "CREATED"], &rows)
 }
 
 fn app_passwords_table(list: &[AppPasswordView], with_status: bool) -> String {
@@ -445,9 +410,7 @@ fn app_passwords_table(list: &[AppPasswordView], with_status: bool) -> String {
                 p.id.clone(),
                 p.user.clone(),
                 p.name.clone(),
-                p.access_method
-                    .clone()
-                    .unwrap_or_else(|| "Not assigned".into()),
+                p.access_method.clone().unwrap_or_else(|| "Not assigned".into()),
                 human_time(p.expires_at),
                 p.last_used_at.map_or_else(|| "never".into(), human_time),
             ];
@@ -457,14 +420,7 @@ fn app_passwords_table(list: &[AppPasswordView], with_status: bool) -> String {
             row
         })
         .collect();
-    let mut headers = vec![
-        "ID",
-        "USER",
-        "NAME",
-        "ACCESS METHOD",
-        "VALID UNTIL",
-        "LAST USED",
-    ];
+    let mut headers = vec!["ID", "USER", "NAME", "ACCESS METHOD", "VALID UNTIL", "LAST USED"];
     if with_status {
         headers.push("STATUS");
     }
@@ -480,11 +436,8 @@ fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
         }
     }
     let line = |cells: Vec<&str>| {
-        let padded: Vec<String> = cells
-            .iter()
-            .zip(&widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect();
+        let padded: Vec<String> =
+            cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
         format!("{}\n", padded.join("  ").trim_end())
     };
     let mut out = line(headers.to_vec());
@@ -499,9 +452,7 @@ fn human_time(t: DateTime<Utc>) -> String {
 }
 
 fn to_json<T: serde::Serialize>(value: &T) -> String {
-    serde_json::to_string_pretty(value)
-        .map(|s| s + "\n")
-        .unwrap_or_default()
+    serde_json::to_string_pretty(value).map(|s| s + "\n").unwrap_or_default()
 }
 
 /// Reads a password from the first line of standard input (without its line ending).
@@ -521,9 +472,7 @@ fn print(text: &str) {
 }
 
 fn shell_quote(s: &str) -> String {
-    if s.chars()
-        .all(|c| c.is_ascii_alphanumeric() || "/._-".contains(c))
-    {
+    if s.chars().all(|c| c.is_ascii_alphanumeric() || "/._-".contains(c)) {
         s.to_string()
     } else {
         format!("'{}'", s.replace('\'', r"'\''"))

@@ -96,12 +96,7 @@ mod tests {
 
     #[test]
     fn accepts_each_unit() {
-        for (text, seconds) in [
-            ("90d", 7_776_000),
-            ("12h", 43_200),
-            ("30m", 1_800),
-            ("45s", 45),
-        ] {
+        for (text, seconds) in [("90d", 7_776_000), ("12h", 43_200), ("30m", 1_800), ("45s", 45)] {
             assert_eq!(text.parse::<HumanDuration>().unwrap().as_seconds(), seconds);
         }
     }
@@ -115,21 +110,13 @@ mod tests {
 
     #[test]
     fn refuses_what_is_not_one_number_and_one_unit() {
-        for bad in [
-            "", "abc", "90", "d", "-5d", "1.5h", "0s", "5w", "9 0d", "1d2h", "５d",
-        ] {
-            assert!(
-                bad.parse::<HumanDuration>().is_err(),
-                "{bad:?} was accepted"
-            );
+        for bad in ["", "abc", "90", "d", "-5d", "1.5h", "0s", "5w", "9 0d", "1d2h", "５d"] {
+            assert!(bad.parse::<HumanDuration>().is_err(), "{bad:?} was accepted");
         }
         assert!(matches!(
             "99999999999999999999d".parse::<HumanDuration>(),
             Err(DurationError::TooLong(_))
         ));
-        assert!(matches!(
-            "36501d".parse::<HumanDuration>(),
-            Err(DurationError::TooLong(_))
-        ));
+        assert!(matches!("36501d".parse::<HumanDuration>(), Err(DurationError::TooLong(_))));
     }
 }

@@ -28,10 +28,7 @@ pub enum Error {
 impl Error {
     /// Wraps an I/O error with what davgate was doing at the time.
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
-        Self::Io {
-            context: context.into(),
-            source,
-        }
+        Self::Io { context: context.into(), source }
     }
 
     /// The process exit code: 1 for anything refused or failed (clap uses 2 for usage errors).

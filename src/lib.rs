@@ -18,6 +18,7 @@ pub mod error;
 pub mod http;
 
 pub mod server;
+pub mod size;
 pub mod store;
 
 pub use error::Error;

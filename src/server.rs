@@ -68,10 +68,9 @@ impl Server {
         match tokio::task::spawn_blocking(move || remove_leftovers(&leftovers)).await {
             Ok(Ok(0)) => {}
             Ok(Ok(n)) => tracing::info!("removed {n} unfinished upload(s) left by a previous run"),
-            Ok(Err(e)) => tracing::warn!(
-                "cannot clean unfinished uploads in {}: {e}",
-                files.display()
-            ),
+            Ok(Err(e)) => {
+                tracing::warn!("cannot clean unfinished uploads in {}: {e}", files.display())
+            }
             Err(e) => tracing::warn!("cannot clean unfinished uploads: {e}"),
         }
         let store_path = data.join(Store::FILE_NAME);
@@ -88,45 +87,23 @@ impl Server {
                 .await
                 .map_err(|e| Error::io("creating the first admin", std::io::Error::other(e)))??
         };
-        let tls = options
-            .tls
-            .as_ref()
-            .map(|(c, k)| (c.as_path(), k.as_path()));
+        let tls = options.tls.as_ref().map(|(c, k)| (c.as_path(), k.as_path()));
         let listener = Listener::bind(options.listen, tls).await?;
         let admin = AdminChannel::open(&data, Arc::clone(&store), hasher.clone()).map_err(|e| {
-            Error::io(
-                format!("cannot open the admin socket in {}", data.display()),
-                e,
-            )
+            Error::io(format!("cannot open the admin socket in {}", data.display()), e)
         })?;
-        let app = Arc::new(App {
-            gate,
-            mount: Mount::new(files, Arc::clone(&store)),
-        });
-        Ok(Self {
-            listener,
-            app,
-            admin,
-            store,
-            hasher,
-            first_admin,
-        })
+        let app = Arc::new(App { gate, mount: Mount::new(files, Arc::clone(&store)) });
+        Ok(Self { listener, app, admin, store, hasher, first_admin })
     }
 
     /// The address actually bound.
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener
-            .local_addr()
-            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+        self.listener.local_addr().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
     }
 
     /// `http` or `https`.
     pub fn scheme(&self) -> &'static str {
-        if self.listener.is_tls() {
-            "https"
-        } else {
-            "http"
-        }
+        if self.listener.is_tls() { "https" } else { "http" }
     }
 
     /// The account created at this start, with its password (to show once), if the store was empty.
@@ -155,12 +132,7 @@ impl Server {
 
     /// Serves until `shutdown` completes, then drains requests and removes the admin socket.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
-        let Server {
-            listener,
-            app,
-            admin,
-            ..
-        } = self;
+        let Server { listener, app, admin, .. } = self;
         listener.serve(app, shutdown).await;
         drop(admin);
     }
@@ -172,9 +144,7 @@ fn create_first_admin(store: &Store, hasher: &Hasher) -> Result<Option<(UserName
     }
     let name = UserName::parse(FIRST_ADMIN).map_err(crate::store::Error::from)?;
     let password = token::primary_password().map_err(crate::admin::Error::from)?;
-    let hash = hasher
-        .hash(password.expose())
-        .map_err(crate::admin::Error::from)?;
+    let hash = hasher.hash(password.expose()).map_err(crate::admin::Error::from)?;
     store.create_user(&name, Role::Admin, hash, chrono::Utc::now())?;
     Ok(Some((name, password)))
 }

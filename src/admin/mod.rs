@@ -46,6 +46,13 @@ pub enum Request {
         /// Account name.
         name: String,
     },
+    /// Set or clear a user's quota.
+    UserQuota {
+        /// Account name.
+        name: String,
+        /// Most bytes the home may hold, or None for no limit.
+        quota_bytes: Option<u64>,
+    },
     /// Set (or generate) the primary password.
     UserPasswd {
         /// Account name.
@@ -163,6 +170,9 @@ pub enum Error {
     /// The OS random source failed.
     #[error("the operating system's random source failed: {0}")]
     Random(#[from] rand::rngs::SysError),
+    /// A size (quota) is malformed.
+    #[error(transparent)]
+    Size(#[from] crate::size::SizeError),
     /// A given primary password is too short.
     #[error("the password is too short: use at least {min} characters", min = MIN_PASSWORD_LEN)]
     WeakPassword,
@@ -215,19 +225,12 @@ pub fn run(data_dir: &Path, request: Request) -> Result<Reply, Error> {
 pub fn execute(store: &Store, hasher: &Hasher, request: Request) -> Result<Reply, Error> {
     let now = Utc::now();
     match request {
-        Request::UserAdd {
-            name,
-            admin,
-            password,
-        } => {
+        Request::UserAdd { name, admin, password } => {
             let name = UserName::parse(&name)?;
             let (password, generated) = choose_password(password)?;
             let role = if admin { Role::Admin } else { Role::User };
             let user = store.create_user(&name, role, hasher.hash(password.expose())?, now)?;
-            Ok(Reply::UserCreated {
-                user: UserView::from(&user),
-                generated_password: generated,
-            })
+            Ok(Reply::UserCreated { user: UserView::from(&user), generated_password: generated })
         }
         Request::UserList => {
             let users = store.users()?.iter().map(UserView::from).collect();
@@ -235,26 +238,22 @@ pub fn execute(store: &Store, hasher: &Hasher, request: Request) -> Result<Reply
         }
         Request::UserSetDisabled { name, disabled } => {
             let user = store.set_user_disabled(&UserName::parse(&name)?, disabled)?;
-            Ok(Reply::User {
-                user: UserView::from(&user),
-            })
+            Ok(Reply::User { user: UserView::from(&user) })
         }
         Request::UserRemove { name } => {
             let name = UserName::parse(&name)?;
             let app_passwords_removed = store.remove_user(&name)?;
-            Ok(Reply::UserRemoved {
-                name: name.to_string(),
-                app_passwords_removed,
-            })
+            Ok(Reply::UserRemoved { name: name.to_string(), app_passwords_removed })
+        }
+        Request::UserQuota { name, quota_bytes } => {
+            let user = store.set_user_quota(&UserName::parse(&name)?, quota_bytes)?;
+            Ok(Reply::User { user: UserView::from(&user) })
         }
         Request::UserPasswd { name, password } => {
             let name = UserName::parse(&name)?;
             let (password, generated) = choose_password(password)?;
             store.set_user_password(&name, hasher.hash(password.expose())?)?;
-            Ok(Reply::PasswordChanged {
-                name: name.to_string(),
-                generated_password: generated,
-            })
+            Ok(Reply::PasswordChanged { name: name.to_string(), generated_password: generated })
         }
         Request::AppPasswordCreate { user, name } => {
             let owner = UserName::parse(&user)?;
@@ -309,10 +308,8 @@ pub fn execute(store: &Store, hasher: &Hasher, request: Request) -> Result<Reply
 }
 
 fn settings_reply(settings: &store::Settings) -> Reply {
-    let settings = SettingKey::ALL
-        .iter()
-        .map(|k| (k.name().to_string(), settings.get(*k)))
-        .collect();
+    let settings =
+        SettingKey::ALL.iter().map(|k| (k.name().to_string(), settings.get(*k))).collect();
     Reply::Settings { settings }
 }
 

@@ -39,10 +39,7 @@ enum Answer {
 /// Sends `request` to the server listening on `socket`. `Ok(None)` means no server is there
 /// (no socket, or a stale one), and the caller should open the store itself.
 pub fn call(socket: &Path, request: &Request) -> Result<Option<Reply>, Error> {
-    let channel = |reason: String| Error::Channel {
-        path: socket.display().to_string(),
-        reason,
-    };
+    let channel = |reason: String| Error::Channel { path: socket.display().to_string(), reason };
     let stream = match StdUnixStream::connect(socket) {
         Ok(s) => s,
         Err(e)
@@ -55,24 +52,16 @@ pub fn call(socket: &Path, request: &Request) -> Result<Option<Reply>, Error> {
         }
         Err(e) => return Err(channel(e.to_string())),
     };
-    stream
-        .set_read_timeout(Some(Duration::from_secs(120)))
-        .map_err(|e| channel(e.to_string()))?;
+    stream.set_read_timeout(Some(Duration::from_secs(120))).map_err(|e| channel(e.to_string()))?;
     let mut line = serde_json::to_string(request).map_err(|e| channel(e.to_string()))?;
     line.push('\n');
-    (&stream)
-        .write_all(line.as_bytes())
-        .map_err(|e| channel(e.to_string()))?;
+    (&stream).write_all(line.as_bytes()).map_err(|e| channel(e.to_string()))?;
     let mut answer = String::new();
-    BufReader::new(&stream)
-        .read_line(&mut answer)
-        .map_err(|e| channel(e.to_string()))?;
+    BufReader::new(&stream).read_line(&mut answer).map_err(|e| channel(e.to_string()))?;
     match serde_json::from_str(&answer) {
         Ok(Answer::Ok(reply)) => Ok(Some(reply)),
         Ok(Answer::Error(message)) => Err(Error::Remote(message)),
-        Err(_) => Err(channel(
-            "the server closed the connection without an answer".into(),
-        )),
+        Err(_) => Err(channel("the server closed the connection without an answer".into())),
     }
 }
 
@@ -117,9 +106,7 @@ async fn accept_loop(listener: UnixListener, store: Arc<Store>, hasher: Hasher, 
                 continue;
             }
         };
-        let allowed = stream
-            .peer_cred()
-            .is_ok_and(|c| c.uid() == owner || c.uid() == 0);
+        let allowed = stream.peer_cred().is_ok_and(|c| c.uid() == owner || c.uid() == 0);
         if !allowed {
             tracing::warn!("admin channel: refused a caller that does not own the data directory");
             continue;
@@ -163,6 +150,7 @@ fn describe(request: &Request) -> String {
         Request::UserSetDisabled { name, disabled } => format!("user {name} disabled={disabled}"),
         Request::UserRemove { name } => format!("user remove {name}"),
         Request::UserPasswd { name, .. } => format!("user passwd {name}"),
+        Request::UserQuota { name, quota_bytes } => format!("user quota {name} {quota_bytes:?}"),
         Request::AppPasswordCreate { user, .. } => format!("app-password create for {user}"),
         Request::AppPasswordList { .. } => "app-password list".into(),
         Request::AppPasswordRevoke { user, id } => format!("app-password revoke {user} {id}"),

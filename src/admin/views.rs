@@ -17,6 +17,8 @@ pub struct UserView {
     pub created_at: DateTime<Utc>,
     /// Whether it is disabled.
     pub disabled: bool,
+    /// Most bytes the home may hold; null: no limit.
+    pub quota_bytes: Option<u64>,
 }
 
 impl From<&User> for UserView {
@@ -26,6 +28,7 @@ impl From<&User> for UserView {
             role: u.role.to_string(),
             created_at: u.created_at,
             disabled: u.disabled,
+            quota_bytes: u.quota_bytes,
         }
     }
 }

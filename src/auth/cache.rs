@@ -89,11 +89,7 @@ impl CredentialCache {
     pub fn new(capacity: usize) -> Result<Self, rand::rngs::SysError> {
         let mut key = [0u8; 32];
         SysRng.try_fill_bytes(&mut key)?;
-        Ok(Self {
-            key,
-            capacity,
-            entries: Mutex::new(HashMap::new()),
-        })
+        Ok(Self { key, capacity, entries: Mutex::new(HashMap::new()) })
     }
 
     /// The cache key of an `Authorization` header value.

@@ -17,9 +17,7 @@ const KNOWN: &[(&str, Matcher)] = &[
     ("cadaver", |ua| ua.starts_with("cadaver/")),
     ("litmus", |ua| ua.starts_with("litmus/")),
     ("Nextcloud desktop", |ua| ua.contains("mirall/")),
-    ("DAVx5", |ua| {
-        ua.starts_with("DAVx5/") || ua.starts_with("DAVdroid/")
-    }),
+    ("DAVx5", |ua| ua.starts_with("DAVx5/") || ua.starts_with("DAVdroid/")),
     ("curl", |ua| ua.starts_with("curl/")),
 ];
 
@@ -41,11 +39,7 @@ pub fn access_method(user_agent: Option<&str>) -> String {
         .filter(|c| c.is_ascii_graphic())
         .take(MAX_LABEL)
         .collect();
-    if token.is_empty() {
-        "Unknown client".to_string()
-    } else {
-        token
-    }
+    if token.is_empty() { "Unknown client".to_string() } else { token }
 }
 
 #[cfg(test)]
@@ -57,24 +51,15 @@ mod tests {
         let cases = [
             ("Microsoft-WebDAV-MiniRedir/10.0.19041", "Windows Explorer"),
             ("DavClnt", "Windows Explorer"),
-            (
-                "WebDAVFS/3.0.0 (03008000) Darwin/22.0.0 (x86_64)",
-                "macOS Finder",
-            ),
+            ("WebDAVFS/3.0.0 (03008000) Darwin/22.0.0 (x86_64)", "macOS Finder"),
             ("rclone/v1.60.1", "rclone"),
             ("davfs2/1.6.1 neon/0.32.2", "davfs2"),
             ("cadaver/0.24 neon/0.32.5", "cadaver"),
             ("litmus/0.13 neon/0.32.5", "litmus"),
             ("Microsoft Office Word 2014", "Microsoft Office"),
             ("Microsoft Office Protocol Discovery", "Microsoft Office"),
-            (
-                "Mozilla/5.0 (Linux) mirall/3.5.1git (Nextcloud, ubuntu)",
-                "Nextcloud desktop",
-            ),
-            (
-                "DAVx5/3.3.8-beta2-gplay (2021/01/02; dav4jvm; okhttp/4.9.0) Android/10",
-                "DAVx5",
-            ),
+            ("Mozilla/5.0 (Linux) mirall/3.5.1git (Nextcloud, ubuntu)", "Nextcloud desktop"),
+            ("DAVx5/3.3.8-beta2-gplay (2021/01/02; dav4jvm; okhttp/4.9.0) Android/10", "DAVx5"),
             ("curl/8.7.1", "curl"),
             ("Cyberduck/8.7.0.40629 (Mac OS X/14.0) (arm64)", "Cyberduck"),
         ];

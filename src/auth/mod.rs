@@ -132,10 +132,7 @@ pub struct GateOptions {
 impl Default for GateOptions {
     fn default() -> Self {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        Self {
-            verify_threads: cores,
-            cache_capacity: 10_000,
-        }
+        Self { verify_threads: cores, cache_capacity: 10_000 }
     }
 }
 
@@ -157,13 +154,7 @@ impl Gate {
         let cache = CredentialCache::new(options.cache_capacity)?;
         let (last_used, rx) = mpsc::channel(1024);
         tokio::spawn(write_last_used(Arc::clone(&store), rx));
-        Ok(Self {
-            store,
-            verifier,
-            cache,
-            inflight: Mutex::new(HashMap::new()),
-            last_used,
-        })
+        Ok(Self { store, verifier, cache, inflight: Mutex::new(HashMap::new()), last_used })
     }
 
     /// Hashes new passwords on this gate's bounded argon2 pool.
@@ -178,13 +169,10 @@ impl Gate {
 
     /// Checks a request's credentials.
     pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Authenticated, Refusal> {
-        let refuse = |reason, user: Option<&str>| Refusal {
-            reason,
-            user: user.map(str::to_string),
-        };
-        let header = headers
-            .get(AUTHORIZATION)
-            .ok_or_else(|| refuse(Denied::NoCredentials, None))?;
+        let refuse =
+            |reason, user: Option<&str>| Refusal { reason, user: user.map(str::to_string) };
+        let header =
+            headers.get(AUTHORIZATION).ok_or_else(|| refuse(Denied::NoCredentials, None))?;
         let key = self.cache.key(header.as_bytes());
         let now = Utc::now();
         if let Some(entry) = self.cache.get(&key) {
@@ -194,9 +182,7 @@ impl Gate {
             }
             return outcome.map_err(|reason| refuse(reason, Some(entry.user.as_str())));
         }
-        let text = header
-            .to_str()
-            .map_err(|_| refuse(Denied::Malformed, None))?;
+        let text = header.to_str().map_err(|_| refuse(Denied::Malformed, None))?;
         let basic = http_auth_basic::Credentials::from_header(text.to_string())
             .map_err(|_| refuse(Denied::Malformed, None))?;
         let user = basic.user_id;
@@ -206,10 +192,8 @@ impl Gate {
 
         // Concurrent first requests with the same credential share one verification.
         let cell = Arc::clone(self.lock_inflight().entry(key).or_default());
-        let outcome = cell
-            .get_or_init(|| self.verify_new(key, &user, presented, user_agent))
-            .await
-            .clone();
+        let outcome =
+            cell.get_or_init(|| self.verify_new(key, &user, presented, user_agent)).await.clone();
         let mut inflight = self.lock_inflight();
         if inflight.get(&key).is_some_and(|c| Arc::ptr_eq(c, &cell)) {
             inflight.remove(&key);
@@ -222,10 +206,7 @@ impl Gate {
     async fn confirm_cached(&self, entry: &CacheEntry, now: DateTime<Utc>) -> Outcome {
         let generation = self.store.generation();
         if entry.generation() != generation || now >= entry.expires_at {
-            let record = self
-                .login_record(&entry.id)
-                .await?
-                .ok_or(Denied::UnknownId)?;
+            let record = self.login_record(&entry.id).await?.ok_or(Denied::UnknownId)?;
             if record.password.secret_hash != entry.secret_hash {
                 return Err(Denied::UnknownId);
             }
@@ -235,10 +216,7 @@ impl Gate {
         if entry.last_used_due(now, LAST_USED_INTERVAL_SECS) {
             let _ = self.last_used.try_send((entry.id.clone(), now));
         }
-        Ok(Authenticated {
-            user: entry.user.clone(),
-            app_password: entry.id.clone(),
-        })
+        Ok(Authenticated { user: entry.user.clone(), app_password: entry.id.clone() })
     }
 
     async fn verify_new(
@@ -262,11 +240,7 @@ impl Gate {
         if now >= password.expires_at {
             return Err(Denied::Expired);
         }
-        if !self
-            .verifier
-            .verify(&password.secret_hash, &presented.secret)
-            .await
-        {
+        if !self.verifier.verify(&password.secret_hash, &presented.secret).await {
             return Err(Denied::WrongSecret);
         }
         // Compared after the verification, so a wrong user name costs the same time.
@@ -288,10 +262,7 @@ impl Gate {
             now,
         );
         self.cache.insert(key, entry, now);
-        Ok(Authenticated {
-            user: password.owner.clone(),
-            app_password: password.id.clone(),
-        })
+        Ok(Authenticated { user: password.owner.clone(), app_password: password.id.clone() })
     }
 
     /// Stores the client of a first use before answering, so that the very first response

@@ -81,15 +81,11 @@ pub fn generate() -> Result<Generated, rand::rngs::SysError> {
     let mut bytes = [0u8; AppPasswordId::LEN + SECRET_LEN];
     SysRng.try_fill_bytes(&mut bytes)?;
     // 256 is a multiple of 32, so taking 5 bits of each byte keeps every symbol equally likely.
-    let chars: String = bytes
-        .iter()
-        .map(|b| ALPHABET[usize::from(b & 31)] as char)
-        .collect();
+    let chars: String = bytes.iter().map(|b| ALPHABET[usize::from(b & 31)] as char).collect();
     let (id, secret) = chars.split_at(AppPasswordId::LEN);
     let body = format!("{chars}{}", checksum(&chars));
-    let groups: Vec<&str> = (0..BODY_LEN / GROUP)
-        .map(|i| &body[i * GROUP..(i + 1) * GROUP])
-        .collect();
+    let groups: Vec<&str> =
+        (0..BODY_LEN / GROUP).map(|i| &body[i * GROUP..(i + 1) * GROUP]).collect();
     Ok(Generated {
         id: AppPasswordId::parse(id).expect("ten characters drawn from ALPHABET form an id"),
         secret: Secret(secret.to_string()),
@@ -101,14 +97,9 @@ pub fn generate() -> Result<Generated, rand::rngs::SysError> {
 pub fn primary_password() -> Result<Secret, rand::rngs::SysError> {
     let mut bytes = [0u8; 20];
     SysRng.try_fill_bytes(&mut bytes)?;
-    let chars: Vec<u8> = bytes
-        .iter()
-        .map(|b| ALPHABET[usize::from(b & 31)])
-        .collect();
-    let groups: Vec<&str> = chars
-        .chunks(GROUP)
-        .map(|g| std::str::from_utf8(g).unwrap_or_default())
-        .collect();
+    let chars: Vec<u8> = bytes.iter().map(|b| ALPHABET[usize::from(b & 31)]).collect();
+    let groups: Vec<&str> =
+        chars.chunks(GROUP).map(|g| std::str::from_utf8(g).unwrap_or_default()).collect();
     Ok(Secret(groups.join("-")))
 }
 
@@ -152,10 +143,7 @@ fn checksum(payload: &str) -> String {
     hasher.update(PREFIX.as_bytes());
     hasher.update(payload.as_bytes());
     let crc = hasher.finalize();
-    (0..CHECK_LEN)
-        .rev()
-        .map(|i| ALPHABET[((crc >> (5 * i)) & 31) as usize] as char)
-        .collect()
+    (0..CHECK_LEN).rev().map(|i| ALPHABET[((crc >> (5 * i)) & 31) as usize] as char).collect()
 }
 
 #[cfg(test)]
@@ -177,10 +165,7 @@ mod tests {
         let g = generate().unwrap();
         let pw = g.password.expose();
         assert!(parse(&pw.to_uppercase()).is_ok());
-        assert!(
-            parse(&pw.replace('-', "")).is_err(),
-            "prefix needs its separator"
-        );
+        assert!(parse(&pw.replace('-', "")).is_err(), "prefix needs its separator");
         assert!(parse(&format!("dgp-{}", &pw[4..].replace('-', ""))).is_ok());
         // Change one character of the secret: the checksum refuses it.
         let mut chars: Vec<char> = pw.chars().collect();
@@ -194,14 +179,9 @@ mod tests {
 
     #[test]
     fn other_strings_are_not_app_passwords() {
-        for s in [
-            "",
-            "hunter2",
-            "dgp-",
-            "dgp-abc",
-            "dgp-ééééé",
-            &format!("dgp-{}", "0".repeat(400)),
-        ] {
+        for s in
+            ["", "hunter2", "dgp-", "dgp-abc", "dgp-ééééé", &format!("dgp-{}", "0".repeat(400))]
+        {
             assert_eq!(parse(s).unwrap_err(), TokenError::Shape, "{s:?}");
         }
     }

@@ -57,11 +57,9 @@ fn verify_with_memory(phc: &str, secret: &[u8], memory: &mut Vec<Block>) -> bool
     let Ok(parsed) = PasswordHash::new(phc) else {
         return false;
     };
-    let (Ok(params), Some(salt), Some(expected)) = (
-        Params::try_from(&parsed),
-        parsed.salt.as_ref(),
-        parsed.hash.as_ref(),
-    ) else {
+    let (Ok(params), Some(salt), Some(expected)) =
+        (Params::try_from(&parsed), parsed.salt.as_ref(), parsed.hash.as_ref())
+    else {
         return false;
     };
     fit(memory, &params);
@@ -93,19 +91,9 @@ fn fit(memory: &mut Vec<Block>, params: &Params) {
 }
 
 enum Job {
-    Verify {
-        phc: Arc<str>,
-        secret: Secret,
-        reply: oneshot::Sender<bool>,
-    },
-    Dummy {
-        secret: Secret,
-        reply: oneshot::Sender<bool>,
-    },
-    Hash {
-        secret: Secret,
-        reply: oneshot::Sender<Result<String, HashError>>,
-    },
+    Verify { phc: Arc<str>, secret: Secret, reply: oneshot::Sender<bool> },
+    Dummy { secret: Secret, reply: oneshot::Sender<bool> },
+    Hash { secret: Secret, reply: oneshot::Sender<Result<String, HashError>> },
 }
 
 /// A live count of argon2 verifications (real and dummy), readable from anywhere.
@@ -143,20 +131,13 @@ impl Verifier {
                 .spawn(move || worker(&receiver, &counter))
                 .map_err(|e| HashError(format!("cannot start an argon2 thread: {e}")))?;
         }
-        Ok(Self {
-            queue,
-            verifications,
-        })
+        Ok(Self { queue, verifications })
     }
 
     /// True if `secret` matches `phc`. Waits for a pool thread; never blocks the runtime.
     pub async fn verify(&self, phc: &str, secret: &Secret) -> bool {
         let (reply, answer) = oneshot::channel();
-        let job = Job::Verify {
-            phc: phc.into(),
-            secret: secret.clone(),
-            reply,
-        };
+        let job = Job::Verify { phc: phc.into(), secret: secret.clone(), reply };
         self.queue.send(job).await.is_ok() && answer.await.unwrap_or(false)
     }
 
@@ -164,15 +145,7 @@ impl Verifier {
     /// they cannot be told from wrong secrets by timing.
     pub async fn verify_dummy(&self, secret: &Secret) -> bool {
         let (reply, answer) = oneshot::channel();
-        if self
-            .queue
-            .send(Job::Dummy {
-                secret: secret.clone(),
-                reply,
-            })
-            .await
-            .is_ok()
-        {
+        if self.queue.send(Job::Dummy { secret: secret.clone(), reply }).await.is_ok() {
             let _ = answer.await;
         }
         false
@@ -181,10 +154,7 @@ impl Verifier {
     /// Hashes `secret` on the pool, from a blocking context (not from async code).
     pub fn hash_blocking(&self, secret: &str) -> Result<String, HashError> {
         let (reply, answer) = oneshot::channel();
-        let job = Job::Hash {
-            secret: Secret::new(secret.to_string()),
-            reply,
-        };
+        let job = Job::Hash { secret: Secret::new(secret.to_string()), reply };
         let gone = || HashError("the argon2 pool has stopped".into());
         self.queue.blocking_send(job).map_err(|_| gone())?;
         answer.blocking_recv().map_err(|_| gone())?
@@ -252,11 +222,7 @@ mod tests {
         let mut memory = Vec::new();
         assert!(verify_with_memory(&phc, b"correct horse", &mut memory));
         assert!(!verify_with_memory(&phc, b"correct horsf", &mut memory));
-        assert!(!verify_with_memory(
-            "not a hash",
-            b"correct horse",
-            &mut memory
-        ));
+        assert!(!verify_with_memory("not a hash", b"correct horse", &mut memory));
     }
 
     #[test]
@@ -264,21 +230,15 @@ mod tests {
         use argon2::password_hash::PasswordVerifier;
         let phc = hash("interop").unwrap();
         let parsed = PasswordHash::new(&phc).unwrap();
-        assert!(
-            Argon2::default()
-                .verify_password(b"interop", &parsed)
-                .is_ok()
-        );
+        assert!(Argon2::default().verify_password(b"interop", &parsed).is_ok());
     }
 
     #[tokio::test]
     async fn the_pool_hashes_verifies_and_counts() {
         let pool = Verifier::start(2).unwrap();
         let hasher = Hasher::Pool(pool.clone());
-        let phc = tokio::task::spawn_blocking(move || hasher.hash("s3cret"))
-            .await
-            .unwrap()
-            .unwrap();
+        let phc =
+            tokio::task::spawn_blocking(move || hasher.hash("s3cret")).await.unwrap().unwrap();
         assert!(pool.verify(&phc, &Secret::new("s3cret".into())).await);
         assert!(!pool.verify(&phc, &Secret::new("nope".into())).await);
         assert!(!pool.verify_dummy(&Secret::new("s3cret".into())).await);

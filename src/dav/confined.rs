@@ -24,6 +24,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use super::props_path;
+use super::quota::Usage;
 use super::upload::{Checksum, OnCommit, TEMP_PREFIX, Upload, UploadContext, temp_path_for};
 use crate::store::{DeadProp, Durability, Store, UserName};
 
@@ -40,6 +41,8 @@ pub struct ConfinedFs {
     user: UserName,
     /// The current request's upload options (`X-OC-Mtime`, durability), if it is a PUT/COPY.
     upload: Option<Arc<UploadContext>>,
+    /// The user's usage and quota, shared by all their requests.
+    usage: Arc<Usage>,
 }
 
 /// Whether an operation reads a path or creates/changes/removes something there.
@@ -53,21 +56,13 @@ impl ConfinedFs {
     /// Serves `user`'s `home` (which must exist); files are created private (0600/0700).
     pub fn new(home: PathBuf, store: Arc<Store>, user: UserName) -> Box<Self> {
         let inner = *LocalFs::new(&home, false, false, false);
-        Box::new(Self {
-            inner,
-            home: Arc::new(home),
-            store,
-            user,
-            upload: None,
-        })
+        let usage = Arc::new(Usage::default());
+        Box::new(Self { inner, home: Arc::new(home), store, user, upload: None, usage })
     }
 
     /// This filesystem for one upload request.
     pub fn for_upload(&self, context: Arc<UploadContext>) -> Box<Self> {
-        Box::new(Self {
-            upload: Some(context),
-            ..self.clone()
-        })
+        Box::new(Self { upload: Some(context), ..self.clone() })
     }
 
     /// Runs a store operation on the blocking side, mapping its failure to a 500.
@@ -90,9 +85,7 @@ impl ConfinedFs {
     async fn check(&self, path: &DavPath, access: Access) -> FsResult<()> {
         let home = Arc::clone(&self.home);
         let relative = path.as_rel_ospath().to_path_buf();
-        self.inner
-            .blocking(move || check_path(&home, &relative, access))
-            .await
+        self.inner.blocking(move || check_path(&home, &relative, access)).await
     }
 
     fn fspath(&self, path: &DavPath) -> PathBuf {
@@ -115,27 +108,45 @@ impl ConfinedFs {
         let target = self.fspath(path);
         let context = self.upload_context();
         let checksum = options.checksum.as_deref().and_then(Checksum::parse);
-        let on_commit = self.record_checksum(path);
+        let record_checksum = self.record_checksum(path);
         let runner = self.inner.clone();
+        let (store, user, home, usage) = self.quota_parts();
         self.inner
             .blocking(move || {
-                match std::fs::symlink_metadata(&target) {
+                let replaced = match std::fs::symlink_metadata(&target) {
                     Ok(m) if m.is_dir() => return Err(FsError::Forbidden),
                     Ok(_) if options.create_new => return Err(FsError::Exists),
+                    Ok(m) => m.len(),
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound && !options.create => {
                         return Err(FsError::NotFound);
                     }
-                    _ => {}
+                    Err(_) => 0,
+                };
+                let budget = usage.budget(&store, &user, &home, replaced)?;
+                if let (Some(budget), Some(size)) = (budget, options.size)
+                    && size > budget
+                {
+                    return Err(FsError::InsufficientStorage);
                 }
-                let upload = Upload::create(target, checksum, context, Some(on_commit), runner)?;
+                let on_commit: OnCommit = Box::new(move |checksum, written| {
+                    usage.record_write(replaced, written);
+                    record_checksum(checksum);
+                });
+                let upload =
+                    Upload::create(target, checksum, context, Some(on_commit), budget, runner)?;
                 Ok(Box::new(upload) as Box<dyn DavFile>)
             })
             .await
     }
 
+    fn quota_parts(&self) -> (Arc<Store>, UserName, Arc<PathBuf>, Arc<Usage>) {
+        let home = Arc::clone(&self.home);
+        (Arc::clone(&self.store), self.user.clone(), home, Arc::clone(&self.usage))
+    }
+
     /// After an upload: remember its verified checksum for `oc:checksums` (rclone compares it),
     /// or forget a stale one. Runs on the blocking side.
-    fn record_checksum(&self, path: &DavPath) -> OnCommit {
+    fn record_checksum(&self, path: &DavPath) -> Box<dyn FnOnce(Option<String>) + Send + Sync> {
         let (store, user, key) = (Arc::clone(&self.store), self.user.clone(), props_path(path));
         Box::new(move |checksum: Option<String>| {
             let prop_key = DeadProp::key(Some(OC_NS), "checksums");
@@ -161,17 +172,26 @@ impl ConfinedFs {
     async fn copy_file(&self, from: &DavPath, to: &DavPath) -> FsResult<()> {
         let (source, target) = (self.fspath(from), self.fspath(to));
         let fsync = self.upload_context().durability == Durability::Fsync;
+        let (store, user, home, usage) = self.quota_parts();
         self.inner
             .blocking(move || {
-                if !std::fs::symlink_metadata(&source)?.is_file() {
+                let source_meta = std::fs::symlink_metadata(&source)?;
+                if !source_meta.is_file() {
                     return Err(FsError::Forbidden);
+                }
+                let replaced = std::fs::symlink_metadata(&target).map_or(0, |m| m.len());
+                let budget = usage.budget(&store, &user, &home, replaced)?;
+                if budget.is_some_and(|budget| source_meta.len() > budget) {
+                    return Err(FsError::InsufficientStorage);
                 }
                 let temp = temp_path_for(&target);
                 let copied = copy_via(&source, &temp, &target, fsync);
                 if copied.is_err() {
                     let _ = std::fs::remove_file(&temp);
                 }
-                copied.map_err(FsError::from)
+                copied?;
+                usage.record_write(replaced, source_meta.len());
+                Ok(())
             })
             .await
     }
@@ -235,11 +255,7 @@ impl DavFileSystem for ConfinedFs {
     ) -> FsFuture<'a, Box<dyn DavFile>> {
         async move {
             let whole_file = options.write && options.truncate && !options.append;
-            let access = if options.write {
-                Access::Write
-            } else {
-                Access::Read
-            };
+            let access = if options.write { Access::Write } else { Access::Read };
             self.check(path, access).await?;
             if whole_file {
                 return self.open_upload(path, options).await;
@@ -258,9 +274,8 @@ impl DavFileSystem for ConfinedFs {
             self.check(path, Access::Read).await?;
             let entries = self.inner.read_dir(path, meta).await?;
             let visible = entries.filter(|entry| {
-                let hidden = entry
-                    .as_ref()
-                    .is_ok_and(|e| e.name().starts_with(TEMP_PREFIX.as_bytes()));
+                let hidden =
+                    entry.as_ref().is_ok_and(|e| e.name().starts_with(TEMP_PREFIX.as_bytes()));
                 std::future::ready(!hidden)
             });
             Ok(Box::pin(visible) as FsStream<Box<dyn DavDirEntry>>)
@@ -295,7 +310,9 @@ impl DavFileSystem for ConfinedFs {
     fn remove_dir<'a>(&'a self, path: &'a DavPath) -> FsFuture<'a, ()> {
         async move {
             self.check(path, Access::Write).await?;
-            self.inner.remove_dir(path).await
+            self.inner.remove_dir(path).await?;
+            self.usage.forget();
+            Ok(())
         }
         .boxed()
     }
@@ -303,7 +320,9 @@ impl DavFileSystem for ConfinedFs {
     fn remove_file<'a>(&'a self, path: &'a DavPath) -> FsFuture<'a, ()> {
         async move {
             self.check(path, Access::Write).await?;
-            self.inner.remove_file(path).await
+            self.inner.remove_file(path).await?;
+            self.usage.forget();
+            Ok(())
         }
         .boxed()
     }
@@ -360,12 +379,8 @@ impl DavFileSystem for ConfinedFs {
             let key = props_path(path);
             let dead: Vec<(bool, DeadProp)> =
                 patch.iter().map(|(set, p)| (*set, to_dead(p))).collect();
-            self.with_store(move |s, u| s.patch_dead_props(u, &key, &dead))
-                .await?;
-            Ok(patch
-                .into_iter()
-                .map(|(_, p)| (StatusCode::OK, without_value(p)))
-                .collect())
+            self.with_store(move |s, u| s.patch_dead_props(u, &key, &dead)).await?;
+            Ok(patch.into_iter().map(|(_, p)| (StatusCode::OK, without_value(p))).collect())
         }
         .boxed()
     }
@@ -387,20 +402,33 @@ impl DavFileSystem for ConfinedFs {
     fn get_prop<'a>(&'a self, path: &'a DavPath, prop: DavProp) -> FsFuture<'a, Vec<u8>> {
         async move {
             self.check(path, Access::Read).await?;
-            let (key, name) = (
-                props_path(path),
-                DeadProp::key(prop.namespace.as_deref(), &prop.name),
-            );
-            let found = self
-                .with_store(move |s, u| s.dead_prop(u, &key, &name))
-                .await?;
+            let (key, name) =
+                (props_path(path), DeadProp::key(prop.namespace.as_deref(), &prop.name));
+            let found = self.with_store(move |s, u| s.dead_prop(u, &key, &name)).await?;
             found.and_then(|p| p.xml).ok_or(FsError::NotFound)
         }
         .boxed()
     }
 
+    /// (bytes used in the home, total it may hold): the quota, or else what the disk allows.
     fn get_quota(&self) -> FsFuture<'_, (u64, Option<u64>)> {
-        self.inner.get_quota()
+        async move {
+            let (store, user, home, usage) = self.quota_parts();
+            let (used, limit) = self
+                .inner
+                .blocking(move || -> std::io::Result<_> {
+                    let limit = usage.limit(&store, &user).map_err(std::io::Error::other)?;
+                    Ok((usage.used(&home)?, limit))
+                })
+                .await?;
+            if let Some(limit) = limit {
+                return Ok((used, Some(limit)));
+            }
+            let (disk_used, disk_total) = self.inner.get_quota().await?;
+            let free = disk_total.map(|total| total.saturating_sub(disk_used));
+            Ok((used, free.map(|free| used.saturating_add(free))))
+        }
+        .boxed()
     }
 }
 
@@ -414,12 +442,7 @@ fn to_dead(p: &DavProp) -> DeadProp {
 }
 
 fn from_dead(p: DeadProp) -> DavProp {
-    DavProp {
-        name: p.name,
-        prefix: p.prefix,
-        namespace: p.namespace,
-        xml: p.xml,
-    }
+    DavProp { name: p.name, prefix: p.prefix, namespace: p.namespace, xml: p.xml }
 }
 
 fn without_value(p: DavProp) -> DavProp {
@@ -439,10 +462,7 @@ mod tests {
         std::fs::create_dir_all(home.join("sub")).unwrap();
         std::os::unix::fs::symlink("/etc", home.join("sub/escape")).unwrap();
         assert_eq!(check_path(&home, Path::new("sub"), Access::Read), Ok(()));
-        assert_eq!(
-            check_path(&home, Path::new("sub/new-file"), Access::Read),
-            Ok(())
-        );
+        assert_eq!(check_path(&home, Path::new("sub/new-file"), Access::Read), Ok(()));
         assert_eq!(
             check_path(&home, Path::new("sub/escape"), Access::Read),
             Err(FsError::NotFound)
@@ -451,9 +471,6 @@ mod tests {
             check_path(&home, Path::new("sub/escape/hostname"), Access::Read),
             Err(FsError::NotFound)
         );
-        assert_eq!(
-            check_path(&home, Path::new("../x"), Access::Read),
-            Err(FsError::Forbidden)
-        );
+        assert_eq!(check_path(&home, Path::new("../x"), Access::Read), Err(FsError::Forbidden));
     }
 }

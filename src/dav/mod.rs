@@ -7,6 +7,7 @@
 //! never a client header (dav-server 0.11 unlocks it for anyone sending `X-Litmus`).
 
 mod confined;
+mod quota;
 mod upload;
 
 use dav_server::body::Body;
@@ -57,12 +58,7 @@ impl Mount {
             .hide_symlinks(true)
             .autoindex(false)
             .build_handler();
-        Self {
-            handler,
-            files_root,
-            store,
-            users: Mutex::new(HashMap::new()),
-        }
+        Self { handler, files_root, store, users: Mutex::new(HashMap::new()) }
     }
 
     /// Serves one request for an authenticated user.
@@ -80,8 +76,7 @@ impl Mount {
             if !self.store.settings().propfind_depth_infinity {
                 return finite_depth_only();
             }
-            req.headers_mut()
-                .insert(X_LITMUS, HeaderValue::from_static("davgate"));
+            req.headers_mut().insert(X_LITMUS, HeaderValue::from_static("davgate"));
         }
         let mount = match self.user_mount(who.user()).await {
             Ok(m) => m,
@@ -99,13 +94,7 @@ impl Mount {
         }
         // Uploads: the request's X-OC-Mtime and the durability in force travel with the fs.
         let mtime = (method == "PUT")
-            .then(|| {
-                req.headers()
-                    .get(X_OC_MTIME)?
-                    .to_str()
-                    .ok()
-                    .and_then(upload::parse_oc_mtime)
-            })
+            .then(|| req.headers().get(X_OC_MTIME)?.to_str().ok().and_then(upload::parse_oc_mtime))
             .flatten();
         let context = Arc::new(UploadContext::new(mtime, self.store.settings().durability));
         let fs = mount.fs.for_upload(Arc::clone(&context));
@@ -117,8 +106,7 @@ impl Mount {
             );
         }
         if res.status().is_success() && context.mtime_applied() {
-            res.headers_mut()
-                .insert(X_OC_MTIME, HeaderValue::from_static("accepted"));
+            res.headers_mut().insert(X_OC_MTIME, HeaderValue::from_static("accepted"));
         }
         res
     }
@@ -137,16 +125,11 @@ impl Mount {
         B::Error: std::error::Error + Send + Sync + 'static,
     {
         let props_change = PropsChange::of(&req);
-        let config = DavConfig::new()
-            .filesystem(fs)
-            .locksystem(locks)
-            .principal(who.user().as_str());
+        let config =
+            DavConfig::new().filesystem(fs).locksystem(locks).principal(who.user().as_str());
         let res = self.handler.handle_with(config, req).await;
         if let Some(change) = props_change
-            && matches!(
-                res.status(),
-                StatusCode::OK | StatusCode::CREATED | StatusCode::NO_CONTENT
-            )
+            && matches!(res.status(), StatusCode::OK | StatusCode::CREATED | StatusCode::NO_CONTENT)
         {
             self.apply(who.user(), change).await;
         }
@@ -183,11 +166,7 @@ impl Mount {
             fs: ConfinedFs::new(home, Arc::clone(&self.store), user.clone()),
             locks: MemLs::new(),
         };
-        Ok(self
-            .lock_users()
-            .entry(user.clone())
-            .or_insert(mount)
-            .clone())
+        Ok(self.lock_users().entry(user.clone()).or_insert(mount).clone())
     }
 
     fn lock_users(&self) -> std::sync::MutexGuard<'_, HashMap<UserName, UserMount>> {
@@ -220,14 +199,8 @@ impl PropsChange {
         };
         let from = key(req.uri().path())?;
         match req.method().as_str() {
-            "COPY" => Some(Self::Copy {
-                from,
-                to: destination()?,
-            }),
-            "MOVE" => Some(Self::Move {
-                from,
-                to: destination()?,
-            }),
+            "COPY" => Some(Self::Copy { from, to: destination()? }),
+            "MOVE" => Some(Self::Move { from, to: destination()? }),
             "DELETE" => Some(Self::Delete { path: from }),
             _ => None,
         }
@@ -256,18 +229,12 @@ pub fn props_path(path: &DavPath) -> String {
 /// Creates `dir` and its parents, private to the server's user.
 pub fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
     use std::os::unix::fs::DirBuilderExt;
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
 }
 
 /// True if `path` (raw, as in a request line) is the mount or inside it, on whole segments.
 pub fn is_mount_path(path: &str) -> bool {
-    path == PREFIX
-        || path
-            .strip_prefix(PREFIX)
-            .is_some_and(|rest| rest.starts_with('/'))
+    path == PREFIX || path.strip_prefix(PREFIX).is_some_and(|rest| rest.starts_with('/'))
 }
 
 /// A refused path: status and the explanation sent to the client.
@@ -280,18 +247,12 @@ fn check_paths<B>(req: &Request<B>) -> Result<(), PathRefusal> {
     let Some(dest) = req.headers().get(DESTINATION) else {
         return Ok(());
     };
-    let bad = (
-        StatusCode::BAD_REQUEST,
-        "The Destination header is not a valid URL or path.\n",
-    );
+    let bad = (StatusCode::BAD_REQUEST, "The Destination header is not a valid URL or path.\n");
     let text = dest.to_str().map_err(|_| bad)?;
     let path = if text.starts_with('/') {
         text.to_string()
     } else {
-        text.parse::<http::Uri>()
-            .map_err(|_| bad)?
-            .path()
-            .to_string()
+        text.parse::<http::Uri>().map_err(|_| bad)?.path().to_string()
     };
     inside_mount(&path).map_err(|(status, _)| match status {
         StatusCode::FORBIDDEN => (status, "The Destination must be inside /dav/.\n"),
@@ -327,10 +288,8 @@ fn finite_depth_only() -> Response<Body> {
                 <D:error xmlns:D=\"DAV:\"><D:propfind-finite-depth/></D:error>\n";
     let mut res = Response::new(Body::from(body));
     *res.status_mut() = StatusCode::FORBIDDEN;
-    res.headers_mut().insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("application/xml; charset=utf-8"),
-    );
+    res.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/xml; charset=utf-8"));
     res
 }
 
@@ -338,10 +297,7 @@ fn finite_depth_only() -> Response<Body> {
 pub fn plain(status: StatusCode, text: &'static str) -> Response<Body> {
     let mut res = Response::new(Body::from(text));
     *res.status_mut() = status;
-    res.headers_mut().insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
+    res.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
     res
 }
 
@@ -383,25 +339,10 @@ mod tests {
     fn paths_that_leave_the_mount_are_refused() {
         assert!(inside_mount("/dav/a%20b/c").is_ok());
         assert!(inside_mount("/dav/x/../y").is_ok());
-        assert_eq!(
-            inside_mount("/dav/../etc").unwrap_err().0,
-            StatusCode::FORBIDDEN
-        );
-        assert_eq!(
-            inside_mount("/dav/%2e%2e/etc").unwrap_err().0,
-            StatusCode::FORBIDDEN
-        );
-        assert_eq!(
-            inside_mount("/dav/../../etc").unwrap_err().0,
-            StatusCode::BAD_REQUEST
-        );
-        assert_eq!(
-            inside_mount("/dav/a%2fb").unwrap_err().0,
-            StatusCode::BAD_REQUEST
-        );
-        assert_eq!(
-            inside_mount("/davx/a").unwrap_err().0,
-            StatusCode::FORBIDDEN
-        );
+        assert_eq!(inside_mount("/dav/../etc").unwrap_err().0, StatusCode::FORBIDDEN);
+        assert_eq!(inside_mount("/dav/%2e%2e/etc").unwrap_err().0, StatusCode::FORBIDDEN);
+        assert_eq!(inside_mount("/dav/../../etc").unwrap_err().0, StatusCode::BAD_REQUEST);
+        assert_eq!(inside_mount("/dav/a%2fb").unwrap_err().0, StatusCode::BAD_REQUEST);
+        assert_eq!(inside_mount("/davx/a").unwrap_err().0, StatusCode::FORBIDDEN);
     }
 }

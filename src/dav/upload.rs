@@ -100,11 +100,7 @@ impl Checksum {
             Checksum::Sha1(h, e) => ("SHA1", hex(&h.finalize()), e),
             Checksum::Md5(h, e) => ("MD5", hex(&h.finalize()), e),
         };
-        if computed == expected {
-            Ok(format!("{label}:{computed}"))
-        } else {
-            Err(())
-        }
+        if computed == expected { Ok(format!("{label}:{computed}")) } else { Err(()) }
     }
 }
 
@@ -112,8 +108,9 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Called after a successful commit with the verified checksum label, if any.
-pub type OnCommit = Box<dyn FnOnce(Option<String>) + Send + Sync>;
+/// Called (on the blocking side) after a successful commit with the verified checksum label,
+/// if any, and the number of bytes written.
+pub type OnCommit = Box<dyn FnOnce(Option<String>, u64) + Send + Sync>;
 
 /// The file being written, with what is needed to verify it.
 struct Sink {
@@ -129,15 +126,16 @@ pub struct Upload {
     context: Arc<UploadContext>,
     on_commit: Option<OnCommit>,
     committed: bool,
+    written: u64,
+    /// Most bytes the quota lets this upload write; None: no limit.
+    budget: Option<u64>,
     /// Used for its blocking-call helper, which fits the runtime flavour.
     runner: LocalFs,
 }
 
 impl std::fmt::Debug for Upload {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Upload")
-            .field("target", &self.target)
-            .finish_non_exhaustive()
+        f.debug_struct("Upload").field("target", &self.target).finish_non_exhaustive()
     }
 }
 
@@ -148,20 +146,19 @@ pub fn temp_path_for(target: &Path) -> PathBuf {
 }
 
 impl Upload {
-    /// Starts an upload to `target` (blocking: creates the temporary file, mode 0600).
+    /// Starts an upload to `target` (blocking: creates the temporary file, mode 0600) that may
+    /// write at most `budget` bytes.
     pub fn create(
         target: PathBuf,
         checksum: Option<Checksum>,
         context: Arc<UploadContext>,
         on_commit: Option<OnCommit>,
+        budget: Option<u64>,
         runner: LocalFs,
     ) -> std::io::Result<Self> {
         let temp = temp_path_for(&target);
-        let file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&temp)?;
+        let file =
+            std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&temp)?;
         Ok(Self {
             sink: Some(Sink { file, checksum }),
             temp,
@@ -169,11 +166,18 @@ impl Upload {
             context,
             on_commit,
             committed: false,
+            written: 0,
+            budget,
             runner,
         })
     }
 
     async fn write_owned(&mut self, data: bytes::Bytes) -> FsResult<()> {
+        let written = self.written + data.len() as u64;
+        if self.budget.is_some_and(|budget| written > budget) {
+            return Err(FsError::InsufficientStorage);
+        }
+        self.written = written;
         let mut sink = self.sink.take().ok_or(FsError::GeneralFailure)?;
         let (result, sink) = self
             .runner
@@ -191,16 +195,9 @@ impl Upload {
 
 impl DavFile for Upload {
     fn metadata(&mut self) -> FsFuture<'_, Box<dyn DavMetaData>> {
-        let path = if self.committed {
-            self.target.clone()
-        } else {
-            self.temp.clone()
-        };
+        let path = if self.committed { self.target.clone() } else { self.temp.clone() };
         async move {
-            let meta = self
-                .runner
-                .blocking(move || std::fs::metadata(path))
-                .await?;
+            let meta = self.runner.blocking(move || std::fs::metadata(path)).await?;
             Ok(Box::new(FileMeta(meta)) as Box<dyn DavMetaData>)
         }
         .boxed()
@@ -229,11 +226,12 @@ impl DavFile for Upload {
             let sink = self.sink.take().ok_or(FsError::GeneralFailure)?;
             let (temp, target) = (self.temp.clone(), self.target.clone());
             let (context, on_commit) = (Arc::clone(&self.context), self.on_commit.take());
+            let written = self.written;
             self.runner
                 .blocking(move || {
                     let checksum = commit(sink, &temp, &target, &context)?;
                     if let Some(on_commit) = on_commit {
-                        on_commit(checksum);
+                        on_commit(checksum, written);
                     }
                     Ok::<(), FsError>(())
                 })
@@ -364,10 +362,7 @@ mod tests {
     fn checksums_verify_the_data() {
         let mut c = Checksum::parse("SHA1:A9993E364706816ABA3E25717850C26C9CD0D89D").unwrap();
         c.update(b"abc");
-        assert_eq!(
-            c.finish(),
-            Ok("SHA1:a9993e364706816aba3e25717850c26c9cd0d89d".into())
-        );
+        assert_eq!(c.finish(), Ok("SHA1:a9993e364706816aba3e25717850c26c9cd0d89d".into()));
         let mut c = Checksum::parse("md5:900150983cd24fb0d6963f7d28e17f72").unwrap();
         c.update(b"abd");
         assert_eq!(c.finish(), Err(()));
@@ -378,11 +373,7 @@ mod tests {
     fn leftovers_are_removed_and_nothing_else() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("a/b")).unwrap();
-        std::fs::write(
-            dir.path().join("a/b/.davgate-upload-0123456789abcdef"),
-            "partial",
-        )
-        .unwrap();
+        std::fs::write(dir.path().join("a/b/.davgate-upload-0123456789abcdef"), "partial").unwrap();
         std::fs::write(dir.path().join("a/keep.txt"), "keep").unwrap();
         assert_eq!(remove_leftovers(dir.path()).unwrap(), 1);
         assert!(dir.path().join("a/keep.txt").exists());

@@ -50,10 +50,7 @@ impl App {
                 StatusCode::OK,
                 "davgate WebDAV server.\nMount /dav/ with your user name and an app password.\n",
             ),
-            _ => plain(
-                StatusCode::NOT_FOUND,
-                "Not found. WebDAV is served under /dav/.\n",
-            ),
+            _ => plain(StatusCode::NOT_FOUND, "Not found. WebDAV is served under /dav/.\n"),
         };
         (res, None)
     }
@@ -81,8 +78,7 @@ fn refuse(refusal: &Refusal, peer: IpAddr) -> Response<Body> {
         "Authentication required: sign in with your user name and an app password \
          (the account's own password does not open WebDAV).\n",
     );
-    res.headers_mut()
-        .insert(WWW_AUTHENTICATE, HeaderValue::from_static(CHALLENGE));
+    res.headers_mut().insert(WWW_AUTHENTICATE, HeaderValue::from_static(CHALLENGE));
     res
 }
 
@@ -90,12 +86,6 @@ fn refuse(refusal: &Refusal, peer: IpAddr) -> Response<Body> {
 pub fn log_safe(text: &str) -> String {
     text.chars()
         .take(64)
-        .map(|c| {
-            if c.is_control() || c == '\'' || c == '"' {
-                '?'
-            } else {
-                c
-            }
-        })
+        .map(|c| if c.is_control() || c == '\'' || c == '"' { '?' } else { c })
         .collect()
 }

@@ -12,10 +12,7 @@ use super::Error;
 /// Builds an acceptor from PEM files: a certificate chain and its private key. HTTP/2 and
 /// HTTP/1.1 are offered through ALPN.
 pub fn acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, Error> {
-    let tls_error = |file: &Path, reason: String| Error::Tls {
-        file: file.to_path_buf(),
-        reason,
-    };
+    let tls_error = |file: &Path, reason: String| Error::Tls { file: file.to_path_buf(), reason };
     let certs = CertificateDer::pem_file_iter(cert)
         .map_err(|e| tls_error(cert, e.to_string()))?
         .collect::<Result<Vec<_>, _>>()

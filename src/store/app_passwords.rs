@@ -85,10 +85,7 @@ impl Store {
                 Some(u) => decode::<User>(u.value())?.disabled,
                 None => true,
             };
-            Ok(Some(LoginRecord {
-                password,
-                owner_disabled,
-            }))
+            Ok(Some(LoginRecord { password, owner_disabled }))
         })
     }
 
@@ -119,10 +116,8 @@ impl Store {
     ) -> Result<AppPassword> {
         self.write(true, |txn| {
             load_user(txn, owner)?;
-            let unknown = || Error::UnknownAppPassword {
-                user: owner.to_string(),
-                id: id.to_string(),
-            };
+            let unknown =
+                || Error::UnknownAppPassword { user: owner.to_string(), id: id.to_string() };
             let mut passwords = txn.open_table(APP_PASSWORDS)?;
             let mut record: AppPassword = match passwords.get(id.as_str())? {
                 Some(v) => decode(v.value())?,

@@ -40,11 +40,7 @@ impl UserName {
         let ok = (1..=64).contains(&folded.len())
             && !folded.starts_with('.')
             && folded.bytes().all(allowed);
-        if ok {
-            Ok(Self(folded))
-        } else {
-            Err(NameError::UserName(name.to_string()))
-        }
+        if ok { Ok(Self(folded)) } else { Err(NameError::UserName(name.to_string())) }
     }
 
     /// The name as stored and as used for the home folder.
@@ -121,11 +117,7 @@ impl fmt::Display for AppPasswordId {
 pub fn validate_app_password_name(name: &str) -> Result<String, NameError> {
     let trimmed = name.trim();
     let ok = (1..=100).contains(&trimmed.chars().count()) && !trimmed.chars().any(char::is_control);
-    if ok {
-        Ok(trimmed.to_string())
-    } else {
-        Err(NameError::AppPasswordName(name.to_string()))
-    }
+    if ok { Ok(trimmed.to_string()) } else { Err(NameError::AppPasswordName(name.to_string())) }
 }
 
 /// What an account may do: admins reach the admin surface, users only their own files.
@@ -160,6 +152,9 @@ pub struct User {
     pub created_at: DateTime<Utc>,
     /// A disabled account's app passwords are refused.
     pub disabled: bool,
+    /// Most bytes the home folder may hold; None: no limit.
+    #[serde(default)]
+    pub quota_bytes: Option<u64>,
 }
 
 /// One application's credential. The secret itself is never stored: only its argon2id hash.
@@ -223,16 +218,7 @@ mod tests {
         for good in ["alice", "a", "bob.smith", "x_y-z", "Alice", &"a".repeat(64)] {
             assert!(UserName::parse(good).is_ok(), "{good:?} refused");
         }
-        for bad in [
-            "",
-            ".hidden",
-            "a/b",
-            "..",
-            "a b",
-            "é",
-            "a\\b",
-            &"a".repeat(65),
-        ] {
+        for bad in ["", ".hidden", "a/b", "..", "a b", "é", "a\\b", &"a".repeat(65)] {
             assert!(UserName::parse(bad).is_err(), "{bad:?} accepted");
         }
         assert_eq!(UserName::parse("Alice").unwrap().as_str(), "alice");
@@ -240,10 +226,7 @@ mod tests {
 
     #[test]
     fn app_password_names_are_printable() {
-        assert_eq!(
-            validate_app_password_name("  Office laptop ").unwrap(),
-            "Office laptop"
-        );
+        assert_eq!(validate_app_password_name("  Office laptop ").unwrap(), "Office laptop");
         assert!(validate_app_password_name("").is_err());
         assert!(validate_app_password_name("a\nb").is_err());
         assert!(validate_app_password_name(&"x".repeat(101)).is_err());

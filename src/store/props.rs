@@ -32,11 +32,7 @@ impl DeadProp {
 
 /// Keys of `path` itself and of everything below it, as (path, prop-key) bounds.
 fn subtree(path: &str) -> [(String, String); 2] {
-    let below = if path == "/" {
-        "/".to_string()
-    } else {
-        format!("{path}/")
-    };
+    let below = if path == "/" { "/".to_string() } else { format!("{path}/") };
     // '0' is the character after '/', so [below, below-with-'0') is exactly the descendants.
     let end = format!("{}0", &below[..below.len() - 1]);
     [(path.to_string(), String::new()), (below, end)]
@@ -122,10 +118,7 @@ impl Store {
     pub fn dead_prop(&self, user: &UserName, path: &str, key: &str) -> Result<Option<DeadProp>> {
         self.read(|txn| {
             let table = txn.open_table(DEAD_PROPS)?;
-            table
-                .get((user.as_str(), path, key))?
-                .map(|v| decode(v.value()))
-                .transpose()
+            table.get((user.as_str(), path, key))?.map(|v| decode(v.value())).transpose()
         })
     }
 
@@ -141,10 +134,7 @@ impl Store {
             for (set, prop) in patch {
                 let key = DeadProp::key(prop.namespace.as_deref(), &prop.name);
                 if *set {
-                    table.insert(
-                        (user.as_str(), path, key.as_str()),
-                        encode(prop)?.as_slice(),
-                    )?;
+                    table.insert((user.as_str(), path, key.as_str()), encode(prop)?.as_slice())?;
                 } else {
                     table.remove((user.as_str(), path, key.as_str()))?;
                 }
@@ -180,13 +170,7 @@ mod tests {
 
     #[test]
     fn a_subtree_is_the_path_and_what_lies_below_it() {
-        assert_eq!(
-            subtree("/a"),
-            [("/a".into(), "".into()), ("/a/".into(), "/a0".into())]
-        );
-        assert_eq!(
-            subtree("/"),
-            [("/".into(), "".into()), ("/".into(), "0".into())]
-        );
+        assert_eq!(subtree("/a"), [("/a".into(), "".into()), ("/a/".into(), "/a0".into())]);
+        assert_eq!(subtree("/"), [("/".into(), "".into()), ("/".into(), "0".into())]);
     }
 }

@@ -85,11 +85,8 @@ pub enum SettingError {
 
 impl SettingKey {
     /// Every setting, in listing order.
-    pub const ALL: [SettingKey; 3] = [
-        SettingKey::AppCredentialsTtl,
-        SettingKey::PropfindDepthInfinity,
-        SettingKey::Durability,
-    ];
+    pub const ALL: [SettingKey; 3] =
+        [SettingKey::AppCredentialsTtl, SettingKey::PropfindDepthInfinity, SettingKey::Durability];
 
     /// The setting's name.
     pub fn name(self) -> &'static str {
@@ -133,16 +130,11 @@ impl Settings {
     /// Parses `value` into `key`; returns the canonical text to store.
     fn apply(&mut self, key: SettingKey, value: &str) -> Result<String, SettingError> {
         let word = value.trim().to_ascii_lowercase();
-        let choice = |choices| SettingError::Choice {
-            key,
-            value: value.to_string(),
-            choices,
-        };
+        let choice = |choices| SettingError::Choice { key, value: value.to_string(), choices };
         match key {
             SettingKey::AppCredentialsTtl => {
-                self.app_credentials_ttl = value
-                    .parse()
-                    .map_err(|source| SettingError::Duration { key, source })?;
+                self.app_credentials_ttl =
+                    value.parse().map_err(|source| SettingError::Duration { key, source })?;
             }
             SettingKey::PropfindDepthInfinity => {
                 self.propfind_depth_infinity = match word.as_str() {
@@ -180,10 +172,7 @@ pub(super) fn load(txn: &ReadTransaction) -> Result<Settings> {
 impl Store {
     /// The settings in force (a cheap copy; no database read).
     pub fn settings(&self) -> Settings {
-        self.settings
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.settings.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// Validates and stores one setting; returns the settings now in force.
@@ -191,8 +180,7 @@ impl Store {
         let mut next = self.settings();
         let canonical = next.apply(key, value)?;
         self.write(true, |txn| {
-            txn.open_table(SETTINGS)?
-                .insert(key.name(), canonical.as_str())?;
+            txn.open_table(SETTINGS)?.insert(key.name(), canonical.as_str())?;
             Ok(())
         })?;
         *self.settings.write().unwrap_or_else(|p| p.into_inner()) = next.clone();

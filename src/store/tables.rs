@@ -35,10 +35,7 @@ pub fn initialise(db: &Database) -> Result<()> {
                 meta.insert(VERSION_KEY, SCHEMA_VERSION)?;
             }
             Some(v) if v > SCHEMA_VERSION => {
-                return Err(Error::NewerSchema {
-                    found: v,
-                    supported: SCHEMA_VERSION,
-                });
+                return Err(Error::NewerSchema { found: v, supported: SCHEMA_VERSION });
             }
             Some(_) => {} // current (older versions: migrate here when there are any)
         }

@@ -21,6 +21,7 @@ impl Store {
             password_hash,
             created_at: now,
             disabled: false,
+            quota_bytes: None,
         };
         self.write(false, |txn| {
             let mut users = txn.open_table(USERS)?;
@@ -37,10 +38,7 @@ impl Store {
     pub fn user(&self, name: &UserName) -> Result<Option<User>> {
         self.read(|txn| {
             let users = txn.open_table(USERS)?;
-            users
-                .get(name.as_str())?
-                .map(|v| decode(v.value()))
-                .transpose()
+            users.get(name.as_str())?.map(|v| decode(v.value())).transpose()
         })
     }
 
@@ -65,8 +63,17 @@ impl Store {
                 refuse_last_admin(txn, &user)?;
             }
             user.disabled = disabled;
-            txn.open_table(USERS)?
-                .insert(name.as_str(), encode(&user)?.as_slice())?;
+            txn.open_table(USERS)?.insert(name.as_str(), encode(&user)?.as_slice())?;
+            Ok(user)
+        })
+    }
+
+    /// Sets or clears the user's quota (bytes their home may hold).
+    pub fn set_user_quota(&self, name: &UserName, quota_bytes: Option<u64>) -> Result<User> {
+        self.write(true, |txn| {
+            let mut user = load_user(txn, name)?;
+            user.quota_bytes = quota_bytes;
+            txn.open_table(USERS)?.insert(name.as_str(), encode(&user)?.as_slice())?;
             Ok(user)
         })
     }
@@ -76,8 +83,7 @@ impl Store {
         self.write(true, |txn| {
             let mut user = load_user(txn, name)?;
             user.password_hash = password_hash;
-            txn.open_table(USERS)?
-                .insert(name.as_str(), encode(&user)?.as_slice())?;
+            txn.open_table(USERS)?.insert(name.as_str(), encode(&user)?.as_slice())?;
             Ok(())
         })
     }
@@ -105,9 +111,7 @@ impl Store {
 
 pub(super) fn load_user(txn: &WriteTransaction, name: &UserName) -> Result<User> {
     let users = txn.open_table(USERS)?;
-    let value = users
-        .get(name.as_str())?
-        .ok_or_else(|| Error::UnknownUser(name.to_string()))?;
+    let value = users.get(name.as_str())?.ok_or_else(|| Error::UnknownUser(name.to_string()))?;
     decode(value.value())
 }
 

@@ -7,10 +7,7 @@ const CHALLENGE: &str = "Basic realm=\"davgate\", charset=\"UTF-8\"";
 
 /// Status, challenge header and body of a refused request, which must all look the same.
 fn refusal(server: &TestServer, user: &str, password: &str) -> (u16, String, String) {
-    let res = server
-        .as_user(user, password, "GET", "/dav/")
-        .send()
-        .expect("request");
+    let res = server.as_user(user, password, "GET", "/dav/").send().expect("request");
     let challenge = res
         .headers()
         .get("www-authenticate")
@@ -24,35 +21,20 @@ fn an_app_password_opens_the_users_home() {
     let server = TestServer::start();
     server.add_user("alice");
     let pw = server.app_password("alice", "laptop");
-    let put = server
-        .as_user("alice", &pw, "PUT", "/dav/notes.txt")
-        .body("hello")
-        .send();
+    let put = server.as_user("alice", &pw, "PUT", "/dav/notes.txt").body("hello").send();
     assert_eq!(status(put), 201);
-    let got = server
-        .as_user("alice", &pw, "GET", "/dav/notes.txt")
-        .send()
-        .unwrap();
+    let got = server.as_user("alice", &pw, "GET", "/dav/notes.txt").send().unwrap();
     assert_eq!(got.status().as_u16(), 200);
     assert_eq!(got.text().unwrap(), "hello");
-    assert_eq!(
-        std::fs::read_to_string(server.home("alice").join("notes.txt")).unwrap(),
-        "hello"
-    );
-    let listing = server
-        .as_user("alice", &pw, "PROPFIND", "/dav/")
-        .header("Depth", "1")
-        .send();
+    assert_eq!(std::fs::read_to_string(server.home("alice").join("notes.txt")).unwrap(), "hello");
+    let listing = server.as_user("alice", &pw, "PROPFIND", "/dav/").header("Depth", "1").send();
     assert_eq!(status(listing), 207);
 }
 
 #[test]
 fn the_primary_password_never_opens_webdav() {
     let server = TestServer::start();
-    ok(&server.cli_with_stdin(
-        &["user", "add", "alice", "--password-stdin"],
-        "primary-pass-123\n",
-    ));
+    ok(&server.cli_with_stdin(&["user", "add", "alice", "--password-stdin"], "primary-pass-123\n"));
     server.app_password("alice", "laptop");
     let (code, challenge, _) = refusal(&server, "alice", "primary-pass-123");
     assert_eq!(code, 401);
@@ -62,10 +44,7 @@ fn the_primary_password_never_opens_webdav() {
     let line = "Login failed: 'alice' (Remote IP: '127.0.0.1') not an app password";
     assert!(log.contains(line), "{log}");
     assert!(!log.contains('\u{1b}'), "colour codes in a log file");
-    assert!(
-        !server.log().contains("primary-pass-123"),
-        "a password reached the log"
-    );
+    assert!(!server.log().contains("primary-pass-123"), "a password reached the log");
 }
 
 #[test]
@@ -89,10 +68,7 @@ fn wrong_secret_wrong_owner_and_unknown_user_look_the_same() {
     assert_eq!(server.probe("alice", &alice_pw), 207);
     let log = server.log();
     for password in [&alice_pw, &bob_pw] {
-        assert!(
-            !log.contains(password.as_str()),
-            "a password reached the log"
-        );
+        assert!(!log.contains(password.as_str()), "a password reached the log");
     }
 }
 
@@ -155,10 +131,7 @@ fn the_first_client_is_recorded_and_never_replaced() {
         let (id, pw) = create_app_password(server.dir(), "alice", label);
         let before = list_app_passwords(server.dir(), Some("alice"));
         let mine = before.iter().find(|p| p["id"] == id.as_str()).unwrap();
-        assert!(
-            mine["access_method"].is_null(),
-            "not assigned before first use"
-        );
+        assert!(mine["access_method"].is_null(), "not assigned before first use");
         let res = server
             .as_user("alice", &pw, "PROPFIND", "/dav/")
             .header("Depth", "0")
@@ -196,10 +169,7 @@ fn passwords_are_case_insensitive_and_forgive_missing_dashes() {
     let shouted = pw.to_uppercase();
     let undashed = format!("dgp-{}", pw["dgp-".len()..].replace('-', ""));
     for variant in [&shouted, &undashed] {
-        let res = server
-            .as_user("Alice", variant, "PROPFIND", "/dav/")
-            .header("Depth", "0")
-            .send();
+        let res = server.as_user("Alice", variant, "PROPFIND", "/dav/").header("Depth", "0").send();
         assert_eq!(status(res), 207, "{variant}");
     }
 }
@@ -208,15 +178,10 @@ fn passwords_are_case_insensitive_and_forgive_missing_dashes() {
 fn the_store_file_never_holds_a_secret() {
     let mut server = TestServer::start();
     server.add_user("alice");
-    let passwords: Vec<String> = (0..3)
-        .map(|i| server.app_password("alice", &format!("app {i}")))
-        .collect();
+    let passwords: Vec<String> =
+        (0..3).map(|i| server.app_password("alice", &format!("app {i}"))).collect();
     for pw in &passwords {
-        server
-            .as_user("alice", pw, "PROPFIND", "/dav/")
-            .header("Depth", "0")
-            .send()
-            .unwrap();
+        server.as_user("alice", pw, "PROPFIND", "/dav/").header("Depth", "0").send().unwrap();
     }
     server.terminate();
     let bytes = std::fs::read(server.dir().join("davgate.redb")).unwrap();
@@ -225,10 +190,7 @@ fn the_store_file_never_holds_a_secret() {
         let body: String = pw["dgp-".len()..].chars().filter(|c| *c != '-').collect();
         let secret = &body[10..38];
         for needle in [pw.as_str(), body.as_str(), secret, &secret[..12]] {
-            assert!(
-                !haystack.contains(needle),
-                "the store holds part of a secret: {needle}"
-            );
+            assert!(!haystack.contains(needle), "the store holds part of a secret: {needle}");
         }
         assert!(
             haystack.contains(&body[..10]),

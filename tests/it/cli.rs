@@ -10,24 +10,14 @@ fn the_cli_manages_users_and_app_passwords_without_a_server() {
     ok(&cli(dir.path(), &["user", "add", "root", "--admin"]));
     let users: serde_json::Value =
         serde_json::from_str(&ok(&cli(dir.path(), &["user", "list", "--json"]))).unwrap();
-    let names: Vec<&str> = users
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|u| u["name"].as_str().unwrap())
-        .collect();
+    let names: Vec<&str> =
+        users.as_array().unwrap().iter().map(|u| u["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["alice", "root"]);
     assert_eq!(users[1]["role"], "admin");
 
     let created: serde_json::Value = serde_json::from_str(&ok(&cli(
         dir.path(),
-        &[
-            "app-password",
-            "create",
-            "alice",
-            "Office laptop drive",
-            "--json",
-        ],
+        &["app-password", "create", "alice", "Office laptop drive", "--json"],
     )))
     .unwrap();
     let keys: Vec<&String> = created.as_object().unwrap().keys().collect();
@@ -36,10 +26,7 @@ fn the_cli_manages_users_and_app_passwords_without_a_server() {
     let expires =
         chrono::DateTime::parse_from_rfc3339(created["expires_at"].as_str().unwrap()).unwrap();
     let days = (expires.with_timezone(&chrono::Utc) - chrono::Utc::now()).num_hours() as f64 / 24.0;
-    assert!(
-        (89.9..=90.1).contains(&days),
-        "default TTL is 90 days, got {days}"
-    );
+    assert!((89.9..=90.1).contains(&days), "default TTL is 90 days, got {days}");
 
     let listed = list_app_passwords(dir.path(), None);
     assert_eq!(listed.len(), 1);
@@ -58,15 +45,10 @@ fn the_cli_manages_users_and_app_passwords_without_a_server() {
     }
     assert!(listed[0]["access_method"].is_null());
     assert!(
-        !serde_json::to_string(&listed)
-            .unwrap()
-            .contains(created["password"].as_str().unwrap())
+        !serde_json::to_string(&listed).unwrap().contains(created["password"].as_str().unwrap())
     );
     let table = ok(&cli(dir.path(), &["app-password", "list"]));
-    assert!(
-        table.contains("Not assigned") && table.contains("Office laptop drive"),
-        "{table}"
-    );
+    assert!(table.contains("Not assigned") && table.contains("Office laptop drive"), "{table}");
 }
 
 #[test]
@@ -83,33 +65,15 @@ fn bad_input_is_one_clear_line_and_changes_nothing() {
     );
 
     let cases: &[(&[&str], &str)] = &[
-        (
-            &["app-password", "create", "nobody", "x"],
-            "no user named 'nobody'",
-        ),
-        (
-            &["settings", "set", "app_credentials_ttl", "abc"],
-            "'abc' is not a duration",
-        ),
-        (
-            &["settings", "set", "no_such_setting", "1"],
-            "unknown setting",
-        ),
+        (&["app-password", "create", "nobody", "x"], "no user named 'nobody'"),
+        (&["settings", "set", "app_credentials_ttl", "abc"], "'abc' is not a duration"),
+        (&["settings", "set", "no_such_setting", "1"], "unknown setting"),
         (&["user", "add", "a/b"], "not a valid user name"),
         (&["user", "add", ".hidden"], "not a valid user name"),
         (&["user", "add", "alice"], "already exists"),
-        (
-            &["app-password", "revoke", "alice", &bob_id],
-            "has no app password with id",
-        ),
-        (
-            &["app-password", "revoke", "alice", "not-an-id"],
-            "not an app password id",
-        ),
-        (
-            &["app-password", "create", "alice", ""],
-            "not a valid app password name",
-        ),
+        (&["app-password", "revoke", "alice", &bob_id], "has no app password with id"),
+        (&["app-password", "revoke", "alice", "not-an-id"], "not an app password id"),
+        (&["app-password", "create", "alice", ""], "not a valid app password name"),
         (&["user", "disable", "ghost"], "no user named 'ghost'"),
     ];
     for (args, expected) in cases {
@@ -129,14 +93,8 @@ fn two_active_app_passwords_of_a_user_cannot_share_a_name() {
     let dir = tempfile::tempdir().unwrap();
     ok(&cli(dir.path(), &["user", "add", "alice"]));
     let (id, _) = create_app_password(dir.path(), "alice", "laptop");
-    let line = refused(&cli(
-        dir.path(),
-        &["app-password", "create", "alice", "laptop"],
-    ));
-    assert!(
-        line.contains("already has an active app password named 'laptop'"),
-        "{line}"
-    );
+    let line = refused(&cli(dir.path(), &["app-password", "create", "alice", "laptop"]));
+    assert!(line.contains("already has an active app password named 'laptop'"), "{line}");
     ok(&cli(dir.path(), &["app-password", "revoke", "alice", &id]));
     create_app_password(dir.path(), "alice", "laptop");
 }
@@ -160,18 +118,12 @@ fn the_cli_reaches_a_running_server_and_never_says_database_already_open() {
     let out = ok(&server.cli(&["user", "list"]));
     assert!(out.contains("alice") && out.contains("admin"), "{out}");
     ok(&server.cli(&["settings", "set", "propfind_depth_infinity", "true"]));
-    assert_eq!(
-        ok(&server.cli(&["settings", "get", "propfind_depth_infinity"])).trim(),
-        "true"
-    );
+    assert_eq!(ok(&server.cli(&["settings", "get", "propfind_depth_infinity"])).trim(), "true");
     let line = refused(&server.cli(&["user", "add", "alice"]));
     assert!(line.contains("already exists"), "{line}");
     assert!(!line.to_lowercase().contains("already open"));
     // The server applied the setting at once.
-    let res = server
-        .as_user("alice", &pw, "PROPFIND", "/dav/")
-        .header("Depth", "infinity")
-        .send();
+    let res = server.as_user("alice", &pw, "PROPFIND", "/dav/").header("Depth", "infinity").send();
     assert_eq!(status(res), 207);
 }
 
@@ -180,14 +132,9 @@ fn passwords_from_stdin_are_checked_and_never_echoed() {
     let server = TestServer::start();
     let out = server.cli_with_stdin(&["user", "add", "carol", "--password-stdin"], "short\n");
     assert!(refused(&out).contains("too short"));
-    let out = ok(&server.cli_with_stdin(
-        &["user", "add", "carol", "--password-stdin"],
-        "long enough secret\n",
-    ));
-    assert!(
-        !out.contains("long enough secret") && !out.contains("Password"),
-        "{out}"
-    );
+    let out = ok(&server
+        .cli_with_stdin(&["user", "add", "carol", "--password-stdin"], "long enough secret\n"));
+    assert!(!out.contains("long enough secret") && !out.contains("Password"), "{out}");
     let out = ok(&server.cli(&["user", "passwd", "carol"]));
     assert!(out.contains("New password (shown once): "), "{out}");
 }
@@ -198,53 +145,23 @@ fn removing_a_user_keeps_their_files_and_kills_their_app_passwords() {
     server.add_user("alice");
     let pw = server.app_password("alice", "laptop");
     assert_eq!(
-        status(
-            server
-                .as_user("alice", &pw, "PUT", "/dav/keep.txt")
-                .body("data")
-                .send()
-        ),
+        status(server.as_user("alice", &pw, "PUT", "/dav/keep.txt").body("data").send()),
         201
     );
     let out = ok(&server.cli(&["user", "remove", "alice"]));
-    assert!(
-        out.contains("1 app password(s)") && out.contains("kept"),
-        "{out}"
-    );
-    assert_eq!(
-        status(server.as_user("alice", &pw, "GET", "/dav/keep.txt").send()),
-        401
-    );
-    assert_eq!(
-        std::fs::read_to_string(server.home("alice").join("keep.txt")).unwrap(),
-        "data"
-    );
+    assert!(out.contains("1 app password(s)") && out.contains("kept"), "{out}");
+    assert_eq!(status(server.as_user("alice", &pw, "GET", "/dav/keep.txt").send()), 401);
+    assert_eq!(std::fs::read_to_string(server.home("alice").join("keep.txt")).unwrap(), "data");
 }
 
 #[test]
 fn help_answers() {
-    let out = std::process::Command::new(BIN)
-        .arg("--help")
-        .output()
-        .unwrap();
+    let out = std::process::Command::new(BIN).arg("--help").output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    for word in [
-        "serve",
-        "user",
-        "app-password",
-        "settings",
-        "--data",
-        "DAVGATE_DATA",
-    ] {
+    for word in ["serve", "user", "app-password", "settings", "--data", "DAVGATE_DATA"] {
         assert!(text.contains(word), "--help lacks {word}:\n{text}");
     }
-    let out = std::process::Command::new(BIN)
-        .args(["serve", "--help"])
-        .output()
-        .unwrap();
+    let out = std::process::Command::new(BIN).args(["serve", "--help"]).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        text.contains("--tls-cert") && text.contains("127.0.0.1:8080"),
-        "{text}"
-    );
+    assert!(text.contains("--tls-cert") && text.contains("127.0.0.1:8080"), "{text}");
 }

@@ -20,23 +20,10 @@ async fn run(server: &Server, request: Request) -> Reply {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_credential_costs_one_verification_however_many_requests_use_it() {
     let (server, _dir) = started().await;
-    run(
-        &server,
-        Request::UserAdd {
-            name: "alice".into(),
-            admin: false,
-            password: None,
-        },
-    )
-    .await;
-    let Reply::AppPasswordCreated(created) = run(
-        &server,
-        Request::AppPasswordCreate {
-            user: "alice".into(),
-            name: "laptop".into(),
-        },
-    )
-    .await
+    run(&server, Request::UserAdd { name: "alice".into(), admin: false, password: None }).await;
+    let Reply::AppPasswordCreated(created) =
+        run(&server, Request::AppPasswordCreate { user: "alice".into(), name: "laptop".into() })
+            .await
     else {
         panic!("no password")
     };
@@ -66,10 +53,7 @@ async fn a_credential_costs_one_verification_however_many_requests_use_it() {
     assert_eq!(counter.get(), 1, "cached: no further verification");
 
     // A revoked password is refused from its record: its retries cost no argon2.
-    let revoke = Request::AppPasswordRevoke {
-        user: "alice".into(),
-        id: created.id.clone(),
-    };
+    let revoke = Request::AppPasswordRevoke { user: "alice".into(), id: created.id.clone() };
     admin::execute(&store, &Hasher::Direct, revoke).unwrap();
     for _ in 0..20 {
         assert_eq!(propfind().await.unwrap().status(), 401);
@@ -78,12 +62,7 @@ async fn a_credential_costs_one_verification_however_many_requests_use_it() {
 
     // A wrong password of unknown id costs exactly one (dummy) verification, like a wrong secret.
     let unknown = "dgp-00000-00000-00000-00000-00000-00000-00000-00000-00000";
-    let res = client
-        .get(&url)
-        .basic_auth("alice", Some(unknown))
-        .send()
-        .await
-        .unwrap();
+    let res = client.get(&url).basic_auth("alice", Some(unknown)).send().await.unwrap();
     assert_eq!(res.status(), 401);
     let _ = stop.send(());
     serving.await.unwrap();

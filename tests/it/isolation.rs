@@ -17,26 +17,13 @@ fn two_users() -> TwoUsers {
     let alice = server.app_password("alice", "laptop");
     let bob = server.app_password("bob", "laptop");
     assert_eq!(
-        status(
-            server
-                .as_user("bob", &bob, "PUT", "/dav/secret.txt")
-                .body("bob's secret")
-                .send()
-        ),
+        status(server.as_user("bob", &bob, "PUT", "/dav/secret.txt").body("bob's secret").send()),
         201
     );
-    assert_eq!(
-        status(server.as_user("bob", &bob, "MKCOL", "/dav/docs/").send()),
-        201
-    );
+    assert_eq!(status(server.as_user("bob", &bob, "MKCOL", "/dav/docs/").send()), 201);
     // Alice's home exists too, with a file of her own.
     assert_eq!(
-        status(
-            server
-                .as_user("alice", &alice, "PUT", "/dav/mine.txt")
-                .body("alice")
-                .send()
-        ),
+        status(server.as_user("alice", &alice, "PUT", "/dav/mine.txt").body("alice").send()),
         201
     );
     TwoUsers { server, alice }
@@ -81,21 +68,10 @@ fn no_request_path_reaches_another_home() {
     let t = two_users();
     let bob_before = snapshot(&t.server.home("bob"));
     for path in ESCAPES {
-        for method in [
-            "GET",
-            "PROPFIND",
-            "PUT",
-            "DELETE",
-            "MKCOL",
-            "MOVE",
-            "COPY",
-            "LOCK",
-            "PROPPATCH",
-        ] {
-            let mut req = t
-                .server
-                .as_user("alice", &t.alice, method, path)
-                .header("Depth", "1");
+        for method in
+            ["GET", "PROPFIND", "PUT", "DELETE", "MKCOL", "MOVE", "COPY", "LOCK", "PROPPATCH"]
+        {
+            let mut req = t.server.as_user("alice", &t.alice, method, path).header("Depth", "1");
             if method == "PUT" {
                 req = req.body("overwritten by alice");
             }
@@ -105,19 +81,12 @@ fn no_request_path_reaches_another_home() {
             let res = req.send().expect("request");
             let code = res.status().as_u16();
             let body = res.text().unwrap_or_default();
-            assert!(
-                !body.contains("bob's secret"),
-                "{method} {path} read bob's file"
-            );
+            assert!(!body.contains("bob's secret"), "{method} {path} read bob's file");
             // Anything but a 5xx is fine as long as it happened inside alice's home (checked below).
             assert!(code < 500, "{method} {path} answered {code}: {body}");
         }
     }
-    assert_eq!(
-        snapshot(&t.server.home("bob")),
-        bob_before,
-        "bob's home changed"
-    );
+    assert_eq!(snapshot(&t.server.home("bob")), bob_before, "bob's home changed");
     assert!(!t.server.home("alice").join("stolen.txt").exists());
 }
 
@@ -147,21 +116,11 @@ fn no_destination_reaches_another_home() {
                 .send()
                 .unwrap();
             let code = res.status().as_u16();
-            assert!(
-                (400..500).contains(&code),
-                "{method} to {dest} answered {code}"
-            );
+            assert!((400..500).contains(&code), "{method} to {dest} answered {code}");
         }
     }
-    assert_eq!(
-        snapshot(&t.server.home("bob")),
-        bob_before,
-        "bob's home changed"
-    );
-    assert!(
-        t.server.home("alice").join("mine.txt").exists(),
-        "alice's file was moved away"
-    );
+    assert_eq!(snapshot(&t.server.home("bob")), bob_before, "bob's home changed");
+    assert!(t.server.home("alice").join("mine.txt").exists(), "alice's file was moved away");
 }
 
 #[test]
@@ -174,10 +133,7 @@ fn a_destination_on_another_host_stays_in_the_users_own_home() {
         .send()
         .unwrap();
     assert_eq!(res.status().as_u16(), 201);
-    assert_eq!(
-        std::fs::read_to_string(t.server.home("alice").join("copy.txt")).unwrap(),
-        "alice"
-    );
+    assert_eq!(std::fs::read_to_string(t.server.home("alice").join("copy.txt")).unwrap(), "alice");
     assert!(!t.server.home("bob").join("copy.txt").exists());
 }
 
@@ -193,27 +149,17 @@ fn symlinks_in_a_home_lead_nowhere() {
     .unwrap();
     std::os::unix::fs::symlink("/etc", alice_home.join("etc")).unwrap();
     let bob_before = snapshot(&t.server.home("bob"));
-    for path in [
-        "/dav/bob-home/secret.txt",
-        "/dav/link.txt",
-        "/dav/etc/hostname",
-        "/dav/bob-home/",
-    ] {
+    for path in ["/dav/bob-home/secret.txt", "/dav/link.txt", "/dav/etc/hostname", "/dav/bob-home/"]
+    {
         for method in ["GET", "PROPFIND", "PUT", "DELETE"] {
-            let mut req = t
-                .server
-                .as_user("alice", &t.alice, method, path)
-                .header("Depth", "1");
+            let mut req = t.server.as_user("alice", &t.alice, method, path).header("Depth", "1");
             if method == "PUT" {
                 req = req.body("through a link");
             }
             let res = req.send().unwrap();
             let code = res.status().as_u16();
             let body = res.text().unwrap_or_default();
-            assert!(
-                (400..500).contains(&code),
-                "{method} {path} answered {code}: {body}"
-            );
+            assert!((400..500).contains(&code), "{method} {path} answered {code}: {body}");
             assert!(!body.contains("bob's secret"));
         }
     }
@@ -236,15 +182,8 @@ fn symlinks_in_a_home_lead_nowhere() {
         .text()
         .unwrap();
     assert!(listing.contains("mine.txt"));
-    assert!(
-        !listing.contains("bob-home") && !listing.contains("link.txt"),
-        "{listing}"
-    );
-    assert_eq!(
-        snapshot(&t.server.home("bob")),
-        bob_before,
-        "bob's home changed"
-    );
+    assert!(!listing.contains("bob-home") && !listing.contains("link.txt"), "{listing}");
+    assert_eq!(snapshot(&t.server.home("bob")), bob_before, "bob's home changed");
 }
 
 #[test]
@@ -257,12 +196,7 @@ fn each_user_has_their_own_locks() {
     let lock_body = r#"<?xml version="1.0"?><D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/></D:lockscope><D:locktype><D:write/></D:locktype></D:lockinfo>"#;
     for (user, pw) in [("alice", &alice), ("bob", &bob)] {
         assert_eq!(
-            status(
-                server
-                    .as_user(user, pw, "PUT", "/dav/report.txt")
-                    .body("v1")
-                    .send()
-            ),
+            status(server.as_user(user, pw, "PUT", "/dav/report.txt").body("v1").send()),
             201
         );
         let res = server
@@ -270,10 +204,6 @@ fn each_user_has_their_own_locks() {
             .header("Timeout", "Second-60")
             .body(lock_body)
             .send();
-        assert_eq!(
-            status(res),
-            200,
-            "{user} could not lock their own report.txt"
-        );
+        assert_eq!(status(res), 200, "{user} could not lock their own report.txt");
     }
 }

@@ -33,10 +33,8 @@ fn litmus_passes_every_test_of_the_five_suites() {
         // "<- summary for `basic': of 16 tests run: 16 passed, 0 failed. 100.0%"
         if let Some(rest) = line.strip_prefix("<- summary for `") {
             let suite = rest.split('\'').next().unwrap_or("?");
-            let n: Vec<u32> = rest
-                .split(|c: char| !c.is_ascii_digit())
-                .filter_map(|n| n.parse().ok())
-                .collect();
+            let n: Vec<u32> =
+                rest.split(|c: char| !c.is_ascii_digit()).filter_map(|n| n.parse().ok()).collect();
             (run, passed, failed) = (run + n[0], passed + n[1], failed + n[2]);
             report += &format!("  {suite:<9} {}/{} passed, {} failed\n", n[1], n[0], n[2]);
         }
@@ -51,9 +49,5 @@ fn litmus_passes_every_test_of_the_five_suites() {
             "suite {suite} did not run:\n{text}"
         );
     }
-    assert_eq!(
-        (passed, run, failed),
-        (104, 104, 0),
-        "litmus failures:\n{text}"
-    );
+    assert_eq!((passed, run, failed), (104, 104, 0), "litmus failures:\n{text}");
 }

@@ -8,22 +8,14 @@ fn set_color(server: &TestServer, user: &str, pw: &str, path: &str, color: &str)
     let body = format!(
         r#"<?xml version="1.0"?><D:propertyupdate xmlns:D="DAV:"><D:set><D:prop><x:color xmlns:x="{NS}">{color}</x:color></D:prop></D:set></D:propertyupdate>"#
     );
-    let res = server
-        .as_user(user, pw, "PROPPATCH", path)
-        .body(body)
-        .send()
-        .unwrap();
+    let res = server.as_user(user, pw, "PROPPATCH", path).body(body).send().unwrap();
     assert_eq!(res.status().as_u16(), 207);
     assert!(res.text().unwrap().contains("200 OK"));
 }
 
 /// The color of `path` from an allprop PROPFIND, if it has one.
 fn color(server: &TestServer, user: &str, pw: &str, path: &str) -> Option<String> {
-    let res = server
-        .as_user(user, pw, "PROPFIND", path)
-        .header("Depth", "0")
-        .send()
-        .unwrap();
+    let res = server.as_user(user, pw, "PROPFIND", path).header("Depth", "0").send().unwrap();
     assert_eq!(res.status().as_u16(), 207, "PROPFIND {path}");
     let xml = res.text().unwrap();
     let start = xml.find("<x:color")?;
@@ -40,45 +32,25 @@ fn dead_properties_follow_copy_and_move_and_vanish_on_delete() {
     let a = server.app_password("alice", "laptop");
     let b = server.app_password("bob", "laptop");
     let put = |user: &str, pw: &str, path: &str| {
-        assert_eq!(
-            status(server.as_user(user, pw, "PUT", path).body("x").send()),
-            201
-        );
+        assert_eq!(status(server.as_user(user, pw, "PUT", path).body("x").send()), 201);
     };
-    assert_eq!(
-        status(server.as_user("alice", &a, "MKCOL", "/dav/dir/").send()),
-        201
-    );
+    assert_eq!(status(server.as_user("alice", &a, "MKCOL", "/dav/dir/").send()), 201);
     put("alice", &a, "/dav/dir/file.txt");
     set_color(&server, "alice", &a, "/dav/dir/", "red");
     set_color(&server, "alice", &a, "/dav/dir/file.txt", "blue");
-    assert_eq!(
-        color(&server, "alice", &a, "/dav/dir/file.txt").as_deref(),
-        Some("blue")
-    );
+    assert_eq!(color(&server, "alice", &a, "/dav/dir/file.txt").as_deref(), Some("blue"));
 
     // Another user's file at the same path has nothing.
-    assert_eq!(
-        status(server.as_user("bob", &b, "MKCOL", "/dav/dir/").send()),
-        201
-    );
+    assert_eq!(status(server.as_user("bob", &b, "MKCOL", "/dav/dir/").send()), 201);
     put("bob", &b, "/dav/dir/file.txt");
     assert_eq!(color(&server, "bob", &b, "/dav/dir/file.txt"), None);
 
     // COPY of the folder carries both its own and its child's properties.
-    let copy = server
-        .as_user("alice", &a, "COPY", "/dav/dir/")
-        .header("Destination", "/dav/copy/")
-        .send();
+    let copy =
+        server.as_user("alice", &a, "COPY", "/dav/dir/").header("Destination", "/dav/copy/").send();
     assert_eq!(status(copy), 201);
-    assert_eq!(
-        color(&server, "alice", &a, "/dav/copy/").as_deref(),
-        Some("red")
-    );
-    assert_eq!(
-        color(&server, "alice", &a, "/dav/copy/file.txt").as_deref(),
-        Some("blue")
-    );
+    assert_eq!(color(&server, "alice", &a, "/dav/copy/").as_deref(), Some("red"));
+    assert_eq!(color(&server, "alice", &a, "/dav/copy/file.txt").as_deref(), Some("blue"));
 
     // MOVE takes them along and leaves nothing behind.
     let mv = server
@@ -86,14 +58,8 @@ fn dead_properties_follow_copy_and_move_and_vanish_on_delete() {
         .header("Destination", "/dav/moved/")
         .send();
     assert_eq!(status(mv), 201);
-    assert_eq!(
-        color(&server, "alice", &a, "/dav/moved/file.txt").as_deref(),
-        Some("blue")
-    );
-    assert_eq!(
-        status(server.as_user("alice", &a, "MKCOL", "/dav/copy/").send()),
-        201
-    );
+    assert_eq!(color(&server, "alice", &a, "/dav/moved/file.txt").as_deref(), Some("blue"));
+    assert_eq!(status(server.as_user("alice", &a, "MKCOL", "/dav/copy/").send()), 201);
     put("alice", &a, "/dav/copy/file.txt");
     assert_eq!(
         color(&server, "alice", &a, "/dav/copy/file.txt"),
@@ -102,14 +68,8 @@ fn dead_properties_follow_copy_and_move_and_vanish_on_delete() {
     );
 
     // DELETE drops them: a new file at the same path starts clean.
-    assert_eq!(
-        status(server.as_user("alice", &a, "DELETE", "/dav/moved/").send()),
-        204
-    );
-    assert_eq!(
-        status(server.as_user("alice", &a, "MKCOL", "/dav/moved/").send()),
-        201
-    );
+    assert_eq!(status(server.as_user("alice", &a, "DELETE", "/dav/moved/").send()), 204);
+    assert_eq!(status(server.as_user("alice", &a, "MKCOL", "/dav/moved/").send()), 201);
     put("alice", &a, "/dav/moved/file.txt");
     assert_eq!(
         color(&server, "alice", &a, "/dav/moved/file.txt"),
@@ -118,12 +78,6 @@ fn dead_properties_follow_copy_and_move_and_vanish_on_delete() {
     );
 
     // The original is untouched by all of this, and survives a restart of nothing but reads.
-    assert_eq!(
-        color(&server, "alice", &a, "/dav/dir/file.txt").as_deref(),
-        Some("blue")
-    );
-    assert_eq!(
-        color(&server, "alice", &a, "/dav/dir/").as_deref(),
-        Some("red")
-    );
+    assert_eq!(color(&server, "alice", &a, "/dav/dir/file.txt").as_deref(), Some("blue"));
+    assert_eq!(color(&server, "alice", &a, "/dav/dir/").as_deref(), Some("red"));
 }

@@ -6,11 +6,7 @@ use std::process::Command;
 #[test]
 fn the_first_start_creates_an_admin_and_shows_its_password_once() {
     let mut server = TestServer::start();
-    assert!(
-        server.banner.contains("created the admin account"),
-        "{}",
-        server.banner
-    );
+    assert!(server.banner.contains("created the admin account"), "{}", server.banner);
     let password = server
         .banner
         .lines()
@@ -22,31 +18,13 @@ fn the_first_start_creates_an_admin_and_shows_its_password_once() {
         "tells how to create an app password"
     );
     // The admin's own password does not open WebDAV.
-    assert_eq!(
-        status(
-            server
-                .as_user("admin", &password, "PROPFIND", "/dav/")
-                .send()
-        ),
-        401
-    );
-    assert_eq!(
-        server.terminate().map(|s| s.success()),
-        Some(true),
-        "SIGTERM stops it cleanly"
-    );
-    assert!(
-        !server.dir().join("admin.sock").exists(),
-        "the admin socket is removed on exit"
-    );
+    assert_eq!(status(server.as_user("admin", &password, "PROPFIND", "/dav/").send()), 401);
+    assert_eq!(server.terminate().map(|s| s.success()), Some(true), "SIGTERM stops it cleanly");
+    assert!(!server.dir().join("admin.sock").exists(), "the admin socket is removed on exit");
     let data = std::mem::replace(&mut server.data, tempfile::tempdir().unwrap());
     drop(server);
     let again = TestServer::start_with(data, &[]);
-    assert!(
-        !again.banner.contains("created the admin account"),
-        "{}",
-        again.banner
-    );
+    assert!(!again.banner.contains("created the admin account"), "{}", again.banner);
     assert!(!again.banner.contains(&password));
 }
 
@@ -57,12 +35,7 @@ fn windows_can_probe_the_server_root_and_routing_uses_whole_segments() {
     assert_eq!(res.status().as_u16(), 200);
     assert_eq!(res.headers()["dav"], "1, 2");
     assert_eq!(res.headers()["ms-author-via"], "DAV");
-    assert!(
-        res.headers()["allow"]
-            .to_str()
-            .unwrap()
-            .contains("PROPFIND")
-    );
+    assert!(res.headers()["allow"].to_str().unwrap().contains("PROPFIND"));
     assert_eq!(status(server.request("GET", "/davx").send()), 404);
     assert_eq!(status(server.request("PROPFIND", "/davx/").send()), 404);
     assert_eq!(status(server.request("PROPFIND", "/dav").send()), 401);
@@ -75,9 +48,7 @@ fn depth_infinity_follows_the_setting_never_a_header() {
     server.add_user("alice");
     let pw = server.app_password("alice", "laptop");
     let infinity = |extra: Option<(&str, &str)>| {
-        let mut req = server
-            .as_user("alice", &pw, "PROPFIND", "/dav/")
-            .header("Depth", "infinity");
+        let mut req = server.as_user("alice", &pw, "PROPFIND", "/dav/").header("Depth", "infinity");
         if let Some((k, v)) = extra {
             req = req.header(k, v);
         }
@@ -86,18 +57,10 @@ fn depth_infinity_follows_the_setting_never_a_header() {
     let refused = infinity(None);
     assert_eq!(refused.status().as_u16(), 403);
     assert!(refused.text().unwrap().contains("propfind-finite-depth"));
-    assert_eq!(
-        infinity(Some(("X-Litmus", "props: 3 (propfind_d0)")))
-            .status()
-            .as_u16(),
-        403
-    );
+    assert_eq!(infinity(Some(("X-Litmus", "props: 3 (propfind_d0)"))).status().as_u16(), 403);
     ok(&server.cli(&["settings", "set", "propfind_depth_infinity", "true"]));
     assert_eq!(infinity(None).status().as_u16(), 207);
-    let depth1 = server
-        .as_user("alice", &pw, "PROPFIND", "/dav/")
-        .header("Depth", "1")
-        .send();
+    let depth1 = server.as_user("alice", &pw, "PROPFIND", "/dav/").header("Depth", "1").send();
     assert_eq!(status(depth1), 207);
 }
 
@@ -124,17 +87,8 @@ fn https_serves_webdav_with_the_given_certificate() {
         .arg(&cert)
         .output()
         .expect("openssl is installed (.ci/run installs it)");
-    assert!(
-        made.status.success(),
-        "{}",
-        String::from_utf8_lossy(&made.stderr)
-    );
-    let args = [
-        "--tls-cert",
-        cert.to_str().unwrap(),
-        "--tls-key",
-        key.to_str().unwrap(),
-    ];
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let args = ["--tls-cert", cert.to_str().unwrap(), "--tls-key", key.to_str().unwrap()];
     let server = TestServer::start_with(data, &args);
     assert!(server.base.starts_with("https://"), "{}", server.base);
     server.add_user("alice");
@@ -152,20 +106,10 @@ fn https_serves_webdav_with_the_given_certificate() {
             "-H",
             "Depth: 0",
         ])
-        .args([
-            "-A",
-            "Microsoft-WebDAV-MiniRedir/10.0.19041",
-            "-u",
-            &format!("alice:{pw}"),
-            &url,
-        ])
+        .args(["-A", "Microsoft-WebDAV-MiniRedir/10.0.19041", "-u", &format!("alice:{pw}"), &url])
         .output()
         .expect("curl is installed");
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        "207 2",
-        "HTTP/2 over TLS via ALPN"
-    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "207 2", "HTTP/2 over TLS via ALPN");
     let listed = list_app_passwords(server.dir(), Some("alice"));
     assert_eq!(listed[0]["access_method"], "Windows Explorer");
 }

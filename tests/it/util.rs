@@ -68,17 +68,8 @@ impl TestServer {
             .expect("a 'listening on' line")
             .trim()
             .to_string();
-        let client = Client::builder()
-            .timeout(Duration::from_secs(60))
-            .build()
-            .expect("client");
-        Self {
-            child,
-            data,
-            base,
-            banner,
-            client,
-        }
+        let client = Client::builder().timeout(Duration::from_secs(60)).build().expect("client");
+        Self { child, data, base, banner, client }
     }
 
     /// The data directory.
@@ -103,12 +94,7 @@ impl TestServer {
             .stderr(Stdio::piped())
             .spawn()
             .expect("run davgate");
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
         child.wait_with_output().unwrap()
     }
 
@@ -125,8 +111,7 @@ impl TestServer {
     /// A request to `path` (e.g. "/dav/x") with `method`.
     pub fn request(&self, method: &str, path: &str) -> RequestBuilder {
         let method = Method::from_bytes(method.as_bytes()).expect("method");
-        self.client
-            .request(method, format!("{}{}", self.base, path))
+        self.client.request(method, format!("{}{}", self.base, path))
     }
 
     /// A request authenticated as `user` with `password`.
@@ -136,10 +121,7 @@ impl TestServer {
 
     /// PROPFIND Depth 0 on `/dav/` as `user`: the status a client sees when it mounts.
     pub fn probe(&self, user: &str, password: &str) -> u16 {
-        let res = self
-            .as_user(user, password, "PROPFIND", "/dav/")
-            .header("Depth", "0")
-            .send();
+        let res = self.as_user(user, password, "PROPFIND", "/dav/").header("Depth", "0").send();
         status(res)
     }
 
@@ -182,12 +164,7 @@ impl Drop for TestServer {
 
 /// Runs `davgate --data DIR args...`.
 pub fn cli(data: &Path, args: &[&str]) -> Output {
-    Command::new(BIN)
-        .arg("--data")
-        .arg(data)
-        .args(args)
-        .output()
-        .expect("run davgate")
+    Command::new(BIN).arg("--data").arg(data).args(args).output().expect("run davgate")
 }
 
 /// Asserts success and returns stdout.
@@ -204,32 +181,18 @@ pub fn ok(out: &Output) -> String {
 
 /// Asserts failure with exactly one line on stderr, and returns that line.
 pub fn refused(out: &Output) -> String {
-    assert!(
-        !out.status.success(),
-        "davgate should have failed but printed {:?}",
-        out.stdout
-    );
+    assert!(!out.status.success(), "davgate should have failed but printed {:?}", out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert_eq!(
-        stderr.trim_end().lines().count(),
-        1,
-        "one line on stderr, got: {stderr:?}"
-    );
+    assert_eq!(stderr.trim_end().lines().count(), 1, "one line on stderr, got: {stderr:?}");
     assert!(stderr.starts_with("davgate: "), "{stderr:?}");
     stderr
 }
 
 /// Creates an app password through the CLI; returns (id, password).
 pub fn create_app_password(data: &Path, user: &str, name: &str) -> (String, String) {
-    let out = ok(&cli(
-        data,
-        &["app-password", "create", user, name, "--json"],
-    ));
+    let out = ok(&cli(data, &["app-password", "create", user, name, "--json"]));
     let v: serde_json::Value = serde_json::from_str(&out).expect("json");
-    (
-        v["id"].as_str().unwrap().to_string(),
-        v["password"].as_str().unwrap().to_string(),
-    )
+    (v["id"].as_str().unwrap().to_string(), v["password"].as_str().unwrap().to_string())
 }
 
 /// `app-password list --json` (with --all) as JSON values.
@@ -243,19 +206,14 @@ pub fn list_app_passwords(data: &Path, user: Option<&str>) -> Vec<serde_json::Va
 /// check and must be refused by the argon2 verification.
 pub fn with_wrong_secret(password: &str) -> String {
     const ALPHABET: &[u8] = b"0123456789abcdefghjkmnpqrstvwxyz";
-    let body: String = password["dgp-".len()..]
-        .chars()
-        .filter(|c| *c != '-')
-        .collect();
+    let body: String = password["dgp-".len()..].chars().filter(|c| *c != '-').collect();
     let id = &body[..10];
     let mut secret: Vec<u8> = body[10..38].bytes().collect();
     secret[0] = if secret[0] == b'a' { b'b' } else { b'a' };
     let payload = format!("{id}{}", String::from_utf8(secret).unwrap());
     let crc = crc32fast::hash(format!("dgp{payload}").as_bytes());
-    let check: String = (0..7)
-        .rev()
-        .map(|i| ALPHABET[((crc >> (5 * i)) & 31) as usize] as char)
-        .collect();
+    let check: String =
+        (0..7).rev().map(|i| ALPHABET[((crc >> (5 * i)) & 31) as usize] as char).collect();
     let full = format!("{payload}{check}");
     let groups: Vec<&str> = (0..9).map(|i| &full[i * 5..i * 5 + 5]).collect();
     format!("dgp-{}", groups.join("-"))

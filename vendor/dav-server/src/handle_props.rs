@@ -865,7 +865,9 @@ impl<C: Clone + Send + Sync + 'static> PropWriter<C> {
         };
 
         // calculate available space.
-        let avail = qc.q_total.map(|total| total.saturating_sub(used));
+        // davgate patch: what is left is the total minus everything used, wherever in the
+        // tree the property is asked for (not minus the size of this one resource).
+        let avail = qc.q_total.map(|total| total.saturating_sub(qc.q_used));
         Ok((used, avail))
     }
 
