@@ -1,10 +1,12 @@
 //! The HTTP front end: listener, TLS, connection handling, graceful shutdown, access log.
 
+mod fragment;
 mod router;
 mod tls;
 
 pub use router::{App, log_safe};
 
+use fragment::FragmentGuard;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -58,12 +60,8 @@ pub struct Listener {
 impl Listener {
     /// Binds `addr`; with `tls` = (certificate, key) PEM files, serves HTTPS.
     pub async fn bind(addr: SocketAddr, tls: Option<(&Path, &Path)>) -> Result<Self, Error> {
-        let tls = tls
-            .map(|(cert, key)| tls::acceptor(cert, key))
-            .transpose()?;
-        let tcp = TcpListener::bind(addr)
-            .await
-            .map_err(|source| Error::Bind { addr, source })?;
+        let tls = tls.map(|(cert, key)| tls::acceptor(cert, key)).transpose()?;
+        let tcp = TcpListener::bind(addr).await.map_err(|source| Error::Bind { addr, source })?;
         Ok(Self { tcp, tls })
     }
 
@@ -83,10 +81,7 @@ impl Listener {
         let graceful = GracefulShutdown::new();
         let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
         let mut builder = auto::Builder::new(TokioExecutor::new());
-        builder
-            .http1()
-            .timer(TokioTimer::new())
-            .header_read_timeout(HEADER_READ_TIMEOUT);
+        builder.http1().timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT);
         let builder = Arc::new(builder);
         tokio::pin!(shutdown);
         loop {
@@ -119,10 +114,7 @@ impl Listener {
             });
         }
         drop(self.tcp);
-        if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
-            .await
-            .is_err()
-        {
+        if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await.is_err() {
             tracing::warn!("requests still running after {SHUTDOWN_GRACE:?}; closing them");
         }
     }
@@ -138,13 +130,7 @@ struct Connection {
 
 impl Connection {
     async fn run(self, stream: TcpStream) {
-        let Connection {
-            app,
-            builder,
-            tls,
-            watcher,
-            peer,
-        } = self;
+        let Connection { app, builder, tls, watcher, peer } = self;
         let service = service_fn(move |req: hyper::Request<Incoming>| {
             let app = Arc::clone(&app);
             async move { Ok::<_, Infallible>(respond(&app, req, peer).await) }
@@ -152,7 +138,8 @@ impl Connection {
         let result =
             match tls {
                 None => {
-                    let conn = builder.serve_connection(TokioIo::new(stream), service);
+                    let io = TokioIo::new(FragmentGuard::new(stream));
+                    let conn = builder.serve_connection(io, service);
                     watcher.watch(conn.into_owned()).await
                 }
                 Some(acceptor) => {
@@ -170,7 +157,13 @@ impl Connection {
                                 return;
                             }
                         };
-                    let conn = builder.serve_connection(TokioIo::new(tls_stream), service);
+                    // HTTP/2 has no request line (its `:path` is parsed elsewhere): no guard.
+                    let io = if tls_stream.get_ref().1.alpn_protocol() == Some(&b"h2"[..]) {
+                        FragmentGuard::passthrough(tls_stream)
+                    } else {
+                        FragmentGuard::new(tls_stream)
+                    };
+                    let conn = builder.serve_connection(TokioIo::new(io), service);
                     watcher.watch(conn.into_owned()).await
                 }
             };

@@ -5,6 +5,7 @@ mod util;
 
 mod auth;
 mod cli;
+mod fragment;
 mod in_process;
 mod isolation;
 mod litmus;
