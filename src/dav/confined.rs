@@ -272,11 +272,14 @@ impl DavFileSystem for ConfinedFs {
     ) -> FsFuture<'a, FsStream<Box<dyn DavDirEntry>>> {
         async move {
             self.check(path, Access::Read).await?;
+            // Symlinks are absent here too (listings, COPY/DELETE walks, the HTML index), and so
+            // are davgate's temporary files.
             let entries = self.inner.read_dir(path, meta).await?;
-            let visible = entries.filter(|entry| {
-                let hidden =
-                    entry.as_ref().is_ok_and(|e| e.name().starts_with(TEMP_PREFIX.as_bytes()));
-                std::future::ready(!hidden)
+            let visible = entries.filter_map(|entry| async move {
+                let Ok(e) = entry else { return Some(entry) };
+                let hidden = e.name().starts_with(TEMP_PREFIX.as_bytes())
+                    || e.is_symlink().await.unwrap_or(true);
+                (!hidden).then_some(Ok(e))
             });
             Ok(Box::pin(visible) as FsStream<Box<dyn DavDirEntry>>)
         }

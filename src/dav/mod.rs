@@ -49,6 +49,7 @@ const X_LITMUS: HeaderName = HeaderName::from_static("x-litmus");
 const DEPTH: HeaderName = HeaderName::from_static("depth");
 const DESTINATION: HeaderName = HeaderName::from_static("destination");
 const X_OC_MTIME: HeaderName = HeaderName::from_static("x-oc-mtime");
+const TIMEOUT: HeaderName = HeaderName::from_static("timeout");
 
 impl Mount {
     /// A mount serving homes under `files_root` (`<data>/files`), one folder per user.
@@ -56,7 +57,7 @@ impl Mount {
         let handler = DavHandler::builder()
             .strip_prefix(PREFIX)
             .hide_symlinks(true)
-            .autoindex(false)
+            .autoindex(true)
             .build_handler();
         Self { handler, files_root, store, users: Mutex::new(HashMap::new()) }
     }
@@ -72,6 +73,9 @@ impl Mount {
             return plain(status, why);
         }
         req.headers_mut().remove(X_LITMUS);
+        if req.method().as_str() == "LOCK" {
+            cap_lock_timeout(&mut req, self.store.settings().lock_timeout.as_seconds());
+        }
         if req.method().as_str() == "PROPFIND" && asks_infinity(&req) {
             if !self.store.settings().propfind_depth_infinity {
                 return finite_depth_only();
@@ -272,6 +276,19 @@ fn inside_mount(raw: &str) -> Result<(), PathRefusal> {
         Ok(())
     } else {
         Err((StatusCode::FORBIDDEN, "The path must stay inside /dav/.\n"))
+    }
+}
+
+/// Rewrites a LOCK's `Timeout` so that no lock outlives `cap` seconds without a refresh: a
+/// missing or `Infinite` timeout would otherwise lock a file for good (Office sometimes sends
+/// UNLOCK without credentials, which is refused, and the lock stays).
+fn cap_lock_timeout<B>(req: &mut Request<B>, cap: u64) {
+    let asked = req.headers().get(TIMEOUT).and_then(|v| v.to_str().ok()).and_then(|v| {
+        v.split(',').find_map(|t| t.trim().strip_prefix("Second-")?.parse::<u64>().ok())
+    });
+    let seconds = asked.map_or(cap, |asked| asked.min(cap));
+    if let Ok(value) = HeaderValue::from_str(&format!("Second-{seconds}")) {
+        req.headers_mut().insert(TIMEOUT, value);
     }
 }
 

@@ -19,6 +19,9 @@ pub struct Settings {
     pub propfind_depth_infinity: bool,
     /// Whether a successful upload is on disk before it is acknowledged.
     pub durability: Durability,
+    /// Longest a WebDAV lock lives without a refresh, whatever the client asks.
+    #[serde(serialize_with = "as_text")]
+    pub lock_timeout: HumanDuration,
 }
 
 /// What a 201/204 to an upload promises.
@@ -41,6 +44,7 @@ impl Default for Settings {
             app_credentials_ttl: HumanDuration::from_seconds(90 * 86_400),
             propfind_depth_infinity: false,
             durability: Durability::Fsync,
+            lock_timeout: HumanDuration::from_seconds(30 * 60),
         }
     }
 }
@@ -55,6 +59,8 @@ pub enum SettingKey {
     PropfindDepthInfinity,
     /// `durability`: `fsync` or `fast`.
     Durability,
+    /// `lock_timeout`: the longest a lock lives without refresh, e.g. `30m`.
+    LockTimeout,
 }
 
 /// Why a setting was refused.
@@ -85,8 +91,12 @@ pub enum SettingError {
 
 impl SettingKey {
     /// Every setting, in listing order.
-    pub const ALL: [SettingKey; 3] =
-        [SettingKey::AppCredentialsTtl, SettingKey::PropfindDepthInfinity, SettingKey::Durability];
+    pub const ALL: [SettingKey; 4] = [
+        SettingKey::AppCredentialsTtl,
+        SettingKey::PropfindDepthInfinity,
+        SettingKey::Durability,
+        SettingKey::LockTimeout,
+    ];
 
     /// The setting's name.
     pub fn name(self) -> &'static str {
@@ -94,6 +104,7 @@ impl SettingKey {
             SettingKey::AppCredentialsTtl => "app_credentials_ttl",
             SettingKey::PropfindDepthInfinity => "propfind_depth_infinity",
             SettingKey::Durability => "durability",
+            SettingKey::LockTimeout => "lock_timeout",
         }
     }
 }
@@ -124,6 +135,7 @@ impl Settings {
                 Durability::Fsync => "fsync".into(),
                 Durability::Fast => "fast".into(),
             },
+            SettingKey::LockTimeout => self.lock_timeout.to_string(),
         }
     }
 
@@ -134,6 +146,10 @@ impl Settings {
         match key {
             SettingKey::AppCredentialsTtl => {
                 self.app_credentials_ttl =
+                    value.parse().map_err(|source| SettingError::Duration { key, source })?;
+            }
+            SettingKey::LockTimeout => {
+                self.lock_timeout =
                     value.parse().map_err(|source| SettingError::Duration { key, source })?;
             }
             SettingKey::PropfindDepthInfinity => {
