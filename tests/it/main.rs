@@ -5,10 +5,13 @@ mod util;
 
 mod auth;
 mod cli;
+mod clients;
 mod fragment;
 mod in_process;
 mod isolation;
 mod litmus;
 mod props;
+mod rclone;
 mod serve;
 mod store;
+mod uploads;
