@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Auth-gate benchmark for davgate: authenticated GET throughput with and without the credential
-# cache, and the server's memory during a flood of wrong app passwords.
+# davgate benchmarks: authenticated GET throughput with and without the credential cache, PUT
+# throughput with durability fsync and fast, and the server's memory during a flood of wrong app
+# passwords.
 #
-# Usage (from the repo root):   bench/auth.sh
+# Usage (from the repo root):   bench/run.sh
 #   CARGO_TARGET_DIR   where to build (default: target/)
 #   BENCH_DURATION     wrk duration per run (default: 10s)
 #
@@ -181,11 +182,20 @@ function request()
 end
 EOF
 
-# run_wrk LABEL PID URL EXPECTED AUTH|@FILE: runs wrk, prints a summary, sets RATE (expected
-# responses per second) and keeps wrk's full output in $WORK/wrk-LABEL.txt.
+# put.lua: count.lua sending PUT with a 4 KiB body.
+PUT_LUA=$WORK/put.lua
+cp "$LUA" "$PUT_LUA"
+cat >>"$PUT_LUA" <<'EOF'
+
+wrk.method = "PUT"
+wrk.body = string.rep("davgate!", 512)
+EOF
+
+# run_wrk LABEL PID URL EXPECTED AUTH|@FILE [SCRIPT]: runs wrk, prints a summary, sets RATE
+# (expected responses per second) and keeps wrk's full output in $WORK/wrk-LABEL.txt.
 RATE=
 run_wrk() {
-    local label=$1 pid=$2 url=$3 expected=$4 auth=$5
+    local label=$1 pid=$2 url=$3 expected=$4 auth=$5 script=${6:-$LUA}
     local out=$WORK/wrk-$label.txt cpu0 cpu1
     local -a args=(-t"$THREADS" -c"$CONNS" -d"$DURATION" --latency)
     cpu0=$(cpu_ticks "$pid")
@@ -194,7 +204,7 @@ run_wrk() {
         wrk "${args[@]}" -s "$ROTATE_LUA" "$url" -- "$expected" "${auth#@}" "$THREADS" \
             >"$out" 2>&1 || rc=$?
     else
-        wrk "${args[@]}" -s "$LUA" -H "Authorization: $auth" "$url" -- "$expected" \
+        wrk "${args[@]}" -s "$script" -H "Authorization: $auth" "$url" -- "$expected" \
             >"$out" 2>&1 || rc=$?
     fi
     cpu1=$(cpu_ticks "$pid")
@@ -278,7 +288,26 @@ NOCACHE_DISTINCT_RATE=$RATE
 NOCACHE_DISTINCT_HWM=$(proc_kib "$NOCACHE_PID" VmHWM)
 stop_server "$NOCACHE_PID"
 
-# --- 2. wrong-password flood -------------------------------------------------------------------
+# --- 2. PUT 4 KiB, durability fsync vs fast, interleaved ---------------------------------------
+# Every PUT streams into a temporary file renamed into place; with fsync the file and its folder
+# are fsynced before the 204. Concurrent PUTs to one path all succeed (last rename wins).
+echo "PUT of 4 KiB to one path: durability fsync vs fast" >&2
+setup_server put
+PUT_PID=$SERVER_PID PUT_URL=http://127.0.0.1:$SERVER_PORT/dav/file4k
+PUT_AUTH=$(basic alice "$PASSWORD")
+declare -a FSYNC_RATES FAST_RATES
+for ((round = 1; round <= ROUNDS; round++)); do
+    admin put settings set durability fsync >/dev/null
+    run_wrk "put-fsync-r$round" "$PUT_PID" "$PUT_URL" 204 "$PUT_AUTH" "$PUT_LUA"
+    FSYNC_RATES+=("$RATE")
+    admin put settings set durability fast >/dev/null
+    run_wrk "put-fast-r$round" "$PUT_PID" "$PUT_URL" 204 "$PUT_AUTH" "$PUT_LUA"
+    FAST_RATES+=("$RATE")
+done
+PUT_HWM=$(proc_kib "$PUT_PID" VmHWM)
+stop_server "$PUT_PID"
+
+# --- 3. wrong-password flood -------------------------------------------------------------------
 # Well-formed wrong app passwords: the real public id, another secret and a valid checksum, so
 # each is refused only after a full argon2 verification against the real hash.
 wrong_passwords() { # REAL_PASSWORD COUNT: prints COUNT distinct wrong passwords
@@ -346,20 +375,20 @@ echo "wrong-password flood, a different wrong password on every request" >&2
 flood flood-distinct "flood-distinct" many
 F2_RATE=$FLOOD_RATE F2_HWM=$FLOOD_HWM F2_RSS=$FLOOD_RSS F2_HWM_BEFORE=$FLOOD_HWM_BEFORE
 
-# --- 3. report ---------------------------------------------------------------------------------
+# --- 4. report ---------------------------------------------------------------------------------
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.0f×", a / b; else print "n/a" }'; }
 mean() { printf '%s\n' "$@" | awk '{ s += $1 } END { printf "%.1f", s / NR }'; }
 CACHE_MEAN=$(mean "${CACHE_RATES[@]}")
 NOCACHE_MEAN=$(mean "${NOCACHE_RATES[@]}")
 
 echo
-echo "## davgate auth benchmark"
+echo "## davgate benchmark"
 echo
 echo "- commit: $(git -C "$REPO" rev-parse --short HEAD)$(git -C "$REPO" diff --quiet HEAD -- src Cargo.toml Cargo.lock || echo ' (with uncommitted changes)')"
 echo "- date: $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
 echo "- nproc: $(nproc)"
 echo "- load: wrk -t$THREADS -c$CONNS -d$DURATION on the same machine, 127.0.0.1; server RUST_LOG=$LOG_LEVEL; release build with --features bench"
-echo "- rates count only responses with the expected status (200 for GET, 401 for the flood)"
+echo "- rates count only responses with the expected status (200 for GET, 204 for PUT, 401 for the flood)"
 echo "- \"no cache\" with one Authorization header: concurrent requests carrying the same header share one"
 echo "  argon2 verification (the gate's single flight), so it is not one argon2 per request; the"
 echo "  rotation rows use distinct credentials per in-flight request and pay argon2 on each"
@@ -379,6 +408,13 @@ echo "| ratio cache (mean of rounds) / no cache in rotation | $(ratio "$CACHE_ME
 echo "| server VmHWM after the GET runs, cache | $(mib "$CACHE_HWM") MiB |"
 echo "| server VmHWM after the GET runs, no cache | $(mib "$NOCACHE_HWM") MiB |"
 echo "| server VmHWM, no cache, after creating $DISTINCT_CREDS more app passwords and the rotation run | $(mib "$NOCACHE_DISTINCT_HWM") MiB |"
+for ((round = 1; round <= ROUNDS; round++)); do
+    i=$((round - 1))
+    echo "| PUT 4 KiB, durability fsync, round $round | ${FSYNC_RATES[i]} req/s |"
+    echo "| PUT 4 KiB, durability fast, round $round | ${FAST_RATES[i]} req/s |"
+done
+echo "| ratio PUT fast/fsync, mean of rounds | $(ratio "$(mean "${FAST_RATES[@]}")" "$(mean "${FSYNC_RATES[@]}")") ($(mean "${FAST_RATES[@]}") / $(mean "${FSYNC_RATES[@]}") req/s) |"
+echo "| server VmHWM after the PUT runs | $(mib "$PUT_HWM") MiB |"
 echo "| wrong-password flood (one wrong password), 401/s | $F1_RATE |"
 echo "| wrong-password flood (one wrong password), VmHWM idle → after | $(mib "$F1_HWM_BEFORE") → $(mib "$F1_HWM") MiB |"
 echo "| wrong-password flood (one wrong password), VmRSS after | $(mib "$F1_RSS") MiB |"
