@@ -108,19 +108,19 @@ impl ConfinedFs {
         let target = self.fspath(path);
         let context = self.upload_context();
         let checksum = options.checksum.as_deref().and_then(Checksum::parse);
-        let record_checksum = self.record_checksum(path);
+        let record_properties = self.record_properties(path);
         let runner = self.inner.clone();
         let (store, user, home, usage) = self.quota_parts();
         self.inner
             .blocking(move || {
-                let replaced = match std::fs::symlink_metadata(&target) {
+                let (replaced, created) = match std::fs::symlink_metadata(&target) {
                     Ok(m) if m.is_dir() => return Err(FsError::Forbidden),
                     Ok(_) if options.create_new => return Err(FsError::Exists),
-                    Ok(m) => m.len(),
+                    Ok(m) => (m.len(), false),
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound && !options.create => {
                         return Err(FsError::NotFound);
                     }
-                    Err(_) => 0,
+                    Err(_) => (0, true),
                 };
                 let budget = usage.budget(&store, &user, &home, replaced)?;
                 if let (Some(budget), Some(size)) = (budget, options.size)
@@ -130,7 +130,7 @@ impl ConfinedFs {
                 }
                 let on_commit: OnCommit = Box::new(move |checksum, written| {
                     usage.record_write(replaced, written);
-                    record_checksum(checksum);
+                    record_properties(checksum, created);
                 });
                 let upload =
                     Upload::create(target, checksum, context, Some(on_commit), budget, runner)?;
@@ -144,11 +144,21 @@ impl ConfinedFs {
         (Arc::clone(&self.store), self.user.clone(), home, Arc::clone(&self.usage))
     }
 
-    /// After an upload: remember its verified checksum for `oc:checksums` (rclone compares it),
-    /// or forget a stale one. Runs on the blocking side.
-    fn record_checksum(&self, path: &DavPath) -> Box<dyn FnOnce(Option<String>) + Send + Sync> {
+    /// After an upload: a file it created starts without properties (stale ones, left when a
+    /// file was deleted outside davgate, are dropped); then its verified checksum is remembered
+    /// for `oc:checksums` (rclone compares it), or a stale one forgotten. Runs on the blocking
+    /// side; a failure is logged, the upload itself already succeeded.
+    fn record_properties(
+        &self,
+        path: &DavPath,
+    ) -> Box<dyn FnOnce(Option<String>, bool) + Send + Sync> {
         let (store, user, key) = (Arc::clone(&self.store), self.user.clone(), props_path(path));
-        Box::new(move |checksum: Option<String>| {
+        Box::new(move |checksum: Option<String>, created: bool| {
+            if created && store.dead_props(&user, &key).is_ok_and(|p| !p.is_empty()) {
+                if let Err(e) = store.delete_dead_props(&user, &key) {
+                    tracing::error!("cannot drop stale properties of a new file: {e}");
+                }
+            }
             let prop_key = DeadProp::key(Some(OC_NS), "checksums");
             let patch = match checksum {
                 Some(label) => {

@@ -81,3 +81,29 @@ fn dead_properties_follow_copy_and_move_and_vanish_on_delete() {
     assert_eq!(color(&server, "alice", &a, "/dav/dir/file.txt").as_deref(), Some("blue"));
     assert_eq!(color(&server, "alice", &a, "/dav/dir/").as_deref(), Some("red"));
 }
+
+#[test]
+fn a_file_deleted_outside_davgate_does_not_hand_its_properties_to_a_new_one() {
+    let server = TestServer::start();
+    server.add_user("alice");
+    let a = server.app_password("alice", "laptop");
+    assert_eq!(
+        status(server.as_user("alice", &a, "PUT", "/dav/report.txt").body("v1").send()),
+        201
+    );
+    set_color(&server, "alice", &a, "/dav/report.txt", "green");
+    // Removed on disk by someone else (a backup restore, an admin), not through WebDAV.
+    std::fs::remove_file(server.home("alice").join("report.txt")).unwrap();
+    assert_eq!(
+        status(server.as_user("alice", &a, "PUT", "/dav/report.txt").body("v2").send()),
+        201
+    );
+    assert_eq!(color(&server, "alice", &a, "/dav/report.txt"), None);
+    // Replacing an existing file keeps its properties.
+    set_color(&server, "alice", &a, "/dav/report.txt", "blue");
+    assert_eq!(
+        status(server.as_user("alice", &a, "PUT", "/dav/report.txt").body("v3").send()),
+        204
+    );
+    assert_eq!(color(&server, "alice", &a, "/dav/report.txt").as_deref(), Some("blue"));
+}
