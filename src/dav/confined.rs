@@ -154,10 +154,11 @@ impl ConfinedFs {
     ) -> Box<dyn FnOnce(Option<String>, bool) + Send + Sync> {
         let (store, user, key) = (Arc::clone(&self.store), self.user.clone(), props_path(path));
         Box::new(move |checksum: Option<String>, created: bool| {
-            if created && store.dead_props(&user, &key).is_ok_and(|p| !p.is_empty()) {
-                if let Err(e) = store.delete_dead_props(&user, &key) {
-                    tracing::error!("cannot drop stale properties of a new file: {e}");
-                }
+            if created
+                && store.dead_props(&user, &key).is_ok_and(|p| !p.is_empty())
+                && let Err(e) = store.delete_dead_props(&user, &key)
+            {
+                tracing::error!("cannot drop stale properties of a new file: {e}");
             }
             let prop_key = DeadProp::key(Some(OC_NS), "checksums");
             let patch = match checksum {
