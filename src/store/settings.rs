@@ -44,7 +44,7 @@ impl Default for Settings {
             app_credentials_ttl: HumanDuration::from_seconds(90 * 86_400),
             propfind_depth_infinity: false,
             durability: Durability::Fsync,
-            lock_timeout: HumanDuration::from_seconds(30 * 60),
+            lock_timeout: HumanDuration::from_seconds(10 * 60),
         }
     }
 }
@@ -59,7 +59,8 @@ pub enum SettingKey {
     PropfindDepthInfinity,
     /// `durability`: `fsync` or `fast`.
     Durability,
-    /// `lock_timeout`: the longest a lock lives without refresh, e.g. `30m`.
+    /// `lock_timeout`: the longest a lock lives without refresh (default `10m`; dav-server also
+    /// caps exclusive locks at 10 minutes, so a longer value only lengthens shared locks).
     LockTimeout,
 }
 
