@@ -10,6 +10,7 @@
 
 pub mod cache;
 pub mod client;
+pub mod throttle;
 pub mod token;
 pub mod verify;
 
@@ -17,11 +18,13 @@ use chrono::{DateTime, Utc};
 use http::HeaderMap;
 use http::header::{AUTHORIZATION, USER_AGENT};
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use tokio::sync::{OnceCell, mpsc};
 
 use crate::store::{AppPasswordId, LoginRecord, Store, UserName};
 use cache::{CacheEntry, CacheKey, CredentialCache};
+use throttle::{Policy, Throttle, Verdict};
 use token::Presented;
 use verify::Verifier;
 
@@ -75,6 +78,8 @@ pub enum Denied {
     Disabled,
     /// The store could not be read: a server fault, not the client's.
     Unavailable,
+    /// Too many failures from this network for this user: refused before verification (429).
+    Throttled,
 }
 
 impl Denied {
@@ -91,7 +96,20 @@ impl Denied {
             Denied::Revoked => "revoked app password",
             Denied::Disabled => "disabled user",
             Denied::Unavailable => "store unavailable",
+            Denied::Throttled => "too many failures",
         }
+    }
+}
+
+impl Denied {
+    /// Whether this refusal counts as a guess for the throttle. Stale clients (revoked, expired)
+    /// and a disabled owner with the right secret are not guessing; neither is a client that has
+    /// not sent credentials yet.
+    fn is_guess(self) -> bool {
+        matches!(
+            self,
+            Denied::NotAppPassword | Denied::UnknownId | Denied::WrongSecret | Denied::WrongUser
+        )
     }
 }
 
@@ -102,6 +120,8 @@ pub struct Refusal {
     pub reason: Denied,
     /// The user name from the header, if one could be read.
     pub user: Option<String>,
+    /// With [`Denied::Throttled`]: when the client may try again.
+    pub retry_after: Option<std::time::Duration>,
 }
 
 type Outcome = Result<Authenticated, Denied>;
@@ -118,6 +138,7 @@ pub struct Gate {
     cache: CredentialCache,
     inflight: Mutex<HashMap<CacheKey, Arc<OnceCell<Outcome>>>>,
     last_used: mpsc::Sender<(AppPasswordId, DateTime<Utc>)>,
+    throttle: Throttle,
 }
 
 /// Gate tuning.
@@ -154,7 +175,9 @@ impl Gate {
         let cache = CredentialCache::new(options.cache_capacity)?;
         let (last_used, rx) = mpsc::channel(1024);
         tokio::spawn(write_last_used(Arc::clone(&store), rx));
-        Ok(Self { store, verifier, cache, inflight: Mutex::new(HashMap::new()), last_used })
+        let inflight = Mutex::new(HashMap::new());
+        let throttle = Throttle::default();
+        Ok(Self { store, verifier, cache, inflight, last_used, throttle })
     }
 
     /// Hashes new passwords on this gate's bounded argon2 pool.
@@ -168,9 +191,17 @@ impl Gate {
     }
 
     /// Checks a request's credentials.
-    pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Authenticated, Refusal> {
-        let refuse =
-            |reason, user: Option<&str>| Refusal { reason, user: user.map(str::to_string) };
+    /// Checks a request's credentials; `peer` is the client's address (for the throttle).
+    pub async fn authenticate(
+        &self,
+        headers: &HeaderMap,
+        peer: IpAddr,
+    ) -> Result<Authenticated, Refusal> {
+        let refuse = |reason, user: Option<&str>| Refusal {
+            reason,
+            user: user.map(str::to_string),
+            retry_after: None,
+        };
         let header =
             headers.get(AUTHORIZATION).ok_or_else(|| refuse(Denied::NoCredentials, None))?;
         let key = self.cache.key(header.as_bytes());
@@ -186,19 +217,59 @@ impl Gate {
         let basic = http_auth_basic::Credentials::from_header(text.to_string())
             .map_err(|_| refuse(Denied::Malformed, None))?;
         let user = basic.user_id;
-        let presented = token::parse(&basic.password)
-            .map_err(|_| refuse(Denied::NotAppPassword, Some(&user)))?;
-        let user_agent = headers.get(USER_AGENT).and_then(|v| v.to_str().ok());
+        let policy = self.policy();
+        if let Verdict::Refuse { retry_after } = self.throttle.check(&policy, peer, &user) {
+            let retry_after = Some(retry_after);
+            return Err(Refusal { reason: Denied::Throttled, user: Some(user), retry_after });
+        }
+        let outcome = match token::parse(&basic.password) {
+            Err(_) => Err(Denied::NotAppPassword),
+            Ok(presented) => {
+                let user_agent = headers.get(USER_AGENT).and_then(|v| v.to_str().ok());
+                self.verify_once(key, &user, presented, user_agent).await
+            }
+        };
+        match outcome {
+            Ok(who) => {
+                self.throttle.record_success(&policy, peer, &user);
+                Ok(who)
+            }
+            Err(reason) => {
+                if reason.is_guess() {
+                    let delay = self.throttle.record_failure(&policy, peer, &user);
+                    tokio::time::sleep(delay).await;
+                }
+                Err(refuse(reason, Some(&user)))
+            }
+        }
+    }
 
-        // Concurrent first requests with the same credential share one verification.
+    /// Concurrent first requests with the same credential share one verification.
+    async fn verify_once(
+        &self,
+        key: CacheKey,
+        user: &str,
+        presented: Presented,
+        user_agent: Option<&str>,
+    ) -> Outcome {
         let cell = Arc::clone(self.lock_inflight().entry(key).or_default());
         let outcome =
-            cell.get_or_init(|| self.verify_new(key, &user, presented, user_agent)).await.clone();
+            cell.get_or_init(|| self.verify_new(key, user, presented, user_agent)).await.clone();
         let mut inflight = self.lock_inflight();
         if inflight.get(&key).is_some_and(|c| Arc::ptr_eq(c, &cell)) {
             inflight.remove(&key);
         }
-        outcome.map_err(|reason| refuse(reason, Some(&user)))
+        outcome
+    }
+
+    /// The throttle policy in force (read from the settings, which are cached in memory).
+    fn policy(&self) -> Policy {
+        let s = self.store.settings();
+        Policy {
+            enabled: s.login_throttle,
+            max_failures: s.login_max_failures,
+            trusted: s.login_trusted_networks,
+        }
     }
 
     /// A cache hit: still valid if nothing changed in the store and it has not expired;

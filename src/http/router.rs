@@ -1,7 +1,7 @@
 //! Path → handler. The gate sits in front of everything under `/dav/`.
 
 use dav_server::body::Body;
-use http::header::{HeaderValue, WWW_AUTHENTICATE};
+use http::header::{HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{Method, Request, Response, StatusCode};
 use std::net::IpAddr;
 
@@ -37,7 +37,7 @@ impl App {
         }
         let path = req.uri().path();
         if dav::is_mount_path(path) {
-            return match self.gate.authenticate(req.headers()).await {
+            return match self.gate.authenticate(req.headers(), peer).await {
                 Ok(who) => {
                     let user = who.user().clone();
                     (self.mount.serve(&who, req).await, Some(user))
@@ -58,28 +58,43 @@ impl App {
 
 /// 401 with the Basic challenge (or 503 if the store failed), and the failed-login log line.
 fn refuse(refusal: &Refusal, peer: IpAddr) -> Response<Body> {
-    if refusal.reason == Denied::Unavailable {
-        return plain(
+    let user = refusal.user.as_deref().map(log_safe).unwrap_or_default();
+    match refusal.reason {
+        Denied::Unavailable => plain(
             StatusCode::SERVICE_UNAVAILABLE,
             "The credential store is unavailable; try again.\n",
-        );
+        ),
+        Denied::Throttled => {
+            let wait = refusal.retry_after.map_or(60, |d| d.as_secs().max(1));
+            tracing::warn!(
+                target: "davgate::auth",
+                "Login throttled: '{user}' (Remote IP: '{peer}') retry in {wait}s"
+            );
+            let mut res = plain(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many failed sign-ins for this user from your network; try again later.\n",
+            );
+            res.headers_mut().insert(RETRY_AFTER, HeaderValue::from(wait));
+            res
+        }
+        reason => {
+            if reason != Denied::NoCredentials {
+                // One stable line per failure, for fail2ban: never the password, the user escaped.
+                tracing::warn!(
+                    target: "davgate::auth",
+                    "Login failed: '{user}' (Remote IP: '{peer}') {}",
+                    reason.as_str()
+                );
+            }
+            let mut res = plain(
+                StatusCode::UNAUTHORIZED,
+                "Authentication required: sign in with your user name and an app password \
+                 (the account's own password does not open WebDAV).\n",
+            );
+            res.headers_mut().insert(WWW_AUTHENTICATE, HeaderValue::from_static(CHALLENGE));
+            res
+        }
     }
-    if refusal.reason != Denied::NoCredentials {
-        // One stable line per failure, for fail2ban: never the password, the user name escaped.
-        let user = refusal.user.as_deref().map(log_safe).unwrap_or_default();
-        tracing::warn!(
-            target: "davgate::auth",
-            "Login failed: '{user}' (Remote IP: '{peer}') {}",
-            refusal.reason.as_str()
-        );
-    }
-    let mut res = plain(
-        StatusCode::UNAUTHORIZED,
-        "Authentication required: sign in with your user name and an app password \
-         (the account's own password does not open WebDAV).\n",
-    );
-    res.headers_mut().insert(WWW_AUTHENTICATE, HeaderValue::from_static(CHALLENGE));
-    res
 }
 
 /// A client-chosen string made safe for a log line: printable, no quotes, bounded.

@@ -8,6 +8,7 @@ use std::str::FromStr;
 use super::tables::SETTINGS;
 use super::{Result, Store};
 use crate::duration::{DurationError, HumanDuration};
+use ipnet::IpNet;
 
 /// The settings in force.
 #[derive(Debug, Clone, Serialize)]
@@ -22,6 +23,17 @@ pub struct Settings {
     /// Longest a WebDAV lock lives without a refresh, whatever the client asks.
     #[serde(serialize_with = "as_text")]
     pub lock_timeout: HumanDuration,
+    /// Whether failed logins are delayed and, past `login_max_failures`, refused for a while.
+    pub login_throttle: bool,
+    /// Failed logins per (network, user) before a lockout.
+    pub login_max_failures: u32,
+    /// Networks never throttled.
+    #[serde(serialize_with = "as_list")]
+    pub login_trusted_networks: Vec<IpNet>,
+}
+
+fn as_list<S: serde::Serializer>(nets: &[IpNet], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(&nets.iter().map(ToString::to_string).collect::<Vec<_>>().join(","))
 }
 
 /// What a 201/204 to an upload promises.
@@ -45,6 +57,9 @@ impl Default for Settings {
             propfind_depth_infinity: false,
             durability: Durability::Fsync,
             lock_timeout: HumanDuration::from_seconds(10 * 60),
+            login_throttle: true,
+            login_max_failures: 10,
+            login_trusted_networks: Vec::new(),
         }
     }
 }
@@ -62,6 +77,12 @@ pub enum SettingKey {
     /// `lock_timeout`: the longest a lock lives without refresh (default `10m`; dav-server also
     /// caps exclusive locks at 10 minutes, so a longer value only lengthens shared locks).
     LockTimeout,
+    /// `login_throttle`: `true` or `false`.
+    LoginThrottle,
+    /// `login_max_failures`: failures before a lockout, 1 to 1000.
+    LoginMaxFailures,
+    /// `login_trusted_networks`: comma-separated networks, e.g. `10.0.0.0/8,2001:db8::/48`.
+    LoginTrustedNetworks,
 }
 
 /// Why a setting was refused.
@@ -92,11 +113,14 @@ pub enum SettingError {
 
 impl SettingKey {
     /// Every setting, in listing order.
-    pub const ALL: [SettingKey; 4] = [
+    pub const ALL: [SettingKey; 7] = [
         SettingKey::AppCredentialsTtl,
         SettingKey::PropfindDepthInfinity,
         SettingKey::Durability,
         SettingKey::LockTimeout,
+        SettingKey::LoginThrottle,
+        SettingKey::LoginMaxFailures,
+        SettingKey::LoginTrustedNetworks,
     ];
 
     /// The setting's name.
@@ -106,6 +130,9 @@ impl SettingKey {
             SettingKey::PropfindDepthInfinity => "propfind_depth_infinity",
             SettingKey::Durability => "durability",
             SettingKey::LockTimeout => "lock_timeout",
+            SettingKey::LoginThrottle => "login_throttle",
+            SettingKey::LoginMaxFailures => "login_max_failures",
+            SettingKey::LoginTrustedNetworks => "login_trusted_networks",
         }
     }
 }
@@ -137,6 +164,14 @@ impl Settings {
                 Durability::Fast => "fast".into(),
             },
             SettingKey::LockTimeout => self.lock_timeout.to_string(),
+            SettingKey::LoginThrottle => self.login_throttle.to_string(),
+            SettingKey::LoginMaxFailures => self.login_max_failures.to_string(),
+            SettingKey::LoginTrustedNetworks => self
+                .login_trusted_networks
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(","),
         }
     }
 
@@ -154,11 +189,31 @@ impl Settings {
                     value.parse().map_err(|source| SettingError::Duration { key, source })?;
             }
             SettingKey::PropfindDepthInfinity => {
-                self.propfind_depth_infinity = match word.as_str() {
-                    "true" | "on" | "yes" => true,
-                    "false" | "off" | "no" => false,
-                    _ => return Err(choice("true, false")),
-                };
+                self.propfind_depth_infinity =
+                    yes_no(&word).ok_or_else(|| choice("true, false"))?;
+            }
+            SettingKey::LoginThrottle => {
+                self.login_throttle = yes_no(&word).ok_or_else(|| choice("true, false"))?;
+            }
+            SettingKey::LoginMaxFailures => {
+                self.login_max_failures = word
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=1000).contains(n))
+                    .ok_or_else(|| choice("a whole number from 1 to 1000"))?;
+            }
+            SettingKey::LoginTrustedNetworks => {
+                let nets: Result<Vec<IpNet>, _> = word
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|n| !n.is_empty())
+                    .map(|n| {
+                        n.parse::<IpNet>()
+                            .or_else(|_| n.parse::<std::net::IpAddr>().map(IpNet::from))
+                    })
+                    .collect();
+                self.login_trusted_networks =
+                    nets.map_err(|_| choice("networks like 10.0.0.0/8,192.168.1.5,2001:db8::/48"))?;
             }
             SettingKey::Durability => {
                 self.durability = match word.as_str() {
@@ -169,6 +224,14 @@ impl Settings {
             }
         }
         Ok(self.get(key))
+    }
+}
+
+fn yes_no(word: &str) -> Option<bool> {
+    match word {
+        "true" | "on" | "yes" => Some(true),
+        "false" | "off" | "no" => Some(false),
+        _ => None,
     }
 }
 

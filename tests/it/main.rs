@@ -14,4 +14,5 @@ mod props;
 mod rclone;
 mod serve;
 mod store;
+mod throttle;
 mod uploads;
