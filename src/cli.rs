@@ -44,6 +44,12 @@ enum Command {
     /// Show or change server settings.
     #[command(subcommand)]
     Settings(SettingsCommand),
+    /// Show what the running server is doing (verifications, cache, throttled clients).
+    Status {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -61,6 +67,10 @@ struct ServeArgs {
     #[cfg(feature = "bench")]
     #[arg(long, hide = true)]
     bench_no_auth_cache: bool,
+    /// Benchmark only: serve USER's home to every request, with no authentication at all.
+    #[cfg(feature = "bench")]
+    #[arg(long, hide = true, value_name = "USER")]
+    bench_bypass_gate: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -180,6 +190,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Command::User(cmd) => user(&data, cmd),
         Command::AppPassword(cmd) => app_password(&data, cmd),
         Command::Settings(cmd) => settings(&data, cmd),
+        Command::Status { json } => status(&data, json),
     }
 }
 
@@ -191,6 +202,11 @@ fn serve(data: PathBuf, args: ServeArgs) -> Result<(), Error> {
     #[cfg(feature = "bench")]
     if args.bench_no_auth_cache {
         options.gate.cache_capacity = 0;
+    }
+    #[cfg(feature = "bench")]
+    if let Some(user) = args.bench_bypass_gate {
+        let user = davgate::store::UserName::parse(&user).map_err(davgate::store::Error::from)?;
+        options.bench_bypass_user = Some(user);
     }
     let runtime =
         tokio::runtime::Runtime::new().map_err(|e| Error::io("starting the runtime", e))?;
@@ -271,6 +287,31 @@ fn user(data: &std::path::Path, cmd: UserCommand) -> Result<(), Error> {
                 }
                 print(&text);
             }
+        }
+    }
+    Ok(())
+}
+
+fn status(data: &std::path::Path, json: bool) -> Result<(), Error> {
+    if let Reply::Status(s) = admin::run(data, Request::Status)? {
+        if json {
+            print(&to_json(&s));
+        } else {
+            let up = chrono::Utc::now() - s.started_at;
+            print(&format!(
+                "davgate {} serving {} since {} (up {}h{:02}m)\n\
+                 argon2 verifications:        {}\n\
+                 verified credentials cached: {}\n\
+                 (network, user) pairs with recent failures: {}\n",
+                s.version,
+                data.display(),
+                human_time(s.started_at),
+                up.num_hours(),
+                up.num_minutes() % 60,
+                s.gate.argon2_verifications,
+                s.gate.cached_credentials,
+                s.gate.throttled_keys
+            ));
         }
     }
     Ok(())

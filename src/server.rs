@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::admin::{self, socket::AdminChannel};
+use crate::admin::{self, Operations, ServerStatus, socket::AdminChannel};
 use crate::auth::token::{self, Secret};
 use crate::auth::verify::Hasher;
 use crate::auth::{Gate, GateOptions};
@@ -28,6 +28,10 @@ pub struct ServerOptions {
     pub tls: Option<(PathBuf, PathBuf)>,
     /// Verification threads and cache size.
     pub gate: GateOptions,
+    /// Benchmark builds only: serve this user's home without any authentication, to measure
+    /// what the gate costs. Never present in a normal build.
+    #[cfg(feature = "bench")]
+    pub bench_bypass_user: Option<crate::store::UserName>,
 }
 
 impl ServerOptions {
@@ -38,6 +42,8 @@ impl ServerOptions {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             tls: None,
             gate: GateOptions::default(),
+            #[cfg(feature = "bench")]
+            bench_bypass_user: None,
         }
     }
 }
@@ -48,7 +54,7 @@ pub struct Server {
     app: Arc<App>,
     admin: AdminChannel,
     store: Arc<Store>,
-    hasher: Hasher,
+    operations: Arc<Operations>,
     first_admin: Option<(UserName, Secret)>,
 }
 
@@ -89,11 +95,23 @@ impl Server {
         };
         let tls = options.tls.as_ref().map(|(c, k)| (c.as_path(), k.as_path()));
         let listener = Listener::bind(options.listen, tls).await?;
-        let admin = AdminChannel::open(&data, Arc::clone(&store), hasher.clone()).map_err(|e| {
+        let mount = Mount::new(files, Arc::clone(&store));
+        #[cfg(feature = "bench")]
+        let app = Arc::new(App { gate, mount, bench_bypass: options.bench_bypass_user.clone() });
+        #[cfg(not(feature = "bench"))]
+        let app = Arc::new(App { gate, mount });
+        let started_at = chrono::Utc::now();
+        let watched = Arc::clone(&app);
+        let status = Box::new(move || ServerStatus {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            started_at,
+            gate: watched.gate.stats(),
+        });
+        let operations = Arc::new(Operations { store: Arc::clone(&store), hasher, status });
+        let admin = AdminChannel::open(&data, Arc::clone(&operations)).map_err(|e| {
             Error::io(format!("cannot open the admin socket in {}", data.display()), e)
         })?;
-        let app = Arc::new(App { gate, mount: Mount::new(files, Arc::clone(&store)) });
-        Ok(Self { listener, app, admin, store, hasher, first_admin })
+        Ok(Self { listener, app, admin, store, operations, first_admin })
     }
 
     /// The address actually bound.
@@ -114,8 +132,8 @@ impl Server {
     /// Runs an admin operation (the same ones as the CLI) on this server's store, hashing on its
     /// bounded argon2 pool.
     pub async fn admin(&self, request: admin::Request) -> Result<admin::Reply, admin::Error> {
-        let (store, hasher) = (Arc::clone(&self.store), self.hasher.clone());
-        tokio::task::spawn_blocking(move || admin::execute(&store, &hasher, request))
+        let operations = Arc::clone(&self.operations);
+        tokio::task::spawn_blocking(move || operations.run(request))
             .await
             .map_err(|e| admin::Error::Remote(format!("the operation failed: {e}")))?
     }

@@ -8,11 +8,12 @@
 pub mod socket;
 mod views;
 
-pub use views::{AppPasswordView, CreatedAppPassword, UserView};
+pub use views::{AppPasswordView, CreatedAppPassword, ServerStatus, UserView};
 
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::auth::token::{self, Secret};
@@ -86,6 +87,8 @@ pub enum Request {
         /// Owner.
         user: String,
     },
+    /// The running server's state (only through the admin socket).
+    Status,
     /// Show the settings.
     SettingsGet,
     /// Change a setting.
@@ -144,6 +147,8 @@ pub enum Reply {
         /// How many.
         count: usize,
     },
+    /// The running server's state.
+    Status(ServerStatus),
     /// Settings as (name, value) pairs.
     Settings {
         /// In listing order.
@@ -187,6 +192,9 @@ pub enum Error {
         /// What went wrong.
         reason: String,
     },
+    /// `status` asked while no server runs.
+    #[error("no davgate server is running on {0}")]
+    NoServer(String),
     /// Another process holds the store and no admin channel answers.
     #[error(
         "the store in {0} is held by another process, and no davgate server answers on its admin socket"
@@ -206,6 +214,9 @@ pub fn run(data_dir: &Path, request: Request) -> Result<Reply, Error> {
     for _ in 0..50 {
         if let Some(reply) = socket::call(&socket_path, &request)? {
             return Ok(reply);
+        }
+        if matches!(request, Request::Status) {
+            return Err(Error::NoServer(data_dir.display().to_string()));
         }
         crate::dav::create_private_dir(data_dir).map_err(|e| Error::Channel {
             path: data_dir.display().to_string(),
@@ -299,10 +310,31 @@ pub fn execute(store: &Store, hasher: &Hasher, request: Request) -> Result<Reply
             let count = store.revoke_all_app_passwords(&UserName::parse(&user)?, now)?;
             Ok(Reply::Revoked { count })
         }
+        Request::Status => Err(Error::NoServer(store.path().display().to_string())),
         Request::SettingsGet => Ok(settings_reply(&store.settings())),
         Request::SettingsSet { key, value } => {
             let key: SettingKey = key.parse()?;
             Ok(settings_reply(&store.set_setting(key, &value)?))
+        }
+    }
+}
+
+/// The admin operations of a running server: [`execute`] plus its live status.
+pub struct Operations {
+    /// The server's store.
+    pub store: Arc<Store>,
+    /// Its bounded argon2 pool.
+    pub hasher: Hasher,
+    /// Reads its live status.
+    pub status: Box<dyn Fn() -> ServerStatus + Send + Sync>,
+}
+
+impl Operations {
+    /// Runs one request. Blocking: call it from a blocking context.
+    pub fn run(&self, request: Request) -> Result<Reply, Error> {
+        match request {
+            Request::Status => Ok(Reply::Status((self.status)())),
+            other => execute(&self.store, &self.hasher, other),
         }
     }
 }

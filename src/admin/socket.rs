@@ -15,9 +15,7 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
 
-use super::{Error, Reply, Request, execute};
-use crate::auth::verify::Hasher;
-use crate::store::Store;
+use super::{Error, Operations, Reply, Request};
 
 /// File name of the socket inside the data directory.
 pub const FILE_NAME: &str = "admin.sock";
@@ -72,9 +70,8 @@ pub struct AdminChannel {
 }
 
 impl AdminChannel {
-    /// Binds the socket (replacing a stale one) and serves requests on `store`, hashing with
-    /// `hasher`.
-    pub fn open(data_dir: &Path, store: Arc<Store>, hasher: Hasher) -> std::io::Result<Self> {
+    /// Binds the socket (replacing a stale one) and serves the server's admin operations.
+    pub fn open(data_dir: &Path, operations: Arc<Operations>) -> std::io::Result<Self> {
         let path = path(data_dir);
         match std::fs::remove_file(&path) {
             Ok(()) => {}
@@ -84,7 +81,7 @@ impl AdminChannel {
         let listener = UnixListener::bind(&path)?;
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
         let owner = std::fs::metadata(data_dir)?.uid();
-        let task = tokio::spawn(accept_loop(listener, store, hasher, owner));
+        let task = tokio::spawn(accept_loop(listener, operations, owner));
         Ok(Self { path, task })
     }
 }
@@ -96,7 +93,7 @@ impl Drop for AdminChannel {
     }
 }
 
-async fn accept_loop(listener: UnixListener, store: Arc<Store>, hasher: Hasher, owner: u32) {
+async fn accept_loop(listener: UnixListener, operations: Arc<Operations>, owner: u32) {
     loop {
         let stream = match listener.accept().await {
             Ok((s, _)) => s,
@@ -111,11 +108,11 @@ async fn accept_loop(listener: UnixListener, store: Arc<Store>, hasher: Hasher, 
             tracing::warn!("admin channel: refused a caller that does not own the data directory");
             continue;
         }
-        tokio::spawn(serve_one(stream, Arc::clone(&store), hasher.clone()));
+        tokio::spawn(serve_one(stream, Arc::clone(&operations)));
     }
 }
 
-async fn serve_one(stream: UnixStream, store: Arc<Store>, hasher: Hasher) {
+async fn serve_one(stream: UnixStream, operations: Arc<Operations>) {
     let (read, mut write) = stream.into_split();
     let mut line = String::new();
     let mut reader = tokio::io::BufReader::new(read.take(MAX_REQUEST));
@@ -125,7 +122,7 @@ async fn serve_one(stream: UnixStream, store: Arc<Store>, hasher: Hasher) {
             Err(e) => Answer::Error(format!("malformed admin request: {e}")),
             Ok(request) => {
                 let summary = describe(&request);
-                match tokio::task::spawn_blocking(move || execute(&store, &hasher, request)).await {
+                match tokio::task::spawn_blocking(move || operations.run(request)).await {
                     Ok(Ok(reply)) => {
                         tracing::info!(target: "davgate::admin", "{summary}");
                         Answer::Ok(reply)
@@ -155,6 +152,7 @@ fn describe(request: &Request) -> String {
         Request::AppPasswordList { .. } => "app-password list".into(),
         Request::AppPasswordRevoke { user, id } => format!("app-password revoke {user} {id}"),
         Request::AppPasswordRevokeAll { user } => format!("app-password revoke {user} --all"),
+        Request::Status => "status".into(),
         Request::SettingsGet => "settings get".into(),
         Request::SettingsSet { key, value } => format!("settings set {key} {value}"),
     }

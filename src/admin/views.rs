@@ -83,6 +83,18 @@ impl AppPasswordView {
     }
 }
 
+/// A running server's state, for `davgate status`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ServerStatus {
+    /// davgate's version.
+    pub version: String,
+    /// When the server started.
+    pub started_at: DateTime<Utc>,
+    /// The gate's counters.
+    #[serde(flatten)]
+    pub gate: crate::auth::GateStats,
+}
+
 /// The answer to a creation: the only place the password ever appears.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CreatedAppPassword {

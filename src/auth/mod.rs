@@ -8,6 +8,7 @@
 //! expired passwords are refused from their record alone, so a stale client retrying costs no
 //! argon2 at all.
 
+pub mod basic;
 pub mod cache;
 pub mod client;
 pub mod throttle;
@@ -141,6 +142,17 @@ pub struct Gate {
     throttle: Throttle,
 }
 
+/// Counters of the gate.
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
+pub struct GateStats {
+    /// argon2 verifications since start (real and dummy).
+    pub argon2_verifications: u64,
+    /// Verified credentials in the cache.
+    pub cached_credentials: usize,
+    /// (network, user) pairs with recent failures.
+    pub throttled_keys: usize,
+}
+
 /// Gate tuning.
 #[derive(Debug, Clone)]
 pub struct GateOptions {
@@ -180,6 +192,15 @@ impl Gate {
         Ok(Self { store, verifier, cache, inflight, last_used, throttle })
     }
 
+    /// What the gate has been doing, for `davgate status`.
+    pub fn stats(&self) -> GateStats {
+        GateStats {
+            argon2_verifications: self.verifier.counter().get(),
+            cached_credentials: self.cache.len(),
+            throttled_keys: self.throttle.len(),
+        }
+    }
+
     /// Hashes new passwords on this gate's bounded argon2 pool.
     pub fn hasher(&self) -> verify::Hasher {
         verify::Hasher::Pool(self.verifier.clone())
@@ -213,16 +234,15 @@ impl Gate {
             }
             return outcome.map_err(|reason| refuse(reason, Some(entry.user.as_str())));
         }
-        let text = header.to_str().map_err(|_| refuse(Denied::Malformed, None))?;
-        let basic = http_auth_basic::Credentials::from_header(text.to_string())
-            .map_err(|_| refuse(Denied::Malformed, None))?;
-        let user = basic.user_id;
+        let basic =
+            basic::parse(header.as_bytes()).ok_or_else(|| refuse(Denied::Malformed, None))?;
+        let user = basic.user;
         let policy = self.policy();
         if let Verdict::Refuse { retry_after } = self.throttle.check(&policy, peer, &user) {
             let retry_after = Some(retry_after);
             return Err(Refusal { reason: Denied::Throttled, user: Some(user), retry_after });
         }
-        let outcome = match token::parse(&basic.password) {
+        let outcome = match token::parse(basic.password.expose()) {
             Err(_) => Err(Denied::NotAppPassword),
             Ok(presented) => {
                 let user_agent = headers.get(USER_AGENT).and_then(|v| v.to_str().ok());

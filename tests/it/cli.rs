@@ -165,3 +165,22 @@ fn help_answers() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("--tls-cert") && text.contains("127.0.0.1:8080"), "{text}");
 }
+
+#[test]
+fn status_reports_the_running_servers_counters_and_needs_a_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let line = refused(&cli(dir.path(), &["status"]));
+    assert!(line.contains("no davgate server is running"), "{line}");
+    assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none(), "status created files");
+    let server = TestServer::start();
+    server.add_user("alice");
+    let pw = server.app_password("alice", "laptop");
+    for _ in 0..3 {
+        assert_eq!(server.probe("alice", &pw), 207);
+    }
+    let status: serde_json::Value =
+        serde_json::from_str(&ok(&server.cli(&["status", "--json"]))).unwrap();
+    assert_eq!(status["argon2_verifications"], 1, "one verification, then the cache: {status}");
+    assert_eq!(status["cached_credentials"], 1);
+    assert!(ok(&server.cli(&["status"])).contains("argon2 verifications:"));
+}
