@@ -67,40 +67,48 @@ pub fn parse_oc_mtime(value: &str) -> Option<SystemTime> {
         .then(|| UNIX_EPOCH + std::time::Duration::from_secs_f64(seconds))
 }
 
-/// An `OC-Checksum` being verified: `SHA1:<hex>` or `MD5:<hex>`.
-pub enum Checksum {
-    /// SHA-1 and the expected lower-case hex.
-    Sha1(sha1::Sha1, String),
-    /// MD5 and the expected lower-case hex.
-    Md5(md5::Md5, String),
+/// Which algorithm an `OC-Checksum` header named.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Algorithm {
+    Sha1,
+    Md5,
+}
+
+/// An `OC-Checksum` being verified (`SHA1:<hex>` or `MD5:<hex>`). Both SHA-1 and MD5 are
+/// computed, so that both can be served in `oc:checksums`: `rclone check` compares MD5 (the first
+/// hash it shares with an ownCloud-like server) even though rclone uploads with SHA-1.
+pub struct Checksum {
+    sha1: sha1::Sha1,
+    md5: md5::Md5,
+    expected: (Algorithm, String),
 }
 
 impl Checksum {
     /// The checksum named by an `OC-Checksum` header; other algorithms are not verified.
     pub fn parse(header: &str) -> Option<Self> {
         let (alg, hex) = header.trim().split_once(':')?;
-        let hex = hex.trim().to_ascii_lowercase();
-        match alg.to_ascii_uppercase().as_str() {
-            "SHA1" => Some(Checksum::Sha1(sha1::Sha1::new(), hex)),
-            "MD5" => Some(Checksum::Md5(md5::Md5::new(), hex)),
-            _ => None,
-        }
+        let algorithm = match alg.trim().to_ascii_uppercase().as_str() {
+            "SHA1" => Algorithm::Sha1,
+            "MD5" => Algorithm::Md5,
+            _ => return None,
+        };
+        let expected = (algorithm, hex.trim().to_ascii_lowercase());
+        Some(Checksum { sha1: sha1::Sha1::new(), md5: md5::Md5::new(), expected })
     }
 
     fn update(&mut self, data: &[u8]) {
-        match self {
-            Checksum::Sha1(h, _) => h.update(data),
-            Checksum::Md5(h, _) => h.update(data),
-        }
+        self.sha1.update(data);
+        self.md5.update(data);
     }
 
-    /// `Ok(label)` (e.g. `SHA1:ab12…`) when the data matched, else `Err`.
+    /// `Ok("SHA1:… MD5:…")` when the data matched the expected checksum, else `Err`.
     fn finish(self) -> Result<String, ()> {
-        let (label, computed, expected) = match self {
-            Checksum::Sha1(h, e) => ("SHA1", hex(&h.finalize()), e),
-            Checksum::Md5(h, e) => ("MD5", hex(&h.finalize()), e),
+        let (sha1, md5) = (hex(&self.sha1.finalize()), hex(&self.md5.finalize()));
+        let computed = match self.expected.0 {
+            Algorithm::Sha1 => &sha1,
+            Algorithm::Md5 => &md5,
         };
-        if computed == expected { Ok(format!("{label}:{computed}")) } else { Err(()) }
+        if *computed == self.expected.1 { Ok(format!("SHA1:{sha1} MD5:{md5}")) } else { Err(()) }
     }
 }
 
@@ -362,7 +370,11 @@ mod tests {
     fn checksums_verify_the_data() {
         let mut c = Checksum::parse("SHA1:A9993E364706816ABA3E25717850C26C9CD0D89D").unwrap();
         c.update(b"abc");
-        assert_eq!(c.finish(), Ok("SHA1:a9993e364706816aba3e25717850c26c9cd0d89d".into()));
+        assert_eq!(
+            c.finish(),
+            Ok("SHA1:a9993e364706816aba3e25717850c26c9cd0d89d MD5:900150983cd24fb0d6963f7d28e17f72"
+                .into())
+        );
         let mut c = Checksum::parse("md5:900150983cd24fb0d6963f7d28e17f72").unwrap();
         c.update(b"abd");
         assert_eq!(c.finish(), Err(()));
