@@ -1,5 +1,5 @@
 //! litmus 0.13, the WebDAV conformance suite, against the real server with an app password:
-//! all five suites (basic, copymove, props, locks, http), every test must pass.
+//! all five suites (basic, copymove, props, locks, http), every test must pass with no warning.
 
 use crate::util::*;
 use std::process::Command;
@@ -50,4 +50,6 @@ fn litmus_passes_every_test_of_the_five_suites() {
         );
     }
     assert_eq!((passed, run, failed), (104, 104, 0), "litmus failures:\n{text}");
+    let warned: Vec<&str> = text.lines().filter(|l| l.contains("WARNING")).collect();
+    assert!(warned.is_empty(), "litmus warnings:\n{}\n\nfull output:\n{text}", warned.join("\n"));
 }
