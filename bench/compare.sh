@@ -1,0 +1,507 @@
+#!/usr/bin/env bash
+# davgate against its peers: the same data and the same wrk loads on davgate, davgate with the gate
+# bypassed (same build, no authentication at all), Apache mod_dav and rclone serve webdav, each with
+# HTTP Basic auth for alice; then a wrong-password flood against davgate while a valid client keeps
+# working. Prints a Markdown report and saves it into bench/RESULTS.md.
+#
+# Usage (from the repo root):   bench/compare.sh
+#   CARGO_TARGET_DIR   where to build (default: target/)
+#   BENCH_DURATION     wrk duration per run (default: 10s; e.g. 2s while developing)
+#   BENCH_ROUNDS       rounds over all servers (default: 2)
+#   BENCH_RESULTS      file whose compare section gets the report (default: bench/RESULTS.md;
+#                      empty: do not save)
+#
+# Every server binds 127.0.0.1 on a free port and all traffic stays on loopback. Each server keeps
+# running for the whole script but only one is under load at a time: rounds go davgate, bypassed,
+# Apache, rclone and again, so slow drifts of a shared machine hit every server alike. Every
+# process started here is stopped on exit and all data lives under one mktemp -d removed on exit.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+REPO=$(pwd)
+
+DURATION=${BENCH_DURATION:-10s}
+ROUNDS=${BENCH_ROUNDS:-2}
+RESULTS=${BENCH_RESULTS-bench/RESULTS.md}
+THREADS=2
+CONNS=32
+LOG_LEVEL=warn
+SERVERS=(davgate bypass apache rclone) # the order of every round
+APACHE=/usr/sbin/apache2
+
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
+
+bench_install wrk:wrk apache2:apache2 htpasswd:apache2-utils rclone:rclone
+for tool in curl python3 cargo; do
+    command -v "$tool" >/dev/null || { echo "bench/compare.sh: $tool is required" >&2; exit 1; }
+done
+[[ -x $APACHE ]] || APACHE=$(command -v apache2)
+
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+bench_init compare
+chmod 711 "$WORK" # Apache's workers run as www-data when we are root: they must reach their files
+build_davgate
+
+seconds() { # DURATION (wrk syntax: 10, 10s, 2m): prints seconds
+    case $1 in
+    *m) echo $((${1%m} * 60)) ;;
+    *s) echo "${1%s}" ;;
+    *) echo "$1" ;;
+    esac
+}
+
+# --- the seed: the same files for every server ---------------------------------------------------
+SEED=$WORK/seed
+seed_data() {
+    mkdir -p "$SEED/many"
+    head -c 4096 /dev/urandom >"$SEED/file4k"
+    head -c $((64 << 20)) /dev/urandom >"$SEED/file64m"
+    local i
+    for ((i = 0; i < 1000; i++)); do
+        printf 'small file %04d\n' "$i" >"$SEED/many/f$(printf %04d "$i").txt"
+    done
+    # PROPFIND with an allprop body, as Windows and macOS clients send.
+    printf '<?xml version="1.0" encoding="utf-8"?>\n<D:propfind xmlns:D="DAV:"><D:allprop/></D:propfind>\n' \
+        >"$WORK/propfind.xml"
+}
+
+# --- servers -------------------------------------------------------------------------------------
+# Each server KEY gets PID[KEY] (the process to measure: its tree for Apache), URL[KEY] (the /dav/
+# collection, with a trailing slash) and AUTH[KEY] (the Authorization value of a valid login).
+declare -A PID URL AUTH LABEL=(
+    [davgate]=davgate [bypass]="davgate, gate bypassed" [apache]="Apache mod_dav" [rclone]="rclone serve"
+)
+declare -A PASSWORD # davgate app passwords, for the attack's wrong-password generator
+
+setup_davgate() { # KEY [serve flags...]: alice, one app password, the seed in files/alice/
+    local key=$1
+    shift
+    admin "$key" user add alice >/dev/null
+    PASSWORD[$key]=$(new_app_password "$key" alice bench)
+    mkdir -p "$WORK/$key/data/files/alice"
+    cp -a "$SEED/." "$WORK/$key/data/files/alice/"
+    start_server "$key" "$@"
+    PID[$key]=$SERVER_PID
+    URL[$key]=http://127.0.0.1:$SERVER_PORT/dav/
+    AUTH[$key]=$(basic alice "${PASSWORD[$key]}")
+}
+
+setup_apache() {
+    local dir=$WORK/apache port modules=/usr/lib/apache2/modules
+    mkdir -p "$dir/files" "$dir/lock" "$dir/run"
+    cp -a "$SEED/." "$dir/files/"
+    local password
+    password=$(head -c 18 /dev/urandom | base64)
+    # apr1 (MD5, 1,000 rounds), as in peers.md; Apache checks it on every request (no cache).
+    htpasswd -cbm "$dir/htpasswd" alice "$password" 2>/dev/null
+    port=$(free_port)
+    local user_group=
+    if [[ $(id -u) == 0 ]]; then
+        # Apache refuses to serve as root: its workers switch to www-data, which must own the tree.
+        user_group=$'User www-data\nGroup www-data'
+        chown -R www-data:www-data "$dir/files" "$dir/lock"
+        chmod 755 "$dir"
+        chmod 644 "$dir/htpasswd"
+    fi
+    # Every path in the temp dir, nothing from /etc/apache2. Defaults kept on purpose: mpm_event
+    # (3 processes x 25 threads to start), KeepAlive On with MaxKeepAliveRequests 100 (wrk then
+    # reconnects), EnableSendfile Off. No access log (davgate runs with RUST_LOG=warn).
+    cat >"$dir/httpd.conf" <<EOF
+ServerRoot $dir
+ServerName 127.0.0.1
+Listen 127.0.0.1:$port
+PidFile $dir/run/httpd.pid
+DefaultRuntimeDir $dir/run
+ErrorLog $dir/error.log
+LogLevel warn
+$user_group
+LoadModule mpm_event_module $modules/mod_mpm_event.so
+LoadModule authn_core_module $modules/mod_authn_core.so
+LoadModule authn_file_module $modules/mod_authn_file.so
+LoadModule authz_core_module $modules/mod_authz_core.so
+LoadModule authz_user_module $modules/mod_authz_user.so
+LoadModule auth_basic_module $modules/mod_auth_basic.so
+LoadModule alias_module $modules/mod_alias.so
+LoadModule mime_module $modules/mod_mime.so
+LoadModule dav_module $modules/mod_dav.so
+LoadModule dav_fs_module $modules/mod_dav_fs.so
+TypesConfig /etc/mime.types
+DocumentRoot $dir/files
+DAVLockDB $dir/lock/DAVLock
+Alias /dav/ $dir/files/
+<Directory $dir/files>
+    Options None
+    AllowOverride None
+</Directory>
+<Location /dav/>
+    Dav On
+    AuthType Basic
+    AuthName "davgate bench"
+    AuthUserFile $dir/htpasswd
+    Require valid-user
+</Location>
+EOF
+    [[ -f /etc/mime.types ]] || sed -i 's|^TypesConfig .*|TypesConfig /dev/null|' "$dir/httpd.conf"
+    "$APACHE" -f "$dir/httpd.conf" -DFOREGROUND >"$dir/stdout" 2>&1 &
+    PID[apache]=$!
+    track_pid "${PID[apache]}"
+    URL[apache]=http://127.0.0.1:$port/dav/
+    AUTH[apache]=$(basic alice "$password")
+    wait_http apache "${PID[apache]}" "${URL[apache]}" || { cat "$dir/stdout" "$dir/error.log" >&2; exit 1; }
+}
+
+setup_rclone() {
+    local dir=$WORK/rclone port password
+    mkdir -p "$dir/files"
+    cp -a "$SEED/." "$dir/files/"
+    password=$(head -c 18 /dev/urandom | base64)
+    port=$(free_port)
+    # Default VFS (no cache). A config file of its own so that no user config is read.
+    RCLONE_CONFIG=$dir/rclone.conf rclone serve webdav "$dir/files" --addr "127.0.0.1:$port" \
+        --baseurl /dav --user alice --pass "$password" --log-level ERROR >"$dir/stdout" 2>&1 &
+    PID[rclone]=$!
+    track_pid "${PID[rclone]}"
+    URL[rclone]=http://127.0.0.1:$port/dav/
+    AUTH[rclone]=$(basic alice "$password")
+    wait_http rclone "${PID[rclone]}" "${URL[rclone]}" || { cat "$dir/stdout" >&2; exit 1; }
+}
+
+check_server() { # KEY: the files are there, a wrong password is refused, PROPFIND lists 1,001
+    local key=$1 url=${URL[$1]} auth=${AUTH[$1]} code hrefs
+    code=$(curl -sS -o "$WORK/check" -w '%{http_code}' -H "Authorization: $auth" "${url}file4k")
+    if [[ $code != 200 ]] || ! cmp -s "$WORK/check" "$SEED/file4k"; then
+        echo "$key: GET file4k answered $code or other bytes" >&2
+        exit 1
+    fi
+    code=$(curl -sS -o "$WORK/check" -w '%{http_code}' -H "Authorization: $auth" "${url}file64m")
+    if [[ $code != 200 ]] || ! cmp -s "$WORK/check" "$SEED/file64m"; then
+        echo "$key: GET file64m answered $code or other bytes" >&2
+        exit 1
+    fi
+    code=$(curl -sS -o /dev/null -w '%{http_code}' -u alice:wrong "${url}file4k")
+    local want=401
+    [[ $key == bypass ]] && want=200 # no gate at all
+    [[ $code == "$want" ]] || { echo "$key: GET with a wrong password answered $code" >&2; exit 1; }
+    code=$(curl -sS -o "$WORK/check" -w '%{http_code}' -X PROPFIND -H 'Depth: 1' \
+        -H 'Content-Type: application/xml; charset=utf-8' --data-binary "@$WORK/propfind.xml" \
+        -H "Authorization: $auth" "${url}many/")
+    hrefs=$(grep -o -i '<[a-z0-9]*:href>' "$WORK/check" | wc -l)
+    [[ $code == 207 && $hrefs == 1001 ]] ||
+        { echo "$key: PROPFIND many/ answered $code with $hrefs hrefs, not 207 with 1001" >&2; exit 1; }
+    rm -f "$WORK/check"
+}
+
+# --- measurements --------------------------------------------------------------------------------
+# RES[WORKLOAD,KEY,ROUND] = the figure; DETAIL[...] = p99, server CPU and unexpected statuses.
+declare -A RES DETAIL PEAK_HWM PEAK_PSS NPROCS
+WORKLOADS=(get4k get64m propfind put_fsync put_fast)
+declare -A WL_NAME=(
+    [get4k]="GET 4 KiB, req/s"
+    [get64m]="GET 64 MiB, MB/s"
+    [propfind]="PROPFIND Depth 1, 1,000 files, req/s"
+    [put_fsync]="PUT 4 KiB one path, 2xx/s, davgate durability fsync"
+    [put_fast]="PUT 4 KiB one path, 2xx/s, davgate durability fast"
+)
+
+record() { # WORKLOAD KEY ROUND VALUE
+    RES[$1,$2,$3]=$4
+    local unexpected=
+    [[ $OTHER == 0 ]] || unexpected="; unexpected: $STATUSES"
+    # VmHWM only grows: the first workload after which it jumps is the one that needed the memory.
+    DETAIL[$1,$2,$3]="p99 $P99_MS ms, CPU $CPU_S s, RSS peak $(mib "$(tree_kib "${PID[$2]}" VmHWM)") MiB$unexpected"
+}
+
+sample_memory() { # KEY: the peaks over all workloads so far (VmHWM summed over the processes)
+    local key=$1 pid=${PID[$1]} hwm pss n
+    hwm=$(tree_kib "$pid" VmHWM)
+    pss=$(tree_pss_kib "$pid")
+    n=$(tree_pids "$pid" | wc -l)
+    ((hwm > ${PEAK_HWM[$key]:-0})) && PEAK_HWM[$key]=$hwm
+    ((pss > ${PEAK_PSS[$key]:-0})) && PEAK_PSS[$key]=$pss
+    ((n > ${NPROCS[$key]:-0})) && NPROCS[$key]=$n
+    return 0
+}
+
+measure() { # KEY ROUND: every workload on one server
+    local key=$1 r=$2 pid=${PID[$1]} url=${URL[$1]} auth=${AUTH[$1]}
+    echo "round $r: ${LABEL[$key]}" >&2
+    run_wrk "$key-get4k-r$r" "$pid" "${url}file4k" 200 "$auth"
+    record get4k "$key" "$r" "$RATE"
+    sample_memory "$key"
+    # A 64 MiB response takes about a second per connection: a longer timeout than wrk's 2 s
+    # keeps them out of the timeout count (the figure is bytes read / duration either way). -q:
+    # large answers must not be copied into Lua (see bench/lib.sh).
+    run_wrk -q -T 30s "$key-get64m-r$r" "$pid" "${url}file64m" 200 "$auth"
+    record get64m "$key" "$r" "$MBPS"
+    sample_memory "$key"
+    run_wrk -q -m PROPFIND -b "$WORK/propfind.xml" -H 'Depth: 1' \
+        -H 'Content-Type: application/xml; charset=utf-8' -T 10s \
+        "$key-propfind-r$r" "$pid" "${url}many/" 207 "$auth"
+    record propfind "$key" "$r" "$RATE"
+    sample_memory "$key"
+    # PUTs count any 2xx: 201 for the first, 204 after on davgate and Apache, 201 on rclone; rclone
+    # answers concurrent PUTs to one path with 423, which do not count.
+    case $key in
+    davgate | bypass)
+        local mode
+        for mode in fsync fast; do
+            admin "$key" settings set durability "$mode" >/dev/null
+            run_wrk -m PUT -b "$SEED/file4k" "$key-put-$mode-r$r" "$pid" "${url}put4k" 2xx "$auth"
+            record "put_$mode" "$key" "$r" "$RATE"
+            sample_memory "$key"
+        done
+        ;;
+    *) # no such setting: one run, shown on both PUT rows
+        run_wrk -m PUT -b "$SEED/file4k" "$key-put-r$r" "$pid" "${url}put4k" 2xx "$auth"
+        record put_fsync "$key" "$r" "$RATE"
+        record put_fast "$key" "$r" "$RATE"
+        sample_memory "$key"
+        ;;
+    esac
+}
+
+# --- the attack ----------------------------------------------------------------------------------
+# A fresh davgate per round (the throttle remembers a (network, user) for 15 min). A valid client
+# (wrk -t1 -c8, one cached app password) GETs 4 KiB alone, then again while another wrk floods
+# well-formed wrong app passwords for alice from the same address; the flood starts 1 s before and
+# ends 1 s after the valid client's run so that the whole measured window is under attack.
+declare -A ATK
+status_field() { # KEY FIELD: a number from `davgate status --json`
+    admin "$1" status --json | python3 -c 'import json, sys; print(json.load(sys.stdin)[sys.argv[1]])' "$2"
+}
+
+attack() { # ROUND
+    local r=$1 key=attack-r$1
+    local seed_small=$WORK/seed-small
+    mkdir -p "$seed_small"
+    cp "$SEED/file4k" "$seed_small/"
+    admin "$key" user add alice >/dev/null
+    local password
+    password=$(new_app_password "$key" alice bench)
+    mkdir -p "$WORK/$key/data/files/alice"
+    cp -a "$seed_small/." "$WORK/$key/data/files/alice/"
+    wrong_passwords "$password" 20000 | basic_lines alice >"$WORK/$key-wrong-auths.txt"
+    start_server "$key"
+    local pid=$SERVER_PID url=http://127.0.0.1:$SERVER_PORT/dav/file4k auth
+    auth=$(basic alice "$password")
+    local code
+    code=$(curl -sS -o /dev/null -w '%{http_code}' -H "Authorization: $auth" "$url")
+    [[ $code == 200 ]] || { echo "$key: valid GET answered $code" >&2; exit 1; }
+    echo "round $r: wrong-password flood against a fresh davgate" >&2
+
+    run_wrk -t1 -c8 "$key-valid-alone" "$pid" "$url" 200 "$auth"
+    ATK[alone,$r]=$RATE
+    local argon0 flood_s=$(($(seconds "$DURATION") + 2))
+    argon0=$(status_field "$key" argon2_verifications)
+    # The flood in the background (its own wrk process); trap - EXIT: the subshell must not run
+    # the cleanup. A 30 s timeout: failed answers are delayed up to 25 s on purpose.
+    (
+        trap - EXIT
+        run_wrk -t2 -c32 -d"${flood_s}s" -T 30s "$key-flood" "$pid" "$url" 401,429 \
+            "@$WORK/$key-wrong-auths.txt"
+    ) &
+    local flood=$!
+    sleep 1
+    run_wrk -t1 -c8 "$key-valid-flood" "$pid" "$url" 200 "$auth"
+    ATK[during,$r]=$RATE
+    ATK[during_statuses,$r]=$STATUSES
+    wait "$flood" || { echo "$key: the flood's wrk failed" >&2; exit 1; }
+    wrk_parse "$WORK/wrk-$key-flood.txt"
+    ATK[flood_statuses,$r]=$STATUSES
+    ATK[flood_requests,$r]=$REQUESTS
+    ATK[flood_s,$r]=$flood_s
+    ATK[n401,$r]=$(tr ',' '\n' <<<"$STATUSES" | awk -F: '$1 == 401 { print $2 }')
+    ATK[n429,$r]=$(tr ',' '\n' <<<"$STATUSES" | awk -F: '$1 == 429 { print $2 }')
+    ATK[argon2,$r]=$(($(status_field "$key" argon2_verifications) - argon0))
+    ATK[throttled,$r]=$(status_field "$key" throttled_keys)
+    ATK[hwm,$r]=$(proc_kib "$pid" VmHWM)
+    # After the flood, from the same address: the owner's cached password must still work; a
+    # valid password the server has not seen yet is subject to the throttle like any other.
+    ATK[after_cached,$r]=$(curl -sS -o /dev/null -w '%{http_code}' -H "Authorization: $auth" "$url")
+    local fresh
+    fresh=$(new_app_password "$key" alice "after-flood")
+    ATK[after_fresh,$r]=$(curl -sS -o /dev/null -w '%{http_code}' -u "alice:$fresh" "$url")
+    printf '  %-24s argon2 verifications %s, 401 %s, 429 %s, throttled keys %s, VmHWM %s MiB; after: cached %s, new password %s\n' \
+        "$key" "${ATK[argon2,$r]}" "${ATK[n401,$r]:-0}" "${ATK[n429,$r]:-0}" "${ATK[throttled,$r]}" \
+        "$(mib "${ATK[hwm,$r]}")" "${ATK[after_cached,$r]}" "${ATK[after_fresh,$r]}" >&2
+    stop_server "$pid"
+}
+
+# --- report --------------------------------------------------------------------------------------
+median() { # VALUES...: the median (the mean of the middle two for an even count)
+    printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END {
+        if (NR % 2) printf "%.1f", v[(NR + 1) / 2]; else printf "%.1f", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+fmt() { # NUMBER: rounded, with thousands separators
+    awk -v n="$1" 'BEGIN { s = sprintf("%.0f", n); o = ""; while (length(s) > 3) {
+        o = "," substr(s, length(s) - 2) o; s = substr(s, 1, length(s) - 3) } print s o }'
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f×", a / b; else print "n/a" }'; }
+meets() { # VALUE OP TARGET: "met" or "**missed**"
+    awk -v v="$1" -v t="$3" -v op="$2" 'BEGIN {
+        ok = (op == ">=") ? v >= t : v <= t; print ok ? "met" : "**missed**" }'
+}
+declare -A MED
+medians() {
+    local w key r
+    local -a vals
+    for w in "${WORKLOADS[@]}"; do
+        for key in "${SERVERS[@]}"; do
+            vals=()
+            for ((r = 1; r <= ROUNDS; r++)); do vals+=("${RES[$w,$key,$r]}"); done
+            MED[$w,$key]=$(median "${vals[@]}")
+        done
+    done
+}
+plain() { echo "${1%×}"; } # a ratio without its sign, for comparisons
+
+report() {
+    local w key r
+    local apache_v rclone_v wrk_v
+    apache_v=$("$APACHE" -v | sed -n 's/^Server version: *//p')
+    rclone_v=$(rclone version 2>/dev/null | head -n1)
+    wrk_v=$(wrk -v 2>&1 | head -n1 | awk '{ print $1, $2 }' || true)
+    echo "## davgate vs Apache mod_dav vs rclone: run of $(date -u '+%Y-%m-%d %H:%M UTC')"
+    echo
+    echo "- command: \`bench/compare.sh\` (BENCH_DURATION=$DURATION, BENCH_ROUNDS=$ROUNDS)"
+    echo "- commit: $(git -C "$REPO" rev-parse --short HEAD)$(git -C "$REPO" diff --quiet HEAD -- src Cargo.toml Cargo.lock || echo ' (with uncommitted changes under src/ or Cargo.*)')"
+    echo "- machine: nproc $(nproc), $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo); load average (1, 5, 15 min) at start $LOAD_START, at end $(cut -d' ' -f1-3 /proc/loadavg); wrk runs on the same cores as the servers"
+    echo "- versions: davgate $("$BIN" --version | awk '{ print $2 }') (release, --features bench), $apache_v, $rclone_v, $wrk_v"
+    echo "- load: \`wrk -t$THREADS -c$CONNS -d$DURATION\` on 127.0.0.1, one server at a time, rounds in the order davgate, bypassed, Apache, rclone; figures are medians of $ROUNDS rounds"
+    echo "- only expected statuses count: 200 for GET 4 KiB, 2xx for PUT (wrk Lua response() counting statuses); GET 64 MiB and PROPFIND use a wrk script without response(), because wrk then copies every body into a Lua string (at 64 MiB that bounds the client at ~170 MB/s instead of ~2.7 GB/s), and count every answer below 400; GET 64 MiB is bytes read / duration (MB = 10^6 bytes), every server was checked byte for byte first"
+    echo "- every request carries \`Authorization: Basic\` for alice (the bypassed davgate ignores it); davgate: an app password (argon2id, verified once then cached); Apache: htpasswd apr1 (checked on every request); rclone: --user/--pass"
+    echo "- Apache: mpm_event, KeepAlive On with the default MaxKeepAliveRequests 100 (wrk reconnects every 100 requests), EnableSendfile Off (default), no access log; davgate RUST_LOG=warn"
+    echo "- PROPFIND: Depth 1 on a folder of 1,000 small files with an allprop body (every server answers 1,001 responses)"
+    echo
+    echo "| workload | davgate | davgate, gate bypassed | Apache | rclone | davgate/Apache | davgate/rclone | davgate/bypassed | target |"
+    echo "|---|--:|--:|--:|--:|--:|--:|--:|---|"
+    local d b a c target
+    for w in "${WORKLOADS[@]}"; do
+        d=${MED[$w,davgate]} b=${MED[$w,bypass]} a=${MED[$w,apache]} c=${MED[$w,rclone]}
+        case $w in
+        get4k) target="≥ 2× Apache: $(meets "$(plain "$(ratio "$d" "$a")")" ">=" 2); ≥ 0.9× bypassed: $(meets "$(plain "$(ratio "$d" "$b")")" ">=" 0.9)" ;;
+        get64m) target="≥ 1× Apache: $(meets "$(plain "$(ratio "$d" "$a")")" ">=" 1)" ;;
+        propfind) target="≥ 2× Apache: $(meets "$(plain "$(ratio "$d" "$a")")" ">=" 2)" ;;
+        put_fsync) target="≥ 1× Apache: $(meets "$(plain "$(ratio "$d" "$a")")" ">=" 1)" ;;
+        *) target="" ;;
+        esac
+        echo "| ${WL_NAME[$w]} | $(fmt "$d") | $(fmt "$b") | $(fmt "$a") | $(fmt "$c") | $(ratio "$d" "$a") | $(ratio "$d" "$c") | $(ratio "$d" "$b") | $target |"
+    done
+    local hd=${PEAK_HWM[davgate]} hb=${PEAK_HWM[bypass]} ha=${PEAK_HWM[apache]} hc=${PEAK_HWM[rclone]}
+    echo "| peak RSS over all workloads, MiB (VmHWM; Apache: summed over its processes) | $(mib "$hd") | $(mib "$hb") | $(mib "$ha") | $(mib "$hc") | $(ratio "$hd" "$ha") | $(ratio "$hd" "$hc") | $(ratio "$hd" "$hb") | ≤ 64 MiB: $(meets "$(mib "$hd")" "<=" 64) |"
+    echo
+    echo "The PUT rows differ only for davgate: Apache and rclone have no durability setting (one run per round, shown on both rows; neither fsyncs). The bypassed davgate ran both settings too."
+    echo
+    echo "### Memory"
+    echo
+    echo "| server | processes | peak RSS (VmHWM, summed), MiB | largest PSS sampled after a workload, MiB |"
+    echo "|---|--:|--:|--:|"
+    for key in "${SERVERS[@]}"; do
+        echo "| ${LABEL[$key]} | ${NPROCS[$key]} | $(mib "${PEAK_HWM[$key]}") | $(mib "${PEAK_PSS[$key]}") |"
+    done
+    echo
+    echo "Sampled after every workload. Apache's sum counts shared pages once per process (PSS shares them out); a worker that exited before a sample is not counted."
+    echo
+    echo "### Every round"
+    echo
+    echo "| workload | round | davgate | davgate, gate bypassed | Apache | rclone |"
+    echo "|---|--:|---|---|---|---|"
+    for w in "${WORKLOADS[@]}"; do
+        for ((r = 1; r <= ROUNDS; r++)); do
+            printf '| %s | %d ' "${WL_NAME[$w]}" "$r"
+            for key in "${SERVERS[@]}"; do
+                printf '| %s (%s) ' "$(fmt "${RES[$w,$key,$r]}")" "${DETAIL[$w,$key,$r]}"
+            done
+            echo "|"
+        done
+    done
+    echo
+    echo "CPU is the server's CPU time (all its processes) during the run, out of 2 cores × $DURATION shared with wrk."
+    echo
+    echo "### Wrong-password flood (davgate only)"
+    echo
+    echo "A fresh davgate per round. Valid client: \`wrk -t1 -c8\`, GET 4 KiB with one cached app password. Flood: a second wrk, \`-t2 -c32\`, for $(($(seconds "$DURATION") + 2)) s covering the valid client's $DURATION, a different well-formed wrong app password for alice (right id and checksum) on every request, from the same address (same client network, same user: the worst case for the owner)."
+    echo
+    echo "| round | valid client alone, req/s | valid client during the flood, req/s | during/alone (target ≥ 0.80) | argon2 verifications caused by the flood | flood 401 | flood 429 | flood requests answered | peak RSS, MiB (target ≤ 64) | after the flood: cached password / new app password |"
+    echo "|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|"
+    local share
+    local -a shares=() hwms=() argons=()
+    for ((r = 1; r <= ROUNDS; r++)); do
+        share=$(awk -v a="${ATK[during,$r]}" -v b="${ATK[alone,$r]}" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
+        shares+=("$share")
+        hwms+=("${ATK[hwm,$r]}")
+        argons+=("${ATK[argon2,$r]}")
+        echo "| $r | $(fmt "${ATK[alone,$r]}") | $(fmt "${ATK[during,$r]}") | $share $(meets "$share" ">=" 0.8) | ${ATK[argon2,$r]} | ${ATK[n401,$r]:-0} | ${ATK[n429,$r]:-0} | $(fmt "${ATK[flood_requests,$r]}") | $(mib "${ATK[hwm,$r]}") $(meets "$(mib "${ATK[hwm,$r]}")" "<=" 64) | ${ATK[after_cached,$r]} / ${ATK[after_fresh,$r]} |"
+    done
+    echo
+    for ((r = 1; r <= ROUNDS; r++)); do
+        echo "- round $r: valid client's statuses during the flood: ${ATK[during_statuses,$r]:-none}; flood statuses: ${ATK[flood_statuses,$r]:-none}"
+    done
+    echo
+    echo "### Targets"
+    echo
+    echo "| target | figure | |"
+    echo "|---|--:|---|"
+    local x
+    x=$(plain "$(ratio "${MED[get4k,davgate]}" "${MED[get4k,apache]}")")
+    echo "| authenticated GET 4 KiB ≥ 2× Apache | ${x}× | $(meets "$x" ">=" 2) |"
+    x=$(plain "$(ratio "${MED[get4k,davgate]}" "${MED[get4k,bypass]}")")
+    echo "| authenticated GET 4 KiB ≥ 0.9× bypassed | ${x}× | $(meets "$x" ">=" 0.9) |"
+    x=$(plain "$(ratio "${MED[propfind,davgate]}" "${MED[propfind,apache]}")")
+    echo "| PROPFIND Depth 1 ≥ 2× Apache | ${x}× | $(meets "$x" ">=" 2) |"
+    x=$(plain "$(ratio "${MED[get64m,davgate]}" "${MED[get64m,apache]}")")
+    echo "| GET 64 MiB ≥ Apache | ${x}× | $(meets "$x" ">=" 1) |"
+    x=$(plain "$(ratio "${MED[put_fsync,davgate]}" "${MED[put_fsync,apache]}")")
+    echo "| PUT 4 KiB with fsync ≥ Apache | ${x}× | $(meets "$x" ">=" 1) |"
+    x=$(mib "${PEAK_HWM[davgate]}")
+    echo "| davgate peak RSS over all workloads ≤ 64 MiB | $x MiB | $(meets "$x" "<=" 64) |"
+    x=$(median "${shares[@]}")
+    echo "| valid client during a wrong-password flood ≥ 80 % of alone (median of rounds) | $(awk -v s="$x" 'BEGIN { printf "%.0f %%", s * 100 }') | $(meets "$x" ">=" 0.8) |"
+    x=$(printf '%s\n' "${hwms[@]}" | sort -n | tail -n1)
+    echo "| davgate peak RSS through the flood ≤ 64 MiB (largest of rounds) | $(mib "$x") MiB | $(meets "$(mib "$x")" "<=" 64) |"
+    x=$(printf '%s\n' "${argons[@]}" | sort -n | tail -n1)
+    echo "| argon2 verifications caused by a flood ≈ 10 per (network, user) (largest of rounds) | $x | $(meets "$x" "<=" 12) |"
+}
+
+save_report() { # FILE: replaces the compare section of FILE (or adds it after the title)
+    local file=$1 begin='<!-- bench/compare.sh: begin -->' end='<!-- bench/compare.sh: end -->'
+    [[ -f $file ]] || printf '# Benchmark results\n' >"$file"
+    python3 - "$file" "$WORK/report.md" "$begin" "$end" <<'EOF'
+import sys
+path, report, begin, end = sys.argv[1:]
+text = open(path).read()
+block = begin + "\n" + open(report).read().rstrip("\n") + "\n" + end
+if begin in text and end in text:
+    head, rest = text.split(begin, 1)
+    text = head + block + rest.split(end, 1)[1]
+else:
+    lines = text.split("\n", 1)
+    text = lines[0] + "\n\n" + block + "\n\n" + (lines[1].lstrip("\n") if len(lines) > 1 else "")
+open(path, "w").write(text)
+EOF
+    echo "saved into $file" >&2
+}
+
+# --- main ----------------------------------------------------------------------------------------
+seed_data
+echo "starting servers (davgate RUST_LOG=$LOG_LEVEL)" >&2
+setup_davgate davgate
+setup_davgate bypass --bench-bypass-gate alice
+setup_apache
+setup_rclone
+for key in "${SERVERS[@]}"; do
+    check_server "$key"
+done
+
+echo "workloads: wrk -t$THREADS -c$CONNS -d$DURATION, $ROUNDS rounds" >&2
+for ((round = 1; round <= ROUNDS; round++)); do
+    for key in "${SERVERS[@]}"; do
+        measure "$key" "$round"
+    done
+    attack "$round"
+done
+
+medians
+report | tee "$WORK/report.md"
+[[ -z $RESULTS ]] || save_report "$RESULTS"
