@@ -238,7 +238,7 @@ impl Gate {
             basic::parse(header.as_bytes()).ok_or_else(|| refuse(Denied::Malformed, None))?;
         let user = basic.user;
         let policy = self.policy();
-        if let Verdict::Refuse { retry_after } = self.throttle.check(&policy, peer, &user) {
+        if let Verdict::Refuse { retry_after } = self.throttle.admit(&policy, peer, &user) {
             let retry_after = Some(retry_after);
             return Err(Refusal { reason: Denied::Throttled, user: Some(user), retry_after });
         }
@@ -256,8 +256,9 @@ impl Gate {
             }
             Err(reason) => {
                 if reason.is_guess() {
-                    let delay = self.throttle.record_failure(&policy, peer, &user);
-                    tokio::time::sleep(delay).await;
+                    tokio::time::sleep(self.throttle.failed(&policy, peer, &user)).await;
+                } else {
+                    self.throttle.refund(&policy, peer, &user);
                 }
                 Err(refuse(reason, Some(&user)))
             }

@@ -1,9 +1,14 @@
 //! Brute-force throttling: wrong guesses get slower, then refused, without punishing anyone else.
 //!
-//! Failures are counted per (client network, user name): an IPv4 address, or an IPv6 /64 (one
-//! customer's whole prefix). Each failed answer is delayed 0.1 s × 2ⁿ⁻¹ (capped at 25 s, as
-//! Nextcloud does); after `max_failures` the key is locked out for [`LOCKOUT`]: its uncached
-//! attempts get 429 with `Retry-After` before any argon2 runs. A success resets the key.
+//! Attempts are counted per (client network, user name): an IPv4 address, or an IPv6 /64 (one
+//! customer's whole prefix). An attempt is charged *before* it is verified ([`Throttle::admit`]),
+//! so parallel connections cannot each slip a guess past the count; a success clears the key,
+//! and an attempt that turns out not to be a guess (a stale revoked password) is refunded. Each
+//! failed answer is delayed 0.1 s × 2ⁿ⁻¹ (capped at 25 s, as Nextcloud does); after
+//! `max_failures` the key is locked out for [`LOCKOUT`]: its uncached attempts get 429 with
+//! `Retry-After` before any argon2 runs, except one per [`TRICKLE`], so that a new device of the
+//! user behind the same address gets in within a minute of retrying (app-password secrets are
+//! 140 random bits: one guess a minute is no risk, and neither is its argon2 cost).
 //!
 //! What it never does: slow a credential that is already verified (the cache answers before the
 //! throttle is asked), count a stale client sending a revoked or expired app password (refused
@@ -21,6 +26,8 @@ use std::time::{Duration, Instant};
 pub const LOCKOUT: Duration = Duration::from_secs(15 * 60);
 /// Failures older than this are forgotten.
 const WINDOW: Duration = Duration::from_secs(60 * 60);
+/// During a lockout, one attempt per this long is still verified.
+pub const TRICKLE: Duration = Duration::from_secs(60);
 /// The longest delay of one failed answer.
 const MAX_DELAY: Duration = Duration::from_secs(25);
 /// Most keys kept; beyond, the stalest go.
@@ -57,8 +64,12 @@ struct Key {
 
 #[derive(Debug, Clone, Copy)]
 struct Bucket {
+    /// Attempts charged (failures, and attempts still being verified).
     failures: u32,
+    /// The last charge.
     last: Instant,
+    /// The last attempt let through during a lockout.
+    trickled: Option<Instant>,
 }
 
 /// One surface's throttle (WebDAV has one, the web login will have its own).
@@ -68,34 +79,45 @@ pub struct Throttle {
 }
 
 impl Throttle {
-    /// May this (address, user) try now?
-    pub fn check(&self, policy: &Policy, ip: IpAddr, user: &str) -> Verdict {
+    /// Charges an attempt of this (address, user), or refuses it during a lockout. Call before
+    /// verifying; then [`Throttle::failed`], [`Throttle::refund`] or [`Throttle::record_success`].
+    pub fn admit(&self, policy: &Policy, ip: IpAddr, user: &str) -> Verdict {
         let Some(key) = key(policy, ip, user) else { return Verdict::Allow };
-        let now = Instant::now();
-        let buckets = self.lock();
-        match buckets.get(&key) {
-            Some(b) if b.failures >= policy.max_failures && now - b.last < LOCKOUT => {
-                Verdict::Refuse { retry_after: LOCKOUT - (now - b.last) }
-            }
-            _ => Verdict::Allow,
-        }
-    }
-
-    /// Counts a failure; returns how long to hold the answer back.
-    pub fn record_failure(&self, policy: &Policy, ip: IpAddr, user: &str) -> Duration {
-        let Some(key) = key(policy, ip, user) else { return Duration::ZERO };
         let now = Instant::now();
         let mut buckets = self.lock();
         if buckets.len() >= MAX_KEYS && !buckets.contains_key(&key) {
             evict(&mut buckets, now);
         }
-        let bucket = buckets.entry(key).or_insert(Bucket { failures: 0, last: now });
+        let bucket =
+            buckets.entry(key).or_insert(Bucket { failures: 0, last: now, trickled: None });
         if now - bucket.last > WINDOW {
             bucket.failures = 0;
         }
+        if bucket.failures >= policy.max_failures && now - bucket.last < LOCKOUT {
+            let due = bucket.trickled.is_none_or(|t| now - t >= TRICKLE);
+            if !due {
+                return Verdict::Refuse { retry_after: LOCKOUT - (now - bucket.last) };
+            }
+            bucket.trickled = Some(now);
+        }
         bucket.failures = bucket.failures.saturating_add(1);
         bucket.last = now;
-        delay(bucket.failures)
+        Verdict::Allow
+    }
+
+    /// The admitted attempt failed as a guess: how long to hold the answer back.
+    pub fn failed(&self, policy: &Policy, ip: IpAddr, user: &str) -> Duration {
+        let Some(key) = key(policy, ip, user) else { return Duration::ZERO };
+        self.lock().get(&key).map_or(Duration::ZERO, |b| delay(b.failures))
+    }
+
+    /// The admitted attempt was no guess (a stale client, a disabled account): take it back.
+    pub fn refund(&self, policy: &Policy, ip: IpAddr, user: &str) {
+        if let Some(key) = key(policy, ip, user)
+            && let Some(bucket) = self.lock().get_mut(&key)
+        {
+            bucket.failures = bucket.failures.saturating_sub(1);
+        }
     }
 
     /// A success: the key starts over.
@@ -163,6 +185,12 @@ fn evict(buckets: &mut HashMap<Key, Bucket>, now: Instant) {
 mod tests {
     use super::*;
 
+    /// One failed guess, as the gate records it.
+    fn fail(t: &Throttle, p: &Policy, ip: IpAddr, user: &str) -> Duration {
+        assert_eq!(t.admit(p, ip, user), Verdict::Allow);
+        t.failed(p, ip, user)
+    }
+
     fn policy() -> Policy {
         Policy { enabled: true, max_failures: 3, trusted: vec!["10.0.0.0/8".parse().unwrap()] }
     }
@@ -177,36 +205,56 @@ mod tests {
     }
 
     #[test]
+    fn parallel_attempts_are_charged_before_verification() {
+        let (t, p) = (Throttle::default(), policy());
+        let ip: IpAddr = "203.0.113.7".parse().unwrap();
+        // Ten connections ask at once, before any answer: only three get through, plus the
+        // one-a-minute trickle of a lockout.
+        let admitted = (0..10).filter(|_| t.admit(&p, ip, "alice") == Verdict::Allow).count();
+        assert_eq!(admitted, 3 + 1);
+    }
+
+    #[test]
     fn failures_lock_out_that_user_on_that_network_only() {
         let (t, p) = (Throttle::default(), policy());
         let attacker: IpAddr = "203.0.113.7".parse().unwrap();
         for _ in 0..3 {
-            assert_eq!(t.check(&p, attacker, "alice"), Verdict::Allow);
-            t.record_failure(&p, attacker, "Alice");
+            fail(&t, &p, attacker, "Alice");
         }
-        assert!(matches!(t.check(&p, attacker, "alice"), Verdict::Refuse { .. }));
-        assert_eq!(t.check(&p, attacker, "bob"), Verdict::Allow);
-        assert_eq!(t.check(&p, "198.51.100.1".parse().unwrap(), "alice"), Verdict::Allow);
+        // One attempt a minute still goes through (a new device of alice's), then refusals.
+        assert_eq!(t.admit(&p, attacker, "alice"), Verdict::Allow);
+        assert!(matches!(t.admit(&p, attacker, "alice"), Verdict::Refuse { .. }));
+        assert_eq!(t.admit(&p, attacker, "bob"), Verdict::Allow);
+        assert_eq!(t.admit(&p, "198.51.100.1".parse().unwrap(), "alice"), Verdict::Allow);
         t.record_success(&p, attacker, "alice");
-        assert_eq!(t.check(&p, attacker, "alice"), Verdict::Allow);
+        assert_eq!(t.admit(&p, attacker, "alice"), Verdict::Allow);
+    }
+
+    #[test]
+    fn refunds_take_back_what_was_no_guess() {
+        let (t, p) = (Throttle::default(), policy());
+        let ip: IpAddr = "203.0.113.7".parse().unwrap();
+        for _ in 0..20 {
+            assert_eq!(t.admit(&p, ip, "alice"), Verdict::Allow);
+            t.refund(&p, ip, "alice");
+        }
+        assert_eq!(fail(&t, &p, ip, "alice"), Duration::from_millis(100));
     }
 
     #[test]
     fn an_ipv6_64_is_one_client_and_mapped_ipv4_is_ipv4() {
         let (t, p) = (Throttle::default(), policy());
-        for i in 1..=3 {
-            t.record_failure(&p, format!("2001:db8:1:2::{i}").parse().unwrap(), "alice");
+        for i in 1..=4 {
+            fail(&t, &p, format!("2001:db8:1:2::{i}").parse().unwrap(), "alice");
         }
         let neighbour: IpAddr = "2001:db8:1:2:ffff::1".parse().unwrap();
-        assert!(matches!(t.check(&p, neighbour, "alice"), Verdict::Refuse { .. }));
-        assert_eq!(t.check(&p, "2001:db8:1:3::1".parse().unwrap(), "alice"), Verdict::Allow);
-        for _ in 0..3 {
-            t.record_failure(&p, "::ffff:203.0.113.9".parse().unwrap(), "bob");
+        assert!(matches!(t.admit(&p, neighbour, "alice"), Verdict::Refuse { .. }));
+        assert_eq!(t.admit(&p, "2001:db8:1:3::1".parse().unwrap(), "alice"), Verdict::Allow);
+        for _ in 0..4 {
+            fail(&t, &p, "::ffff:203.0.113.9".parse().unwrap(), "bob");
         }
-        assert!(matches!(
-            t.check(&p, "203.0.113.9".parse().unwrap(), "bob"),
-            Verdict::Refuse { .. }
-        ));
+        let same: IpAddr = "203.0.113.9".parse().unwrap();
+        assert!(matches!(t.admit(&p, same, "bob"), Verdict::Refuse { .. }));
     }
 
     #[test]
@@ -214,15 +262,13 @@ mod tests {
         let t = Throttle::default();
         let lan: IpAddr = "10.1.2.3".parse().unwrap();
         for _ in 0..10 {
-            assert_eq!(t.record_failure(&policy(), lan, "alice"), Duration::ZERO);
+            assert_eq!(fail(&t, &policy(), lan, "alice"), Duration::ZERO);
         }
-        assert_eq!(t.check(&policy(), lan, "alice"), Verdict::Allow);
         let off = Policy { enabled: false, ..policy() };
         let wan: IpAddr = "203.0.113.7".parse().unwrap();
         for _ in 0..10 {
-            t.record_failure(&off, wan, "alice");
+            fail(&t, &off, wan, "alice");
         }
-        assert_eq!(t.check(&off, wan, "alice"), Verdict::Allow);
         assert!(t.is_empty());
     }
 
@@ -231,7 +277,7 @@ mod tests {
         let (t, p) = (Throttle::default(), policy());
         let ip: IpAddr = "203.0.113.7".parse().unwrap();
         for i in 0..(MAX_KEYS + 5_000) {
-            t.record_failure(&p, ip, &format!("user{i}"));
+            fail(&t, &p, ip, &format!("user{i}"));
         }
         assert!(t.len() <= MAX_KEYS);
     }

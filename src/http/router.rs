@@ -1,7 +1,7 @@
 //! Path → handler. The gate sits in front of everything under `/dav/`.
 
 use dav_server::body::Body;
-use http::header::{HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
+use http::header::{CONNECTION, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{Method, Request, Response, StatusCode};
 use std::net::IpAddr;
 
@@ -19,6 +19,9 @@ pub struct App {
     #[cfg(feature = "bench")]
     pub bench_bypass: Option<UserName>,
 }
+
+/// How long a 429 is held back before it is sent.
+const THROTTLED_HOLD: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The challenge every refused WebDAV request gets.
 const CHALLENGE: &str = "Basic realm=\"davgate\", charset=\"UTF-8\"";
@@ -52,7 +55,12 @@ impl App {
                     let user = who.user().clone();
                     (self.mount.serve(&who, req).await, Some(user))
                 }
-                Err(refusal) => (refuse(&refusal, peer), None),
+                Err(refusal) => {
+                    if refusal.reason == Denied::Throttled {
+                        tokio::time::sleep(THROTTLED_HOLD).await;
+                    }
+                    (refuse(&refusal, peer), None)
+                }
             };
         }
         let res = match (req.method(), path) {
@@ -75,6 +83,8 @@ fn refuse(refusal: &Refusal, peer: IpAddr) -> Response<Body> {
             "The credential store is unavailable; try again.\n",
         ),
         Denied::Throttled => {
+            // Held a moment and the connection closed, so that a flood of refused guesses
+            // cannot spin at the server's full speed on kept-alive connections.
             let wait = refusal.retry_after.map_or(60, |d| d.as_secs().max(1));
             tracing::warn!(
                 target: "davgate::auth",
@@ -85,6 +95,7 @@ fn refuse(refusal: &Refusal, peer: IpAddr) -> Response<Body> {
                 "Too many failed sign-ins for this user from your network; try again later.\n",
             );
             res.headers_mut().insert(RETRY_AFTER, HeaderValue::from(wait));
+            res.headers_mut().insert(CONNECTION, HeaderValue::from_static("close"));
             res
         }
         reason => {

@@ -205,11 +205,18 @@ pub fn list_app_passwords(data: &Path, user: Option<&str>) -> Vec<serde_json::Va
 /// The same app password with a different secret but a valid checksum: passes every cheap
 /// check and must be refused by the argon2 verification.
 pub fn with_wrong_secret(password: &str) -> String {
+    with_wrong_secret_n(password, 0)
+}
+
+/// The `n`th distinct wrong secret for the same app password (valid checksum each).
+pub fn with_wrong_secret_n(password: &str, n: usize) -> String {
     const ALPHABET: &[u8] = b"0123456789abcdefghjkmnpqrstvwxyz";
     let body: String = password["dgp-".len()..].chars().filter(|c| *c != '-').collect();
     let id = &body[..10];
     let mut secret: Vec<u8> = body[10..38].bytes().collect();
     secret[0] = if secret[0] == b'a' { b'b' } else { b'a' };
+    secret[1] = ALPHABET[n % 32];
+    secret[2] = ALPHABET[(n / 32) % 32];
     let payload = format!("{id}{}", String::from_utf8(secret).unwrap());
     let crc = crc32fast::hash(format!("dgp{payload}").as_bytes());
     let check: String =
