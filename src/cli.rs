@@ -208,8 +208,14 @@ fn serve(data: PathBuf, args: ServeArgs) -> Result<(), Error> {
         let user = davgate::store::UserName::parse(&user).map_err(davgate::store::Error::from)?;
         options.bench_bypass_user = Some(user);
     }
-    let runtime =
-        tokio::runtime::Runtime::new().map_err(|e| Error::io("starting the runtime", e))?;
+    // File operations block (dav-server's LocalFs runs them in place): capping the threads that
+    // may block at once bounds memory under load (each has a stack and a malloc arena), where
+    // tokio's default of 512 let a GET flood grow the process past 90 MiB.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .max_blocking_threads(MAX_BLOCKING_THREADS)
+        .build()
+        .map_err(|e| Error::io("starting the runtime", e))?;
     runtime.block_on(async move {
         let server = Server::start(options).await?;
         let base = format!("{}://{}", server.scheme(), server.local_addr());
@@ -234,6 +240,9 @@ fn serve(data: PathBuf, args: ServeArgs) -> Result<(), Error> {
         Ok(())
     })
 }
+
+/// Threads that may block on file I/O at once (see `serve`).
+const MAX_BLOCKING_THREADS: usize = 32;
 
 fn user(data: &std::path::Path, cmd: UserCommand) -> Result<(), Error> {
     match cmd {

@@ -126,6 +126,8 @@ pub struct Refusal {
 }
 
 type Outcome = Result<Authenticated, Denied>;
+/// An outcome through the throttle: a refusal may carry when to retry.
+type Attempt = Result<Authenticated, (Denied, Option<std::time::Duration>)>;
 
 /// "Last used" is written at most this often per app password.
 const LAST_USED_INTERVAL_SECS: i64 = 60;
@@ -137,7 +139,7 @@ pub struct Gate {
     store: Arc<Store>,
     verifier: Verifier,
     cache: CredentialCache,
-    inflight: Mutex<HashMap<CacheKey, Arc<OnceCell<Outcome>>>>,
+    inflight: Mutex<HashMap<CacheKey, Arc<OnceCell<Attempt>>>>,
     last_used: mpsc::Sender<(AppPasswordId, DateTime<Utc>)>,
     throttle: Throttle,
 }
@@ -237,45 +239,60 @@ impl Gate {
         let basic =
             basic::parse(header.as_bytes()).ok_or_else(|| refuse(Denied::Malformed, None))?;
         let user = basic.user;
-        let policy = self.policy();
-        if let Verdict::Refuse { retry_after } = self.throttle.admit(&policy, peer, &user) {
-            let retry_after = Some(retry_after);
-            return Err(Refusal { reason: Denied::Throttled, user: Some(user), retry_after });
-        }
-        let outcome = match token::parse(basic.password.expose()) {
-            Err(_) => Err(Denied::NotAppPassword),
-            Ok(presented) => {
-                let user_agent = headers.get(USER_AGENT).and_then(|v| v.to_str().ok());
-                self.verify_once(key, &user, presented, user_agent).await
-            }
+        let user_agent = headers.get(USER_AGENT).and_then(|v| v.to_str().ok());
+        let attempt = match token::parse(basic.password.expose()) {
+            Err(_) => self.throttled(peer, &user, async { Err(Denied::NotAppPassword) }).await,
+            Ok(presented) => self.verify_once(key, &user, presented, user_agent, peer).await,
         };
-        match outcome {
+        attempt.map_err(|(reason, retry_after)| Refusal { reason, user: Some(user), retry_after })
+    }
+
+    /// Runs one verification under the throttle: charged before it starts (so parallel guesses
+    /// cannot outrun the count), cleared by a success, refunded when it was no guess, and a
+    /// failed guess's answer held back.
+    async fn throttled(
+        &self,
+        peer: IpAddr,
+        user: &str,
+        verification: impl std::future::Future<Output = Outcome>,
+    ) -> Attempt {
+        let policy = self.policy();
+        if let Verdict::Refuse { retry_after } = self.throttle.admit(&policy, peer, user) {
+            return Err((Denied::Throttled, Some(retry_after)));
+        }
+        match verification.await {
             Ok(who) => {
-                self.throttle.record_success(&policy, peer, &user);
+                self.throttle.record_success(&policy, peer, user);
                 Ok(who)
             }
             Err(reason) => {
                 if reason.is_guess() {
-                    tokio::time::sleep(self.throttle.failed(&policy, peer, &user)).await;
+                    tokio::time::sleep(self.throttle.failed(&policy, peer, user)).await;
                 } else {
-                    self.throttle.refund(&policy, peer, &user);
+                    self.throttle.refund(&policy, peer, user);
                 }
-                Err(refuse(reason, Some(&user)))
+                Err((reason, None))
             }
         }
     }
 
-    /// Concurrent first requests with the same credential share one verification.
+    /// Concurrent first requests with the same credential share one verification, and one
+    /// throttle charge: a client mounting with many connections at once is one attempt.
     async fn verify_once(
         &self,
         key: CacheKey,
         user: &str,
         presented: Presented,
         user_agent: Option<&str>,
-    ) -> Outcome {
+        peer: IpAddr,
+    ) -> Attempt {
         let cell = Arc::clone(self.lock_inflight().entry(key).or_default());
-        let outcome =
-            cell.get_or_init(|| self.verify_new(key, user, presented, user_agent)).await.clone();
+        let outcome = cell
+            .get_or_init(|| {
+                self.throttled(peer, user, self.verify_new(key, user, presented, user_agent))
+            })
+            .await
+            .clone();
         let mut inflight = self.lock_inflight();
         if inflight.get(&key).is_some_and(|c| Arc::ptr_eq(c, &cell)) {
             inflight.remove(&key);
@@ -408,7 +425,7 @@ impl Gate {
 
     fn lock_inflight(
         &self,
-    ) -> std::sync::MutexGuard<'_, HashMap<CacheKey, Arc<OnceCell<Outcome>>>> {
+    ) -> std::sync::MutexGuard<'_, HashMap<CacheKey, Arc<OnceCell<Attempt>>>> {
         self.inflight.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
