@@ -9,6 +9,7 @@
 mod confined;
 mod quota;
 mod upload;
+mod walk;
 
 use dav_server::body::Body;
 use dav_server::davpath::DavPath;

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use super::upload::TEMP_PREFIX;
+use super::upload::is_temporary;
 use crate::store::{Store, UserName};
 
 /// How long a count stays trusted when nothing was deleted.
@@ -84,25 +84,12 @@ impl Usage {
 /// temporary files.
 pub fn count(dir: &Path) -> std::io::Result<u64> {
     let mut total = 0u64;
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        let entries = match std::fs::read_dir(&dir) {
-            Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(e),
-        };
-        for entry in entries {
-            let entry = entry?;
-            let meta = entry.metadata()?;
-            if meta.is_dir() {
-                stack.push(entry.path());
-            } else if meta.is_file()
-                && !entry.file_name().to_string_lossy().starts_with(TEMP_PREFIX)
-            {
-                total = total.saturating_add(meta.len());
-            }
+    super::walk::for_each_file(dir, |entry, meta| {
+        if !is_temporary(entry) {
+            total = total.saturating_add(meta.len());
         }
-    }
+        Ok(())
+    })?;
     Ok(total)
 }
 

@@ -329,26 +329,19 @@ impl DavMetaData for FileMeta {
 /// how many were removed.
 pub fn remove_leftovers(root: &Path) -> std::io::Result<usize> {
     let mut removed = 0;
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        let entries = match std::fs::read_dir(&dir) {
-            Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(e),
-        };
-        for entry in entries {
-            let entry = entry?;
-            let kind = entry.file_type()?;
-            if kind.is_dir() {
-                stack.push(entry.path());
-            } else if kind.is_file() && entry.file_name().to_string_lossy().starts_with(TEMP_PREFIX)
-            {
-                std::fs::remove_file(entry.path())?;
-                removed += 1;
-            }
+    super::walk::for_each_file(root, |entry, _| {
+        if is_temporary(entry) {
+            std::fs::remove_file(entry.path())?;
+            removed += 1;
         }
-    }
+        Ok(())
+    })?;
     Ok(removed)
+}
+
+/// True for davgate's temporary upload files.
+pub fn is_temporary(entry: &std::fs::DirEntry) -> bool {
+    entry.file_name().to_string_lossy().starts_with(TEMP_PREFIX)
 }
 
 #[cfg(test)]
