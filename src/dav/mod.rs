@@ -96,12 +96,12 @@ impl Mount {
                 );
             }
         };
-        let method = req.method().as_str().to_string();
-        if method != "PUT" && method != "COPY" {
+        let is_put = req.method() == Method::PUT;
+        if !is_put && req.method().as_str() != "COPY" {
             return self.dispatch(who, req, mount.fs, mount.locks).await;
         }
         // Uploads: the request's X-OC-Mtime and the durability in force travel with the fs.
-        let mtime = (method == "PUT")
+        let mtime = is_put
             .then(|| req.headers().get(X_OC_MTIME)?.to_str().ok().and_then(upload::parse_oc_mtime))
             .flatten();
         let context = Arc::new(UploadContext::new(mtime, self.store.settings().durability));
@@ -196,15 +196,7 @@ impl PropsChange {
             path.set_prefix(PREFIX).ok()?;
             Some(props_path(&path))
         };
-        let destination = || {
-            let text = req.headers().get(DESTINATION)?.to_str().ok()?;
-            let path = if text.starts_with('/') {
-                text.to_string()
-            } else {
-                text.parse::<http::Uri>().ok()?.path().to_string()
-            };
-            key(&path)
-        };
+        let destination = || key(&destination_path(req)?.ok()?);
         let from = key(req.uri().path())?;
         match req.method().as_str() {
             "COPY" => Some(Self::Copy { from, to: destination()? }),
@@ -252,20 +244,28 @@ type PathRefusal = (StatusCode, &'static str);
 /// the mount: dav-server would answer those with 502, and they are the client's mistake.
 fn check_paths<B>(req: &Request<B>) -> Result<(), PathRefusal> {
     inside_mount(req.uri().path())?;
-    let Some(dest) = req.headers().get(DESTINATION) else {
+    let Some(path) = destination_path(req) else {
         return Ok(());
     };
     let bad = (StatusCode::BAD_REQUEST, "The Destination header is not a valid URL or path.\n");
-    let text = dest.to_str().map_err(|_| bad)?;
-    let path = if text.starts_with('/') {
-        text.to_string()
-    } else {
-        text.parse::<http::Uri>().map_err(|_| bad)?.path().to_string()
-    };
-    inside_mount(&path).map_err(|(status, _)| match status {
+    inside_mount(&path.map_err(|()| bad)?).map_err(|(status, _)| match status {
         StatusCode::FORBIDDEN => (status, "The Destination must be inside /dav/.\n"),
         _ => (status, "The Destination path is not valid.\n"),
     })
+}
+
+/// The raw path of the `Destination` header (an absolute URL or an absolute path; the host is
+/// ignored, as dav-server does): None without the header, `Err` when it is not readable.
+fn destination_path<B>(req: &Request<B>) -> Option<Result<String, ()>> {
+    let text = req.headers().get(DESTINATION)?;
+    let parsed = text.to_str().map_err(|_| ()).and_then(|text| {
+        if text.starts_with('/') {
+            Ok(text.to_string())
+        } else {
+            text.parse::<http::Uri>().map(|uri| uri.path().to_string()).map_err(|_| ())
+        }
+    });
+    Some(parsed)
 }
 
 fn inside_mount(raw: &str) -> Result<(), PathRefusal> {
