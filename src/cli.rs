@@ -117,6 +117,13 @@ enum UserCommand {
         /// Size with a unit K, M, G or T (binary: 1K = 1024 bytes), or `none`.
         size: String,
     },
+    /// Remove a user's second factor (a lost phone): the web login then asks for the password
+    /// alone until they enrol again from their profile.
+    #[command(name = "reset-2fa")]
+    ResetTwoFactor {
+        /// Account name.
+        name: String,
+    },
     /// Set a new primary password (generated and printed once, unless --password-stdin).
     Passwd {
         /// Account name.
@@ -229,7 +236,8 @@ fn serve(data: PathBuf, args: ServeArgs) -> Result<(), Error> {
             );
         }
         text += &format!(
-            "\nTo mount your files, create an app password (in another terminal):\n  \
+            "\nTo mount your files, sign in at {base}/ and add an app password under \
+             \"App passwords\",\nor create one in another terminal:\n  \
              davgate --data {} app-password create admin \"My laptop\"\n\
              then connect to {base}/dav/ with the user name and that app password.\n",
             shell_quote(&data.display().to_string())
@@ -274,6 +282,14 @@ fn user(data: &std::path::Path, cmd: UserCommand) -> Result<(), Error> {
         UserCommand::Disable { name } => set_disabled(data, name, true)?,
         UserCommand::Quota { name, size } => set_quota(data, name, &size)?,
         UserCommand::Enable { name } => set_disabled(data, name, false)?,
+        UserCommand::ResetTwoFactor { name } => {
+            if let Reply::User { user } = admin::run(data, Request::UserResetTotp { name })? {
+                print(&format!(
+                    "Removed the second factor of '{}': the web login asks for the password alone                      until they enrol again.\n",
+                    user.name
+                ));
+            }
+        }
         UserCommand::Remove { name } => {
             if let Reply::UserRemoved { name, app_passwords_removed } =
                 admin::run(data, Request::UserRemove { name })?

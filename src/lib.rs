@@ -20,6 +20,7 @@ pub mod http;
 pub mod server;
 pub mod size;
 pub mod store;
+pub mod web;
 
 pub use error::Error;
 

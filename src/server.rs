@@ -16,6 +16,8 @@ use crate::dav::{Mount, create_private_dir, remove_leftovers};
 use crate::error::Error;
 use crate::http::{App, Listener};
 use crate::store::{Role, Store, UserName};
+use crate::web::Web;
+use crate::web::portal::Portal;
 
 /// How to run a server.
 #[derive(Debug, Clone)]
@@ -96,18 +98,29 @@ impl Server {
         let tls = options.tls.as_ref().map(|(c, k)| (c.as_path(), k.as_path()));
         let listener = Listener::bind(options.listen, tls).await?;
         let mount = Mount::new(files, Arc::clone(&store));
-        #[cfg(feature = "bench")]
-        let app = Arc::new(App { gate, mount, bench_bypass: options.bench_bypass_user.clone() });
-        #[cfg(not(feature = "bench"))]
-        let app = Arc::new(App { gate, mount });
         let started_at = chrono::Utc::now();
-        let watched = Arc::clone(&app);
+        // The status closure reads the gate through a slot filled once the app exists (the app
+        // holds the operations, through the web portal).
+        let slot: Arc<std::sync::OnceLock<std::sync::Weak<App>>> = Arc::default();
+        let watched = Arc::clone(&slot);
         let status = Box::new(move || ServerStatus {
             version: env!("CARGO_PKG_VERSION").to_string(),
             started_at,
-            gate: watched.gate.stats(),
+            gate: watched
+                .get()
+                .and_then(std::sync::Weak::upgrade)
+                .map(|app| app.gate.stats())
+                .unwrap_or_default(),
         });
         let operations = Arc::new(Operations { store: Arc::clone(&store), hasher, status });
+        let portal = Portal::new(Arc::clone(&store), Arc::clone(&operations), gate.verifier());
+        let web = Web::new(portal, listener.is_tls());
+        #[cfg(feature = "bench")]
+        let app =
+            Arc::new(App { gate, mount, web, bench_bypass: options.bench_bypass_user.clone() });
+        #[cfg(not(feature = "bench"))]
+        let app = Arc::new(App { gate, mount, web });
+        let _ = slot.set(Arc::downgrade(&app));
         let admin = AdminChannel::open(&data, Arc::clone(&operations)).map_err(|e| {
             Error::io(format!("cannot open the admin socket in {}", data.display()), e)
         })?;

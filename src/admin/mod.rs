@@ -54,6 +54,12 @@ pub enum Request {
         /// Most bytes the home may hold, or None for no limit.
         quota_bytes: Option<u64>,
     },
+    /// Remove a user's second factor (a lost phone): the web login asks for the password alone
+    /// until they enrol again.
+    UserResetTotp {
+        /// Account name.
+        name: String,
+    },
     /// Set (or generate) the primary password.
     UserPasswd {
         /// Account name.
@@ -258,6 +264,10 @@ pub fn execute(store: &Store, hasher: &Hasher, request: Request) -> Result<Reply
         }
         Request::UserQuota { name, quota_bytes } => {
             let user = store.set_user_quota(&UserName::parse(&name)?, quota_bytes)?;
+            Ok(Reply::User { user: UserView::from(&user) })
+        }
+        Request::UserResetTotp { name } => {
+            let user = store.set_user_totp(&UserName::parse(&name)?, None)?;
             Ok(Reply::User { user: UserView::from(&user) })
         }
         Request::UserPasswd { name, password } => {

@@ -147,6 +147,7 @@ fn describe(request: &Request) -> String {
         Request::UserSetDisabled { name, disabled } => format!("user {name} disabled={disabled}"),
         Request::UserRemove { name } => format!("user remove {name}"),
         Request::UserPasswd { name, .. } => format!("user passwd {name}"),
+        Request::UserResetTotp { name } => format!("user reset-2fa {name}"),
         Request::UserQuota { name, quota_bytes } => format!("user quota {name} {quota_bytes:?}"),
         Request::AppPasswordCreate { user, .. } => format!("app-password create for {user}"),
         Request::AppPasswordList { .. } => "app-password list".into(),

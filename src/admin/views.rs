@@ -19,6 +19,9 @@ pub struct UserView {
     pub disabled: bool,
     /// Most bytes the home may hold; null: no limit.
     pub quota_bytes: Option<u64>,
+    /// Whether the web login asks for a TOTP code.
+    #[serde(default)]
+    pub two_factor: bool,
 }
 
 impl From<&User> for UserView {
@@ -29,6 +32,7 @@ impl From<&User> for UserView {
             created_at: u.created_at,
             disabled: u.disabled,
             quota_bytes: u.quota_bytes,
+            two_factor: u.totp.is_some(),
         }
     }
 }

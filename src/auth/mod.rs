@@ -145,7 +145,7 @@ pub struct Gate {
 }
 
 /// Counters of the gate.
-#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, Default, serde::Serialize, serde::Deserialize)]
 pub struct GateStats {
     /// argon2 verifications since start (real and dummy).
     pub argon2_verifications: u64,
@@ -206,6 +206,11 @@ impl Gate {
     /// Hashes new passwords on this gate's bounded argon2 pool.
     pub fn hasher(&self) -> verify::Hasher {
         verify::Hasher::Pool(self.verifier.clone())
+    }
+
+    /// The argon2 pool, shared with the web login (which verifies primary passwords on it).
+    pub fn verifier(&self) -> Verifier {
+        self.verifier.clone()
     }
 
     /// The count of argon2 verifications since start (for tests and benchmarks).
@@ -302,12 +307,7 @@ impl Gate {
 
     /// The throttle policy in force (read from the settings, which are cached in memory).
     fn policy(&self) -> Policy {
-        let s = self.store.settings();
-        Policy {
-            enabled: s.login_throttle,
-            max_failures: s.login_max_failures,
-            trusted: s.login_trusted_networks,
-        }
+        Policy::from_settings(&self.store.settings())
     }
 
     /// A cache hit: still valid if nothing changed in the store and it has not expired;

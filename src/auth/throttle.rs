@@ -44,6 +44,17 @@ pub struct Policy {
     pub trusted: Vec<IpNet>,
 }
 
+impl Policy {
+    /// The policy the settings ask for (both surfaces share the settings, not the counts).
+    pub fn from_settings(s: &crate::store::Settings) -> Self {
+        Self {
+            enabled: s.login_throttle,
+            max_failures: s.login_max_failures,
+            trusted: s.login_trusted_networks.clone(),
+        }
+    }
+}
+
 /// What to do with an attempt before verifying it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {

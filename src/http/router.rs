@@ -2,12 +2,13 @@
 
 use dav_server::body::Body;
 use http::header::{CONNECTION, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
-use http::{Method, Request, Response, StatusCode};
+use http::{Request, Response, StatusCode};
 use std::net::IpAddr;
 
 use crate::auth::{Denied, Gate, Refusal};
 use crate::dav::{self, Mount, plain};
 use crate::store::UserName;
+use crate::web::Web;
 
 /// The whole application behind the listener.
 pub struct App {
@@ -15,6 +16,8 @@ pub struct App {
     pub gate: Gate,
     /// Serves users' homes.
     pub mount: Mount,
+    /// The profile and admin pages and the JSON API.
+    pub web: Web,
     /// Benchmark builds only: every `/dav/` request is this user's, unauthenticated.
     #[cfg(feature = "bench")]
     pub bench_bypass: Option<UserName>,
@@ -63,14 +66,7 @@ impl App {
                 }
             };
         }
-        let res = match (req.method(), path) {
-            (&Method::GET | &Method::HEAD, "/") => plain(
-                StatusCode::OK,
-                "davgate WebDAV server.\nMount /dav/ with your user name and an app password.\n",
-            ),
-            _ => plain(StatusCode::NOT_FOUND, "Not found. WebDAV is served under /dav/.\n"),
-        };
-        (res, None)
+        (self.web.handle(req, peer).await, None)
     }
 }
 

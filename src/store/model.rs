@@ -155,6 +155,30 @@ pub struct User {
     /// Most bytes the home folder may hold; None: no limit.
     #[serde(default)]
     pub quota_bytes: Option<u64>,
+    /// The confirmed second factor of the web login; None: password alone.
+    #[serde(default)]
+    pub totp: Option<TotpFactor>,
+}
+
+/// A confirmed TOTP second factor (RFC 6238). The secret has to be kept readable to compute
+/// codes; it opens nothing on its own (the primary password is asked first).
+#[derive(Clone, Serialize, Deserialize)]
+pub struct TotpFactor {
+    /// The shared secret (20 random bytes).
+    pub secret: Vec<u8>,
+    /// When it was confirmed.
+    pub enrolled_at: DateTime<Utc>,
+    /// The last time step accepted: a code is never accepted twice, nor an older one.
+    pub last_step: u64,
+}
+
+impl fmt::Debug for TotpFactor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TotpFactor")
+            .field("enrolled_at", &self.enrolled_at)
+            .field("last_step", &self.last_step)
+            .finish_non_exhaustive()
+    }
 }
 
 /// One application's credential. The secret itself is never stored: only its argon2id hash.

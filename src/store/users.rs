@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use redb::{ReadableTable, ReadableTableMetadata, WriteTransaction};
 
 use super::tables::{APP_PASSWORDS, APP_PASSWORDS_BY_OWNER, USERS};
-use super::{Error, Result, Role, Store, User, UserName, decode, encode};
+use super::{Error, Result, Role, Store, TotpFactor, User, UserName, decode, encode};
 
 impl Store {
     /// Creates an account; fails if the name is taken.
@@ -22,6 +22,7 @@ impl Store {
             created_at: now,
             disabled: false,
             quota_bytes: None,
+            totp: None,
         };
         self.write(false, |txn| {
             let mut users = txn.open_table(USERS)?;
@@ -85,6 +86,32 @@ impl Store {
             user.password_hash = password_hash;
             txn.open_table(USERS)?.insert(name.as_str(), encode(&user)?.as_slice())?;
             Ok(())
+        })
+    }
+
+    /// Sets (after a confirmed enrolment) or clears (disable, admin reset) the second factor.
+    pub fn set_user_totp(&self, name: &UserName, totp: Option<TotpFactor>) -> Result<User> {
+        self.write(false, |txn| {
+            let mut user = load_user(txn, name)?;
+            user.totp = totp;
+            txn.open_table(USERS)?.insert(name.as_str(), encode(&user)?.as_slice())?;
+            Ok(user)
+        })
+    }
+
+    /// Accepts TOTP time step `step` for `name` once: false if it (or a later one) was already
+    /// used, so that a code seen over a shoulder or in a proxy log cannot be replayed. Atomic:
+    /// two logins racing with the same code cannot both win.
+    pub fn accept_totp_step(&self, name: &UserName, step: u64) -> Result<bool> {
+        self.write(false, |txn| {
+            let mut user = load_user(txn, name)?;
+            let Some(factor) = user.totp.as_mut() else { return Ok(false) };
+            if factor.last_step >= step {
+                return Ok(false);
+            }
+            factor.last_step = step;
+            txn.open_table(USERS)?.insert(name.as_str(), encode(&user)?.as_slice())?;
+            Ok(true)
         })
     }
 

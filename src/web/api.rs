@@ -1,0 +1,304 @@
+//! The JSON API under `/api/v1/`, for scripts and for anything the pages do (documented in
+//! `docs/openapi.yaml`). Same session cookie and CSRF rules as the pages: every request that
+//! changes something carries the session's token in `X-CSRF-Token`. Errors are JSON objects
+//! `{"error": code, "message": text}`, never a stack trace.
+
+use dav_server::body::Body;
+use http::header::{self, HeaderValue};
+use http::{Method, Response, StatusCode};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use super::portal::{LoginStep, PortalError, Viewer};
+use super::{Web, WebRequest, csrf_matches, set_cookie};
+
+/// Where the API lives.
+pub const PREFIX: &str = "/api/v1";
+/// The header that carries the CSRF token.
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// Why an API request was refused before or after it reached the portal.
+enum ApiError {
+    Portal(PortalError),
+    CrossSite,
+    Csrf,
+    BadBody(String),
+    NoRoute,
+    Method,
+}
+
+impl From<PortalError> for ApiError {
+    fn from(e: PortalError) -> Self {
+        ApiError::Portal(e)
+    }
+}
+
+type Answer = Result<Response<Body>, ApiError>;
+
+/// Answers one API request.
+pub async fn handle(web: &Web, request: WebRequest) -> Response<Body> {
+    match route(web, &request).await {
+        Ok(res) => res,
+        Err(ApiError::Portal(e)) => {
+            let mut res = error_response(e.status(), e.code(), &e.to_string());
+            if let PortalError::Throttled(wait) = e {
+                res.headers_mut().insert(header::RETRY_AFTER, wait.as_secs().max(1).into());
+            }
+            if matches!(e, PortalError::SignedOut) {
+                set_cookie(&mut res, &web.expired_session_cookie());
+            }
+            res
+        }
+        Err(ApiError::CrossSite) => error_response(
+            StatusCode::FORBIDDEN,
+            "cross_site",
+            "cross-site requests are refused: call the API from the server's own origin",
+        ),
+        Err(ApiError::Csrf) => error_response(
+            StatusCode::FORBIDDEN,
+            "csrf",
+            "missing or wrong X-CSRF-Token header: send the csrf_token of your session",
+        ),
+        Err(ApiError::BadBody(why)) => error_response(StatusCode::BAD_REQUEST, "bad_body", &why),
+        Err(ApiError::NoRoute) => {
+            error_response(StatusCode::NOT_FOUND, "no_route", "no such API route")
+        }
+        Err(ApiError::Method) => error_response(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method",
+            "this route does not take this method",
+        ),
+    }
+}
+
+async fn route(web: &Web, r: &WebRequest) -> Answer {
+    let Some(rest) = r.path.strip_prefix(PREFIX) else { return Err(ApiError::NoRoute) };
+    let segments: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
+    let method = r.method.clone();
+    let changes = !matches!(method, Method::GET | Method::HEAD);
+    if changes && !r.same_origin() {
+        return Err(ApiError::CrossSite);
+    }
+    match (&method, segments.as_slice()) {
+        (&Method::POST, ["session"]) => return login(web, r).await,
+        (&Method::POST, ["session", "totp"]) => return second_factor(web, r).await,
+        _ => {}
+    }
+    let viewer = web.portal.viewer(r.token.as_deref()).await?;
+    if changes && !csrf_matches(&viewer.session.csrf, header_str(r, CSRF_HEADER)) {
+        return Err(ApiError::Csrf);
+    }
+    let me = viewer.user.name.to_string();
+    let portal = &web.portal;
+    match (method, segments.as_slice()) {
+        (Method::GET, ["session"]) => ok(session_json(&viewer)),
+        (Method::DELETE, ["session"]) => {
+            portal.logout(&viewer.token);
+            let mut res = no_content();
+            set_cookie(&mut res, &web.expired_session_cookie());
+            Ok(res)
+        }
+        (Method::GET, ["me", "app-passwords"]) => list_app_passwords(web, &viewer, &me).await,
+        (Method::POST, ["me", "app-passwords"]) => create_app_password(web, r, &viewer, &me).await,
+        (Method::DELETE, ["me", "app-passwords", id]) => {
+            portal.revoke_app_password(&viewer, &me, id).await?;
+            Ok(no_content())
+        }
+        (Method::GET, ["users", name, "app-passwords"]) => {
+            list_app_passwords(web, &viewer, name).await
+        }
+        (Method::POST, ["users", name, "app-passwords"]) => {
+            create_app_password(web, r, &viewer, name).await
+        }
+        (Method::DELETE, ["users", name, "app-passwords"]) => {
+            let count = portal.revoke_all(&viewer, name).await?;
+            ok(json!({ "revoked": count }))
+        }
+        (Method::DELETE, ["users", name, "app-passwords", id]) => {
+            portal.revoke_app_password(&viewer, name, id).await?;
+            Ok(no_content())
+        }
+        (Method::POST, ["me", "totp"]) => ok(json!(portal.begin_totp(&viewer).await?)),
+        (Method::POST, ["me", "totp", "confirm"]) => {
+            let body: CodeBody = parse(r)?;
+            portal.confirm_totp(&viewer, &body.code).await?;
+            Ok(no_content())
+        }
+        (Method::POST, ["me", "totp", "disable"]) => {
+            let body: CodeBody = parse(r)?;
+            portal.disable_totp(&viewer, &body.code).await?;
+            Ok(no_content())
+        }
+        (Method::GET, ["users"]) => ok(json!({ "users": portal.users(&viewer).await? })),
+        (Method::POST, ["users"]) => {
+            let body: NewUserBody = parse(r)?;
+            let (user, password) = portal.create_user(&viewer, &body.name, body.admin).await?;
+            created(json!({ "user": user, "password": password }))
+        }
+        (Method::GET, ["users", name]) => ok(json!(portal.user(&viewer, name).await?)),
+        (Method::PATCH, ["users", name]) => {
+            let body: UserPatchBody = parse(r)?;
+            ok(json!(portal.set_disabled(&viewer, name, body.disabled).await?))
+        }
+        (Method::DELETE, ["users", name]) => {
+            let count = portal.remove_user(&viewer, name).await?;
+            ok(json!({ "app_passwords_removed": count }))
+        }
+        (Method::POST, ["users", name, "password"]) => {
+            ok(json!({ "password": portal.reset_password(&viewer, name).await? }))
+        }
+        (Method::DELETE, ["users", name, "totp"]) => {
+            ok(json!(portal.reset_totp(&viewer, name).await?))
+        }
+        (Method::GET, ["settings"]) => ok(settings_json(portal.settings(&viewer).await?)),
+        (Method::PUT, ["settings", key]) => {
+            let body: SettingBody = parse(r)?;
+            let value = match body.value {
+                Value::String(s) => s,
+                other => other.to_string(),
+            };
+            ok(settings_json(portal.set_setting(&viewer, key, &value).await?))
+        }
+        (_, segments) if known(segments) => Err(ApiError::Method),
+        _ => Err(ApiError::NoRoute),
+    }
+}
+
+/// True for paths that exist with another method (so the answer is 405, not 404).
+fn known(segments: &[&str]) -> bool {
+    matches!(
+        segments,
+        ["session"]
+            | ["session", "totp"]
+            | ["me", "app-passwords", ..]
+            | ["me", "totp", ..]
+            | ["users", ..]
+            | ["settings", ..]
+    )
+}
+
+#[derive(Deserialize)]
+struct LoginBody {
+    user: String,
+    password: String,
+}
+
+#[derive(Deserialize)]
+struct CodeBody {
+    code: String,
+}
+
+#[derive(Deserialize)]
+struct NameBody {
+    name: String,
+}
+
+#[derive(Deserialize)]
+struct NewUserBody {
+    name: String,
+    #[serde(default)]
+    admin: bool,
+}
+
+#[derive(Deserialize)]
+struct UserPatchBody {
+    disabled: bool,
+}
+
+#[derive(Deserialize)]
+struct SettingBody {
+    value: Value,
+}
+
+async fn login(web: &Web, r: &WebRequest) -> Answer {
+    let body: LoginBody = parse(r)?;
+    let step = web.portal.login(r.peer, &body.user, &body.password).await?;
+    let (token, session, pending) = match step {
+        LoginStep::SignedIn(token, session) => (token, session, false),
+        LoginStep::NeedsCode(token, session) => (token, session, true),
+    };
+    let mut res = json_response(
+        StatusCode::OK,
+        &json!({
+            "user": session.user,
+            "csrf_token": session.csrf,
+            "second_factor_required": pending,
+        }),
+    );
+    set_cookie(&mut res, &web.session_cookie(&token));
+    Ok(res)
+}
+
+async fn second_factor(web: &Web, r: &WebRequest) -> Answer {
+    let pending = web.portal.pending(r.token.as_deref()).ok_or(PortalError::SignedOut)?;
+    if !csrf_matches(&pending.csrf, header_str(r, CSRF_HEADER)) {
+        return Err(ApiError::Csrf);
+    }
+    let body: CodeBody = parse(r)?;
+    let token = r.token.as_deref().unwrap_or_default();
+    let (token, session) = web.portal.second_factor(r.peer, token, &body.code).await?;
+    let mut res = json_response(
+        StatusCode::OK,
+        &json!({ "user": session.user, "csrf_token": session.csrf, "second_factor_required": false }),
+    );
+    set_cookie(&mut res, &web.session_cookie(&token));
+    Ok(res)
+}
+
+async fn list_app_passwords(web: &Web, viewer: &Viewer, owner: &str) -> Answer {
+    let app_passwords = web.portal.app_passwords(viewer, owner).await?;
+    ok(json!({ "app_passwords": app_passwords }))
+}
+
+async fn create_app_password(web: &Web, r: &WebRequest, viewer: &Viewer, owner: &str) -> Answer {
+    let body: NameBody = parse(r)?;
+    created(json!(web.portal.create_app_password(viewer, owner, &body.name).await?))
+}
+
+fn session_json(viewer: &Viewer) -> Value {
+    json!({
+        "user": super::super::admin::UserView::from(&viewer.user),
+        "csrf_token": viewer.session.csrf,
+    })
+}
+
+fn settings_json(settings: Vec<(String, String)>) -> Value {
+    let map: serde_json::Map<String, Value> =
+        settings.into_iter().map(|(k, v)| (k, Value::String(v))).collect();
+    json!({ "settings": map })
+}
+
+fn header_str<'a>(r: &'a WebRequest, name: &str) -> Option<&'a str> {
+    r.headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+fn parse<T: DeserializeOwned>(r: &WebRequest) -> Result<T, ApiError> {
+    serde_json::from_slice(&r.body).map_err(|e| ApiError::BadBody(format!("bad JSON body: {e}")))
+}
+
+fn ok(value: Value) -> Answer {
+    Ok(json_response(StatusCode::OK, &value))
+}
+
+fn created(value: Value) -> Answer {
+    Ok(json_response(StatusCode::CREATED, &value))
+}
+
+fn no_content() -> Response<Body> {
+    let mut res = Response::new(Body::from(""));
+    *res.status_mut() = StatusCode::NO_CONTENT;
+    res
+}
+
+fn json_response(status: StatusCode, value: &Value) -> Response<Body> {
+    let mut res = Response::new(Body::from(value.to_string()));
+    *res.status_mut() = status;
+    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    res
+}
+
+/// A JSON error: `{"error": code, "message": text}`.
+pub fn error_response(status: StatusCode, code: &str, message: &str) -> Response<Body> {
+    json_response(status, &json!({ "error": code, "message": message }))
+}

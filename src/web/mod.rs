@@ -1,0 +1,242 @@
+//! The web surface: the profile and admin pages (server-rendered, [`pages`]) and the JSON API
+//! under `/api/v1/` ([`api`]). Both call the same [`portal::Portal`], which decides who may do
+//! what; this module reads requests (bounded bodies, cookies, language) and holds the rules
+//! every response shares (security headers, no caching of personal pages).
+
+pub mod api;
+mod assets;
+pub mod i18n;
+pub mod i18n_time;
+mod pages;
+pub mod portal;
+pub mod session;
+pub mod totp;
+
+use bytes::Bytes;
+use dav_server::body::Body;
+use http::header::{self, HeaderName, HeaderValue};
+use http::{HeaderMap, Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Limited};
+use std::net::IpAddr;
+use subtle::ConstantTimeEq;
+
+use i18n::Lang;
+use portal::Portal;
+
+/// The language cookie's name (set by the language switch).
+pub const LANG_COOKIE: &str = "davgate_lang";
+/// Largest request body the web surface reads (forms and JSON are small).
+pub const MAX_BODY: usize = 64 * 1024;
+
+/// The web surface of a server.
+pub struct Web {
+    /// Sessions, login throttle and operations.
+    pub portal: Portal,
+    /// Serving HTTPS: cookies get `Secure`.
+    secure: bool,
+}
+
+/// A request as the web surface sees it: body read, cookies and language worked out.
+pub struct WebRequest {
+    method: Method,
+    path: String,
+    query: String,
+    headers: HeaderMap,
+    body: Bytes,
+    peer: IpAddr,
+    token: Option<String>,
+    lang: Lang,
+}
+
+impl WebRequest {
+    /// A query parameter's value (not decoded beyond `+` and `%XX`).
+    fn query_param(&self, name: &str) -> Option<String> {
+        serde_urlencoded::from_str::<Vec<(String, String)>>(&self.query)
+            .ok()?
+            .into_iter()
+            .find_map(|(k, v)| (k == name).then_some(v))
+    }
+
+    /// True unless the browser says the request comes from another site. Login CSRF and
+    /// cross-site form posts stop here even before the token is checked.
+    fn same_origin(&self) -> bool {
+        if let Some(site) = self.headers.get("sec-fetch-site")
+            && !matches!(site.as_bytes(), b"same-origin" | b"none")
+        {
+            return false;
+        }
+        let Some(origin) = self.headers.get(header::ORIGIN) else { return true };
+        let host = self.headers.get(header::HOST).and_then(|h| h.to_str().ok());
+        let origin_host = origin
+            .to_str()
+            .ok()
+            .and_then(|o| o.split_once("://"))
+            .map(|(_, rest)| rest.trim_end_matches('/'));
+        matches!((origin_host, host), (Some(o), Some(h)) if o.eq_ignore_ascii_case(h))
+    }
+}
+
+impl Web {
+    /// The web surface over `portal`; `secure` when serving HTTPS.
+    pub fn new(portal: Portal, secure: bool) -> Self {
+        Self { portal, secure }
+    }
+
+    /// Answers any request outside `/dav/`.
+    pub async fn handle<B>(&self, req: Request<B>, peer: IpAddr) -> Response<Body>
+    where
+        B: http_body::Body + Send + 'static,
+        B::Data: Send,
+        B::Error: std::error::Error + Send + Sync + 'static,
+    {
+        let (parts, body) = req.into_parts();
+        let is_api = parts.uri.path().starts_with("/api/");
+        let body = match Limited::new(body, MAX_BODY).collect().await {
+            Ok(collected) => collected.to_bytes(),
+            Err(_) => {
+                let text = "The request body is too large (at most 64 KiB).";
+                let mut res = if is_api {
+                    api::error_response(StatusCode::PAYLOAD_TOO_LARGE, "too_large", text)
+                } else {
+                    text_response(StatusCode::PAYLOAD_TOO_LARGE, text)
+                };
+                harden(res.headers_mut(), self.secure);
+                return res;
+            }
+        };
+        let cookies = cookies(&parts.headers);
+        let lang = cookies
+            .iter()
+            .find_map(|(k, v)| (*k == LANG_COOKIE).then(|| Lang::from_code(v)).flatten())
+            .unwrap_or_else(|| {
+                let accept = parts.headers.get(header::ACCEPT_LANGUAGE);
+                Lang::negotiate(accept.and_then(|v| v.to_str().ok()))
+            });
+        let token = cookies
+            .iter()
+            .find_map(|(k, v)| (*k == session::COOKIE).then(|| v.to_string()))
+            .filter(|t| t.len() == 64 && t.bytes().all(|b| b.is_ascii_hexdigit()));
+        let request = WebRequest {
+            method: parts.method,
+            path: parts.uri.path().to_string(),
+            query: parts.uri.query().unwrap_or_default().to_string(),
+            headers: parts.headers,
+            body,
+            peer,
+            token,
+            lang,
+        };
+        let mut res = if is_api {
+            api::handle(self, request).await
+        } else {
+            pages::handle(self, request).await
+        };
+        harden(res.headers_mut(), self.secure);
+        res
+    }
+
+    /// The `Set-Cookie` value that opens a session.
+    fn session_cookie(&self, token: &str) -> String {
+        let secure = if self.secure { "; Secure" } else { "" };
+        format!("{}={token}; Path=/; HttpOnly; SameSite=Strict{secure}", session::COOKIE)
+    }
+
+    /// The `Set-Cookie` value that ends a session in the browser.
+    fn expired_session_cookie(&self) -> String {
+        let secure = if self.secure { "; Secure" } else { "" };
+        format!("{}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{secure}", session::COOKIE)
+    }
+
+    /// The `Set-Cookie` value that remembers a language for a year.
+    fn lang_cookie(&self, lang: Lang) -> String {
+        let secure = if self.secure { "; Secure" } else { "" };
+        format!("{LANG_COOKIE}={}; Path=/; SameSite=Lax; Max-Age=31536000{secure}", lang.code())
+    }
+}
+
+/// The request's cookies as (name, value) pairs.
+fn cookies(headers: &HeaderMap) -> Vec<(&str, &str)> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .take(64)
+        .collect()
+}
+
+/// Compares a presented CSRF token with the session's in constant time.
+fn csrf_matches(expected: &str, given: Option<&str>) -> bool {
+    given.is_some_and(|g| {
+        !expected.is_empty() && bool::from(g.as_bytes().ct_eq(expected.as_bytes()))
+    })
+}
+
+/// Headers every web response carries: no framing, no sniffing, no referrer leaks, a strict
+/// content policy (the pages load only their own CSS and JS), and nothing personal cached.
+fn harden(headers: &mut HeaderMap, secure: bool) {
+    let set = |headers: &mut HeaderMap, name: HeaderName, value: &'static str| {
+        headers.entry(name).or_insert(HeaderValue::from_static(value));
+    };
+    set(
+        headers,
+        header::CONTENT_SECURITY_POLICY,
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+         connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    );
+    set(headers, header::X_FRAME_OPTIONS, "DENY");
+    set(headers, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+    set(headers, header::REFERRER_POLICY, "no-referrer");
+    set(headers, header::CACHE_CONTROL, "no-store");
+    if secure {
+        set(headers, header::STRICT_TRANSPORT_SECURITY, "max-age=31536000");
+    }
+}
+
+/// A plain-text response.
+fn text_response(status: StatusCode, text: &str) -> Response<Body> {
+    let mut res = Response::new(Body::from(format!("{text}\n")));
+    *res.status_mut() = status;
+    res.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    res
+}
+
+/// A 303 to `location` (after a form post, so that reloading does not post again).
+fn see_other(location: &str) -> Response<Body> {
+    let mut res = Response::new(Body::from(""));
+    *res.status_mut() = StatusCode::SEE_OTHER;
+    if let Ok(value) = HeaderValue::from_str(location) {
+        res.headers_mut().insert(header::LOCATION, value);
+    }
+    res
+}
+
+/// Adds a `Set-Cookie` header.
+fn set_cookie(res: &mut Response<Body>, cookie: &str) {
+    if let Ok(value) = HeaderValue::from_str(cookie) {
+        res.headers_mut().append(header::SET_COOKIE, value);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cookies_are_split_and_trimmed() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::COOKIE, HeaderValue::from_static("a=1; davgate_lang=fr ;b=x=y"));
+        assert_eq!(cookies(&headers), vec![("a", "1"), ("davgate_lang", "fr"), ("b", "x=y")]);
+    }
+
+    #[test]
+    fn csrf_tokens_must_match_exactly() {
+        assert!(csrf_matches("abc", Some("abc")));
+        assert!(!csrf_matches("abc", Some("abd")));
+        assert!(!csrf_matches("abc", Some("ab")));
+        assert!(!csrf_matches("abc", None));
+        assert!(!csrf_matches("", Some("")));
+    }
+}
