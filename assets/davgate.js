@@ -5,7 +5,9 @@
 document.addEventListener("DOMContentLoaded", () => {
   const dialog = document.querySelector("dialog[data-once]");
   if (dialog && typeof dialog.showModal === "function") {
-    dialog.close();
+    // Re-open as modal (focus trapped, page behind inert). Removing the attribute, unlike
+    // close(), fires no close event.
+    dialog.removeAttribute("open");
     dialog.showModal();
     // However the dialog is closed (Done, Escape), the secret leaves the page with it.
     dialog.addEventListener("close", () => {

@@ -140,7 +140,7 @@ async fn serve_one(stream: UnixStream, operations: Arc<Operations>) {
 }
 
 /// A log line for an admin change, never with a password in it.
-fn describe(request: &Request) -> String {
+pub(crate) fn describe(request: &Request) -> String {
     match request {
         Request::UserAdd { name, admin, .. } => format!("user add {name} admin={admin}"),
         Request::UserList => "user list".into(),

@@ -44,6 +44,8 @@ pub struct WebRequest {
     headers: HeaderMap,
     body: Bytes,
     peer: IpAddr,
+    /// `host[:port]` the client addressed (Host header, or the HTTP/2 authority).
+    host: Option<String>,
     token: Option<String>,
     lang: Lang,
 }
@@ -66,7 +68,7 @@ impl WebRequest {
             return false;
         }
         let Some(origin) = self.headers.get(header::ORIGIN) else { return true };
-        let host = self.headers.get(header::HOST).and_then(|h| h.to_str().ok());
+        let host = self.host.as_deref();
         let origin_host = origin
             .to_str()
             .ok()
@@ -116,6 +118,12 @@ impl Web {
             .iter()
             .find_map(|(k, v)| (*k == session::COOKIE).then(|| v.to_string()))
             .filter(|t| t.len() == 64 && t.bytes().all(|b| b.is_ascii_hexdigit()));
+        let host = parts
+            .headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .map(str::to_string)
+            .or_else(|| parts.uri.authority().map(|a| a.to_string()));
         let request = WebRequest {
             method: parts.method,
             path: parts.uri.path().to_string(),
@@ -123,6 +131,7 @@ impl Web {
             headers: parts.headers,
             body,
             peer,
+            host,
             token,
             lang,
         };

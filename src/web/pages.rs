@@ -348,8 +348,14 @@ async fn root(web: &Web, r: &WebRequest) -> Page {
     if web.portal.viewer(r.token.as_deref()).await.is_ok() {
         return Ok(see_other("/profile"));
     }
-    let code_stage = web.portal.pending(r.token.as_deref()).is_some();
-    let page = chrome(r, None, texts(r.lang).sign_in);
+    let pending = web.portal.pending(r.token.as_deref());
+    let mut page = chrome(r, None, texts(r.lang).sign_in);
+    if let Some(session) = &pending {
+        // The code form posts with the half-open session's token.
+        page.csrf = session.csrf.clone();
+        page.title = page.t.code_title.to_string();
+    }
+    let code_stage = pending.is_some();
     Ok(render(StatusCode::OK, &LoginPage { page, code_stage, user_value: String::new() }))
 }
 
@@ -440,7 +446,7 @@ async fn profile_of(
     let mut page = chrome(r, Some(&viewer), texts(r.lang).profile_title);
     let status = error.as_ref().map_or(StatusCode::OK, PortalError::status);
     page.error = error.as_ref().map(|e| portal_message(page.t, e).to_string());
-    let host = r.headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
+    let host = r.host.as_deref().unwrap_or("localhost");
     let scheme = if web.secure { "https" } else { "http" };
     let enrolment = match viewer.user.totp {
         Some(_) => None,

@@ -299,7 +299,7 @@ impl Portal {
         owner: &str,
     ) -> Result<Vec<AppPasswordView>, PortalError> {
         let owner = manageable(viewer, owner)?;
-        match self.run(Request::AppPasswordList { user: Some(owner), all: false }).await? {
+        match self.run(viewer, Request::AppPasswordList { user: Some(owner), all: false }).await? {
             Reply::AppPasswords { app_passwords } => Ok(app_passwords),
             _ => Err(PortalError::Unavailable),
         }
@@ -314,7 +314,7 @@ impl Portal {
     ) -> Result<CreatedAppPassword, PortalError> {
         let owner = manageable(viewer, owner)?;
         let request = Request::AppPasswordCreate { user: owner, name: name.to_string() };
-        match self.run(request).await? {
+        match self.run(viewer, request).await? {
             Reply::AppPasswordCreated(created) => Ok(created),
             _ => Err(PortalError::Unavailable),
         }
@@ -328,14 +328,14 @@ impl Portal {
         id: &str,
     ) -> Result<(), PortalError> {
         let owner = manageable(viewer, owner)?;
-        self.run(Request::AppPasswordRevoke { user: owner, id: id.to_string() }).await?;
+        self.run(viewer, Request::AppPasswordRevoke { user: owner, id: id.to_string() }).await?;
         Ok(())
     }
 
     /// Revokes every active app password of `owner`; returns how many.
     pub async fn revoke_all(&self, viewer: &Viewer, owner: &str) -> Result<usize, PortalError> {
         let owner = manageable(viewer, owner)?;
-        match self.run(Request::AppPasswordRevokeAll { user: owner }).await? {
+        match self.run(viewer, Request::AppPasswordRevokeAll { user: owner }).await? {
             Reply::Revoked { count } => Ok(count),
             _ => Err(PortalError::Unavailable),
         }
@@ -353,7 +353,7 @@ impl Portal {
     /// Every account (admins).
     pub async fn users(&self, viewer: &Viewer) -> Result<Vec<UserView>, PortalError> {
         admin_only(viewer)?;
-        match self.run(Request::UserList).await? {
+        match self.run(viewer, Request::UserList).await? {
             Reply::Users { users } => Ok(users),
             _ => Err(PortalError::Unavailable),
         }
@@ -368,7 +368,7 @@ impl Portal {
     ) -> Result<(UserView, String), PortalError> {
         admin_only(viewer)?;
         let request = Request::UserAdd { name: name.to_string(), admin: is_admin, password: None };
-        match self.run(request).await? {
+        match self.run(viewer, request).await? {
             Reply::UserCreated { user, generated_password: Some(password) } => Ok((user, password)),
             _ => Err(PortalError::Unavailable),
         }
@@ -383,7 +383,7 @@ impl Portal {
     ) -> Result<UserView, PortalError> {
         admin_only(viewer)?;
         let request = Request::UserSetDisabled { name: name.to_string(), disabled };
-        let Reply::User { user } = self.run(request).await? else {
+        let Reply::User { user } = self.run(viewer, request).await? else {
             return Err(PortalError::Unavailable);
         };
         if disabled {
@@ -396,7 +396,7 @@ impl Portal {
     pub async fn reset_password(&self, viewer: &Viewer, name: &str) -> Result<String, PortalError> {
         admin_only(viewer)?;
         let request = Request::UserPasswd { name: name.to_string(), password: None };
-        match self.run(request).await? {
+        match self.run(viewer, request).await? {
             Reply::PasswordChanged { name, generated_password: Some(password) } => {
                 self.close_sessions_of(&name);
                 Ok(password)
@@ -408,7 +408,7 @@ impl Portal {
     /// Removes an account and its app passwords (admins); its files stay on disk.
     pub async fn remove_user(&self, viewer: &Viewer, name: &str) -> Result<usize, PortalError> {
         admin_only(viewer)?;
-        match self.run(Request::UserRemove { name: name.to_string() }).await? {
+        match self.run(viewer, Request::UserRemove { name: name.to_string() }).await? {
             Reply::UserRemoved { name, app_passwords_removed } => {
                 self.close_sessions_of(&name);
                 Ok(app_passwords_removed)
@@ -420,7 +420,7 @@ impl Portal {
     /// Removes an account's second factor (admins: a user who lost their phone).
     pub async fn reset_totp(&self, viewer: &Viewer, name: &str) -> Result<UserView, PortalError> {
         admin_only(viewer)?;
-        match self.run(Request::UserResetTotp { name: name.to_string() }).await? {
+        match self.run(viewer, Request::UserResetTotp { name: name.to_string() }).await? {
             Reply::User { user } => Ok(user),
             _ => Err(PortalError::Unavailable),
         }
@@ -429,7 +429,7 @@ impl Portal {
     /// The settings as (name, value) pairs (admins).
     pub async fn settings(&self, viewer: &Viewer) -> Result<Vec<(String, String)>, PortalError> {
         admin_only(viewer)?;
-        match self.run(Request::SettingsGet).await? {
+        match self.run(viewer, Request::SettingsGet).await? {
             Reply::Settings { settings } => Ok(settings),
             _ => Err(PortalError::Unavailable),
         }
@@ -445,7 +445,7 @@ impl Portal {
         admin_only(viewer)?;
         key.parse::<SettingKey>().map_err(|e| PortalError::NotFound(e.to_string()))?;
         let request = Request::SettingsSet { key: key.to_string(), value: value.to_string() };
-        match self.run(request).await? {
+        match self.run(viewer, request).await? {
             Reply::Settings { settings } => Ok(settings),
             _ => Err(PortalError::Unavailable),
         }
@@ -538,7 +538,16 @@ impl Portal {
         Ok(blocking(move || store.user(&name)).await??)
     }
 
-    async fn run(&self, request: Request) -> Result<Reply, PortalError> {
+    async fn run(&self, viewer: &Viewer, request: Request) -> Result<Reply, PortalError> {
+        let reads = matches!(
+            request,
+            Request::UserList | Request::AppPasswordList { .. } | Request::SettingsGet
+        );
+        if !reads {
+            // The same audit line as a change through the CLI, with who made it.
+            let what = admin::socket::describe(&request);
+            tracing::info!(target: "davgate::admin", "web: {} {what}", viewer.user.name);
+        }
         let operations = Arc::clone(&self.operations);
         Ok(blocking(move || operations.run(request)).await??)
     }
