@@ -10,6 +10,9 @@ COPY . .
 RUN cargo build --release --locked --bin davgate
 
 FROM debian:bookworm-slim
+# tzdata: the pages show times in the zone TZ names (e.g. TZ=Europe/Paris).
+RUN apt-get update && apt-get install -y --no-install-recommends tzdata \
+    && rm -rf /var/lib/apt/lists/*
 RUN groupadd --system --gid 10001 davgate \
     && useradd --system --uid 10001 --gid davgate --home-dir /data --no-create-home \
         --shell /usr/sbin/nologin davgate \

@@ -123,6 +123,9 @@ pub struct Texts {
     pub done_removed: &'static str,
     pub done_saved: &'static str,
     pub not_found_title: &'static str,
+    pub expired_title: &'static str,
+    pub failed_title: &'static str,
+    pub back: &'static str,
 }
 
 impl Texts {
@@ -264,6 +267,9 @@ static EN: Texts = Texts {
     done_removed: "The user was removed.",
     done_saved: "Settings saved.",
     not_found_title: "Page not found",
+    expired_title: "This form has expired",
+    failed_title: "That did not work",
+    back: "Back to davgate",
 };
 
 static FR: Texts = Texts {
@@ -399,4 +405,7 @@ static FR: Texts = Texts {
     done_removed: "L’utilisateur a été supprimé.",
     done_saved: "Paramètres enregistrés.",
     not_found_title: "Page introuvable",
+    expired_title: "Ce formulaire a expiré",
+    failed_title: "L’opération n’a pas abouti",
+    back: "Retour à davgate",
 };

@@ -62,10 +62,10 @@ impl WebRequest {
     /// True unless the browser says the request comes from another site. Login CSRF and
     /// cross-site form posts stop here even before the token is checked.
     fn same_origin(&self) -> bool {
-        if let Some(site) = self.headers.get("sec-fetch-site")
-            && !matches!(site.as_bytes(), b"same-origin" | b"none")
-        {
-            return false;
+        // Browsers that send Sec-Fetch-Site say it best (with a strict referrer policy some send
+        // `Origin: null` even for a same-origin form).
+        if let Some(site) = self.headers.get("sec-fetch-site") {
+            return matches!(site.as_bytes(), b"same-origin" | b"none");
         }
         let Some(origin) = self.headers.get(header::ORIGIN) else { return true };
         let host = self.host.as_deref();
@@ -196,7 +196,8 @@ fn harden(headers: &mut HeaderMap, secure: bool) {
     );
     set(headers, header::X_FRAME_OPTIONS, "DENY");
     set(headers, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
-    set(headers, header::REFERRER_POLICY, "no-referrer");
+    // Not no-referrer: with it, browsers send `Origin: null` on the pages' own forms.
+    set(headers, header::REFERRER_POLICY, "same-origin");
     set(headers, header::CACHE_CONTROL, "no-store");
     if secure {
         set(headers, header::STRICT_TRANSPORT_SECURITY, "max-age=31536000");

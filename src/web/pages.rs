@@ -186,8 +186,8 @@ pub async fn handle(web: &Web, r: WebRequest) -> Response<Body> {
                 PageError::NotFound => {
                     (StatusCode::NOT_FOUND, t.not_found_title, t.err_not_found.into())
                 }
-                PageError::Csrf => (StatusCode::FORBIDDEN, t.err_forbidden, t.err_csrf.into()),
-                PageError::Portal(p) => (p.status(), t.err_forbidden, portal_message(t, p)),
+                PageError::Csrf => (StatusCode::FORBIDDEN, t.expired_title, t.err_csrf.into()),
+                PageError::Portal(p) => (p.status(), t.failed_title, portal_message(t, p)),
             };
             page.title = heading.to_string();
             page.error = Some(message.to_string());
