@@ -42,6 +42,10 @@ pub struct Policy {
     pub max_failures: u32,
     /// Networks never throttled (a company's own LAN, a monitoring host).
     pub trusted: Vec<IpNet>,
+    /// Let one attempt a minute through a lockout. Right for app passwords (140 random bits:
+    /// a user's new device gets in, an attacker gains nothing); wrong for the web login, where
+    /// it would be a guess a minute at a password a person chose.
+    pub trickle: bool,
 }
 
 impl Policy {
@@ -51,6 +55,7 @@ impl Policy {
             enabled: s.login_throttle,
             max_failures: s.login_max_failures,
             trusted: s.login_trusted_networks.clone(),
+            trickle: true,
         }
     }
 }
@@ -105,7 +110,7 @@ impl Throttle {
             bucket.failures = 0;
         }
         if bucket.failures >= policy.max_failures && now - bucket.last < LOCKOUT {
-            let due = bucket.trickled.is_none_or(|t| now - t >= TRICKLE);
+            let due = policy.trickle && bucket.trickled.is_none_or(|t| now - t >= TRICKLE);
             if !due {
                 return Verdict::Refuse { retry_after: LOCKOUT - (now - bucket.last) };
             }
@@ -203,7 +208,8 @@ mod tests {
     }
 
     fn policy() -> Policy {
-        Policy { enabled: true, max_failures: 3, trusted: vec!["10.0.0.0/8".parse().unwrap()] }
+        let trusted = vec!["10.0.0.0/8".parse().unwrap()];
+        Policy { enabled: true, max_failures: 3, trusted, trickle: true }
     }
 
     #[test]
@@ -213,6 +219,16 @@ mod tests {
         assert_eq!(delay(5), Duration::from_millis(1600));
         assert_eq!(delay(9), MAX_DELAY);
         assert_eq!(delay(u32::MAX), MAX_DELAY);
+    }
+
+    #[test]
+    fn without_the_trickle_a_lockout_refuses_everything() {
+        let (t, p) = (Throttle::default(), Policy { trickle: false, ..policy() });
+        let ip: IpAddr = "203.0.113.7".parse().unwrap();
+        for _ in 0..3 {
+            fail(&t, &p, ip, "alice");
+        }
+        assert!(matches!(t.admit(&p, ip, "alice"), Verdict::Refuse { .. }));
     }
 
     #[test]

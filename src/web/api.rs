@@ -171,10 +171,17 @@ fn known(segments: &[&str]) -> bool {
         segments,
         ["session"]
             | ["session", "totp"]
-            | ["me", "app-passwords", ..]
-            | ["me", "totp", ..]
-            | ["users", ..]
-            | ["settings", ..]
+            | ["me", "app-passwords"]
+            | ["me", "app-passwords", _]
+            | ["me", "totp"]
+            | ["me", "totp", "confirm" | "disable"]
+            | ["users"]
+            | ["users", _]
+            | ["users", _, "app-passwords"]
+            | ["users", _, "app-passwords", _]
+            | ["users", _, "password" | "totp"]
+            | ["settings"]
+            | ["settings", _]
     )
 }
 

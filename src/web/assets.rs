@@ -18,6 +18,6 @@ pub fn serve(file: &str) -> Option<Response<Body>> {
     let mut res = Response::new(Body::from(body));
     let headers = res.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
     Some(res)
 }

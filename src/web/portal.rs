@@ -173,7 +173,7 @@ impl Portal {
     }
 
     fn policy(&self) -> Policy {
-        Policy::from_settings(&self.store.settings())
+        Policy { trickle: false, ..Policy::from_settings(&self.store.settings()) }
     }
 
     /// The password step: right password and enabled account, or [`PortalError::BadCredentials`]
