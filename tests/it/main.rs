@@ -3,7 +3,9 @@
 
 mod util;
 
+mod api;
 mod auth;
+mod browser;
 mod cli;
 mod clients;
 mod fragment;

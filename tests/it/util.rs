@@ -230,3 +230,30 @@ pub fn with_wrong_secret_n(password: &str, n: usize) -> String {
 pub fn status(res: reqwest::Result<Response>) -> u16 {
     res.expect("request").status().as_u16()
 }
+
+/// The first admin's password, read from the banner of a server's first start.
+pub fn first_admin_password(server: &TestServer) -> String {
+    server
+        .banner
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("password: "))
+        .expect("a 'password:' line in the banner of a first start")
+        .trim()
+        .to_string()
+}
+
+/// Creates a user whose primary (web) password is `password` (panics on failure).
+pub fn add_user_with_password(server: &TestServer, name: &str, password: &str) {
+    ok(&server
+        .cli_with_stdin(&["user", "add", name, "--password-stdin"], &format!("{password}\n")));
+}
+
+/// The value of the `davgate_session` cookie a response sets, if it sets one.
+pub fn session_cookie(headers: &reqwest::header::HeaderMap) -> Option<String> {
+    headers
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| v.strip_prefix("davgate_session="))
+        .map(|v| v.split(';').next().unwrap_or_default().to_string())
+}
