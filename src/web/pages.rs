@@ -414,7 +414,14 @@ async fn login_code(web: &Web, r: &WebRequest, form: &HashMap<String, String>) -
 fn switch_language(web: &Web, r: &WebRequest, code: &str) -> Response<Body> {
     let next = r
         .query_param("next")
-        .filter(|n| n.starts_with('/') && !n.starts_with("//") && !n.contains('\\'))
+        // Only a path on this site: browsers drop tabs and newlines, so `/\t/evil` would become
+        // `//evil`, another site.
+        .filter(|n| {
+            n.starts_with('/')
+                && !n.starts_with("//")
+                && !n.contains('\\')
+                && !n.chars().any(char::is_control)
+        })
         .unwrap_or_else(|| "/".into());
     let mut res = see_other(&next);
     if let Some(lang) = Lang::from_code(code) {
