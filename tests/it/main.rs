@@ -12,6 +12,7 @@ mod fragment;
 mod in_process;
 mod isolation;
 mod litmus;
+mod pages;
 mod props;
 mod rclone;
 mod serve;
