@@ -33,7 +33,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the WebDAV server (creates an 'admin' account on first start).
+    /// Run the server: WebDAV under /dav/, the profile and admin pages and the JSON API at / (creates an 'admin' account on first start).
     Serve(ServeArgs),
     /// Manage accounts.
     #[command(subcommand)]
