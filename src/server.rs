@@ -99,18 +99,12 @@ impl Server {
         let listener = Listener::bind(options.listen, tls).await?;
         let mount = Mount::new(files, Arc::clone(&store));
         let started_at = chrono::Utc::now();
-        // The status closure reads the gate through a slot filled once the app exists (the app
-        // holds the operations, through the web portal).
-        let slot: Arc<std::sync::OnceLock<std::sync::Weak<App>>> = Arc::default();
-        let watched = Arc::clone(&slot);
+        let gate = Arc::new(gate);
+        let watched = Arc::clone(&gate);
         let status = Box::new(move || ServerStatus {
             version: env!("CARGO_PKG_VERSION").to_string(),
             started_at,
-            gate: watched
-                .get()
-                .and_then(std::sync::Weak::upgrade)
-                .map(|app| app.gate.stats())
-                .unwrap_or_default(),
+            gate: watched.stats(),
         });
         let operations = Arc::new(Operations { store: Arc::clone(&store), hasher, status });
         let portal = Portal::new(Arc::clone(&store), Arc::clone(&operations), gate.verifier());
@@ -120,7 +114,6 @@ impl Server {
             Arc::new(App { gate, mount, web, bench_bypass: options.bench_bypass_user.clone() });
         #[cfg(not(feature = "bench"))]
         let app = Arc::new(App { gate, mount, web });
-        let _ = slot.set(Arc::downgrade(&app));
         let admin = AdminChannel::open(&data, Arc::clone(&operations)).map_err(|e| {
             Error::io(format!("cannot open the admin socket in {}", data.display()), e)
         })?;

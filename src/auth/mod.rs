@@ -145,7 +145,7 @@ pub struct Gate {
 }
 
 /// Counters of the gate.
-#[derive(Debug, Clone, Copy, Default, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
 pub struct GateStats {
     /// argon2 verifications since start (real and dummy).
     pub argon2_verifications: u64,

@@ -4,6 +4,7 @@ use dav_server::body::Body;
 use http::header::{CONNECTION, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{Request, Response, StatusCode};
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use crate::auth::{Denied, Gate, Refusal};
 use crate::dav::{self, Mount, plain};
@@ -13,7 +14,7 @@ use crate::web::Web;
 /// The whole application behind the listener.
 pub struct App {
     /// Checks credentials for `/dav/`.
-    pub gate: Gate,
+    pub gate: Arc<Gate>,
     /// Serves users' homes.
     pub mount: Mount,
     /// The profile and admin pages and the JSON API.

@@ -265,7 +265,7 @@ async fn create_app_password(web: &Web, r: &WebRequest, viewer: &Viewer, owner: 
 
 fn session_json(viewer: &Viewer) -> Value {
     json!({
-        "user": super::super::admin::UserView::from(&viewer.user),
+        "user": crate::admin::UserView::from(&viewer.user),
         "csrf_token": viewer.session.csrf,
     })
 }

@@ -252,7 +252,7 @@ async fn route(web: &Web, r: &WebRequest) -> Page {
                     };
                     profile_of(web, r, viewer, None, Some(shown), String::new()).await
                 }
-                Err(e @ (PortalError::Invalid(_) | PortalError::Conflict(_))) => {
+                Err(e @ (PortalError::BadName(_) | PortalError::NameTaken(_))) => {
                     let name = field("name").to_string();
                     profile_of(web, r, viewer, Some(e), None, name).await
                 }
@@ -612,10 +612,8 @@ fn portal_message<'a>(t: &'static Texts, e: &'a PortalError) -> std::borrow::Cow
         PortalError::Forbidden => Borrowed(t.err_forbidden),
         PortalError::Throttled(_) => Borrowed(t.err_throttled),
         PortalError::Unavailable => Borrowed(t.err_unavailable),
-        PortalError::Conflict(m) if m.contains("app password named") => {
-            Borrowed(t.err_duplicate_name)
-        }
-        PortalError::Invalid(m) if m.contains("app password name") => Borrowed(t.err_name_required),
+        PortalError::NameTaken(_) => Borrowed(t.err_duplicate_name),
+        PortalError::BadName(_) => Borrowed(t.err_name_required),
         PortalError::NotFound(m) | PortalError::Invalid(m) | PortalError::Conflict(m) => {
             std::borrow::Cow::Owned(m.clone())
         }

@@ -44,9 +44,15 @@ pub enum PortalError {
     /// The input is malformed.
     #[error("{0}")]
     Invalid(String),
-    /// The change conflicts with the current state (duplicate name, last admin).
+    /// The change conflicts with the current state (an existing user, the last admin).
     #[error("{0}")]
     Conflict(String),
+    /// The app-password name is empty, too long or unprintable (the pages word it their way).
+    #[error("{0}")]
+    BadName(String),
+    /// The user already has an active app password with this name.
+    #[error("{0}")]
+    NameTaken(String),
     /// The server could not do it (store I/O, random source); logged, never detailed to the
     /// client.
     #[error("the server could not complete this; try again")]
@@ -64,8 +70,8 @@ impl PortalError {
             PortalError::Forbidden => S::FORBIDDEN,
             PortalError::Throttled(_) => S::TOO_MANY_REQUESTS,
             PortalError::NotFound(_) => S::NOT_FOUND,
-            PortalError::Invalid(_) => S::BAD_REQUEST,
-            PortalError::Conflict(_) => S::CONFLICT,
+            PortalError::Invalid(_) | PortalError::BadName(_) => S::BAD_REQUEST,
+            PortalError::Conflict(_) | PortalError::NameTaken(_) => S::CONFLICT,
             PortalError::Unavailable => S::SERVICE_UNAVAILABLE,
         }
     }
@@ -79,8 +85,8 @@ impl PortalError {
             PortalError::Forbidden => "forbidden",
             PortalError::Throttled(_) => "throttled",
             PortalError::NotFound(_) => "not_found",
-            PortalError::Invalid(_) => "invalid",
-            PortalError::Conflict(_) => "conflict",
+            PortalError::Invalid(_) | PortalError::BadName(_) => "invalid",
+            PortalError::Conflict(_) | PortalError::NameTaken(_) => "conflict",
             PortalError::Unavailable => "unavailable",
         }
     }
@@ -90,10 +96,14 @@ impl From<admin::Error> for PortalError {
     fn from(e: admin::Error) -> Self {
         use store::Error as S;
         match e {
+            admin::Error::Name(store::NameError::AppPasswordName(_)) => {
+                PortalError::BadName(e.to_string())
+            }
+            admin::Error::Store(S::DuplicateName { .. }) => PortalError::NameTaken(e.to_string()),
             admin::Error::Store(S::UnknownUser(_) | S::UnknownAppPassword { .. }) => {
                 PortalError::NotFound(e.to_string())
             }
-            admin::Error::Store(S::UserExists(_) | S::DuplicateName { .. } | S::LastAdmin(_)) => {
+            admin::Error::Store(S::UserExists(_) | S::LastAdmin(_)) => {
                 PortalError::Conflict(e.to_string())
             }
             admin::Error::Store(S::Name(_) | S::Setting(_))
@@ -151,6 +161,18 @@ pub struct Enrolment {
     pub otpauth_url: String,
     /// The QR code as an inline SVG element.
     pub qr_svg: String,
+}
+
+impl Enrolment {
+    /// What the page shows for `secret`, for `account`.
+    fn of(secret: &[u8], account: &str) -> Result<Self, totp::TotpError> {
+        let otpauth_url = totp::otpauth_url(secret, account)?;
+        Ok(Self {
+            manual_key: totp::manual_key(secret),
+            qr_svg: totp::qr_svg(&otpauth_url)?,
+            otpauth_url,
+        })
+    }
 }
 
 /// The web surface's state: sessions, its own login throttle, the operations.
@@ -458,13 +480,7 @@ impl Portal {
             return Err(PortalError::Conflict("two-factor sign-in is already on".into()));
         }
         let secret = totp::new_secret().map_err(unavailable)?;
-        let account = viewer.user.name.as_str();
-        let otpauth_url = totp::otpauth_url(&secret, account).map_err(unavailable)?;
-        let enrolment = Enrolment {
-            manual_key: totp::manual_key(&secret),
-            qr_svg: totp::qr_svg(&otpauth_url).map_err(unavailable)?,
-            otpauth_url,
-        };
+        let enrolment = Enrolment::of(&secret, viewer.user.name.as_str()).map_err(unavailable)?;
         self.sessions.update(&viewer.token, |s| s.enrolment = Some(secret));
         Ok(enrolment)
     }
@@ -472,12 +488,7 @@ impl Portal {
     /// The enrolment in progress in the viewer's session, shown again (after a wrong code).
     pub fn pending_enrolment(&self, viewer: &Viewer) -> Option<Enrolment> {
         let secret = viewer.session.enrolment.as_ref()?;
-        let otpauth_url = totp::otpauth_url(secret, viewer.user.name.as_str()).ok()?;
-        Some(Enrolment {
-            manual_key: totp::manual_key(secret),
-            qr_svg: totp::qr_svg(&otpauth_url).ok()?,
-            otpauth_url,
-        })
+        Enrolment::of(secret, viewer.user.name.as_str()).ok()
     }
 
     /// Confirms the enrolment with a code from the app: from now on the login asks for one.
