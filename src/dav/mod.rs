@@ -7,6 +7,7 @@
 //! never a client header (dav-server 0.11 unlocks it for anyone sending `X-Litmus`).
 
 mod confined;
+mod inert;
 mod quota;
 mod upload;
 mod walk;
@@ -24,6 +25,7 @@ use std::sync::{Arc, Mutex};
 use crate::auth::Authenticated;
 use crate::store::{Store, UserName};
 pub use confined::ConfinedFs;
+pub use inert::{CONTENT_POLICY, make_inert};
 use upload::UploadContext;
 pub use upload::{TEMP_PREFIX, remove_leftovers};
 

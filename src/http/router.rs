@@ -51,10 +51,14 @@ impl App {
             && dav::is_mount_path(path)
         {
             let who = crate::auth::Authenticated::bench_bypass(user.clone());
-            return (self.mount.serve(&who, req).await, Some(user));
+            let (method, path) = (req.method().clone(), path.to_owned());
+            let mut res = self.mount.serve(&who, req).await;
+            dav::make_inert(&method, &path, &mut res);
+            return (res, Some(user));
         }
         if dav::is_mount_path(path) {
-            return match self.gate.authenticate(req.headers(), peer).await {
+            let (method, path) = (req.method().clone(), path.to_owned());
+            let (mut res, user) = match self.gate.authenticate(req.headers(), peer).await {
                 Ok(who) => {
                     let user = who.user().clone();
                     (self.mount.serve(&who, req).await, Some(user))
@@ -66,6 +70,8 @@ impl App {
                     (refuse(&refusal, peer), None)
                 }
             };
+            dav::make_inert(&method, &path, &mut res);
+            return (res, user);
         }
         (self.web.handle(req, peer).await, None)
     }

@@ -188,12 +188,9 @@ fn harden(headers: &mut HeaderMap, secure: bool) {
     let set = |headers: &mut HeaderMap, name: HeaderName, value: &'static str| {
         headers.entry(name).or_insert(HeaderValue::from_static(value));
     };
-    set(
-        headers,
-        header::CONTENT_SECURITY_POLICY,
-        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-         connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-    );
+    headers
+        .entry(header::CONTENT_SECURITY_POLICY)
+        .or_insert_with(|| assets::content_security_policy().clone());
     set(headers, header::X_FRAME_OPTIONS, "DENY");
     set(headers, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
     // Not no-referrer: with it, browsers send `Origin: null` on the pages' own forms.

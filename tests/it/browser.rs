@@ -628,3 +628,66 @@ fn the_language_link_switches_the_pages_to_french() {
 
     rt.block_on(b.close());
 }
+
+/// A script that, run with a signed-in admin's session on the pages' origin, creates an admin
+/// account and drops its password into the uploader's files (the red team's drive-by).
+const TAKEOVER: &str = "document.title='ran';(async()=>{const o=location.origin;\
+ const s=await (await fetch(o+'/api/v1/session')).json();\
+ const r=await fetch(o+'/api/v1/users',{method:'POST',headers:{'X-CSRF-Token':s.csrf_token,\
+ 'Content-Type':'application/json'},body:JSON.stringify({name:'NAME',admin:true})});\
+ await fetch(o+'/dav/NAME.txt',{method:'PUT',body:await r.text()});})()";
+
+#[test]
+fn a_signed_in_admin_who_opens_an_uploaded_page_runs_none_of_its_script() {
+    let Some(driver) = ChromeDriver::start() else { return };
+    let server = TestServer::start();
+    server.add_user("alice");
+    let alice = server.app_password("alice", "drive");
+    let planted = [
+        ("report.html", "pwned", format!("<script>{}</script>", TAKEOVER.replace("NAME", "pwned"))),
+        (
+            "Report.HTM",
+            "pwned2",
+            format!("<script>{}</script>", TAKEOVER.replace("NAME", "pwned2")),
+        ),
+        (
+            "logo.svg",
+            "pwned3",
+            format!(
+                "<svg xmlns=\"http://www.w3.org/2000/svg\"><script>{}</script></svg>",
+                TAKEOVER.replace("NAME", "pwned3")
+            ),
+        ),
+    ];
+    for (file, _, body) in &planted {
+        let put =
+            server.as_user("alice", &alice, "PUT", &format!("/dav/{file}")).body(body.clone());
+        assert_eq!(status(put.send()), 201, "upload {file}");
+    }
+    let admin = first_admin_password(&server);
+    let rt = runtime();
+    let b = rt.block_on(Browser::open(&driver, &server.base));
+    rt.block_on(b.sign_in_to_profile("admin", &admin));
+    let with_credentials = server.base.replacen("http://", &format!("http://alice:{alice}@"), 1);
+    for (file, account, _) in &planted {
+        step(&format!("the admin follows a link to alice's {file}"));
+        rt.block_on(async {
+            // The browser downloads the file instead of showing it: the navigation may be
+            // reported as aborted, and the page stays where it was.
+            let _ = b.c.goto(&format!("{with_credentials}/dav/{file}")).await;
+            let title = b.eval("document.title").await;
+            assert_ne!(title, "ran", "{file} ran as a page: {}", b.context().await);
+        });
+        // Had it run, the account and the loot would appear within moments.
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while Instant::now() < deadline {
+            assert!(!server.home("alice").join(format!("{account}.txt")).exists(), "{file} ran");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let users = ok(&server.cli(&["user", "list"]));
+        assert!(!users.contains(account), "{file} created an account:\n{users}");
+    }
+    // (The pages' own script still runs under its hash: the one-time dialog tests above see it
+    // turn the dialog modal.)
+    rt.block_on(b.close());
+}

@@ -142,9 +142,12 @@ impl Page {
     /// Asserts the headers every page carries.
     fn is_hardened(&self, what: &str) {
         let csp = self.header("content-security-policy").unwrap_or_else(|| panic!("{what}: CSP"));
-        for directive in ["default-src 'none'", "script-src 'self'", "frame-ancestors 'none'"] {
+        for directive in ["default-src 'none'", "script-src 'sha256-", "frame-ancestors 'none'"] {
             assert!(csp.contains(directive), "{what}: {directive} is not in {csp:?}");
         }
+        // 'self' would let a script uploaded under /dav/ run on the pages.
+        let script_src = csp.split(';').find(|d| d.trim().starts_with("script-src")).unwrap();
+        assert!(!script_src.contains("'self'"), "{what}: {script_src:?}");
         assert!(!csp.contains("unsafe"), "{what}: {csp:?}");
         assert_eq!(self.header("x-frame-options"), Some("DENY"), "{what}");
         assert_eq!(self.header("x-content-type-options"), Some("nosniff"), "{what}");
