@@ -11,6 +11,9 @@ use crate::dav::{self, Mount, plain};
 use crate::store::UserName;
 use crate::web::Web;
 
+/// Kept here for the callers that name it through `http` (it lives in [`crate::log_safe`]).
+pub use crate::log_safe::log_safe;
+
 /// The whole application behind the listener.
 pub struct App {
     /// Checks credentials for `/dav/`.
@@ -113,12 +116,4 @@ fn refuse(refusal: &Refusal, peer: IpAddr) -> Response<Body> {
             res
         }
     }
-}
-
-/// A client-chosen string made safe for a log line: printable, no quotes, bounded.
-pub fn log_safe(text: &str) -> String {
-    text.chars()
-        .take(64)
-        .map(|c| if c.is_control() || c == '\'' || c == '"' { '?' } else { c })
-        .collect()
 }
