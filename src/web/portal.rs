@@ -15,9 +15,10 @@ use super::totp;
 use crate::admin::{
     self, AppPasswordView, CreatedAppPassword, Operations, Reply, Request, UserView,
 };
+use crate::auth::budget::AddressBudget;
 use crate::auth::throttle::{Policy, Throttle, Verdict};
 use crate::auth::token::Secret;
-use crate::auth::verify::Verifier;
+use crate::auth::verify::{Busy, Verifier};
 use crate::store::{self, Role, SettingKey, Store, TotpFactor, User, UserName};
 
 /// Why a web or API action was refused. Each maps to one HTTP status.
@@ -185,13 +186,21 @@ pub struct Portal {
     /// Failed web sign-ins, counted apart from WebDAV's: a WebDAV brute force must not lock
     /// anyone out of this page, nor the reverse.
     throttle: Throttle,
+    /// The per-network argon2 budget, shared with WebDAV: it is one pool they both drain.
+    budget: Arc<AddressBudget>,
 }
 
 impl Portal {
-    /// The portal over a running server's store, operations and argon2 pool.
-    pub fn new(store: Arc<Store>, operations: Arc<Operations>, verifier: Verifier) -> Self {
+    /// The portal over a running server's store, operations, argon2 pool and its per-network
+    /// budget (the gate's, [`crate::auth::Gate::budget`]).
+    pub fn new(
+        store: Arc<Store>,
+        operations: Arc<Operations>,
+        verifier: Verifier,
+        budget: Arc<AddressBudget>,
+    ) -> Self {
         let (sessions, throttle) = (Sessions::default(), Throttle::default());
-        Self { store, operations, verifier, sessions, throttle }
+        Self { store, operations, verifier, sessions, throttle, budget }
     }
 
     fn policy(&self) -> Policy {
@@ -211,14 +220,33 @@ impl Portal {
         if let Verdict::Refuse { retry_after } = self.throttle.admit(&policy, peer, &key) {
             return Err(PortalError::Throttled(retry_after));
         }
+        // Every sign-in costs one argon2 from the network's budget, and keeps it even when right
+        // (a right password is not cached: a refund would let one account loop on the pool).
+        if let Verdict::Refuse { retry_after } = self.budget.charge(&policy, peer) {
+            self.throttle.refund(&policy, peer, &key);
+            return Err(PortalError::Throttled(retry_after));
+        }
         let secret = Secret::new(password.to_string());
         let user = match UserName::parse(&key) {
-            Ok(name) => self.load(name).await?,
+            Ok(name) => match self.load(name).await {
+                Ok(user) => user,
+                Err(e) => {
+                    self.budget.refund(&policy, peer);
+                    self.throttle.refund(&policy, peer, &key);
+                    return Err(e);
+                }
+            },
             Err(_) => None,
         };
-        let ok = match &user {
+        let verified = match &user {
             Some(u) if !u.disabled => self.verifier.verify(&u.password_hash, &secret).await,
             _ => self.verifier.verify_dummy(&secret).await,
+        };
+        let Ok(ok) = verified else {
+            self.budget.refund(&policy, peer);
+            self.throttle.refund(&policy, peer, &key);
+            tracing::warn!(target: "davgate::web", "web sign-in refused: {}", Busy);
+            return Err(PortalError::Unavailable);
         };
         let user = match (ok, user) {
             (true, Some(user)) => user,
