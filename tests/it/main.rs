@@ -9,6 +9,7 @@ mod browser;
 mod cli;
 mod clients;
 mod fragment;
+mod hardening_auth;
 mod in_process;
 mod isolation;
 mod litmus;
