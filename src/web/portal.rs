@@ -218,13 +218,13 @@ impl Portal {
         let key = name.trim().to_ascii_lowercase();
         let policy = self.policy();
         if let Verdict::Refuse { retry_after } = self.throttle.admit(&policy, peer, &key) {
-            return Err(PortalError::Throttled(retry_after));
+            return Err(held(retry_after).await);
         }
         // Every sign-in costs one argon2 from the network's budget, and keeps it even when right
         // (a right password is not cached: a refund would let one account loop on the pool).
         if let Verdict::Refuse { retry_after } = self.budget.charge(&policy, peer) {
             self.throttle.refund(&policy, peer, &key);
-            return Err(PortalError::Throttled(retry_after));
+            return Err(held(retry_after).await);
         }
         let secret = Secret::new(password.to_string());
         let user = match UserName::parse(&key) {
@@ -286,7 +286,7 @@ impl Portal {
         let key = session.user.as_str();
         let policy = self.policy();
         if let Verdict::Refuse { retry_after } = self.throttle.admit(&policy, peer, key) {
-            return Err(PortalError::Throttled(retry_after));
+            return Err(held(retry_after).await);
         }
         // Claimed before the code is looked at: the sixth of any number of racing requests is
         // refused unchecked.
@@ -610,6 +610,16 @@ impl Portal {
         }
         Ok(reply)
     }
+}
+
+/// How long a throttled sign-in is held back before its 429 (the connection is then closed), so
+/// that a flood of refused attempts cannot spin at the server's full speed.
+const THROTTLED_HOLD: Duration = Duration::from_secs(1);
+
+/// A throttled refusal, after the hold.
+async fn held(retry_after: Duration) -> PortalError {
+    tokio::time::sleep(THROTTLED_HOLD).await;
+    PortalError::Throttled(retry_after)
 }
 
 /// `owner` if the viewer may manage that account's app passwords: their own, or any for an
