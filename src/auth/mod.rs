@@ -2,14 +2,16 @@
 //!
 //! [`Gate::authenticate`] turns a request's headers into an [`Authenticated`] user or a
 //! [`Denied`] reason. The primary password never works here: it does not even have the shape of
-//! an app password. Costs: a cached credential costs one HMAC and a map lookup; a new one costs
-//! one store read and exactly one argon2id verification, whether the id exists or not, whether
-//! the secret or the user name is wrong, whether the password is revoked or expired (a dummy
-//! verification covers unknown ids): a wrong, unknown, revoked or expired credential looks and
-//! takes the same, so timing tells nothing about which ids exist. The right secret of a revoked
-//! or expired password is remembered as stale, so a stale client retrying costs one argon2 once
-//! and nothing after. Every verification is paid from the client network's
-//! [`budget::AddressBudget`], so spraying user names from one address cannot monopolise argon2.
+//! an app password. Costs: a cached credential costs a header parse, one HMAC and a map lookup
+//! (the cache is keyed by the parsed credential, so every spelling of one password is one
+//! entry); a new one costs one store read and exactly one argon2id verification, whether the id
+//! exists or not, whether the secret or the user name is wrong, whether the password is revoked
+//! or expired (a dummy verification covers unknown ids): a wrong, unknown, revoked or expired
+//! credential looks and takes the same, so timing tells nothing about which ids exist. The
+//! right secret of a revoked or expired password is remembered as stale, so a stale client
+//! retrying costs one argon2 once and nothing after. Every verification is paid from the client
+//! network's [`budget::AddressBudget`], so spraying user names from one address cannot
+//! monopolise argon2.
 
 pub mod basic;
 pub mod budget;
