@@ -327,7 +327,8 @@ fn status(data: &std::path::Path, json: bool) -> Result<(), Error> {
                 "davgate {} serving {} since {} (up {}h{:02}m)\n\
                  argon2 verifications:        {}\n\
                  verified credentials cached: {}\n\
-                 (network, user) pairs with recent failures: {}\n",
+                 (network, user) pairs with recent failures: {}\n\
+                 networks that spent part of their argon2 budget: {}\n",
                 s.version,
                 data.display(),
                 human_time(s.started_at),
@@ -335,7 +336,8 @@ fn status(data: &std::path::Path, json: bool) -> Result<(), Error> {
                 up.num_minutes() % 60,
                 s.gate.argon2_verifications,
                 s.gate.cached_credentials,
-                s.gate.throttled_keys
+                s.gate.throttled_keys,
+                s.gate.budget_networks
             ));
         }
     }

@@ -50,7 +50,7 @@ impl FromStr for HumanDuration {
     type Err = DurationError;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let syntax = || DurationError::Syntax(text.to_string());
+        let syntax = || DurationError::Syntax(crate::log_safe::escaped(text));
         let trimmed = text.trim();
         let unit = trimmed.chars().last().ok_or_else(syntax)?;
         let multiplier = match unit.to_ascii_lowercase() {
@@ -64,7 +64,7 @@ impl FromStr for HumanDuration {
         if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
             return Err(syntax());
         }
-        let too_long = || DurationError::TooLong(text.to_string());
+        let too_long = || DurationError::TooLong(crate::log_safe::escaped(text));
         let number: u64 = digits.parse().map_err(|_| too_long())?;
         let seconds = number.checked_mul(multiplier).ok_or_else(too_long)?;
         if seconds == 0 {

@@ -16,6 +16,7 @@ pub mod dav;
 pub mod duration;
 pub mod error;
 pub mod http;
+pub mod log_safe;
 
 pub mod server;
 pub mod size;

@@ -107,7 +107,12 @@ impl Server {
             gate: watched.stats(),
         });
         let operations = Arc::new(Operations { store: Arc::clone(&store), hasher, status });
-        let portal = Portal::new(Arc::clone(&store), Arc::clone(&operations), gate.verifier());
+        let portal = Portal::new(
+            Arc::clone(&store),
+            Arc::clone(&operations),
+            gate.verifier(),
+            gate.budget(),
+        );
         let web = Web::new(portal, listener.is_tls());
         #[cfg(feature = "bench")]
         let app =

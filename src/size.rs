@@ -18,7 +18,7 @@ impl FromStr for HumanSize {
     type Err = SizeError;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let bad = || SizeError(text.to_string());
+        let bad = || SizeError(crate::log_safe::escaped(text));
         let upper = text.trim().to_ascii_uppercase();
         let number_end = upper.find(|c: char| !c.is_ascii_digit()).unwrap_or(upper.len());
         let (digits, unit) = upper.split_at(number_end);

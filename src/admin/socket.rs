@@ -16,6 +16,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
 
 use super::{Error, Operations, Reply, Request};
+use crate::log_safe::escaped;
 
 /// File name of the socket inside the data directory.
 pub const FILE_NAME: &str = "admin.sock";
@@ -139,22 +140,30 @@ async fn serve_one(stream: UnixStream, operations: Arc<Operations>) {
     }
 }
 
-/// A log line for an admin change, never with a password in it.
+/// A log line for an admin change, never with a password in it. Every value the admin typed
+/// is escaped ([`escaped`]): a newline in a setting cannot forge a second log line.
 pub(crate) fn describe(request: &Request) -> String {
+    let e = |s: &str| escaped(s);
     match request {
-        Request::UserAdd { name, admin, .. } => format!("user add {name} admin={admin}"),
+        Request::UserAdd { name, admin, .. } => format!("user add {} admin={admin}", e(name)),
         Request::UserList => "user list".into(),
-        Request::UserSetDisabled { name, disabled } => format!("user {name} disabled={disabled}"),
-        Request::UserRemove { name } => format!("user remove {name}"),
-        Request::UserPasswd { name, .. } => format!("user passwd {name}"),
-        Request::UserResetTotp { name } => format!("user reset-2fa {name}"),
-        Request::UserQuota { name, quota_bytes } => format!("user quota {name} {quota_bytes:?}"),
-        Request::AppPasswordCreate { user, .. } => format!("app-password create for {user}"),
+        Request::UserSetDisabled { name, disabled } => {
+            format!("user {} disabled={disabled}", e(name))
+        }
+        Request::UserRemove { name } => format!("user remove {}", e(name)),
+        Request::UserPasswd { name, .. } => format!("user passwd {}", e(name)),
+        Request::UserResetTotp { name } => format!("user reset-2fa {}", e(name)),
+        Request::UserQuota { name, quota_bytes } => {
+            format!("user quota {} {quota_bytes:?}", e(name))
+        }
+        Request::AppPasswordCreate { user, .. } => format!("app-password create for {}", e(user)),
         Request::AppPasswordList { .. } => "app-password list".into(),
-        Request::AppPasswordRevoke { user, id } => format!("app-password revoke {user} {id}"),
-        Request::AppPasswordRevokeAll { user } => format!("app-password revoke {user} --all"),
+        Request::AppPasswordRevoke { user, id } => {
+            format!("app-password revoke {} {}", e(user), e(id))
+        }
+        Request::AppPasswordRevokeAll { user } => format!("app-password revoke {} --all", e(user)),
         Request::Status => "status".into(),
         Request::SettingsGet => "settings get".into(),
-        Request::SettingsSet { key, value } => format!("settings set {key} {value}"),
+        Request::SettingsSet { key, value } => format!("settings set {} {}", e(key), e(value)),
     }
 }

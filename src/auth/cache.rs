@@ -1,21 +1,30 @@
 //! The verified-credential cache: a client that sends the same `Authorization` header on every
 //! request pays argon2 once.
 //!
-//! Keyed by HMAC-SHA256 of the whole header under a key drawn at start, so the secret is never
-//! held in clear and the keys are useless outside this process. Only successful verifications
-//! are inserted, so wrong guesses cannot fill it. Each entry remembers the store generation it
-//! was checked at; the gate re-reads the record (no argon2) whenever the store has changed since,
-//! which makes a revoke, a disable or an expiry effective on the very next request.
+//! Keyed by HMAC-SHA256 of the credential in its canonical form (user name in lower case, the
+//! app password's id and secret as parsed, whatever dashes, spaces or case the client typed)
+//! under a key drawn at start, so the secret is never held in clear, the keys are useless
+//! outside this process, and spelling one password a thousand ways is still one credential
+//! (one argon2). Only successful verifications are inserted, so wrong guesses cannot fill it.
+//! Each entry remembers the store generation it was checked at; the gate re-reads the record
+//! (no argon2) whenever the store has changed since, which makes a revoke, a disable or an
+//! expiry effective on the very next request.
+//!
+//! Beside it, a bounded set of *stale* credentials: right secrets of revoked or expired app
+//! passwords (proven by a verification, or by a cached entry that went stale). Revocation and
+//! expiry are final, so such a client retrying is refused at once, at no cost; and since only
+//! the holder of the right secret can land in it, a quick refusal tells a guesser nothing.
 
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, KeyInit, Mac};
 use rand::rand_core::TryRng;
 use rand::rngs::SysRng;
 use sha2::Sha256;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use super::token::Presented;
 use crate::store::{AppPasswordId, UserName};
 
 /// HMAC of an `Authorization` header value.
@@ -82,6 +91,7 @@ pub struct CredentialCache {
     key: [u8; 32],
     capacity: usize,
     entries: Mutex<HashMap<CacheKey, Arc<CacheEntry>>>,
+    stale: Mutex<HashSet<CacheKey>>,
 }
 
 impl CredentialCache {
@@ -89,15 +99,39 @@ impl CredentialCache {
     pub fn new(capacity: usize) -> Result<Self, rand::rngs::SysError> {
         let mut key = [0u8; 32];
         SysRng.try_fill_bytes(&mut key)?;
-        Ok(Self { key, capacity, entries: Mutex::new(HashMap::new()) })
+        let (entries, stale) = (Mutex::new(HashMap::new()), Mutex::new(HashSet::new()));
+        Ok(Self { key, capacity, entries, stale })
     }
 
-    /// The cache key of an `Authorization` header value.
-    pub fn key(&self, header: &[u8]) -> CacheKey {
+    /// The cache key of a credential: `user` as sent, and the app password as parsed (id and
+    /// secret have fixed lengths, so the concatenation is unambiguous).
+    pub fn key(&self, user: &str, presented: &Presented) -> CacheKey {
         let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.key)
             .expect("HMAC accepts keys of any length");
-        mac.update(header);
+        mac.update(presented.id.as_str().as_bytes());
+        mac.update(presented.secret.expose().as_bytes());
+        mac.update(user.to_ascii_lowercase().as_bytes());
         mac.finalize().into_bytes().into()
+    }
+
+    /// Remembers that `key` is the right secret of a revoked or expired app password.
+    pub fn mark_stale(&self, key: CacheKey) {
+        self.remove(&key);
+        if self.capacity == 0 {
+            return;
+        }
+        let mut stale = self.lock_stale();
+        if stale.len() >= self.capacity
+            && let Some(any) = stale.iter().next().copied()
+        {
+            stale.remove(&any);
+        }
+        stale.insert(key);
+    }
+
+    /// True if `key` is known to be revoked or expired.
+    pub fn is_stale(&self, key: &CacheKey) -> bool {
+        self.lock_stale().contains(key)
     }
 
     /// The entry for `key`, if cached.
@@ -143,5 +177,9 @@ impl CredentialCache {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<CacheKey, Arc<CacheEntry>>> {
         self.entries.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn lock_stale(&self) -> std::sync::MutexGuard<'_, HashSet<CacheKey>> {
+        self.stale.lock().unwrap_or_else(|p| p.into_inner())
     }
 }

@@ -2,13 +2,19 @@
 //!
 //! [`Gate::authenticate`] turns a request's headers into an [`Authenticated`] user or a
 //! [`Denied`] reason. The primary password never works here: it does not even have the shape of
-//! an app password. Costs: a cached credential costs one HMAC and a map lookup; a new one costs
-//! one store read and exactly one argon2id verification, whether the id exists or not, whether
-//! the secret or the user name is wrong (a dummy verification covers unknown ids). Revoked and
-//! expired passwords are refused from their record alone, so a stale client retrying costs no
-//! argon2 at all.
+//! an app password. Costs: a cached credential costs a header parse, one HMAC and a map lookup
+//! (the cache is keyed by the parsed credential, so every spelling of one password is one
+//! entry); a new one costs one store read and exactly one argon2id verification, whether the id
+//! exists or not, whether the secret or the user name is wrong, whether the password is revoked
+//! or expired (a dummy verification covers unknown ids): a wrong, unknown, revoked or expired
+//! credential looks and takes the same, so timing tells nothing about which ids exist. The
+//! right secret of a revoked or expired password is remembered as stale, so a stale client
+//! retrying costs one argon2 once and nothing after. Every verification is paid from the client
+//! network's [`budget::AddressBudget`], so spraying user names from one address cannot
+//! monopolise argon2.
 
 pub mod basic;
+pub mod budget;
 pub mod cache;
 pub mod client;
 pub mod throttle;
@@ -24,6 +30,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::{OnceCell, mpsc};
 
 use crate::store::{AppPasswordId, LoginRecord, Store, UserName};
+use budget::AddressBudget;
 use cache::{CacheEntry, CacheKey, CredentialCache};
 use throttle::{Policy, Throttle, Verdict};
 use token::Presented;
@@ -81,6 +88,11 @@ pub enum Denied {
     Unavailable,
     /// Too many failures from this network for this user: refused before verification (429).
     Throttled,
+    /// This network spent its argon2 budget (across all user names): refused before
+    /// verification (429).
+    OverBudget,
+    /// Every argon2 thread is busy and the queue stayed full: refused unverified (503).
+    Busy,
 }
 
 impl Denied {
@@ -98,7 +110,14 @@ impl Denied {
             Denied::Disabled => "disabled user",
             Denied::Unavailable => "store unavailable",
             Denied::Throttled => "too many failures",
+            Denied::OverBudget => "too many sign-in attempts from this network",
+            Denied::Busy => "argon2 pool saturated",
         }
+    }
+
+    /// True for the refusals answered 429 (held back a moment, connection closed).
+    pub fn is_throttled(self) -> bool {
+        matches!(self, Denied::Throttled | Denied::OverBudget)
     }
 }
 
@@ -121,7 +140,7 @@ pub struct Refusal {
     pub reason: Denied,
     /// The user name from the header, if one could be read.
     pub user: Option<String>,
-    /// With [`Denied::Throttled`]: when the client may try again.
+    /// With [`Denied::Throttled`] and [`Denied::OverBudget`]: when the client may try again.
     pub retry_after: Option<std::time::Duration>,
 }
 
@@ -142,6 +161,7 @@ pub struct Gate {
     inflight: Mutex<HashMap<CacheKey, Arc<OnceCell<Attempt>>>>,
     last_used: mpsc::Sender<(AppPasswordId, DateTime<Utc>)>,
     throttle: Throttle,
+    budget: Arc<AddressBudget>,
 }
 
 /// Counters of the gate.
@@ -153,6 +173,9 @@ pub struct GateStats {
     pub cached_credentials: usize,
     /// (network, user) pairs with recent failures.
     pub throttled_keys: usize,
+    /// Client networks that have spent part of their argon2 budget.
+    #[serde(default)]
+    pub budget_networks: usize,
 }
 
 /// Gate tuning.
@@ -162,12 +185,14 @@ pub struct GateOptions {
     pub verify_threads: usize,
     /// Credentials kept in the cache (0 disables it: benchmarks only).
     pub cache_capacity: usize,
+    /// (network, user) pairs the WebDAV throttle tracks at most.
+    pub throttle_keys: usize,
 }
 
 impl Default for GateOptions {
     fn default() -> Self {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        Self { verify_threads: cores, cache_capacity: 10_000 }
+        Self { verify_threads: cores, cache_capacity: 10_000, throttle_keys: throttle::MAX_KEYS }
     }
 }
 
@@ -190,8 +215,9 @@ impl Gate {
         let (last_used, rx) = mpsc::channel(1024);
         tokio::spawn(write_last_used(Arc::clone(&store), rx));
         let inflight = Mutex::new(HashMap::new());
-        let throttle = Throttle::default();
-        Ok(Self { store, verifier, cache, inflight, last_used, throttle })
+        let throttle = Throttle::with_capacity(options.throttle_keys);
+        let budget = Arc::new(AddressBudget::default());
+        Ok(Self { store, verifier, cache, inflight, last_used, throttle, budget })
     }
 
     /// What the gate has been doing, for `davgate status`.
@@ -200,7 +226,13 @@ impl Gate {
             argon2_verifications: self.verifier.counter().get(),
             cached_credentials: self.cache.len(),
             throttled_keys: self.throttle.len(),
+            budget_networks: self.budget.len(),
         }
+    }
+
+    /// The per-network argon2 budget, shared with the web sign-in.
+    pub fn budget(&self) -> Arc<AddressBudget> {
+        Arc::clone(&self.budget)
     }
 
     /// Hashes new passwords on this gate's bounded argon2 pool.
@@ -218,8 +250,8 @@ impl Gate {
         self.verifier.counter()
     }
 
-    /// Checks a request's credentials.
-    /// Checks a request's credentials; `peer` is the client's address (for the throttle).
+    /// Checks a request's credentials; `peer` is the client's address (for the throttle and
+    /// the budget).
     pub async fn authenticate(
         &self,
         headers: &HeaderMap,
@@ -232,40 +264,64 @@ impl Gate {
         };
         let header =
             headers.get(AUTHORIZATION).ok_or_else(|| refuse(Denied::NoCredentials, None))?;
-        let key = self.cache.key(header.as_bytes());
-        let now = Utc::now();
-        if let Some(entry) = self.cache.get(&key) {
-            let outcome = self.confirm_cached(&entry, now).await;
-            if outcome.is_err() {
-                self.cache.remove(&key);
-            }
-            return outcome.map_err(|reason| refuse(reason, Some(entry.user.as_str())));
-        }
         let basic =
             basic::parse(header.as_bytes()).ok_or_else(|| refuse(Denied::Malformed, None))?;
         let user = basic.user;
-        let user_agent = headers.get(USER_AGENT).and_then(|v| v.to_str().ok());
-        let attempt = match token::parse(basic.password.expose()) {
-            Err(_) => self.throttled(peer, &user, async { Err(Denied::NotAppPassword) }).await,
-            Ok(presented) => self.verify_once(key, &user, presented, user_agent, peer).await,
+        let presented = match token::parse(basic.password.expose()) {
+            Ok(presented) => presented,
+            Err(_) => {
+                let no = async { Err(Denied::NotAppPassword) };
+                let attempt = self.throttled(peer, &user, false, no).await;
+                return attempt.map_err(|(reason, retry_after)| Refusal {
+                    reason,
+                    user: Some(user),
+                    retry_after,
+                });
+            }
         };
+        let key = self.cache.key(&user, &presented);
+        if let Some(entry) = self.cache.get(&key) {
+            let outcome = self.confirm_cached(&entry, Utc::now()).await;
+            match outcome {
+                Err(Denied::Revoked | Denied::Expired) => self.cache.mark_stale(key),
+                Err(_) => self.cache.remove(&key),
+                Ok(_) => {}
+            }
+            return outcome.map_err(|reason| refuse(reason, Some(entry.user.as_str())));
+        }
+        if self.cache.is_stale(&key) {
+            return Err(refuse(Denied::Revoked, Some(&user)));
+        }
+        let user_agent = headers.get(USER_AGENT).and_then(|v| v.to_str().ok());
+        let attempt = self.verify_once(key, &user, presented, user_agent, peer).await;
         attempt.map_err(|(reason, retry_after)| Refusal { reason, user: Some(user), retry_after })
     }
 
-    /// Runs one verification under the throttle: charged before it starts (so parallel guesses
-    /// cannot outrun the count), cleared by a success, refunded when it was no guess, and a
-    /// failed guess's answer held back.
+    /// Runs one verification under the throttle and, when it costs argon2, the network's
+    /// budget: both charged before it starts (so parallel guesses cannot outrun the count). A
+    /// success clears the throttle's key and gives the budget's token back (the credential is
+    /// cached now, so that refund is earned once per credential); an attempt that was no guess
+    /// is refunded to the throttle; a failed guess's answer is held back.
     async fn throttled(
         &self,
         peer: IpAddr,
         user: &str,
+        costs_argon2: bool,
         verification: impl std::future::Future<Output = Outcome>,
     ) -> Attempt {
         let policy = self.policy();
         if let Verdict::Refuse { retry_after } = self.throttle.admit(&policy, peer, user) {
             return Err((Denied::Throttled, Some(retry_after)));
         }
-        match verification.await {
+        if costs_argon2 && let Verdict::Refuse { retry_after } = self.budget.charge(&policy, peer) {
+            self.throttle.refund(&policy, peer, user);
+            return Err((Denied::OverBudget, Some(retry_after)));
+        }
+        let outcome = verification.await;
+        if costs_argon2 && matches!(outcome, Ok(_) | Err(Denied::Unavailable | Denied::Busy)) {
+            self.budget.refund(&policy, peer);
+        }
+        match outcome {
             Ok(who) => {
                 self.throttle.record_success(&policy, peer, user);
                 Ok(who)
@@ -294,7 +350,8 @@ impl Gate {
         let cell = Arc::clone(self.lock_inflight().entry(key).or_default());
         let outcome = cell
             .get_or_init(|| {
-                self.throttled(peer, user, self.verify_new(key, user, presented, user_agent))
+                let verification = self.verify_new(key, user, presented, user_agent);
+                self.throttled(peer, user, true, verification)
             })
             .await
             .clone();
@@ -338,25 +395,25 @@ impl Gate {
         let generation = self.store.generation();
         let now = Utc::now();
         let Some(record) = self.login_record(&presented.id).await? else {
-            self.verifier.verify_dummy(&presented.secret).await;
+            self.verifier.verify_dummy(&presented.secret).await.map_err(|_| Denied::Busy)?;
             return Err(Denied::UnknownId);
         };
         let password = &record.password;
-        // Refused from the record alone: a stale client retrying costs no argon2.
-        if password.revoked_at.is_some() {
-            return Err(Denied::Revoked);
-        }
-        if now >= password.expires_at {
-            return Err(Denied::Expired);
-        }
-        if !self.verifier.verify(&password.secret_hash, &presented.secret).await {
+        // Verified even when revoked or expired: the same time and answer as a wrong secret.
+        let matched = self.verifier.verify(&password.secret_hash, &presented.secret).await;
+        if !matched.map_err(|_| Denied::Busy)? {
             return Err(Denied::WrongSecret);
         }
         // Compared after the verification, so a wrong user name costs the same time.
         if !user.eq_ignore_ascii_case(password.owner.as_str()) {
             return Err(Denied::WrongUser);
         }
-        check_standing(&record, now)?;
+        if let Err(reason) = check_standing(&record, now) {
+            if matches!(reason, Denied::Revoked | Denied::Expired) {
+                self.cache.mark_stale(key);
+            }
+            return Err(reason);
+        }
         if password.access_method.is_none() {
             self.record_first_use(&password.id, user_agent, now).await;
         } else {

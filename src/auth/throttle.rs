@@ -14,7 +14,10 @@
 //! throttle is asked), count a stale client sending a revoked or expired app password (refused
 //! from its record for free, so it cannot lock out the same user's other apps behind the same
 //! NAT: Nextcloud #51533), or count requests without credentials. Memory is bounded: at most
-//! [`MAX_KEYS`] keys, the stalest dropped first.
+//! [`MAX_KEYS`] keys. When full, what is past the window goes first, then a tenth of the rest,
+//! the least telling first: unlocked keys with the fewest failures, stalest first. A locked-out
+//! key goes only once nothing but locked-out keys is left, so a flood of made-up user names (one
+//! failure each) can never erase a lockout.
 
 use ipnet::IpNet;
 use std::collections::HashMap;
@@ -89,20 +92,32 @@ struct Bucket {
 }
 
 /// One surface's throttle (WebDAV has one, the web login will have its own).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Throttle {
     buckets: Mutex<HashMap<Key, Bucket>>,
+    capacity: usize,
+}
+
+impl Default for Throttle {
+    fn default() -> Self {
+        Self::with_capacity(MAX_KEYS)
+    }
 }
 
 impl Throttle {
+    /// A throttle tracking at most `capacity` keys (default [`MAX_KEYS`]; small in tests).
+    pub fn with_capacity(capacity: usize) -> Self {
+        Self { buckets: Mutex::new(HashMap::new()), capacity: capacity.max(1) }
+    }
+
     /// Charges an attempt of this (address, user), or refuses it during a lockout. Call before
     /// verifying; then [`Throttle::failed`], [`Throttle::refund`] or [`Throttle::record_success`].
     pub fn admit(&self, policy: &Policy, ip: IpAddr, user: &str) -> Verdict {
         let Some(key) = key(policy, ip, user) else { return Verdict::Allow };
         let now = Instant::now();
         let mut buckets = self.lock();
-        if buckets.len() >= MAX_KEYS && !buckets.contains_key(&key) {
-            evict(&mut buckets, now);
+        if buckets.len() >= self.capacity && !buckets.contains_key(&key) {
+            evict(&mut buckets, now, policy.max_failures, self.capacity);
         }
         let bucket =
             buckets.entry(key).or_insert(Bucket { failures: 0, last: now, trickled: None });
@@ -166,16 +181,22 @@ fn delay(n: u32) -> Duration {
 
 /// The key of an attempt, or None when it is not throttled (off, or a trusted network).
 fn key(policy: &Policy, ip: IpAddr, user: &str) -> Option<Key> {
+    let network = network(policy, ip)?;
+    let user = user.chars().take(64).collect::<String>().to_lowercase();
+    Some(Key { network, user })
+}
+
+/// The client network of `ip` as the throttle and the address budget count it (an IPv4
+/// address, an IPv6 /64), or None when it is not throttled (off, or a trusted network).
+pub fn network(policy: &Policy, ip: IpAddr) -> Option<IpAddr> {
     let ip = canonical(ip);
     if !policy.enabled || policy.trusted.iter().any(|n| n.contains(&ip)) {
         return None;
     }
-    let network = match ip {
+    Some(match ip {
         IpAddr::V4(_) => ip,
         IpAddr::V6(v6) => IpAddr::V6((u128::from(v6) & !((1u128 << 64) - 1)).into()),
-    };
-    let user = user.chars().take(64).collect::<String>().to_lowercase();
-    Some(Key { network, user })
+    })
 }
 
 /// IPv4 clients reaching an IPv6 socket appear as `::ffff:a.b.c.d`: count them as IPv4.
@@ -186,15 +207,25 @@ fn canonical(ip: IpAddr) -> IpAddr {
     }
 }
 
-/// Makes room: forget what is past the window, and if that is not enough, the stalest tenth.
-fn evict(buckets: &mut HashMap<Key, Bucket>, now: Instant) {
+/// True while `bucket` is locked out.
+fn is_locked(bucket: &Bucket, max_failures: u32, now: Instant) -> bool {
+    bucket.failures >= max_failures && now - bucket.last < LOCKOUT
+}
+
+/// Makes room: forget what is past the window, and if that is not enough, a tenth of the
+/// capacity, least telling first. Ranked by (locked, failures, last charge): every unlocked key
+/// goes before any locked one, few failures before many, stale before recent.
+fn evict(buckets: &mut HashMap<Key, Bucket>, now: Instant, max_failures: u32, capacity: usize) {
     buckets.retain(|_, b| now - b.last <= WINDOW);
-    if buckets.len() >= MAX_KEYS {
-        let mut ages: Vec<Instant> = buckets.values().map(|b| b.last).collect();
-        ages.sort_unstable();
-        let cutoff = ages[ages.len() / 10];
-        buckets.retain(|_, b| b.last > cutoff);
+    if buckets.len() < capacity {
+        return;
     }
+    let rank = |b: &Bucket| (is_locked(b, max_failures, now), b.failures, b.last);
+    let mut ranks: Vec<_> = buckets.values().map(rank).collect();
+    let nth = (capacity / 10).clamp(1, ranks.len() - 1);
+    let (_, cutoff, _) = ranks.select_nth_unstable(nth);
+    let cutoff = *cutoff;
+    buckets.retain(|_, b| rank(b) > cutoff);
 }
 
 #[cfg(test)]
@@ -297,6 +328,41 @@ mod tests {
             fail(&t, &off, wan, "alice");
         }
         assert!(t.is_empty());
+    }
+
+    #[test]
+    fn a_flood_of_user_names_never_evicts_a_lockout() {
+        let (t, p) = (Throttle::with_capacity(1_000), policy());
+        let ip: IpAddr = "203.0.113.7".parse().unwrap();
+        for _ in 0..3 {
+            fail(&t, &p, ip, "bob");
+        }
+        assert_eq!(t.admit(&p, ip, "bob"), Verdict::Allow, "the trickle");
+        // Names that failed twice rank above those that failed once, but below the lockout.
+        for i in 0..200 {
+            fail(&t, &p, ip, &format!("twice{i}"));
+            fail(&t, &p, ip, &format!("twice{i}"));
+        }
+        for i in 0..50_000 {
+            fail(&t, &p, ip, &format!("spray{i}"));
+            assert!(t.len() <= 1_000);
+        }
+        assert!(matches!(t.admit(&p, ip, "bob"), Verdict::Refuse { .. }), "still locked out");
+        let kept = t.lock().keys().filter(|k| k.user.starts_with("twice")).count();
+        assert_eq!(kept, 200, "two failures outlast one");
+    }
+
+    #[test]
+    fn a_table_of_lockouts_only_still_stays_bounded() {
+        let (t, p) = (Throttle::with_capacity(100), Policy { trickle: false, ..policy() });
+        let ip: IpAddr = "203.0.113.7".parse().unwrap();
+        for i in 0..1_000 {
+            for _ in 0..3 {
+                fail(&t, &p, ip, &format!("locked{i}"));
+            }
+        }
+        assert!(t.len() <= 100);
+        assert!(matches!(t.admit(&p, ip, "locked999"), Verdict::Refuse { .. }), "newest kept");
     }
 
     #[test]

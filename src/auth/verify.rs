@@ -5,7 +5,8 @@
 //! once and they never allocate, so neither a flood of wrong passwords nor a burst of admin
 //! commands can push the process to gigabytes (unbounded parallel argon2 reached 7 GB in our
 //! measurements; a fresh 19 MiB buffer per hash kept growing glibc's heap). Jobs beyond the
-//! pool wait in a bounded queue.
+//! pool wait in a bounded queue, and a verification that cannot even enter the queue within
+//! [`Verifier::QUEUE_WAIT`] is given up ([`Busy`]: answered 503) rather than waiting for ever.
 
 use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
 use argon2::{ARGON2ID_IDENT, Algorithm, Argon2, Block, Params, Version};
@@ -22,6 +23,11 @@ use super::token::Secret;
 #[derive(Debug, thiserror::Error)]
 #[error("could not hash the password: {0}")]
 pub struct HashError(String);
+
+/// The pool was saturated: the verification could not even be queued in time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("every argon2 thread is busy and the queue is full; try again shortly")]
+pub struct Busy;
 
 /// Hashes `secret` with argon2id at OWASP's parameters (19 MiB, t=2, p=1) into a PHC string,
 /// using `memory` as the work area. Blocking (~20 ms).
@@ -117,6 +123,9 @@ pub struct Verifier {
 impl Verifier {
     /// Jobs that may wait for a thread; further callers wait (asynchronously) for room.
     const QUEUE: usize = 64;
+    /// Longest a verification waits for room in the queue before it is given up. The per-address
+    /// budget keeps one network from filling the queue; this bounds what many networks can do.
+    pub const QUEUE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
     /// Starts `threads` argon2 threads.
     pub fn start(threads: usize) -> Result<Self, HashError> {
@@ -135,20 +144,30 @@ impl Verifier {
     }
 
     /// True if `secret` matches `phc`. Waits for a pool thread; never blocks the runtime.
-    pub async fn verify(&self, phc: &str, secret: &Secret) -> bool {
+    pub async fn verify(&self, phc: &str, secret: &Secret) -> Result<bool, Busy> {
         let (reply, answer) = oneshot::channel();
         let job = Job::Verify { phc: phc.into(), secret: secret.clone(), reply };
-        self.queue.send(job).await.is_ok() && answer.await.unwrap_or(false)
+        self.enqueue(job).await?;
+        Ok(answer.await.unwrap_or(false))
     }
 
     /// Spends one verification's worth of time and answers false: for unknown ids, so that
     /// they cannot be told from wrong secrets by timing.
-    pub async fn verify_dummy(&self, secret: &Secret) -> bool {
+    pub async fn verify_dummy(&self, secret: &Secret) -> Result<bool, Busy> {
         let (reply, answer) = oneshot::channel();
-        if self.queue.send(Job::Dummy { secret: secret.clone(), reply }).await.is_ok() {
-            let _ = answer.await;
+        self.enqueue(Job::Dummy { secret: secret.clone(), reply }).await?;
+        let _ = answer.await;
+        Ok(false)
+    }
+
+    /// Queues a job, waiting at most [`Self::QUEUE_WAIT`] for room. A stopped pool answers as
+    /// a refusal would (the reply channel is dropped).
+    async fn enqueue(&self, job: Job) -> Result<(), Busy> {
+        use tokio::sync::mpsc::error::SendTimeoutError;
+        match self.queue.send_timeout(job, Self::QUEUE_WAIT).await {
+            Ok(()) | Err(SendTimeoutError::Closed(_)) => Ok(()),
+            Err(SendTimeoutError::Timeout(_)) => Err(Busy),
         }
-        false
     }
 
     /// Hashes `secret` on the pool, from a blocking context (not from async code).
@@ -239,9 +258,9 @@ mod tests {
         let hasher = Hasher::Pool(pool.clone());
         let phc =
             tokio::task::spawn_blocking(move || hasher.hash("s3cret")).await.unwrap().unwrap();
-        assert!(pool.verify(&phc, &Secret::new("s3cret".into())).await);
-        assert!(!pool.verify(&phc, &Secret::new("nope".into())).await);
-        assert!(!pool.verify_dummy(&Secret::new("s3cret".into())).await);
+        assert_eq!(pool.verify(&phc, &Secret::new("s3cret".into())).await, Ok(true));
+        assert_eq!(pool.verify(&phc, &Secret::new("nope".into())).await, Ok(false));
+        assert_eq!(pool.verify_dummy(&Secret::new("s3cret".into())).await, Ok(false));
         assert_eq!(pool.counter().get(), 3);
     }
 }

@@ -11,6 +11,9 @@ use crate::dav::{self, Mount, plain};
 use crate::store::UserName;
 use crate::web::Web;
 
+/// Kept here for the callers that name it through `http` (it lives in [`crate::log_safe`]).
+pub use crate::log_safe::log_safe;
+
 /// The whole application behind the listener.
 pub struct App {
     /// Checks credentials for `/dav/`.
@@ -64,7 +67,7 @@ impl App {
                     (self.mount.serve(&who, req).await, Some(user))
                 }
                 Err(refusal) => {
-                    if refusal.reason == Denied::Throttled {
+                    if refusal.reason.is_throttled() {
                         tokio::time::sleep(THROTTLED_HOLD).await;
                     }
                     (refuse(&refusal, peer), None)
@@ -85,18 +88,29 @@ fn refuse(refusal: &Refusal, peer: IpAddr) -> Response<Body> {
             StatusCode::SERVICE_UNAVAILABLE,
             "The credential store is unavailable; try again.\n",
         ),
-        Denied::Throttled => {
+        Denied::Busy => {
+            let mut res = plain(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The server is busy verifying sign-ins; try again in a few seconds.\n",
+            );
+            res.headers_mut().insert(RETRY_AFTER, HeaderValue::from(5));
+            res
+        }
+        Denied::Throttled | Denied::OverBudget => {
             // Held a moment and the connection closed, so that a flood of refused guesses
             // cannot spin at the server's full speed on kept-alive connections.
             let wait = refusal.retry_after.map_or(60, |d| d.as_secs().max(1));
             tracing::warn!(
                 target: "davgate::auth",
-                "Login throttled: '{user}' (Remote IP: '{peer}') retry in {wait}s"
+                "Login throttled: '{user}' (Remote IP: '{peer}') {}, retry in {wait}s",
+                refusal.reason.as_str()
             );
-            let mut res = plain(
-                StatusCode::TOO_MANY_REQUESTS,
-                "Too many failed sign-ins for this user from your network; try again later.\n",
-            );
+            let text = if refusal.reason == Denied::Throttled {
+                "Too many failed sign-ins for this user from your network; try again later.\n"
+            } else {
+                "Too many sign-in attempts from your network; try again in a moment.\n"
+            };
+            let mut res = plain(StatusCode::TOO_MANY_REQUESTS, text);
             res.headers_mut().insert(RETRY_AFTER, HeaderValue::from(wait));
             res.headers_mut().insert(CONNECTION, HeaderValue::from_static("close"));
             res
@@ -119,12 +133,4 @@ fn refuse(refusal: &Refusal, peer: IpAddr) -> Response<Body> {
             res
         }
     }
-}
-
-/// A client-chosen string made safe for a log line: printable, no quotes, bounded.
-pub fn log_safe(text: &str) -> String {
-    text.chars()
-        .take(64)
-        .map(|c| if c.is_control() || c == '\'' || c == '"' { '?' } else { c })
-        .collect()
 }

@@ -4,6 +4,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
+use crate::log_safe::{escaped, is_invisible};
+
 /// Crockford's base-32 alphabet in lower case: no `i`, `l`, `o`, `u`, so nothing can be misread
 /// when typed into a password dialog. Shared by app-password ids and secrets.
 pub const ALPHABET: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
@@ -14,7 +16,8 @@ pub const ALPHABET: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
 #[serde(try_from = "String", into = "String")]
 pub struct UserName(String);
 
-/// Why a name was refused.
+/// Why a name was refused. The refused text is kept escaped (`\u{202e}`, `\n`), so that the
+/// message can be printed, logged or shown without the text acting on its surroundings.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum NameError {
     /// The user name breaks the rules.
@@ -22,8 +25,12 @@ pub enum NameError {
         "'{0}' is not a valid user name: use 1 to 64 of a-z 0-9 . _ - and do not start with a dot"
     )]
     UserName(String),
-    /// The app-password name is empty, too long, or holds control characters.
-    #[error("'{0}' is not a valid app password name: use 1 to 100 printable characters")]
+    /// The app-password name is empty, too long, or holds control or invisible formatting
+    /// characters (a right-to-left override would make the name read differently in a table).
+    #[error(
+        "'{0}' is not a valid app password name: use 1 to 100 visible characters, without control \
+         characters or invisible formatting characters (such as U+202E, right-to-left override)"
+    )]
     AppPasswordName(String),
     /// The app-password id is not 10 characters of the davgate alphabet.
     #[error(
@@ -40,7 +47,7 @@ impl UserName {
         let ok = (1..=64).contains(&folded.len())
             && !folded.starts_with('.')
             && folded.bytes().all(allowed);
-        if ok { Ok(Self(folded)) } else { Err(NameError::UserName(name.to_string())) }
+        if ok { Ok(Self(folded)) } else { Err(NameError::UserName(escaped(name))) }
     }
 
     /// The name as stored and as used for the home folder.
@@ -84,7 +91,7 @@ impl AppPasswordId {
         if folded.len() == Self::LEN && folded.bytes().all(|b| ALPHABET.contains(&b)) {
             Ok(Self(folded))
         } else {
-            Err(NameError::AppPasswordId(id.to_string()))
+            Err(NameError::AppPasswordId(escaped(id)))
         }
     }
 
@@ -113,11 +120,12 @@ impl fmt::Display for AppPasswordId {
     }
 }
 
-/// Checks an app-password name ("Office laptop drive"): shown in listings, never parsed.
+/// Checks an app-password name ("Office laptop drive"): shown in listings, never parsed. Any
+/// script is welcome; what would change how the name or its neighbours are shown is not.
 pub fn validate_app_password_name(name: &str) -> Result<String, NameError> {
     let trimmed = name.trim();
-    let ok = (1..=100).contains(&trimmed.chars().count()) && !trimmed.chars().any(char::is_control);
-    if ok { Ok(trimmed.to_string()) } else { Err(NameError::AppPasswordName(name.to_string())) }
+    let ok = (1..=100).contains(&trimmed.chars().count()) && !trimmed.chars().any(is_invisible);
+    if ok { Ok(trimmed.to_string()) } else { Err(NameError::AppPasswordName(escaped(name))) }
 }
 
 /// What an account may do: admins reach the admin surface, users only their own files.
@@ -254,5 +262,20 @@ mod tests {
         assert!(validate_app_password_name("").is_err());
         assert!(validate_app_password_name("a\nb").is_err());
         assert!(validate_app_password_name(&"x".repeat(101)).is_err());
+        assert_eq!(validate_app_password_name("Büro-Laptop 日本").unwrap(), "Büro-Laptop 日本");
+        for spoof in
+            ["gpj\u{202e}exe", "a\u{200b}b", "\u{2066}x\u{2069}", "\u{feff}x", "a\u{2028}b"]
+        {
+            assert!(validate_app_password_name(spoof).is_err(), "{spoof:?} accepted");
+        }
+    }
+
+    #[test]
+    fn refused_names_are_echoed_escaped() {
+        let e = validate_app_password_name("gpj\u{202e}exe").unwrap_err().to_string();
+        assert!(e.contains("'gpj\\u{202e}exe'") && !e.contains('\u{202e}'), "{e}");
+        assert!(e.contains("right-to-left"), "{e}");
+        let e = UserName::parse("al\u{202e}ice\nx").unwrap_err().to_string();
+        assert!(e.contains("'al\\u{202e}ice\\nx'"), "{e}");
     }
 }

@@ -8,6 +8,7 @@ use std::str::FromStr;
 use super::tables::SETTINGS;
 use super::{Result, Store};
 use crate::duration::{DurationError, HumanDuration};
+use crate::log_safe::escaped;
 use ipnet::IpNet;
 
 /// The settings in force.
@@ -149,7 +150,7 @@ impl FromStr for SettingKey {
         SettingKey::ALL
             .into_iter()
             .find(|k| k.name() == s.trim())
-            .ok_or_else(|| SettingError::UnknownKey(s.to_string()))
+            .ok_or_else(|| SettingError::UnknownKey(escaped(s)))
     }
 }
 
@@ -178,7 +179,7 @@ impl Settings {
     /// Parses `value` into `key`; returns the canonical text to store.
     fn apply(&mut self, key: SettingKey, value: &str) -> Result<String, SettingError> {
         let word = value.trim().to_ascii_lowercase();
-        let choice = |choices| SettingError::Choice { key, value: value.to_string(), choices };
+        let choice = |choices| SettingError::Choice { key, value: escaped(value), choices };
         match key {
             SettingKey::AppCredentialsTtl => {
                 self.app_credentials_ttl =

@@ -44,6 +44,7 @@ pub async fn handle(web: &Web, request: WebRequest) -> Response<Body> {
             let mut res = error_response(e.status(), e.code(), &e.to_string());
             if let PortalError::Throttled(wait) = e {
                 res.headers_mut().insert(header::RETRY_AFTER, wait.as_secs().max(1).into());
+                res.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
             }
             if matches!(e, PortalError::SignedOut) {
                 set_cookie(&mut res, &web.expired_session_cookie());

@@ -169,7 +169,8 @@ static EN: Texts = Texts {
     err_unavailable: "The server could not complete this. Try again.",
     err_not_found: "Not found.",
     err_duplicate_name: "You already have an active app password with this name.",
-    err_name_required: "Give the app password a name (1 to 100 characters).",
+    err_name_required: "Give the app password a name: 1 to 100 visible characters, without \
+                        invisible formatting characters.",
     profile_title: "My profile",
     signed_in_as: "Signed in as {}",
     webdav_address: "WebDAV address",
@@ -298,7 +299,8 @@ static FR: Texts = Texts {
     err_unavailable: "Le serveur n’a pas pu terminer l’opération. Réessayez.",
     err_not_found: "Introuvable.",
     err_duplicate_name: "Vous avez déjà un mot de passe d’application actif portant ce nom.",
-    err_name_required: "Donnez un nom au mot de passe d’application (1 à 100 caractères).",
+    err_name_required: "Donnez un nom au mot de passe d’application : 1 à 100 caractères \
+                        visibles, sans caractères de mise en forme invisibles.",
     profile_title: "Mon profil",
     signed_in_as: "Connecté en tant que {}",
     webdav_address: "Adresse WebDAV",

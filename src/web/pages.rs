@@ -382,6 +382,7 @@ async fn login(web: &Web, r: &WebRequest, form: &HashMap<String, String>) -> Pag
             );
             if let PortalError::Throttled(wait) = e {
                 res.headers_mut().insert(header::RETRY_AFTER, wait.as_secs().max(1).into());
+                res.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
             }
             Ok(res)
         }

@@ -10,14 +10,15 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::session::{self, MAX_CODE_ATTEMPTS, Session, Sessions, Stage};
+use super::session::{self, CodeClaim, MAX_CODE_ATTEMPTS, Session, Sessions, Stage};
 use super::totp;
 use crate::admin::{
     self, AppPasswordView, CreatedAppPassword, Operations, Reply, Request, UserView,
 };
+use crate::auth::budget::AddressBudget;
 use crate::auth::throttle::{Policy, Throttle, Verdict};
 use crate::auth::token::Secret;
-use crate::auth::verify::Verifier;
+use crate::auth::verify::{Busy, Verifier};
 use crate::store::{self, Role, SettingKey, Store, TotpFactor, User, UserName};
 
 /// Why a web or API action was refused. Each maps to one HTTP status.
@@ -185,13 +186,21 @@ pub struct Portal {
     /// Failed web sign-ins, counted apart from WebDAV's: a WebDAV brute force must not lock
     /// anyone out of this page, nor the reverse.
     throttle: Throttle,
+    /// The per-network argon2 budget, shared with WebDAV: it is one pool they both drain.
+    budget: Arc<AddressBudget>,
 }
 
 impl Portal {
-    /// The portal over a running server's store, operations and argon2 pool.
-    pub fn new(store: Arc<Store>, operations: Arc<Operations>, verifier: Verifier) -> Self {
+    /// The portal over a running server's store, operations, argon2 pool and its per-network
+    /// budget (the gate's, [`crate::auth::Gate::budget`]).
+    pub fn new(
+        store: Arc<Store>,
+        operations: Arc<Operations>,
+        verifier: Verifier,
+        budget: Arc<AddressBudget>,
+    ) -> Self {
         let (sessions, throttle) = (Sessions::default(), Throttle::default());
-        Self { store, operations, verifier, sessions, throttle }
+        Self { store, operations, verifier, sessions, throttle, budget }
     }
 
     fn policy(&self) -> Policy {
@@ -209,16 +218,35 @@ impl Portal {
         let key = name.trim().to_ascii_lowercase();
         let policy = self.policy();
         if let Verdict::Refuse { retry_after } = self.throttle.admit(&policy, peer, &key) {
-            return Err(PortalError::Throttled(retry_after));
+            return Err(held(retry_after).await);
+        }
+        // Every sign-in costs one argon2 from the network's budget, and keeps it even when right
+        // (a right password is not cached: a refund would let one account loop on the pool).
+        if let Verdict::Refuse { retry_after } = self.budget.charge(&policy, peer) {
+            self.throttle.refund(&policy, peer, &key);
+            return Err(held(retry_after).await);
         }
         let secret = Secret::new(password.to_string());
         let user = match UserName::parse(&key) {
-            Ok(name) => self.load(name).await?,
+            Ok(name) => match self.load(name).await {
+                Ok(user) => user,
+                Err(e) => {
+                    self.budget.refund(&policy, peer);
+                    self.throttle.refund(&policy, peer, &key);
+                    return Err(e);
+                }
+            },
             Err(_) => None,
         };
-        let ok = match &user {
+        let verified = match &user {
             Some(u) if !u.disabled => self.verifier.verify(&u.password_hash, &secret).await,
             _ => self.verifier.verify_dummy(&secret).await,
+        };
+        let Ok(ok) = verified else {
+            self.budget.refund(&policy, peer);
+            self.throttle.refund(&policy, peer, &key);
+            tracing::warn!(target: "davgate::web", "web sign-in refused: {}", Busy);
+            return Err(PortalError::Unavailable);
         };
         let user = match (ok, user) {
             (true, Some(user)) => user,
@@ -226,7 +254,7 @@ impl Portal {
                 tracing::warn!(
                     target: "davgate::auth",
                     "Web login failed: '{}' (Remote IP: '{peer}') wrong user name or password",
-                    crate::http::log_safe(&key)
+                    crate::log_safe::log_safe(&key)
                 );
                 tokio::time::sleep(self.throttle.failed(&policy, peer, &key)).await;
                 return Err(PortalError::BadCredentials);
@@ -235,11 +263,11 @@ impl Portal {
         if user.totp.is_some() {
             // The count goes on until the code is right: a stolen password alone cannot be used
             // to try codes for ever.
-            let (token, session) = self.open(user.name, Stage::SecondFactor { attempts: 0 })?;
+            let (token, session) = self.open(&user, Stage::SecondFactor { attempts: 0 })?;
             return Ok(LoginStep::NeedsCode(token, session));
         }
         self.throttle.record_success(&policy, peer, &key);
-        let (token, session) = self.open(user.name, Stage::SignedIn)?;
+        let (token, session) = self.open(&user, Stage::SignedIn)?;
         Ok(LoginStep::SignedIn(token, session))
     }
 
@@ -252,42 +280,58 @@ impl Portal {
         code: &str,
     ) -> Result<(String, Session), PortalError> {
         let session = self.sessions.get(token).ok_or(PortalError::SignedOut)?;
-        let Stage::SecondFactor { attempts } = session.stage else {
+        if session.stage == Stage::SignedIn {
             return Err(PortalError::Invalid("this session is already signed in".into()));
-        };
+        }
         let key = session.user.as_str();
         let policy = self.policy();
         if let Verdict::Refuse { retry_after } = self.throttle.admit(&policy, peer, key) {
-            return Err(PortalError::Throttled(retry_after));
+            return Err(held(retry_after).await);
         }
-        let user = self.load(session.user.clone()).await?.filter(|u| !u.disabled);
+        // Claimed before the code is looked at: the sixth of any number of racing requests is
+        // refused unchecked.
+        let attempt = match self.sessions.claim_code_attempt(token) {
+            CodeClaim::Granted(n) => n,
+            CodeClaim::Spent | CodeClaim::Gone => {
+                self.throttle.refund(&policy, peer, key);
+                return Err(PortalError::SignedOut);
+            }
+            CodeClaim::SignedIn => {
+                self.throttle.refund(&policy, peer, key);
+                return Err(PortalError::Invalid("this session is already signed in".into()));
+            }
+        };
+        let user = self
+            .load(session.user.clone())
+            .await?
+            .filter(|u| !u.disabled && session.credential.matches(u));
         let accepted = match user.as_ref().and_then(|u| u.totp.as_ref()) {
             Some(factor) => self.accept_code(&session.user, factor, code).await?,
             None => false,
         };
-        if !accepted {
-            let spent = attempts + 1 >= MAX_CODE_ATTEMPTS;
-            if spent {
-                self.sessions.close(token);
-            } else {
-                self.sessions.update(token, |s| {
-                    s.stage = Stage::SecondFactor { attempts: attempts + 1 };
-                });
+        let user = match (accepted, user) {
+            (true, Some(user)) => user,
+            _ => {
+                let spent = attempt >= MAX_CODE_ATTEMPTS;
+                if spent {
+                    self.sessions.close(token);
+                }
+                tracing::warn!(
+                    target: "davgate::auth",
+                    "Web login failed: '{key}' (Remote IP: '{peer}') wrong second-factor code"
+                );
+                tokio::time::sleep(self.throttle.failed(&policy, peer, key)).await;
+                return Err(if spent { PortalError::SignedOut } else { PortalError::BadCode });
             }
-            tracing::warn!(
-                target: "davgate::auth",
-                "Web login failed: '{key}' (Remote IP: '{peer}') wrong second-factor code"
-            );
-            tokio::time::sleep(self.throttle.failed(&policy, peer, key)).await;
-            return Err(if spent { PortalError::SignedOut } else { PortalError::BadCode });
-        }
+        };
         self.throttle.record_success(&policy, peer, key);
         self.sessions.close(token);
-        self.open(session.user, Stage::SignedIn)
+        self.open(&user, Stage::SignedIn)
     }
 
-    /// The signed-in viewer behind a session token, checked against the store (a disabled or
-    /// removed account's sessions end here).
+    /// The signed-in viewer behind a session token, checked against the store: the sessions of
+    /// a disabled or removed account, or of one whose password changed since they were opened
+    /// (by the web, the admin socket or the CLI), end here.
     pub async fn viewer(&self, token: Option<&str>) -> Result<Viewer, PortalError> {
         let token = token.ok_or(PortalError::SignedOut)?;
         let session = self.sessions.get(token).ok_or(PortalError::SignedOut)?;
@@ -295,7 +339,9 @@ impl Portal {
             return Err(PortalError::SignedOut);
         }
         match self.load(session.user.clone()).await? {
-            Some(user) if !user.disabled => Ok(Viewer { user, token: token.to_string(), session }),
+            Some(user) if !user.disabled && session.credential.matches(&user) => {
+                Ok(Viewer { user, token: token.to_string(), session })
+            }
             _ => {
                 self.sessions.close(token);
                 Err(PortalError::SignedOut)
@@ -534,7 +580,7 @@ impl Portal {
         Ok(blocking(move || store.accept_totp_step(&name, step)).await??)
     }
 
-    fn open(&self, user: UserName, stage: Stage) -> Result<(String, Session), PortalError> {
+    fn open(&self, user: &User, stage: Stage) -> Result<(String, Session), PortalError> {
         self.sessions.open(user, stage).map_err(unavailable)
     }
 
@@ -554,14 +600,26 @@ impl Portal {
             request,
             Request::UserList | Request::AppPasswordList { .. } | Request::SettingsGet
         );
-        if !reads {
-            // The same audit line as a change through the CLI, with who made it.
-            let what = admin::socket::describe(&request);
+        // The same audit line as a change through the CLI, with who made it: written once the
+        // operation has validated what was typed, and escaped all the same.
+        let what = (!reads).then(|| admin::socket::describe(&request));
+        let operations = Arc::clone(&self.operations);
+        let reply = blocking(move || operations.run(request)).await??;
+        if let Some(what) = what {
             tracing::info!(target: "davgate::admin", "web: {} {what}", viewer.user.name);
         }
-        let operations = Arc::clone(&self.operations);
-        Ok(blocking(move || operations.run(request)).await??)
+        Ok(reply)
     }
+}
+
+/// How long a throttled sign-in is held back before its 429 (the connection is then closed), so
+/// that a flood of refused attempts cannot spin at the server's full speed.
+const THROTTLED_HOLD: Duration = Duration::from_secs(1);
+
+/// A throttled refusal, after the hold.
+async fn held(retry_after: Duration) -> PortalError {
+    tokio::time::sleep(THROTTLED_HOLD).await;
+    PortalError::Throttled(retry_after)
 }
 
 /// `owner` if the viewer may manage that account's app passwords: their own, or any for an

@@ -2,10 +2,19 @@
 //!
 //! Sessions live in memory (a restart signs everyone out, which is the safe direction), keyed by
 //! the SHA-256 of their token so that the table never holds a usable cookie. Each carries its
-//! own CSRF token, which every state-changing request must echo. They expire after
-//! [`IDLE`] without use or [`LIFETIME`] in all; a half-open session (password right, second
-//! factor still to come) lasts [`SECOND_FACTOR_WINDOW`]. At most [`MAX_SESSIONS`] are kept, the
-//! stalest dropped first, so a login flood cannot grow memory.
+//! own CSRF token, which every state-changing request must echo, and the [`CredentialStamp`] of
+//! the password it was opened with: once the account's password changes, by whatever path (the
+//! web, the admin socket, the CLI on the store), the stamp no longer matches and the session is
+//! over. They expire after [`IDLE`] without use or [`LIFETIME`] in all; a half-open session
+//! (password right, second factor still to come) lasts [`SECOND_FACTOR_WINDOW`] and may try
+//! [`MAX_CODE_ATTEMPTS`] codes, each claimed atomically before it is checked.
+//!
+//! Memory is bounded twice: one account holds at most [`MAX_PER_USER`] sessions (its own least
+//! recently used goes first, so signing in again and again only ever signs oneself out), and the
+//! whole table at most [`MAX_SESSIONS`]; when that is full, the account holding the most
+//! sessions loses its least recently used one. Someone holding k sessions is therefore never
+//! signed out by the cap while another account holds more than k: to push out people with one
+//! session each, a flood needs 10,000 accounts signed in at once.
 
 use rand::rand_core::TryRng;
 use rand::rngs::SysRng;
@@ -14,7 +23,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::store::UserName;
+use crate::store::{User, UserName};
 
 /// The session cookie's name.
 pub const COOKIE: &str = "davgate_session";
@@ -26,6 +35,8 @@ pub const LIFETIME: Duration = Duration::from_secs(12 * 60 * 60);
 pub const SECOND_FACTOR_WINDOW: Duration = Duration::from_secs(5 * 60);
 /// Most sessions kept at once.
 pub const MAX_SESSIONS: usize = 10_000;
+/// Most sessions one account keeps (browsers, devices, scripts); a 21st drops its stalest.
+pub const MAX_PER_USER: usize = 20;
 /// Wrong codes a half-open session may try before it is dropped.
 pub const MAX_CODE_ATTEMPTS: u8 = 5;
 
@@ -41,11 +52,37 @@ pub enum Stage {
     SignedIn,
 }
 
+/// A fingerprint of the password hash a session was opened with: SHA-256 of the argon2 PHC
+/// string, whose salt is new at every change, so any password change (even to the same
+/// password) and any re-creation of the account under the same name gives a new stamp.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct CredentialStamp([u8; 32]);
+
+impl CredentialStamp {
+    /// The stamp of `user`'s current password.
+    pub fn of(user: &User) -> Self {
+        Self(Sha256::digest(user.password_hash.as_bytes()).into())
+    }
+
+    /// True if `user`'s password is still the one this stamp was taken from.
+    pub fn matches(&self, user: &User) -> bool {
+        bool::from(subtle::ConstantTimeEq::ct_eq(&self.0[..], &Self::of(user).0[..]))
+    }
+}
+
+impl std::fmt::Debug for CredentialStamp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CredentialStamp(..)")
+    }
+}
+
 /// What a session knows.
 #[derive(Debug, Clone)]
 pub struct Session {
     /// Whose it is.
     pub user: UserName,
+    /// The password it was opened with; a session whose stamp no longer matches is over.
+    pub credential: CredentialStamp,
     /// Echoed by every state-changing request (form field `csrf` or header `X-CSRF-Token`).
     pub csrf: String,
     /// How far it got.
@@ -60,6 +97,19 @@ struct Entry {
     last_seen: Instant,
 }
 
+/// What claiming a second-factor attempt found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodeClaim {
+    /// The `n`th code (1-based) may be checked.
+    Granted(u8),
+    /// Every attempt was used: the session is closed, no code is checked.
+    Spent,
+    /// No live session behind the token.
+    Gone,
+    /// The session is already fully signed in.
+    SignedIn,
+}
+
 /// Every open session.
 #[derive(Default)]
 pub struct Sessions {
@@ -72,23 +122,66 @@ pub struct Sessions {
 pub struct RandomError(#[from] rand::rngs::SysError);
 
 impl Sessions {
-    /// Opens a session for `user` at `stage`; returns its cookie token and the session.
-    pub fn open(&self, user: UserName, stage: Stage) -> Result<(String, Session), RandomError> {
+    /// Opens a session for `user` (its password stamped) at `stage`; returns its cookie token
+    /// and the session. Makes room first: the account's own stalest session beyond
+    /// [`MAX_PER_USER`], then, if the table is full, the stalest of whoever holds the most.
+    pub fn open(&self, user: &User, stage: Stage) -> Result<(String, Session), RandomError> {
         let token = random_hex::<32>()?;
-        let session = Session { user, csrf: random_hex::<32>()?, stage, enrolment: None };
+        let session = Session {
+            user: user.name.clone(),
+            credential: CredentialStamp::of(user),
+            csrf: random_hex::<32>()?,
+            stage,
+            enrolment: None,
+        };
         let now = Instant::now();
         let mut map = self.lock();
+        let own = map.values().filter(|e| e.session.user == user.name).count();
+        if own >= MAX_PER_USER {
+            map.retain(|_, e| alive(e, now));
+            while map.values().filter(|e| e.session.user == user.name).count() >= MAX_PER_USER {
+                if !remove_stalest(&mut map, |e| e.session.user == user.name) {
+                    break;
+                }
+            }
+        }
         if map.len() >= MAX_SESSIONS {
             map.retain(|_, e| alive(e, now));
         }
-        if map.len() >= MAX_SESSIONS
-            && let Some(stalest) = map.iter().min_by_key(|(_, e)| e.last_seen).map(|(k, _)| *k)
-        {
-            map.remove(&stalest);
+        while map.len() >= MAX_SESSIONS {
+            let busiest = busiest_user(&map);
+            if !remove_stalest(&mut map, |e| Some(&e.session.user) == busiest.as_ref()) {
+                break;
+            }
         }
         let entry = Entry { session: session.clone(), created: now, last_seen: now };
         map.insert(digest(&token), entry);
         Ok((token, session))
+    }
+
+    /// Claims one code attempt of the half-open session behind `token`, atomically: however
+    /// many requests race, at most [`MAX_CODE_ATTEMPTS`] codes are ever checked per session.
+    pub fn claim_code_attempt(&self, token: &str) -> CodeClaim {
+        let now = Instant::now();
+        let mut map = self.lock();
+        let key = digest(token);
+        let Some(entry) = map.get_mut(&key) else { return CodeClaim::Gone };
+        if !alive(entry, now) {
+            map.remove(&key);
+            return CodeClaim::Gone;
+        }
+        match entry.session.stage {
+            Stage::SignedIn => CodeClaim::SignedIn,
+            Stage::SecondFactor { attempts } if attempts >= MAX_CODE_ATTEMPTS => {
+                map.remove(&key);
+                CodeClaim::Spent
+            }
+            Stage::SecondFactor { attempts } => {
+                entry.session.stage = Stage::SecondFactor { attempts: attempts + 1 };
+                entry.last_seen = now;
+                CodeClaim::Granted(attempts + 1)
+            }
+        }
     }
 
     /// The live session behind `token`, marked as used now.
@@ -138,6 +231,27 @@ impl Sessions {
     }
 }
 
+/// Removes the least recently used entry among those `which` selects; false if none.
+fn remove_stalest(map: &mut HashMap<[u8; 32], Entry>, which: impl Fn(&Entry) -> bool) -> bool {
+    let stalest = map.iter().filter(|(_, e)| which(e)).min_by_key(|(_, e)| e.last_seen);
+    match stalest.map(|(k, _)| *k) {
+        Some(key) => map.remove(&key).is_some(),
+        None => false,
+    }
+}
+
+/// The account holding the most sessions (the stalest-used one among equals).
+fn busiest_user(map: &HashMap<[u8; 32], Entry>) -> Option<UserName> {
+    let mut counts: HashMap<&UserName, (usize, Instant)> = HashMap::new();
+    for e in map.values() {
+        let c = counts.entry(&e.session.user).or_insert((0, e.last_seen));
+        c.0 += 1;
+        c.1 = c.1.min(e.last_seen);
+    }
+    let busiest = counts.into_iter().max_by(|a, b| (a.1.0, b.1.1).cmp(&(b.1.0, a.1.1)));
+    busiest.map(|(user, _)| user.clone())
+}
+
 fn alive(entry: &Entry, now: Instant) -> bool {
     let idle = match entry.session.stage {
         Stage::SecondFactor { .. } => SECOND_FACTOR_WINDOW,
@@ -161,40 +275,95 @@ pub fn random_hex<const N: usize>() -> Result<String, RandomError> {
 mod tests {
     use super::*;
 
-    fn alice() -> UserName {
-        UserName::parse("alice").unwrap()
+    fn user(name: &str) -> User {
+        User {
+            name: UserName::parse(name).unwrap(),
+            role: crate::store::Role::User,
+            password_hash: format!("$argon2id$hash-of-{name}"),
+            created_at: chrono::Utc::now(),
+            disabled: false,
+            quota_bytes: None,
+            totp: None,
+        }
+    }
+
+    fn alice() -> User {
+        user("alice")
     }
 
     #[test]
     fn a_session_is_found_by_its_token_only() {
         let sessions = Sessions::default();
-        let (token, session) = sessions.open(alice(), Stage::SignedIn).unwrap();
+        let (token, session) = sessions.open(&alice(), Stage::SignedIn).unwrap();
         assert_eq!(token.len(), 64);
         assert_ne!(token, session.csrf);
-        assert_eq!(sessions.get(&token).unwrap().user, alice());
+        assert_eq!(sessions.get(&token).unwrap().user, alice().name);
         assert!(sessions.get("0".repeat(64).as_str()).is_none());
         sessions.close(&token);
         assert!(sessions.get(&token).is_none());
     }
 
     #[test]
+    fn the_stamp_changes_with_the_password() {
+        let mut alice = alice();
+        let (_, session) = Sessions::default().open(&alice, Stage::SignedIn).unwrap();
+        assert!(session.credential.matches(&alice));
+        alice.password_hash.push('x');
+        assert!(!session.credential.matches(&alice));
+        assert_eq!(format!("{:?}", session.credential), "CredentialStamp(..)");
+    }
+
+    #[test]
     fn closing_a_users_sessions_leaves_others() {
         let sessions = Sessions::default();
-        let (a, _) = sessions.open(alice(), Stage::SignedIn).unwrap();
-        let (b, _) = sessions.open(UserName::parse("bob").unwrap(), Stage::SignedIn).unwrap();
-        sessions.close_all_of(&alice());
+        let (a, _) = sessions.open(&alice(), Stage::SignedIn).unwrap();
+        let (b, _) = sessions.open(&user("bob"), Stage::SignedIn).unwrap();
+        sessions.close_all_of(&alice().name);
         assert!(sessions.get(&a).is_none());
         assert!(sessions.get(&b).is_some());
     }
 
     #[test]
-    fn the_table_is_bounded() {
+    fn one_account_signing_in_again_and_again_drops_only_its_own_stalest() {
         let sessions = Sessions::default();
-        let (first, _) = sessions.open(alice(), Stage::SignedIn).unwrap();
-        for _ in 0..MAX_SESSIONS {
-            sessions.open(alice(), Stage::SignedIn).unwrap();
+        let (bob, _) = sessions.open(&user("bob"), Stage::SignedIn).unwrap();
+        let (first, _) = sessions.open(&alice(), Stage::SignedIn).unwrap();
+        let (second, _) = sessions.open(&alice(), Stage::SignedIn).unwrap();
+        for _ in 0..MAX_PER_USER * 3 {
+            assert!(sessions.get(&second).is_some(), "in use: never the stalest");
+            sessions.open(&alice(), Stage::SignedIn).unwrap();
+        }
+        assert_eq!(sessions.len(), MAX_PER_USER + 1);
+        assert!(sessions.get(&first).is_none(), "alice's stalest went");
+        assert!(sessions.get(&second).is_some());
+        assert!(sessions.get(&bob).is_some(), "bob was never touched");
+    }
+
+    #[test]
+    fn a_full_table_takes_from_the_busiest_account() {
+        let sessions = Sessions::default();
+        let (lone, _) = sessions.open(&user("lone"), Stage::SignedIn).unwrap();
+        let flooders: Vec<User> =
+            (0..MAX_SESSIONS / MAX_PER_USER + 10).map(|i| user(&format!("flood{i}"))).collect();
+        for u in &flooders {
+            for _ in 0..MAX_PER_USER {
+                sessions.open(u, Stage::SignedIn).unwrap();
+            }
         }
         assert_eq!(sessions.len(), MAX_SESSIONS);
-        assert!(sessions.get(&first).is_none(), "the stalest session goes first");
+        assert!(sessions.get(&lone).is_some(), "one session is never the busiest");
+    }
+
+    #[test]
+    fn code_attempts_are_claimed_before_they_are_checked() {
+        let sessions = Sessions::default();
+        let (token, _) = sessions.open(&alice(), Stage::SecondFactor { attempts: 0 }).unwrap();
+        for n in 1..=MAX_CODE_ATTEMPTS {
+            assert_eq!(sessions.claim_code_attempt(&token), CodeClaim::Granted(n));
+        }
+        assert_eq!(sessions.claim_code_attempt(&token), CodeClaim::Spent);
+        assert_eq!(sessions.claim_code_attempt(&token), CodeClaim::Gone);
+        let (full, _) = sessions.open(&alice(), Stage::SignedIn).unwrap();
+        assert_eq!(sessions.claim_code_attempt(&full), CodeClaim::SignedIn);
     }
 }

@@ -10,6 +10,7 @@ mod cli;
 mod clients;
 mod content;
 mod fragment;
+mod hardening_auth;
 mod in_process;
 mod isolation;
 mod litmus;
