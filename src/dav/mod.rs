@@ -157,7 +157,11 @@ impl Mount {
     async fn apply(&self, user: &UserName, change: PropsChange) {
         let (store, user) = (Arc::clone(&self.store), user.clone());
         let done = tokio::task::spawn_blocking(move || match &change {
-            PropsChange::Copy { from, to } => store.copy_dead_props(&user, from, to),
+            PropsChange::Copy { from, to } => store.copy_dead_props(&user, from, to).map(|all| {
+                if !all {
+                    tracing::warn!(%user, "COPY {from} → {to}: dead properties over the budget, not copied");
+                }
+            }),
             PropsChange::Move { from, to } => store.move_dead_props(&user, from, to),
             PropsChange::Delete { path } => store.delete_dead_props(&user, path),
         })
