@@ -11,6 +11,7 @@ mod clients;
 mod fragment;
 mod in_process;
 mod isolation;
+mod limits;
 mod litmus;
 mod pages;
 mod props;
