@@ -164,6 +164,9 @@ fn collect(
 
 fn remove_subtree(txn: &WriteTransaction, user: &str, path: &str) -> Result<()> {
     let doomed = collect(txn, user, path)?;
+    if doomed.is_empty() {
+        return Ok(());
+    }
     let removed = sum(doomed.iter().map(|(_, key, value)| cost(key, value)));
     {
         let mut table = txn.open_table(DEAD_PROPS)?;

@@ -110,6 +110,9 @@ fn xml_nested_deeper_than_64_levels_is_refused_and_the_server_keeps_serving() {
     let (code, text) = alice.send("PROPFIND", "/dav/f.txt", flat);
     assert_eq!(code, 400, "{text}");
     assert!(text.contains("10000 elements"), "{text}");
+    let laughs = r#"<?xml version="1.0"?><!DOCTYPE l [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;"><!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;">]><D:propfind xmlns:D="DAV:"><D:prop><x>&c;</x></D:prop></D:propfind>"#;
+    let (code, _) = alice.send("PROPFIND", "/dav/f.txt", laughs.to_string());
+    assert_eq!(code, 400, "billion laughs");
     assert_eq!(server.probe("alice", &alice.pw), 207, "the server still answers");
     no_panic_in(&server);
 }
