@@ -26,7 +26,7 @@ use std::time::SystemTime;
 use super::props_path;
 use super::quota::Usage;
 use super::upload::{Checksum, OnCommit, TEMP_PREFIX, Upload, UploadContext, temp_path_for};
-use crate::store::{DeadProp, Durability, Store, UserName};
+use crate::store::{DeadProp, Durability, PatchOutcome, Store, UserName};
 
 /// The ownCloud namespace, where rclone looks for `checksums`.
 const OC_NS: &str = "http://owncloud.org/ns";
@@ -173,8 +173,10 @@ impl ConfinedFs {
                     _ => return,
                 },
             };
-            if let Err(e) = store.patch_dead_props(&user, &key, &[patch]) {
-                tracing::error!("cannot record the checksum of an upload: {e}");
+            match store.patch_dead_props(&user, &key, &[patch]) {
+                Ok(PatchOutcome::Stored) => {}
+                Ok(PatchOutcome::Refused(_)) => tracing::warn!("an upload's checksum was not kept"),
+                Err(e) => tracing::error!("cannot record the checksum of an upload: {e}"),
             }
         })
     }
@@ -393,8 +395,17 @@ impl DavFileSystem for ConfinedFs {
             let key = props_path(path);
             let dead: Vec<(bool, DeadProp)> =
                 patch.iter().map(|(set, p)| (*set, to_dead(p))).collect();
-            self.with_store(move |s, u| s.patch_dead_props(u, &key, &dead)).await?;
-            Ok(patch.into_iter().map(|(_, p)| (StatusCode::OK, without_value(p))).collect())
+            let outcome = self.with_store(move |s, u| s.patch_dead_props(u, &key, &dead)).await?;
+            // RFC 4918 §9.2: what cannot be stored is 507, the rest 424 (nothing was changed).
+            let status = |i| match &outcome {
+                PatchOutcome::Stored => StatusCode::OK,
+                PatchOutcome::Refused(refused) if refused.contains(&i) => {
+                    StatusCode::INSUFFICIENT_STORAGE
+                }
+                PatchOutcome::Refused(_) => StatusCode::FAILED_DEPENDENCY,
+            };
+            let statuses = patch.into_iter().enumerate();
+            Ok(statuses.map(|(i, (_, p))| (status(i), without_value(p))).collect())
         }
         .boxed()
     }

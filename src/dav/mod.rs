@@ -8,36 +8,36 @@
 
 mod confined;
 mod inert;
+mod locks;
 mod quota;
 mod upload;
 mod walk;
 
 use dav_server::body::Body;
 use dav_server::davpath::DavPath;
-use dav_server::memls::MemLs;
 use dav_server::{DavConfig, DavHandler};
 use http::header::{CONTENT_TYPE, HeaderName, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use crate::auth::Authenticated;
 use crate::store::{Store, UserName};
 pub use confined::ConfinedFs;
 pub use inert::{CONTENT_POLICY, make_inert};
+use locks::{LockLimits, Locks, SystemClock};
 use upload::UploadContext;
 pub use upload::{TEMP_PREFIX, remove_leftovers};
 
 /// Where WebDAV is served.
 pub const PREFIX: &str = "/dav";
 
-/// What a user's requests share: their confined filesystem and their own lock table (one lock
-/// table for everyone would make `/a.txt` of two users the same lock).
+/// What a user's requests share: their confined filesystem.
 #[derive(Clone)]
 struct UserMount {
     fs: Box<ConfinedFs>,
-    locks: Box<MemLs>,
 }
 
 /// The WebDAV mount for all users.
@@ -46,6 +46,8 @@ pub struct Mount {
     files_root: PathBuf,
     store: Arc<Store>,
     users: Mutex<HashMap<UserName, UserMount>>,
+    /// Every user's locks, kept apart by user (`/a.txt` of two users is not the same lock).
+    locks: Locks,
 }
 
 const X_LITMUS: HeaderName = HeaderName::from_static("x-litmus");
@@ -65,7 +67,8 @@ impl Mount {
             // larger reads and writes for big files, at 128 KiB per download in flight.
             .read_buf_size(128 * 1024)
             .build_handler();
-        Self { handler, files_root, store, users: Mutex::new(HashMap::new()) }
+        let locks = Locks::new(Arc::new(SystemClock), LockLimits::default());
+        Self { handler, files_root, store, users: Mutex::new(HashMap::new()), locks }
     }
 
     /// Serves one request for an authenticated user.
@@ -100,7 +103,7 @@ impl Mount {
         };
         let is_put = req.method() == Method::PUT;
         if !is_put && req.method().as_str() != "COPY" {
-            return self.dispatch(who, req, mount.fs, mount.locks).await;
+            return self.dispatch(who, req, mount.fs).await;
         }
         // Uploads: the request's X-OC-Mtime and the durability in force travel with the fs.
         let mtime = is_put
@@ -108,7 +111,7 @@ impl Mount {
             .flatten();
         let context = Arc::new(UploadContext::new(mtime, self.store.settings().durability));
         let fs = mount.fs.for_upload(Arc::clone(&context));
-        let mut res = self.dispatch(who, req, fs, mount.locks).await;
+        let mut res = self.dispatch(who, req, fs).await;
         if context.checksum_mismatch() {
             return plain(
                 StatusCode::BAD_REQUEST,
@@ -127,7 +130,6 @@ impl Mount {
         who: &Authenticated,
         req: Request<B>,
         fs: Box<ConfinedFs>,
-        locks: Box<MemLs>,
     ) -> Response<Body>
     where
         B: http_body::Body + Send + 'static,
@@ -135,9 +137,16 @@ impl Mount {
         B::Error: std::error::Error + Send + Sync + 'static,
     {
         let props_change = PropsChange::of(&req);
-        let config =
-            DavConfig::new().filesystem(fs).locksystem(locks).principal(who.user().as_str());
+        let max_timeout = Duration::from_secs(self.store.settings().lock_timeout.as_seconds());
+        let locks = self.locks.for_request(who.user(), max_timeout);
+        let config = DavConfig::new()
+            .filesystem(fs)
+            .locksystem(locks.clone())
+            .principal(who.user().as_str());
         let res = self.handler.handle_with(config, req).await;
+        if let Some(refusal) = locks.refusal() {
+            return plain(refusal.status(), refusal.explanation());
+        }
         if let Some(change) = props_change
             && matches!(res.status(), StatusCode::OK | StatusCode::CREATED | StatusCode::NO_CONTENT)
         {
@@ -150,7 +159,11 @@ impl Mount {
     async fn apply(&self, user: &UserName, change: PropsChange) {
         let (store, user) = (Arc::clone(&self.store), user.clone());
         let done = tokio::task::spawn_blocking(move || match &change {
-            PropsChange::Copy { from, to } => store.copy_dead_props(&user, from, to),
+            PropsChange::Copy { from, to } => store.copy_dead_props(&user, from, to).map(|all| {
+                if !all {
+                    tracing::warn!(%user, "COPY {from} → {to}: dead properties over the budget, not copied");
+                }
+            }),
             PropsChange::Move { from, to } => store.move_dead_props(&user, from, to),
             PropsChange::Delete { path } => store.delete_dead_props(&user, path),
         })
@@ -172,10 +185,7 @@ impl Mount {
         tokio::task::spawn_blocking(move || create_private_dir(&dir))
             .await
             .map_err(std::io::Error::other)??;
-        let mount = UserMount {
-            fs: ConfinedFs::new(home, Arc::clone(&self.store), user.clone()),
-            locks: MemLs::new(),
-        };
+        let mount = UserMount { fs: ConfinedFs::new(home, Arc::clone(&self.store), user.clone()) };
         Ok(self.lock_users().entry(user.clone()).or_insert(mount).clone())
     }
 

@@ -60,11 +60,19 @@ impl UploadContext {
     }
 }
 
-/// Parses `X-OC-Mtime` (Unix seconds, possibly fractional).
+/// The first second an HTTP date cannot show (year 10000): `Last-Modified` of a later
+/// modification time would panic when written, so such an `X-OC-Mtime` is ignored.
+const MTIME_END: f64 = 253_402_300_800.0;
+
+/// Parses `X-OC-Mtime` (Unix seconds, possibly fractional). Anything else (negative, not finite,
+/// year 10000 or later, not a number) is None: the header is ignored and the upload stored with
+/// the current time, as ownCloud clients expect (they only look for `X-OC-Mtime: accepted`).
 pub fn parse_oc_mtime(value: &str) -> Option<SystemTime> {
     let seconds: f64 = value.trim().parse().ok()?;
-    (seconds.is_finite() && seconds >= 0.0)
-        .then(|| UNIX_EPOCH + std::time::Duration::from_secs_f64(seconds))
+    if !(0.0..MTIME_END).contains(&seconds) {
+        return None;
+    }
+    UNIX_EPOCH.checked_add(std::time::Duration::try_from_secs_f64(seconds).ok()?)
 }
 
 /// Which algorithm an `OC-Checksum` header named.
@@ -357,6 +365,10 @@ mod tests {
         assert!(parse_oc_mtime("1700000000.5").is_some());
         assert_eq!(parse_oc_mtime("yesterday"), None);
         assert_eq!(parse_oc_mtime("-5"), None);
+        for absurd in ["1e30", "1e19", "253402300800", "inf", "NaN", "-0.5", "1e400"] {
+            assert_eq!(parse_oc_mtime(absurd), None, "{absurd}");
+        }
+        assert!(parse_oc_mtime("253402300799").is_some());
     }
 
     #[test]

@@ -19,7 +19,7 @@ pub use model::{
     ALPHABET, AppPassword, AppPasswordId, AppPasswordStatus, NameError, Role, TotpFactor, User,
     UserName, validate_app_password_name,
 };
-pub use props::DeadProp;
+pub use props::{DeadProp, PatchOutcome, PropLimits};
 pub use settings::{Durability, SettingError, SettingKey, Settings};
 
 use redb::{Database, ReadTransaction, ReadableDatabase, WriteTransaction};
@@ -117,6 +117,8 @@ pub struct Store {
     generation: AtomicU64,
     /// The settings, read once at open and kept current by `set_setting`.
     settings: RwLock<Settings>,
+    /// What each user's dead properties may take.
+    prop_limits: PropLimits,
 }
 
 impl Store {
@@ -142,6 +144,7 @@ impl Store {
             path: path.to_path_buf(),
             generation: AtomicU64::new(0),
             settings: RwLock::new(settings),
+            prop_limits: PropLimits::default(),
         })
     }
 

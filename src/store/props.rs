@@ -3,12 +3,108 @@
 //! Keys are (user, path, `{namespace}name`), so one user's properties can never be read or
 //! overwritten through another user's paths, and a subtree (a folder and everything below it)
 //! is one contiguous key range: COPY, MOVE and DELETE carry or drop it in one transaction.
+//!
+//! Each user has a budget ([`PropLimits`]), kept as a running (count, bytes) in
+//! `dead_props_usage`, updated in the same transaction as the properties themselves: checking it
+//! costs one read, never a scan.
 
 use redb::{ReadableTable, WriteTransaction};
 use serde::{Deserialize, Serialize};
 
-use super::tables::DEAD_PROPS;
+use super::tables::{DEAD_PROPS, DEAD_PROPS_USAGE};
 use super::{Result, Store, UserName, decode, encode};
+
+/// What one user's dead properties may take. Windows Explorer sets four `Win32*` properties on
+/// every file it uploads, and davgate records `oc:checksums` after each verified upload: those
+/// come one set per file, so they are only capped in size; every other property also counts
+/// towards the user's budget.
+#[derive(Debug, Clone, Copy)]
+pub struct PropLimits {
+    /// Largest value (the whole property element, as XML) of a counted property.
+    pub value_bytes: usize,
+    /// Largest value of a per-file (uncounted) property.
+    pub per_file_value_bytes: usize,
+    /// Counted properties per user.
+    pub count: u64,
+    /// Bytes of counted properties per user, as stored (key plus encoded record).
+    pub bytes: u64,
+}
+
+impl Default for PropLimits {
+    fn default() -> Self {
+        Self { value_bytes: 16 * 1024, per_file_value_bytes: 1024, count: 10_000, bytes: 16 << 20 }
+    }
+}
+
+/// What became of a PROPPATCH's changes (RFC 4918 §9.2: all or nothing).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PatchOutcome {
+    /// Every change was made.
+    Stored,
+    /// Nothing was changed: the changes at these indices of the patch cannot be stored (too
+    /// large, or over the user's budget); the others failed with them.
+    Refused(Vec<usize>),
+}
+
+/// Keys of the per-file properties, which do not count towards the budget.
+const PER_FILE: [&str; 5] = [
+    "{urn:schemas-microsoft-com:}Win32CreationTime",
+    "{urn:schemas-microsoft-com:}Win32LastAccessTime",
+    "{urn:schemas-microsoft-com:}Win32LastModifiedTime",
+    "{urn:schemas-microsoft-com:}Win32FileAttributes",
+    "{http://owncloud.org/ns}checksums",
+];
+
+fn is_counted(key: &str) -> bool {
+    !PER_FILE.contains(&key)
+}
+
+/// (count, bytes) of one stored property towards the budget.
+fn cost(key: &str, stored: &[u8]) -> (u64, u64) {
+    if is_counted(key) { (1, (key.len() + stored.len()) as u64) } else { (0, 0) }
+}
+
+fn usage(txn: &WriteTransaction, user: &str) -> Result<(u64, u64)> {
+    Ok(txn.open_table(DEAD_PROPS_USAGE)?.get(user)?.map_or((0, 0), |v| v.value()))
+}
+
+fn set_usage(txn: &WriteTransaction, user: &str, (count, bytes): (u64, u64)) -> Result<()> {
+    let mut table = txn.open_table(DEAD_PROPS_USAGE)?;
+    if count == 0 && bytes == 0 {
+        table.remove(user)?;
+    } else {
+        table.insert(user, (count, bytes))?;
+    }
+    Ok(())
+}
+
+/// `usage` plus `added` minus `removed`, never below zero.
+fn adjusted(usage: (u64, u64), added: (u64, u64), removed: (u64, u64)) -> (u64, u64) {
+    (
+        usage.0.saturating_add(added.0).saturating_sub(removed.0),
+        usage.1.saturating_add(added.1).saturating_sub(removed.1),
+    )
+}
+
+fn sum(costs: impl Iterator<Item = (u64, u64)>) -> (u64, u64) {
+    costs.fold((0, 0), |acc, c| (acc.0 + c.0, acc.1 + c.1))
+}
+
+/// Schema 1 → 2: every user's usage, from what is stored.
+pub(super) fn rebuild_usage(txn: &WriteTransaction) -> Result<()> {
+    let mut totals = std::collections::BTreeMap::<String, (u64, u64)>::new();
+    for entry in txn.open_table(DEAD_PROPS)?.iter()? {
+        let (k, v) = entry?;
+        let (user, _, key) = k.value();
+        let c = cost(key, v.value());
+        let total = totals.entry(user.to_string()).or_default();
+        *total = adjusted(*total, c, (0, 0));
+    }
+    for (user, total) in totals {
+        set_usage(txn, &user, total)?;
+    }
+    Ok(())
+}
 
 /// One dead property as the client sent it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -68,32 +164,62 @@ fn collect(
 
 fn remove_subtree(txn: &WriteTransaction, user: &str, path: &str) -> Result<()> {
     let doomed = collect(txn, user, path)?;
-    let mut table = txn.open_table(DEAD_PROPS)?;
-    for (p, key, _) in doomed {
-        table.remove((user, p.as_str(), key.as_str()))?;
+    if doomed.is_empty() {
+        return Ok(());
     }
-    Ok(())
+    let removed = sum(doomed.iter().map(|(_, key, value)| cost(key, value)));
+    {
+        let mut table = txn.open_table(DEAD_PROPS)?;
+        for (p, key, _) in &doomed {
+            table.remove((user, p.as_str(), key.as_str()))?;
+        }
+    }
+    set_usage(txn, user, adjusted(usage(txn, user)?, (0, 0), removed))
 }
 
-/// Copies `from`'s subtree onto `to` (replacing what `to` had); with `keep_source` false, moves it.
+/// Copies `from`'s subtree onto `to` (replacing what `to` had); with `keep_source` false, moves
+/// it. A copy that would take the user over `limits` copies only the per-file properties and
+/// returns false (RFC 4918 §9.8.2: dead properties SHOULD be copied).
 fn transplant(
     txn: &WriteTransaction,
     user: &str,
     from: &str,
     to: &str,
     keep_source: bool,
-) -> Result<()> {
-    let moving = collect(txn, user, from)?;
+    limits: &PropLimits,
+) -> Result<bool> {
+    let mut moving = collect(txn, user, from)?;
     remove_subtree(txn, user, to)?;
     if !keep_source {
         remove_subtree(txn, user, from)?;
     }
-    let mut table = txn.open_table(DEAD_PROPS)?;
-    for (p, key, value) in moving {
-        let target = format!("{to}{}", &p[from.len()..]);
-        table.insert((user, target.as_str(), key.as_str()), value.as_slice())?;
+    let before = usage(txn, user)?;
+    let mut after = adjusted(before, sum(moving.iter().map(|(_, k, v)| cost(k, v))), (0, 0));
+    let fits = !keep_source || (after.0 <= limits.count && after.1 <= limits.bytes);
+    if !fits {
+        moving.retain(|(_, key, _)| !is_counted(key));
+        after = before;
     }
-    Ok(())
+    {
+        let mut table = txn.open_table(DEAD_PROPS)?;
+        for (p, key, value) in moving {
+            let target = format!("{to}{}", &p[from.len()..]);
+            table.insert((user, target.as_str(), key.as_str()), value.as_slice())?;
+        }
+    }
+    set_usage(txn, user, after)?;
+    Ok(fits)
+}
+
+/// The indices of `patch` that cannot be stored, by size alone.
+fn too_large(patch: &[(bool, DeadProp)], limits: &PropLimits) -> Vec<usize> {
+    let is_too_large = |prop: &DeadProp| {
+        let key = DeadProp::key(prop.namespace.as_deref(), &prop.name);
+        let cap = if is_counted(&key) { limits.value_bytes } else { limits.per_file_value_bytes };
+        prop.xml.as_ref().is_some_and(|xml| xml.len() > cap)
+    };
+    let refused = patch.iter().enumerate().filter(|(_, (set, prop))| *set && is_too_large(prop));
+    refused.map(|(i, _)| i).collect()
 }
 
 impl Store {
@@ -122,35 +248,73 @@ impl Store {
         })
     }
 
-    /// Sets (`true`) or removes (`false`) properties of a path, all in one transaction.
+    /// Sets (`true`) or removes (`false`) properties of a path, all or none in one transaction:
+    /// none if a value is too large or the changes would take the user over their budget.
     pub fn patch_dead_props(
         &self,
         user: &UserName,
         path: &str,
         patch: &[(bool, DeadProp)],
-    ) -> Result<()> {
-        self.write(false, |txn| {
+    ) -> Result<PatchOutcome> {
+        let limits = self.prop_limits;
+        let refused = too_large(patch, &limits);
+        if !refused.is_empty() {
+            return Ok(PatchOutcome::Refused(refused));
+        }
+        let user = user.as_str();
+        let txn = self.db.begin_write()?;
+        let before = usage(&txn, user)?;
+        let (mut now, mut growing) = (before, Vec::new());
+        {
             let mut table = txn.open_table(DEAD_PROPS)?;
-            for (set, prop) in patch {
+            for (i, (set, prop)) in patch.iter().enumerate() {
                 let key = DeadProp::key(prop.namespace.as_deref(), &prop.name);
-                if *set {
-                    table.insert((user.as_str(), path, key.as_str()), encode(prop)?.as_slice())?;
+                let old = table.get((user, path, key.as_str()))?.map(|v| cost(&key, v.value()));
+                let old = old.unwrap_or((0, 0));
+                let new = if *set {
+                    let record = encode(prop)?;
+                    table.insert((user, path, key.as_str()), record.as_slice())?;
+                    cost(&key, &record)
                 } else {
-                    table.remove((user.as_str(), path, key.as_str()))?;
+                    table.remove((user, path, key.as_str()))?;
+                    (0, 0)
+                };
+                if new.0 > old.0 || new.1 > old.1 {
+                    growing.push(i);
                 }
+                now = adjusted(now, new, old);
             }
-            Ok(())
-        })
+        }
+        let grows = now.0 > before.0 || now.1 > before.1;
+        if grows && (now.0 > limits.count || now.1 > limits.bytes) {
+            txn.abort()?;
+            return Ok(PatchOutcome::Refused(growing));
+        }
+        set_usage(&txn, user, now)?;
+        txn.commit()?;
+        Ok(PatchOutcome::Stored)
     }
 
-    /// After a COPY: `to`'s subtree gets `from`'s properties (its own are dropped).
-    pub fn copy_dead_props(&self, user: &UserName, from: &str, to: &str) -> Result<()> {
-        self.write(false, |txn| transplant(txn, user.as_str(), from, to, true))
+    /// After a COPY: `to`'s subtree gets `from`'s properties (its own are dropped). False if
+    /// the user's budget left no room for the counted ones, which were then not copied.
+    pub fn copy_dead_props(&self, user: &UserName, from: &str, to: &str) -> Result<bool> {
+        let limits = self.prop_limits;
+        self.write(false, |txn| transplant(txn, user.as_str(), from, to, true, &limits))
     }
 
     /// After a MOVE: `from`'s properties now belong to `to`.
     pub fn move_dead_props(&self, user: &UserName, from: &str, to: &str) -> Result<()> {
-        self.write(false, |txn| transplant(txn, user.as_str(), from, to, false))
+        let limits = self.prop_limits;
+        self.write(false, |txn| transplant(txn, user.as_str(), from, to, false, &limits))?;
+        Ok(())
+    }
+
+    /// (count, bytes) of a user's counted dead properties.
+    pub fn dead_props_usage(&self, user: &UserName) -> Result<(u64, u64)> {
+        self.read(|txn| {
+            let table = txn.open_table(DEAD_PROPS_USAGE)?;
+            Ok(table.get(user.as_str())?.map_or((0, 0), |v| v.value()))
+        })
     }
 
     /// After a DELETE: the subtree's properties go too.
@@ -160,13 +324,120 @@ impl Store {
 
     /// Every dead property of a user (when the user is removed).
     pub(super) fn delete_all_dead_props(txn: &WriteTransaction, user: &UserName) -> Result<()> {
-        remove_subtree(txn, user.as_str(), "/")
+        remove_subtree(txn, user.as_str(), "/")?;
+        txn.open_table(DEAD_PROPS_USAGE)?.remove(user.as_str())?;
+        Ok(())
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::subtree;
+    use super::*;
+
+    fn store(limits: PropLimits) -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join(Store::FILE_NAME)).unwrap();
+        store.prop_limits = limits;
+        (dir, store)
+    }
+
+    fn prop(ns: &str, name: &str, value_len: usize) -> DeadProp {
+        let xml = format!("<x:{name} xmlns:x=\"{ns}\">{}</x:{name}>", "v".repeat(value_len));
+        DeadProp {
+            namespace: Some(ns.into()),
+            name: name.into(),
+            prefix: Some("x".into()),
+            xml: Some(xml.into_bytes()),
+        }
+    }
+
+    fn alice() -> UserName {
+        UserName::parse("alice").unwrap()
+    }
+
+    const SMALL: PropLimits =
+        PropLimits { value_bytes: 200, per_file_value_bytes: 150, count: 3, bytes: 100_000 };
+
+    #[test]
+    fn a_value_over_the_size_cap_refuses_the_whole_patch() {
+        let (_dir, store) = store(SMALL);
+        let patch = [(true, prop("urn:x", "a", 10)), (true, prop("urn:x", "b", 500))];
+        let outcome = store.patch_dead_props(&alice(), "/f", &patch).unwrap();
+        assert_eq!(outcome, PatchOutcome::Refused(vec![1]));
+        assert!(store.dead_props(&alice(), "/f").unwrap().is_empty(), "all or nothing");
+    }
+
+    #[test]
+    fn the_budget_counts_properties_and_frees_them_when_removed() {
+        let (_dir, store) = store(SMALL);
+        let set = |path: &str, name: &str| {
+            store.patch_dead_props(&alice(), path, &[(true, prop("urn:x", name, 10))]).unwrap()
+        };
+        for name in ["a", "b", "c"] {
+            assert_eq!(set("/f", name), PatchOutcome::Stored);
+        }
+        assert_eq!(set("/f", "a"), PatchOutcome::Stored, "rewriting the same size fits");
+        assert_eq!(set("/g", "d"), PatchOutcome::Refused(vec![0]));
+        assert_eq!(store.dead_props_usage(&alice()).unwrap().0, 3);
+        let remove = [(false, prop("urn:x", "b", 0))];
+        assert_eq!(store.patch_dead_props(&alice(), "/f", &remove).unwrap(), PatchOutcome::Stored);
+        assert_eq!(set("/g", "d"), PatchOutcome::Stored);
+        store.delete_dead_props(&alice(), "/f").unwrap();
+        assert_eq!(store.dead_props_usage(&alice()).unwrap().0, 1);
+        let bob = UserName::parse("bob").unwrap();
+        assert_eq!(store.dead_props_usage(&bob).unwrap(), (0, 0), "budgets are per user");
+    }
+
+    #[test]
+    fn per_file_properties_are_capped_in_size_but_not_counted() {
+        let (_dir, store) = store(SMALL);
+        let ms = "urn:schemas-microsoft-com:";
+        for i in 0..10 {
+            let patch = [(true, prop(ms, "Win32CreationTime", 30))];
+            let outcome = store.patch_dead_props(&alice(), &format!("/f{i}"), &patch).unwrap();
+            assert_eq!(outcome, PatchOutcome::Stored);
+        }
+        assert_eq!(store.dead_props_usage(&alice()).unwrap(), (0, 0));
+        let big = [(true, prop(ms, "Win32FileAttributes", 180))];
+        assert_eq!(
+            store.patch_dead_props(&alice(), "/f0", &big).unwrap(),
+            PatchOutcome::Refused(vec![0])
+        );
+    }
+
+    #[test]
+    fn a_copy_over_the_budget_leaves_the_counted_properties_behind() {
+        let (_dir, store) = store(SMALL);
+        let ms = "urn:schemas-microsoft-com:";
+        let patch = [(true, prop("urn:x", "a", 10)), (true, prop(ms, "Win32CreationTime", 30))];
+        store.patch_dead_props(&alice(), "/d/f", &patch).unwrap();
+        store.patch_dead_props(&alice(), "/d", &[(true, prop("urn:x", "b", 10))]).unwrap();
+        assert!(!store.copy_dead_props(&alice(), "/d", "/e").unwrap());
+        assert_eq!(store.dead_props(&alice(), "/e/f").unwrap().len(), 1, "only the per-file one");
+        assert_eq!(store.dead_props_usage(&alice()).unwrap().0, 2);
+        store.move_dead_props(&alice(), "/d", "/m").unwrap();
+        assert_eq!(store.dead_props_usage(&alice()).unwrap().0, 2, "a move changes nothing");
+        assert!(store.copy_dead_props(&alice(), "/m/f", "/n").unwrap(), "one more fits");
+        assert_eq!(store.dead_props_usage(&alice()).unwrap().0, 3);
+    }
+
+    #[test]
+    fn a_schema_1_store_gets_its_usage_counted_at_open() {
+        let (dir, store) = store(SMALL);
+        store.patch_dead_props(&alice(), "/f", &[(true, prop("urn:x", "a", 10))]).unwrap();
+        let expected = store.dead_props_usage(&alice()).unwrap();
+        store
+            .write(false, |txn| {
+                txn.open_table(super::super::tables::META)?.insert("schema_version", 1)?;
+                txn.delete_table(DEAD_PROPS_USAGE).map_err(redb::Error::from)?;
+                Ok(())
+            })
+            .unwrap();
+        drop(store);
+        let store = Store::open(&dir.path().join(Store::FILE_NAME)).unwrap();
+        assert_eq!(store.dead_props_usage(&alice()).unwrap(), expected);
+        assert_eq!(expected.0, 1);
+    }
 
     #[test]
     fn a_subtree_is_the_path_and_what_lies_below_it() {

@@ -5,7 +5,7 @@ use redb::{Database, ReadableTable, TableDefinition};
 use super::{Error, Result};
 
 /// Bump when a table or record changes shape, and add the migration to [`initialise`].
-pub const SCHEMA_VERSION: u64 = 1;
+pub const SCHEMA_VERSION: u64 = 2;
 
 /// `"schema_version"` → version number.
 pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
@@ -19,6 +19,11 @@ pub const APP_PASSWORDS_BY_OWNER: TableDefinition<(&str, &str), ()> =
 /// (user, path, `{namespace}name`) → JSON [`super::DeadProp`].
 pub const DEAD_PROPS: TableDefinition<(&str, &str, &str), &[u8]> =
     TableDefinition::new("dead_props");
+/// user → (count, bytes) of their dead properties that count towards the budget (see
+/// [`super::PropLimits`]); kept in the same transaction as every change to `dead_props`.
+/// Added in schema 2.
+pub const DEAD_PROPS_USAGE: TableDefinition<&str, (u64, u64)> =
+    TableDefinition::new("dead_props_usage");
 /// setting key → value as text.
 pub const SETTINGS: TableDefinition<&str, &str> = TableDefinition::new("settings");
 
@@ -27,23 +32,33 @@ const VERSION_KEY: &str = "schema_version";
 /// Creates missing tables and checks (or records) the schema version, in one transaction.
 pub fn initialise(db: &Database) -> Result<()> {
     let txn = db.begin_write()?;
-    {
+    let migrate_usage = {
         let mut meta = txn.open_table(META)?;
         let found = meta.get(VERSION_KEY)?.map(|v| v.value());
         match found {
-            None => {
-                meta.insert(VERSION_KEY, SCHEMA_VERSION)?;
-            }
             Some(v) if v > SCHEMA_VERSION => {
                 return Err(Error::NewerSchema { found: v, supported: SCHEMA_VERSION });
             }
-            Some(_) => {} // current (older versions: migrate here when there are any)
+            Some(SCHEMA_VERSION) => false,
+            // 1 → 2: the dead-property budget table is built from what is stored.
+            Some(_) => {
+                meta.insert(VERSION_KEY, SCHEMA_VERSION)?;
+                true
+            }
+            None => {
+                meta.insert(VERSION_KEY, SCHEMA_VERSION)?;
+                false
+            }
         }
-        txn.open_table(USERS)?;
-        txn.open_table(APP_PASSWORDS)?;
-        txn.open_table(APP_PASSWORDS_BY_OWNER)?;
-        txn.open_table(SETTINGS)?;
-        txn.open_table(DEAD_PROPS)?;
+    };
+    txn.open_table(USERS)?;
+    txn.open_table(APP_PASSWORDS)?;
+    txn.open_table(APP_PASSWORDS_BY_OWNER)?;
+    txn.open_table(SETTINGS)?;
+    txn.open_table(DEAD_PROPS)?;
+    txn.open_table(DEAD_PROPS_USAGE)?;
+    if migrate_usage {
+        super::props::rebuild_usage(&txn)?;
     }
     txn.commit()?;
     Ok(())

@@ -13,6 +13,7 @@ mod fragment;
 mod hardening_auth;
 mod in_process;
 mod isolation;
+mod limits;
 mod litmus;
 mod pages;
 mod props;

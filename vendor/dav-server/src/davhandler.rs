@@ -538,6 +538,21 @@ where
             }
         }
 
+        // davgate patch: a body nested too deep or with too many elements is refused before a
+        // handler builds a tree of it (xmltree recurses per level: deep input overflowed the stack).
+        if !body_data.is_empty()
+            && let Err(limit) = crate::xml_limits::check(&body_data)
+        {
+            debug!("refusing {method:?} {path}: {limit:?}");
+            let mut res = Response::new(Body::from(limit.explanation()));
+            *res.status_mut() = StatusCode::BAD_REQUEST;
+            res.headers_mut().insert(
+                http::header::CONTENT_TYPE,
+                http::HeaderValue::from_static("text/plain; charset=utf-8"),
+            );
+            return Ok(res);
+        }
+
         debug!("== START REQUEST {method:?} {path}");
 
         match method {

@@ -340,7 +340,12 @@ impl FromStr for ETag {
         } else {
             (false, t)
         };
-        if s.starts_with('\"') && s.ends_with('\"') && !s[1..s.len() - 1].contains('\"') {
+        // davgate patch: `s.len() >= 2`, or a lone `"` (e.g. `If-Match: "`) sliced [1..0] and panicked.
+        if s.len() >= 2
+            && s.starts_with('\"')
+            && s.ends_with('\"')
+            && !s[1..s.len() - 1].contains('\"')
+        {
             Ok(ETag {
                 tag: t.to_owned(),
                 weak,
@@ -669,14 +674,19 @@ fn trim_left(mut out: &'_ [u8]) -> &'_ [u8] {
 fn scan_until(buf: &[u8], c: u8) -> Result<(&[u8], &[u8]), headers::Error> {
     let mut i = 1;
     let mut quote = false;
-    while quote || buf[i] != c {
-        if buf.is_empty() || is_whitespace(buf[i]) {
+    // davgate patch: stop at the end of the input; an unterminated `<...` or `[...` in an `If`
+    // header indexed past it and panicked.
+    while i < buf.len() && (quote || buf[i] != c) {
+        if is_whitespace(buf[i]) {
             return Err(invalid());
         }
         if buf[i] == b'"' {
             quote = !quote;
         }
         i += 1
+    }
+    if i >= buf.len() {
+        return Err(invalid());
     }
     Ok((&buf[1..i], &buf[i + 1..]))
 }

@@ -142,7 +142,8 @@ impl<C: Clone + Send + Sync + 'static> DavInner<C> {
             use std::ops::Bound::*;
             for range in r.satisfiable_ranges(len) {
                 let (start, mut count, valid) = match range {
-                    (Included(s), Included(e)) if e >= s => (s, e - s + 1, true),
+                    // davgate patch: saturating, `bytes=0-18446744073709551615` overflowed.
+                    (Included(s), Included(e)) if e >= s => (s, (e - s).saturating_add(1), true),
                     (Included(s), Unbounded) if s <= len => (s, len - s, true),
                     (Unbounded, Included(n)) if n <= len => (len - n, n, true),
                     _ => (0, 0, false),
@@ -156,7 +157,7 @@ impl<C: Clone + Send + Sync + 'static> DavInner<C> {
                     no_body = true;
                     break;
                 }
-                if start + count > len {
+                if count > len - start {
                     count = len - start;
                 }
                 ranges.push(Range { start, count });

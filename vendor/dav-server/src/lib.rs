@@ -220,6 +220,8 @@ mod multierror;
 mod tree;
 mod util;
 mod voidfs;
+// davgate patch: refuse deep or huge XML bodies before a tree is built.
+mod xml_limits;
 mod xmltree_ext;
 
 pub mod body;
