@@ -4,9 +4,12 @@
 //! Before dav-server sees a request, the mount checks what dav-server would otherwise answer
 //! with a 5xx or let through: the request path and the `Destination` header, decoded and
 //! normalised, must stay under `/dav/`; `PROPFIND Depth: infinity` follows the admin setting and
-//! never a client header (dav-server 0.11 unlocks it for anyone sending `X-Litmus`).
+//! never a client header (dav-server 0.11 unlocks it for anyone sending `X-Litmus`); partial
+//! writes, a folder copied into itself and trees past the nesting limit are refused, and so are
+//! uploads past the server-wide cap ([`limits`]).
 
 mod confined;
+pub mod limits;
 mod quota;
 mod upload;
 mod walk;
@@ -18,12 +21,15 @@ use dav_server::{DavConfig, DavHandler};
 use http::header::{CONTENT_TYPE, HeaderName, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::auth::Authenticated;
 use crate::store::{Store, UserName};
 pub use confined::ConfinedFs;
+use limits::DavLimits;
 use upload::UploadContext;
 pub use upload::{TEMP_PREFIX, remove_leftovers};
 
@@ -36,6 +42,9 @@ pub const PREFIX: &str = "/dav";
 struct UserMount {
     fs: Box<ConfinedFs>,
     locks: Box<MemLs>,
+    /// When the account was created: a removed account re-created under the same name is
+    /// another account, and gets a new mount (usage, locks).
+    account_created: chrono::DateTime<chrono::Utc>,
 }
 
 /// The WebDAV mount for all users.
@@ -44,6 +53,26 @@ pub struct Mount {
     files_root: PathBuf,
     store: Arc<Store>,
     users: Mutex<HashMap<UserName, UserMount>>,
+    /// The store generation the cached mounts were last checked against: it moves when an
+    /// account is removed (among other changes), and the mounts of gone accounts are dropped.
+    checked_generation: AtomicU64,
+    limits: DavLimits,
+    /// One permit per upload (PUT, COPY) in flight, server-wide.
+    uploads: Arc<Semaphore>,
+}
+
+/// Why a user's mount cannot be had.
+#[derive(Debug, thiserror::Error)]
+enum MountError {
+    /// The account was removed after the request was authenticated.
+    #[error("the account no longer exists")]
+    Gone,
+    /// The store could not be read.
+    #[error("cannot read the account: {0}")]
+    Store(#[from] crate::store::Error),
+    /// The home folder could not be created.
+    #[error("cannot create the home folder: {0}")]
+    Io(#[from] std::io::Error),
 }
 
 const X_LITMUS: HeaderName = HeaderName::from_static("x-litmus");
@@ -54,7 +83,7 @@ const TIMEOUT: HeaderName = HeaderName::from_static("timeout");
 
 impl Mount {
     /// A mount serving homes under `files_root` (`<data>/files`), one folder per user.
-    pub fn new(files_root: PathBuf, store: Arc<Store>) -> Self {
+    pub fn new(files_root: PathBuf, store: Arc<Store>, limits: DavLimits) -> Self {
         let handler = DavHandler::builder()
             .strip_prefix(PREFIX)
             .hide_symlinks(true)
@@ -63,7 +92,16 @@ impl Mount {
             // larger reads and writes for big files, at 128 KiB per download in flight.
             .read_buf_size(128 * 1024)
             .build_handler();
-        Self { handler, files_root, store, users: Mutex::new(HashMap::new()) }
+        let generation = store.generation();
+        Self {
+            handler,
+            files_root,
+            store,
+            users: Mutex::new(HashMap::new()),
+            checked_generation: AtomicU64::new(generation),
+            limits,
+            uploads: Arc::new(Semaphore::new(limits.max_uploads.min(Semaphore::MAX_PERMITS))),
+        }
     }
 
     /// Serves one request for an authenticated user.
@@ -73,7 +111,9 @@ impl Mount {
         B::Data: Send,
         B::Error: std::error::Error + Send + Sync + 'static,
     {
-        if let Err((status, why)) = check_paths(&req) {
+        if let Err((status, why)) =
+            check_paths(&req).and_then(|()| limits::refuse_partial_write(&req))
+        {
             return plain(status, why);
         }
         req.headers_mut().remove(X_LITMUS);
@@ -88,24 +128,38 @@ impl Mount {
         }
         let mount = match self.user_mount(who.user()).await {
             Ok(m) => m,
+            Err(MountError::Gone) => {
+                return plain(StatusCode::FORBIDDEN, "This account no longer exists.\n");
+            }
             Err(e) => {
-                tracing::error!(user = %who.user(), "cannot create home folder: {e}");
+                tracing::error!(user = %who.user(), "cannot serve the home folder: {e}");
                 return plain(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "The home folder cannot be created.\n",
                 );
             }
         };
+        if let Err(refused) = self.check_shape(who.user(), &req).await {
+            return refused;
+        }
         let is_put = req.method() == Method::PUT;
         if !is_put && req.method().as_str() != "COPY" {
-            return self.dispatch(who, req, mount.fs, mount.locks).await;
+            return self.dispatch(who, req, mount.fs.for_request(None), mount.locks).await;
         }
+        let Some(_upload_slot) = self.upload_slot() else {
+            let mut res = plain(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Too many uploads are in progress on this server; try again in a few seconds.\n",
+            );
+            res.headers_mut().insert(http::header::RETRY_AFTER, HeaderValue::from_static("5"));
+            return res;
+        };
         // Uploads: the request's X-OC-Mtime and the durability in force travel with the fs.
         let mtime = is_put
             .then(|| req.headers().get(X_OC_MTIME)?.to_str().ok().and_then(upload::parse_oc_mtime))
             .flatten();
         let context = Arc::new(UploadContext::new(mtime, self.store.settings().durability));
-        let fs = mount.fs.for_upload(Arc::clone(&context));
+        let fs = mount.fs.for_request(Some(Arc::clone(&context)));
         let mut res = self.dispatch(who, req, fs, mount.locks).await;
         if context.checksum_mismatch() {
             return plain(
@@ -160,21 +214,101 @@ impl Mount {
         }
     }
 
-    /// The user's mount, creating their home folder on first use.
-    async fn user_mount(&self, user: &UserName) -> std::io::Result<UserMount> {
+    /// A permit for one more upload in flight, if the server-wide cap allows it.
+    fn upload_slot(&self) -> Option<OwnedSemaphorePermit> {
+        Arc::clone(&self.uploads).try_acquire_owned().ok()
+    }
+
+    /// Refuses, before anything is touched, a MKCOL/PUT deeper than the nesting limit and a
+    /// COPY/MOVE of the home, into itself, or that would put part of a tree past the limit.
+    async fn check_shape<B>(
+        &self,
+        user: &UserName,
+        req: &Request<B>,
+    ) -> Result<(), Response<Body>> {
+        let method = req.method().as_str();
+        if !matches!(method, "MKCOL" | "PUT" | "COPY" | "MOVE") {
+            return Ok(());
+        }
+        let max = self.limits.max_depth;
+        let too_deep = || plain_text(StatusCode::FORBIDDEN, limits::too_deep(max));
+        let Some(source) = relative_path(req.uri().path()) else { return Ok(()) };
+        if matches!(method, "MKCOL" | "PUT") {
+            return if limits::depth(&source) > max { Err(too_deep()) } else { Ok(()) };
+        }
+        // dav-server answers a missing or unreadable Destination itself.
+        let Some(Ok(raw)) = destination_path(req) else { return Ok(()) };
+        let Some(destination) = relative_path(&raw) else { return Ok(()) };
+        limits::check_copy_move(&source, &destination).map_err(|(s, why)| plain(s, why))?;
+        let (from, to) = (limits::depth(&source), limits::depth(&destination));
+        if to > max {
+            return Err(too_deep());
+        }
+        if to <= from {
+            // The tree keeps or lowers its depth: nothing in it gets deeper than it already is.
+            return Ok(());
+        }
+        let root = self.files_root.join(user.as_str()).join(&source);
+        let deeper = tokio::task::spawn_blocking(move || walk::deeper_than(&root, max - to)).await;
+        match deeper {
+            Ok(Ok(false)) => Ok(()),
+            Ok(Ok(true)) => Err(too_deep()),
+            // The operation itself will meet (and report) whatever went wrong here.
+            Ok(Err(_)) | Err(_) => Ok(()),
+        }
+    }
+
+    /// The user's mount, creating their home folder on first use. Mounts of accounts that were
+    /// removed (or removed and created again) are dropped first.
+    async fn user_mount(&self, user: &UserName) -> Result<UserMount, MountError> {
+        self.drop_gone_mounts().await?;
         if let Some(m) = self.lock_users().get(user) {
             return Ok(m.clone());
         }
         let home = self.files_root.join(user.as_str());
-        let dir = home.clone();
-        tokio::task::spawn_blocking(move || create_private_dir(&dir))
-            .await
-            .map_err(std::io::Error::other)??;
+        let (dir, store, name) = (home.clone(), Arc::clone(&self.store), user.clone());
+        let account = tokio::task::spawn_blocking(move || -> Result<_, MountError> {
+            let account = store.user(&name)?.ok_or(MountError::Gone)?;
+            create_private_dir(&dir)?;
+            Ok(account)
+        })
+        .await
+        .map_err(std::io::Error::other)??;
         let mount = UserMount {
-            fs: ConfinedFs::new(home, Arc::clone(&self.store), user.clone()),
+            fs: ConfinedFs::new(home, Arc::clone(&self.store), user.clone(), self.limits.max_depth),
             locks: MemLs::new(),
+            account_created: account.created_at,
         };
         Ok(self.lock_users().entry(user.clone()).or_insert(mount).clone())
+    }
+
+    /// When the store changed since the last look, drops the mounts whose account is gone or
+    /// is another account of the same name: a new account never sees the old one's usage or
+    /// locks.
+    async fn drop_gone_mounts(&self) -> Result<(), MountError> {
+        let generation = self.store.generation();
+        if self.checked_generation.swap(generation, Ordering::AcqRel) == generation {
+            return Ok(());
+        }
+        let cached: Vec<(UserName, chrono::DateTime<chrono::Utc>)> =
+            self.lock_users().iter().map(|(n, m)| (n.clone(), m.account_created)).collect();
+        let store = Arc::clone(&self.store);
+        let gone = tokio::task::spawn_blocking(move || -> crate::store::Result<Vec<UserName>> {
+            let mut gone = Vec::new();
+            for (name, created) in cached {
+                if store.user(&name)?.is_none_or(|u| u.created_at != created) {
+                    gone.push(name);
+                }
+            }
+            Ok(gone)
+        })
+        .await
+        .map_err(std::io::Error::other)??;
+        let mut users = self.lock_users();
+        for name in gone {
+            users.remove(&name);
+        }
+        Ok(())
     }
 
     fn lock_users(&self) -> std::sync::MutexGuard<'_, HashMap<UserName, UserMount>> {
@@ -224,6 +358,13 @@ pub fn props_path(path: &DavPath) -> String {
         }
     }
     if key.is_empty() { "/".to_string() } else { key }
+}
+
+/// A request path (raw) as a path relative to the home; None if it is not a valid path.
+fn relative_path(raw: &str) -> Option<PathBuf> {
+    let mut path = DavPath::new(raw).ok()?;
+    path.set_prefix(PREFIX).ok()?;
+    Some(Path::new(path.as_rel_ospath()).to_path_buf())
 }
 
 /// Creates `dir` and its parents, private to the server's user.
@@ -316,6 +457,14 @@ fn finite_depth_only() -> Response<Body> {
 
 /// A short plain-text answer.
 pub fn plain(status: StatusCode, text: &'static str) -> Response<Body> {
+    let mut res = Response::new(Body::from(text));
+    *res.status_mut() = status;
+    res.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    res
+}
+
+/// A short plain-text answer made at run time.
+fn plain_text(status: StatusCode, text: String) -> Response<Body> {
     let mut res = Response::new(Body::from(text));
     *res.status_mut() = status;
     res.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
