@@ -19,3 +19,4 @@ mod serve;
 mod store;
 mod throttle;
 mod uploads;
+mod writes;
