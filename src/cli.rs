@@ -306,7 +306,7 @@ fn user(data: &std::path::Path, cmd: UserCommand) -> Result<(), Error> {
             {
                 let files = match files_moved_to {
                     Some(path) => format!(
-                        "Their files were moved to {path}: nothing serves them there, and a new \
+                        "Their files are kept in {path}: nothing serves them there, and a new \
                          account named '{name}' starts empty. Delete that folder when the files \
                          are no longer needed."
                     ),

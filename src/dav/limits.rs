@@ -81,7 +81,8 @@ pub fn depth(relative: &Path) -> usize {
 /// The explanation of a refusal for depth.
 pub fn too_deep(max_depth: usize) -> String {
     format!(
-        "Folders nest at most {max_depth} levels below /dav/: this would create something deeper.\n"
+        "Paths go at most {max_depth} levels below /dav/ (folders and the file name counted): \
+         this would create something deeper.\n"
     )
 }
 

@@ -287,7 +287,7 @@ impl Mount {
     /// locks.
     async fn drop_gone_mounts(&self) -> Result<(), MountError> {
         let generation = self.store.generation();
-        if self.checked_generation.swap(generation, Ordering::AcqRel) == generation {
+        if self.checked_generation.load(Ordering::Acquire) == generation {
             return Ok(());
         }
         let cached: Vec<(UserName, chrono::DateTime<chrono::Utc>)> =
@@ -308,6 +308,8 @@ impl Mount {
         for name in gone {
             users.remove(&name);
         }
+        // Only now: a request racing this one checks again rather than use a stale mount.
+        self.checked_generation.store(generation, Ordering::Release);
         Ok(())
     }
 
