@@ -274,13 +274,14 @@ impl Verified {
 
 /// Walks `relative` from `home`, one `lstat` per component, stopping at the first that does not
 /// exist (nothing beyond it can be a link). `..` and absolute parts are refused outright, and so
-/// are davgate's temporary names (absent to a reader, forbidden to a writer). Folders already in
-/// `verified` are not looked at again, and folders found are added to it: clients cannot create
-/// symlinks, so a folder stays a folder for the rest of the request.
+/// are davgate's temporary names (absent to a reader, forbidden to a writer).
+///
+/// A folder goes into `verified` only once all its ancestors were checked, so when the parent of
+/// `relative` is there, only the last name needs a look: a tree walk costs one `lstat` and one
+/// lookup per entry, not a walk of its whole path. Clients cannot create symlinks, so a folder
+/// stays a folder for the rest of the request.
 fn check_path(home: &Path, relative: &Path, access: Access, verified: &Verified) -> FsResult<()> {
-    let mut current = home.to_path_buf();
-    let mut prefix = PathBuf::new();
-    let mut exists = true;
+    let mut names = Vec::new();
     for component in relative.components() {
         let Component::Normal(name) = component else {
             return Err(FsError::Forbidden);
@@ -292,15 +293,24 @@ fn check_path(home: &Path, relative: &Path, access: Access, verified: &Verified)
                 FsError::NotFound
             });
         }
+        names.push(name);
+    }
+    let parent_verified =
+        names.len() > 1 && relative.parent().is_some_and(|parent| verified.contains(parent));
+    let skip = if parent_verified { names.len() - 1 } else { 0 };
+    let mut current = home.to_path_buf();
+    let mut prefix = PathBuf::new();
+    for (i, name) in names.into_iter().enumerate() {
         current.push(name);
         prefix.push(name);
-        if exists && !verified.contains(&prefix) {
-            match std::fs::symlink_metadata(&current) {
-                Ok(meta) if meta.file_type().is_symlink() => return Err(FsError::NotFound),
-                Ok(meta) if meta.is_dir() => verified.insert(&prefix),
-                Ok(_) => {}
-                Err(_) => exists = false,
-            }
+        if i < skip {
+            continue;
+        }
+        match std::fs::symlink_metadata(&current) {
+            Ok(meta) if meta.file_type().is_symlink() => return Err(FsError::NotFound),
+            Ok(meta) if meta.is_dir() => verified.insert(&prefix),
+            Ok(_) => {}
+            Err(_) => break,
         }
     }
     Ok(())
@@ -577,5 +587,21 @@ mod tests {
             check_path(&home, Path::new("../x"), Access::Read, &Verified::default()),
             Err(FsError::Forbidden)
         );
+    }
+
+    #[test]
+    fn folders_seen_once_in_a_request_still_never_let_a_link_through() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path().join("home");
+        std::fs::create_dir_all(home.join("a/b")).unwrap();
+        std::os::unix::fs::symlink("/etc", home.join("a/b/escape")).unwrap();
+        let verified = Verified::default();
+        assert_eq!(check_path(&home, Path::new("a/b"), Access::Read, &verified), Ok(()));
+        assert!(verified.contains(Path::new("a")) && verified.contains(Path::new("a/b")));
+        let through = |p: &str| check_path(&home, Path::new(p), Access::Read, &verified);
+        assert_eq!(through("a/b/escape"), Err(FsError::NotFound));
+        assert_eq!(through("a/b/escape/hostname"), Err(FsError::NotFound));
+        assert!(!verified.contains(Path::new("a/b/escape")));
+        assert_eq!(through("a/b/.davgate-upload-0123"), Err(FsError::NotFound));
     }
 }
