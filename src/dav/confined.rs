@@ -19,11 +19,11 @@ use dav_server::fs::{
 use dav_server::localfs::LocalFs;
 use futures_util::{FutureExt, StreamExt};
 use http::StatusCode;
-use std::collections::HashSet;
-use std::path::{Component, Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::SystemTime;
 
+use super::paths::{Access, Verified, check_path};
 use super::props_path;
 use super::quota::Usage;
 use super::upload::{Checksum, OnCommit, TEMP_PREFIX, Upload, UploadContext, temp_path_for};
@@ -49,13 +49,6 @@ pub struct ConfinedFs {
     verified: Verified,
     /// Most names a path may have below the home for anything created.
     max_depth: usize,
-}
-
-/// Whether an operation reads a path or creates/changes/removes something there.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Access {
-    Read,
-    Write,
 }
 
 impl ConfinedFs {
@@ -251,71 +244,6 @@ fn copy_via(source: &Path, temp: &Path, target: &Path, fsync: bool) -> std::io::
     Ok(())
 }
 
-/// Folders (relative to the home) one request found to be real folders. Bounded: past
-/// [`VERIFIED_MAX`] entries nothing more is remembered (and paths are checked in full).
-#[derive(Clone, Default)]
-struct Verified(Arc<Mutex<HashSet<PathBuf>>>);
-
-/// Most folders one request remembers as verified.
-const VERIFIED_MAX: usize = 10_000;
-
-impl Verified {
-    fn contains(&self, relative: &Path) -> bool {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).contains(relative)
-    }
-
-    fn insert(&self, relative: &Path) {
-        let mut set = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        if set.len() < VERIFIED_MAX {
-            set.insert(relative.to_path_buf());
-        }
-    }
-}
-
-/// Walks `relative` from `home`, one `lstat` per component, stopping at the first that does not
-/// exist (nothing beyond it can be a link). `..` and absolute parts are refused outright, and so
-/// are davgate's temporary names (absent to a reader, forbidden to a writer).
-///
-/// A folder goes into `verified` only once all its ancestors were checked, so when the parent of
-/// `relative` is there, only the last name needs a look: a tree walk costs one `lstat` and one
-/// lookup per entry, not a walk of its whole path. Clients cannot create symlinks, so a folder
-/// stays a folder for the rest of the request.
-fn check_path(home: &Path, relative: &Path, access: Access, verified: &Verified) -> FsResult<()> {
-    let mut names = Vec::new();
-    for component in relative.components() {
-        let Component::Normal(name) = component else {
-            return Err(FsError::Forbidden);
-        };
-        if name.to_string_lossy().starts_with(TEMP_PREFIX) {
-            return Err(if access == Access::Write {
-                FsError::Forbidden
-            } else {
-                FsError::NotFound
-            });
-        }
-        names.push(name);
-    }
-    let parent_verified =
-        names.len() > 1 && relative.parent().is_some_and(|parent| verified.contains(parent));
-    let skip = if parent_verified { names.len() - 1 } else { 0 };
-    let mut current = home.to_path_buf();
-    let mut prefix = PathBuf::new();
-    for (i, name) in names.into_iter().enumerate() {
-        current.push(name);
-        prefix.push(name);
-        if i < skip {
-            continue;
-        }
-        match std::fs::symlink_metadata(&current) {
-            Ok(meta) if meta.file_type().is_symlink() => return Err(FsError::NotFound),
-            Ok(meta) if meta.is_dir() => verified.insert(&prefix),
-            Ok(_) => {}
-            Err(_) => break,
-        }
-    }
-    Ok(())
-}
-
 impl DavFileSystem for ConfinedFs {
     fn open<'a>(
         &'a self,
@@ -384,7 +312,11 @@ impl DavFileSystem for ConfinedFs {
         async move {
             self.check_depth(path)?;
             self.check(path, Access::Write).await?;
-            self.inner.create_dir(path).await
+            self.inner.create_dir(path).await?;
+            // Its ancestors were just checked, and it is a real folder: a COPY creating a tree
+            // then checks each new entry's last name only.
+            self.verified.insert(path.as_rel_ospath());
+            Ok(())
         }
         .boxed()
     }
@@ -556,52 +488,4 @@ fn from_dead(p: DeadProp) -> DavProp {
 
 fn without_value(p: DavProp) -> DavProp {
     DavProp { xml: None, ..p }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{Access, Verified, check_path};
-    use dav_server::fs::FsError;
-    use std::path::Path;
-
-    #[test]
-    fn symlinks_anywhere_on_the_path_are_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        let home = dir.path().join("home");
-        std::fs::create_dir_all(home.join("sub")).unwrap();
-        std::os::unix::fs::symlink("/etc", home.join("sub/escape")).unwrap();
-        assert_eq!(check_path(&home, Path::new("sub"), Access::Read, &Verified::default()), Ok(()));
-        assert_eq!(
-            check_path(&home, Path::new("sub/new-file"), Access::Read, &Verified::default()),
-            Ok(())
-        );
-        assert_eq!(
-            check_path(&home, Path::new("sub/escape"), Access::Read, &Verified::default()),
-            Err(FsError::NotFound)
-        );
-        assert_eq!(
-            check_path(&home, Path::new("sub/escape/hostname"), Access::Read, &Verified::default()),
-            Err(FsError::NotFound)
-        );
-        assert_eq!(
-            check_path(&home, Path::new("../x"), Access::Read, &Verified::default()),
-            Err(FsError::Forbidden)
-        );
-    }
-
-    #[test]
-    fn folders_seen_once_in_a_request_still_never_let_a_link_through() {
-        let dir = tempfile::tempdir().unwrap();
-        let home = dir.path().join("home");
-        std::fs::create_dir_all(home.join("a/b")).unwrap();
-        std::os::unix::fs::symlink("/etc", home.join("a/b/escape")).unwrap();
-        let verified = Verified::default();
-        assert_eq!(check_path(&home, Path::new("a/b"), Access::Read, &verified), Ok(()));
-        assert!(verified.contains(Path::new("a")) && verified.contains(Path::new("a/b")));
-        let through = |p: &str| check_path(&home, Path::new(p), Access::Read, &verified);
-        assert_eq!(through("a/b/escape"), Err(FsError::NotFound));
-        assert_eq!(through("a/b/escape/hostname"), Err(FsError::NotFound));
-        assert!(!verified.contains(Path::new("a/b/escape")));
-        assert_eq!(through("a/b/.davgate-upload-0123"), Err(FsError::NotFound));
-    }
 }

@@ -10,6 +10,7 @@
 
 mod confined;
 pub mod limits;
+mod paths;
 mod quota;
 mod upload;
 mod walk;
