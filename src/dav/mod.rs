@@ -245,8 +245,10 @@ impl Mount {
         if to > max {
             return Err(too_deep());
         }
-        if to <= from {
-            // The tree keeps or lowers its depth: nothing in it gets deeper than it already is.
+        if method == "MOVE" && to <= from {
+            // A rename that keeps or lowers the tree's depth: nothing in it gets deeper than it
+            // already is. A COPY always walks (it reads the whole tree anyway), so that a tree
+            // planted deeper than the limit is never copied (dav-server copies recursively).
             return Ok(());
         }
         let root = self.files_root.join(user.as_str()).join(&source);

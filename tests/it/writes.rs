@@ -250,12 +250,16 @@ fn folders_nest_only_as_deep_as_the_limit_and_deeper_planted_trees_can_be_delete
     // Up is always fine.
     assert_eq!(status(dav("COPY", "/dav/d1/d2").header("Destination", "/dav/up").send()), 201);
 
-    // A deeper tree put on disk by other means is listed and deleted like any other.
+    // A deeper tree put on disk by other means is listed and deleted like any other, but not
+    // copied.
     let planted =
         server.home("alice").join((1..=40).map(|i| format!("p{i}")).collect::<Vec<_>>().join("/"));
     std::fs::create_dir_all(&planted).unwrap();
     std::fs::write(planted.join("deep.txt"), "deep").unwrap();
     assert_eq!(status(dav("PROPFIND", "/dav/p1").header("Depth", "1").send()), 207);
+    // Copied whole it would create paths past the limit, even beside itself.
+    assert_eq!(status(dav("COPY", "/dav/p1").header("Destination", "/dav/p1-copy").send()), 403);
+    assert!(!server.home("alice").join("p1-copy").exists());
     assert_eq!(status(dav("DELETE", "/dav/p1").send()), 204);
     assert!(!server.home("alice").join("p1").exists());
 }
