@@ -8,7 +8,10 @@
 
 use http::StatusCode;
 use http::header::HeaderName;
-use std::path::{Component, Path};
+use std::borrow::Cow;
+use std::path::{Component, Path, PathBuf};
+
+use super::walk::deeper_than;
 
 /// Uploads (PUT, COPY) in flight at once, server-wide, by default: each holds a temporary file
 /// open, and the process must keep descriptors for connections and the store.
@@ -71,6 +74,43 @@ pub fn check_copy_move(source: &Path, destination: &Path) -> Result<(), Refusal>
         return Err((StatusCode::FORBIDDEN, "A folder cannot be copied or moved into itself.\n"));
     }
     Ok(())
+}
+
+/// Refuses a MKCOL or PUT of `source` past the nesting limit, and a COPY or MOVE of `source` to
+/// `destination` (paths relative to `home`) that [`check_copy_move`] refuses or that would put
+/// part of the tree past the limit. COPY always walks the source tree (it reads all of it
+/// anyway), so that a tree planted deeper than the limit is never copied (dav-server copies
+/// recursively); MOVE walks only when it takes the tree deeper.
+pub async fn check_shape(
+    home: PathBuf,
+    method: &str,
+    source: &Path,
+    destination: Option<&Path>,
+    max_depth: usize,
+) -> Result<(), (StatusCode, Cow<'static, str>)> {
+    let too_deep = || (StatusCode::FORBIDDEN, Cow::Owned(too_deep(max_depth)));
+    let destination = match (method, destination) {
+        ("MKCOL" | "PUT", _) if depth(source) > max_depth => return Err(too_deep()),
+        ("COPY" | "MOVE", Some(destination)) => destination,
+        _ => return Ok(()),
+    };
+    check_copy_move(source, destination).map_err(|(s, why)| (s, Cow::Borrowed(why)))?;
+    let (from, to) = (depth(source), depth(destination));
+    if to > max_depth {
+        return Err(too_deep());
+    }
+    if method == "MOVE" && to <= from {
+        // A rename that keeps or lowers the tree's depth: nothing in it gets deeper.
+        return Ok(());
+    }
+    let root = home.join(source);
+    let deeper = tokio::task::spawn_blocking(move || deeper_than(&root, max_depth - to)).await;
+    match deeper {
+        Ok(Ok(false)) => Ok(()),
+        Ok(Ok(true)) => Err(too_deep()),
+        // The operation itself will meet (and report) whatever went wrong here.
+        Ok(Err(_)) | Err(_) => Ok(()),
+    }
 }
 
 /// How many names `relative` (a path below the home) has.

@@ -220,8 +220,7 @@ impl Mount {
         Arc::clone(&self.uploads).try_acquire_owned().ok()
     }
 
-    /// Refuses, before anything is touched, a MKCOL/PUT deeper than the nesting limit and a
-    /// COPY/MOVE of the home, into itself, or that would put part of a tree past the limit.
+    /// Refuses, before anything is touched, what [`limits::check_shape`] refuses.
     async fn check_shape<B>(
         &self,
         user: &UserName,
@@ -231,34 +230,17 @@ impl Mount {
         if !matches!(method, "MKCOL" | "PUT" | "COPY" | "MOVE") {
             return Ok(());
         }
-        let max = self.limits.max_depth;
-        let too_deep = || plain_text(StatusCode::FORBIDDEN, limits::too_deep(max));
         let Some(source) = relative_path(req.uri().path()) else { return Ok(()) };
-        if matches!(method, "MKCOL" | "PUT") {
-            return if limits::depth(&source) > max { Err(too_deep()) } else { Ok(()) };
-        }
         // dav-server answers a missing or unreadable Destination itself.
-        let Some(Ok(raw)) = destination_path(req) else { return Ok(()) };
-        let Some(destination) = relative_path(&raw) else { return Ok(()) };
-        limits::check_copy_move(&source, &destination).map_err(|(s, why)| plain(s, why))?;
-        let (from, to) = (limits::depth(&source), limits::depth(&destination));
-        if to > max {
-            return Err(too_deep());
-        }
-        if method == "MOVE" && to <= from {
-            // A rename that keeps or lowers the tree's depth: nothing in it gets deeper than it
-            // already is. A COPY always walks (it reads the whole tree anyway), so that a tree
-            // planted deeper than the limit is never copied (dav-server copies recursively).
-            return Ok(());
-        }
-        let root = self.files_root.join(user.as_str()).join(&source);
-        let deeper = tokio::task::spawn_blocking(move || walk::deeper_than(&root, max - to)).await;
-        match deeper {
-            Ok(Ok(false)) => Ok(()),
-            Ok(Ok(true)) => Err(too_deep()),
-            // The operation itself will meet (and report) whatever went wrong here.
-            Ok(Err(_)) | Err(_) => Ok(()),
-        }
+        let destination = match destination_path(req) {
+            Some(Ok(raw)) => relative_path(&raw),
+            _ => None,
+        };
+        let home = self.files_root.join(user.as_str());
+        let max = self.limits.max_depth;
+        limits::check_shape(home, method, &source, destination.as_deref(), max)
+            .await
+            .map_err(|(status, why)| plain_text(status, why.into_owned()))
     }
 
     /// The user's mount, creating their home folder on first use. Mounts of accounts that were
