@@ -46,6 +46,8 @@ struct UserMount {
     /// When the account was created: a removed account re-created under the same name is
     /// another account, and gets a new mount (usage, locks).
     account_created: chrono::DateTime<chrono::Utc>,
+    /// Held by the user's COPY/MOVE that take a tree deeper, from the depth check to the end.
+    deepening: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// The WebDAV mount for all users.
@@ -139,6 +141,12 @@ impl Mount {
                     "The home folder cannot be created.\n",
                 );
             }
+        };
+        // A COPY/MOVE that takes a tree deeper checks its depth and runs alone among the user's
+        // deepening ones: two racing could each pass and together nest past the limit.
+        let _deepening = match deepens(&req) {
+            true => Some(Arc::clone(&mount.deepening).lock_owned().await),
+            false => None,
         };
         if let Err(refused) = self.check_shape(who.user(), &req).await {
             return refused;
@@ -263,6 +271,7 @@ impl Mount {
             fs: ConfinedFs::new(home, Arc::clone(&self.store), user.clone(), self.limits.max_depth),
             locks: MemLs::new(),
             account_created: account.created_at,
+            deepening: Arc::default(),
         };
         Ok(self.lock_users().entry(user.clone()).or_insert(mount).clone())
     }
@@ -345,6 +354,22 @@ pub fn props_path(path: &DavPath) -> String {
         }
     }
     if key.is_empty() { "/".to_string() } else { key }
+}
+
+/// True for a COPY or MOVE whose destination lies deeper than its source.
+fn deepens<B>(req: &Request<B>) -> bool {
+    if !matches!(req.method().as_str(), "COPY" | "MOVE") {
+        return false;
+    }
+    let source = relative_path(req.uri().path());
+    let destination = match destination_path(req) {
+        Some(Ok(raw)) => relative_path(&raw),
+        _ => None,
+    };
+    match (source, destination) {
+        (Some(s), Some(d)) => limits::depth(&d) > limits::depth(&s),
+        _ => false,
+    }
 }
 
 /// A request path (raw) as a path relative to the home; None if it is not a valid path.
