@@ -63,6 +63,13 @@ struct ServeArgs {
     /// PEM private key for --tls-cert.
     #[arg(long, env = "DAVGATE_TLS_KEY", requires = "tls_cert", value_name = "FILE")]
     tls_key: Option<PathBuf>,
+    /// Uploads (PUT, COPY) in flight at once, server-wide; more are answered 503 (each holds
+    /// a temporary file open).
+    #[arg(long, env = "DAVGATE_MAX_UPLOADS", value_name = "N", default_value_t = davgate::dav::limits::DEFAULT_MAX_UPLOADS as u64, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    max_uploads: u64,
+    /// Most levels of folders below /dav/ for anything created, copied or moved (deeper: 403).
+    #[arg(long, env = "DAVGATE_MAX_DEPTH", value_name = "N", default_value_t = davgate::dav::limits::DEFAULT_MAX_DEPTH as u64, value_parser = clap::value_parser!(u64).range(1..=1_000))]
+    max_depth: u64,
     /// Benchmark only: verify with argon2 on every request (no credential cache).
     #[cfg(feature = "bench")]
     #[arg(long, hide = true)]
@@ -206,6 +213,9 @@ fn serve(data: PathBuf, args: ServeArgs) -> Result<(), Error> {
     let mut options = ServerOptions::new(data.clone());
     options.listen = args.listen;
     options.tls = args.tls_cert.zip(args.tls_key);
+    // Both are range-checked by clap, far below usize::MAX.
+    options.dav.max_uploads = usize::try_from(args.max_uploads).unwrap_or(usize::MAX);
+    options.dav.max_depth = usize::try_from(args.max_depth).unwrap_or(usize::MAX);
     #[cfg(feature = "bench")]
     if args.bench_no_auth_cache {
         options.gate.cache_capacity = 0;
@@ -291,13 +301,19 @@ fn user(data: &std::path::Path, cmd: UserCommand) -> Result<(), Error> {
             }
         }
         UserCommand::Remove { name } => {
-            if let Reply::UserRemoved { name, app_passwords_removed } =
+            if let Reply::UserRemoved { name, app_passwords_removed, files_moved_to } =
                 admin::run(data, Request::UserRemove { name })?
             {
+                let files = match files_moved_to {
+                    Some(path) => format!(
+                        "Their files are kept in {path}: nothing serves them there, and a new \
+                         account named '{name}' starts empty. Delete that folder when the files \
+                         are no longer needed."
+                    ),
+                    None => "They had no files.".to_string(),
+                };
                 print(&format!(
-                    "Removed user '{name}' and {app_passwords_removed} app password(s). \
-                     Their files are kept in {}.\n",
-                    data.join("files").join(&name).display()
+                    "Removed user '{name}' and {app_passwords_removed} app password(s). {files}\n"
                 ));
             }
         }

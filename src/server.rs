@@ -12,6 +12,7 @@ use crate::admin::{self, Operations, ServerStatus, socket::AdminChannel};
 use crate::auth::token::{self, Secret};
 use crate::auth::verify::Hasher;
 use crate::auth::{Gate, GateOptions};
+use crate::dav::limits::DavLimits;
 use crate::dav::{Mount, create_private_dir, remove_leftovers};
 use crate::error::Error;
 use crate::http::{App, Listener};
@@ -30,6 +31,8 @@ pub struct ServerOptions {
     pub tls: Option<(PathBuf, PathBuf)>,
     /// Verification threads and cache size.
     pub gate: GateOptions,
+    /// Uploads in flight and folder nesting allowed over WebDAV.
+    pub dav: DavLimits,
     /// Benchmark builds only: serve this user's home without any authentication, to measure
     /// what the gate costs. Never present in a normal build.
     #[cfg(feature = "bench")]
@@ -44,6 +47,7 @@ impl ServerOptions {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             tls: None,
             gate: GateOptions::default(),
+            dav: DavLimits::default(),
             #[cfg(feature = "bench")]
             bench_bypass_user: None,
         }
@@ -97,7 +101,7 @@ impl Server {
         };
         let tls = options.tls.as_ref().map(|(c, k)| (c.as_path(), k.as_path()));
         let listener = Listener::bind(options.listen, tls).await?;
-        let mount = Mount::new(files, Arc::clone(&store));
+        let mount = Mount::new(files, Arc::clone(&store), options.dav);
         let started_at = chrono::Utc::now();
         let gate = Arc::new(gate);
         let watched = Arc::clone(&gate);

@@ -5,6 +5,7 @@
 //! ([`socket`]). Either way the same code runs, so the CLI behaves the same whether or not a
 //! server holds the store, and a revoke through the socket takes effect in the server at once.
 
+pub mod homes;
 pub mod socket;
 mod views;
 
@@ -133,6 +134,9 @@ pub enum Reply {
         name: String,
         /// How many app passwords went with it.
         app_passwords_removed: usize,
+        /// Where its files were moved (None: it had no home folder).
+        #[serde(default)]
+        files_moved_to: Option<String>,
     },
     /// A primary password was changed.
     PasswordChanged {
@@ -187,6 +191,19 @@ pub enum Error {
     /// A given primary password is too short.
     #[error("the password is too short: use at least {min} characters", min = MIN_PASSWORD_LEN)]
     WeakPassword,
+    /// The account was removed but its home folder could not be moved aside.
+    #[error(
+        "removed user '{name}', but their files could not be moved aside from {home}: {reason}; \
+         move or delete that folder before creating an account named '{name}' again"
+    )]
+    HomeNotMoved {
+        /// The account.
+        name: String,
+        /// Its home folder.
+        home: String,
+        /// What went wrong.
+        reason: String,
+    },
     /// The running server refused the operation; its message.
     #[error("{0}")]
     Remote(String),
@@ -260,7 +277,22 @@ pub fn execute(store: &Store, hasher: &Hasher, request: Request) -> Result<Reply
         Request::UserRemove { name } => {
             let name = UserName::parse(&name)?;
             let app_passwords_removed = store.remove_user(&name)?;
-            Ok(Reply::UserRemoved { name: name.to_string(), app_passwords_removed })
+            // The account is gone: its files must not go to the next account of that name.
+            let files = homes::files_root(store).ok_or_else(|| Error::HomeNotMoved {
+                name: name.to_string(),
+                home: name.to_string(),
+                reason: "the data directory is unknown".to_string(),
+            })?;
+            let moved = homes::move_aside(&files, &name, now).map_err(|e| Error::HomeNotMoved {
+                name: name.to_string(),
+                home: files.join(name.as_str()).display().to_string(),
+                reason: e.to_string(),
+            })?;
+            Ok(Reply::UserRemoved {
+                name: name.to_string(),
+                app_passwords_removed,
+                files_moved_to: moved.map(|p| p.display().to_string()),
+            })
         }
         Request::UserQuota { name, quota_bytes } => {
             let user = store.set_user_quota(&UserName::parse(&name)?, quota_bytes)?;

@@ -19,10 +19,11 @@ use dav_server::fs::{
 use dav_server::localfs::LocalFs;
 use futures_util::{FutureExt, StreamExt};
 use http::StatusCode;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use super::paths::{Access, Verified, check_path};
 use super::props_path;
 use super::quota::Usage;
 use super::upload::{Checksum, OnCommit, TEMP_PREFIX, Upload, UploadContext, temp_path_for};
@@ -43,26 +44,43 @@ pub struct ConfinedFs {
     upload: Option<Arc<UploadContext>>,
     /// The user's usage and quota, shared by all their requests.
     usage: Arc<Usage>,
-}
-
-/// Whether an operation reads a path or creates/changes/removes something there.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Access {
-    Read,
-    Write,
+    /// Folders (relative to the home) this request already found to be real folders, not
+    /// symlinks: a tree walk checks each new name once instead of re-walking its whole path.
+    verified: Verified,
+    /// Most names a path may have below the home for anything created.
+    max_depth: usize,
 }
 
 impl ConfinedFs {
-    /// Serves `user`'s `home` (which must exist); files are created private (0600/0700).
-    pub fn new(home: PathBuf, store: Arc<Store>, user: UserName) -> Box<Self> {
+    /// Serves `user`'s `home` (which must exist); files are created private (0600/0700), at
+    /// most `max_depth` names below the home.
+    pub fn new(home: PathBuf, store: Arc<Store>, user: UserName, max_depth: usize) -> Box<Self> {
         let inner = *LocalFs::new(&home, false, false, false);
-        let usage = Arc::new(Usage::default());
-        Box::new(Self { inner, home: Arc::new(home), store, user, upload: None, usage })
+        let usage = Arc::new(Usage::new(home.clone()));
+        Box::new(Self {
+            inner,
+            home: Arc::new(home),
+            store,
+            user,
+            upload: None,
+            usage,
+            verified: Verified::default(),
+            max_depth,
+        })
     }
 
-    /// This filesystem for one upload request.
-    pub fn for_upload(&self, context: Arc<UploadContext>) -> Box<Self> {
-        Box::new(Self { upload: Some(context), ..self.clone() })
+    /// This filesystem for one request (with its upload options if it is a PUT or COPY), with
+    /// nothing verified yet: what another request saw may have changed since.
+    pub fn for_request(&self, context: Option<Arc<UploadContext>>) -> Box<Self> {
+        Box::new(Self { upload: context, verified: Verified::default(), ..self.clone() })
+    }
+
+    /// Refuses to create `path` deeper than the nesting limit (403).
+    fn check_depth(&self, path: &DavPath) -> FsResult<()> {
+        if super::limits::depth(path.as_rel_ospath()) > self.max_depth {
+            return Err(FsError::Forbidden);
+        }
+        Ok(())
     }
 
     /// Runs a store operation on the blocking side, mapping its failure to a 500.
@@ -85,7 +103,8 @@ impl ConfinedFs {
     async fn check(&self, path: &DavPath, access: Access) -> FsResult<()> {
         let home = Arc::clone(&self.home);
         let relative = path.as_rel_ospath().to_path_buf();
-        self.inner.blocking(move || check_path(&home, &relative, access)).await
+        let verified = self.verified.clone();
+        self.inner.blocking(move || check_path(&home, &relative, access, &verified)).await
     }
 
     fn fspath(&self, path: &DavPath) -> PathBuf {
@@ -110,7 +129,7 @@ impl ConfinedFs {
         let checksum = options.checksum.as_deref().and_then(Checksum::parse);
         let record_properties = self.record_properties(path);
         let runner = self.inner.clone();
-        let (store, user, home, usage) = self.quota_parts();
+        let (store, user, usage) = self.quota_parts();
         self.inner
             .blocking(move || {
                 let (replaced, created) = match std::fs::symlink_metadata(&target) {
@@ -122,26 +141,25 @@ impl ConfinedFs {
                     }
                     Err(_) => (0, true),
                 };
-                let budget = usage.budget(&store, &user, &home, replaced)?;
-                if let (Some(budget), Some(size)) = (budget, options.size)
-                    && size > budget
-                {
-                    return Err(FsError::InsufficientStorage);
-                }
-                let on_commit: OnCommit = Box::new(move |checksum, written| {
-                    usage.record_write(replaced, written);
-                    record_properties(checksum, created);
-                });
-                let upload =
-                    Upload::create(target, checksum, context, Some(on_commit), budget, runner)?;
+                let reservation =
+                    usage.reserve(&store, &user, replaced, options.size.unwrap_or(0))?;
+                let on_commit: OnCommit =
+                    Box::new(move |checksum, _written| record_properties(checksum, created));
+                let upload = Upload::create(
+                    target,
+                    checksum,
+                    context,
+                    Some(on_commit),
+                    reservation,
+                    runner,
+                )?;
                 Ok(Box::new(upload) as Box<dyn DavFile>)
             })
             .await
     }
 
-    fn quota_parts(&self) -> (Arc<Store>, UserName, Arc<PathBuf>, Arc<Usage>) {
-        let home = Arc::clone(&self.home);
-        (Arc::clone(&self.store), self.user.clone(), home, Arc::clone(&self.usage))
+    fn quota_parts(&self) -> (Arc<Store>, UserName, Arc<Usage>) {
+        (Arc::clone(&self.store), self.user.clone(), Arc::clone(&self.usage))
     }
 
     /// After an upload: a file it created starts without properties (stale ones, left when a
@@ -185,7 +203,7 @@ impl ConfinedFs {
     async fn copy_file(&self, from: &DavPath, to: &DavPath) -> FsResult<()> {
         let (source, target) = (self.fspath(from), self.fspath(to));
         let fsync = self.upload_context().durability == Durability::Fsync;
-        let (store, user, home, usage) = self.quota_parts();
+        let (store, user, usage) = self.quota_parts();
         self.inner
             .blocking(move || {
                 let source_meta = std::fs::symlink_metadata(&source)?;
@@ -193,17 +211,14 @@ impl ConfinedFs {
                     return Err(FsError::Forbidden);
                 }
                 let replaced = std::fs::symlink_metadata(&target).map_or(0, |m| m.len());
-                let budget = usage.budget(&store, &user, &home, replaced)?;
-                if budget.is_some_and(|budget| source_meta.len() > budget) {
-                    return Err(FsError::InsufficientStorage);
-                }
+                let mut reservation = usage.reserve(&store, &user, replaced, source_meta.len())?;
                 let temp = temp_path_for(&target);
                 let copied = copy_via(&source, &temp, &target, fsync);
                 if copied.is_err() {
                     let _ = std::fs::remove_file(&temp);
                 }
                 copied?;
-                usage.record_write(replaced, source_meta.len());
+                reservation.commit(source_meta.len());
                 Ok(())
             })
             .await
@@ -231,35 +246,6 @@ fn copy_via(source: &Path, temp: &Path, target: &Path, fsync: bool) -> std::io::
     Ok(())
 }
 
-/// Walks `relative` from `home`, one `lstat` per component, stopping at the first that does not
-/// exist (nothing beyond it can be a link). `..` and absolute parts are refused outright, and so
-/// are davgate's temporary names (absent to a reader, forbidden to a writer).
-fn check_path(home: &Path, relative: &Path, access: Access) -> FsResult<()> {
-    let mut current = home.to_path_buf();
-    let mut exists = true;
-    for component in relative.components() {
-        let Component::Normal(name) = component else {
-            return Err(FsError::Forbidden);
-        };
-        if name.to_string_lossy().starts_with(TEMP_PREFIX) {
-            return Err(if access == Access::Write {
-                FsError::Forbidden
-            } else {
-                FsError::NotFound
-            });
-        }
-        current.push(name);
-        if exists {
-            match std::fs::symlink_metadata(&current) {
-                Ok(meta) if meta.file_type().is_symlink() => return Err(FsError::NotFound),
-                Ok(_) => {}
-                Err(_) => exists = false,
-            }
-        }
-    }
-    Ok(())
-}
-
 impl DavFileSystem for ConfinedFs {
     fn open<'a>(
         &'a self,
@@ -271,9 +257,18 @@ impl DavFileSystem for ConfinedFs {
             let access = if options.write { Access::Write } else { Access::Read };
             self.check(path, access).await?;
             if whole_file {
+                self.check_depth(path)?;
                 return self.open_upload(path, options).await;
             }
-            self.inner.open(path, options).await
+            if !options.write {
+                return self.inner.open(path, options).await;
+            }
+            // A write that keeps the content (LOCK creating an empty file; partial PUT and PATCH
+            // are refused before dav-server sees them): the file is opened, or created empty,
+            // but can never be written in place, outside the quota and the atomic uploads.
+            self.check_depth(path)?;
+            let file = self.inner.open(path, options).await?;
+            Ok(Box::new(NoWrites(file)) as Box<dyn DavFile>)
         }
         .boxed()
     }
@@ -317,8 +312,13 @@ impl DavFileSystem for ConfinedFs {
 
     fn create_dir<'a>(&'a self, path: &'a DavPath) -> FsFuture<'a, ()> {
         async move {
+            self.check_depth(path)?;
             self.check(path, Access::Write).await?;
-            self.inner.create_dir(path).await
+            self.inner.create_dir(path).await?;
+            // Its ancestors were just checked, and it is a real folder: a COPY creating a tree
+            // then checks each new entry's last name only.
+            self.verified.insert(path.as_rel_ospath());
+            Ok(())
         }
         .boxed()
     }
@@ -345,6 +345,7 @@ impl DavFileSystem for ConfinedFs {
 
     fn rename<'a>(&'a self, from: &'a DavPath, to: &'a DavPath) -> FsFuture<'a, ()> {
         async move {
+            self.check_depth(to)?;
             self.check(from, Access::Write).await?;
             self.check(to, Access::Write).await?;
             self.inner.rename(from, to).await
@@ -354,6 +355,7 @@ impl DavFileSystem for ConfinedFs {
 
     fn copy<'a>(&'a self, from: &'a DavPath, to: &'a DavPath) -> FsFuture<'a, ()> {
         async move {
+            self.check_depth(to)?;
             self.check(from, Access::Read).await?;
             self.check(to, Access::Write).await?;
             self.copy_file(from, to).await
@@ -438,12 +440,12 @@ impl DavFileSystem for ConfinedFs {
     /// (bytes used in the home, total it may hold): the quota, or else what the disk allows.
     fn get_quota(&self) -> FsFuture<'_, (u64, Option<u64>)> {
         async move {
-            let (store, user, home, usage) = self.quota_parts();
+            let (store, user, usage) = self.quota_parts();
             let (used, limit) = self
                 .inner
                 .blocking(move || -> std::io::Result<_> {
                     let limit = usage.limit(&store, &user).map_err(std::io::Error::other)?;
-                    Ok((usage.used(&home)?, limit))
+                    Ok((usage.used()?, limit))
                 })
                 .await?;
             if let Some(limit) = limit {
@@ -454,6 +456,31 @@ impl DavFileSystem for ConfinedFs {
             Ok((used, free.map(|free| used.saturating_add(free))))
         }
         .boxed()
+    }
+}
+
+/// A file opened for writing that must not be written: every write is refused (501).
+#[derive(Debug)]
+struct NoWrites(Box<dyn DavFile>);
+
+impl DavFile for NoWrites {
+    fn metadata(&mut self) -> FsFuture<'_, Box<dyn DavMetaData>> {
+        self.0.metadata()
+    }
+    fn write_buf(&mut self, _buf: Box<dyn bytes::Buf + Send>) -> FsFuture<'_, ()> {
+        Box::pin(std::future::ready(Err(FsError::NotImplemented)))
+    }
+    fn write_bytes(&mut self, _buf: bytes::Bytes) -> FsFuture<'_, ()> {
+        Box::pin(std::future::ready(Err(FsError::NotImplemented)))
+    }
+    fn read_bytes(&mut self, count: usize) -> FsFuture<'_, bytes::Bytes> {
+        self.0.read_bytes(count)
+    }
+    fn seek(&mut self, _pos: std::io::SeekFrom) -> FsFuture<'_, u64> {
+        Box::pin(std::future::ready(Err(FsError::NotImplemented)))
+    }
+    fn flush(&mut self) -> FsFuture<'_, ()> {
+        Box::pin(std::future::ready(Ok(())))
     }
 }
 
@@ -472,30 +499,4 @@ fn from_dead(p: DeadProp) -> DavProp {
 
 fn without_value(p: DavProp) -> DavProp {
     DavProp { xml: None, ..p }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{Access, check_path};
-    use dav_server::fs::FsError;
-    use std::path::Path;
-
-    #[test]
-    fn symlinks_anywhere_on_the_path_are_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        let home = dir.path().join("home");
-        std::fs::create_dir_all(home.join("sub")).unwrap();
-        std::os::unix::fs::symlink("/etc", home.join("sub/escape")).unwrap();
-        assert_eq!(check_path(&home, Path::new("sub"), Access::Read), Ok(()));
-        assert_eq!(check_path(&home, Path::new("sub/new-file"), Access::Read), Ok(()));
-        assert_eq!(
-            check_path(&home, Path::new("sub/escape"), Access::Read),
-            Err(FsError::NotFound)
-        );
-        assert_eq!(
-            check_path(&home, Path::new("sub/escape/hostname"), Access::Read),
-            Err(FsError::NotFound)
-        );
-        assert_eq!(check_path(&home, Path::new("../x"), Access::Read), Err(FsError::Forbidden));
-    }
 }

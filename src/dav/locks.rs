@@ -127,6 +127,12 @@ impl Locks {
         })
     }
 
+    /// Drops every lock of `user`: their account was removed, and a new account of the same
+    /// name must not find the old one's locks.
+    pub fn forget(&self, user: &UserName) {
+        self.table.lock().unwrap_or_else(|p| p.into_inner()).users.remove(user);
+    }
+
     /// The table, with everyone's expired locks purged if the last sweep is old enough.
     fn lock_table(&self, now: SystemTime) -> MutexGuard<'_, Table> {
         let mut table = self.table.lock().unwrap_or_else(|p| p.into_inner());

@@ -4,11 +4,15 @@
 //! Before dav-server sees a request, the mount checks what dav-server would otherwise answer
 //! with a 5xx or let through: the request path and the `Destination` header, decoded and
 //! normalised, must stay under `/dav/`; `PROPFIND Depth: infinity` follows the admin setting and
-//! never a client header (dav-server 0.11 unlocks it for anyone sending `X-Litmus`).
+//! never a client header (dav-server 0.11 unlocks it for anyone sending `X-Litmus`); partial
+//! writes, a folder copied into itself and trees past the nesting limit are refused, and so are
+//! uploads past the server-wide cap ([`limits`]).
 
 mod confined;
 mod inert;
+pub mod limits;
 mod locks;
+mod paths;
 mod quota;
 mod upload;
 mod walk;
@@ -19,14 +23,17 @@ use dav_server::{DavConfig, DavHandler};
 use http::header::{CONTENT_TYPE, HeaderName, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::auth::Authenticated;
 use crate::store::{Store, UserName};
 pub use confined::ConfinedFs;
 pub use inert::{CONTENT_POLICY, make_inert};
+use limits::DavLimits;
 use locks::{LockLimits, Locks, SystemClock};
 use upload::UploadContext;
 pub use upload::{TEMP_PREFIX, remove_leftovers};
@@ -38,6 +45,11 @@ pub const PREFIX: &str = "/dav";
 #[derive(Clone)]
 struct UserMount {
     fs: Box<ConfinedFs>,
+    /// When the account was created: a removed account re-created under the same name is
+    /// another account, and gets a new mount (usage, locks).
+    account_created: chrono::DateTime<chrono::Utc>,
+    /// Held by the user's COPY/MOVE that take a tree deeper, from the depth check to the end.
+    deepening: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// The WebDAV mount for all users.
@@ -48,6 +60,26 @@ pub struct Mount {
     users: Mutex<HashMap<UserName, UserMount>>,
     /// Every user's locks, kept apart by user (`/a.txt` of two users is not the same lock).
     locks: Locks,
+    /// The store generation the cached mounts were last checked against: it moves when an
+    /// account is removed (among other changes), and the mounts of gone accounts are dropped.
+    checked_generation: AtomicU64,
+    limits: DavLimits,
+    /// One permit per upload (PUT, COPY) in flight, server-wide.
+    uploads: Arc<Semaphore>,
+}
+
+/// Why a user's mount cannot be had.
+#[derive(Debug, thiserror::Error)]
+enum MountError {
+    /// The account was removed after the request was authenticated.
+    #[error("the account no longer exists")]
+    Gone,
+    /// The store could not be read.
+    #[error("cannot read the account: {0}")]
+    Store(#[from] crate::store::Error),
+    /// The home folder could not be created.
+    #[error("cannot create the home folder: {0}")]
+    Io(#[from] std::io::Error),
 }
 
 const X_LITMUS: HeaderName = HeaderName::from_static("x-litmus");
@@ -58,7 +90,7 @@ const TIMEOUT: HeaderName = HeaderName::from_static("timeout");
 
 impl Mount {
     /// A mount serving homes under `files_root` (`<data>/files`), one folder per user.
-    pub fn new(files_root: PathBuf, store: Arc<Store>) -> Self {
+    pub fn new(files_root: PathBuf, store: Arc<Store>, limits: DavLimits) -> Self {
         let handler = DavHandler::builder()
             .strip_prefix(PREFIX)
             .hide_symlinks(true)
@@ -67,8 +99,17 @@ impl Mount {
             // larger reads and writes for big files, at 128 KiB per download in flight.
             .read_buf_size(128 * 1024)
             .build_handler();
-        let locks = Locks::new(Arc::new(SystemClock), LockLimits::default());
-        Self { handler, files_root, store, users: Mutex::new(HashMap::new()), locks }
+        let generation = store.generation();
+        Self {
+            handler,
+            files_root,
+            store,
+            users: Mutex::new(HashMap::new()),
+            locks: Locks::new(Arc::new(SystemClock), LockLimits::default()),
+            checked_generation: AtomicU64::new(generation),
+            limits,
+            uploads: Arc::new(Semaphore::new(limits.max_uploads.min(Semaphore::MAX_PERMITS))),
+        }
     }
 
     /// Serves one request for an authenticated user.
@@ -78,7 +119,9 @@ impl Mount {
         B::Data: Send,
         B::Error: std::error::Error + Send + Sync + 'static,
     {
-        if let Err((status, why)) = check_paths(&req) {
+        if let Err((status, why)) =
+            check_paths(&req).and_then(|()| limits::refuse_partial_write(&req))
+        {
             return plain(status, why);
         }
         req.headers_mut().remove(X_LITMUS);
@@ -93,24 +136,44 @@ impl Mount {
         }
         let mount = match self.user_mount(who.user()).await {
             Ok(m) => m,
+            Err(MountError::Gone) => {
+                return plain(StatusCode::FORBIDDEN, "This account no longer exists.\n");
+            }
             Err(e) => {
-                tracing::error!(user = %who.user(), "cannot create home folder: {e}");
+                tracing::error!(user = %who.user(), "cannot serve the home folder: {e}");
                 return plain(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "The home folder cannot be created.\n",
                 );
             }
         };
+        // A COPY/MOVE that takes a tree deeper checks its depth and runs alone among the user's
+        // deepening ones: two racing could each pass and together nest past the limit.
+        let _deepening = match deepens(&req) {
+            true => Some(Arc::clone(&mount.deepening).lock_owned().await),
+            false => None,
+        };
+        if let Err(refused) = self.check_shape(who.user(), &req).await {
+            return refused;
+        }
         let is_put = req.method() == Method::PUT;
         if !is_put && req.method().as_str() != "COPY" {
-            return self.dispatch(who, req, mount.fs).await;
+            return self.dispatch(who, req, mount.fs.for_request(None)).await;
         }
+        let Some(_upload_slot) = self.upload_slot() else {
+            let mut res = plain(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Too many uploads are in progress on this server; try again in a few seconds.\n",
+            );
+            res.headers_mut().insert(http::header::RETRY_AFTER, HeaderValue::from_static("5"));
+            return res;
+        };
         // Uploads: the request's X-OC-Mtime and the durability in force travel with the fs.
         let mtime = is_put
             .then(|| req.headers().get(X_OC_MTIME)?.to_str().ok().and_then(upload::parse_oc_mtime))
             .flatten();
         let context = Arc::new(UploadContext::new(mtime, self.store.settings().durability));
-        let fs = mount.fs.for_upload(Arc::clone(&context));
+        let fs = mount.fs.for_request(Some(Arc::clone(&context)));
         let mut res = self.dispatch(who, req, fs).await;
         if context.checksum_mismatch() {
             return plain(
@@ -175,18 +238,88 @@ impl Mount {
         }
     }
 
-    /// The user's mount, creating their home folder on first use.
-    async fn user_mount(&self, user: &UserName) -> std::io::Result<UserMount> {
+    /// A permit for one more upload in flight, if the server-wide cap allows it.
+    fn upload_slot(&self) -> Option<OwnedSemaphorePermit> {
+        Arc::clone(&self.uploads).try_acquire_owned().ok()
+    }
+
+    /// Refuses, before anything is touched, what [`limits::check_shape`] refuses.
+    async fn check_shape<B>(
+        &self,
+        user: &UserName,
+        req: &Request<B>,
+    ) -> Result<(), Response<Body>> {
+        let method = req.method().as_str();
+        if !matches!(method, "MKCOL" | "PUT" | "COPY" | "MOVE") {
+            return Ok(());
+        }
+        let Some(source) = relative_path(req.uri().path()) else { return Ok(()) };
+        // dav-server answers a missing or unreadable Destination itself.
+        let destination = match destination_path(req) {
+            Some(Ok(raw)) => relative_path(&raw),
+            _ => None,
+        };
+        let home = self.files_root.join(user.as_str());
+        let max = self.limits.max_depth;
+        limits::check_shape(home, method, &source, destination.as_deref(), max)
+            .await
+            .map_err(|(status, why)| plain_text(status, why.into_owned()))
+    }
+
+    /// The user's mount, creating their home folder on first use. Mounts of accounts that were
+    /// removed (or removed and created again) are dropped first.
+    async fn user_mount(&self, user: &UserName) -> Result<UserMount, MountError> {
+        self.drop_gone_mounts().await?;
         if let Some(m) = self.lock_users().get(user) {
             return Ok(m.clone());
         }
         let home = self.files_root.join(user.as_str());
-        let dir = home.clone();
-        tokio::task::spawn_blocking(move || create_private_dir(&dir))
-            .await
-            .map_err(std::io::Error::other)??;
-        let mount = UserMount { fs: ConfinedFs::new(home, Arc::clone(&self.store), user.clone()) };
+        let (dir, store, name) = (home.clone(), Arc::clone(&self.store), user.clone());
+        let account = tokio::task::spawn_blocking(move || -> Result<_, MountError> {
+            let account = store.user(&name)?.ok_or(MountError::Gone)?;
+            create_private_dir(&dir)?;
+            Ok(account)
+        })
+        .await
+        .map_err(std::io::Error::other)??;
+        let mount = UserMount {
+            fs: ConfinedFs::new(home, Arc::clone(&self.store), user.clone(), self.limits.max_depth),
+            account_created: account.created_at,
+            deepening: Arc::default(),
+        };
         Ok(self.lock_users().entry(user.clone()).or_insert(mount).clone())
+    }
+
+    /// When the store changed since the last look, drops the mounts whose account is gone or
+    /// is another account of the same name: a new account never sees the old one's usage or
+    /// locks.
+    async fn drop_gone_mounts(&self) -> Result<(), MountError> {
+        let generation = self.store.generation();
+        if self.checked_generation.load(Ordering::Acquire) == generation {
+            return Ok(());
+        }
+        let cached: Vec<(UserName, chrono::DateTime<chrono::Utc>)> =
+            self.lock_users().iter().map(|(n, m)| (n.clone(), m.account_created)).collect();
+        let store = Arc::clone(&self.store);
+        let gone = tokio::task::spawn_blocking(move || -> crate::store::Result<Vec<UserName>> {
+            let mut gone = Vec::new();
+            for (name, created) in cached {
+                if store.user(&name)?.is_none_or(|u| u.created_at != created) {
+                    gone.push(name);
+                }
+            }
+            Ok(gone)
+        })
+        .await
+        .map_err(std::io::Error::other)??;
+        let mut users = self.lock_users();
+        for name in gone {
+            users.remove(&name);
+            self.locks.forget(&name);
+        }
+        // Only now: a request racing this one checks again rather than use a stale mount.
+        self.checked_generation.store(generation, Ordering::Release);
+        Ok(())
     }
 
     fn lock_users(&self) -> std::sync::MutexGuard<'_, HashMap<UserName, UserMount>> {
@@ -236,6 +369,29 @@ pub fn props_path(path: &DavPath) -> String {
         }
     }
     if key.is_empty() { "/".to_string() } else { key }
+}
+
+/// True for a COPY or MOVE whose destination lies deeper than its source.
+fn deepens<B>(req: &Request<B>) -> bool {
+    if !matches!(req.method().as_str(), "COPY" | "MOVE") {
+        return false;
+    }
+    let source = relative_path(req.uri().path());
+    let destination = match destination_path(req) {
+        Some(Ok(raw)) => relative_path(&raw),
+        _ => None,
+    };
+    match (source, destination) {
+        (Some(s), Some(d)) => limits::depth(&d) > limits::depth(&s),
+        _ => false,
+    }
+}
+
+/// A request path (raw) as a path relative to the home; None if it is not a valid path.
+fn relative_path(raw: &str) -> Option<PathBuf> {
+    let mut path = DavPath::new(raw).ok()?;
+    path.set_prefix(PREFIX).ok()?;
+    Some(Path::new(path.as_rel_ospath()).to_path_buf())
 }
 
 /// Creates `dir` and its parents, private to the server's user.
@@ -328,6 +484,14 @@ fn finite_depth_only() -> Response<Body> {
 
 /// A short plain-text answer.
 pub fn plain(status: StatusCode, text: &'static str) -> Response<Body> {
+    let mut res = Response::new(Body::from(text));
+    *res.status_mut() = status;
+    res.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    res
+}
+
+/// A short plain-text answer made at run time.
+fn plain_text(status: StatusCode, text: String) -> Response<Body> {
     let mut res = Response::new(Body::from(text));
     *res.status_mut() = status;
     res.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));

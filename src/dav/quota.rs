@@ -1,13 +1,18 @@
 //! Per-user quota: how much a home holds, and how much more it may take.
 //!
 //! The usage is counted by walking the home (symlinks not followed, davgate's temporary files
-//! not counted) and kept for a minute; an upload adds what it wrote, a delete makes the next
-//! check count again. The limit comes from the user record and is re-read whenever the store
-//! changed, so `davgate user quota` applies at once. All methods block: call them from the
-//! blocking side.
+//! not counted) and kept for a minute; a delete makes the next check count again. The limit
+//! comes from the user record and is re-read whenever the store changed, so `davgate user
+//! quota` applies at once. All methods block: call them from the blocking side.
+//!
+//! Writes in flight hold a [`Reservation`]: an upload or a copy reserves the size it announced
+//! (or the bytes as they are written, when it announced none) under the same lock that reads
+//! the usage, so parallel writes cannot all pass one stale check. A reservation is released
+//! when it is dropped and turned into usage when it is committed.
 
-use std::path::Path;
-use std::sync::Mutex;
+use dav_server::fs::{FsError, FsResult};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use super::upload::is_temporary;
@@ -17,23 +22,45 @@ use crate::store::{Store, UserName};
 const RECOUNT_AFTER: Duration = Duration::from_secs(60);
 
 /// One user's usage and limit.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Usage {
-    counted: Mutex<Option<(u64, Instant)>>,
+    home: PathBuf,
+    count: Mutex<Count>,
     limit: Mutex<Option<(u64, Option<u64>)>>,
 }
 
+/// What the usage lock guards: the last count of the home and the bytes reserved by writes in
+/// flight.
+#[derive(Debug, Default)]
+struct Count {
+    counted: Option<(u64, Instant)>,
+    reserved: u64,
+}
+
 impl Usage {
-    /// Bytes in `home` now (counts again if the last count is stale or was forgotten).
-    pub fn used(&self, home: &Path) -> std::io::Result<u64> {
-        let mut counted = self.counted.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((bytes, at)) = *counted
+    /// The usage of the home folder `home`.
+    pub fn new(home: PathBuf) -> Self {
+        Self { home, count: Mutex::default(), limit: Mutex::default() }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Count> {
+        self.count.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Bytes in the home now (counts again if the last count is stale or was forgotten).
+    pub fn used(&self) -> std::io::Result<u64> {
+        let mut count = self.lock();
+        self.used_locked(&mut count)
+    }
+
+    fn used_locked(&self, count: &mut Count) -> std::io::Result<u64> {
+        if let Some((bytes, at)) = count.counted
             && at.elapsed() < RECOUNT_AFTER
         {
             return Ok(bytes);
         }
-        let bytes = count(home)?;
-        *counted = Some((bytes, Instant::now()));
+        let bytes = self::count(&self.home)?;
+        count.counted = Some((bytes, Instant::now()));
         Ok(bytes)
     }
 
@@ -51,38 +78,88 @@ impl Usage {
         Ok(limit)
     }
 
-    /// How many more bytes may be written to replace a file of `replaced` bytes; None: no limit.
-    pub fn budget(
-        &self,
+    /// Reserves `size` bytes for a write that will replace a file of `replaced` bytes; refused
+    /// (507) if the home, with every other write in flight, has no room for them. Reserve 0 when
+    /// the size is unknown and grow the reservation as the bytes arrive.
+    pub fn reserve(
+        self: &Arc<Self>,
         store: &Store,
         user: &UserName,
-        home: &Path,
         replaced: u64,
-    ) -> std::io::Result<Option<u64>> {
-        let Some(limit) = self.limit(store, user).map_err(std::io::Error::other)? else {
-            return Ok(None);
-        };
-        let others = self.used(home)?.saturating_sub(replaced);
-        Ok(Some(limit.saturating_sub(others)))
-    }
-
-    /// Accounts for a write that replaced `replaced` bytes with `written`.
-    pub fn record_write(&self, replaced: u64, written: u64) {
-        let mut counted = self.counted.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((bytes, _)) = counted.as_mut() {
-            *bytes = bytes.saturating_sub(replaced).saturating_add(written);
-        }
+        size: u64,
+    ) -> FsResult<Reservation> {
+        let limit = self.limit(store, user).map_err(|e| {
+            tracing::error!("cannot read the quota of {user}: {e}");
+            FsError::GeneralFailure
+        })?;
+        let mut reservation =
+            Reservation { usage: Arc::clone(self), limit, replaced, held: 0, committed: false };
+        reservation.grow_to(size)?;
+        Ok(reservation)
     }
 
     /// Forgets the count (after a delete): the next check counts again.
     pub fn forget(&self) {
-        *self.counted.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        self.lock().counted = None;
+    }
+}
+
+/// Bytes reserved by one write in flight: released on drop, turned into usage by
+/// [`Reservation::commit`].
+#[derive(Debug)]
+pub struct Reservation {
+    usage: Arc<Usage>,
+    limit: Option<u64>,
+    replaced: u64,
+    held: u64,
+    committed: bool,
+}
+
+impl Reservation {
+    /// Makes sure `total` bytes are reserved, reserving more if needed; refused (507) when the
+    /// quota has no room for them.
+    pub fn grow_to(&mut self, total: u64) -> FsResult<()> {
+        let Some(limit) = self.limit else { return Ok(()) };
+        if total <= self.held {
+            return Ok(());
+        }
+        let mut count = self.usage.lock();
+        let used = self.usage.used_locked(&mut count)?;
+        let taken = used.saturating_sub(self.replaced).saturating_add(count.reserved);
+        let extra = total - self.held;
+        if taken.saturating_add(extra) > limit {
+            return Err(FsError::InsufficientStorage);
+        }
+        count.reserved = count.reserved.saturating_add(extra);
+        self.held = total;
+        Ok(())
+    }
+
+    /// The write succeeded with `written` bytes in place of the `replaced` ones: they are now
+    /// usage, and the reservation is released.
+    pub fn commit(&mut self, written: u64) {
+        let mut count = self.usage.lock();
+        if let Some((bytes, _)) = count.counted.as_mut() {
+            *bytes = bytes.saturating_sub(self.replaced).saturating_add(written);
+        }
+        count.reserved = count.reserved.saturating_sub(self.held);
+        self.held = 0;
+        self.committed = true;
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        if !self.committed && self.held > 0 {
+            let mut count = self.usage.lock();
+            count.reserved = count.reserved.saturating_sub(self.held);
+        }
     }
 }
 
 /// Total size of the regular files under `dir`, without following symlinks or counting
 /// temporary files.
-pub fn count(dir: &Path) -> std::io::Result<u64> {
+pub fn count(dir: &std::path::Path) -> std::io::Result<u64> {
     let mut total = 0u64;
     super::walk::for_each_file(dir, |entry, meta| {
         if !is_temporary(entry) {
@@ -95,7 +172,8 @@ pub fn count(dir: &Path) -> std::io::Result<u64> {
 
 #[cfg(test)]
 mod tests {
-    use super::count;
+    use super::{Count, Usage, count};
+    use std::sync::Arc;
 
     #[test]
     fn counting_skips_links_and_temporary_files() {
@@ -106,5 +184,41 @@ mod tests {
         std::fs::write(dir.path().join("sub/.davgate-upload-00"), [0u8; 999]).unwrap();
         std::os::unix::fs::symlink("/usr", dir.path().join("link")).unwrap();
         assert_eq!(count(dir.path()).unwrap(), 120);
+    }
+
+    fn reservation(usage: &Arc<Usage>, limit: u64, replaced: u64) -> super::Reservation {
+        super::Reservation {
+            usage: Arc::clone(usage),
+            limit: Some(limit),
+            replaced,
+            held: 0,
+            committed: false,
+        }
+    }
+
+    #[test]
+    fn reservations_share_the_room_and_are_released_on_drop() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a"), [0u8; 100]).unwrap();
+        let usage = Arc::new(Usage::new(dir.path().to_path_buf()));
+        let mut first = reservation(&usage, 1000, 0);
+        assert_eq!(first.grow_to(600), Ok(()));
+        let mut second = reservation(&usage, 1000, 0);
+        assert_eq!(second.grow_to(400), Err(dav_server::fs::FsError::InsufficientStorage));
+        assert_eq!(second.grow_to(300), Ok(()));
+        drop(first);
+        assert_eq!(second.grow_to(900), Ok(()));
+        second.commit(900);
+        let Count { counted, reserved } = &*usage.lock();
+        assert_eq!((counted.map(|c| c.0), *reserved), (Some(1000), 0));
+    }
+
+    #[test]
+    fn a_replaced_file_frees_its_room() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a"), [0u8; 800]).unwrap();
+        let usage = Arc::new(Usage::new(dir.path().to_path_buf()));
+        assert_eq!(reservation(&usage, 1000, 800).grow_to(1000), Ok(()));
+        assert!(reservation(&usage, 1000, 0).grow_to(201).is_err());
     }
 }

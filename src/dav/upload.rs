@@ -20,6 +20,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use super::quota::Reservation;
 use crate::store::Durability;
 
 /// Names starting with this are davgate's temporary files: hidden from clients, refused as
@@ -143,8 +144,8 @@ pub struct Upload {
     on_commit: Option<OnCommit>,
     committed: bool,
     written: u64,
-    /// Most bytes the quota lets this upload write; None: no limit.
-    budget: Option<u64>,
+    /// The room this upload holds in the quota; grows as bytes arrive past what was announced.
+    reservation: Reservation,
     /// Used for its blocking-call helper, which fits the runtime flavour.
     runner: LocalFs,
 }
@@ -163,13 +164,13 @@ pub fn temp_path_for(target: &Path) -> PathBuf {
 
 impl Upload {
     /// Starts an upload to `target` (blocking: creates the temporary file, mode 0600) that may
-    /// write at most `budget` bytes.
+    /// write what `reservation` holds, or more if the quota still has room.
     pub fn create(
         target: PathBuf,
         checksum: Option<Checksum>,
         context: Arc<UploadContext>,
         on_commit: Option<OnCommit>,
-        budget: Option<u64>,
+        reservation: Reservation,
         runner: LocalFs,
     ) -> std::io::Result<Self> {
         let temp = temp_path_for(&target);
@@ -183,16 +184,15 @@ impl Upload {
             on_commit,
             committed: false,
             written: 0,
-            budget,
+            reservation,
             runner,
         })
     }
 
     async fn write_owned(&mut self, data: bytes::Bytes) -> FsResult<()> {
         let written = self.written + data.len() as u64;
-        if self.budget.is_some_and(|budget| written > budget) {
-            return Err(FsError::InsufficientStorage);
-        }
+        // Only takes the usage lock when the body outgrows what was reserved.
+        self.reservation.grow_to(written)?;
         self.written = written;
         let mut sink = self.sink.take().ok_or(FsError::GeneralFailure)?;
         let (result, sink) = self
@@ -252,6 +252,7 @@ impl DavFile for Upload {
                     Ok::<(), FsError>(())
                 })
                 .await?;
+            self.reservation.commit(written);
             self.committed = true;
             Ok(())
         }

@@ -473,11 +473,11 @@ impl Portal {
         }
     }
 
-    /// Removes an account and its app passwords (admins); its files stay on disk.
+    /// Removes an account and its app passwords (admins); its files are moved aside.
     pub async fn remove_user(&self, viewer: &Viewer, name: &str) -> Result<usize, PortalError> {
         admin_only(viewer)?;
         match self.run(viewer, Request::UserRemove { name: name.to_string() }).await? {
-            Reply::UserRemoved { name, app_passwords_removed } => {
+            Reply::UserRemoved { name, app_passwords_removed, .. } => {
                 self.close_sessions_of(&name);
                 Ok(app_passwords_removed)
             }

@@ -151,7 +151,12 @@ fn removing_a_user_keeps_their_files_and_kills_their_app_passwords() {
     let out = ok(&server.cli(&["user", "remove", "alice"]));
     assert!(out.contains("1 app password(s)") && out.contains("kept"), "{out}");
     assert_eq!(status(server.as_user("alice", &pw, "GET", "/dav/keep.txt").send()), 401);
-    assert_eq!(std::fs::read_to_string(server.home("alice").join("keep.txt")).unwrap(), "data");
+    // Kept aside, where nothing serves them (a new account of that name starts empty).
+    let aside = std::fs::read_dir(server.dir().join("files/.removed")).unwrap().next();
+    let aside = aside.expect("a folder in files/.removed").unwrap().path();
+    assert!(out.contains(&aside.display().to_string()), "{out}");
+    assert_eq!(std::fs::read_to_string(aside.join("keep.txt")).unwrap(), "data");
+    assert!(!server.home("alice").exists());
 }
 
 #[test]

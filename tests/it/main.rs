@@ -22,3 +22,4 @@ mod serve;
 mod store;
 mod throttle;
 mod uploads;
+mod writes;

@@ -14,14 +14,16 @@ impl<C: Clone + Send + Sync + 'static> DavInner<C> {
         // We could simply not report webdav level 2 support if self.allow doesn't
         // contain LOCK/UNLOCK. However we do advertise support, since there might
         // be LOCK/UNLOCK support in another part of the URL space.
+        // davgate patch: no `sabredav-partialupdate`: davgate refuses partial updates (PATCH,
+        // PUT with Content-Range), which would bypass its quota and atomic uploads.
         #[cfg(all(feature = "caldav", feature = "carddav"))]
-        let dav = "1,2,3,sabredav-partialupdate,calendar-access,addressbook";
+        let dav = "1,2,3,calendar-access,addressbook";
         #[cfg(all(feature = "caldav", not(feature = "carddav")))]
-        let dav = "1,2,3,sabredav-partialupdate,calendar-access";
+        let dav = "1,2,3,calendar-access";
         #[cfg(all(feature = "carddav", not(feature = "caldav")))]
-        let dav = "1,2,3,sabredav-partialupdate,addressbook";
+        let dav = "1,2,3,addressbook";
         #[cfg(not(any(feature = "caldav", feature = "carddav")))]
-        let dav = "1,2,3,sabredav-partialupdate";
+        let dav = "1,2,3";
         h.insert("DAV", dav.parse().unwrap());
         h.insert("MS-Author-Via", "DAV".parse().unwrap());
         h.typed_insert(headers::ContentLength(0));
@@ -61,7 +63,7 @@ impl<C: Clone + Send + Sync + 'static> DavInner<C> {
             if is_file || is_star {
                 mm(&mut v, "HEAD", DavMethod::Head);
                 mm(&mut v, "GET", DavMethod::Get);
-                mm(&mut v, "PATCH", DavMethod::Patch);
+                // davgate patch: PATCH is not advertised (refused, see the DAV header above).
                 mm(&mut v, "PUT", DavMethod::Put);
             }
             mm(&mut v, "OPTIONS", DavMethod::Options);
