@@ -1745,6 +1745,13 @@ impl proto::Peer for Peer {
                 malformed!("malformed headers: missing path");
             }
 
+            // davgate patch: a fragment is never part of a request target (RFC 9113 §8.3.1), and
+            // `PathAndQuery` silently cuts it off, so `DELETE /dav/dir/#x` would reach the
+            // application as `DELETE /dav/dir/`. Refuse it as a malformed request instead.
+            if path.as_bytes().contains(&b'#') {
+                malformed!("malformed headers: fragment in path");
+            }
+
             let maybe_path = uri::PathAndQuery::from_maybe_shared(path.clone().into_inner());
             parts.path_and_query = Some(maybe_path.or_else(|why| {
                 malformed!("malformed headers: malformed path ({:?}): {}", path, why,)
