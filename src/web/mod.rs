@@ -28,6 +28,28 @@ pub const LANG_COOKIE: &str = "davgate_lang";
 /// Largest request body the web surface reads (forms and JSON are small).
 pub const MAX_BODY: usize = 64 * 1024;
 
+/// Why a request body could not be read: too large (413), stalled (408, the listener's body
+/// timeout) or malformed and cut off (400).
+fn body_refusal(
+    e: &(dyn std::error::Error + Send + Sync + 'static),
+) -> (StatusCode, &'static str, &'static str) {
+    if e.is::<http_body_util::LengthLimitError>() {
+        return (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            "The request body is too large (at most 64 KiB).",
+        );
+    }
+    match e.downcast_ref::<std::io::Error>().map(std::io::Error::kind) {
+        Some(std::io::ErrorKind::TimedOut) => (
+            StatusCode::REQUEST_TIMEOUT,
+            "body_timeout",
+            "The request body stopped arriving; send it again.",
+        ),
+        _ => (StatusCode::BAD_REQUEST, "bad_body", "The request body is malformed or incomplete."),
+    }
+}
+
 /// The web surface of a server.
 pub struct Web {
     /// Sessions, login throttle and operations.
@@ -95,13 +117,14 @@ impl Web {
         let is_api = parts.uri.path().starts_with("/api/");
         let body = match Limited::new(body, MAX_BODY).collect().await {
             Ok(collected) => collected.to_bytes(),
-            Err(_) => {
-                let text = "The request body is too large (at most 64 KiB).";
+            Err(e) => {
+                let (status, code, text) = body_refusal(&*e);
                 let mut res = if is_api {
-                    api::error_response(StatusCode::PAYLOAD_TOO_LARGE, "too_large", text)
+                    api::error_response(status, code, text)
                 } else {
-                    text_response(StatusCode::PAYLOAD_TOO_LARGE, text)
+                    text_response(status, text)
                 };
+                res.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
                 harden(res.headers_mut(), self.secure);
                 return res;
             }
