@@ -198,19 +198,26 @@ fn a_malformed_or_cut_off_chunked_body_is_400_not_502() {
         }
     }
     // Cut off: the client goes away in the middle; the log shows a 400, not a 5xx.
-    let mut stream = TcpStream::connect(addr(&server)).unwrap();
-    let request = format!(
-        "PUT /dav/cut.bin HTTP/1.1\r\nHost: x\r\nAuthorization: {auth}\r\n\
-         Transfer-Encoding: chunked\r\n\r\n5\r\nhel"
-    );
-    stream.write_all(request.as_bytes()).unwrap();
-    stream.shutdown(std::net::Shutdown::Write).unwrap();
-    let _ = read_all(&mut stream);
+    let cut = [
+        ("cut-chunked.bin", "Transfer-Encoding: chunked\r\n\r\n5\r\nhel"),
+        ("cut-length.bin", "Content-Length: 100\r\n\r\nhello"),
+    ];
+    for (name, rest) in cut {
+        let mut stream = TcpStream::connect(addr(&server)).unwrap();
+        let request =
+            format!("PUT /dav/{name} HTTP/1.1\r\nHost: x\r\nAuthorization: {auth}\r\n{rest}");
+        stream.write_all(request.as_bytes()).unwrap();
+        stream.shutdown(std::net::Shutdown::Write).unwrap();
+        let _ = read_all(&mut stream);
+    }
     std::thread::sleep(Duration::from_millis(300));
     let log = server.log();
-    let line = log.lines().find(|l| l.contains("PUT /dav/cut.bin")).expect("an access line");
-    assert!(line.contains(" 400 "), "{line}");
-    assert!(!server.home("alice").join("cut.bin").exists());
+    for (name, _) in cut {
+        let line =
+            log.lines().find(|l| l.contains(&format!("PUT /dav/{name}"))).expect("an access line");
+        assert!(line.contains(" 400 "), "{line}");
+        assert!(!server.home("alice").join(name).exists());
+    }
 }
 
 #[test]
