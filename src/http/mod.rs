@@ -188,8 +188,16 @@ impl Connection {
     async fn run(self, stream: TcpStream, admitted: Admitted) {
         let tracker = Arc::clone(admitted.tracker());
         let peer = self.peer;
+        // Nothing is allocated for a connection (TLS state, hyper's buffers, the large future
+        // that serves it, boxed) before its first byte: a socket that only sits there costs
+        // little more than the socket. The registry's first-request timeout closes it.
+        let serve = async {
+            if stream.readable().await.is_ok() {
+                Box::pin(self.serve(stream, &tracker)).await;
+            }
+        };
         tokio::select! {
-            () = self.serve(stream, &tracker) => {}
+            () = serve => {}
             () = tracker.closed() => tracing::debug!(%peer, "connection closed: idle, stuck or making room"),
         }
         drop(admitted);
