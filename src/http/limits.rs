@@ -191,6 +191,21 @@ impl Registry {
         }
     }
 
+    /// Closes every connection that has not begun a request yet (at shutdown: hyper's graceful
+    /// shutdown only knows the connections it serves).
+    pub fn close_unused(&self) {
+        let mut inner = self.lock();
+        let unused: Vec<u64> = inner
+            .open
+            .values()
+            .filter(|t| t.is_idle() && t.served.load(Ordering::Relaxed) == 0)
+            .map(|t| t.id)
+            .collect();
+        for id in unused {
+            shed(&mut inner, id);
+        }
+    }
+
     /// Connections open now (for tests and status).
     #[cfg(test)]
     fn open(&self) -> usize {

@@ -145,11 +145,12 @@ impl Listener {
             };
             tokio::spawn(connection.run(stream, admitted));
         }
-        reaper.abort();
         drop(self.tcp);
+        registry.close_unused();
         if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await.is_err() {
             tracing::warn!("requests still running after {SHUTDOWN_GRACE:?}; closing them");
         }
+        reaper.abort();
     }
 }
 
@@ -192,7 +193,10 @@ impl Connection {
         // that serves it, boxed) before its first byte: a socket that only sits there costs
         // little more than the socket. The registry's first-request timeout closes it.
         let serve = async {
-            if stream.readable().await.is_ok() {
+            // `readable()` may wake at once for a fresh socket; a one-byte peek waits for data
+            // (0: the client left without a word).
+            let mut first = [0; 1];
+            if matches!(stream.peek(&mut first).await, Ok(n) if n > 0) {
                 Box::pin(self.serve(stream, &tracker)).await;
             }
         };

@@ -102,6 +102,18 @@ fn idle_connections_are_closed_after_the_idle_timeout() {
     assert!(closed_within(&mut kept, Duration::from_secs(5)), "an idle keep-alive stays open");
 }
 
+#[test]
+fn shutdown_does_not_wait_for_connections_that_never_sent_a_request() {
+    let mut server = TestServer::start();
+    let mut silent = TcpStream::connect(addr(&server)).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let started = Instant::now();
+    let status = server.terminate().expect("the server stops");
+    assert!(status.success(), "{status}");
+    assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
+    assert!(closed_within(&mut silent, Duration::from_secs(1)));
+}
+
 /// A connection with a request in progress: a web sign-in whose body never comes.
 fn busy_connection(stream: &mut TcpStream) {
     let head = "POST /api/v1/session HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
