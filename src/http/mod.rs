@@ -65,7 +65,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// its streams do: at most 512 KiB of request data not yet read by the application (the
 /// connection window), and per stream at most 64 KiB of response data queued for a client that
 /// does not read. A ping every 20 s unanswered for 20 s closes a dead connection.
-const H2_MAX_STREAMS: u32 = 32;
+const H2_MAX_STREAMS: u32 = 16;
 const H2_STREAM_WINDOW: u32 = 256 * 1024;
 const H2_CONNECTION_WINDOW: u32 = 512 * 1024;
 const H2_MAX_SEND_BUFFER: usize = 64 * 1024;
