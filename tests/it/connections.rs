@@ -192,6 +192,37 @@ fn a_stalled_body_ends_its_request_with_408_within_the_body_timeout() {
 }
 
 #[test]
+fn a_client_that_stops_reading_a_response_is_disconnected_after_the_body_timeout() {
+    let (server, pw) = alice(&["--body-timeout", "1s"]);
+    let size = 64 * 1024 * 1024;
+    assert_eq!(server.probe("alice", &pw), 207, "the home exists");
+    std::fs::write(server.home("alice").join("big.bin"), vec![7u8; size]).unwrap();
+    // A small receive buffer, so that the response fills it quickly.
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let mut stream = runtime.block_on(async {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(4096).unwrap();
+        socket.connect(addr(&server)).await.unwrap().into_std().unwrap()
+    });
+    stream.set_nonblocking(false).unwrap();
+    let auth = basic("alice", &pw);
+    let request = format!("GET /dav/big.bin HTTP/1.1\r\nHost: x\r\nAuthorization: {auth}\r\n\r\n");
+    stream.write_all(request.as_bytes()).unwrap();
+    // Read nothing while the server's writes are stuck for longer than the body timeout.
+    std::thread::sleep(Duration::from_secs(4));
+    stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut received = 0;
+    let mut buf = vec![0; 1 << 16];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => received += n,
+        }
+    }
+    assert!(received < size, "the whole response arrived: the connection was not closed");
+}
+
+#[test]
 fn a_malformed_or_cut_off_chunked_body_is_400_not_502() {
     let (server, pw) = alice(&[]);
     let auth = basic("alice", &pw);
