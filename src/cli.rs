@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use davgate::admin::{self, AppPasswordView, Reply, Request, UserView};
+use davgate::duration::HumanDuration;
 use davgate::size::HumanSize;
 use davgate::{Error, Server, ServerOptions};
 
@@ -70,6 +71,27 @@ struct ServeArgs {
     /// Most levels of folders below /dav/ for anything created, copied or moved (deeper: 403).
     #[arg(long, env = "DAVGATE_MAX_DEPTH", value_name = "N", default_value_t = davgate::dav::limits::DEFAULT_MAX_DEPTH as u64, value_parser = clap::value_parser!(u64).range(1..=1_000))]
     max_depth: u64,
+    /// Connections open at once, in all; when full, the connection idle the longest is closed
+    /// to make room (lowered to fit the file descriptor limit).
+    #[arg(long, env = "DAVGATE_MAX_CONNECTIONS", default_value_t = 4096, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    max_connections: u32,
+    /// Connections open at once from one IPv4 address or IPv6 /64 (raise it behind a reverse
+    /// proxy or for an office behind one NAT address).
+    #[arg(long, env = "DAVGATE_MAX_CONNECTIONS_PER_IP", default_value_t = 256, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    max_connections_per_ip: u32,
+    /// Close a connection with no request in progress after this long (e.g. 30s, 2m).
+    #[arg(long, env = "DAVGATE_IDLE_TIMEOUT", default_value = "30s", value_name = "DURATION")]
+    idle_timeout: HumanDuration,
+    /// End a request whose body sends nothing for this long (408), and a connection whose
+    /// client reads nothing of a response for this long.
+    #[arg(long, env = "DAVGATE_BODY_TIMEOUT", default_value = "30s", value_name = "DURATION")]
+    body_timeout: HumanDuration,
+    /// Also serve HTTP/2 with prior knowledge (h2c) on a plain-HTTP listener (HTTPS always
+    /// offers HTTP/2).
+    #[arg(long, env = "DAVGATE_HTTP2_PLAIN")]
+    http2_plain: bool,
     /// Benchmark only: verify with argon2 on every request (no credential cache).
     #[cfg(feature = "bench")]
     #[arg(long, hide = true)]
@@ -216,6 +238,14 @@ fn serve(data: PathBuf, args: ServeArgs) -> Result<(), Error> {
     // Both are range-checked by clap, far below usize::MAX.
     options.dav.max_uploads = usize::try_from(args.max_uploads).unwrap_or(usize::MAX);
     options.dav.max_depth = usize::try_from(args.max_depth).unwrap_or(usize::MAX);
+    let seconds = |d: HumanDuration| std::time::Duration::from_secs(d.as_seconds());
+    options.limits = davgate::http::Limits {
+        max_connections: args.max_connections as usize,
+        max_connections_per_address: args.max_connections_per_ip as usize,
+        idle_timeout: seconds(args.idle_timeout),
+        body_timeout: seconds(args.body_timeout),
+        http2_plain: args.http2_plain,
+    };
     #[cfg(feature = "bench")]
     if args.bench_no_auth_cache {
         options.gate.cache_capacity = 0;

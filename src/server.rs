@@ -15,7 +15,7 @@ use crate::auth::{Gate, GateOptions};
 use crate::dav::limits::DavLimits;
 use crate::dav::{Mount, create_private_dir, remove_leftovers};
 use crate::error::Error;
-use crate::http::{App, Listener};
+use crate::http::{App, Limits, Listener};
 use crate::store::{Role, Store, UserName};
 use crate::web::Web;
 use crate::web::portal::Portal;
@@ -33,6 +33,8 @@ pub struct ServerOptions {
     pub gate: GateOptions,
     /// Uploads in flight and folder nesting allowed over WebDAV.
     pub dav: DavLimits,
+    /// Connection caps and timeouts.
+    pub limits: Limits,
     /// Benchmark builds only: serve this user's home without any authentication, to measure
     /// what the gate costs. Never present in a normal build.
     #[cfg(feature = "bench")]
@@ -48,6 +50,7 @@ impl ServerOptions {
             tls: None,
             gate: GateOptions::default(),
             dav: DavLimits::default(),
+            limits: Limits::default(),
             #[cfg(feature = "bench")]
             bench_bypass_user: None,
         }
@@ -100,7 +103,7 @@ impl Server {
                 .map_err(|e| Error::io("creating the first admin", std::io::Error::other(e)))??
         };
         let tls = options.tls.as_ref().map(|(c, k)| (c.as_path(), k.as_path()));
-        let listener = Listener::bind(options.listen, tls).await?;
+        let listener = Listener::bind(options.listen, tls, options.limits.clone()).await?;
         let mount = Mount::new(files, Arc::clone(&store), options.dav);
         let started_at = chrono::Utc::now();
         let gate = Arc::new(gate);

@@ -22,9 +22,19 @@
 //! byte the parser does not expect), the guard switches to passthrough for the rest of the
 //! connection and never modifies anything again; hyper deals with the request as it would without
 //! the guard.
+//!
+//! A connection the guard can no longer follow is not served any further: the guard counts the
+//! requests it has seen begin and records, in the connection's shared [`Verdict`], the one during
+//! which it lost track. The connection's service answers that request with `Connection: close`
+//! and refuses any later one with 400 without running it, so nothing after an `Upgrade:`
+//! request or an over-long `Content-Length` line is ever served unguarded. The HTTP/2 preface
+//! (`PRI * HTTP/2.0`, h2c with prior knowledge) is not a loss: HTTP/2 refuses a `#` in `:path`
+//! itself (see `vendor/h2/PATCHES.md`).
 
 use std::io;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
@@ -40,18 +50,49 @@ const WORD_MAX: usize = 16;
 pub struct FragmentGuard<IO> {
     io: IO,
     scanner: Scanner,
+    verdict: Arc<Verdict>,
 }
 
 impl<IO> FragmentGuard<IO> {
-    /// Guards an HTTP/1 (or not yet known) connection.
-    pub fn new(io: IO) -> Self {
-        Self { io, scanner: Scanner::new() }
+    /// Guards an HTTP/1 (or not yet known) connection, reporting to `verdict`.
+    pub fn new(io: IO, verdict: Arc<Verdict>) -> Self {
+        Self { io, scanner: Scanner::new(), verdict }
     }
 
     /// Wraps `io` without ever changing a byte: for connections that are not HTTP/1 (h2 chosen
     /// through ALPN), so that both kinds have the same type.
     pub fn passthrough(io: IO) -> Self {
-        Self { io, scanner: Scanner::passthrough() }
+        Self { io, scanner: Scanner::passthrough(), verdict: Arc::default() }
+    }
+}
+
+/// What a connection's guard tells its service: whether, and during which request, it lost
+/// track of the framing.
+#[derive(Debug, Default)]
+pub struct Verdict {
+    /// 0 while the guard follows; else the number (from 1) of the request it lost track in.
+    lost_in: AtomicU64,
+}
+
+/// How the service must treat a request, by the guard's [`Verdict`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Treatment {
+    /// The guard follows the connection: serve as usual.
+    Serve,
+    /// Serve this one, then close the connection: the guard cannot vouch for what follows.
+    ServeThenClose,
+    /// Do not serve: the guard lost track before this request began.
+    Refuse,
+}
+
+impl Verdict {
+    /// The treatment of the connection's `n`-th request (from 1).
+    pub fn treatment(&self, n: u64) -> Treatment {
+        match self.lost_in.load(Ordering::Acquire) {
+            0 => Treatment::Serve,
+            lost if n > lost => Treatment::Refuse,
+            _ => Treatment::ServeThenClose,
+        }
     }
 }
 
@@ -67,6 +108,9 @@ impl<IO: AsyncRead + Unpin> AsyncRead for FragmentGuard<IO> {
         // Whatever the outcome, every byte handed up has been through the scanner.
         if buf.filled().len() > before {
             this.scanner.scan(&mut buf.filled_mut()[before..]);
+            if let Some(n) = this.scanner.lost_in() {
+                this.verdict.lost_in.store(n, Ordering::Release);
+            }
         }
         result
     }
@@ -165,6 +209,12 @@ struct Scanner {
     content_length: Option<u64>,
     /// The current request has `Transfer-Encoding`: whether its last line ends in `chunked`.
     chunked: Option<bool>,
+    /// Requests begun so far (the current one included).
+    requests: u64,
+    /// The current method is `PRI` (the start of the HTTP/2 preface).
+    pri: bool,
+    /// Passthrough is not a loss: the connection is not HTTP/1 (HTTP/2 preface, or ALPN h2).
+    not_http1: bool,
 }
 
 impl Scanner {
@@ -177,11 +227,19 @@ impl Scanner {
             http11: false,
             content_length: None,
             chunked: None,
+            requests: 0,
+            pri: false,
+            not_http1: false,
         }
     }
 
     fn passthrough() -> Self {
-        Self { state: State::Passthrough, ..Self::new() }
+        Self { state: State::Passthrough, not_http1: true, ..Self::new() }
+    }
+
+    /// The number (from 1) of the HTTP/1 request during which the scanner lost track.
+    fn lost_in(&self) -> Option<u64> {
+        (self.state == State::Passthrough && !self.not_http1).then_some(self.requests.max(1))
     }
 
     #[cfg(test)]
@@ -245,21 +303,32 @@ impl Scanner {
             State::Idle => match b {
                 b'\r' => State::IdleLf,
                 b'\n' => State::Idle,
-                b if is_tchar(b) => {
-                    self.word.clear();
-                    self.word.push(b);
-                    State::Method
+                b => {
+                    // Whatever it is, hyper reads it as the start of the next request.
+                    self.requests += 1;
+                    if is_tchar(b) {
+                        self.word.clear();
+                        self.word.push(b);
+                        State::Method
+                    } else {
+                        State::Passthrough
+                    }
                 }
-                _ => State::Passthrough,
             },
             State::IdleLf => match b {
                 b'\n' => State::Idle,
-                _ => State::Passthrough,
+                _ => {
+                    self.requests += 1;
+                    State::Passthrough
+                }
             },
             State::Method => match b {
                 // A tunnel: what follows is not HTTP.
                 b' ' if self.word == b"CONNECT" => State::Passthrough,
-                b' ' => State::Target,
+                b' ' => {
+                    self.pri = self.word == b"PRI";
+                    State::Target
+                }
                 b if is_tchar(b) => {
                     if self.word.len() < WORD_MAX {
                         self.word.push(b);
@@ -276,7 +345,13 @@ impl Scanner {
                         self.line_cut = false;
                         State::Header
                     }
-                    // HTTP/2 prior knowledge (`PRI * HTTP/2.0`), or not HTTP/1 at all.
+                    // HTTP/2 prior knowledge (`PRI * HTTP/2.0`, a target `*` cannot hide a
+                    // fragment), which HTTP/2 guards itself.
+                    b"HTTP/2.0" if self.pri && self.requests == 1 => {
+                        self.not_http1 = true;
+                        State::Passthrough
+                    }
+                    // Not HTTP/1 at all.
                     _ => State::Passthrough,
                 },
                 _ if self.word.len() < WORD_MAX => {
@@ -429,6 +504,7 @@ impl Scanner {
         self.http11 = false;
         self.content_length = None;
         self.chunked = None;
+        self.pri = false;
     }
 }
 
@@ -658,6 +734,43 @@ mod tests {
         }
     }
 
+    /// The request the scanner lost track in, after reading `input` in one go.
+    fn lost_in(input: &str) -> Option<u64> {
+        let mut scanner = Scanner::new();
+        scanner.scan(&mut input.as_bytes().to_vec());
+        scanner.lost_in()
+    }
+
+    #[test]
+    fn the_request_where_the_guard_lost_track_is_reported() {
+        let get = "GET / HTTP/1.1\r\n\r\n";
+        assert_eq!(lost_in(&format!("{get}{get}")), None);
+        assert_eq!(lost_in("GET /ws HTTP/1.1\r\nUpgrade: websocket\r\n\r\n"), Some(1));
+        let upgrade = format!("{get}\r\nGET /ws HTTP/1.1\r\nUpgrade: websocket\r\n\r\n{get}");
+        assert_eq!(lost_in(&upgrade), Some(2));
+        let long = format!("PUT /a HTTP/1.1\r\nContent-Length: {}\r\n\r\n", "0".repeat(9000));
+        assert_eq!(lost_in(&format!("{get}{long}{get}")), Some(2));
+        // Garbage where a request should begin is that request.
+        assert_eq!(lost_in(&format!("{get} GET / HTTP/1.1\r\n\r\n")), Some(2));
+        assert_eq!(lost_in(&format!("{get}\rX")), Some(2));
+        // The HTTP/2 preface is HTTP/2's business, and so is a connection that chose h2.
+        assert_eq!(lost_in("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"), None);
+        assert_eq!(lost_in(&format!("{get}PRI * HTTP/2.0\r\n\r\n")), Some(2));
+        let mut h2 = Scanner::passthrough();
+        h2.scan(&mut DELETE_FRAGMENT.as_bytes().to_vec());
+        assert_eq!(h2.lost_in(), None);
+    }
+
+    #[test]
+    fn a_verdict_closes_after_the_lost_request_and_refuses_the_next() {
+        let verdict = Verdict::default();
+        assert_eq!(verdict.treatment(7), Treatment::Serve);
+        verdict.lost_in.store(2, Ordering::Release);
+        assert_eq!(verdict.treatment(1), Treatment::ServeThenClose);
+        assert_eq!(verdict.treatment(2), Treatment::ServeThenClose);
+        assert_eq!(verdict.treatment(3), Treatment::Refuse);
+    }
+
     #[test]
     fn a_passthrough_guard_changes_nothing() {
         let mut buf = DELETE_FRAGMENT.as_bytes().to_vec();
@@ -670,7 +783,7 @@ mod tests {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         // A tiny pipe: the request arrives in many small reads.
         let (mut client, server) = tokio::io::duplex(3);
-        let mut guard = FragmentGuard::new(server);
+        let mut guard = FragmentGuard::new(server, Arc::default());
         let writer = tokio::spawn(async move {
             client.write_all(DELETE_FRAGMENT.as_bytes()).await.unwrap();
             let mut reply = [0; 5];

@@ -1,25 +1,36 @@
 //! The HTTP front end: listener, TLS, connection handling, graceful shutdown, access log.
+//!
+//! Each accepted connection is admitted by the [`limits::Registry`] (per-address and global
+//! caps, idle timeouts), its IO goes through the [`fragment::FragmentGuard`] (HTTP/1) and a
+//! write watch, and each request body gets a stall deadline ([`body::Deadline`]).
 
+mod body;
 mod fragment;
+mod limits;
 mod router;
 mod tls;
 
+pub use limits::{FIRST_REQUEST_TIMEOUT, Limits};
 pub use router::{App, log_safe};
 
-use fragment::FragmentGuard;
+use body::{Deadline, Tracked};
+use fragment::{FragmentGuard, Treatment, Verdict};
+use http::header::{CONNECTION, HeaderValue};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
+use limits::{Admitted, Registry, Tracker, Watched};
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 
 /// Listener errors.
@@ -44,25 +55,41 @@ pub enum Error {
     },
 }
 
-/// Limits that keep a flood of connections from exhausting memory.
-const MAX_CONNECTIONS: usize = 1024;
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// A request head must arrive within this long (or the idle timeout, if shorter).
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long shutdown waits for requests in progress.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// HTTP/2 limits. With them, what one connection can make the server hold is bounded whatever
+/// its streams do: at most 512 KiB of request data not yet read by the application (the
+/// connection window), and per stream at most 64 KiB of response data queued for a client that
+/// does not read. A ping every 20 s unanswered for 20 s closes a dead connection.
+const H2_MAX_STREAMS: u32 = 16;
+const H2_STREAM_WINDOW: u32 = 256 * 1024;
+const H2_CONNECTION_WINDOW: u32 = 512 * 1024;
+const H2_MAX_SEND_BUFFER: usize = 64 * 1024;
+const H2_MAX_HEADER_LIST: u32 = 16 * 1024;
+const H2_PING_INTERVAL: Duration = Duration::from_secs(20);
+const H2_PING_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// A bound listening socket, optionally with TLS.
 pub struct Listener {
     tcp: TcpListener,
     tls: Option<TlsAcceptor>,
+    limits: Limits,
 }
 
 impl Listener {
     /// Binds `addr`; with `tls` = (certificate, key) PEM files, serves HTTPS.
-    pub async fn bind(addr: SocketAddr, tls: Option<(&Path, &Path)>) -> Result<Self, Error> {
+    pub async fn bind(
+        addr: SocketAddr,
+        tls: Option<(&Path, &Path)>,
+        limits: Limits,
+    ) -> Result<Self, Error> {
         let tls = tls.map(|(cert, key)| tls::acceptor(cert, key)).transpose()?;
         let tcp = TcpListener::bind(addr).await.map_err(|source| Error::Bind { addr, source })?;
-        Ok(Self { tcp, tls })
+        Ok(Self { tcp, tls, limits })
     }
 
     /// The bound address (with the real port when 0 was asked for).
@@ -79,15 +106,13 @@ impl Listener {
     /// (up to a grace period).
     pub async fn serve(self, app: Arc<App>, shutdown: impl Future<Output = ()>) {
         let graceful = GracefulShutdown::new();
-        let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
-        let mut builder = auto::Builder::new(TokioExecutor::new());
-        builder.http1().timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT);
-        let builder = Arc::new(builder);
+        let limits = self.limits.clone().fit_to_fd_limit();
+        let body_timeout = limits.body_timeout;
+        let builder = Arc::new(builder(&limits, self.tls.is_some()));
+        let registry = Registry::new(limits);
+        let reaper = tokio::spawn(Arc::clone(&registry).reap());
         tokio::pin!(shutdown);
         loop {
-            let Ok(permit) = Arc::clone(&slots).acquire_owned().await else {
-                break;
-            };
             let (stream, peer) = tokio::select! {
                 () = &mut shutdown => break,
                 accepted = self.tcp.accept() => match accepted {
@@ -100,6 +125,15 @@ impl Listener {
                     }
                 },
             };
+            let admitted = match registry.admit(peer.ip()) {
+                Ok(admitted) => admitted,
+                Err(why) => {
+                    // Closed at once: the client may retry; nothing is logged per connection,
+                    // so that a flood cannot fill the log.
+                    tracing::debug!(%peer, "connection refused: {why}");
+                    continue;
+                }
+            };
             let _ = stream.set_nodelay(true);
             let connection = Connection {
                 app: Arc::clone(&app),
@@ -107,17 +141,38 @@ impl Listener {
                 tls: self.tls.clone(),
                 watcher: graceful.watcher(),
                 peer,
+                body_timeout,
             };
-            tokio::spawn(async move {
-                connection.run(stream).await;
-                drop(permit);
-            });
+            tokio::spawn(connection.run(stream, admitted));
         }
         drop(self.tcp);
+        registry.close_unused();
         if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await.is_err() {
             tracing::warn!("requests still running after {SHUTDOWN_GRACE:?}; closing them");
         }
+        reaper.abort();
     }
+}
+
+/// The protocol settings shared by every connection of a listener.
+fn builder(limits: &Limits, tls: bool) -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT.min(limits.idle_timeout));
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(H2_MAX_STREAMS)
+        .initial_stream_window_size(H2_STREAM_WINDOW)
+        .initial_connection_window_size(H2_CONNECTION_WINDOW)
+        .max_send_buf_size(H2_MAX_SEND_BUFFER)
+        .max_header_list_size(H2_MAX_HEADER_LIST)
+        .keep_alive_interval(H2_PING_INTERVAL)
+        .keep_alive_timeout(H2_PING_TIMEOUT);
+    // HTTP/2 over TLS is chosen through ALPN; in the clear only when the admin asks for it.
+    if tls || limits.http2_plain { builder } else { builder.http1_only() }
 }
 
 struct Connection {
@@ -126,69 +181,147 @@ struct Connection {
     tls: Option<TlsAcceptor>,
     watcher: hyper_util::server::graceful::Watcher,
     peer: SocketAddr,
+    body_timeout: Duration,
 }
 
 impl Connection {
-    async fn run(self, stream: TcpStream) {
-        let Connection { app, builder, tls, watcher, peer } = self;
-        let service = service_fn(move |req: hyper::Request<Incoming>| {
-            let app = Arc::clone(&app);
-            async move { Ok::<_, Infallible>(respond(&app, req, peer).await) }
+    /// Serves the connection until it ends or the registry closes it.
+    async fn run(self, stream: TcpStream, admitted: Admitted) {
+        let tracker = Arc::clone(admitted.tracker());
+        let peer = self.peer;
+        // Nothing is allocated for a connection (TLS state, hyper's buffers, the large future
+        // that serves it, boxed) before its first byte: a socket that only sits there costs
+        // little more than the socket. The registry's first-request timeout closes it.
+        let serve = async {
+            // `readable()` may wake at once for a fresh socket; a one-byte peek waits for data
+            // (0: the client left without a word).
+            let mut first = [0; 1];
+            if matches!(stream.peek(&mut first).await, Ok(n) if n > 0) {
+                Box::pin(self.serve(stream, &tracker)).await;
+            }
+        };
+        tokio::select! {
+            () = serve => {}
+            () = tracker.closed() => tracing::debug!(%peer, "connection closed: idle, stuck or making room"),
+        }
+        drop(admitted);
+    }
+
+    async fn serve(self, stream: TcpStream, tracker: &Arc<Tracker>) {
+        let Connection { app, builder, tls, watcher, peer, body_timeout } = self;
+        let verdict = Arc::new(Verdict::default());
+        let context = Arc::new(Context {
+            app,
+            peer,
+            body_timeout,
+            tracker: Arc::clone(tracker),
+            verdict: Arc::clone(&verdict),
+            requests: AtomicU64::new(0),
         });
-        let result =
-            match tls {
-                None => {
-                    let io = TokioIo::new(FragmentGuard::new(stream));
-                    let conn = builder.serve_connection(io, service);
-                    watcher.watch(conn.into_owned()).await
-                }
-                Some(acceptor) => {
-                    let tls_stream =
-                        match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream))
-                            .await
-                        {
-                            Ok(Ok(s)) => s,
-                            Ok(Err(e)) => {
-                                tracing::debug!(%peer, "TLS handshake failed: {e}");
-                                return;
-                            }
-                            Err(_) => {
-                                tracing::debug!(%peer, "TLS handshake timed out");
-                                return;
-                            }
-                        };
-                    // HTTP/2 has no request line (its `:path` is parsed elsewhere): no guard.
-                    let io = if tls_stream.get_ref().1.alpn_protocol() == Some(&b"h2"[..]) {
-                        FragmentGuard::passthrough(tls_stream)
-                    } else {
-                        FragmentGuard::new(tls_stream)
-                    };
-                    let conn = builder.serve_connection(TokioIo::new(io), service);
-                    watcher.watch(conn.into_owned()).await
-                }
-            };
+        let service = service_fn(move |req: hyper::Request<Incoming>| {
+            let context = Arc::clone(&context);
+            async move { Ok::<_, Infallible>(context.respond(req).await) }
+        });
+        let result = match tls {
+            None => {
+                let io = Watched::new(FragmentGuard::new(stream, verdict), Arc::clone(tracker));
+                serve_io(&builder, watcher, io, service).await
+            }
+            Some(acceptor) => {
+                let tls_stream = match tokio::time::timeout(
+                    TLS_HANDSHAKE_TIMEOUT,
+                    acceptor.accept(stream),
+                )
+                .await
+                {
+                    Ok(Ok(s)) => s,
+                    Ok(Err(e)) => {
+                        tracing::debug!(%peer, "TLS handshake failed: {e}");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::debug!(%peer, "TLS handshake timed out");
+                        return;
+                    }
+                };
+                // HTTP/2 has no request line: h2 itself refuses a `#` in `:path`.
+                let io = if tls_stream.get_ref().1.alpn_protocol() == Some(&b"h2"[..]) {
+                    FragmentGuard::passthrough(tls_stream)
+                } else {
+                    FragmentGuard::new(tls_stream, verdict)
+                };
+                serve_io(&builder, watcher, Watched::new(io, Arc::clone(tracker)), service).await
+            }
+        };
         if let Err(e) = result {
             tracing::debug!(%peer, "connection ended: {e}");
         }
     }
 }
 
-/// Runs the app for one request and writes the access-log line.
-async fn respond(
-    app: &App,
-    req: hyper::Request<Incoming>,
+/// Serves HTTP/1 or HTTP/2 on `io` until the connection ends or the server shuts down.
+async fn serve_io<IO, S>(
+    builder: &auto::Builder<TokioExecutor>,
+    watcher: hyper_util::server::graceful::Watcher,
+    io: IO,
+    service: S,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
+where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    S: hyper::service::Service<
+            hyper::Request<Incoming>,
+            Response = hyper::Response<Tracked<dav_server::body::Body>>,
+            Error = Infallible,
+        > + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    let conn = builder.serve_connection(TokioIo::new(io), service);
+    watcher.watch(conn.into_owned()).await
+}
+
+/// What the requests of one connection share.
+struct Context {
+    app: Arc<App>,
     peer: SocketAddr,
-) -> hyper::Response<dav_server::body::Body> {
-    let started = Instant::now();
-    let method = req.method().clone();
-    let path = req.uri().path().to_string();
-    let (res, user) = app.handle(req, peer.ip()).await;
-    tracing::info!(
-        target: "davgate::access",
-        "{method} {path} {} {} {:.1}ms",
-        res.status().as_u16(),
-        user.as_ref().map_or("-", |u| u.as_str()),
-        started.elapsed().as_secs_f64() * 1000.0
-    );
-    res
+    body_timeout: Duration,
+    tracker: Arc<Tracker>,
+    verdict: Arc<Verdict>,
+    /// Requests received so far on this connection.
+    requests: AtomicU64,
+}
+
+impl Context {
+    /// Runs the app for one request (unless the fragment guard says not to) and writes the
+    /// access-log line.
+    async fn respond(
+        &self,
+        req: hyper::Request<Incoming>,
+    ) -> hyper::Response<Tracked<dav_server::body::Body>> {
+        let busy = self.tracker.begin();
+        let n = self.requests.fetch_add(1, Ordering::Relaxed) + 1;
+        let started = Instant::now();
+        let method = req.method().clone();
+        let path = req.uri().path().to_string();
+        let (mut res, user) = if self.verdict.treatment(n) == Treatment::Refuse {
+            router::unfollowable()
+        } else {
+            let (parts, body) = req.into_parts();
+            let req = hyper::Request::from_parts(parts, Deadline::new(body, self.body_timeout));
+            self.app.handle(req, self.peer.ip()).await
+        };
+        // Asked again: the guard may have lost track while this request was being served.
+        if self.verdict.treatment(n) != Treatment::Serve {
+            res.headers_mut().insert(CONNECTION, HeaderValue::from_static("close"));
+        }
+        tracing::info!(
+            target: "davgate::access",
+            "{method} {path} {} {} {:.1}ms",
+            res.status().as_u16(),
+            user.as_ref().map_or("-", |u| u.as_str()),
+            started.elapsed().as_secs_f64() * 1000.0
+        );
+        res.map(|body| Tracked::new(body, busy))
+    }
 }

@@ -134,3 +134,16 @@ fn refuse(refusal: &Refusal, peer: IpAddr) -> Response<Body> {
         }
     }
 }
+
+/// 400 for a request that follows one the fragment guard could not follow on the same HTTP/1
+/// connection (an `Upgrade:`, an over-long framing header): it may hide a fragment, so it is not
+/// served; the connection closes and the client can send it again on a new one.
+pub fn unfollowable() -> (Response<Body>, Option<UserName>) {
+    let mut res = plain(
+        StatusCode::BAD_REQUEST,
+        "This request came after one the server cannot check on the same connection; \
+         send it again on a new connection.\n",
+    );
+    res.headers_mut().insert(CONNECTION, HeaderValue::from_static("close"));
+    (res, None)
+}

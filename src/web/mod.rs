@@ -5,6 +5,7 @@
 
 pub mod api;
 mod assets;
+mod body;
 pub mod i18n;
 pub mod i18n_time;
 mod pages;
@@ -16,7 +17,6 @@ use bytes::Bytes;
 use dav_server::body::Body;
 use http::header::{self, HeaderName, HeaderValue};
 use http::{HeaderMap, Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Limited};
 use std::net::IpAddr;
 use subtle::ConstantTimeEq;
 
@@ -28,12 +28,39 @@ pub const LANG_COOKIE: &str = "davgate_lang";
 /// Largest request body the web surface reads (forms and JSON are small).
 pub const MAX_BODY: usize = 64 * 1024;
 
+/// Why a request body could not be read: too large (413), stalled (408, the listener's body
+/// timeout), malformed or cut off (400), or no memory left for it right now (503).
+fn body_refusal(refusal: body::Refusal) -> (StatusCode, &'static str, &'static str) {
+    match refusal {
+        body::Refusal::TooLarge => (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            "The request body is too large (at most 64 KiB).",
+        ),
+        body::Refusal::Stalled => (
+            StatusCode::REQUEST_TIMEOUT,
+            "body_timeout",
+            "The request body stopped arriving; send it again.",
+        ),
+        body::Refusal::Broken => {
+            (StatusCode::BAD_REQUEST, "bad_body", "The request body is malformed or incomplete.")
+        }
+        body::Refusal::Busy => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy",
+            "The server is busy reading other requests; try again in a moment.",
+        ),
+    }
+}
+
 /// The web surface of a server.
 pub struct Web {
     /// Sessions, login throttle and operations.
     pub portal: Portal,
     /// Serving HTTPS: cookies get `Secure`.
     secure: bool,
+    /// Memory for the request bodies being read and handled.
+    budget: body::Budget,
 }
 
 /// A request as the web surface sees it: body read, cookies and language worked out.
@@ -48,6 +75,8 @@ pub struct WebRequest {
     host: Option<String>,
     token: Option<String>,
     lang: Lang,
+    /// The body's share of the budget, until the request is answered.
+    _held: body::Held,
 }
 
 impl WebRequest {
@@ -81,7 +110,7 @@ impl WebRequest {
 impl Web {
     /// The web surface over `portal`; `secure` when serving HTTPS.
     pub fn new(portal: Portal, secure: bool) -> Self {
-        Self { portal, secure }
+        Self { portal, secure, budget: body::Budget::default() }
     }
 
     /// Answers any request outside `/dav/`.
@@ -93,15 +122,20 @@ impl Web {
     {
         let (parts, body) = req.into_parts();
         let is_api = parts.uri.path().starts_with("/api/");
-        let body = match Limited::new(body, MAX_BODY).collect().await {
-            Ok(collected) => collected.to_bytes(),
-            Err(_) => {
-                let text = "The request body is too large (at most 64 KiB).";
+        let (body, held) = match body::collect(body, &self.budget).await {
+            Ok(collected) => collected,
+            Err(refusal) => {
+                let (status, code, text) = body_refusal(refusal);
                 let mut res = if is_api {
-                    api::error_response(StatusCode::PAYLOAD_TOO_LARGE, "too_large", text)
+                    api::error_response(status, code, text)
                 } else {
-                    text_response(StatusCode::PAYLOAD_TOO_LARGE, text)
+                    text_response(status, text)
                 };
+                if refusal == body::Refusal::Busy {
+                    res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                } else {
+                    res.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+                }
                 harden(res.headers_mut(), self.secure);
                 return res;
             }
@@ -134,6 +168,7 @@ impl Web {
             host,
             token,
             lang,
+            _held: held,
         };
         let mut res = if is_api {
             api::handle(self, request).await

@@ -374,11 +374,13 @@ where
         let mut body = pin!(body);
 
         while let Some(res) = body.frame().await {
-            let mut data_frame = res.map_err(|_| {
-                DavError::IoError(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "UnexpectedEof",
-                ))
+            // davgate patch: 400 (408 if it stalled) for a body that cannot be read, not 502.
+            let mut data_frame = res.map_err(|e| {
+                let e: Box<dyn StdError + Send + Sync> = Box::new(e);
+                match e.downcast::<io::Error>() {
+                    Ok(e) => crate::handle_put::body_error(&e),
+                    Err(_) => DavError::StatusClose(StatusCode::BAD_REQUEST),
+                }
             })?;
 
             let Some(buf) = data_frame.data_mut() else {

@@ -54,6 +54,14 @@ where
     }
 }
 
+// davgate patch: the status for a request body that could not be read (see `handle_put`).
+pub(crate) fn body_error(e: &io::Error) -> DavError {
+    match e.kind() {
+        io::ErrorKind::TimedOut => DavError::StatusClose(SC::REQUEST_TIMEOUT),
+        _ => DavError::StatusClose(SC::BAD_REQUEST),
+    }
+}
+
 impl<C: Clone + Send + Sync + 'static> DavInner<C> {
     pub(crate) async fn handle_put<ReqBody, ReqData, ReqError>(
         self,
@@ -242,7 +250,10 @@ impl<C: Clone + Send + Sync + 'static> DavInner<C> {
         let mut total = 0u64;
 
         while let Some(data) = body.frame().await {
-            let data_frame = data.map_err(|e| to_ioerror(e))?;
+            // davgate patch: a body that fails to arrive (malformed or cut-off chunked coding,
+            // shorter than its length, stalled) is the client's fault: 400, or 408 when it timed
+            // out, and the connection closes. It used to become an I/O error answered 502.
+            let data_frame = data.map_err(|e| body_error(&to_ioerror(e)))?;
 
             let Ok(mut buf) = data_frame.into_data() else {
                 continue;
