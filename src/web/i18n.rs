@@ -232,7 +232,8 @@ static EN: Texts = Texts {
     enable: "Enable",
     reset_password: "Reset password",
     remove_user: "Remove user",
-    remove_confirm: "Remove {} and all their app passwords? Their files stay on disk.",
+    remove_confirm: "Remove {} and all their app passwords? Their files are kept aside on the \
+                     server (files/.removed/), out of reach of any new account of that name.",
     cancel: "Cancel",
     reset_two_factor: "Reset two-factor sign-in",
     active_connections: "Active connections",
@@ -366,8 +367,9 @@ static FR: Texts = Texts {
     enable: "Activer",
     reset_password: "Réinitialiser le mot de passe",
     remove_user: "Supprimer l’utilisateur",
-    remove_confirm: "Supprimer {} et tous ses mots de passe d’application ? Ses fichiers restent \
-                     sur le disque.",
+    remove_confirm: "Supprimer {} et tous ses mots de passe d’application ? Ses fichiers sont mis \
+                     de côté sur le serveur (files/.removed/), hors de portée de tout nouveau compte \
+                     de ce nom.",
     cancel: "Annuler",
     reset_two_factor: "Réinitialiser la double authentification",
     active_connections: "Connexions actives",

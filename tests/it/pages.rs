@@ -789,7 +789,7 @@ fn removing_a_user_asks_first_and_the_last_admin_stays() {
 
     let confirm = admin.get("/admin/users/bob/remove");
     confirm.shows(200, &["Remove user", "Remove bob and all their app passwords?", "Cancel"]);
-    confirm.shows(200, &["Their files stay on disk."]);
+    confirm.shows(200, &["Their files are kept aside on the server (files/.removed/)"]);
     assert!(confirm.html.contains("action=\"/admin/users/bob/remove\""));
     assert_eq!(user_names(&server), ["admin", "bob"], "asking removes nothing");
 
