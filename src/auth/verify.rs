@@ -12,7 +12,7 @@ use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
 use argon2::{ARGON2ID_IDENT, Algorithm, Argon2, Block, Params, Version};
 use rand::rand_core::TryRng;
 use rand::rngs::SysRng;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use subtle::ConstantTimeEq;
 use tokio::sync::{mpsc, oneshot};
@@ -117,6 +117,9 @@ impl VerificationCounter {
 #[derive(Clone)]
 pub struct Verifier {
     queue: mpsc::Sender<Job>,
+    /// Jobs sent and not yet taken by a thread: a thread that finds none waiting gives its
+    /// work area back, so an idle server does not keep ~19 MiB per thread.
+    pending: Arc<AtomicUsize>,
     verifications: VerificationCounter,
 }
 
@@ -132,15 +135,17 @@ impl Verifier {
         let (queue, receiver) = mpsc::channel::<Job>(Self::QUEUE);
         let receiver = Arc::new(Mutex::new(receiver));
         let verifications = VerificationCounter::default();
+        let pending = Arc::new(AtomicUsize::new(0));
         for n in 0..threads.max(1) {
             let receiver = Arc::clone(&receiver);
             let counter = verifications.clone();
+            let pending = Arc::clone(&pending);
             std::thread::Builder::new()
                 .name(format!("argon2-{n}"))
-                .spawn(move || worker(&receiver, &counter))
+                .spawn(move || worker(&receiver, &pending, &counter))
                 .map_err(|e| HashError(format!("cannot start an argon2 thread: {e}")))?;
         }
-        Ok(Self { queue, verifications })
+        Ok(Self { queue, pending, verifications })
     }
 
     /// True if `secret` matches `phc`. Waits for a pool thread; never blocks the runtime.
@@ -164,9 +169,17 @@ impl Verifier {
     /// a refusal would (the reply channel is dropped).
     async fn enqueue(&self, job: Job) -> Result<(), Busy> {
         use tokio::sync::mpsc::error::SendTimeoutError;
+        self.pending.fetch_add(1, Ordering::AcqRel);
         match self.queue.send_timeout(job, Self::QUEUE_WAIT).await {
-            Ok(()) | Err(SendTimeoutError::Closed(_)) => Ok(()),
-            Err(SendTimeoutError::Timeout(_)) => Err(Busy),
+            Ok(()) => Ok(()),
+            Err(SendTimeoutError::Closed(_)) => {
+                self.pending.fetch_sub(1, Ordering::AcqRel);
+                Ok(())
+            }
+            Err(SendTimeoutError::Timeout(_)) => {
+                self.pending.fetch_sub(1, Ordering::AcqRel);
+                Err(Busy)
+            }
         }
     }
 
@@ -175,7 +188,11 @@ impl Verifier {
         let (reply, answer) = oneshot::channel();
         let job = Job::Hash { secret: Secret::new(secret.to_string()), reply };
         let gone = || HashError("the argon2 pool has stopped".into());
-        self.queue.blocking_send(job).map_err(|_| gone())?;
+        self.pending.fetch_add(1, Ordering::AcqRel);
+        if self.queue.blocking_send(job).is_err() {
+            self.pending.fetch_sub(1, Ordering::AcqRel);
+            return Err(gone());
+        }
         answer.blocking_recv().map_err(|_| gone())?
     }
 
@@ -204,13 +221,26 @@ impl Hasher {
     }
 }
 
-fn worker(receiver: &Mutex<mpsc::Receiver<Job>>, counter: &VerificationCounter) {
+fn worker(
+    receiver: &Mutex<mpsc::Receiver<Job>>,
+    pending: &AtomicUsize,
+    counter: &VerificationCounter,
+) {
     let mut memory = Vec::new();
     loop {
+        // The work area (~19 MiB) is reused from job to job while work is waiting, and given
+        // back when there is none: a flood costs no allocation per guess, an idle server
+        // holds no argon2 memory.
+        if pending.load(Ordering::Acquire) == 0 {
+            memory = Vec::new();
+        }
         let job = {
             let mut guard = receiver.lock().unwrap_or_else(|p| p.into_inner());
             guard.blocking_recv()
         };
+        if job.is_some() {
+            pending.fetch_sub(1, Ordering::AcqRel);
+        }
         match job {
             None => return,
             Some(Job::Verify { phc, secret, reply }) => {
