@@ -159,7 +159,6 @@ for src in 127.0.0.3 127.0.0.4-43; do
     sleep 2
     RESULTS+=("    after it: RSS $(mib "$(proc_kib "$SERVER_PID" VmRSS)") MiB, $(find "/proc/$SERVER_PID/fd" -mindepth 1 -maxdepth 1 | wc -l) fds")
 done
-RESULTS+=("(an idle server that has verified app passwords holds ~39 MiB of argon2 memory: 19 MiB per verification thread)")
 
 echo
 echo "attack-connections: davgate $(git -C "$REPO" rev-parse --short HEAD), $(nproc) cores, ulimit -n $(ulimit -n)"
