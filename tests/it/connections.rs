@@ -499,33 +499,6 @@ fn an_h2_stream_beyond_the_cap_is_refused() {
     assert_eq!(h2.outcome(1 + 2 * 16), Outcome::Reset(REFUSED_STREAM));
 }
 
-/// A certificate for localhost, made with openssl.
-fn certificate() -> (tempfile::TempDir, String, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-    let made = std::process::Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=localhost",
-        ])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .expect("openssl is installed");
-    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
-    let text = |p: std::path::PathBuf| p.to_str().unwrap().to_string();
-    (dir, text(cert), text(key))
-}
-
 /// Trusts any certificate: the test only needs the encryption, not the identity.
 #[derive(Debug)]
 struct AnyCertificate(Arc<rustls::crypto::CryptoProvider>);
@@ -577,7 +550,8 @@ impl rustls::client::danger::ServerCertVerifier for AnyCertificate {
 
 #[test]
 fn an_h2_fragment_over_tls_is_refused_and_deletes_nothing() {
-    let (_dir, cert, key) = certificate();
+    let (_dir, cert, key) = self_signed_certificate();
+    let (cert, key) = (cert.to_str().unwrap().to_string(), key.to_str().unwrap().to_string());
     let (server, pw) = alice(&["--tls-cert", &cert, "--tls-key", &key]);
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))

@@ -67,27 +67,7 @@ fn depth_infinity_follows_the_setting_never_a_header() {
 #[test]
 fn https_serves_webdav_with_the_given_certificate() {
     let data = tempfile::tempdir().unwrap();
-    let tls = tempfile::tempdir().unwrap();
-    let (cert, key) = (tls.path().join("cert.pem"), tls.path().join("key.pem"));
-    let made = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=localhost",
-        ])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .expect("openssl is installed (.ci/run installs it)");
-    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let (_tls, cert, key) = self_signed_certificate();
     let args = ["--tls-cert", cert.to_str().unwrap(), "--tls-key", key.to_str().unwrap()];
     let server = TestServer::start_with(data, &args);
     assert!(server.base.starts_with("https://"), "{}", server.base);

@@ -8,7 +8,7 @@
 use crate::util::*;
 use sha2::{Digest, Sha256};
 use std::io::{Read, Write};
-use std::net::{Shutdown, TcpStream};
+use std::net::Shutdown;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, mpsc};
@@ -160,22 +160,6 @@ fn wait_until(limit: Duration, what: &str, mut done: impl FnMut() -> Option<Stri
     }
 }
 
-/// A raw connection on which the head of a PUT of `path` announcing `length` bytes was sent.
-fn raw_put(server: &TestServer, pw: &str, path: &str, length: u64) -> TcpStream {
-    let host = server.base.strip_prefix("http://").expect("a plain HTTP server");
-    // The Basic credential exactly as the HTTP client would send it.
-    let request = server.as_user("alice", pw, "PUT", path).build().unwrap();
-    let auth = request.headers()["authorization"].to_str().unwrap().to_string();
-    let mut stream = TcpStream::connect(host).expect("connect");
-    stream.set_write_timeout(Some(Duration::from_secs(30))).unwrap();
-    let head = format!(
-        "PUT {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: {auth}\r\n\
-         Content-Length: {length}\r\n\r\n"
-    );
-    stream.write_all(head.as_bytes()).expect("send the head");
-    stream
-}
-
 fn get(server: &TestServer, pw: &str, path: &str) -> (u16, Vec<u8>) {
     let res = server.as_user("alice", pw, "GET", path).send().unwrap();
     (res.status().as_u16(), res.bytes().unwrap().to_vec())
@@ -193,7 +177,7 @@ fn listing(server: &TestServer, pw: &str) -> String {
 /// temporary file, hangs up, and waits until the temporary file is gone.
 fn cut_off_upload(server: &TestServer, pw: &str, path: &str) {
     let home = server.home("alice");
-    let mut stream = raw_put(server, pw, path, 50_000_000);
+    let mut stream = raw_put(server, pw, path, 50_000_000, "");
     let mut body = Generator::new(99, 5_000_000).0;
     let mut block = vec![0; BLOCK];
     loop {
@@ -254,7 +238,7 @@ fn a_sigkill_mid_upload_then_a_restart_leaves_the_old_content_and_no_temporary_f
     assert_eq!(status(put), 201);
 
     // A slow client: 64 KiB every 10 ms of an announced 50 MB, until the connection breaks.
-    let mut stream = raw_put(&server, &pw, "/dav/old.bin", 50_000_000);
+    let mut stream = raw_put(&server, &pw, "/dav/old.bin", 50_000_000, "");
     let sent = Arc::new(AtomicU64::new(0));
     let sender = {
         let sent = Arc::clone(&sent);

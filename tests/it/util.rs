@@ -210,20 +210,67 @@ pub fn with_wrong_secret(password: &str) -> String {
 
 /// The `n`th distinct wrong secret for the same app password (valid checksum each).
 pub fn with_wrong_secret_n(password: &str, n: usize) -> String {
-    const ALPHABET: &[u8] = b"0123456789abcdefghjkmnpqrstvwxyz";
     let body: String = password["dgp-".len()..].chars().filter(|c| *c != '-').collect();
     let id = &body[..10];
     let mut secret: Vec<u8> = body[10..38].bytes().collect();
     secret[0] = if secret[0] == b'a' { b'b' } else { b'a' };
-    secret[1] = ALPHABET[n % 32];
-    secret[2] = ALPHABET[(n / 32) % 32];
-    let payload = format!("{id}{}", String::from_utf8(secret).unwrap());
+    secret[1] = TOKEN_ALPHABET[n % 32];
+    secret[2] = TOKEN_ALPHABET[(n / 32) % 32];
+    with_checksum(&format!("{id}{}", String::from_utf8(secret).unwrap()))
+}
+
+/// The app-password alphabet (Crockford base 32, lower case).
+pub const TOKEN_ALPHABET: &[u8] = b"0123456789abcdefghjkmnpqrstvwxyz";
+
+/// A well-formed app password from its 38 id and secret characters: the CRC-32 appended and
+/// the groups of five written out, so it passes every check but the argon2 verification.
+pub fn with_checksum(payload: &str) -> String {
     let crc = crc32fast::hash(format!("dgp{payload}").as_bytes());
     let check: String =
-        (0..7).rev().map(|i| ALPHABET[((crc >> (5 * i)) & 31) as usize] as char).collect();
+        (0..7).rev().map(|i| TOKEN_ALPHABET[((crc >> (5 * i)) & 31) as usize] as char).collect();
     let full = format!("{payload}{check}");
     let groups: Vec<&str> = (0..9).map(|i| &full[i * 5..i * 5 + 5]).collect();
     format!("dgp-{}", groups.join("-"))
+}
+
+/// A self-signed certificate for localhost, made with openssl: (its folder, cert, key).
+pub fn self_signed_certificate() -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let made = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"])
+        .args(["-subj", "/CN=localhost", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl is installed (.ci/run installs it)");
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    (dir, cert, key)
+}
+
+/// A raw connection on which alice sent the head of a PUT of `path` announcing `length` bytes,
+/// then `first` bytes of the body.
+pub fn raw_put(
+    server: &TestServer,
+    pw: &str,
+    path: &str,
+    length: u64,
+    first: &str,
+) -> std::net::TcpStream {
+    use std::io::Write;
+    let host = server.base.strip_prefix("http://").expect("a plain HTTP server");
+    // The Basic credential exactly as the HTTP client would send it.
+    let request = server.as_user("alice", pw, "PUT", path).build().unwrap();
+    let auth = request.headers()["authorization"].to_str().unwrap().to_string();
+    let mut stream = std::net::TcpStream::connect(host).expect("connect");
+    stream.set_write_timeout(Some(Duration::from_secs(30))).unwrap();
+    let head = format!(
+        "PUT {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: {auth}\r\n\
+         Content-Length: {length}\r\n\r\n{first}"
+    );
+    stream.write_all(head.as_bytes()).expect("send the head");
+    stream
 }
 
 /// Status code of a response.

@@ -4,7 +4,6 @@
 //! account's files do not go to the next account of that name.
 
 use crate::util::*;
-use std::io::Write;
 use std::net::TcpStream;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -153,21 +152,6 @@ fn the_quota_holds_under_parallel_puts_and_copies() {
     assert!(bytes_under(&home) <= MIB, "the home holds {} bytes", bytes_under(&home));
 }
 
-/// A raw connection that sent the head of a PUT announcing `length` bytes, and a few of them.
-fn stalled_put(server: &TestServer, pw: &str, path: &str, length: u64) -> TcpStream {
-    let host = server.base.strip_prefix("http://").expect("a plain HTTP server");
-    let request = server.as_user("alice", pw, "PUT", path).build().unwrap();
-    let auth = request.headers()["authorization"].to_str().unwrap().to_string();
-    let mut stream = TcpStream::connect(host).expect("connect");
-    stream.set_write_timeout(Some(Duration::from_secs(30))).unwrap();
-    let head = format!(
-        "PUT {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: {auth}\r\n\
-         Content-Length: {length}\r\n\r\nsome bytes"
-    );
-    stream.write_all(head.as_bytes()).expect("send the head");
-    stream
-}
-
 fn temp_files(dir: &Path) -> usize {
     std::fs::read_dir(dir)
         .unwrap()
@@ -183,7 +167,7 @@ fn uploads_past_the_server_wide_cap_are_answered_503_with_retry_after() {
     let home = server.home("alice");
     assert_eq!(status(server.as_user("alice", &pw, "PUT", "/dav/seed.txt").body("x").send()), 201);
     let stalled: Vec<TcpStream> = (0..2)
-        .map(|i| stalled_put(&server, &pw, &format!("/dav/slow{i}.bin"), 1_000_000))
+        .map(|i| raw_put(&server, &pw, &format!("/dav/slow{i}.bin"), 1_000_000, "some bytes"))
         .collect();
     // Both stalled uploads hold their slot (and a temporary file) once the server read them.
     let start = Instant::now();
