@@ -272,3 +272,25 @@ fn malformed_if_etag_range_and_timeout_headers_are_answered_without_a_panic() {
     }
     no_panic_in(&server);
 }
+
+#[test]
+fn a_file_dated_before_1970_by_another_program_is_served_and_listed() {
+    let server = TestServer::start();
+    server.add_user("alice");
+    let pw = server.app_password("alice", "drive");
+    let put = server.as_user("alice", &pw, "PUT", "/dav/old.txt").body("from 1960\n");
+    assert_eq!(status(put.send()), 201);
+    // A backup restore or `touch -d 1960-01-01` gives a file a time HTTP dates cannot name.
+    let file = std::fs::File::options().write(true).open(server.home("alice").join("old.txt"));
+    let ten_years = std::time::Duration::from_secs(10 * 365 * 86_400);
+    file.unwrap().set_modified(std::time::UNIX_EPOCH - ten_years).unwrap();
+    let get = server.as_user("alice", &pw, "GET", "/dav/old.txt").send().unwrap();
+    assert_eq!(get.status(), 200);
+    assert_eq!(get.headers()["last-modified"], "Thu, 01 Jan 1970 00:00:00 GMT");
+    assert_eq!(get.text().unwrap(), "from 1960\n");
+    let listing = server.as_user("alice", &pw, "PROPFIND", "/dav/").header("Depth", "1").send();
+    let listing = listing.unwrap();
+    assert_eq!(listing.status(), 207);
+    assert!(listing.text().unwrap().contains("old.txt"));
+    no_panic_in(&server);
+}

@@ -725,7 +725,8 @@ pub trait DavMetaData: Debug + Send + Sync + DynClone {
         if let Ok(t) = self.modified()
             && let Ok(t) = t.duration_since(UNIX_EPOCH)
         {
-            let t = t.as_secs() * 1000000 + t.subsec_nanos() as u64 / 1000;
+            // davgate patch: saturating, as a local program may set any modification time.
+            let t = t.as_secs().saturating_mul(1_000_000).saturating_add(t.subsec_micros() as u64);
             let tag = if self.is_file() && self.len() > 0 {
                 format!("{:x}-{:x}", self.len(), t)
             } else {

@@ -99,7 +99,7 @@ impl<C: Clone + Send + Sync + 'static> DavInner<C> {
         // set Last-Modified and ETag headers.
         if let Ok(modified) = meta.modified() {
             res.headers_mut()
-                .typed_insert(headers::LastModified::from(modified));
+                .typed_insert(headers::LastModified::from(crate::util::http_time(modified)));
         }
         if let Some(etag) = file_etag {
             res.headers_mut().typed_insert(etag);

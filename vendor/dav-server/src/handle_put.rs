@@ -308,7 +308,7 @@ impl<C: Clone + Send + Sync + 'static> DavInner<C> {
             }
             if let Ok(modified) = meta.modified() {
                 res.headers_mut()
-                    .typed_insert(headers::LastModified::from(modified));
+                    .typed_insert(headers::LastModified::from(crate::util::http_time(modified)));
             }
         }
         Ok(res)

@@ -1,5 +1,5 @@
 use std::io::{Cursor, Write};
-use std::time::SystemTime;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -159,8 +159,17 @@ pub(crate) fn dav_xml_error(body: &str) -> Body {
     Body::from(xml)
 }
 
+/// davgate patch: the HTTP date formatter panics on a time before 1970 or after year 9999, and a
+/// file's modification time can be anything a local program set, so it is clamped into that
+/// range first.
+pub(crate) fn http_time(t: SystemTime) -> SystemTime {
+    // 9999-12-31T23:59:59Z, the last second an HTTP date can name.
+    let last = UNIX_EPOCH + std::time::Duration::from_secs(253_402_300_799);
+    t.clamp(UNIX_EPOCH, last)
+}
+
 pub(crate) fn systemtime_to_httpdate(t: SystemTime) -> String {
-    let d = headers::Date::from(t);
+    let d = headers::Date::from(http_time(t));
     let mut v = Vec::new();
     d.encode(&mut v);
     v[0].to_str().unwrap().to_owned()
