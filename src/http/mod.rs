@@ -60,6 +60,13 @@ const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long shutdown waits for requests in progress.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// Connections the kernel may queue before they are accepted (tokio's default is 1,024): a
+/// burst of connections from elsewhere must not push a new client's SYN out of the queue.
+const LISTEN_BACKLOG: u32 = 4096;
+/// How long a connection refused by the caps is held before it is closed: a client refused at
+/// once would reconnect at once, and a few such loops fill the kernel's accept queue, so that
+/// everyone else's new connections wait for a SYN retransmission (1 s).
+const REFUSAL_HOLD: Duration = Duration::from_secs(1);
 
 /// HTTP/2 limits. With them, what one connection can make the server hold is bounded whatever
 /// its streams do: at most 512 KiB of request data not yet read by the application (the
@@ -88,7 +95,7 @@ impl Listener {
         limits: Limits,
     ) -> Result<Self, Error> {
         let tls = tls.map(|(cert, key)| tls::acceptor(cert, key)).transpose()?;
-        let tcp = TcpListener::bind(addr).await.map_err(|source| Error::Bind { addr, source })?;
+        let tcp = listen(addr).map_err(|source| Error::Bind { addr, source })?;
         Ok(Self { tcp, tls, limits })
     }
 
@@ -109,6 +116,9 @@ impl Listener {
         let limits = self.limits.clone().fit_to_fd_limit();
         let body_timeout = limits.body_timeout;
         let builder = Arc::new(builder(&limits, self.tls.is_some()));
+        // At most this many refused connections are held at once (an eighth of the cap, so that
+        // holding them can never exhaust file descriptors); beyond it, refusals close at once.
+        let held = Arc::new(tokio::sync::Semaphore::new((limits.max_connections / 8).max(1)));
         let registry = Registry::new(limits);
         let reaper = tokio::spawn(Arc::clone(&registry).reap());
         tokio::pin!(shutdown);
@@ -128,9 +138,15 @@ impl Listener {
             let admitted = match registry.admit(peer.ip()) {
                 Ok(admitted) => admitted,
                 Err(why) => {
-                    // Closed at once: the client may retry; nothing is logged per connection,
-                    // so that a flood cannot fill the log.
+                    // Held a moment, then closed (the client may retry); nothing is logged per
+                    // connection, so that a flood cannot fill the log.
                     tracing::debug!(%peer, "connection refused: {why}");
+                    if let Ok(permit) = Arc::clone(&held).try_acquire_owned() {
+                        tokio::spawn(async move {
+                            tokio::time::sleep(REFUSAL_HOLD).await;
+                            drop((stream, permit));
+                        });
+                    }
                     continue;
                 }
             };
@@ -152,6 +168,19 @@ impl Listener {
         }
         reaper.abort();
     }
+}
+
+/// A listening socket on `addr` with a deep accept queue ([`LISTEN_BACKLOG`]).
+fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    // As std's TcpListener::bind does: a restarted server can bind while old connections linger.
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
 }
 
 /// The protocol settings shared by every connection of a listener.
