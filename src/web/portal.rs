@@ -36,7 +36,8 @@ pub enum PortalError {
     /// Signed in, but not allowed to do this.
     #[error("you are not allowed to do this")]
     Forbidden,
-    /// Too many failed sign-ins from this network for this user.
+    /// Too many failed sign-ins from this network for this user, or too many sign-in attempts
+    /// from this network for any user (the argon2 budget).
     #[error("too many failed sign-ins; try again later")]
     Throttled(Duration),
     /// The thing named does not exist.
@@ -224,6 +225,14 @@ impl Portal {
         // (a right password is not cached: a refund would let one account loop on the pool).
         if let Verdict::Refuse { retry_after } = self.budget.charge(&policy, peer) {
             self.throttle.refund(&policy, peer, &key);
+            // The same line as a WebDAV refusal over the budget, for fail2ban.
+            tracing::warn!(
+                target: "davgate::auth",
+                "Web login throttled: '{}' (Remote IP: '{peer}') too many sign-in attempts \
+                 from this network, retry in {}s",
+                crate::log_safe::log_safe(&key),
+                retry_after.as_secs().max(1)
+            );
             return Err(held(retry_after).await);
         }
         let secret = Secret::new(password.to_string());
