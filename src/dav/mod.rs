@@ -63,6 +63,9 @@ pub struct Mount {
     /// The store generation the cached mounts were last checked against: it moves when an
     /// account is removed (among other changes), and the mounts of gone accounts are dropped.
     checked_generation: AtomicU64,
+    /// Held while the cached mounts are checked: requests that meet the same new generation
+    /// wait for one check instead of each reading every cached account again.
+    checking: tokio::sync::Mutex<()>,
     limits: DavLimits,
     /// One permit per upload (PUT, COPY) in flight, server-wide.
     uploads: Arc<Semaphore>,
@@ -107,6 +110,7 @@ impl Mount {
             users: Mutex::new(HashMap::new()),
             locks: Locks::new(Arc::new(SystemClock), LockLimits::default()),
             checked_generation: AtomicU64::new(generation),
+            checking: tokio::sync::Mutex::new(()),
             limits,
             uploads: Arc::new(Semaphore::new(limits.max_uploads.min(Semaphore::MAX_PERMITS))),
         }
@@ -297,6 +301,10 @@ impl Mount {
         let generation = self.store.generation();
         if self.checked_generation.load(Ordering::Acquire) == generation {
             return Ok(());
+        }
+        let _checking = self.checking.lock().await;
+        if self.checked_generation.load(Ordering::Acquire) >= generation {
+            return Ok(()); // checked by the request this one waited for
         }
         let cached: Vec<(UserName, chrono::DateTime<chrono::Utc>)> =
             self.lock_users().iter().map(|(n, m)| (n.clone(), m.account_created)).collect();

@@ -2,39 +2,17 @@
 
 use std::fs::{DirEntry, Metadata};
 use std::io;
+use std::ops::ControlFlow;
 use std::path::Path;
 
-/// Calls `visit` for each regular file under `root` (depth first, iteratively: no recursion
-/// limit). Symlinks are neither followed nor visited; a folder that vanishes meanwhile is skipped.
-pub fn for_each_file(
-    root: &Path,
-    mut visit: impl FnMut(&DirEntry, &Metadata) -> io::Result<()>,
-) -> io::Result<()> {
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        let entries = match std::fs::read_dir(&dir) {
-            Ok(e) => e,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(e),
-        };
-        for entry in entries {
-            let entry = entry?;
-            // DirEntry::metadata does not follow symlinks.
-            let meta = entry.metadata()?;
-            if meta.is_dir() {
-                stack.push(entry.path());
-            } else if meta.is_file() {
-                visit(&entry, &meta)?;
-            }
-        }
-    }
-    Ok(())
-}
-
-/// True if something under `root` lies more than `levels` names below it (symlinks neither
-/// followed nor counted). Stops as soon as it finds one; a `root` that is not a folder has
+/// Calls `visit` for each entry under `root` with its depth (1 for `root`'s own entries),
+/// depth first, iteratively (no recursion limit), until `visit` breaks. Symlinks are neither
+/// followed nor visited; a folder that vanishes meanwhile, or a `root` that is not a folder, has
 /// nothing below it.
-pub fn deeper_than(root: &Path, levels: usize) -> io::Result<bool> {
+fn walk(
+    root: &Path,
+    mut visit: impl FnMut(&DirEntry, &Metadata, usize) -> io::Result<ControlFlow<()>>,
+) -> io::Result<ControlFlow<()>> {
     let mut stack = vec![(root.to_path_buf(), 0usize)];
     while let Some((dir, depth)) = stack.pop() {
         let entries = match std::fs::read_dir(&dir) {
@@ -48,19 +26,43 @@ pub fn deeper_than(root: &Path, levels: usize) -> io::Result<bool> {
         };
         for entry in entries {
             let entry = entry?;
+            // DirEntry::metadata does not follow symlinks.
             let meta = entry.metadata()?;
             if meta.is_symlink() {
                 continue;
             }
-            if depth + 1 > levels {
-                return Ok(true);
+            if visit(&entry, &meta, depth + 1)?.is_break() {
+                return Ok(ControlFlow::Break(()));
             }
             if meta.is_dir() {
                 stack.push((entry.path(), depth + 1));
             }
         }
     }
-    Ok(false)
+    Ok(ControlFlow::Continue(()))
+}
+
+/// Calls `visit` for each regular file under `root` (see [`walk`]).
+pub fn for_each_file(
+    root: &Path,
+    mut visit: impl FnMut(&DirEntry, &Metadata) -> io::Result<()>,
+) -> io::Result<()> {
+    let _: ControlFlow<()> = walk(root, |entry, meta, _| {
+        if meta.is_file() {
+            visit(entry, meta)?;
+        }
+        Ok(ControlFlow::Continue(()))
+    })?;
+    Ok(())
+}
+
+/// True if something under `root` lies more than `levels` names below it (symlinks neither
+/// followed nor counted). Stops as soon as it finds one.
+pub fn deeper_than(root: &Path, levels: usize) -> io::Result<bool> {
+    let found = walk(root, |_, _, depth| {
+        Ok(if depth > levels { ControlFlow::Break(()) } else { ControlFlow::Continue(()) })
+    })?;
+    Ok(found.is_break())
 }
 
 #[cfg(test)]
