@@ -48,21 +48,9 @@ openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost \
 head -c 4096 /dev/urandom >"$WORK/file4k"
 
 start_on() { # NAME SCHEME [serve flags...]: a server on 127.0.0.2:0; sets SERVER_PID, SERVER_PORT
-    local name=$1 scheme=$2 i port=''
+    local name=$1 scheme=$2
     shift 2
-    mkdir -p "$WORK/$name"
-    : >"$WORK/$name/stdout"
-    RUST_LOG=$LOG_LEVEL "$BIN" --data "$WORK/$name/data" serve --listen 127.0.0.2:0 "$@" \
-        >"$WORK/$name/stdout" 2>"$WORK/$name/stderr" &
-    SERVER_PID=$!
-    track_pid "$SERVER_PID"
-    for ((i = 0; i < 100; i++)); do
-        port=$(sed -n "s|^ *listening on $scheme://127\.0\.0\.2:\([0-9]*\)\$|\1|p" "$WORK/$name/stdout")
-        [[ -n $port ]] && break
-        sleep 0.1
-    done
-    [[ -n $port ]] || { echo "server $name did not start:" >&2; cat "$WORK/$name/stderr" >&2; exit 1; }
-    SERVER_PORT=$port
+    SERVER_HOST=127.0.0.2 SERVER_SCHEME=$scheme start_server "$name" "$@"
 }
 
 peak_sampler() { # PID OUT: writes "peak_rss_kib peak_fds" to OUT until killed

@@ -78,18 +78,20 @@ build_davgate() { # sets BIN
 }
 
 SERVER_PID='' SERVER_PORT=''
+# start_server listens on $SERVER_HOST (default 127.0.0.1) and expects $SERVER_SCHEME (http,
+# or https when given --tls-cert): set them for one call, e.g. SERVER_HOST=127.0.0.2 start_server.
 start_server() { # NAME [serve flags...]: sets SERVER_PID, SERVER_PORT; data in $WORK/NAME/data
-    local name=$1 i port=
+    local name=$1 i port= host=${SERVER_HOST:-127.0.0.1} scheme=${SERVER_SCHEME:-http}
     shift
     local dir=$WORK/$name
     mkdir -p "$dir"
     : >"$dir/stdout"
-    RUST_LOG=$LOG_LEVEL "$BIN" --data "$dir/data" serve --listen 127.0.0.1:0 "$@" \
+    RUST_LOG=$LOG_LEVEL "$BIN" --data "$dir/data" serve --listen "$host:0" "$@" \
         >"$dir/stdout" 2>"$dir/stderr" &
     SERVER_PID=$!
     track_pid "$SERVER_PID"
     for ((i = 0; i < 100; i++)); do
-        port=$(sed -n 's|^ *listening on http://127\.0\.0\.1:\([0-9]*\)$|\1|p' "$dir/stdout")
+        port=$(sed -n "s|^ *listening on $scheme://${host//./\\.}:\([0-9]*\)\$|\1|p" "$dir/stdout")
         [[ -n $port ]] && break
         if ! kill -0 "$SERVER_PID" 2>/dev/null; then
             echo "server '$name' exited:" >&2
