@@ -12,6 +12,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod clock;
 pub mod dav;
 pub mod duration;
 pub mod error;
