@@ -10,6 +10,9 @@
 #   BENCH_ROUNDS       rounds over all servers (default: 2)
 #   BENCH_RESULTS      file whose compare section gets the report (default: bench/RESULTS.md;
 #                      empty: do not save)
+#   BENCH_BASELINE     a git revision (e.g. main~3): also build it and run it in every round beside
+#                      this tree's davgate, to show a change's cost side by side (default: none)
+#   BENCH_BASELINE_TARGET  where to build the baseline (default: target/bench-baseline)
 #
 # Every server binds 127.0.0.1 on a free port and all traffic stays on loopback. Each server keeps
 # running for the whole script but only one is under load at a time: rounds go davgate, bypassed,
@@ -27,6 +30,8 @@ THREADS=2
 CONNS=32
 LOG_LEVEL=warn
 SERVERS=(davgate bypass apache rclone) # the order of every round
+BASELINE=${BENCH_BASELINE:-}
+[[ -z $BASELINE ]] || SERVERS=(davgate baseline bypass apache rclone)
 APACHE=/usr/sbin/apache2
 
 # shellcheck source=bench/lib.sh
@@ -42,6 +47,10 @@ LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 bench_init compare
 chmod 711 "$WORK" # Apache's workers run as www-data when we are root: they must reach their files
 build_davgate
+if [[ -n $BASELINE ]]; then
+    build_baseline "$BASELINE"
+    BIN_FOR[baseline]=$BASELINE_BIN
+fi
 
 seconds() { # DURATION (wrk syntax: 10, 10s, 2m): prints seconds
     case $1 in
@@ -71,6 +80,7 @@ seed_data() {
 # collection, with a trailing slash) and AUTH[KEY] (the Authorization value of a valid login).
 declare -A PID URL AUTH LABEL=(
     [davgate]=davgate [bypass]="davgate, gate bypassed" [apache]="Apache mod_dav" [rclone]="rclone serve"
+    [baseline]="davgate at $BASELINE"
 )
 declare -A PASSWORD # davgate app passwords, for the attack's wrong-password generator
 
@@ -243,7 +253,7 @@ measure() { # KEY ROUND: every workload on one server
     # PUTs count any 2xx: 201 for the first, 204 after on davgate and Apache, 201 on rclone; rclone
     # answers concurrent PUTs to one path with 423, which do not count.
     case $key in
-    davgate | bypass)
+    davgate | bypass | baseline)
         local mode
         for mode in fsync fast; do
             admin "$key" settings set durability "$mode" >/dev/null
@@ -368,7 +378,7 @@ report() {
     echo "- commit: $(git -C "$REPO" rev-parse --short HEAD)$(git -C "$REPO" diff --quiet HEAD -- src Cargo.toml Cargo.lock || echo ' (with uncommitted changes under src/ or Cargo.*)')"
     echo "- machine: nproc $(nproc), $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo); load average (1, 5, 15 min) at start $LOAD_START, at end $(cut -d' ' -f1-3 /proc/loadavg); wrk runs on the same cores as the servers"
     echo "- versions: davgate $("$BIN" --version | awk '{ print $2 }') (release, --features bench), $apache_v, $rclone_v, $wrk_v"
-    echo "- load: \`wrk -t$THREADS -c$CONNS -d$DURATION\` on 127.0.0.1, one server at a time, rounds in the order davgate, bypassed, Apache, rclone; figures are medians of $ROUNDS rounds"
+    echo "- load: \`wrk -t$THREADS -c$CONNS -d$DURATION\` on 127.0.0.1, one server at a time, rounds in the order $(for key in "${SERVERS[@]}"; do printf "%s, " "${LABEL[$key]}"; done | sed "s/, $//"); figures are medians of $ROUNDS rounds"
     echo "- only expected statuses count: 200 for GET 4 KiB, 2xx for PUT (wrk Lua response() counting statuses); GET 64 MiB and PROPFIND use a wrk script without response(), because wrk then copies every body into a Lua string (at 64 MiB that bounds the client at ~170 MB/s instead of ~2.7 GB/s), and count every answer below 400; GET 64 MiB is bytes read / duration (MB = 10^6 bytes), every server was checked byte for byte first"
     echo "- every request carries \`Authorization: Basic\` for alice (the bypassed davgate ignores it); davgate: an app password (argon2id, verified once then cached); Apache: htpasswd apr1 (checked on every request); rclone: --user/--pass"
     echo "- Apache: mpm_event, KeepAlive On with the default MaxKeepAliveRequests 100 (wrk reconnects every 100 requests), EnableSendfile Off (default), no access log; davgate RUST_LOG=warn"
@@ -393,6 +403,19 @@ report() {
     echo
     echo "The PUT rows differ only for davgate: Apache and rclone have no durability setting (one run per round, shown on both rows; neither fsyncs). The bypassed davgate ran both settings too."
     echo
+    if [[ -n $BASELINE ]]; then
+        echo "### This tree against $BASELINE"
+        echo
+        echo "The same release build of \\`$BASELINE\\` ($(git -C "$REPO" rev-parse --short "$BASELINE")) ran in every round right after this tree's davgate, on the same data."
+        echo
+        echo "| workload | davgate (this tree) | davgate at $BASELINE | this tree / baseline |"
+        echo "|---|--:|--:|--:|"
+        for w in "${WORKLOADS[@]}"; do
+            echo "| ${WL_NAME[$w]} | $(fmt "${MED[$w,davgate]}") | $(fmt "${MED[$w,baseline]}") | $(ratio "${MED[$w,davgate]}" "${MED[$w,baseline]}") |"
+        done
+        echo "| peak RSS over all workloads, MiB | $(mib "${PEAK_HWM[davgate]}") | $(mib "${PEAK_HWM[baseline]}") | $(ratio "${PEAK_HWM[davgate]}" "${PEAK_HWM[baseline]}") |"
+        echo
+    fi
     echo "### Memory"
     echo
     echo "| server | processes | peak RSS (VmHWM, summed), MiB | largest PSS sampled after a workload, MiB |"
@@ -405,8 +428,11 @@ report() {
     echo
     echo "### Every round"
     echo
-    echo "| workload | round | davgate | davgate, gate bypassed | Apache | rclone |"
-    echo "|---|--:|---|---|---|---|"
+    printf '| workload | round '
+    for key in "${SERVERS[@]}"; do printf '| %s ' "${LABEL[$key]}"; done
+    printf '|\n|---|--:'
+    for key in "${SERVERS[@]}"; do printf '|---'; done
+    printf '|\n'
     for w in "${WORKLOADS[@]}"; do
         for ((r = 1; r <= ROUNDS; r++)); do
             printf '| %s | %d ' "${WL_NAME[$w]}" "$r"
@@ -487,6 +513,7 @@ EOF
 seed_data
 echo "starting servers (davgate RUST_LOG=$LOG_LEVEL)" >&2
 setup_davgate davgate
+[[ -z $BASELINE ]] || setup_davgate baseline
 setup_davgate bypass --bench-bypass-gate alice
 setup_apache
 setup_rclone

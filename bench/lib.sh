@@ -5,6 +5,7 @@
 #   bench_install CMD:PACKAGE...  installs the missing Debian packages (apt-get, sudo when not root)
 #   bench_init NAME               scratch dir $WORK, cleanup on exit (servers stopped, $WORK removed)
 #   build_davgate                 release build with --features bench; sets BIN
+#   build_baseline REV            the same build of git revision REV; sets BASELINE_BIN
 #   start_server NAME [flags]     a davgate on 127.0.0.1:0, data in $WORK/NAME/data
 #   run_wrk [options] LABEL PID URL EXPECTED AUTH|@FILE
 #                                 one wrk run counting only the expected statuses; sets RATE...
@@ -77,6 +78,20 @@ build_davgate() { # sets BIN
     [[ -x $BIN ]] || { echo "bench: no binary at $BIN" >&2; exit 1; }
 }
 
+# A server NAME runs ${BIN_FOR[NAME]} when set (an older build beside this one), else $BIN.
+declare -A BIN_FOR=()
+
+build_baseline() { # REV: release build of git revision REV (its tree, not a worktree); sets BASELINE_BIN
+    local rev=$1 src=$WORK/baseline-src target_dir=${BENCH_BASELINE_TARGET:-$REPO/target/bench-baseline}
+    mkdir -p "$src"
+    git -C "$REPO" archive "$rev" | tar -x -C "$src"
+    echo "building baseline $rev: cargo build --release --features bench (target dir: $target_dir)" >&2
+    CARGO_TARGET_DIR=$target_dir cargo build --release --features bench --quiet \
+        --manifest-path "$src/Cargo.toml" >&2
+    BASELINE_BIN=$target_dir/release/davgate
+    [[ -x $BASELINE_BIN ]] || { echo "bench: no baseline binary at $BASELINE_BIN" >&2; exit 1; }
+}
+
 SERVER_PID='' SERVER_PORT=''
 # start_server listens on $SERVER_HOST (default 127.0.0.1) and expects $SERVER_SCHEME (http,
 # or https when given --tls-cert): set them for one call, e.g. SERVER_HOST=127.0.0.2 start_server.
@@ -86,7 +101,7 @@ start_server() { # NAME [serve flags...]: sets SERVER_PID, SERVER_PORT; data in 
     local dir=$WORK/$name
     mkdir -p "$dir"
     : >"$dir/stdout"
-    RUST_LOG=$LOG_LEVEL "$BIN" --data "$dir/data" serve --listen "$host:0" "$@" \
+    RUST_LOG=$LOG_LEVEL "${BIN_FOR[$name]:-$BIN}" --data "$dir/data" serve --listen "$host:0" "$@" \
         >"$dir/stdout" 2>"$dir/stderr" &
     SERVER_PID=$!
     track_pid "$SERVER_PID"
@@ -111,7 +126,7 @@ start_server() { # NAME [serve flags...]: sets SERVER_PID, SERVER_PORT; data in 
 admin() { # NAME args...: the admin CLI against server NAME's data dir
     local name=$1
     shift
-    RUST_LOG=$LOG_LEVEL "$BIN" --data "$WORK/$name/data" "$@"
+    RUST_LOG=$LOG_LEVEL "${BIN_FOR[$name]:-$BIN}" --data "$WORK/$name/data" "$@"
 }
 
 new_app_password() { # NAME USER LABEL: prints the password
