@@ -82,9 +82,15 @@ build_davgate() { # sets BIN
 declare -A BIN_FOR=()
 
 build_baseline() { # REV: release build of git revision REV (its tree, not a worktree); sets BASELINE_BIN
-    local rev=$1 src=$WORK/baseline-src target_dir=${BENCH_BASELINE_TARGET:-$REPO/target/bench-baseline}
-    mkdir -p "$src"
-    git -C "$REPO" archive "$rev" | tar -x -C "$src"
+    local rev=$1 target_dir=${BENCH_BASELINE_TARGET:-$REPO/target/bench-baseline} commit src
+    commit=$(git -C "$REPO" rev-parse --verify "$rev^{commit}")
+    # Kept beside its build, at a path that names the commit: a second run rebuilds nothing.
+    src=$target_dir/src-$commit
+    if [[ ! -d $src ]]; then
+        mkdir -p "$src.partial"
+        git -C "$REPO" archive "$commit" | tar -x -C "$src.partial"
+        mv "$src.partial" "$src"
+    fi
     echo "building baseline $rev: cargo build --release --features bench (target dir: $target_dir)" >&2
     CARGO_TARGET_DIR=$target_dir cargo build --release --features bench --quiet \
         --manifest-path "$src/Cargo.toml" >&2
