@@ -93,7 +93,7 @@ pub fn check_path(
     }
     // Only the deepest: remembering every prefix would hash O(depth²) bytes per path.
     if let Some(n) = deepest_folder {
-        verified.insert(&names[..n].iter().collect::<PathBuf>());
+        verified.insert(&names.iter().take(n).collect::<PathBuf>());
     }
     Ok(())
 }

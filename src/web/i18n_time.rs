@@ -75,8 +75,9 @@ impl Lang {
             };
             let slot = if range == "*" {
                 &mut wildcard
-            } else if let Some(lang) = Lang::from_code(range) {
-                &mut named[lang.index()]
+            } else if let Some(slot) = Lang::from_code(range).and_then(|l| named.get_mut(l.index()))
+            {
+                slot
             } else {
                 continue;
             };
@@ -89,7 +90,8 @@ impl Lang {
         let mut winner: Option<(Weight, usize, Lang)> = None;
         for lang in Lang::ALL {
             // `*` only speaks for languages the header does not name (RFC 4647, 3.3.1).
-            let Some((weight, position)) = named[lang.index()].or(wildcard) else {
+            let Some((weight, position)) = named.get(lang.index()).copied().flatten().or(wildcard)
+            else {
                 continue;
             };
             if weight == 0 {
