@@ -139,7 +139,7 @@ impl CredentialCache {
         self.lock().insert(key, Arc::new(entry));
     }
 
-    /// Forgets a credential.
+    /// Forgets a credential (its record refused it for another reason than revoked or expired).
     pub fn remove(&self, key: &CacheKey) {
         self.lock().remove(key);
     }

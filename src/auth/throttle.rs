@@ -74,7 +74,7 @@ impl Policy {
 /// What to do with an attempt before verifying it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
-    /// Go ahead.
+    /// Verify it (the attempt is charged).
     Allow,
     /// Refuse without verifying; the client may retry after this long.
     Refuse {
@@ -83,17 +83,19 @@ pub enum Verdict {
     },
 }
 
+/// What is counted: one user name (lower case, at most 64 characters) from one client network.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct Key {
     network: IpAddr,
     user: String,
 }
 
+/// One key's count.
 #[derive(Debug, Clone, Copy)]
 struct Bucket {
     /// Attempts charged (failures, and attempts still being verified).
     failures: u32,
-    /// The last charge.
+    /// The last charge: the lockout and the window run from it.
     last: Instant,
     /// The last attempt let through during a lockout.
     trickled: Option<Instant>,

@@ -86,13 +86,13 @@ impl std::fmt::Debug for CredentialStamp {
 /// What a session knows. Its `Debug` shows neither the CSRF token nor the enrolment secret.
 #[derive(Clone)]
 pub struct Session {
-    /// Whose it is.
+    /// The account signed in: what every page and operation of the session acts as.
     pub user: UserName,
     /// The password it was opened with; a session whose stamp no longer matches is over.
     pub credential: CredentialStamp,
     /// Echoed by every state-changing request (form field `csrf` or header `X-CSRF-Token`).
     pub csrf: String,
-    /// How far it got.
+    /// Password only, or password and second factor: only a signed-in session opens pages.
     pub stage: Stage,
     /// A TOTP secret drawn for enrolment, kept until confirmed by a code.
     pub enrolment: Option<Vec<u8>>,
