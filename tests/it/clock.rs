@@ -120,6 +120,14 @@ impl Clocked {
         (code, cookie.zip(csrf))
     }
 
+    /// A JSON call of the API in a session (cookie and CSRF token): the status it answers.
+    fn call(&self, session: &(String, String), method: &str, path: &str, body: Value) -> u16 {
+        let req = self.request(method, &format!("/api/v1{path}"));
+        let req = req.header("Cookie", format!("davgate_session={}", session.0));
+        let req = req.header("X-CSRF-Token", &session.1).header("Content-Type", "application/json");
+        status(req.body(body.to_string()).send())
+    }
+
     /// `GET /api/v1/session` with a session: 200 while it lasts, 401 once it is over.
     fn session_status(&self, (cookie, csrf): &(String, String)) -> u16 {
         let req = self.request("GET", "/api/v1/session");
@@ -221,6 +229,41 @@ fn a_web_session_ends_after_an_hour_unused_or_twelve_hours_in_all() {
     }
     server.advance(12 * HOUR - elapsed);
     assert_eq!(server.session_status(&busy), 401, "12 hours after the sign-in");
+}
+
+#[test]
+fn the_second_factor_accepts_the_code_of_the_servers_time_not_of_another() {
+    let server = Clocked::start();
+    server.add_user_with_password("alice", "alicepassword1");
+    let (_, session) = server.sign_in("alice", "alicepassword1");
+    let session = session.unwrap();
+    let res = server
+        .request("POST", "/api/v1/me/totp")
+        .header("Cookie", format!("davgate_session={}", session.0))
+        .header("X-CSRF-Token", &session.1)
+        .header("Content-Type", "application/json")
+        .body("{}")
+        .send()
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    let enrolment: Value = serde_json::from_str(&res.text().unwrap()).unwrap();
+    let key = enrolment["manual_key"].as_str().unwrap().replace(' ', "");
+    let secret = totp_rs::Secret::try_from_base32(&key).unwrap().as_bytes().to_vec();
+    let code_at = |t: u64| davgate::web::totp::code_at(&secret, t).unwrap();
+    let server_time = || server.clock.clock().unix_seconds();
+    let confirm = json!({ "code": code_at(server_time()) });
+    assert_eq!(server.call(&session, "POST", "/me/totp/confirm", confirm), 204);
+
+    // Ten minutes later on the server's clock: the code an app shows for a clock ten minutes
+    // behind is refused, the one for the server's time is accepted.
+    server.advance(10 * MINUTE);
+    let (code, half_open) = server.sign_in("alice", "alicepassword1");
+    assert_eq!(code, 200);
+    let half_open = half_open.unwrap();
+    let behind = json!({ "code": code_at(server_time() - 600) });
+    assert_eq!(server.call(&half_open, "POST", "/session/totp", behind), 401);
+    let current = json!({ "code": code_at(server_time()) });
+    assert_eq!(server.call(&half_open, "POST", "/session/totp", current), 200);
 }
 
 /// A LOCK request body for an exclusive write lock owned by `owner`.
