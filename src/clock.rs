@@ -10,7 +10,7 @@
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 /// Where the time comes from. Cheap to clone; every clone reads the same source.
 #[derive(Clone, Default)]
@@ -61,6 +61,12 @@ impl Clock {
             Source::System => Instant::now(),
             Source::Manual(m) => m.instant_at_start + m.advanced(),
         }
+    }
+
+    /// Wall-clock time as the standard library has it: WebDAV lock timeouts, which dav-server
+    /// keeps as a `SystemTime`.
+    pub fn system_time(&self) -> SystemTime {
+        SystemTime::from(self.now())
     }
 
     /// Seconds since the Unix epoch (0 before it): the TOTP window's unit.
@@ -130,6 +136,7 @@ mod tests {
         assert_eq!(clock.now() - wall, chrono::Duration::seconds(90));
         assert_eq!(clock.instant() - mono, Duration::from_secs(90));
         assert_eq!(clock.unix_seconds(), u64::try_from(wall.timestamp()).unwrap() + 90);
+        assert_eq!(clock.system_time(), SystemTime::from(wall + chrono::Duration::seconds(90)));
     }
 
     #[test]

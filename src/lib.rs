@@ -12,6 +12,7 @@
 
 pub mod admin;
 pub mod auth;
+pub(crate) mod bounded;
 pub mod clock;
 pub mod dav;
 pub mod duration;

@@ -12,6 +12,7 @@ use crate::admin::{self, Operations, ServerStatus, socket::AdminChannel};
 use crate::auth::token::{self, Secret};
 use crate::auth::verify::Hasher;
 use crate::auth::{Gate, GateOptions};
+use crate::clock::Clock;
 use crate::dav::limits::DavLimits;
 use crate::dav::{Mount, create_private_dir, remove_leftovers};
 use crate::error::Error;
@@ -35,6 +36,9 @@ pub struct ServerOptions {
     pub dav: DavLimits,
     /// Connection caps and timeouts.
     pub limits: Limits,
+    /// Where every decision by time reads it (expiry, throttle windows, sessions, locks, the
+    /// TOTP step): the system's clocks, or a test's [`crate::clock::ManualClock`].
+    pub clock: Clock,
     /// Benchmark builds only: serve this user's home without any authentication, to measure
     /// what the gate costs. Never present in a normal build.
     #[cfg(feature = "bench")]
@@ -51,6 +55,7 @@ impl ServerOptions {
             gate: GateOptions::default(),
             dav: DavLimits::default(),
             limits: Limits::default(),
+            clock: Clock::system(),
             #[cfg(feature = "bench")]
             bench_bypass_user: None,
         }
@@ -93,18 +98,19 @@ impl Server {
             .await
             .map_err(|e| Error::io("opening the store", std::io::Error::other(e)))??;
         let store = Arc::new(store);
-        let gate = Gate::start(Arc::clone(&store), &options.gate)
+        let clock = options.clock.clone();
+        let gate = Gate::start(Arc::clone(&store), &options.gate, clock.clone())
             .map_err(|e| Error::io("starting the auth gate", std::io::Error::other(e)))?;
         let hasher = gate.hasher();
         let first_admin = {
-            let (store, hasher) = (Arc::clone(&store), hasher.clone());
-            tokio::task::spawn_blocking(move || create_first_admin(&store, &hasher))
+            let (store, hasher, now) = (Arc::clone(&store), hasher.clone(), clock.now());
+            tokio::task::spawn_blocking(move || create_first_admin(&store, &hasher, now))
                 .await
                 .map_err(|e| Error::io("creating the first admin", std::io::Error::other(e)))??
         };
         let tls = options.tls.as_ref().map(|(c, k)| (c.as_path(), k.as_path()));
         let listener = Listener::bind(options.listen, tls, options.limits.clone()).await?;
-        let mount = Mount::new(files, Arc::clone(&store), options.dav);
+        let mount = Mount::new(files, Arc::clone(&store), options.dav, clock.clone());
         let started_at = chrono::Utc::now();
         let gate = Arc::new(gate);
         let watched = Arc::clone(&gate);
@@ -119,6 +125,7 @@ impl Server {
             Arc::clone(&operations),
             gate.verifier(),
             gate.budget(),
+            clock,
         );
         let web = Web::new(portal, listener.is_tls());
         #[cfg(feature = "bench")]
@@ -174,13 +181,17 @@ impl Server {
     }
 }
 
-fn create_first_admin(store: &Store, hasher: &Hasher) -> Result<Option<(UserName, Secret)>, Error> {
+fn create_first_admin(
+    store: &Store,
+    hasher: &Hasher,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Option<(UserName, Secret)>, Error> {
     if store.has_users()? {
         return Ok(None);
     }
     let name = UserName::parse(FIRST_ADMIN).map_err(crate::store::Error::from)?;
     let password = token::primary_password().map_err(crate::admin::Error::from)?;
     let hash = hasher.hash(password.expose()).map_err(crate::admin::Error::from)?;
-    store.create_user(&name, Role::Admin, hash, chrono::Utc::now())?;
+    store.create_user(&name, Role::Admin, hash, now)?;
     Ok(Some((name, password)))
 }

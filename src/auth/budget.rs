@@ -22,7 +22,8 @@
 //! Networks in `login_trusted_networks` and a disabled `login_throttle` are exempt. Memory is
 //! bounded: a full bucket is forgotten, and at most [`MAX_NETWORKS`] are tracked (the fullest
 //! dropped first). The bucket is a GCRA (one instant per network); it is written here rather
-//! than taken from a rate-limiting crate because it must give tokens back.
+//! than taken from a rate-limiting crate because it must give tokens back. The time is passed in
+//! (`now`, from the owner's [`crate::clock::Clock`]).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -46,10 +47,10 @@ pub struct AddressBudget {
 }
 
 impl AddressBudget {
-    /// Takes one token for a verification from `ip`, or refuses with the wait until one is back.
-    pub fn charge(&self, policy: &Policy, ip: IpAddr) -> Verdict {
+    /// Takes one token at `now` for a verification from `ip`, or refuses with the wait until
+    /// one is back.
+    pub fn charge(&self, policy: &Policy, ip: IpAddr, now: Instant) -> Verdict {
         let Some(net) = network(policy, ip) else { return Verdict::Allow };
-        let now = Instant::now();
         let span = REFILL * (BURST - 1);
         let mut map = self.lock();
         if map.len() >= MAX_NETWORKS && !map.contains_key(&net) {
@@ -66,9 +67,8 @@ impl AddressBudget {
 
     /// Gives back the token of a verification that turned out to cost nothing worth counting
     /// (a successful WebDAV first use, or one the store could not serve).
-    pub fn refund(&self, policy: &Policy, ip: IpAddr) {
+    pub fn refund(&self, policy: &Policy, ip: IpAddr, now: Instant) {
         let Some(net) = network(policy, ip) else { return };
-        let now = Instant::now();
         let mut map = self.lock();
         if let Some(full_at) = map.get_mut(&net) {
             *full_at = full_at.checked_sub(REFILL).unwrap_or(now).max(now);
@@ -108,6 +108,12 @@ fn make_room(map: &mut HashMap<IpAddr, Instant>, now: Instant) {
 mod tests {
     use super::*;
 
+    /// The instant every test starts at (only differences matter).
+    fn t0() -> Instant {
+        static T0: std::sync::LazyLock<Instant> = std::sync::LazyLock::new(Instant::now);
+        *T0
+    }
+
     fn policy() -> Policy {
         let trusted = vec!["10.0.0.0/8".parse().unwrap()];
         Policy { enabled: true, max_failures: 10, trusted, trickle: true }
@@ -118,11 +124,15 @@ mod tests {
         let (b, p) = (AddressBudget::default(), policy());
         let ip: IpAddr = "203.0.113.7".parse().unwrap();
         for _ in 0..BURST {
-            assert_eq!(b.charge(&p, ip), Verdict::Allow);
+            assert_eq!(b.charge(&p, ip, t0()), Verdict::Allow);
         }
-        let Verdict::Refuse { retry_after } = b.charge(&p, ip) else { panic!("over budget") };
+        let Verdict::Refuse { retry_after } = b.charge(&p, ip, t0()) else { panic!("over budget") };
         assert!(retry_after <= REFILL && retry_after > Duration::ZERO, "{retry_after:?}");
-        assert_eq!(b.charge(&p, "203.0.113.8".parse().unwrap()), Verdict::Allow, "a neighbour");
+        assert_eq!(
+            b.charge(&p, "203.0.113.8".parse().unwrap(), t0()),
+            Verdict::Allow,
+            "a neighbour"
+        );
     }
 
     #[test]
@@ -130,8 +140,8 @@ mod tests {
         let (b, p) = (AddressBudget::default(), policy());
         let ip: IpAddr = "203.0.113.7".parse().unwrap();
         for _ in 0..BURST * 10 {
-            assert_eq!(b.charge(&p, ip), Verdict::Allow);
-            b.refund(&p, ip);
+            assert_eq!(b.charge(&p, ip, t0()), Verdict::Allow);
+            b.refund(&p, ip, t0());
         }
         assert!(b.is_empty());
     }
@@ -140,18 +150,21 @@ mod tests {
     fn an_ipv6_64_shares_one_budget_and_trusted_networks_have_none() {
         let (b, p) = (AddressBudget::default(), policy());
         for i in 0..BURST {
-            assert_eq!(b.charge(&p, format!("2001:db8:1:2::{i}").parse().unwrap()), Verdict::Allow);
+            assert_eq!(
+                b.charge(&p, format!("2001:db8:1:2::{i}").parse().unwrap(), t0()),
+                Verdict::Allow
+            );
         }
         let neighbour: IpAddr = "2001:db8:1:2:ffff::1".parse().unwrap();
-        assert!(matches!(b.charge(&p, neighbour), Verdict::Refuse { .. }));
-        assert_eq!(b.charge(&p, "2001:db8:1:3::1".parse().unwrap()), Verdict::Allow);
+        assert!(matches!(b.charge(&p, neighbour, t0()), Verdict::Refuse { .. }));
+        assert_eq!(b.charge(&p, "2001:db8:1:3::1".parse().unwrap(), t0()), Verdict::Allow);
         let lan: IpAddr = "10.1.2.3".parse().unwrap();
         for _ in 0..BURST * 3 {
-            assert_eq!(b.charge(&p, lan), Verdict::Allow);
+            assert_eq!(b.charge(&p, lan, t0()), Verdict::Allow);
         }
         let off = Policy { enabled: false, ..policy() };
         for _ in 0..BURST * 3 {
-            assert_eq!(b.charge(&off, neighbour), Verdict::Allow);
+            assert_eq!(b.charge(&off, neighbour, t0()), Verdict::Allow);
         }
     }
 
@@ -159,8 +172,28 @@ mod tests {
     fn memory_stays_bounded_under_many_networks() {
         let (b, p) = (AddressBudget::default(), policy());
         for i in 0..(MAX_NETWORKS as u32 + 5_000) {
-            b.charge(&p, IpAddr::V4(i.into()));
+            b.charge(&p, IpAddr::V4(i.into()), t0());
         }
         assert!(b.len() <= MAX_NETWORKS);
+    }
+
+    #[test]
+    fn a_spent_budget_earns_one_verification_back_per_refill() {
+        let (b, p) = (AddressBudget::default(), policy());
+        let ip: IpAddr = "203.0.113.7".parse().unwrap();
+        for _ in 0..BURST {
+            assert_eq!(b.charge(&p, ip, t0()), Verdict::Allow);
+        }
+        let almost = t0() + REFILL - Duration::from_millis(1);
+        assert_eq!(
+            b.charge(&p, ip, almost),
+            Verdict::Refuse { retry_after: Duration::from_millis(1) }
+        );
+        assert_eq!(b.charge(&p, ip, t0() + REFILL), Verdict::Allow);
+        assert!(matches!(b.charge(&p, ip, t0() + REFILL), Verdict::Refuse { .. }));
+        let refilled = t0() + REFILL * (BURST + 1);
+        assert_eq!(b.charge(&p, ip, refilled), Verdict::Allow);
+        b.refund(&p, ip, refilled);
+        assert!(b.is_empty(), "full again: forgotten");
     }
 }

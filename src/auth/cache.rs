@@ -20,11 +20,11 @@ use hmac::{Hmac, KeyInit, Mac};
 use rand::rand_core::TryRng;
 use rand::rngs::SysRng;
 use sha2::Sha256;
-use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use super::token::Presented;
+use crate::bounded::Bounded;
 use crate::store::{AppPasswordId, UserName};
 
 /// HMAC of an `Authorization` header value.
@@ -86,21 +86,24 @@ impl CacheEntry {
     }
 }
 
-/// A bounded map from credential to verification.
+/// The verified credentials and the stale ones, each a [`Bounded`] map: when full, the least
+/// recently *used* credential goes (every hit counts as a use), so the devices syncing all day
+/// keep their entries while one that stopped (or an expired password nobody sends any more)
+/// drifts to the end and is the next to go.
 pub struct CredentialCache {
     key: [u8; 32],
-    capacity: usize,
-    entries: Mutex<HashMap<CacheKey, Arc<CacheEntry>>>,
-    stale: Mutex<HashSet<CacheKey>>,
+    entries: Mutex<Bounded<CacheKey, Arc<CacheEntry>>>,
+    stale: Mutex<Bounded<CacheKey, ()>>,
 }
 
 impl CredentialCache {
-    /// A cache holding at most `capacity` credentials (0 disables it).
+    /// A cache holding at most `capacity` credentials, and as many stale ones (0 disables both).
     pub fn new(capacity: usize) -> Result<Self, rand::rngs::SysError> {
         let mut key = [0u8; 32];
         SysRng.try_fill_bytes(&mut key)?;
-        let (entries, stale) = (Mutex::new(HashMap::new()), Mutex::new(HashSet::new()));
-        Ok(Self { key, capacity, entries, stale })
+        let entries = Mutex::new(Bounded::new(capacity));
+        let stale = Mutex::new(Bounded::new(capacity));
+        Ok(Self { key, entries, stale })
     }
 
     /// The cache key of a credential: `user` as sent, and the app password as parsed (id and
@@ -117,50 +120,26 @@ impl CredentialCache {
     /// Remembers that `key` is the right secret of a revoked or expired app password.
     pub fn mark_stale(&self, key: CacheKey) {
         self.remove(&key);
-        if self.capacity == 0 {
-            return;
-        }
-        let mut stale = self.lock_stale();
-        if stale.len() >= self.capacity
-            && let Some(any) = stale.iter().next().copied()
-        {
-            stale.remove(&any);
-        }
-        stale.insert(key);
+        self.lock_stale().insert(key, ());
     }
 
-    /// True if `key` is known to be revoked or expired.
+    /// True if `key` is known to be revoked or expired (a retry counts as a use: a client that
+    /// keeps retrying keeps being refused for free).
     pub fn is_stale(&self, key: &CacheKey) -> bool {
-        self.lock_stale().contains(key)
+        self.lock_stale().get(key).is_some()
     }
 
-    /// The entry for `key`, if cached.
+    /// The entry for `key`, if cached; the hit counts as a use.
     pub fn get(&self, key: &CacheKey) -> Option<Arc<CacheEntry>> {
         self.lock().get(key).cloned()
     }
 
-    /// Caches a successful verification, evicting expired entries (then the oldest) when full.
-    pub fn insert(&self, key: CacheKey, entry: CacheEntry, now: DateTime<Utc>) {
-        if self.capacity == 0 {
-            return;
-        }
-        let mut entries = self.lock();
-        if entries.len() >= self.capacity {
-            entries.retain(|_, e| e.expires_at > now);
-        }
-        if entries.len() >= self.capacity {
-            let oldest = entries
-                .iter()
-                .min_by_key(|(_, e)| e.last_used_written.load(Ordering::Relaxed))
-                .map(|(k, _)| *k);
-            if let Some(k) = oldest {
-                entries.remove(&k);
-            }
-        }
-        entries.insert(key, Arc::new(entry));
+    /// Caches a successful verification; when full, the least recently used credential goes.
+    pub fn insert(&self, key: CacheKey, entry: CacheEntry) {
+        self.lock().insert(key, Arc::new(entry));
     }
 
-    /// Forgets a credential.
+    /// Forgets a credential (its record refused it for another reason than revoked or expired).
     pub fn remove(&self, key: &CacheKey) {
         self.lock().remove(key);
     }
@@ -175,11 +154,64 @@ impl CredentialCache {
         self.len() == 0
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<CacheKey, Arc<CacheEntry>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Bounded<CacheKey, Arc<CacheEntry>>> {
         self.entries.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn lock_stale(&self) -> std::sync::MutexGuard<'_, HashSet<CacheKey>> {
+    fn lock_stale(&self) -> std::sync::MutexGuard<'_, Bounded<CacheKey, ()>> {
         self.stale.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(id: &str, now: DateTime<Utc>) -> CacheEntry {
+        let (id, user) = (AppPasswordId::parse(id).unwrap(), UserName::parse("alice").unwrap());
+        CacheEntry::new(id, user, now + chrono::Duration::days(1), "hash".into(), 0, now)
+    }
+
+    #[test]
+    fn a_full_cache_forgets_the_credential_used_least_recently() {
+        let (cache, now) = (CredentialCache::new(2).unwrap(), Utc::now());
+        let (syncing, idle, new) = ([1u8; 32], [2u8; 32], [3u8; 32]);
+        cache.insert(syncing, entry("aaaaaaaaaa", now));
+        cache.insert(idle, entry("bbbbbbbbbb", now));
+        assert!(cache.get(&syncing).is_some(), "the syncing device is used again");
+        cache.insert(new, entry("cccccccccc", now));
+        assert_eq!(cache.len(), 2);
+        assert!(cache.get(&idle).is_none(), "inserted after, but never used since");
+        assert!(cache.get(&syncing).is_some() && cache.get(&new).is_some());
+    }
+
+    #[test]
+    fn a_stale_credential_leaves_the_cache_and_the_stale_set_stays_bounded() {
+        let (cache, now) = (CredentialCache::new(3).unwrap(), Utc::now());
+        cache.insert([9u8; 32], entry("aaaaaaaaaa", now));
+        cache.mark_stale([9u8; 32]);
+        assert!(cache.is_empty() && cache.is_stale(&[9u8; 32]));
+        for i in 0..100u8 {
+            cache.mark_stale([i; 32]);
+        }
+        assert_eq!(cache.lock_stale().len(), 3);
+        assert!(cache.is_stale(&[99u8; 32]) && !cache.is_stale(&[0u8; 32]));
+    }
+
+    #[test]
+    fn a_cache_of_capacity_zero_keeps_nothing() {
+        let (cache, now) = (CredentialCache::new(0).unwrap(), Utc::now());
+        cache.insert([1u8; 32], entry("aaaaaaaaaa", now));
+        cache.mark_stale([2u8; 32]);
+        assert!(cache.is_empty() && !cache.is_stale(&[2u8; 32]));
+    }
+
+    #[test]
+    fn last_used_is_due_once_per_interval_by_the_given_clock() {
+        let now = Utc::now();
+        let entry = entry("aaaaaaaaaa", now);
+        assert!(!entry.last_used_due(now + chrono::Duration::seconds(59), 60));
+        assert!(entry.last_used_due(now + chrono::Duration::seconds(60), 60));
+        assert!(!entry.last_used_due(now + chrono::Duration::seconds(61), 60), "written once");
     }
 }

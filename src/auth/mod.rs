@@ -29,6 +29,7 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use tokio::sync::{OnceCell, mpsc};
 
+use crate::clock::Clock;
 use crate::store::{AppPasswordId, LoginRecord, Store, UserName};
 use budget::AddressBudget;
 use cache::{CacheEntry, CacheKey, CredentialCache};
@@ -162,6 +163,8 @@ pub struct Gate {
     last_used: mpsc::Sender<(AppPasswordId, DateTime<Utc>)>,
     throttle: Throttle,
     budget: Arc<AddressBudget>,
+    /// What every expiry, window and last-used time is read from.
+    clock: Clock,
 }
 
 /// Counters of the gate.
@@ -208,8 +211,9 @@ pub enum Error {
 }
 
 impl Gate {
-    /// Starts the gate: its verification threads and its last-used writer (needs a tokio runtime).
-    pub fn start(store: Arc<Store>, options: &GateOptions) -> Result<Self, Error> {
+    /// Starts the gate on `clock`: its verification threads and its last-used writer (needs a
+    /// tokio runtime).
+    pub fn start(store: Arc<Store>, options: &GateOptions, clock: Clock) -> Result<Self, Error> {
         let verifier = Verifier::start(options.verify_threads)?;
         let cache = CredentialCache::new(options.cache_capacity)?;
         let (last_used, rx) = mpsc::channel(1024);
@@ -217,7 +221,7 @@ impl Gate {
         let inflight = Mutex::new(HashMap::new());
         let throttle = Throttle::with_capacity(options.throttle_keys);
         let budget = Arc::new(AddressBudget::default());
-        Ok(Self { store, verifier, cache, inflight, last_used, throttle, budget })
+        Ok(Self { store, verifier, cache, inflight, last_used, throttle, budget, clock })
     }
 
     /// What the gate has been doing, for `davgate status`.
@@ -281,7 +285,7 @@ impl Gate {
         };
         let key = self.cache.key(&user, &presented);
         if let Some(entry) = self.cache.get(&key) {
-            let outcome = self.confirm_cached(&entry, Utc::now()).await;
+            let outcome = self.confirm_cached(&entry, self.clock.now()).await;
             match outcome {
                 Err(Denied::Revoked | Denied::Expired) => self.cache.mark_stale(key),
                 Err(_) => self.cache.remove(&key),
@@ -310,16 +314,19 @@ impl Gate {
         verification: impl std::future::Future<Output = Outcome>,
     ) -> Attempt {
         let policy = self.policy();
-        if let Verdict::Refuse { retry_after } = self.throttle.admit(&policy, peer, user) {
+        let now = self.clock.instant();
+        if let Verdict::Refuse { retry_after } = self.throttle.admit(&policy, peer, user, now) {
             return Err((Denied::Throttled, Some(retry_after)));
         }
-        if costs_argon2 && let Verdict::Refuse { retry_after } = self.budget.charge(&policy, peer) {
+        if costs_argon2
+            && let Verdict::Refuse { retry_after } = self.budget.charge(&policy, peer, now)
+        {
             self.throttle.refund(&policy, peer, user);
             return Err((Denied::OverBudget, Some(retry_after)));
         }
         let outcome = verification.await;
         if costs_argon2 && matches!(outcome, Ok(_) | Err(Denied::Unavailable | Denied::Busy)) {
-            self.budget.refund(&policy, peer);
+            self.budget.refund(&policy, peer, self.clock.instant());
         }
         match outcome {
             Ok(who) => {
@@ -393,7 +400,7 @@ impl Gate {
         user_agent: Option<&str>,
     ) -> Outcome {
         let generation = self.store.generation();
-        let now = Utc::now();
+        let now = self.clock.now();
         let Some(record) = self.login_record(&presented.id).await? else {
             self.verifier.verify_dummy(&presented.secret).await.map_err(|_| Denied::Busy)?;
             return Err(Denied::UnknownId);
@@ -427,7 +434,7 @@ impl Gate {
             generation,
             now,
         );
-        self.cache.insert(key, entry, now);
+        self.cache.insert(key, entry);
         Ok(Authenticated { user: password.owner.clone(), app_password: password.id.clone() })
     }
 

@@ -14,16 +14,24 @@
 //! throttle is asked), count a stale client sending a revoked or expired app password (refused
 //! from its record for free, so it cannot lock out the same user's other apps behind the same
 //! NAT: Nextcloud #51533), or count requests without credentials. Memory is bounded: at most
-//! [`MAX_KEYS`] keys. When full, what is past the window goes first, then a tenth of the rest,
-//! the least telling first: unlocked keys with the fewest failures, stalest first. A locked-out
-//! key goes only once nothing but locked-out keys is left, so a flood of made-up user names (one
-//! failure each) can never erase a lockout.
+//! [`MAX_KEYS`] keys, in three [`Bounded`] tiers by how telling a key is: one failure or none,
+//! repeated failures, locked out (at least `max_failures`). Each charge moves its key to the
+//! most recent end of its tier. When full, one key goes per new one, in O(1): a key past the
+//! window first (the stalest of any tier), else the stalest of the lowest non-empty tier. So a
+//! locked-out key goes only once nothing but locked-out keys is left, and a flood of made-up
+//! user names (one failure each) only ever pushes out its own kind: it can never erase a
+//! lockout, nor a key with repeated failures.
+//!
+//! Both surfaces have their own [`Throttle`] (WebDAV's in the gate, the web sign-in's in the
+//! portal), sharing the settings' [`Policy`] but not the counts. The time is passed in (`now`,
+//! from the owner's [`crate::clock::Clock`]), so the windows are tested without waiting.
 
 use ipnet::IpNet;
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+use crate::bounded::Bounded;
 
 /// How long a locked-out key stays refused after its last failure.
 pub const LOCKOUT: Duration = Duration::from_secs(15 * 60);
@@ -66,7 +74,7 @@ impl Policy {
 /// What to do with an attempt before verifying it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
-    /// Go ahead.
+    /// Verify it (the attempt is charged).
     Allow,
     /// Refuse without verifying; the client may retry after this long.
     Refuse {
@@ -75,27 +83,29 @@ pub enum Verdict {
     },
 }
 
+/// What is counted: one user name (lower case, at most 64 characters) from one client network.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct Key {
     network: IpAddr,
     user: String,
 }
 
+/// One key's count.
 #[derive(Debug, Clone, Copy)]
 struct Bucket {
     /// Attempts charged (failures, and attempts still being verified).
     failures: u32,
-    /// The last charge.
+    /// The last charge: the lockout and the window run from it.
     last: Instant,
     /// The last attempt let through during a lockout.
     trickled: Option<Instant>,
 }
 
-/// One surface's throttle (WebDAV has one, the web login will have its own).
+/// One surface's counts of failed sign-ins (see the module doc for what it remembers, and for
+/// how long).
 #[derive(Debug)]
 pub struct Throttle {
-    buckets: Mutex<HashMap<Key, Bucket>>,
-    capacity: usize,
+    tiers: Mutex<Tiers>,
 }
 
 impl Default for Throttle {
@@ -107,54 +117,49 @@ impl Default for Throttle {
 impl Throttle {
     /// A throttle tracking at most `capacity` keys (default [`MAX_KEYS`]; small in tests).
     pub fn with_capacity(capacity: usize) -> Self {
-        Self { buckets: Mutex::new(HashMap::new()), capacity: capacity.max(1) }
+        Self { tiers: Mutex::new(Tiers::new(capacity.max(1))) }
     }
 
-    /// Charges an attempt of this (address, user), or refuses it during a lockout. Call before
-    /// verifying; then [`Throttle::failed`], [`Throttle::refund`] or [`Throttle::record_success`].
-    pub fn admit(&self, policy: &Policy, ip: IpAddr, user: &str) -> Verdict {
+    /// Charges an attempt of this (address, user) at `now`, or refuses it during a lockout.
+    /// Call before verifying; then [`Throttle::failed`], [`Throttle::refund`] or
+    /// [`Throttle::record_success`].
+    pub fn admit(&self, policy: &Policy, ip: IpAddr, user: &str, now: Instant) -> Verdict {
         let Some(key) = key(policy, ip, user) else { return Verdict::Allow };
-        let now = Instant::now();
-        let mut buckets = self.lock();
-        if buckets.len() >= self.capacity && !buckets.contains_key(&key) {
-            evict(&mut buckets, now, policy.max_failures, self.capacity);
-        }
-        let bucket =
-            buckets.entry(key).or_insert(Bucket { failures: 0, last: now, trickled: None });
-        if now - bucket.last > WINDOW {
-            bucket.failures = 0;
-        }
-        if bucket.failures >= policy.max_failures && now - bucket.last < LOCKOUT {
-            let due = policy.trickle && bucket.trickled.is_none_or(|t| now - t >= TRICKLE);
-            if !due {
-                return Verdict::Refuse { retry_after: LOCKOUT - (now - bucket.last) };
+        let mut tiers = self.lock();
+        let mut bucket = match tiers.take(&key) {
+            Some(bucket) => bucket,
+            None => {
+                if tiers.is_full() {
+                    tiers.make_room(now);
+                }
+                Bucket { failures: 0, last: now, trickled: None }
             }
-            bucket.trickled = Some(now);
-        }
-        bucket.failures = bucket.failures.saturating_add(1);
-        bucket.last = now;
-        Verdict::Allow
+        };
+        let verdict = charge(&mut bucket, policy, now);
+        tiers.put(key, bucket, policy.max_failures);
+        verdict
     }
 
     /// The admitted attempt failed as a guess: how long to hold the answer back.
     pub fn failed(&self, policy: &Policy, ip: IpAddr, user: &str) -> Duration {
         let Some(key) = key(policy, ip, user) else { return Duration::ZERO };
-        self.lock().get(&key).map_or(Duration::ZERO, |b| delay(b.failures))
+        self.lock().peek(&key).map_or(Duration::ZERO, |b| delay(b.failures))
     }
 
     /// The admitted attempt was no guess (a stale client, a disabled account): take it back.
     pub fn refund(&self, policy: &Policy, ip: IpAddr, user: &str) {
-        if let Some(key) = key(policy, ip, user)
-            && let Some(bucket) = self.lock().get_mut(&key)
-        {
+        let Some(key) = key(policy, ip, user) else { return };
+        let mut tiers = self.lock();
+        if let Some(mut bucket) = tiers.take(&key) {
             bucket.failures = bucket.failures.saturating_sub(1);
+            tiers.put(key, bucket, policy.max_failures);
         }
     }
 
     /// A success: the key starts over.
     pub fn record_success(&self, policy: &Policy, ip: IpAddr, user: &str) {
         if let Some(key) = key(policy, ip, user) {
-            self.lock().remove(&key);
+            self.lock().take(&key);
         }
     }
 
@@ -168,8 +173,93 @@ impl Throttle {
         self.len() == 0
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Key, Bucket>> {
-        self.buckets.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock(&self) -> std::sync::MutexGuard<'_, Tiers> {
+        self.tiers.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Charges one attempt to `bucket` at `now`, unless a lockout refuses it.
+fn charge(bucket: &mut Bucket, policy: &Policy, now: Instant) -> Verdict {
+    let since = now.saturating_duration_since(bucket.last);
+    if since > WINDOW {
+        bucket.failures = 0;
+    }
+    if bucket.failures >= policy.max_failures && since < LOCKOUT {
+        let due = policy.trickle
+            && bucket.trickled.is_none_or(|t| now.saturating_duration_since(t) >= TRICKLE);
+        if !due {
+            return Verdict::Refuse { retry_after: LOCKOUT - since };
+        }
+        bucket.trickled = Some(now);
+    }
+    bucket.failures = bucket.failures.saturating_add(1);
+    bucket.last = now;
+    Verdict::Allow
+}
+
+/// The keys in three tiers, lowest first: at most one failure, repeated failures, locked out.
+/// Each tier is ordered by last charge; together they hold at most `capacity` keys.
+#[derive(Debug)]
+struct Tiers {
+    tiers: [Bounded<Key, Bucket>; 3],
+    capacity: usize,
+}
+
+impl Tiers {
+    fn new(capacity: usize) -> Self {
+        // Each tier could hold every key; the sum is what [`Tiers::make_room`] keeps bounded.
+        let tiers = std::array::from_fn(|_| Bounded::new(capacity));
+        Self { tiers, capacity }
+    }
+
+    fn len(&self) -> usize {
+        self.tiers.iter().map(Bounded::len).sum()
+    }
+
+    fn is_full(&self) -> bool {
+        self.len() >= self.capacity
+    }
+
+    fn peek(&self, key: &Key) -> Option<&Bucket> {
+        self.tiers.iter().find_map(|tier| tier.peek(key))
+    }
+
+    /// Removes `key` from whichever tier holds it.
+    fn take(&mut self, key: &Key) -> Option<Bucket> {
+        self.tiers.iter_mut().find_map(|tier| tier.remove(key))
+    }
+
+    /// Puts `key` at the most recent end of the tier its failures rank it in.
+    fn put(&mut self, key: Key, bucket: Bucket, max_failures: u32) {
+        let tier = if bucket.failures >= max_failures {
+            2
+        } else if bucket.failures >= 2 {
+            1
+        } else {
+            0
+        };
+        if let Some(tier) = self.tiers.get_mut(tier) {
+            tier.insert(key, bucket);
+        }
+    }
+
+    /// Forgets one key: a key past the window if a tier's stalest is, else the stalest of the
+    /// lowest non-empty tier.
+    fn make_room(&mut self, now: Instant) {
+        let past_window = |tier: &Bounded<Key, Bucket>| {
+            tier.stalest().is_some_and(|(_, b)| now.saturating_duration_since(b.last) > WINDOW)
+        };
+        if let Some(tier) = self.tiers.iter_mut().find(|tier| past_window(tier)) {
+            tier.pop_stalest();
+        } else if let Some(tier) = self.tiers.iter_mut().find(|tier| !tier.is_empty()) {
+            tier.pop_stalest();
+        }
+    }
+
+    /// Every tracked user name (tests only).
+    #[cfg(test)]
+    fn users(&self) -> Vec<String> {
+        self.tiers.iter().flat_map(|tier| tier.iter().map(|(k, _)| k.user.clone())).collect()
     }
 }
 
@@ -207,34 +297,23 @@ fn canonical(ip: IpAddr) -> IpAddr {
     }
 }
 
-/// True while `bucket` is locked out.
-fn is_locked(bucket: &Bucket, max_failures: u32, now: Instant) -> bool {
-    bucket.failures >= max_failures && now - bucket.last < LOCKOUT
-}
-
-/// Makes room: forget what is past the window, and if that is not enough, a tenth of the
-/// capacity, least telling first. Ranked by (locked, failures, last charge): every unlocked key
-/// goes before any locked one, few failures before many, stale before recent.
-fn evict(buckets: &mut HashMap<Key, Bucket>, now: Instant, max_failures: u32, capacity: usize) {
-    buckets.retain(|_, b| now - b.last <= WINDOW);
-    if buckets.len() < capacity {
-        return;
-    }
-    let rank = |b: &Bucket| (is_locked(b, max_failures, now), b.failures, b.last);
-    let mut ranks: Vec<_> = buckets.values().map(rank).collect();
-    let nth = (capacity / 10).clamp(1, ranks.len() - 1);
-    let (_, cutoff, _) = ranks.select_nth_unstable(nth);
-    let cutoff = *cutoff;
-    buckets.retain(|_, b| rank(b) > cutoff);
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// The instant every test starts at (only differences matter).
+    fn t0() -> Instant {
+        static T0: std::sync::LazyLock<Instant> = std::sync::LazyLock::new(Instant::now);
+        *T0
+    }
+
+    fn at(seconds: u64) -> Instant {
+        t0() + Duration::from_secs(seconds)
+    }
+
     /// One failed guess, as the gate records it.
     fn fail(t: &Throttle, p: &Policy, ip: IpAddr, user: &str) -> Duration {
-        assert_eq!(t.admit(p, ip, user), Verdict::Allow);
+        assert_eq!(t.admit(p, ip, user, t0()), Verdict::Allow);
         t.failed(p, ip, user)
     }
 
@@ -259,7 +338,7 @@ mod tests {
         for _ in 0..3 {
             fail(&t, &p, ip, "alice");
         }
-        assert!(matches!(t.admit(&p, ip, "alice"), Verdict::Refuse { .. }));
+        assert!(matches!(t.admit(&p, ip, "alice", t0()), Verdict::Refuse { .. }));
     }
 
     #[test]
@@ -268,7 +347,7 @@ mod tests {
         let ip: IpAddr = "203.0.113.7".parse().unwrap();
         // Ten connections ask at once, before any answer: only three get through, plus the
         // one-a-minute trickle of a lockout.
-        let admitted = (0..10).filter(|_| t.admit(&p, ip, "alice") == Verdict::Allow).count();
+        let admitted = (0..10).filter(|_| t.admit(&p, ip, "alice", t0()) == Verdict::Allow).count();
         assert_eq!(admitted, 3 + 1);
     }
 
@@ -280,12 +359,71 @@ mod tests {
             fail(&t, &p, attacker, "Alice");
         }
         // One attempt a minute still goes through (a new device of alice's), then refusals.
-        assert_eq!(t.admit(&p, attacker, "alice"), Verdict::Allow);
-        assert!(matches!(t.admit(&p, attacker, "alice"), Verdict::Refuse { .. }));
-        assert_eq!(t.admit(&p, attacker, "bob"), Verdict::Allow);
-        assert_eq!(t.admit(&p, "198.51.100.1".parse().unwrap(), "alice"), Verdict::Allow);
+        assert_eq!(t.admit(&p, attacker, "alice", t0()), Verdict::Allow);
+        assert!(matches!(t.admit(&p, attacker, "alice", t0()), Verdict::Refuse { .. }));
+        assert_eq!(t.admit(&p, attacker, "bob", t0()), Verdict::Allow);
+        assert_eq!(t.admit(&p, "198.51.100.1".parse().unwrap(), "alice", t0()), Verdict::Allow);
         t.record_success(&p, attacker, "alice");
-        assert_eq!(t.admit(&p, attacker, "alice"), Verdict::Allow);
+        assert_eq!(t.admit(&p, attacker, "alice", t0()), Verdict::Allow);
+    }
+
+    /// `n` failed guesses at `now`.
+    fn fail_at(t: &Throttle, p: &Policy, ip: IpAddr, user: &str, n: u32, now: Instant) {
+        for _ in 0..n {
+            assert_eq!(t.admit(p, ip, user, now), Verdict::Allow);
+            t.failed(p, ip, user);
+        }
+    }
+
+    #[test]
+    fn a_lockout_ends_the_moment_its_window_has_passed_since_the_last_failure() {
+        let (t, p) = (Throttle::default(), Policy { trickle: false, ..policy() });
+        let ip: IpAddr = "203.0.113.7".parse().unwrap();
+        fail_at(&t, &p, ip, "alice", 3, at(100));
+        let just_before = at(100) + LOCKOUT - Duration::from_secs(1);
+        let refused = t.admit(&p, ip, "alice", just_before);
+        assert_eq!(refused, Verdict::Refuse { retry_after: Duration::from_secs(1) });
+        assert_eq!(t.admit(&p, ip, "alice", at(100) + LOCKOUT), Verdict::Allow);
+        // Within the hour the failures still count: the next wrong guess locks it again.
+        t.failed(&p, ip, "alice");
+        let again = at(101) + LOCKOUT;
+        assert!(matches!(t.admit(&p, ip, "alice", again), Verdict::Refuse { .. }));
+    }
+
+    #[test]
+    fn during_a_lockout_one_attempt_per_trickle_period_is_let_through() {
+        let (t, p) = (Throttle::default(), policy());
+        let ip: IpAddr = "203.0.113.7".parse().unwrap();
+        fail_at(&t, &p, ip, "alice", 3, at(0));
+        assert_eq!(t.admit(&p, ip, "alice", at(1)), Verdict::Allow, "the first trickle");
+        let next = at(1) + TRICKLE;
+        let early = t.admit(&p, ip, "alice", next - Duration::from_secs(1));
+        assert!(matches!(early, Verdict::Refuse { .. }));
+        assert_eq!(t.admit(&p, ip, "alice", next), Verdict::Allow);
+    }
+
+    #[test]
+    fn failures_older_than_the_window_are_forgotten() {
+        let (t, p) = (Throttle::default(), Policy { trickle: false, ..policy() });
+        let ip: IpAddr = "203.0.113.7".parse().unwrap();
+        fail_at(&t, &p, ip, "alice", 2, at(0));
+        let later = at(0) + WINDOW + Duration::from_secs(1);
+        fail_at(&t, &p, ip, "alice", 2, later);
+        assert_eq!(t.admit(&p, ip, "alice", later), Verdict::Allow, "2 fresh failures, not 4");
+    }
+
+    #[test]
+    fn when_full_a_key_past_the_window_goes_before_any_recent_one() {
+        let (t, p) = (Throttle::with_capacity(3), policy());
+        let ip: IpAddr = "203.0.113.7".parse().unwrap();
+        fail_at(&t, &p, ip, "old-lockout", 3, at(0));
+        let now = at(0) + WINDOW + Duration::from_secs(1);
+        fail_at(&t, &p, ip, "recent1", 1, now);
+        fail_at(&t, &p, ip, "recent2", 1, now);
+        fail_at(&t, &p, ip, "new", 1, now);
+        let mut users = t.lock().users();
+        users.sort();
+        assert_eq!(users, ["new", "recent1", "recent2"]);
     }
 
     #[test]
@@ -293,7 +431,7 @@ mod tests {
         let (t, p) = (Throttle::default(), policy());
         let ip: IpAddr = "203.0.113.7".parse().unwrap();
         for _ in 0..20 {
-            assert_eq!(t.admit(&p, ip, "alice"), Verdict::Allow);
+            assert_eq!(t.admit(&p, ip, "alice", t0()), Verdict::Allow);
             t.refund(&p, ip, "alice");
         }
         assert_eq!(fail(&t, &p, ip, "alice"), Duration::from_millis(100));
@@ -306,13 +444,13 @@ mod tests {
             fail(&t, &p, format!("2001:db8:1:2::{i}").parse().unwrap(), "alice");
         }
         let neighbour: IpAddr = "2001:db8:1:2:ffff::1".parse().unwrap();
-        assert!(matches!(t.admit(&p, neighbour, "alice"), Verdict::Refuse { .. }));
-        assert_eq!(t.admit(&p, "2001:db8:1:3::1".parse().unwrap(), "alice"), Verdict::Allow);
+        assert!(matches!(t.admit(&p, neighbour, "alice", t0()), Verdict::Refuse { .. }));
+        assert_eq!(t.admit(&p, "2001:db8:1:3::1".parse().unwrap(), "alice", t0()), Verdict::Allow);
         for _ in 0..4 {
             fail(&t, &p, "::ffff:203.0.113.9".parse().unwrap(), "bob");
         }
         let same: IpAddr = "203.0.113.9".parse().unwrap();
-        assert!(matches!(t.admit(&p, same, "bob"), Verdict::Refuse { .. }));
+        assert!(matches!(t.admit(&p, same, "bob", t0()), Verdict::Refuse { .. }));
     }
 
     #[test]
@@ -337,7 +475,7 @@ mod tests {
         for _ in 0..3 {
             fail(&t, &p, ip, "bob");
         }
-        assert_eq!(t.admit(&p, ip, "bob"), Verdict::Allow, "the trickle");
+        assert_eq!(t.admit(&p, ip, "bob", t0()), Verdict::Allow, "the trickle");
         // Names that failed twice rank above those that failed once, but below the lockout.
         for i in 0..200 {
             fail(&t, &p, ip, &format!("twice{i}"));
@@ -347,8 +485,8 @@ mod tests {
             fail(&t, &p, ip, &format!("spray{i}"));
             assert!(t.len() <= 1_000);
         }
-        assert!(matches!(t.admit(&p, ip, "bob"), Verdict::Refuse { .. }), "still locked out");
-        let kept = t.lock().keys().filter(|k| k.user.starts_with("twice")).count();
+        assert!(matches!(t.admit(&p, ip, "bob", t0()), Verdict::Refuse { .. }), "still locked out");
+        let kept = t.lock().users().iter().filter(|u| u.starts_with("twice")).count();
         assert_eq!(kept, 200, "two failures outlast one");
     }
 
@@ -362,7 +500,10 @@ mod tests {
             }
         }
         assert!(t.len() <= 100);
-        assert!(matches!(t.admit(&p, ip, "locked999"), Verdict::Refuse { .. }), "newest kept");
+        assert!(
+            matches!(t.admit(&p, ip, "locked999", t0()), Verdict::Refuse { .. }),
+            "newest kept"
+        );
     }
 
     #[test]

@@ -53,10 +53,16 @@ pub struct ConfinedFs {
 
 impl ConfinedFs {
     /// Serves `user`'s `home` (which must exist); files are created private (0600/0700), at
-    /// most `max_depth` names below the home.
-    pub fn new(home: PathBuf, store: Arc<Store>, user: UserName, max_depth: usize) -> Box<Self> {
+    /// most `max_depth` names below the home; the quota's count of the home ages by `clock`.
+    pub fn new(
+        home: PathBuf,
+        store: Arc<Store>,
+        user: UserName,
+        max_depth: usize,
+        clock: crate::clock::Clock,
+    ) -> Box<Self> {
         let inner = *LocalFs::new(&home, false, false, false);
-        let usage = Arc::new(Usage::new(home.clone()));
+        let usage = Arc::new(Usage::new(home.clone(), clock));
         Box::new(Self {
             inner,
             home: Arc::new(home),

@@ -8,19 +8,20 @@
 //! freed too. A lock never lives longer than the `lock_timeout` in force when it was granted or
 //! refreshed, whatever dav-server passes down.
 //!
-//! Locks are keyed by user: one user's `/a.txt` is never another's. The [`Clock`] is injected
-//! so that expiry is tested without sleeping. Semantics otherwise follow `MemLs` (which passes
+//! Locks are keyed by user: one user's `/a.txt` is never another's. The server's [`Clock`] is
+//! injected so that expiry is tested without sleeping (lock timeouts are wall-clock, as
+//! dav-server's `timeout_at` is a `SystemTime`). Semantics otherwise follow `MemLs` (which passes
 //! litmus), except that a collection's depth-0 lock is not listed in its members' lockdiscovery.
 
 use dav_server::davpath::DavPath;
 use dav_server::ls::{DavLock, DavLockSystem, LsFuture};
 use http::StatusCode;
 use std::collections::{BTreeMap, HashMap};
-use std::fmt::Debug;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, SystemTime};
 use xmltree::{Element, EmitterConfig};
 
+use crate::clock::Clock;
 use crate::store::UserName;
 
 /// How often, at most, every user's expired locks are purged.
@@ -40,22 +41,6 @@ pub struct LockLimits {
 impl Default for LockLimits {
     fn default() -> Self {
         Self { per_user: 1_000, per_path: 32, owner_bytes: 4 * 1024 }
-    }
-}
-
-/// The time, injected so that tests can move it.
-pub trait Clock: Send + Sync + Debug {
-    /// Now.
-    fn now(&self) -> SystemTime;
-}
-
-/// The system's wall clock (lock timeouts are wall-clock, as `timeout_at` is a `SystemTime`).
-#[derive(Debug)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> SystemTime {
-        SystemTime::now()
     }
 }
 
@@ -93,7 +78,7 @@ impl Refusal {
 #[derive(Debug, Clone)]
 pub struct Locks {
     table: Arc<Mutex<Table>>,
-    clock: Arc<dyn Clock>,
+    clock: Clock,
     limits: LockLimits,
 }
 
@@ -112,7 +97,7 @@ struct UserTable {
 
 impl Locks {
     /// An empty table on `clock` with `limits`.
-    pub fn new(clock: Arc<dyn Clock>, limits: LockLimits) -> Self {
+    pub fn new(clock: Clock, limits: LockLimits) -> Self {
         Self { table: Arc::default(), clock, limits }
     }
 
@@ -167,7 +152,7 @@ impl RequestLocks {
     }
 
     fn with_user<T>(&self, op: impl FnOnce(&mut UserTable, SystemTime) -> T) -> T {
-        let now = self.locks.clock.now();
+        let now = self.locks.clock.system_time();
         let mut table = self.locks.lock_table(now);
         op(table.users.entry(self.user.clone()).or_default(), now)
     }
@@ -456,29 +441,22 @@ fn xml_size(element: &Element) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicU64, Ordering};
+    use crate::clock::ManualClock;
 
-    /// A clock that moves only when told.
-    #[derive(Debug, Default)]
-    struct ManualClock(AtomicU64);
+    /// A clock that moves only when told, by whole seconds.
+    struct Seconds(ManualClock);
 
-    impl ManualClock {
+    impl Seconds {
         fn advance(&self, seconds: u64) {
-            self.0.fetch_add(seconds, Ordering::SeqCst);
+            self.0.advance(Duration::from_secs(seconds));
         }
     }
 
-    impl Clock for ManualClock {
-        fn now(&self) -> SystemTime {
-            SystemTime::UNIX_EPOCH
-                + Duration::from_secs(1_700_000_000 + self.0.load(Ordering::SeqCst))
-        }
-    }
-
-    fn setup(limits: LockLimits) -> (Arc<ManualClock>, Locks) {
-        let clock = Arc::new(ManualClock::default());
-        let locks = Locks::new(Arc::clone(&clock) as Arc<dyn Clock>, limits);
-        (clock, locks)
+    fn setup(limits: LockLimits) -> (Seconds, Locks) {
+        let start = chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        let clock = ManualClock::starting_at(start);
+        let locks = Locks::new(clock.clock(), limits);
+        (Seconds(clock), locks)
     }
 
     fn alice(locks: &Locks) -> Box<RequestLocks> {

@@ -30,11 +30,12 @@ use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::auth::Authenticated;
+use crate::clock::Clock;
 use crate::store::{Store, UserName};
 pub use confined::ConfinedFs;
 pub use inert::{CONTENT_POLICY, make_inert};
 use limits::DavLimits;
-use locks::{LockLimits, Locks, SystemClock};
+use locks::{LockLimits, Locks};
 use upload::UploadContext;
 pub use upload::{TEMP_PREFIX, remove_leftovers};
 
@@ -69,6 +70,8 @@ pub struct Mount {
     limits: DavLimits,
     /// One permit per upload (PUT, COPY) in flight, server-wide.
     uploads: Arc<Semaphore>,
+    /// Ages lock timeouts and quota counts.
+    clock: Clock,
 }
 
 /// Why a user's mount cannot be had.
@@ -92,8 +95,9 @@ const X_OC_MTIME: HeaderName = HeaderName::from_static("x-oc-mtime");
 const TIMEOUT: HeaderName = HeaderName::from_static("timeout");
 
 impl Mount {
-    /// A mount serving homes under `files_root` (`<data>/files`), one folder per user.
-    pub fn new(files_root: PathBuf, store: Arc<Store>, limits: DavLimits) -> Self {
+    /// A mount serving homes under `files_root` (`<data>/files`), one folder per user, its lock
+    /// timeouts and quota counts on `clock`.
+    pub fn new(files_root: PathBuf, store: Arc<Store>, limits: DavLimits, clock: Clock) -> Self {
         let handler = DavHandler::builder()
             .strip_prefix(PREFIX)
             .hide_symlinks(true)
@@ -108,11 +112,12 @@ impl Mount {
             files_root,
             store,
             users: Mutex::new(HashMap::new()),
-            locks: Locks::new(Arc::new(SystemClock), LockLimits::default()),
+            locks: Locks::new(clock.clone(), LockLimits::default()),
             checked_generation: AtomicU64::new(generation),
             checking: tokio::sync::Mutex::new(()),
             limits,
             uploads: Arc::new(Semaphore::new(limits.max_uploads.min(Semaphore::MAX_PERMITS))),
+            clock,
         }
     }
 
@@ -287,7 +292,13 @@ impl Mount {
         .await
         .map_err(std::io::Error::other)??;
         let mount = UserMount {
-            fs: ConfinedFs::new(home, Arc::clone(&self.store), user.clone(), self.limits.max_depth),
+            fs: ConfinedFs::new(
+                home,
+                Arc::clone(&self.store),
+                user.clone(),
+                self.limits.max_depth,
+                self.clock.clone(),
+            ),
             account_created: account.created_at,
             deepening: Arc::default(),
         };

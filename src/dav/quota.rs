@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use super::upload::is_temporary;
+use crate::clock::Clock;
 use crate::store::{Store, UserName};
 
 /// How long a count stays trusted when nothing was deleted.
@@ -25,6 +26,8 @@ const RECOUNT_AFTER: Duration = Duration::from_secs(60);
 #[derive(Debug)]
 pub struct Usage {
     home: PathBuf,
+    /// When a count goes stale is read from it.
+    clock: Clock,
     count: Mutex<Count>,
     limit: Mutex<Option<(u64, Option<u64>)>>,
 }
@@ -38,9 +41,9 @@ struct Count {
 }
 
 impl Usage {
-    /// The usage of the home folder `home`.
-    pub fn new(home: PathBuf) -> Self {
-        Self { home, count: Mutex::default(), limit: Mutex::default() }
+    /// The usage of the home folder `home`, its counts aged by `clock`.
+    pub fn new(home: PathBuf, clock: Clock) -> Self {
+        Self { home, clock, count: Mutex::default(), limit: Mutex::default() }
     }
 
     fn lock(&self) -> MutexGuard<'_, Count> {
@@ -54,13 +57,14 @@ impl Usage {
     }
 
     fn used_locked(&self, count: &mut Count) -> std::io::Result<u64> {
+        let now = self.clock.instant();
         if let Some((bytes, at)) = count.counted
-            && at.elapsed() < RECOUNT_AFTER
+            && now.saturating_duration_since(at) < RECOUNT_AFTER
         {
             return Ok(bytes);
         }
         let bytes = self::count(&self.home)?;
-        count.counted = Some((bytes, Instant::now()));
+        count.counted = Some((bytes, now));
         Ok(bytes)
     }
 
@@ -173,6 +177,7 @@ pub fn count(dir: &std::path::Path) -> std::io::Result<u64> {
 #[cfg(test)]
 mod tests {
     use super::{Count, Usage, count};
+    use crate::clock::Clock;
     use std::sync::Arc;
 
     #[test]
@@ -200,7 +205,7 @@ mod tests {
     fn reservations_share_the_room_and_are_released_on_drop() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("a"), [0u8; 100]).unwrap();
-        let usage = Arc::new(Usage::new(dir.path().to_path_buf()));
+        let usage = Arc::new(Usage::new(dir.path().to_path_buf(), Clock::system()));
         let mut first = reservation(&usage, 1000, 0);
         assert_eq!(first.grow_to(600), Ok(()));
         let mut second = reservation(&usage, 1000, 0);
@@ -217,7 +222,7 @@ mod tests {
     fn a_replaced_file_frees_its_room() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("a"), [0u8; 800]).unwrap();
-        let usage = Arc::new(Usage::new(dir.path().to_path_buf()));
+        let usage = Arc::new(Usage::new(dir.path().to_path_buf(), Clock::system()));
         assert_eq!(reservation(&usage, 1000, 800).grow_to(1000), Ok(()));
         assert!(reservation(&usage, 1000, 0).grow_to(201).is_err());
     }

@@ -5,7 +5,6 @@
 //! Changes go through the same [`admin`] operations as the CLI; argon2 (primary passwords,
 //! new app passwords) runs on the server's bounded pool, never on the async runtime.
 
-use chrono::Utc;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,6 +18,7 @@ use crate::auth::budget::AddressBudget;
 use crate::auth::throttle::{Policy, Throttle, Verdict};
 use crate::auth::token::Secret;
 use crate::auth::verify::{Busy, Verifier};
+use crate::clock::Clock;
 use crate::store::{self, Role, SettingKey, Store, TotpFactor, User, UserName};
 
 /// Why a web or API action was refused. Each maps to one HTTP status.
@@ -189,19 +189,22 @@ pub struct Portal {
     throttle: Throttle,
     /// The per-network argon2 budget, shared with WebDAV: it is one pool they both drain.
     budget: Arc<AddressBudget>,
+    /// What session lifetimes, the throttle's windows and the TOTP step are read from.
+    clock: Clock,
 }
 
 impl Portal {
     /// The portal over a running server's store, operations, argon2 pool and its per-network
-    /// budget (the gate's, [`crate::auth::Gate::budget`]).
+    /// budget (the gate's, [`crate::auth::Gate::budget`]), on `clock`.
     pub fn new(
         store: Arc<Store>,
         operations: Arc<Operations>,
         verifier: Verifier,
         budget: Arc<AddressBudget>,
+        clock: Clock,
     ) -> Self {
         let (sessions, throttle) = (Sessions::default(), Throttle::default());
-        Self { store, operations, verifier, sessions, throttle, budget }
+        Self { store, operations, verifier, sessions, throttle, budget, clock }
     }
 
     fn policy(&self) -> Policy {
@@ -218,12 +221,16 @@ impl Portal {
     ) -> Result<LoginStep, PortalError> {
         let key = name.trim().to_ascii_lowercase();
         let policy = self.policy();
-        if let Verdict::Refuse { retry_after } = self.throttle.admit(&policy, peer, &key) {
+        if let Verdict::Refuse { retry_after } =
+            self.throttle.admit(&policy, peer, &key, self.clock.instant())
+        {
             return Err(held(retry_after).await);
         }
         // Every sign-in costs one argon2 from the network's budget, and keeps it even when right
         // (a right password is not cached: a refund would let one account loop on the pool).
-        if let Verdict::Refuse { retry_after } = self.budget.charge(&policy, peer) {
+        if let Verdict::Refuse { retry_after } =
+            self.budget.charge(&policy, peer, self.clock.instant())
+        {
             self.throttle.refund(&policy, peer, &key);
             // The same line as a WebDAV refusal over the budget, for fail2ban.
             tracing::warn!(
@@ -240,7 +247,7 @@ impl Portal {
             Ok(name) => match self.load(name).await {
                 Ok(user) => user,
                 Err(e) => {
-                    self.budget.refund(&policy, peer);
+                    self.budget.refund(&policy, peer, self.clock.instant());
                     self.throttle.refund(&policy, peer, &key);
                     return Err(e);
                 }
@@ -252,7 +259,7 @@ impl Portal {
             _ => self.verifier.verify_dummy(&secret).await,
         };
         let Ok(ok) = verified else {
-            self.budget.refund(&policy, peer);
+            self.budget.refund(&policy, peer, self.clock.instant());
             self.throttle.refund(&policy, peer, &key);
             tracing::warn!(target: "davgate::web", "web sign-in refused: {}", Busy);
             return Err(PortalError::Unavailable);
@@ -288,18 +295,21 @@ impl Portal {
         token: &str,
         code: &str,
     ) -> Result<(String, Session), PortalError> {
-        let session = self.sessions.get(token).ok_or(PortalError::SignedOut)?;
+        let session =
+            self.sessions.get(token, self.clock.instant()).ok_or(PortalError::SignedOut)?;
         if session.stage == Stage::SignedIn {
             return Err(PortalError::Invalid("this session is already signed in".into()));
         }
         let key = session.user.as_str();
         let policy = self.policy();
-        if let Verdict::Refuse { retry_after } = self.throttle.admit(&policy, peer, key) {
+        if let Verdict::Refuse { retry_after } =
+            self.throttle.admit(&policy, peer, key, self.clock.instant())
+        {
             return Err(held(retry_after).await);
         }
         // Claimed before the code is looked at: the sixth of any number of racing requests is
         // refused unchecked.
-        let attempt = match self.sessions.claim_code_attempt(token) {
+        let attempt = match self.sessions.claim_code_attempt(token, self.clock.instant()) {
             CodeClaim::Granted(n) => n,
             CodeClaim::Spent | CodeClaim::Gone => {
                 self.throttle.refund(&policy, peer, key);
@@ -343,7 +353,8 @@ impl Portal {
     /// (by the web, the admin socket or the CLI), end here.
     pub async fn viewer(&self, token: Option<&str>) -> Result<Viewer, PortalError> {
         let token = token.ok_or(PortalError::SignedOut)?;
-        let session = self.sessions.get(token).ok_or(PortalError::SignedOut)?;
+        let session =
+            self.sessions.get(token, self.clock.instant()).ok_or(PortalError::SignedOut)?;
         if session.stage != Stage::SignedIn {
             return Err(PortalError::SignedOut);
         }
@@ -360,7 +371,7 @@ impl Portal {
 
     /// The half-open session behind `token`, if it is waiting for a code.
     pub fn pending(&self, token: Option<&str>) -> Option<Session> {
-        let session = self.sessions.get(token?)?;
+        let session = self.sessions.get(token?, self.clock.instant())?;
         matches!(session.stage, Stage::SecondFactor { .. }).then_some(session)
     }
 
@@ -553,8 +564,9 @@ impl Portal {
             .enrolment
             .clone()
             .ok_or_else(|| PortalError::Invalid("start the two-factor set-up first".into()))?;
-        let step = totp::check(&secret, code, totp::now()).ok_or(PortalError::BadCode)?;
-        let factor = TotpFactor { secret, enrolled_at: Utc::now(), last_step: step };
+        let step =
+            totp::check(&secret, code, self.clock.unix_seconds()).ok_or(PortalError::BadCode)?;
+        let factor = TotpFactor { secret, enrolled_at: self.clock.now(), last_step: step };
         let (store, name) = (Arc::clone(&self.store), viewer.user.name.clone());
         blocking(move || store.set_user_totp(&name, Some(factor))).await??;
         self.sessions.update(&viewer.token, |s| s.enrolment = None);
@@ -584,13 +596,15 @@ impl Portal {
         factor: &TotpFactor,
         code: &str,
     ) -> Result<bool, PortalError> {
-        let Some(step) = totp::check(&factor.secret, code, totp::now()) else { return Ok(false) };
+        let Some(step) = totp::check(&factor.secret, code, self.clock.unix_seconds()) else {
+            return Ok(false);
+        };
         let (store, name) = (Arc::clone(&self.store), name.clone());
         Ok(blocking(move || store.accept_totp_step(&name, step)).await??)
     }
 
     fn open(&self, user: &User, stage: Stage) -> Result<(String, Session), PortalError> {
-        self.sessions.open(user, stage).map_err(unavailable)
+        self.sessions.open(user, stage, self.clock.instant()).map_err(unavailable)
     }
 
     fn close_sessions_of(&self, name: &str) {

@@ -1,6 +1,7 @@
 //! The web login's second factor: RFC 6238 TOTP (SHA-1, 6 digits, 30 s steps, ±1 step), as
 //! every authenticator app speaks it. Codes are checked by totp-rs; that a code is used once is
-//! the store's job ([`crate::store::Store::accept_totp_step`]).
+//! the store's job ([`crate::store::Store::accept_totp_step`]). The time is passed in
+//! (`unix_time`, from the portal's [`crate::clock::Clock`]).
 
 use qrcode::QrCode;
 use qrcode::render::svg;
@@ -79,11 +80,6 @@ pub fn qr_svg(url: &str) -> Result<String, TotpError> {
         .build();
     // Inline in HTML: drop the XML declaration, keep the <svg> element.
     Ok(image.find("<svg").map_or(image.clone(), |at| image[at..].to_string()))
-}
-
-/// Seconds since the Unix epoch now.
-pub fn now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 #[cfg(test)]

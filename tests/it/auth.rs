@@ -72,6 +72,9 @@ fn wrong_secret_wrong_owner_and_unknown_user_look_the_same() {
     }
 }
 
+/// The one test that waits out a real TTL, on the binary and the system's clock: the
+/// boundaries are tested on a clock the test moves (clock.rs); this one shows that the server,
+/// the gate and the listing all read the real time.
 #[test]
 fn an_app_password_expires_after_the_ttl_in_force_at_creation() {
     let server = TestServer::start();

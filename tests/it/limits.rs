@@ -117,23 +117,8 @@ fn xml_nested_deeper_than_64_levels_is_refused_and_the_server_keeps_serving() {
     no_panic_in(&server);
 }
 
-#[test]
-fn an_expired_lock_no_longer_guards_the_file_nor_shows_in_lockdiscovery() {
-    let server = TestServer::start();
-    let alice = Alice::new(&server);
-    ok(&server.cli(&["settings", "set", "lock_timeout", "1s"]));
-    assert_eq!(alice.put("/dav/report.txt"), 201);
-    let (code, xml) = alice.send("LOCK", "/dav/report.txt", lockinfo(false, "gone-client"));
-    assert_eq!(code, 200, "{xml}");
-    assert!(xml.contains("Second-1"), "{xml}");
-    assert_eq!(alice.put("/dav/report.txt"), 423, "a PUT without the token while it is locked");
-    assert!(alice.lockdiscovery("/dav/report.txt").contains("gone-client"));
-
-    std::thread::sleep(std::time::Duration::from_millis(1_500));
-    assert_eq!(alice.put("/dav/report.txt"), 204, "the expired lock still guards the file");
-    let xml = alice.lockdiscovery("/dav/report.txt");
-    assert!(!xml.contains("gone-client") && !xml.contains("activelock"), "{xml}");
-}
+// That an expired lock no longer guards the file nor shows in lockdiscovery is shown on a
+// clock the test moves: clock.rs, an_abandoned_lock_guards_the_file_until_the_lock_timeout_and_then_is_gone.
 
 #[test]
 fn shared_locks_are_capped_per_path_and_per_user_with_a_reason() {

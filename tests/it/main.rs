@@ -8,6 +8,7 @@ mod auth;
 mod browser;
 mod cli;
 mod clients;
+mod clock;
 mod connections;
 mod content;
 mod fragment;
