@@ -106,3 +106,150 @@ impl Feed {
         Ok(value)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+
+    use super::super::*;
+
+    struct Fixture {
+        _dir: tempfile::TempDir,
+        store: Store,
+        alice: UserName,
+        laptop: AppPasswordId,
+    }
+
+    /// A store with an admin, alice, and one app password of hers.
+    async fn fixture() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join(Store::FILE_NAME)).unwrap();
+        let (admin, alice) = (UserName::parse("admin").unwrap(), UserName::parse("alice").unwrap());
+        store.create_user(&admin, Role::Admin, "hash".into(), Utc::now()).await.unwrap();
+        store.create_user(&alice, Role::User, "hash".into(), Utc::now()).await.unwrap();
+        let laptop = new_password(&store, &alice, "0000000001", "laptop").await;
+        Fixture { _dir: dir, store, alice, laptop }
+    }
+
+    async fn new_password(store: &Store, owner: &UserName, id: &str, name: &str) -> AppPasswordId {
+        let id = AppPasswordId::parse(id).unwrap();
+        let new = NewAppPassword {
+            id: id.clone(),
+            owner: owner.clone(),
+            name: name.into(),
+            secret_hash: "hash".into(),
+        };
+        store.create_app_password(new, Utc::now()).await.unwrap();
+        id
+    }
+
+    #[tokio::test]
+    async fn every_change_that_can_take_a_credential_away_moves_the_feed() {
+        let Fixture { store, alice, laptop, _dir } = fixture().await;
+        let mut seen = store.generation();
+        let mut moved = |what: &str| {
+            let now = store.generation();
+            assert!(now > seen, "{what} did not move the feed");
+            seen = now;
+        };
+        store.revoke_app_password(&alice, &laptop, Utc::now()).await.unwrap();
+        moved("revoke");
+        new_password(&store, &alice, "0000000002", "phone").await;
+        store.revoke_all_app_passwords(&alice, Utc::now()).await.unwrap();
+        moved("revoke-all");
+        store.set_user_disabled(&alice, true).await.unwrap();
+        moved("disable");
+        store.set_user_disabled(&alice, false).await.unwrap();
+        moved("enable");
+        store.set_user_password(&alice, "other hash".into()).await.unwrap();
+        moved("password change");
+        store.set_user_quota(&alice, Some(1 << 20)).await.unwrap();
+        moved("quota");
+        store.set_setting(SettingKey::LoginMaxFailures, "5").await.unwrap();
+        moved("setting");
+        store.remove_user(&alice).await.unwrap();
+        moved("remove");
+    }
+
+    #[tokio::test]
+    async fn reads_and_harmless_writes_leave_the_feed_where_it_was() {
+        let Fixture { store, alice, laptop, _dir } = fixture().await;
+        let before = store.generation();
+        let factor = TotpFactor { secret: vec![7; 20], enrolled_at: Utc::now(), last_step: 0 };
+        store.user(&alice).await.unwrap();
+        store.users().await.unwrap();
+        store.has_users().await.unwrap();
+        store.login_record(&laptop).await.unwrap();
+        store.app_passwords(Some(&alice)).await.unwrap();
+        store.record_first_use(&laptop, "rclone", "rclone/v1.60", Utc::now()).await.unwrap();
+        store.record_last_used(vec![(laptop.clone(), Utc::now())]).await.unwrap();
+        new_password(&store, &alice, "0000000002", "phone").await;
+        let bob = UserName::parse("bob").unwrap();
+        store.create_user(&bob, Role::User, "hash".into(), Utc::now()).await.unwrap();
+        store.set_user_totp(&alice, Some(factor)).await.unwrap();
+        assert!(store.accept_totp_step(&alice, 1).await.unwrap());
+        let prop = DeadProp { namespace: None, name: "x".into(), prefix: None, xml: None };
+        store.patch_dead_props(&alice, "/f", vec![(true, prop)]).await.unwrap();
+        store.copy_dead_props(&alice, "/f", "/g").await.unwrap();
+        store.delete_dead_props(&alice, "/g").await.unwrap();
+        store.settings();
+        assert_eq!(store.generation(), before);
+    }
+
+    #[tokio::test]
+    async fn a_refused_change_publishes_nothing() {
+        let Fixture { store, alice, _dir, .. } = fixture().await;
+        let before = store.generation();
+        let unknown = AppPasswordId::parse("zzzzzzzzzz").unwrap();
+        assert!(store.revoke_app_password(&alice, &unknown, Utc::now()).await.is_err());
+        assert!(store.set_setting(SettingKey::Durability, "sometimes").await.is_err());
+        let admin = UserName::parse("admin").unwrap();
+        assert!(matches!(store.remove_user(&admin).await, Err(Error::LastAdmin(_))));
+        assert_eq!(store.generation(), before);
+    }
+
+    #[tokio::test]
+    async fn a_subscriber_sees_the_new_settings_with_the_new_generation() {
+        let Fixture { store, _dir, .. } = fixture().await;
+        let mut changes = store.changes();
+        let before = changes.borrow_and_update().clone();
+        assert_eq!(before.settings.lock_timeout.as_seconds(), 600);
+        let waiting = tokio::spawn(async move {
+            changes.changed().await.unwrap();
+            changes.borrow_and_update().clone()
+        });
+        store.set_setting(SettingKey::LockTimeout, "5m").await.unwrap();
+        let seen = tokio::time::timeout(std::time::Duration::from_secs(10), waiting)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(seen.settings.lock_timeout.as_seconds(), 300);
+        assert!(seen.generation > before.generation);
+        assert_eq!(store.settings().lock_timeout.as_seconds(), 300, "the per-request read too");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn settings_changed_at_once_are_all_in_the_last_snapshot() {
+        let Fixture { store, _dir, .. } = fixture().await;
+        let changes = [
+            (SettingKey::LockTimeout, "5m"),
+            (SettingKey::LoginMaxFailures, "3"),
+            (SettingKey::Durability, "fast"),
+            (SettingKey::PropfindDepthInfinity, "true"),
+            (SettingKey::LoginThrottle, "false"),
+            (SettingKey::AppCredentialsTtl, "30d"),
+        ];
+        let tasks = changes.map(|(key, value)| {
+            let store = store.clone();
+            tokio::spawn(async move { store.set_setting(key, value).await.unwrap() })
+        });
+        for task in tasks {
+            task.await.unwrap();
+        }
+        let snapshot = store.changes().borrow().clone();
+        assert_eq!(snapshot.generation.get(), changes.len() as u64);
+        for (key, value) in changes {
+            assert_eq!(snapshot.settings.get(key), value, "{key} lost");
+        }
+    }
+}
