@@ -77,9 +77,15 @@ impl Feed {
         Self { sender: watch::Sender::new(first), order: Mutex::new(()) }
     }
 
-    /// The newest snapshot (a lock-protected copy of a number and a reference count).
-    pub(super) fn current(&self) -> Snapshot {
-        self.sender.borrow().clone()
+    /// The newest generation: a read lock and a copy, no reference count touched (the gate
+    /// reads it on every request).
+    pub(super) fn generation(&self) -> Generation {
+        self.sender.borrow().generation
+    }
+
+    /// The newest settings, shared.
+    pub(super) fn settings(&self) -> Arc<Settings> {
+        Arc::clone(&self.sender.borrow().settings)
     }
 
     /// A receiver that starts at the current snapshot.
@@ -87,16 +93,17 @@ impl Feed {
         self.sender.subscribe()
     }
 
-    /// Runs `commit` (a whole write transaction, committed) and, if it succeeded, publishes the
-    /// next generation with the settings it returns (or the current ones). Nothing is
+    /// Runs `commit` (a whole write transaction, committed) on the settings in force and, if it
+    /// succeeded, publishes the next generation with the settings it returns (or the current
+    /// ones). Nothing is
     /// published for a change that failed or was refused. Blocking: call it where the
     /// transaction runs.
     pub(super) fn publish<T>(
         &self,
-        commit: impl FnOnce(&Snapshot) -> Result<(T, Option<Settings>)>,
+        commit: impl FnOnce(&Settings) -> Result<(T, Option<Settings>)>,
     ) -> Result<T> {
         let _order = self.order.lock().unwrap_or_else(|p| p.into_inner());
-        let (value, settings) = commit(&self.current())?;
+        let (value, settings) = commit(&self.settings())?;
         self.sender.send_modify(|snapshot| {
             snapshot.generation = snapshot.generation.next();
             if let Some(settings) = settings {

@@ -192,12 +192,12 @@ impl Store {
 
     /// The current generation, for readers that compare it on every request.
     pub fn generation(&self) -> Generation {
-        self.inner.feed.current().generation
+        self.inner.feed.generation()
     }
 
     /// The settings in force: the current snapshot's, no database read.
     pub fn settings(&self) -> Arc<Settings> {
-        self.inner.feed.current().settings
+        self.inner.feed.settings()
     }
 
     /// Runs `work` on the blocking pool: the one place redb work leaves the async runtime, and

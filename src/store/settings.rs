@@ -258,7 +258,7 @@ impl Store {
         let value = value.to_string();
         self.blocking(move |redb| {
             redb.feed.publish(|current| {
-                let mut next = Settings::clone(&current.settings);
+                let mut next = current.clone();
                 let canonical = next.apply(key, &value)?;
                 redb.write(Change::Harmless, |txn| {
                     txn.open_table(SETTINGS)?.insert(key.name(), canonical.as_str())?;
