@@ -7,9 +7,9 @@
 //!
 //! Methods are `async`: each runs its transaction on the blocking pool (redb blocks on I/O).
 //! Each file writes only its own tables, through functions that take the transaction;
-//! [`accounts`] composes the operations that span tables (removing a user with their app
+//! `accounts.rs` composes the operations that span tables (removing a user with their app
 //! passwords and properties, the login record that joins an app password and its owner).
-//! Changes that can take a credential away are published on the change feed ([`changes`]).
+//! Changes that can take a credential away are published on the change feed ([`Snapshot`]).
 
 mod accounts;
 mod app_passwords;
@@ -169,7 +169,12 @@ impl Store {
         // The store holds password hashes: readable by the server's user only.
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
             .map_err(|e| Error::Database(redb::StorageError::Io(e).into()))?;
-        tables::initialise(&db)?;
+        let txn = db.begin_write()?;
+        match tables::initialise(&txn)? {
+            tables::Migration::None => {}
+            tables::Migration::PropsUsage => props::rebuild_usage(&txn)?,
+        }
+        txn.commit()?;
         let settings = {
             let txn = db.begin_read()?;
             settings::load(&txn)?
