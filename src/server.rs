@@ -67,7 +67,7 @@ pub struct Server {
     listener: Listener,
     app: Arc<App>,
     admin: AdminChannel,
-    store: Arc<Store>,
+    store: Store,
     operations: Arc<Operations>,
     first_admin: Option<(UserName, Secret)>,
 }
@@ -94,24 +94,18 @@ impl Server {
             Err(e) => tracing::warn!("cannot clean unfinished uploads: {e}"),
         }
         let store_path = data.join(Store::FILE_NAME);
-        let store = tokio::task::spawn_blocking(move || Store::open(&store_path))
-            .await
-            .map_err(|e| Error::io("opening the store", std::io::Error::other(e)))??;
-        let store = Arc::new(store);
+        // Opening reads the file: off the runtime, like every other store call.
+        let opening = tokio::task::spawn_blocking(move || Store::open(&store_path));
+        let store = opening.await.map_err(crate::store::Error::from)??;
         let clock = options.clock.clone();
-        let gate = Gate::start(Arc::clone(&store), &options.gate, clock.clone())
+        let gate = Gate::start(store.clone(), &options.gate, clock.clone())
             .map_err(|e| Error::io("starting the auth gate", std::io::Error::other(e)))?;
         let hasher = gate.hasher();
-        let first_admin = {
-            let (store, hasher, now) = (Arc::clone(&store), hasher.clone(), clock.now());
-            tokio::task::spawn_blocking(move || create_first_admin(&store, &hasher, now))
-                .await
-                .map_err(|e| Error::io("creating the first admin", std::io::Error::other(e)))??
-        };
+        let first_admin = create_first_admin(&store, &hasher, clock.now()).await?;
         let tls = options.tls.as_ref().map(|(c, k)| (c.as_path(), k.as_path()));
         let listener = Listener::bind(options.listen, tls, options.limits.clone()).await?;
-        let mount = Mount::new(files, Arc::clone(&store), options.dav, clock.clone());
-        let started_at = chrono::Utc::now();
+        let mount = Mount::new(files, store.clone(), options.dav, clock.clone());
+        let started_at = clock.now();
         let gate = Arc::new(gate);
         let watched = Arc::clone(&gate);
         let status = Box::new(move || ServerStatus {
@@ -119,9 +113,9 @@ impl Server {
             started_at,
             gate: watched.stats(),
         });
-        let operations = Arc::new(Operations { store: Arc::clone(&store), hasher, status });
+        let operations = Arc::new(Operations { store: store.clone(), hasher, status });
         let portal = Portal::new(
-            Arc::clone(&store),
+            store.clone(),
             Arc::clone(&operations),
             gate.verifier(),
             gate.budget(),
@@ -157,14 +151,11 @@ impl Server {
     /// Runs an admin operation (the same ones as the CLI) on this server's store, hashing on its
     /// bounded argon2 pool.
     pub async fn admin(&self, request: admin::Request) -> Result<admin::Reply, admin::Error> {
-        let operations = Arc::clone(&self.operations);
-        tokio::task::spawn_blocking(move || operations.run(request))
-            .await
-            .map_err(|e| admin::Error::Remote(format!("the operation failed: {e}")))?
+        self.operations.run(request).await
     }
 
     /// The store, for embedding programs that manage accounts themselves.
-    pub fn store(&self) -> &Arc<Store> {
+    pub fn store(&self) -> &Store {
         &self.store
     }
 
@@ -181,17 +172,21 @@ impl Server {
     }
 }
 
-fn create_first_admin(
+async fn create_first_admin(
     store: &Store,
     hasher: &Hasher,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<Option<(UserName, Secret)>, Error> {
-    if store.has_users()? {
+    if store.has_users().await? {
         return Ok(None);
     }
     let name = UserName::parse(FIRST_ADMIN).map_err(crate::store::Error::from)?;
     let password = token::primary_password().map_err(crate::admin::Error::from)?;
-    let hash = hasher.hash(password.expose()).map_err(crate::admin::Error::from)?;
-    store.create_user(&name, Role::Admin, hash, now)?;
+    // argon2 runs off the runtime.
+    let (hasher, secret) = (hasher.clone(), password.clone());
+    let hashing = tokio::task::spawn_blocking(move || hasher.hash(secret.expose()));
+    let hash =
+        hashing.await.map_err(crate::store::Error::from)?.map_err(crate::admin::Error::from)?;
+    store.create_user(&name, Role::Admin, hash, now).await?;
     Ok(Some((name, password)))
 }

@@ -14,7 +14,6 @@ pub use views::{AppPasswordView, CreatedAppPassword, ServerStatus, UserView};
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 use crate::auth::token::{self, Secret};
@@ -246,7 +245,7 @@ pub fn run(data_dir: &Path, request: Request) -> Result<Reply, Error> {
             reason: format!("cannot create the data directory: {e}"),
         })?;
         match Store::open(&store_path) {
-            Ok(store) => return execute(&store, &Hasher::Direct, request),
+            Ok(store) => return run_locally(&store, request),
             Err(store::Error::InUse(_)) => std::thread::sleep(Duration::from_millis(100)),
             Err(e) => return Err(e.into()),
         }
@@ -254,40 +253,61 @@ pub fn run(data_dir: &Path, request: Request) -> Result<Reply, Error> {
     Err(Error::Busy(data_dir.display().to_string()))
 }
 
-/// Executes `request` on `store`, hashing new passwords with `hasher`. Blocking (argon2, redb
-/// writes): call it from a blocking context.
-pub fn execute(store: &Store, hasher: &Hasher, request: Request) -> Result<Reply, Error> {
+/// The CLI working on the store itself: a small runtime for the store's async methods.
+fn run_locally(store: &Store, request: Request) -> Result<Reply, Error> {
+    let runtime =
+        tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| {
+            Error::Channel {
+                path: store.path().display().to_string(),
+                reason: format!("cannot start the runtime: {e}"),
+            }
+        })?;
+    runtime.block_on(execute(store, &Hasher::Direct, request))
+}
+
+/// Hashes `secret` with `hasher` on the blocking pool (argon2 must not run on the runtime).
+async fn hash(hasher: &Hasher, secret: &Secret) -> Result<String, Error> {
+    let (hasher, secret) = (hasher.clone(), secret.clone());
+    let hashed = tokio::task::spawn_blocking(move || hasher.hash(secret.expose()));
+    Ok(hashed.await.map_err(store::Error::from)??)
+}
+
+/// Executes `request` on `store`, hashing new passwords with `hasher` (off the runtime).
+pub async fn execute(store: &Store, hasher: &Hasher, request: Request) -> Result<Reply, Error> {
     let now = Utc::now();
     match request {
         Request::UserAdd { name, admin, password } => {
             let name = UserName::parse(&name)?;
             let (password, generated) = choose_password(password)?;
             let role = if admin { Role::Admin } else { Role::User };
-            let user = store.create_user(&name, role, hasher.hash(password.expose())?, now)?;
+            let user = store.create_user(&name, role, hash(hasher, &password).await?, now).await?;
             Ok(Reply::UserCreated { user: UserView::from(&user), generated_password: generated })
         }
         Request::UserList => {
-            let users = store.users()?.iter().map(UserView::from).collect();
+            let users = store.users().await?.iter().map(UserView::from).collect();
             Ok(Reply::Users { users })
         }
         Request::UserSetDisabled { name, disabled } => {
-            let user = store.set_user_disabled(&UserName::parse(&name)?, disabled)?;
+            let user = store.set_user_disabled(&UserName::parse(&name)?, disabled).await?;
             Ok(Reply::User { user: UserView::from(&user) })
         }
         Request::UserRemove { name } => {
             let name = UserName::parse(&name)?;
-            let app_passwords_removed = store.remove_user(&name)?;
+            let app_passwords_removed = store.remove_user(&name).await?;
             // The account is gone: its files must not go to the next account of that name.
             let files = homes::files_root(store).ok_or_else(|| Error::HomeNotMoved {
                 name: name.to_string(),
                 home: name.to_string(),
                 reason: "the data directory is unknown".to_string(),
             })?;
-            let moved = homes::move_aside(&files, &name, now).map_err(|e| Error::HomeNotMoved {
-                name: name.to_string(),
-                home: files.join(name.as_str()).display().to_string(),
-                reason: e.to_string(),
-            })?;
+            let (root, gone) = (files.clone(), name.clone());
+            let moving = tokio::task::spawn_blocking(move || homes::move_aside(&root, &gone, now));
+            let moved =
+                moving.await.map_err(store::Error::from)?.map_err(|e| Error::HomeNotMoved {
+                    name: name.to_string(),
+                    home: files.join(name.as_str()).display().to_string(),
+                    reason: e.to_string(),
+                })?;
             Ok(Reply::UserRemoved {
                 name: name.to_string(),
                 app_passwords_removed,
@@ -295,17 +315,17 @@ pub fn execute(store: &Store, hasher: &Hasher, request: Request) -> Result<Reply
             })
         }
         Request::UserQuota { name, quota_bytes } => {
-            let user = store.set_user_quota(&UserName::parse(&name)?, quota_bytes)?;
+            let user = store.set_user_quota(&UserName::parse(&name)?, quota_bytes).await?;
             Ok(Reply::User { user: UserView::from(&user) })
         }
         Request::UserResetTotp { name } => {
-            let user = store.set_user_totp(&UserName::parse(&name)?, None)?;
+            let user = store.set_user_totp(&UserName::parse(&name)?, None).await?;
             Ok(Reply::User { user: UserView::from(&user) })
         }
         Request::UserPasswd { name, password } => {
             let name = UserName::parse(&name)?;
             let (password, generated) = choose_password(password)?;
-            store.set_user_password(&name, hasher.hash(password.expose())?)?;
+            store.set_user_password(&name, hash(hasher, &password).await?).await?;
             Ok(Reply::PasswordChanged { name: name.to_string(), generated_password: generated })
         }
         Request::AppPasswordCreate { user, name } => {
@@ -318,9 +338,9 @@ pub fn execute(store: &Store, hasher: &Hasher, request: Request) -> Result<Reply
                     id: generated.id.clone(),
                     owner: owner.clone(),
                     name: name.clone(),
-                    secret_hash: hasher.hash(generated.secret.expose())?,
+                    secret_hash: hash(hasher, &generated.secret).await?,
                 };
-                match store.create_app_password(new, now) {
+                match store.create_app_password(new, now).await {
                     Ok(record) => {
                         return Ok(Reply::AppPasswordCreated(CreatedAppPassword::new(
                             &record,
@@ -335,7 +355,8 @@ pub fn execute(store: &Store, hasher: &Hasher, request: Request) -> Result<Reply
         Request::AppPasswordList { user, all } => {
             let owner = user.as_deref().map(UserName::parse).transpose()?;
             let app_passwords = store
-                .app_passwords(owner.as_ref())?
+                .app_passwords(owner.as_ref())
+                .await?
                 .iter()
                 .filter(|p| all || p.status(now) == store::AppPasswordStatus::Active)
                 .map(|p| AppPasswordView::new(p, now))
@@ -345,18 +366,18 @@ pub fn execute(store: &Store, hasher: &Hasher, request: Request) -> Result<Reply
         Request::AppPasswordRevoke { user, id } => {
             let owner = UserName::parse(&user)?;
             let id = store::AppPasswordId::parse(&id)?;
-            store.revoke_app_password(&owner, &id, now)?;
+            store.revoke_app_password(&owner, &id, now).await?;
             Ok(Reply::Revoked { count: 1 })
         }
         Request::AppPasswordRevokeAll { user } => {
-            let count = store.revoke_all_app_passwords(&UserName::parse(&user)?, now)?;
+            let count = store.revoke_all_app_passwords(&UserName::parse(&user)?, now).await?;
             Ok(Reply::Revoked { count })
         }
         Request::Status => Err(Error::NoServer(store.path().display().to_string())),
         Request::SettingsGet => Ok(settings_reply(&store.settings())),
         Request::SettingsSet { key, value } => {
             let key: SettingKey = key.parse()?;
-            Ok(settings_reply(&store.set_setting(key, &value)?))
+            Ok(settings_reply(&store.set_setting(key, &value).await?))
         }
     }
 }
@@ -364,7 +385,7 @@ pub fn execute(store: &Store, hasher: &Hasher, request: Request) -> Result<Reply
 /// The admin operations of a running server: [`execute`] plus its live status.
 pub struct Operations {
     /// The server's store.
-    pub store: Arc<Store>,
+    pub store: Store,
     /// Its bounded argon2 pool.
     pub hasher: Hasher,
     /// Reads its live status.
@@ -372,11 +393,11 @@ pub struct Operations {
 }
 
 impl Operations {
-    /// Runs one request. Blocking: call it from a blocking context.
-    pub fn run(&self, request: Request) -> Result<Reply, Error> {
+    /// Runs one request.
+    pub async fn run(&self, request: Request) -> Result<Reply, Error> {
         match request {
             Request::Status => Ok(Reply::Status((self.status)())),
-            other => execute(&self.store, &self.hasher, other),
+            other => execute(&self.store, &self.hasher, other).await,
         }
     }
 }

@@ -123,13 +123,12 @@ async fn serve_one(stream: UnixStream, operations: Arc<Operations>) {
             Err(e) => Answer::Error(format!("malformed admin request: {e}")),
             Ok(request) => {
                 let summary = describe(&request);
-                match tokio::task::spawn_blocking(move || operations.run(request)).await {
-                    Ok(Ok(reply)) => {
+                match operations.run(request).await {
+                    Ok(reply) => {
                         tracing::info!(target: "davgate::admin", "{summary}");
                         Answer::Ok(reply)
                     }
-                    Ok(Err(e)) => Answer::Error(e.to_string()),
-                    Err(e) => Answer::Error(format!("the operation failed: {e}")),
+                    Err(e) => Answer::Error(e.to_string()),
                 }
             }
         },

@@ -25,7 +25,7 @@ use std::sync::{Arc, Mutex};
 
 use super::token::Presented;
 use crate::bounded::Bounded;
-use crate::store::{AppPasswordId, UserName};
+use crate::store::{AppPasswordId, Generation, UserName};
 
 /// HMAC of an `Authorization` header value.
 pub type CacheKey = [u8; 32];
@@ -52,7 +52,7 @@ impl CacheEntry {
         user: UserName,
         expires_at: DateTime<Utc>,
         secret_hash: String,
-        generation: u64,
+        generation: Generation,
         now: DateTime<Utc>,
     ) -> Self {
         Self {
@@ -60,19 +60,19 @@ impl CacheEntry {
             user,
             expires_at,
             secret_hash,
-            generation: AtomicU64::new(generation),
+            generation: AtomicU64::new(generation.get()),
             last_used_written: AtomicI64::new(now.timestamp()),
         }
     }
 
     /// The store generation this entry was last confirmed at.
-    pub fn generation(&self) -> u64 {
-        self.generation.load(Ordering::Acquire)
+    pub fn generation(&self) -> Generation {
+        Generation::from_number(self.generation.load(Ordering::Acquire))
     }
 
     /// Marks the entry as confirmed at `generation`.
-    pub fn confirm(&self, generation: u64) {
-        self.generation.store(generation, Ordering::Release);
+    pub fn confirm(&self, generation: Generation) {
+        self.generation.store(generation.get(), Ordering::Release);
     }
 
     /// True (once per `interval_secs`) when "last used" is due to be written again.
@@ -169,7 +169,14 @@ mod tests {
 
     fn entry(id: &str, now: DateTime<Utc>) -> CacheEntry {
         let (id, user) = (AppPasswordId::parse(id).unwrap(), UserName::parse("alice").unwrap());
-        CacheEntry::new(id, user, now + chrono::Duration::days(1), "hash".into(), 0, now)
+        CacheEntry::new(
+            id,
+            user,
+            now + chrono::Duration::days(1),
+            "hash".into(),
+            Generation::default(),
+            now,
+        )
     }
 
     #[test]

@@ -156,7 +156,7 @@ const MAX_USER_AGENT: usize = 512;
 
 /// The gate in front of WebDAV. One per server; share it behind an `Arc`.
 pub struct Gate {
-    store: Arc<Store>,
+    store: Store,
     verifier: Verifier,
     cache: CredentialCache,
     inflight: Mutex<HashMap<CacheKey, Arc<OnceCell<Attempt>>>>,
@@ -213,11 +213,11 @@ pub enum Error {
 impl Gate {
     /// Starts the gate on `clock`: its verification threads and its last-used writer (needs a
     /// tokio runtime).
-    pub fn start(store: Arc<Store>, options: &GateOptions, clock: Clock) -> Result<Self, Error> {
+    pub fn start(store: Store, options: &GateOptions, clock: Clock) -> Result<Self, Error> {
         let verifier = Verifier::start(options.verify_threads)?;
         let cache = CredentialCache::new(options.cache_capacity)?;
         let (last_used, rx) = mpsc::channel(1024);
-        tokio::spawn(write_last_used(Arc::clone(&store), rx));
+        tokio::spawn(write_last_used(store.clone(), rx));
         let inflight = Mutex::new(HashMap::new());
         let throttle = Throttle::with_capacity(options.throttle_keys);
         let budget = Arc::new(AddressBudget::default());
@@ -369,12 +369,13 @@ impl Gate {
         outcome
     }
 
-    /// The throttle policy in force (read from the settings, which are cached in memory).
+    /// The throttle policy in force (the settings of the store's current snapshot).
     fn policy(&self) -> Policy {
         Policy::from_settings(&self.store.settings())
     }
 
-    /// A cache hit: still valid if nothing changed in the store and it has not expired;
+    /// A cache hit: still valid if the store's generation has not moved since it was checked
+    /// (nothing that can take a credential away was committed) and it has not expired;
     /// otherwise the record is read again (no argon2: the secret already matched this hash).
     async fn confirm_cached(&self, entry: &CacheEntry, now: DateTime<Utc>) -> Outcome {
         let generation = self.store.generation();
@@ -453,38 +454,19 @@ impl Gate {
             .filter(|c| !c.is_control())
             .take(MAX_USER_AGENT)
             .collect();
-        let store = Arc::clone(&self.store);
-        let id = id.clone();
-        let written = tokio::task::spawn_blocking(move || {
-            let result = store.record_first_use(&id, &method, &raw, now);
-            (id, method, result)
-        })
-        .await;
-        match written {
-            Ok((id, method, Ok(()))) => {
+        match self.store.record_first_use(id, &method, &raw, now).await {
+            Ok(()) => {
                 tracing::info!(app_password = %id, access_method = %method, "app password first used")
             }
-            Ok((id, _, Err(e))) => {
-                tracing::error!(app_password = %id, "cannot record first use: {e}")
-            }
-            Err(e) => tracing::error!("cannot record first use: {e}"),
+            Err(e) => tracing::error!(app_password = %id, "cannot record first use: {e}"),
         }
     }
 
     async fn login_record(&self, id: &AppPasswordId) -> Result<Option<LoginRecord>, Denied> {
-        let store = Arc::clone(&self.store);
-        let id = id.clone();
-        match tokio::task::spawn_blocking(move || store.login_record(&id)).await {
-            Ok(Ok(record)) => Ok(record),
-            Ok(Err(e)) => {
-                tracing::error!("credential store read failed: {e}");
-                Err(Denied::Unavailable)
-            }
-            Err(e) => {
-                tracing::error!("credential store read failed: {e}");
-                Err(Denied::Unavailable)
-            }
-        }
+        self.store.login_record(id).await.map_err(|e| {
+            tracing::error!("credential store read failed: {e}");
+            Denied::Unavailable
+        })
     }
 
     fn lock_inflight(
@@ -508,18 +490,11 @@ fn check_standing(record: &LoginRecord, now: DateTime<Utc>) -> Result<(), Denied
 }
 
 /// Owns every "last used" write: batches what arrived together into one transaction.
-async fn write_last_used(
-    store: Arc<Store>,
-    mut rx: mpsc::Receiver<(AppPasswordId, DateTime<Utc>)>,
-) {
+async fn write_last_used(store: Store, mut rx: mpsc::Receiver<(AppPasswordId, DateTime<Utc>)>) {
     let mut batch = Vec::new();
     while rx.recv_many(&mut batch, 256).await > 0 {
-        let uses = std::mem::take(&mut batch);
-        let store = Arc::clone(&store);
-        match tokio::task::spawn_blocking(move || store.record_last_used(&uses)).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::warn!("cannot record last use: {e}"),
-            Err(e) => tracing::warn!("cannot record last use: {e}"),
+        if let Err(e) = store.record_last_used(std::mem::take(&mut batch)).await {
+            tracing::warn!("cannot record last use: {e}");
         }
     }
 }

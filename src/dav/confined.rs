@@ -17,6 +17,7 @@ use dav_server::fs::{
     FsStream, OpenOptions, ReadDirMeta,
 };
 use dav_server::localfs::LocalFs;
+use futures_util::future::BoxFuture;
 use futures_util::{FutureExt, StreamExt};
 use http::StatusCode;
 use std::path::{Path, PathBuf};
@@ -38,7 +39,7 @@ const OC_NS: &str = "http://owncloud.org/ns";
 pub struct ConfinedFs {
     inner: LocalFs,
     home: Arc<PathBuf>,
-    store: Arc<Store>,
+    store: Store,
     user: UserName,
     /// The current request's upload options (`X-OC-Mtime`, durability), if it is a PUT/COPY.
     upload: Option<Arc<UploadContext>>,
@@ -56,7 +57,7 @@ impl ConfinedFs {
     /// most `max_depth` names below the home; the quota's count of the home ages by `clock`.
     pub fn new(
         home: PathBuf,
-        store: Arc<Store>,
+        store: Store,
         user: UserName,
         max_depth: usize,
         clock: crate::clock::Clock,
@@ -89,20 +90,12 @@ impl ConfinedFs {
         Ok(())
     }
 
-    /// Runs a store operation on the blocking side, mapping its failure to a 500.
-    async fn with_store<T: Send + 'static>(
-        &self,
-        op: impl FnOnce(&Store, &UserName) -> crate::store::Result<T> + Send + 'static,
-    ) -> FsResult<T> {
-        let (store, user) = (Arc::clone(&self.store), self.user.clone());
-        self.inner
-            .blocking(move || {
-                op(&store, &user).map_err(|e| {
-                    tracing::error!("dead property store: {e}");
-                    FsError::GeneralFailure
-                })
-            })
-            .await
+    /// The user's quota in bytes, if any (a store failure is a 500).
+    async fn quota_limit(&self) -> FsResult<Option<u64>> {
+        self.usage.limit(&self.store, &self.user).await.map_err(|e| {
+            tracing::error!("cannot read the quota of {}: {e}", self.user);
+            FsError::GeneralFailure
+        })
     }
 
     /// Fails if a component of `path` is a symlink (NotFound) or a temporary name.
@@ -135,7 +128,8 @@ impl ConfinedFs {
         let checksum = options.checksum.as_deref().and_then(Checksum::parse);
         let record_properties = self.record_properties(path);
         let runner = self.inner.clone();
-        let (store, user, usage) = self.quota_parts();
+        let usage = Arc::clone(&self.usage);
+        let limit = self.quota_limit().await?;
         self.inner
             .blocking(move || {
                 let (replaced, created) = match std::fs::symlink_metadata(&target) {
@@ -147,8 +141,7 @@ impl ConfinedFs {
                     }
                     Err(_) => (0, true),
                 };
-                let reservation =
-                    usage.reserve(&store, &user, replaced, options.size.unwrap_or(0))?;
+                let reservation = usage.reserve(limit, replaced, options.size.unwrap_or(0))?;
                 let on_commit: OnCommit =
                     Box::new(move |checksum, _written| record_properties(checksum, created));
                 let upload = Upload::create(
@@ -164,52 +157,26 @@ impl ConfinedFs {
             .await
     }
 
-    fn quota_parts(&self) -> (Arc<Store>, UserName, Arc<Usage>) {
-        (Arc::clone(&self.store), self.user.clone(), Arc::clone(&self.usage))
-    }
-
     /// After an upload: a file it created starts without properties (stale ones, left when a
     /// file was deleted outside davgate, are dropped); then its verified checksum is remembered
-    /// for `oc:checksums` (rclone compares it), or a stale one forgotten. Runs on the blocking
-    /// side; a failure is logged, the upload itself already succeeded.
+    /// for `oc:checksums` (rclone compares it), or a stale one forgotten. A failure is logged,
+    /// the upload itself already succeeded.
     fn record_properties(
         &self,
         path: &DavPath,
-    ) -> Box<dyn FnOnce(Option<String>, bool) + Send + Sync> {
-        let (store, user, key) = (Arc::clone(&self.store), self.user.clone(), props_path(path));
-        Box::new(move |checksum: Option<String>, created: bool| {
-            if created
-                && store.dead_props(&user, &key).is_ok_and(|p| !p.is_empty())
-                && let Err(e) = store.delete_dead_props(&user, &key)
-            {
-                tracing::error!("cannot drop stale properties of a new file: {e}");
-            }
-            let prop_key = DeadProp::key(Some(OC_NS), "checksums");
-            let patch = match checksum {
-                Some(label) => {
-                    let xml = format!(
-                        "<oc:checksums xmlns:oc=\"{OC_NS}\"><oc:checksum>{label}</oc:checksum></oc:checksums>"
-                    );
-                    (true, checksums_prop(Some(xml.into_bytes())))
-                }
-                None => match store.dead_prop(&user, &key, &prop_key) {
-                    Ok(Some(_)) => (false, checksums_prop(None)),
-                    _ => return,
-                },
-            };
-            match store.patch_dead_props(&user, &key, &[patch]) {
-                Ok(PatchOutcome::Stored) => {}
-                Ok(PatchOutcome::Refused(_)) => tracing::warn!("an upload's checksum was not kept"),
-                Err(e) => tracing::error!("cannot record the checksum of an upload: {e}"),
-            }
-        })
+    ) -> impl FnOnce(Option<String>, bool) -> BoxFuture<'static, ()> + Send + Sync + 'static {
+        let (store, user, key) = (self.store.clone(), self.user.clone(), props_path(path));
+        move |checksum: Option<String>, created: bool| {
+            async move { record_properties(&store, &user, &key, checksum, created).await }.boxed()
+        }
     }
 
     /// COPY of one file, through a temporary file renamed into place.
     async fn copy_file(&self, from: &DavPath, to: &DavPath) -> FsResult<()> {
         let (source, target) = (self.fspath(from), self.fspath(to));
         let fsync = self.upload_context().durability == Durability::Fsync;
-        let (store, user, usage) = self.quota_parts();
+        let usage = Arc::clone(&self.usage);
+        let limit = self.quota_limit().await?;
         self.inner
             .blocking(move || {
                 let source_meta = std::fs::symlink_metadata(&source)?;
@@ -217,7 +184,7 @@ impl ConfinedFs {
                     return Err(FsError::Forbidden);
                 }
                 let replaced = std::fs::symlink_metadata(&target).map_or(0, |m| m.len());
-                let mut reservation = usage.reserve(&store, &user, replaced, source_meta.len())?;
+                let mut reservation = usage.reserve(limit, replaced, source_meta.len())?;
                 let temp = temp_path_for(&target);
                 let copied = copy_via(&source, &temp, &target, fsync);
                 if copied.is_err() {
@@ -229,6 +196,46 @@ impl ConfinedFs {
             })
             .await
     }
+}
+
+/// See [`ConfinedFs::record_properties`].
+async fn record_properties(
+    store: &Store,
+    user: &UserName,
+    key: &str,
+    checksum: Option<String>,
+    created: bool,
+) {
+    if created
+        && store.dead_props(user, key).await.is_ok_and(|p| !p.is_empty())
+        && let Err(e) = store.delete_dead_props(user, key).await
+    {
+        tracing::error!("cannot drop stale properties of a new file: {e}");
+    }
+    let prop_key = DeadProp::key(Some(OC_NS), "checksums");
+    let patch = match checksum {
+        Some(label) => {
+            let xml = format!(
+                "<oc:checksums xmlns:oc=\"{OC_NS}\"><oc:checksum>{label}</oc:checksum></oc:checksums>"
+            );
+            (true, checksums_prop(Some(xml.into_bytes())))
+        }
+        None => match store.dead_prop(user, key, &prop_key).await {
+            Ok(Some(_)) => (false, checksums_prop(None)),
+            _ => return,
+        },
+    };
+    match store.patch_dead_props(user, key, vec![patch]).await {
+        Ok(PatchOutcome::Stored) => {}
+        Ok(PatchOutcome::Refused(_)) => tracing::warn!("an upload's checksum was not kept"),
+        Err(e) => tracing::error!("cannot record the checksum of an upload: {e}"),
+    }
+}
+
+/// A dead-property store failure, answered 500.
+fn store_failed(e: crate::store::Error) -> FsError {
+    tracing::error!("dead property store: {e}");
+    FsError::GeneralFailure
 }
 
 fn checksums_prop(xml: Option<Vec<u8>>) -> DeadProp {
@@ -403,7 +410,8 @@ impl DavFileSystem for ConfinedFs {
             let key = props_path(path);
             let dead: Vec<(bool, DeadProp)> =
                 patch.iter().map(|(set, p)| (*set, to_dead(p))).collect();
-            let outcome = self.with_store(move |s, u| s.patch_dead_props(u, &key, &dead)).await?;
+            let outcome =
+                self.store.patch_dead_props(&self.user, &key, dead).await.map_err(store_failed)?;
             // RFC 4918 §9.2: what cannot be stored is 507, the rest 424 (nothing was changed).
             let status = |i| match &outcome {
                 PatchOutcome::Stored => StatusCode::OK,
@@ -422,7 +430,7 @@ impl DavFileSystem for ConfinedFs {
         async move {
             self.check(path, Access::Read).await?;
             let key = props_path(path);
-            let props = self.with_store(move |s, u| s.dead_props(u, &key)).await?;
+            let props = self.store.dead_props(&self.user, &key).await.map_err(store_failed)?;
             Ok(props
                 .into_iter()
                 .map(from_dead)
@@ -437,7 +445,8 @@ impl DavFileSystem for ConfinedFs {
             self.check(path, Access::Read).await?;
             let (key, name) =
                 (props_path(path), DeadProp::key(prop.namespace.as_deref(), &prop.name));
-            let found = self.with_store(move |s, u| s.dead_prop(u, &key, &name)).await?;
+            let found =
+                self.store.dead_prop(&self.user, &key, &name).await.map_err(store_failed)?;
             found.and_then(|p| p.xml).ok_or(FsError::NotFound)
         }
         .boxed()
@@ -446,14 +455,9 @@ impl DavFileSystem for ConfinedFs {
     /// (bytes used in the home, total it may hold): the quota, or else what the disk allows.
     fn get_quota(&self) -> FsFuture<'_, (u64, Option<u64>)> {
         async move {
-            let (store, user, usage) = self.quota_parts();
-            let (used, limit) = self
-                .inner
-                .blocking(move || -> std::io::Result<_> {
-                    let limit = usage.limit(&store, &user).map_err(std::io::Error::other)?;
-                    Ok((usage.used()?, limit))
-                })
-                .await?;
+            let limit = self.quota_limit().await?;
+            let usage = Arc::clone(&self.usage);
+            let used = self.inner.blocking(move || usage.used()).await?;
             if let Some(limit) = limit {
                 return Ok((used, Some(limit)));
             }

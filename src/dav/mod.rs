@@ -57,12 +57,13 @@ struct UserMount {
 pub struct Mount {
     handler: DavHandler,
     files_root: PathBuf,
-    store: Arc<Store>,
+    store: Store,
     users: Mutex<HashMap<UserName, UserMount>>,
     /// Every user's locks, kept apart by user (`/a.txt` of two users is not the same lock).
     locks: Locks,
-    /// The store generation the cached mounts were last checked against: it moves when an
-    /// account is removed (among other changes), and the mounts of gone accounts are dropped.
+    /// The store generation ([`crate::store::Generation`]) the cached mounts were last checked
+    /// against: it moves when an account is removed (among other changes), and the mounts of
+    /// gone accounts are dropped.
     checked_generation: AtomicU64,
     /// Held while the cached mounts are checked: requests that meet the same new generation
     /// wait for one check instead of each reading every cached account again.
@@ -97,7 +98,7 @@ const TIMEOUT: HeaderName = HeaderName::from_static("timeout");
 impl Mount {
     /// A mount serving homes under `files_root` (`<data>/files`), one folder per user, its lock
     /// timeouts and quota counts on `clock`.
-    pub fn new(files_root: PathBuf, store: Arc<Store>, limits: DavLimits, clock: Clock) -> Self {
+    pub fn new(files_root: PathBuf, store: Store, limits: DavLimits, clock: Clock) -> Self {
         let handler = DavHandler::builder()
             .strip_prefix(PREFIX)
             .hide_symlinks(true)
@@ -113,7 +114,7 @@ impl Mount {
             store,
             users: Mutex::new(HashMap::new()),
             locks: Locks::new(clock.clone(), LockLimits::default()),
-            checked_generation: AtomicU64::new(generation),
+            checked_generation: AtomicU64::new(generation.get()),
             checking: tokio::sync::Mutex::new(()),
             limits,
             uploads: Arc::new(Semaphore::new(limits.max_uploads.min(Semaphore::MAX_PERMITS))),
@@ -229,21 +230,18 @@ impl Mount {
 
     /// Carries dead properties along a namespace change that dav-server just made.
     async fn apply(&self, user: &UserName, change: PropsChange) {
-        let (store, user) = (Arc::clone(&self.store), user.clone());
-        let done = tokio::task::spawn_blocking(move || match &change {
-            PropsChange::Copy { from, to } => store.copy_dead_props(&user, from, to).map(|all| {
+        let store = &self.store;
+        let done = match &change {
+            PropsChange::Copy { from, to } => store.copy_dead_props(user, from, to).await.map(|all| {
                 if !all {
                     tracing::warn!(%user, "COPY {from} → {to}: dead properties over the budget, not copied");
                 }
             }),
-            PropsChange::Move { from, to } => store.move_dead_props(&user, from, to),
-            PropsChange::Delete { path } => store.delete_dead_props(&user, path),
-        })
-        .await;
-        match done {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::error!("dead properties not updated: {e}"),
-            Err(e) => tracing::error!("dead properties not updated: {e}"),
+            PropsChange::Move { from, to } => store.move_dead_props(user, from, to).await,
+            PropsChange::Delete { path } => store.delete_dead_props(user, path).await,
+        };
+        if let Err(e) = done {
+            tracing::error!("dead properties not updated: {e}");
         }
     }
 
@@ -282,19 +280,16 @@ impl Mount {
         if let Some(m) = self.lock_users().get(user) {
             return Ok(m.clone());
         }
+        let account = self.store.user(user).await?.ok_or(MountError::Gone)?;
         let home = self.files_root.join(user.as_str());
-        let (dir, store, name) = (home.clone(), Arc::clone(&self.store), user.clone());
-        let account = tokio::task::spawn_blocking(move || -> Result<_, MountError> {
-            let account = store.user(&name)?.ok_or(MountError::Gone)?;
-            create_private_dir(&dir)?;
-            Ok(account)
-        })
-        .await
-        .map_err(std::io::Error::other)??;
+        let dir = home.clone();
+        tokio::task::spawn_blocking(move || create_private_dir(&dir))
+            .await
+            .map_err(std::io::Error::other)??;
         let mount = UserMount {
             fs: ConfinedFs::new(
                 home,
-                Arc::clone(&self.store),
+                self.store.clone(),
                 user.clone(),
                 self.limits.max_depth,
                 self.clock.clone(),
@@ -309,7 +304,7 @@ impl Mount {
     /// is another account of the same name: a new account never sees the old one's usage or
     /// locks.
     async fn drop_gone_mounts(&self) -> Result<(), MountError> {
-        let generation = self.store.generation();
+        let generation = self.store.generation().get();
         if self.checked_generation.load(Ordering::Acquire) == generation {
             return Ok(());
         }
@@ -319,18 +314,12 @@ impl Mount {
         }
         let cached: Vec<(UserName, chrono::DateTime<chrono::Utc>)> =
             self.lock_users().iter().map(|(n, m)| (n.clone(), m.account_created)).collect();
-        let store = Arc::clone(&self.store);
-        let gone = tokio::task::spawn_blocking(move || -> crate::store::Result<Vec<UserName>> {
-            let mut gone = Vec::new();
-            for (name, created) in cached {
-                if store.user(&name)?.is_none_or(|u| u.created_at != created) {
-                    gone.push(name);
-                }
+        let mut gone = Vec::new();
+        for (name, created) in cached {
+            if self.store.user(&name).await?.is_none_or(|u| u.created_at != created) {
+                gone.push(name);
             }
-            Ok(gone)
-        })
-        .await
-        .map_err(std::io::Error::other)??;
+        }
         let mut users = self.lock_users();
         for name in gone {
             users.remove(&name);

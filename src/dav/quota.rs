@@ -2,8 +2,10 @@
 //!
 //! The usage is counted by walking the home (symlinks not followed, davgate's temporary files
 //! not counted) and kept for a minute; a delete makes the next check count again. The limit
-//! comes from the user record and is re-read whenever the store changed, so `davgate user
-//! quota` applies at once. All methods block: call them from the blocking side.
+//! comes from the user record and is re-read whenever the store's generation moved (a quota
+//! change moves it), so `davgate user quota` applies at once. The limit is read on the async
+//! side ([`Usage::limit`]); everything else blocks (it may walk the home): call it from the
+//! blocking side.
 //!
 //! Writes in flight hold a [`Reservation`]: an upload or a copy reserves the size it announced
 //! (or the bytes as they are written, when it announced none) under the same lock that reads
@@ -17,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use super::upload::is_temporary;
 use crate::clock::Clock;
-use crate::store::{Store, UserName};
+use crate::store::{Generation, Store, UserName};
 
 /// How long a count stays trusted when nothing was deleted.
 const RECOUNT_AFTER: Duration = Duration::from_secs(60);
@@ -29,7 +31,8 @@ pub struct Usage {
     /// When a count goes stale is read from it.
     clock: Clock,
     count: Mutex<Count>,
-    limit: Mutex<Option<(u64, Option<u64>)>>,
+    /// The limit, and the store generation it was read at.
+    limit: Mutex<Option<(Generation, Option<u64>)>>,
 }
 
 /// What the usage lock guards: the last count of the home and the bytes reserved by writes in
@@ -68,34 +71,38 @@ impl Usage {
         Ok(bytes)
     }
 
-    /// The user's limit in bytes, if any.
-    pub fn limit(&self, store: &Store, user: &UserName) -> crate::store::Result<Option<u64>> {
+    /// The user's limit in bytes, if any: read again only when the store's generation moved
+    /// since the last read.
+    pub async fn limit(&self, store: &Store, user: &UserName) -> crate::store::Result<Option<u64>> {
         let generation = store.generation();
-        let mut cached = self.limit.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((seen, limit)) = *cached
+        if let Some((seen, limit)) = *self.lock_limit()
             && seen == generation
         {
             return Ok(limit);
         }
-        let limit = store.user(user)?.and_then(|u| u.quota_bytes);
-        *cached = Some((generation, limit));
+        let limit = store.user(user).await?.and_then(|u| u.quota_bytes);
+        let mut cached = self.lock_limit();
+        // A read that started at an older generation never replaces a newer one.
+        if cached.is_none_or(|(seen, _)| seen <= generation) {
+            *cached = Some((generation, limit));
+        }
         Ok(limit)
     }
 
+    fn lock_limit(&self) -> MutexGuard<'_, Option<(Generation, Option<u64>)>> {
+        self.limit.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// Reserves `size` bytes for a write that will replace a file of `replaced` bytes; refused
-    /// (507) if the home, with every other write in flight, has no room for them. Reserve 0 when
-    /// the size is unknown and grow the reservation as the bytes arrive.
+    /// (507) if the home, with every other write in flight, has no room for them under `limit`
+    /// (from [`Usage::limit`]). Reserve 0 when the size is unknown and grow the reservation as
+    /// the bytes arrive.
     pub fn reserve(
         self: &Arc<Self>,
-        store: &Store,
-        user: &UserName,
+        limit: Option<u64>,
         replaced: u64,
         size: u64,
     ) -> FsResult<Reservation> {
-        let limit = self.limit(store, user).map_err(|e| {
-            tracing::error!("cannot read the quota of {user}: {e}");
-            FsError::GeneralFailure
-        })?;
         let mut reservation =
             Reservation { usage: Arc::clone(self), limit, replaced, held: 0, committed: false };
         reservation.grow_to(size)?;

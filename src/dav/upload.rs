@@ -11,6 +11,7 @@
 use dav_server::fs::{DavFile, DavMetaData, FsError, FsFuture, FsResult};
 use dav_server::localfs::LocalFs;
 use futures_util::FutureExt;
+use futures_util::future::BoxFuture;
 use rand::RngExt;
 use sha1::Digest;
 use std::io::{SeekFrom, Write};
@@ -125,9 +126,10 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Called (on the blocking side) after a successful commit with the verified checksum label,
-/// if any, and the number of bytes written.
-pub type OnCommit = Box<dyn FnOnce(Option<String>, u64) + Send + Sync>;
+/// Called after a successful commit with the verified checksum label, if any, and the number
+/// of bytes written; the upload's flush waits for the work it returns (the store's dead
+/// properties, which are async).
+pub type OnCommit = Box<dyn FnOnce(Option<String>, u64) -> BoxFuture<'static, ()> + Send + Sync>;
 
 /// The file being written, with what is needed to verify it.
 struct Sink {
@@ -243,15 +245,11 @@ impl DavFile for Upload {
             let (temp, target) = (self.temp.clone(), self.target.clone());
             let (context, on_commit) = (Arc::clone(&self.context), self.on_commit.take());
             let written = self.written;
-            self.runner
-                .blocking(move || {
-                    let checksum = commit(sink, &temp, &target, &context)?;
-                    if let Some(on_commit) = on_commit {
-                        on_commit(checksum, written);
-                    }
-                    Ok::<(), FsError>(())
-                })
-                .await?;
+            let checksum =
+                self.runner.blocking(move || commit(sink, &temp, &target, &context)).await?;
+            if let Some(on_commit) = on_commit {
+                on_commit(checksum, written).await;
+            }
             self.reservation.commit(written);
             self.committed = true;
             Ok(())

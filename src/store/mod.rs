@@ -5,16 +5,24 @@
 //! version is checked at open so that a later davgate can migrate an older file and an older
 //! davgate refuses a newer one instead of misreading it.
 //!
-//! Methods are synchronous (redb blocks on I/O); async callers run them on the blocking pool.
+//! Methods are `async`: each runs its transaction on the blocking pool (redb blocks on I/O).
+//! Each file writes only its own tables, through functions that take the transaction;
+//! `accounts.rs` composes the operations that span tables (removing a user with their app
+//! passwords and properties, the login record that joins an app password and its owner).
+//! Changes that can take a credential away are published on the change feed ([`Snapshot`]).
 
+mod accounts;
 mod app_passwords;
+mod changes;
 mod model;
 mod props;
 mod settings;
 mod tables;
 mod users;
 
-pub use app_passwords::{LoginRecord, NewAppPassword};
+pub use accounts::LoginRecord;
+pub use app_passwords::NewAppPassword;
+pub use changes::{Generation, Snapshot};
 pub use model::{
     ALPHABET, AppPassword, AppPasswordId, AppPasswordStatus, NameError, Role, TotpFactor, User,
     UserName, validate_app_password_name,
@@ -25,8 +33,10 @@ pub use settings::{Durability, SettingError, SettingKey, Settings};
 use redb::{Database, ReadTransaction, ReadableDatabase, WriteTransaction};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::RwLock;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use tokio::sync::watch;
+
+use changes::Feed;
 
 /// The store's errors. Client mistakes (unknown user, bad name) are distinct variants so that
 /// callers can answer them as such.
@@ -86,6 +96,9 @@ pub enum Error {
     /// The change would leave no enabled admin.
     #[error("'{0}' is the last enabled admin; create or enable another admin first")]
     LastAdmin(String),
+    /// The blocking task running a transaction panicked or was cancelled (runtime shutdown).
+    #[error("the store's worker failed: {0}")]
+    Worker(#[from] tokio::task::JoinError),
 }
 
 /// Shorthand for store results.
@@ -108,17 +121,34 @@ from_redb!(
     redb::CommitError
 );
 
-/// The open credential store. Share it behind an `Arc`.
+/// The credential store: the one type callers see.
+///
+/// A cheap handle (one `Arc`): clone it into whatever needs it. Its methods are `async` and
+/// run their redb work on the blocking pool themselves, because that work must own what it
+/// works on; a store shared by several nodes (a connection pool) is a handle of the same
+/// kind, so callers will not change when it comes.
+#[derive(Clone)]
 pub struct Store {
+    inner: Arc<Redb>,
+}
+
+/// The redb side of the store: what the blocking pool works on.
+struct Redb {
     db: Database,
     path: PathBuf,
-    /// Bumped by every change that can take a credential away (revoke, disable, remove, settings),
-    /// so cached verifications know to look again.
-    generation: AtomicU64,
-    /// The settings, read once at open and kept current by `set_setting`.
-    settings: RwLock<Settings>,
+    /// The generation and the settings, published after each commit that needs it.
+    feed: Feed,
     /// What each user's dead properties may take.
     prop_limits: PropLimits,
+}
+
+/// Whether a write can take a credential away, and so must move the change feed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Change {
+    /// Adds or records only (first use, last used, a new app password): no cache goes stale.
+    Harmless,
+    /// Revokes, disables, removes, changes a password or a quota: published after commit.
+    TakesCredentials,
 }
 
 impl Store {
@@ -126,7 +156,12 @@ impl Store {
     pub const FILE_NAME: &'static str = "davgate.redb";
 
     /// Opens (or creates) the store at `path`, creating its tables and checking the schema.
+    /// Blocking (redb reads the file): call it off the async runtime.
     pub fn open(path: &Path) -> Result<Self> {
+        Self::open_with(path, PropLimits::default())
+    }
+
+    fn open_with(path: &Path, prop_limits: PropLimits) -> Result<Self> {
         let db = Database::create(path).map_err(|e| match e {
             redb::DatabaseError::DatabaseAlreadyOpen => Error::InUse(path.to_path_buf()),
             other => other.into(),
@@ -134,46 +169,93 @@ impl Store {
         // The store holds password hashes: readable by the server's user only.
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
             .map_err(|e| Error::Database(redb::StorageError::Io(e).into()))?;
-        tables::initialise(&db)?;
+        let txn = db.begin_write()?;
+        match tables::initialise(&txn)? {
+            tables::Migration::None => {}
+            tables::Migration::PropsUsage => props::rebuild_usage(&txn)?,
+        }
+        txn.commit()?;
         let settings = {
             let txn = db.begin_read()?;
             settings::load(&txn)?
         };
-        Ok(Self {
-            db,
-            path: path.to_path_buf(),
-            generation: AtomicU64::new(0),
-            settings: RwLock::new(settings),
-            prop_limits: PropLimits::default(),
-        })
+        let feed = Feed::new(settings);
+        let inner = Redb { db, path: path.to_path_buf(), feed, prop_limits };
+        Ok(Self { inner: Arc::new(inner) })
     }
 
     /// Where the store lives on disk.
     pub fn path(&self) -> &Path {
-        &self.path
+        &self.inner.path
     }
 
-    /// Changes whenever a credential may have been taken away; see [`Store::generation`]'s use in
-    /// the auth cache.
-    pub fn generation(&self) -> u64 {
-        self.generation.load(Ordering::Acquire)
+    /// The change feed: the generation and the settings, moving after every change that can
+    /// take a credential away (see [`Snapshot`] for the contract).
+    pub fn changes(&self) -> watch::Receiver<Snapshot> {
+        self.inner.feed.subscribe()
     }
 
+    /// The current generation, for readers that compare it on every request.
+    pub fn generation(&self) -> Generation {
+        self.inner.feed.generation()
+    }
+
+    /// The settings in force: the current snapshot's, no database read.
+    pub fn settings(&self) -> Arc<Settings> {
+        self.inner.feed.settings()
+    }
+
+    /// Runs `work` on the blocking pool: the one place redb work leaves the async runtime, and
+    /// the one place a failed worker becomes a store error.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Redb) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || work(&inner)).await?
+    }
+
+    /// Runs `f` in one read transaction, on the blocking pool.
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&ReadTransaction) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        self.blocking(move |redb| redb.read(f)).await
+    }
+
+    /// Runs `f` in one write transaction and commits it, on the blocking pool; a change that
+    /// takes credentials is published from there too, so that a caller giving up on the answer
+    /// cannot leave a commit unpublished.
+    async fn write<T: Send + 'static>(
+        &self,
+        change: Change,
+        f: impl FnOnce(&WriteTransaction) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        self.blocking(move |redb| redb.write(change, f)).await
+    }
+}
+
+impl Redb {
     fn read<T>(&self, f: impl FnOnce(&ReadTransaction) -> Result<T>) -> Result<T> {
         let txn = self.db.begin_read()?;
         f(&txn)
     }
 
-    /// Runs `f` in one write transaction and commits it. `revokes` marks changes that can take a
-    /// credential away: they bump the generation after the commit.
-    fn write<T>(&self, revokes: bool, f: impl FnOnce(&WriteTransaction) -> Result<T>) -> Result<T> {
-        let txn = self.db.begin_write()?;
-        let value = f(&txn)?;
-        txn.commit()?;
-        if revokes {
-            self.generation.fetch_add(1, Ordering::AcqRel);
+    fn write<T>(
+        &self,
+        change: Change,
+        f: impl FnOnce(&WriteTransaction) -> Result<T>,
+    ) -> Result<T> {
+        let commit = || {
+            let txn = self.db.begin_write()?;
+            let value = f(&txn)?;
+            txn.commit()?;
+            Ok(value)
+        };
+        match change {
+            Change::Harmless => commit(),
+            Change::TakesCredentials => self.feed.publish(|_| Ok((commit()?, None))),
         }
-        Ok(value)
     }
 }
 

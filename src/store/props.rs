@@ -12,7 +12,7 @@ use redb::{ReadableTable, WriteTransaction};
 use serde::{Deserialize, Serialize};
 
 use super::tables::{DEAD_PROPS, DEAD_PROPS_USAGE};
-use super::{Result, Store, UserName, decode, encode};
+use super::{Change, Result, Store, UserName, decode, encode};
 
 /// What one user's dead properties may take. Windows Explorer sets four `Win32*` properties on
 /// every file it uploads, and davgate records `oc:checksums` after each verified upload: those
@@ -222,13 +222,60 @@ fn too_large(patch: &[(bool, DeadProp)], limits: &PropLimits) -> Vec<usize> {
     refused.map(|(i, _)| i).collect()
 }
 
+/// Every dead property of `user` and their budget (with the account: see
+/// [`super::accounts`]).
+pub(super) fn remove_all_of(txn: &WriteTransaction, user: &UserName) -> Result<()> {
+    remove_subtree(txn, user.as_str(), "/")?;
+    txn.open_table(DEAD_PROPS_USAGE)?.remove(user.as_str())?;
+    Ok(())
+}
+
+/// Applies a PROPPATCH in `txn`: the outcome, and whether to commit (all or nothing).
+fn patch(
+    txn: &WriteTransaction,
+    user: &str,
+    path: &str,
+    patch: &[(bool, DeadProp)],
+    limits: &PropLimits,
+) -> Result<PatchOutcome> {
+    let before = usage(txn, user)?;
+    let (mut now, mut growing) = (before, Vec::new());
+    {
+        let mut table = txn.open_table(DEAD_PROPS)?;
+        for (i, (set, prop)) in patch.iter().enumerate() {
+            let key = DeadProp::key(prop.namespace.as_deref(), &prop.name);
+            let old = table.get((user, path, key.as_str()))?.map(|v| cost(&key, v.value()));
+            let old = old.unwrap_or((0, 0));
+            let new = if *set {
+                let record = encode(prop)?;
+                table.insert((user, path, key.as_str()), record.as_slice())?;
+                cost(&key, &record)
+            } else {
+                table.remove((user, path, key.as_str()))?;
+                (0, 0)
+            };
+            if new.0 > old.0 || new.1 > old.1 {
+                growing.push(i);
+            }
+            now = adjusted(now, new, old);
+        }
+    }
+    let grows = now.0 > before.0 || now.1 > before.1;
+    if grows && (now.0 > limits.count || now.1 > limits.bytes) {
+        return Ok(PatchOutcome::Refused(growing));
+    }
+    set_usage(txn, user, now)?;
+    Ok(PatchOutcome::Stored)
+}
+
 impl Store {
     /// The dead properties of one path.
-    pub fn dead_props(&self, user: &UserName, path: &str) -> Result<Vec<DeadProp>> {
-        self.read(|txn| {
+    pub async fn dead_props(&self, user: &UserName, path: &str) -> Result<Vec<DeadProp>> {
+        let (user, path) = (user.clone(), path.to_string());
+        self.read(move |txn| {
             let table = txn.open_table(DEAD_PROPS)?;
             let mut out = Vec::new();
-            for entry in table.range((user.as_str(), path, "")..)? {
+            for entry in table.range((user.as_str(), path.as_str(), "")..)? {
                 let (k, v) = entry?;
                 let (u, p, _) = k.value();
                 if u != user.as_str() || p != path {
@@ -238,95 +285,85 @@ impl Store {
             }
             Ok(out)
         })
+        .await
     }
 
     /// One dead property of a path.
-    pub fn dead_prop(&self, user: &UserName, path: &str, key: &str) -> Result<Option<DeadProp>> {
-        self.read(|txn| {
+    pub async fn dead_prop(
+        &self,
+        user: &UserName,
+        path: &str,
+        key: &str,
+    ) -> Result<Option<DeadProp>> {
+        let (user, path, key) = (user.clone(), path.to_string(), key.to_string());
+        self.read(move |txn| {
             let table = txn.open_table(DEAD_PROPS)?;
-            table.get((user.as_str(), path, key))?.map(|v| decode(v.value())).transpose()
+            let found = table.get((user.as_str(), path.as_str(), key.as_str()))?;
+            found.map(|v| decode(v.value())).transpose()
         })
+        .await
     }
 
     /// Sets (`true`) or removes (`false`) properties of a path, all or none in one transaction:
     /// none if a value is too large or the changes would take the user over their budget.
-    pub fn patch_dead_props(
+    pub async fn patch_dead_props(
         &self,
         user: &UserName,
         path: &str,
-        patch: &[(bool, DeadProp)],
+        changes: Vec<(bool, DeadProp)>,
     ) -> Result<PatchOutcome> {
-        let limits = self.prop_limits;
-        let refused = too_large(patch, &limits);
+        let refused = too_large(&changes, &self.inner.prop_limits);
         if !refused.is_empty() {
             return Ok(PatchOutcome::Refused(refused));
         }
-        let user = user.as_str();
-        let txn = self.db.begin_write()?;
-        let before = usage(&txn, user)?;
-        let (mut now, mut growing) = (before, Vec::new());
-        {
-            let mut table = txn.open_table(DEAD_PROPS)?;
-            for (i, (set, prop)) in patch.iter().enumerate() {
-                let key = DeadProp::key(prop.namespace.as_deref(), &prop.name);
-                let old = table.get((user, path, key.as_str()))?.map(|v| cost(&key, v.value()));
-                let old = old.unwrap_or((0, 0));
-                let new = if *set {
-                    let record = encode(prop)?;
-                    table.insert((user, path, key.as_str()), record.as_slice())?;
-                    cost(&key, &record)
-                } else {
-                    table.remove((user, path, key.as_str()))?;
-                    (0, 0)
-                };
-                if new.0 > old.0 || new.1 > old.1 {
-                    growing.push(i);
-                }
-                now = adjusted(now, new, old);
+        let (user, path) = (user.clone(), path.to_string());
+        self.blocking(move |redb| {
+            let txn = redb.db.begin_write()?;
+            let outcome = patch(&txn, user.as_str(), &path, &changes, &redb.prop_limits)?;
+            match outcome {
+                PatchOutcome::Stored => txn.commit()?,
+                PatchOutcome::Refused(_) => txn.abort()?,
             }
-        }
-        let grows = now.0 > before.0 || now.1 > before.1;
-        if grows && (now.0 > limits.count || now.1 > limits.bytes) {
-            txn.abort()?;
-            return Ok(PatchOutcome::Refused(growing));
-        }
-        set_usage(&txn, user, now)?;
-        txn.commit()?;
-        Ok(PatchOutcome::Stored)
+            Ok(outcome)
+        })
+        .await
     }
 
     /// After a COPY: `to`'s subtree gets `from`'s properties (its own are dropped). False if
     /// the user's budget left no room for the counted ones, which were then not copied.
-    pub fn copy_dead_props(&self, user: &UserName, from: &str, to: &str) -> Result<bool> {
-        let limits = self.prop_limits;
-        self.write(false, |txn| transplant(txn, user.as_str(), from, to, true, &limits))
+    pub async fn copy_dead_props(&self, user: &UserName, from: &str, to: &str) -> Result<bool> {
+        self.transplant(user, from, to, true).await
     }
 
     /// After a MOVE: `from`'s properties now belong to `to`.
-    pub fn move_dead_props(&self, user: &UserName, from: &str, to: &str) -> Result<()> {
-        let limits = self.prop_limits;
-        self.write(false, |txn| transplant(txn, user.as_str(), from, to, false, &limits))?;
+    pub async fn move_dead_props(&self, user: &UserName, from: &str, to: &str) -> Result<()> {
+        self.transplant(user, from, to, false).await?;
         Ok(())
+    }
+
+    async fn transplant(&self, user: &UserName, from: &str, to: &str, keep: bool) -> Result<bool> {
+        let limits = self.inner.prop_limits;
+        let (user, from, to) = (user.clone(), from.to_string(), to.to_string());
+        self.write(Change::Harmless, move |txn| {
+            transplant(txn, user.as_str(), &from, &to, keep, &limits)
+        })
+        .await
     }
 
     /// (count, bytes) of a user's counted dead properties.
-    pub fn dead_props_usage(&self, user: &UserName) -> Result<(u64, u64)> {
-        self.read(|txn| {
+    pub async fn dead_props_usage(&self, user: &UserName) -> Result<(u64, u64)> {
+        let user = user.clone();
+        self.read(move |txn| {
             let table = txn.open_table(DEAD_PROPS_USAGE)?;
             Ok(table.get(user.as_str())?.map_or((0, 0), |v| v.value()))
         })
+        .await
     }
 
     /// After a DELETE: the subtree's properties go too.
-    pub fn delete_dead_props(&self, user: &UserName, path: &str) -> Result<()> {
-        self.write(false, |txn| remove_subtree(txn, user.as_str(), path))
-    }
-
-    /// Every dead property of a user (when the user is removed).
-    pub(super) fn delete_all_dead_props(txn: &WriteTransaction, user: &UserName) -> Result<()> {
-        remove_subtree(txn, user.as_str(), "/")?;
-        txn.open_table(DEAD_PROPS_USAGE)?.remove(user.as_str())?;
-        Ok(())
+    pub async fn delete_dead_props(&self, user: &UserName, path: &str) -> Result<()> {
+        let (user, path) = (user.clone(), path.to_string());
+        self.write(Change::Harmless, move |txn| remove_subtree(txn, user.as_str(), &path)).await
     }
 }
 
@@ -336,8 +373,7 @@ mod tests {
 
     fn store(limits: PropLimits) -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open(&dir.path().join(Store::FILE_NAME)).unwrap();
-        store.prop_limits = limits;
+        let store = Store::open_with(&dir.path().join(Store::FILE_NAME), limits).unwrap();
         (dir, store)
     }
 
@@ -358,84 +394,93 @@ mod tests {
     const SMALL: PropLimits =
         PropLimits { value_bytes: 200, per_file_value_bytes: 150, count: 3, bytes: 100_000 };
 
-    #[test]
-    fn a_value_over_the_size_cap_refuses_the_whole_patch() {
+    #[tokio::test]
+    async fn a_value_over_the_size_cap_refuses_the_whole_patch() {
         let (_dir, store) = store(SMALL);
-        let patch = [(true, prop("urn:x", "a", 10)), (true, prop("urn:x", "b", 500))];
-        let outcome = store.patch_dead_props(&alice(), "/f", &patch).unwrap();
+        let patch = vec![(true, prop("urn:x", "a", 10)), (true, prop("urn:x", "b", 500))];
+        let outcome = store.patch_dead_props(&alice(), "/f", patch).await.unwrap();
         assert_eq!(outcome, PatchOutcome::Refused(vec![1]));
-        assert!(store.dead_props(&alice(), "/f").unwrap().is_empty(), "all or nothing");
+        assert!(store.dead_props(&alice(), "/f").await.unwrap().is_empty(), "all or nothing");
     }
 
-    #[test]
-    fn the_budget_counts_properties_and_frees_them_when_removed() {
+    #[tokio::test]
+    async fn the_budget_counts_properties_and_frees_them_when_removed() {
         let (_dir, store) = store(SMALL);
-        let set = |path: &str, name: &str| {
-            store.patch_dead_props(&alice(), path, &[(true, prop("urn:x", name, 10))]).unwrap()
+        let set = async |path: &str, name: &str| {
+            store.patch_dead_props(&alice(), path, vec![(true, prop("urn:x", name, 10))]).await
         };
         for name in ["a", "b", "c"] {
-            assert_eq!(set("/f", name), PatchOutcome::Stored);
+            assert_eq!(set("/f", name).await.unwrap(), PatchOutcome::Stored);
         }
-        assert_eq!(set("/f", "a"), PatchOutcome::Stored, "rewriting the same size fits");
-        assert_eq!(set("/g", "d"), PatchOutcome::Refused(vec![0]));
-        assert_eq!(store.dead_props_usage(&alice()).unwrap().0, 3);
-        let remove = [(false, prop("urn:x", "b", 0))];
-        assert_eq!(store.patch_dead_props(&alice(), "/f", &remove).unwrap(), PatchOutcome::Stored);
-        assert_eq!(set("/g", "d"), PatchOutcome::Stored);
-        store.delete_dead_props(&alice(), "/f").unwrap();
-        assert_eq!(store.dead_props_usage(&alice()).unwrap().0, 1);
+        let again = set("/f", "a").await.unwrap();
+        assert_eq!(again, PatchOutcome::Stored, "rewriting the same size fits");
+        assert_eq!(set("/g", "d").await.unwrap(), PatchOutcome::Refused(vec![0]));
+        assert_eq!(store.dead_props_usage(&alice()).await.unwrap().0, 3);
+        let remove = vec![(false, prop("urn:x", "b", 0))];
+        assert_eq!(
+            store.patch_dead_props(&alice(), "/f", remove).await.unwrap(),
+            PatchOutcome::Stored
+        );
+        assert_eq!(set("/g", "d").await.unwrap(), PatchOutcome::Stored);
+        store.delete_dead_props(&alice(), "/f").await.unwrap();
+        assert_eq!(store.dead_props_usage(&alice()).await.unwrap().0, 1);
         let bob = UserName::parse("bob").unwrap();
-        assert_eq!(store.dead_props_usage(&bob).unwrap(), (0, 0), "budgets are per user");
+        assert_eq!(store.dead_props_usage(&bob).await.unwrap(), (0, 0), "budgets are per user");
     }
 
-    #[test]
-    fn per_file_properties_are_capped_in_size_but_not_counted() {
+    #[tokio::test]
+    async fn per_file_properties_are_capped_in_size_but_not_counted() {
         let (_dir, store) = store(SMALL);
         let ms = "urn:schemas-microsoft-com:";
         for i in 0..10 {
-            let patch = [(true, prop(ms, "Win32CreationTime", 30))];
-            let outcome = store.patch_dead_props(&alice(), &format!("/f{i}"), &patch).unwrap();
+            let patch = vec![(true, prop(ms, "Win32CreationTime", 30))];
+            let outcome = store.patch_dead_props(&alice(), &format!("/f{i}"), patch).await.unwrap();
             assert_eq!(outcome, PatchOutcome::Stored);
         }
-        assert_eq!(store.dead_props_usage(&alice()).unwrap(), (0, 0));
-        let big = [(true, prop(ms, "Win32FileAttributes", 180))];
+        assert_eq!(store.dead_props_usage(&alice()).await.unwrap(), (0, 0));
+        let big = vec![(true, prop(ms, "Win32FileAttributes", 180))];
         assert_eq!(
-            store.patch_dead_props(&alice(), "/f0", &big).unwrap(),
+            store.patch_dead_props(&alice(), "/f0", big).await.unwrap(),
             PatchOutcome::Refused(vec![0])
         );
     }
 
-    #[test]
-    fn a_copy_over_the_budget_leaves_the_counted_properties_behind() {
+    #[tokio::test]
+    async fn a_copy_over_the_budget_leaves_the_counted_properties_behind() {
         let (_dir, store) = store(SMALL);
         let ms = "urn:schemas-microsoft-com:";
-        let patch = [(true, prop("urn:x", "a", 10)), (true, prop(ms, "Win32CreationTime", 30))];
-        store.patch_dead_props(&alice(), "/d/f", &patch).unwrap();
-        store.patch_dead_props(&alice(), "/d", &[(true, prop("urn:x", "b", 10))]).unwrap();
-        assert!(!store.copy_dead_props(&alice(), "/d", "/e").unwrap());
-        assert_eq!(store.dead_props(&alice(), "/e/f").unwrap().len(), 1, "only the per-file one");
-        assert_eq!(store.dead_props_usage(&alice()).unwrap().0, 2);
-        store.move_dead_props(&alice(), "/d", "/m").unwrap();
-        assert_eq!(store.dead_props_usage(&alice()).unwrap().0, 2, "a move changes nothing");
-        assert!(store.copy_dead_props(&alice(), "/m/f", "/n").unwrap(), "one more fits");
-        assert_eq!(store.dead_props_usage(&alice()).unwrap().0, 3);
+        let patch = vec![(true, prop("urn:x", "a", 10)), (true, prop(ms, "Win32CreationTime", 30))];
+        store.patch_dead_props(&alice(), "/d/f", patch).await.unwrap();
+        store.patch_dead_props(&alice(), "/d", vec![(true, prop("urn:x", "b", 10))]).await.unwrap();
+        assert!(!store.copy_dead_props(&alice(), "/d", "/e").await.unwrap());
+        assert_eq!(
+            store.dead_props(&alice(), "/e/f").await.unwrap().len(),
+            1,
+            "only the per-file one"
+        );
+        assert_eq!(store.dead_props_usage(&alice()).await.unwrap().0, 2);
+        store.move_dead_props(&alice(), "/d", "/m").await.unwrap();
+        assert_eq!(store.dead_props_usage(&alice()).await.unwrap().0, 2, "a move changes nothing");
+        assert!(store.copy_dead_props(&alice(), "/m/f", "/n").await.unwrap(), "one more fits");
+        assert_eq!(store.dead_props_usage(&alice()).await.unwrap().0, 3);
     }
 
-    #[test]
-    fn a_schema_1_store_gets_its_usage_counted_at_open() {
+    #[tokio::test]
+    async fn a_schema_1_store_gets_its_usage_counted_at_open() {
         let (dir, store) = store(SMALL);
-        store.patch_dead_props(&alice(), "/f", &[(true, prop("urn:x", "a", 10))]).unwrap();
-        let expected = store.dead_props_usage(&alice()).unwrap();
+        store.patch_dead_props(&alice(), "/f", vec![(true, prop("urn:x", "a", 10))]).await.unwrap();
+        let expected = store.dead_props_usage(&alice()).await.unwrap();
         store
-            .write(false, |txn| {
+            .write(Change::Harmless, |txn| {
                 txn.open_table(super::super::tables::META)?.insert("schema_version", 1)?;
                 txn.delete_table(DEAD_PROPS_USAGE).map_err(redb::Error::from)?;
                 Ok(())
             })
+            .await
             .unwrap();
         drop(store);
         let store = Store::open(&dir.path().join(Store::FILE_NAME)).unwrap();
-        assert_eq!(store.dead_props_usage(&alice()).unwrap(), expected);
+        assert_eq!(store.dead_props_usage(&alice()).await.unwrap(), expected);
         assert_eq!(expected.0, 1);
     }
 

@@ -1,4 +1,5 @@
-//! Admin settings: stored as text, read once into a typed [`Settings`].
+//! Admin settings: stored as text, read once into a typed [`Settings`], then kept current
+//! through the change feed ([`super::changes`]).
 
 use redb::{ReadTransaction, ReadableTable};
 use serde::Serialize;
@@ -6,7 +7,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use super::tables::SETTINGS;
-use super::{Result, Store};
+use super::{Change, Result, Store};
 use crate::duration::{DurationError, HumanDuration};
 use crate::log_safe::escaped;
 use ipnet::IpNet;
@@ -251,20 +252,21 @@ pub(super) fn load(txn: &ReadTransaction) -> Result<Settings> {
 }
 
 impl Store {
-    /// The settings in force (a cheap copy; no database read).
-    pub fn settings(&self) -> Settings {
-        self.settings.read().unwrap_or_else(|p| p.into_inner()).clone()
-    }
-
-    /// Validates and stores one setting; returns the settings now in force.
-    pub fn set_setting(&self, key: SettingKey, value: &str) -> Result<Settings> {
-        let mut next = self.settings();
-        let canonical = next.apply(key, value)?;
-        self.write(true, |txn| {
-            txn.open_table(SETTINGS)?.insert(key.name(), canonical.as_str())?;
-            Ok(())
-        })?;
-        *self.settings.write().unwrap_or_else(|p| p.into_inner()) = next.clone();
-        Ok(next)
+    /// Validates and stores one setting, then publishes the settings now in force (every
+    /// setting can change who may log in or how, so each is a change on the feed).
+    pub async fn set_setting(&self, key: SettingKey, value: &str) -> Result<Settings> {
+        let value = value.to_string();
+        self.blocking(move |redb| {
+            redb.feed.publish(|current| {
+                let mut next = current.clone();
+                let canonical = next.apply(key, &value)?;
+                redb.write(Change::Harmless, |txn| {
+                    txn.open_table(SETTINGS)?.insert(key.name(), canonical.as_str())?;
+                    Ok(())
+                })?;
+                Ok((next.clone(), Some(next)))
+            })
+        })
+        .await
     }
 }

@@ -1,6 +1,6 @@
 //! Every table of the store, its key encoding, and the schema version.
 
-use redb::{Database, ReadableTable, TableDefinition};
+use redb::{ReadableTable, TableDefinition, WriteTransaction};
 
 use super::{Error, Result};
 
@@ -29,25 +29,34 @@ pub const SETTINGS: TableDefinition<&str, &str> = TableDefinition::new("settings
 
 const VERSION_KEY: &str = "schema_version";
 
-/// Creates missing tables and checks (or records) the schema version, in one transaction.
-pub fn initialise(db: &Database) -> Result<()> {
-    let txn = db.begin_write()?;
-    let migrate_usage = {
+/// What opening found to migrate, for the caller to run in the same transaction (the migration
+/// belongs to the file that owns the table).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
+pub enum Migration {
+    /// The schema is current.
+    None,
+    /// Schema 1 → 2: the dead-property budget table is built from what is stored.
+    PropsUsage,
+}
+
+/// Creates missing tables and checks (or records) the schema version, in `txn`.
+pub fn initialise(txn: &WriteTransaction) -> Result<Migration> {
+    let migration = {
         let mut meta = txn.open_table(META)?;
         let found = meta.get(VERSION_KEY)?.map(|v| v.value());
         match found {
             Some(v) if v > SCHEMA_VERSION => {
                 return Err(Error::NewerSchema { found: v, supported: SCHEMA_VERSION });
             }
-            Some(SCHEMA_VERSION) => false,
-            // 1 → 2: the dead-property budget table is built from what is stored.
+            Some(SCHEMA_VERSION) => Migration::None,
             Some(_) => {
                 meta.insert(VERSION_KEY, SCHEMA_VERSION)?;
-                true
+                Migration::PropsUsage
             }
             None => {
                 meta.insert(VERSION_KEY, SCHEMA_VERSION)?;
-                false
+                Migration::None
             }
         }
     };
@@ -57,9 +66,5 @@ pub fn initialise(db: &Database) -> Result<()> {
     txn.open_table(SETTINGS)?;
     txn.open_table(DEAD_PROPS)?;
     txn.open_table(DEAD_PROPS_USAGE)?;
-    if migrate_usage {
-        super::props::rebuild_usage(&txn)?;
-    }
-    txn.commit()?;
-    Ok(())
+    Ok(migration)
 }

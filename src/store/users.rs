@@ -1,14 +1,17 @@
-//! Accounts: create, list, disable, change the primary password, remove.
+//! Accounts: create, list, disable, change the primary password or the second factor.
+//!
+//! This file writes only the `users` table. Removing an account touches other tables too and
+//! is composed in [`super::accounts`] from [`remove`] here and its peers there.
 
 use chrono::{DateTime, Utc};
-use redb::{ReadableTable, ReadableTableMetadata, WriteTransaction};
+use redb::{ReadTransaction, ReadableTable, ReadableTableMetadata, WriteTransaction};
 
-use super::tables::{APP_PASSWORDS, APP_PASSWORDS_BY_OWNER, USERS};
-use super::{Error, Result, Role, Store, TotpFactor, User, UserName, decode, encode};
+use super::tables::USERS;
+use super::{Change, Error, Result, Role, Store, TotpFactor, User, UserName, decode, encode};
 
 impl Store {
     /// Creates an account; fails if the name is taken.
-    pub fn create_user(
+    pub async fn create_user(
         &self,
         name: &UserName,
         role: Role,
@@ -24,122 +27,144 @@ impl Store {
             quota_bytes: None,
             totp: None,
         };
-        self.write(false, |txn| {
-            let mut users = txn.open_table(USERS)?;
-            if users.get(name.as_str())?.is_some() {
-                return Err(Error::UserExists(name.to_string()));
+        self.write(Change::Harmless, move |txn| {
+            if get(&txn.open_table(USERS)?, &user.name)?.is_some() {
+                return Err(Error::UserExists(user.name.to_string()));
             }
-            users.insert(name.as_str(), encode(&user)?.as_slice())?;
-            Ok(())
-        })?;
-        Ok(user)
+            put(txn, &user)?;
+            Ok(user)
+        })
+        .await
     }
 
     /// The account named `name`, if any.
-    pub fn user(&self, name: &UserName) -> Result<Option<User>> {
-        self.read(|txn| {
-            let users = txn.open_table(USERS)?;
-            users.get(name.as_str())?.map(|v| decode(v.value())).transpose()
-        })
+    pub async fn user(&self, name: &UserName) -> Result<Option<User>> {
+        let name = name.clone();
+        self.read(move |txn| find(txn, &name)).await
     }
 
     /// Every account, sorted by name.
-    pub fn users(&self) -> Result<Vec<User>> {
+    pub async fn users(&self) -> Result<Vec<User>> {
         self.read(|txn| {
             let users = txn.open_table(USERS)?;
             users.iter()?.map(|e| decode(e?.1.value())).collect()
         })
+        .await
     }
 
     /// True once any account exists (an empty store gets a first admin at `serve`).
-    pub fn has_users(&self) -> Result<bool> {
-        self.read(|txn| Ok(!txn.open_table(USERS)?.is_empty()?))
+    pub async fn has_users(&self) -> Result<bool> {
+        self.read(|txn| Ok(!txn.open_table(USERS)?.is_empty()?)).await
     }
 
     /// Disables or enables an account. A disabled account's app passwords stop working at once.
-    pub fn set_user_disabled(&self, name: &UserName, disabled: bool) -> Result<User> {
-        self.write(true, |txn| {
-            let mut user = load_user(txn, name)?;
+    pub async fn set_user_disabled(&self, name: &UserName, disabled: bool) -> Result<User> {
+        self.update(name, Change::TakesCredentials, move |txn, user| {
             if disabled {
-                refuse_last_admin(txn, &user)?;
+                refuse_last_admin(txn, user)?;
             }
             user.disabled = disabled;
-            txn.open_table(USERS)?.insert(name.as_str(), encode(&user)?.as_slice())?;
-            Ok(user)
+            Ok(())
         })
+        .await
     }
 
-    /// Sets or clears the user's quota (bytes their home may hold).
-    pub fn set_user_quota(&self, name: &UserName, quota_bytes: Option<u64>) -> Result<User> {
-        self.write(true, |txn| {
-            let mut user = load_user(txn, name)?;
+    /// Sets or clears the user's quota (bytes their home may hold); published, so that the
+    /// cached limits are read again.
+    pub async fn set_user_quota(&self, name: &UserName, quota_bytes: Option<u64>) -> Result<User> {
+        self.update(name, Change::TakesCredentials, move |_, user| {
             user.quota_bytes = quota_bytes;
-            txn.open_table(USERS)?.insert(name.as_str(), encode(&user)?.as_slice())?;
-            Ok(user)
+            Ok(())
         })
+        .await
     }
 
     /// Replaces the primary password's hash.
-    pub fn set_user_password(&self, name: &UserName, password_hash: String) -> Result<()> {
-        self.write(true, |txn| {
-            let mut user = load_user(txn, name)?;
+    pub async fn set_user_password(&self, name: &UserName, password_hash: String) -> Result<()> {
+        self.update(name, Change::TakesCredentials, move |_, user| {
             user.password_hash = password_hash;
-            txn.open_table(USERS)?.insert(name.as_str(), encode(&user)?.as_slice())?;
             Ok(())
         })
+        .await?;
+        Ok(())
     }
 
     /// Sets (after a confirmed enrolment) or clears (disable, admin reset) the second factor.
-    pub fn set_user_totp(&self, name: &UserName, totp: Option<TotpFactor>) -> Result<User> {
-        self.write(false, |txn| {
-            let mut user = load_user(txn, name)?;
+    /// Not published: no cached credential depends on it (the web login reads the account).
+    pub async fn set_user_totp(&self, name: &UserName, totp: Option<TotpFactor>) -> Result<User> {
+        self.update(name, Change::Harmless, move |_, user| {
             user.totp = totp;
-            txn.open_table(USERS)?.insert(name.as_str(), encode(&user)?.as_slice())?;
-            Ok(user)
+            Ok(())
         })
+        .await
     }
 
     /// Accepts TOTP time step `step` for `name` once: false if it (or a later one) was already
     /// used, so that a code seen over a shoulder or in a proxy log cannot be replayed. Atomic:
     /// two logins racing with the same code cannot both win.
-    pub fn accept_totp_step(&self, name: &UserName, step: u64) -> Result<bool> {
-        self.write(false, |txn| {
-            let mut user = load_user(txn, name)?;
+    pub async fn accept_totp_step(&self, name: &UserName, step: u64) -> Result<bool> {
+        let name = name.clone();
+        self.write(Change::Harmless, move |txn| {
+            let mut user = load(txn, &name)?;
             let Some(factor) = user.totp.as_mut() else { return Ok(false) };
             if factor.last_step >= step {
                 return Ok(false);
             }
             factor.last_step = step;
-            txn.open_table(USERS)?.insert(name.as_str(), encode(&user)?.as_slice())?;
+            put(txn, &user)?;
             Ok(true)
         })
+        .await
     }
 
-    /// Removes an account and all its app passwords, in one transaction. Returns how many app
-    /// passwords went with it. Files on disk are not touched.
-    pub fn remove_user(&self, name: &UserName) -> Result<usize> {
-        self.write(true, |txn| {
-            let user = load_user(txn, name)?;
-            refuse_last_admin(txn, &user)?;
-            txn.open_table(USERS)?.remove(name.as_str())?;
-            let ids = super::app_passwords::ids_of(txn, name)?;
-            let mut passwords = txn.open_table(APP_PASSWORDS)?;
-            let mut by_owner = txn.open_table(APP_PASSWORDS_BY_OWNER)?;
-            for id in &ids {
-                passwords.remove(id.as_str())?;
-                by_owner.remove((name.as_str(), id.as_str()))?;
-            }
-            drop((passwords, by_owner));
-            Store::delete_all_dead_props(txn, name)?;
-            Ok(ids.len())
+    /// Loads `name`, lets `change` edit it and writes it back, in one transaction.
+    async fn update(
+        &self,
+        name: &UserName,
+        kind: Change,
+        change: impl FnOnce(&WriteTransaction, &mut User) -> Result<()> + Send + 'static,
+    ) -> Result<User> {
+        let name = name.clone();
+        self.write(kind, move |txn| {
+            let mut user = load(txn, &name)?;
+            change(txn, &mut user)?;
+            put(txn, &user)?;
+            Ok(user)
         })
+        .await
     }
 }
 
-pub(super) fn load_user(txn: &WriteTransaction, name: &UserName) -> Result<User> {
-    let users = txn.open_table(USERS)?;
-    let value = users.get(name.as_str())?.ok_or_else(|| Error::UnknownUser(name.to_string()))?;
-    decode(value.value())
+/// The account `name` in `users`, in a read or a write transaction alike.
+fn get(
+    users: &impl ReadableTable<&'static str, &'static [u8]>,
+    name: &UserName,
+) -> Result<Option<User>> {
+    users.get(name.as_str())?.map(|v| decode(v.value())).transpose()
+}
+
+/// The account `name`, if any, in a read transaction.
+pub(super) fn find(txn: &ReadTransaction, name: &UserName) -> Result<Option<User>> {
+    get(&txn.open_table(USERS)?, name)
+}
+
+/// The account `name` in a write transaction; [`Error::UnknownUser`] if there is none.
+pub(super) fn load(txn: &WriteTransaction, name: &UserName) -> Result<User> {
+    get(&txn.open_table(USERS)?, name)?.ok_or_else(|| Error::UnknownUser(name.to_string()))
+}
+
+fn put(txn: &WriteTransaction, user: &User) -> Result<()> {
+    txn.open_table(USERS)?.insert(user.name.as_str(), encode(user)?.as_slice())?;
+    Ok(())
+}
+
+/// Removes the account `name` (not what else it owns: see [`super::accounts`]), unless it is
+/// the last enabled admin.
+pub(super) fn remove(txn: &WriteTransaction, name: &UserName) -> Result<()> {
+    let user = load(txn, name)?;
+    refuse_last_admin(txn, &user)?;
+    txn.open_table(USERS)?.remove(name.as_str())?;
+    Ok(())
 }
 
 /// Refuses to take away the last enabled admin: nobody could manage the server afterwards.

@@ -179,7 +179,7 @@ impl Enrolment {
 
 /// The web surface's state: sessions, its own login throttle, the operations.
 pub struct Portal {
-    store: Arc<Store>,
+    store: Store,
     operations: Arc<Operations>,
     verifier: Verifier,
     /// Every open web session.
@@ -197,7 +197,7 @@ impl Portal {
     /// The portal over a running server's store, operations, argon2 pool and its per-network
     /// budget (the gate's, [`crate::auth::Gate::budget`]), on `clock`.
     pub fn new(
-        store: Arc<Store>,
+        store: Store,
         operations: Arc<Operations>,
         verifier: Verifier,
         budget: Arc<AddressBudget>,
@@ -567,8 +567,7 @@ impl Portal {
         let step =
             totp::check(&secret, code, self.clock.unix_seconds()).ok_or(PortalError::BadCode)?;
         let factor = TotpFactor { secret, enrolled_at: self.clock.now(), last_step: step };
-        let (store, name) = (Arc::clone(&self.store), viewer.user.name.clone());
-        blocking(move || store.set_user_totp(&name, Some(factor))).await??;
+        self.store.set_user_totp(&viewer.user.name, Some(factor)).await?;
         self.sessions.update(&viewer.token, |s| s.enrolment = None);
         Ok(())
     }
@@ -583,8 +582,7 @@ impl Portal {
         if !self.accept_code(&viewer.user.name, factor, code).await? {
             return Err(PortalError::BadCode);
         }
-        let (store, name) = (Arc::clone(&self.store), viewer.user.name.clone());
-        blocking(move || store.set_user_totp(&name, None)).await??;
+        self.store.set_user_totp(&viewer.user.name, None).await?;
         Ok(())
     }
 
@@ -599,8 +597,7 @@ impl Portal {
         let Some(step) = totp::check(&factor.secret, code, self.clock.unix_seconds()) else {
             return Ok(false);
         };
-        let (store, name) = (Arc::clone(&self.store), name.clone());
-        Ok(blocking(move || store.accept_totp_step(&name, step)).await??)
+        Ok(self.store.accept_totp_step(name, step).await?)
     }
 
     fn open(&self, user: &User, stage: Stage) -> Result<(String, Session), PortalError> {
@@ -614,8 +611,7 @@ impl Portal {
     }
 
     async fn load(&self, name: UserName) -> Result<Option<User>, PortalError> {
-        let store = Arc::clone(&self.store);
-        Ok(blocking(move || store.user(&name)).await??)
+        Ok(self.store.user(&name).await?)
     }
 
     async fn run(&self, viewer: &Viewer, request: Request) -> Result<Reply, PortalError> {
@@ -626,8 +622,7 @@ impl Portal {
         // The same audit line as a change through the CLI, with who made it: written once the
         // operation has validated what was typed, and escaped all the same.
         let what = (!reads).then(|| admin::socket::describe(&request));
-        let operations = Arc::clone(&self.operations);
-        let reply = blocking(move || operations.run(request)).await??;
+        let reply = self.operations.run(request).await?;
         if let Some(what) = what {
             tracing::info!(target: "davgate::admin", "web: {} {what}", viewer.user.name);
         }
@@ -659,13 +654,6 @@ fn admin_only(viewer: &Viewer) -> Result<(), PortalError> {
 fn unavailable(e: impl std::fmt::Display) -> PortalError {
     tracing::error!(target: "davgate::web", "{e}");
     PortalError::Unavailable
-}
-
-/// Runs blocking work (redb, argon2 through the pool) off the async runtime.
-async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, PortalError> {
-    tokio::task::spawn_blocking(work).await.map_err(unavailable)
 }
 
 impl From<session::RandomError> for PortalError {

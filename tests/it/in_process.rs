@@ -4,7 +4,6 @@
 use davgate::admin::{self, Reply, Request};
 use davgate::auth::verify::Hasher;
 use davgate::{Server, ServerOptions};
-use std::sync::Arc;
 
 async fn started() -> (Server, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
@@ -29,7 +28,7 @@ async fn a_credential_costs_one_verification_however_many_requests_use_it() {
     };
     let counter = server.verification_counter();
     let url = format!("http://{}/dav/", server.local_addr());
-    let store = Arc::clone(server.store());
+    let store = server.store().clone();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let serving = tokio::spawn(server.run(async {
         let _ = stopped.await;
@@ -54,7 +53,7 @@ async fn a_credential_costs_one_verification_however_many_requests_use_it() {
 
     // A revoked password is refused from its record: its retries cost no argon2.
     let revoke = Request::AppPasswordRevoke { user: "alice".into(), id: created.id.clone() };
-    admin::execute(&store, &Hasher::Direct, revoke).unwrap();
+    admin::execute(&store, &Hasher::Direct, revoke).await.unwrap();
     for _ in 0..20 {
         assert_eq!(propfind().await.unwrap().status(), 401);
     }
