@@ -13,8 +13,12 @@ mod tls;
 pub use limits::{FIRST_REQUEST_TIMEOUT, Limits};
 pub use router::{App, log_safe};
 
+/// The fragment guard, public only so that `fuzz/fuzz_targets/fragment.rs` can drive it through
+/// its real `AsyncRead`; not part of the embedding API.
+#[doc(hidden)]
+pub use fragment::{FragmentGuard, Treatment, Verdict};
+
 use body::{Deadline, Tracked};
-use fragment::{FragmentGuard, Treatment, Verdict};
 use http::header::{CONNECTION, HeaderValue};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
