@@ -29,6 +29,7 @@ use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::auth::Authenticated;
+use crate::fs_private::create_private_dir;
 use crate::http::response::{self, Body};
 use crate::store::{Store, UserName};
 pub use confined::ConfinedFs;
@@ -400,12 +401,6 @@ fn relative_path(raw: &str) -> Option<PathBuf> {
     let mut path = DavPath::new(raw).ok()?;
     path.set_prefix(PREFIX).ok()?;
     Some(Path::new(path.as_rel_ospath()).to_path_buf())
-}
-
-/// Creates `dir` and its parents, private to the server's user.
-pub fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
 }
 
 /// True if `path` (raw, as in a request line) is the mount or inside it, on whole segments.
