@@ -15,7 +15,8 @@
 //!   `#` bytes inside request-targets are spaces and nothing else changed; the guard does not give
 //!   up on a request before the one where the reference gives up (so it never refuses a request
 //!   the reference reads as plain HTTP/1), and never gives up on a stream the reference follows
-//!   to the end.
+//!   to the end; and nothing changes after a `CONNECT` or an `Upgrade:` header, where the stream
+//!   may stop being HTTP/1.
 #![no_main]
 
 use davgate::http::{FragmentGuard, Treatment, Verdict};
@@ -128,6 +129,9 @@ struct Reading {
     /// Where it stopped understanding the stream, and in which request (from 1); `None` if it
     /// followed the stream to its end.
     lost: Option<(usize, u64)>,
+    /// Where the stream stops being HTTP/1 (a `CONNECT` tunnel, an `Upgrade:` request): no byte
+    /// from there on may change, whatever it looks like.
+    tunnel: Option<usize>,
 }
 
 /// Why the reference stopped.
@@ -136,6 +140,9 @@ enum Stop {
     End,
     /// At this offset, the stream is not the plain HTTP/1 the reference reads.
     Lost(usize),
+    /// At this offset, the stream may turn into another protocol: lost, and nothing after it
+    /// may change.
+    Tunnel(usize),
 }
 
 /// A strict whole-buffer reading of HTTP/1 requests (RFC 9112), written from the RFC and what
@@ -189,6 +196,11 @@ impl<'a> Reference<'a> {
                 Err(Stop::End) => return r.reading,
                 Err(Stop::Lost(at)) => {
                     r.reading.lost = Some((at, request));
+                    return r.reading;
+                }
+                Err(Stop::Tunnel(at)) => {
+                    r.reading.lost = Some((at, request));
+                    r.reading.tunnel = Some(at);
                     return r.reading;
                 }
             }
@@ -256,7 +268,10 @@ impl<'a> Reference<'a> {
             }
         };
         let method = &self.data[start..sp];
-        if method == b"CONNECT" || method == b"PRI" {
+        if method == b"CONNECT" {
+            return Err(Stop::Tunnel(start));
+        }
+        if method == b"PRI" {
             return Err(Stop::Lost(start));
         }
         self.at += 1;
@@ -298,7 +313,7 @@ impl<'a> Reference<'a> {
             }
             let (name, value) = Self::field(line).ok_or(Stop::Lost(line_at))?;
             if name.eq_ignore_ascii_case(b"upgrade") {
-                return Err(Stop::Lost(line_at));
+                return Err(Stop::Tunnel(line_at));
             } else if name.eq_ignore_ascii_case(b"content-length") {
                 let plain = (1..=18).contains(&value.len()) && value.iter().all(u8::is_ascii_digit);
                 if !plain || length.is_some() || chunked {
@@ -404,6 +419,9 @@ fuzz_target!(|data: &[u8]| {
     for i in 0..understood {
         let expected = if in_target[i] && input[i] == b'#' { b' ' } else { input[i] };
         assert_eq!(out[i], expected, "byte {i} of {show:?} (reference: {reading:?})");
+    }
+    if let Some(at) = reading.tunnel {
+        assert_eq!(out[at..], input[at..], "changed after a tunnel at byte {at} in {show:?}");
     }
     match reading.lost {
         None => assert_eq!(
