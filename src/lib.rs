@@ -17,6 +17,7 @@ pub mod clock;
 pub mod dav;
 pub mod duration;
 pub mod error;
+pub(crate) mod fs_private;
 pub mod http;
 pub mod log_safe;
 

@@ -32,7 +32,7 @@ pub fn move_aside(
         Ok(_) => {}
     }
     let removed = files_root.join(REMOVED);
-    crate::dav::create_private_dir(&removed)?;
+    crate::fs_private::create_private_dir(&removed)?;
     let stamp = now.format("%Y%m%dT%H%M%SZ");
     for n in 1..=100u32 {
         let name = match n {

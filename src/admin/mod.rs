@@ -240,7 +240,7 @@ pub fn run(data_dir: &Path, request: Request) -> Result<Reply, Error> {
         if matches!(request, Request::Status) {
             return Err(Error::NoServer(data_dir.display().to_string()));
         }
-        crate::dav::create_private_dir(data_dir).map_err(|e| Error::Channel {
+        crate::fs_private::create_private_dir(data_dir).map_err(|e| Error::Channel {
             path: data_dir.display().to_string(),
             reason: format!("cannot create the data directory: {e}"),
         })?;

@@ -17,10 +17,9 @@ mod quota;
 mod upload;
 mod walk;
 
-use dav_server::body::Body;
 use dav_server::davpath::DavPath;
 use dav_server::{DavConfig, DavHandler};
-use http::header::{CONTENT_TYPE, HeaderName, HeaderValue};
+use http::header::{HeaderName, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -31,6 +30,8 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::auth::Authenticated;
 use crate::clock::Clock;
+use crate::fs_private::create_private_dir;
+use crate::http::response::{self, Body};
 use crate::store::{Store, UserName};
 pub use confined::ConfinedFs;
 pub use inert::{CONTENT_POLICY, make_inert};
@@ -132,7 +133,7 @@ impl Mount {
         if let Err((status, why)) =
             check_paths(&req).and_then(|()| limits::refuse_partial_write(&req))
         {
-            return plain(status, why);
+            return response::text(status, why);
         }
         req.headers_mut().remove(X_LITMUS);
         if req.method().as_str() == "LOCK" {
@@ -147,11 +148,11 @@ impl Mount {
         let mount = match self.user_mount(who.user()).await {
             Ok(m) => m,
             Err(MountError::Gone) => {
-                return plain(StatusCode::FORBIDDEN, "This account no longer exists.\n");
+                return response::text(StatusCode::FORBIDDEN, "This account no longer exists.\n");
             }
             Err(e) => {
                 tracing::error!(user = %who.user(), "cannot serve the home folder: {e}");
-                return plain(
+                return response::text(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "The home folder cannot be created.\n",
                 );
@@ -171,7 +172,7 @@ impl Mount {
             return self.dispatch(who, req, mount.fs.for_request(None)).await;
         }
         let Some(_upload_slot) = self.upload_slot() else {
-            let mut res = plain(
+            let mut res = response::text(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Too many uploads are in progress on this server; try again in a few seconds.\n",
             );
@@ -186,7 +187,7 @@ impl Mount {
         let fs = mount.fs.for_request(Some(Arc::clone(&context)));
         let mut res = self.dispatch(who, req, fs).await;
         if context.checksum_mismatch() {
-            return plain(
+            return response::text(
                 StatusCode::BAD_REQUEST,
                 "The body does not match its OC-Checksum header; nothing was stored.\n",
             );
@@ -218,7 +219,7 @@ impl Mount {
             .principal(who.user().as_str());
         let res = self.handler.handle_with(config, req).await;
         if let Some(refusal) = locks.refusal() {
-            return plain(refusal.status(), refusal.explanation());
+            return response::text(refusal.status(), refusal.explanation());
         }
         if let Some(change) = props_change
             && matches!(res.status(), StatusCode::OK | StatusCode::CREATED | StatusCode::NO_CONTENT)
@@ -270,7 +271,7 @@ impl Mount {
         let max = self.limits.max_depth;
         limits::check_shape(home, method, &source, destination.as_deref(), max)
             .await
-            .map_err(|(status, why)| plain_text(status, why.into_owned()))
+            .map_err(|(status, why)| response::text(status, why.into_owned()))
     }
 
     /// The user's mount, creating their home folder on first use. Mounts of accounts that were
@@ -402,12 +403,6 @@ fn relative_path(raw: &str) -> Option<PathBuf> {
     Some(Path::new(path.as_rel_ospath()).to_path_buf())
 }
 
-/// Creates `dir` and its parents, private to the server's user.
-pub fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
-}
-
 /// True if `path` (raw, as in a request line) is the mount or inside it, on whole segments.
 pub fn is_mount_path(path: &str) -> bool {
     path == PREFIX || path.strip_prefix(PREFIX).is_some_and(|rest| rest.starts_with('/'))
@@ -483,27 +478,7 @@ fn asks_infinity<B>(req: &Request<B>) -> bool {
 fn finite_depth_only() -> Response<Body> {
     let body = "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n\
                 <D:error xmlns:D=\"DAV:\"><D:propfind-finite-depth/></D:error>\n";
-    let mut res = Response::new(Body::from(body));
-    *res.status_mut() = StatusCode::FORBIDDEN;
-    res.headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("application/xml; charset=utf-8"));
-    res
-}
-
-/// A short plain-text answer.
-pub fn plain(status: StatusCode, text: &'static str) -> Response<Body> {
-    let mut res = Response::new(Body::from(text));
-    *res.status_mut() = status;
-    res.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
-    res
-}
-
-/// A short plain-text answer made at run time.
-fn plain_text(status: StatusCode, text: String) -> Response<Body> {
-    let mut res = Response::new(Body::from(text));
-    *res.status_mut() = status;
-    res.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
-    res
+    response::respond(StatusCode::FORBIDDEN, response::XML, body)
 }
 
 /// The methods OPTIONS advertises on `/`, matching what `/dav/` serves.
@@ -512,7 +487,7 @@ pub const ALLOW: &str =
 
 /// Answers `OPTIONS /`: Windows probes the server root before mounting a folder below it.
 pub fn root_options() -> Response<Body> {
-    let mut res = Response::new(Body::empty());
+    let mut res = response::empty(StatusCode::OK);
     let h = res.headers_mut();
     h.insert("dav", HeaderValue::from_static("1, 2"));
     h.insert("ms-author-via", HeaderValue::from_static("DAV"));

@@ -7,14 +7,20 @@
 mod body;
 mod fragment;
 mod limits;
+pub mod response;
 mod router;
 mod tls;
 
 pub use limits::{FIRST_REQUEST_TIMEOUT, Limits};
-pub use router::{App, log_safe};
+pub use response::Body;
+pub use router::App;
+
+/// The fragment guard, public only so that `fuzz/fuzz_targets/fragment.rs` can drive it through
+/// its real `AsyncRead`; not part of the embedding API.
+#[doc(hidden)]
+pub use fragment::{FragmentGuard, Treatment, Verdict};
 
 use body::{Deadline, Tracked};
-use fragment::{FragmentGuard, Treatment, Verdict};
 use http::header::{CONNECTION, HeaderValue};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
@@ -299,7 +305,7 @@ where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     S: hyper::service::Service<
             hyper::Request<Incoming>,
-            Response = hyper::Response<Tracked<dav_server::body::Body>>,
+            Response = hyper::Response<Tracked<Body>>,
             Error = Infallible,
         > + Clone
         + Send
@@ -324,10 +330,7 @@ struct Context {
 impl Context {
     /// Runs the app for one request (unless the fragment guard says not to) and writes the
     /// access-log line.
-    async fn respond(
-        &self,
-        req: hyper::Request<Incoming>,
-    ) -> hyper::Response<Tracked<dav_server::body::Body>> {
+    async fn respond(&self, req: hyper::Request<Incoming>) -> hyper::Response<Tracked<Body>> {
         let busy = self.tracker.begin();
         let n = self.requests.fetch_add(1, Ordering::Relaxed) + 1;
         let started = Instant::now();

@@ -1,18 +1,16 @@
 //! Path → handler. The gate sits in front of everything under `/dav/`.
 
-use dav_server::body::Body;
 use http::header::{CONNECTION, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{Request, Response, StatusCode};
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use super::response::{self, Body};
 use crate::auth::{Denied, Gate, Refusal};
-use crate::dav::{self, Mount, plain};
+use crate::dav::{self, Mount};
+use crate::log_safe::log_safe;
 use crate::store::UserName;
 use crate::web::Web;
-
-/// Kept here for the callers that name it through `http` (it lives in [`crate::log_safe`]).
-pub use crate::log_safe::log_safe;
 
 /// The whole application behind the listener.
 pub struct App {
@@ -84,12 +82,12 @@ impl App {
 fn refuse(refusal: &Refusal, peer: IpAddr) -> Response<Body> {
     let user = refusal.user.as_deref().map(log_safe).unwrap_or_default();
     match refusal.reason {
-        Denied::Unavailable => plain(
+        Denied::Unavailable => response::text(
             StatusCode::SERVICE_UNAVAILABLE,
             "The credential store is unavailable; try again.\n",
         ),
         Denied::Busy => {
-            let mut res = plain(
+            let mut res = response::text(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "The server is busy verifying sign-ins; try again in a few seconds.\n",
             );
@@ -110,7 +108,7 @@ fn refuse(refusal: &Refusal, peer: IpAddr) -> Response<Body> {
             } else {
                 "Too many sign-in attempts from your network; try again in a moment.\n"
             };
-            let mut res = plain(StatusCode::TOO_MANY_REQUESTS, text);
+            let mut res = response::text(StatusCode::TOO_MANY_REQUESTS, text);
             res.headers_mut().insert(RETRY_AFTER, HeaderValue::from(wait));
             res.headers_mut().insert(CONNECTION, HeaderValue::from_static("close"));
             res
@@ -124,7 +122,7 @@ fn refuse(refusal: &Refusal, peer: IpAddr) -> Response<Body> {
                     reason.as_str()
                 );
             }
-            let mut res = plain(
+            let mut res = response::text(
                 StatusCode::UNAUTHORIZED,
                 "Authentication required: sign in with your user name and an app password \
                  (the account's own password does not open WebDAV).\n",
@@ -139,7 +137,7 @@ fn refuse(refusal: &Refusal, peer: IpAddr) -> Response<Body> {
 /// connection (an `Upgrade:`, an over-long framing header): it may hide a fragment, so it is not
 /// served; the connection closes and the client can send it again on a new one.
 pub fn unfollowable() -> (Response<Body>, Option<UserName>) {
-    let mut res = plain(
+    let mut res = response::text(
         StatusCode::BAD_REQUEST,
         "This request came after one the server cannot check on the same connection; \
          send it again on a new connection.\n",

@@ -3,7 +3,7 @@
 //! changes something carries the session's token in `X-CSRF-Token`. Errors are JSON objects
 //! `{"error": code, "message": text}`, never a stack trace.
 
-use dav_server::body::Body;
+use crate::http::response::Body;
 use http::header::{self, HeaderValue};
 use http::{Method, Response, StatusCode};
 use serde::Deserialize;

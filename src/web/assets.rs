@@ -2,11 +2,12 @@
 //! the pages work on a network without internet.
 
 use base64::Engine;
-use dav_server::body::Body;
-use http::Response;
 use http::header::{self, HeaderValue};
+use http::{Response, StatusCode};
 use sha2::{Digest, Sha256};
 use std::sync::LazyLock;
+
+use crate::http::response::{self, Body};
 
 const CSS: &str = include_str!("../../assets/davgate.css");
 const JS: &str = include_str!("../../assets/davgate.js");
@@ -18,10 +19,9 @@ pub fn serve(file: &str) -> Option<Response<Body>> {
         "davgate.js" => (JS, "text/javascript; charset=utf-8"),
         _ => return None,
     };
-    let mut res = Response::new(Body::from(body));
-    let headers = res.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
+    let mut res = response::respond(StatusCode::OK, kind, body);
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
     Some(res)
 }
 

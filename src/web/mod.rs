@@ -14,12 +14,12 @@ pub mod session;
 pub mod totp;
 
 use bytes::Bytes;
-use dav_server::body::Body;
 use http::header::{self, HeaderName, HeaderValue};
 use http::{HeaderMap, Method, Request, Response, StatusCode};
 use std::net::IpAddr;
 use subtle::ConstantTimeEq;
 
+use crate::http::response::{self, Body, see_other};
 use i18n::Lang;
 use portal::Portal;
 
@@ -236,23 +236,9 @@ fn harden(headers: &mut HeaderMap, secure: bool) {
     }
 }
 
-/// A plain-text response.
+/// A plain-text response: `text` and a final newline.
 fn text_response(status: StatusCode, text: &str) -> Response<Body> {
-    let mut res = Response::new(Body::from(format!("{text}\n")));
-    *res.status_mut() = status;
-    res.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
-    res
-}
-
-/// A 303 to `location` (after a form post, so that reloading does not post again).
-fn see_other(location: &str) -> Response<Body> {
-    let mut res = Response::new(Body::from(""));
-    *res.status_mut() = StatusCode::SEE_OTHER;
-    if let Ok(value) = HeaderValue::from_str(location) {
-        res.headers_mut().insert(header::LOCATION, value);
-    }
-    res
+    response::text(status, format!("{text}\n"))
 }
 
 /// Adds a `Set-Cookie` header.

@@ -3,9 +3,9 @@
 //! redirect (so a reload never posts twice), except where a secret must be shown exactly once:
 //! that answer renders the dialog itself and is never cached.
 
+use crate::http::response::Body;
 use askama::Template;
 use chrono::{DateTime, Local, Utc};
-use dav_server::body::Body;
 use http::header::{self, HeaderValue};
 use http::{Method, Response, StatusCode};
 use std::collections::HashMap;

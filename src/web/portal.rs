@@ -235,7 +235,7 @@ impl Portal {
             // The same line as a WebDAV refusal over the budget, for fail2ban.
             tracing::warn!(
                 target: "davgate::auth",
-                "Web login throttled: '{}' (Remote IP: '{peer}') too many sign-in attempts \
+                "Login throttled: '{}' (Remote IP: '{peer}') web: too many sign-in attempts \
                  from this network, retry in {}s",
                 crate::log_safe::log_safe(&key),
                 retry_after.as_secs().max(1)
@@ -269,7 +269,7 @@ impl Portal {
             _ => {
                 tracing::warn!(
                     target: "davgate::auth",
-                    "Web login failed: '{}' (Remote IP: '{peer}') wrong user name or password",
+                    "Login failed: '{}' (Remote IP: '{peer}') web: wrong user name or password",
                     crate::log_safe::log_safe(&key)
                 );
                 tokio::time::sleep(self.throttle.failed(&policy, peer, &key)).await;
@@ -337,7 +337,7 @@ impl Portal {
                 }
                 tracing::warn!(
                     target: "davgate::auth",
-                    "Web login failed: '{key}' (Remote IP: '{peer}') wrong second-factor code"
+                    "Login failed: '{key}' (Remote IP: '{peer}') web: wrong second-factor code"
                 );
                 tokio::time::sleep(self.throttle.failed(&policy, peer, key)).await;
                 return Err(if spent { PortalError::SignedOut } else { PortalError::BadCode });

@@ -303,8 +303,8 @@ fn wrong_password_unknown_user_and_disabled_account_get_the_same_refusal() {
     login(&server, "alice", &primary("alice")).get("/session").expect(200);
 
     let log = server.log();
-    assert!(log.contains("Web login failed: 'alice' (Remote IP: '127.0.0.1')"), "{log}");
-    assert!(log.contains("Web login failed: 'mallory' (Remote IP: '127.0.0.1')"), "{log}");
+    assert!(log.contains("Login failed: 'alice' (Remote IP: '127.0.0.1') web: "), "{log}");
+    assert!(log.contains("Login failed: 'mallory' (Remote IP: '127.0.0.1') web: "), "{log}");
     assert!(!log.contains("not-her-password") && !log.contains(&primary("alice")));
 }
 

@@ -576,6 +576,61 @@ fn an_admin_deletes_every_connection_of_a_user_from_the_security_tab() {
     rt.block_on(b.close());
 }
 
+/// Whether the element matching `css` is shown (WebDriver's "displayed": not `display: none`).
+async fn displayed(b: &Browser, css: &str) -> bool {
+    b.find(css).await.is_displayed().await.expect("is displayed")
+}
+
+/// Asserts that the element matching `css` ends within `width` px: seen without scrolling sideways.
+async fn assert_on_screen(b: &Browser, css: &str, width: u64) {
+    let right = format!("document.querySelector({css:?}).getBoundingClientRect().right");
+    let right = b.eval(&right).await.as_f64().unwrap();
+    assert!(right <= width as f64, "{css} ends at {right} px, past the {width} px screen");
+}
+
+#[test]
+fn on_a_phone_the_delete_buttons_and_the_two_factor_column_stay_visible() {
+    let Some(driver) = ChromeDriver::start() else { return };
+    let server = TestServer::start();
+    add_user_with_password(&server, "alice", "alice-pass-123");
+    server.app_password("alice", "Phone");
+    let admin = first_admin_password(&server);
+    let rt = runtime();
+    let b = rt.block_on(Browser::open(&driver, &server.base));
+    rt.block_on(async {
+        b.c.set_window_size(360, 800).await.expect("a narrow window");
+        b.sign_in_to_profile("admin", &admin).await;
+        // The page's width without a scroll bar: what a phone shows.
+        let width = b.eval("document.documentElement.clientWidth").await.as_u64().unwrap();
+        assert!(width <= 640, "the window is {width} px wide, not a phone's");
+
+        step("the users list on a phone: the two-factor state is there");
+        b.click("header nav a[href='/admin']").await;
+        assert!(displayed(&b, "#users thead th:nth-child(4)").await, "{}", b.context().await);
+        assert_eq!(b.text("#users thead th:nth-child(4)").await, "TWO-FACTOR SIGN-IN");
+        assert_eq!(b.text("tr[data-user=alice] td:nth-child(4)").await, "Off");
+        assert_on_screen(&b, "tr[data-user=alice] td a", width).await;
+        b.screenshot("narrow-admin-users", false).await;
+
+        step("alice's Security tab on a phone: each connection's Delete button is there");
+        b.goto("/admin/users/alice?tab=security").await;
+        let delete = "#connection-list tbody tr button.danger";
+        assert!(displayed(&b, delete).await, "{}", b.context().await);
+        assert_eq!(b.text(delete).await, "Delete");
+        assert_on_screen(&b, delete, width).await;
+        b.screenshot("narrow-admin-security-tab", false).await;
+        b.sign_out().await;
+
+        step("alice's own list on a phone: only the last-used column goes");
+        b.sign_in_to_profile("alice", "alice-pass-123").await;
+        assert!(!displayed(&b, "#app-password-list td.last-used").await);
+        assert!(displayed(&b, "#app-password-list td.name").await);
+        assert!(displayed(&b, "#app-password-list tbody tr button").await);
+        b.screenshot("narrow-profile", false).await;
+    });
+    rt.block_on(b.close());
+}
+
 #[test]
 fn the_language_link_switches_the_pages_to_french() {
     let Some(driver) = ChromeDriver::start() else { return };

@@ -17,6 +17,7 @@ mod in_process;
 mod isolation;
 mod limits;
 mod litmus;
+mod misc;
 mod pages;
 mod props;
 mod rclone;
