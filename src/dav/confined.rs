@@ -27,7 +27,8 @@ use std::time::SystemTime;
 use super::paths::{Access, Verified, check_path};
 use super::props_path;
 use super::quota::Usage;
-use super::upload::{Checksum, OnCommit, TEMP_PREFIX, Upload, UploadContext, temp_path_for};
+use super::temp::{TEMP_PREFIX, temp_path_for};
+use super::upload::{Checksum, OnCommit, Upload, UploadContext};
 use crate::store::{DeadProp, Durability, PatchOutcome, Store, UserName};
 
 /// The ownCloud namespace, where rclone looks for `checksums`.

@@ -14,6 +14,7 @@ pub mod limits;
 mod locks;
 mod paths;
 mod quota;
+mod temp;
 mod upload;
 mod walk;
 
@@ -37,8 +38,8 @@ pub use confined::ConfinedFs;
 pub use inert::{CONTENT_POLICY, make_inert};
 use limits::DavLimits;
 use locks::{LockLimits, Locks};
+pub use temp::{TEMP_PREFIX, remove_leftovers};
 use upload::UploadContext;
-pub use upload::{TEMP_PREFIX, remove_leftovers};
 
 /// Where WebDAV is served.
 pub const PREFIX: &str = "/dav";

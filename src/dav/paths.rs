@@ -12,7 +12,7 @@ use std::collections::HashSet;
 use std::path::{Component, Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use super::upload::TEMP_PREFIX;
+use super::temp::TEMP_PREFIX;
 
 /// Whether an operation reads a path or creates/changes/removes something there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use super::upload::is_temporary;
+use super::temp::is_temporary;
 use crate::clock::Clock;
 use crate::store::{Generation, Store, UserName};
 

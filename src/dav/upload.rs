@@ -12,7 +12,6 @@ use dav_server::fs::{DavFile, DavMetaData, FsError, FsFuture, FsResult};
 use dav_server::localfs::LocalFs;
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
-use rand::RngExt;
 use sha1::Digest;
 use std::io::{SeekFrom, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
@@ -22,11 +21,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::quota::Reservation;
+use super::temp::temp_path_for;
 use crate::store::Durability;
-
-/// Names starting with this are davgate's temporary files: hidden from clients, refused as
-/// paths, removed at startup.
-pub const TEMP_PREFIX: &str = ".davgate-upload-";
 
 /// What one request asked of an upload beyond its body, and what became of it (read back by
 /// the mount to shape the answer).
@@ -156,12 +152,6 @@ impl std::fmt::Debug for Upload {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Upload").field("target", &self.target).finish_non_exhaustive()
     }
-}
-
-/// A temporary path next to `target`.
-pub fn temp_path_for(target: &Path) -> PathBuf {
-    let tag: u64 = rand::rng().random();
-    target.with_file_name(format!("{TEMP_PREFIX}{tag:016x}"))
 }
 
 impl Upload {
@@ -332,25 +322,6 @@ impl DavMetaData for FileMeta {
     }
 }
 
-/// Removes temporary files left by a crash under `root` (symlinks are not followed). Returns
-/// how many were removed.
-pub fn remove_leftovers(root: &Path) -> std::io::Result<usize> {
-    let mut removed = 0;
-    super::walk::for_each_file(root, |entry, _| {
-        if is_temporary(entry) {
-            std::fs::remove_file(entry.path())?;
-            removed += 1;
-        }
-        Ok(())
-    })?;
-    Ok(removed)
-}
-
-/// True for davgate's temporary upload files.
-pub fn is_temporary(entry: &std::fs::DirEntry) -> bool {
-    entry.file_name().to_string_lossy().starts_with(TEMP_PREFIX)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -383,16 +354,5 @@ mod tests {
         c.update(b"abd");
         assert_eq!(c.finish(), Err(()));
         assert!(Checksum::parse("ADLER32:0000").is_none());
-    }
-
-    #[test]
-    fn leftovers_are_removed_and_nothing_else() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(dir.path().join("a/b")).unwrap();
-        std::fs::write(dir.path().join("a/b/.davgate-upload-0123456789abcdef"), "partial").unwrap();
-        std::fs::write(dir.path().join("a/keep.txt"), "keep").unwrap();
-        assert_eq!(remove_leftovers(dir.path()).unwrap(), 1);
-        assert!(dir.path().join("a/keep.txt").exists());
-        assert_eq!(remove_leftovers(dir.path()).unwrap(), 0);
     }
 }
