@@ -8,15 +8,15 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::admin::{self, Operations, ServerStatus, socket::AdminChannel};
-use crate::auth::token::{self, Secret};
-use crate::auth::verify::Hasher;
+use crate::admin::{Admin, ServerStatus, socket::AdminChannel};
+use crate::auth::token::Secret;
 use crate::auth::{Gate, GateOptions};
+use crate::clock::Clock;
 use crate::dav::limits::DavLimits;
 use crate::dav::{Mount, create_private_dir, remove_leftovers};
 use crate::error::Error;
 use crate::http::{App, Limits, Listener};
-use crate::store::{Role, Store, UserName};
+use crate::store::{Store, UserName};
 use crate::web::Web;
 use crate::web::portal::Portal;
 
@@ -61,9 +61,9 @@ impl ServerOptions {
 pub struct Server {
     listener: Listener,
     app: Arc<App>,
-    admin: AdminChannel,
+    channel: AdminChannel,
     store: Arc<Store>,
-    operations: Arc<Operations>,
+    admin: Admin,
     first_admin: Option<(UserName, Secret)>,
 }
 
@@ -95,41 +95,36 @@ impl Server {
         let store = Arc::new(store);
         let gate = Gate::start(Arc::clone(&store), &options.gate)
             .map_err(|e| Error::io("starting the auth gate", std::io::Error::other(e)))?;
-        let hasher = gate.hasher();
-        let first_admin = {
-            let (store, hasher) = (Arc::clone(&store), hasher.clone());
-            tokio::task::spawn_blocking(move || create_first_admin(&store, &hasher))
-                .await
-                .map_err(|e| Error::io("creating the first admin", std::io::Error::other(e)))??
-        };
+        let gate = Arc::new(gate);
+        let clock = Clock::system();
+        let started_at = clock.now();
+        let watched = Arc::clone(&gate);
+        let admin = Admin::new(Arc::clone(&store), gate.hasher(), clock).with_status(move || {
+            ServerStatus {
+                version: env!("CARGO_PKG_VERSION").to_string(),
+                started_at,
+                gate: watched.stats(),
+            }
+        });
+        let first_admin = UserName::parse(FIRST_ADMIN).map_err(crate::store::Error::from)?;
+        let first_admin = admin
+            .add_first_admin(&first_admin)
+            .await?
+            .and_then(|created| Some((first_admin, created.generated_password?)));
         let tls = options.tls.as_ref().map(|(c, k)| (c.as_path(), k.as_path()));
         let listener = Listener::bind(options.listen, tls, options.limits.clone()).await?;
         let mount = Mount::new(files, Arc::clone(&store), options.dav);
-        let started_at = chrono::Utc::now();
-        let gate = Arc::new(gate);
-        let watched = Arc::clone(&gate);
-        let status = Box::new(move || ServerStatus {
-            version: env!("CARGO_PKG_VERSION").to_string(),
-            started_at,
-            gate: watched.stats(),
-        });
-        let operations = Arc::new(Operations { store: Arc::clone(&store), hasher, status });
-        let portal = Portal::new(
-            Arc::clone(&store),
-            Arc::clone(&operations),
-            gate.verifier(),
-            gate.budget(),
-        );
+        let portal = Portal::new(Arc::clone(&store), admin.clone(), gate.verifier(), gate.budget());
         let web = Web::new(portal, listener.is_tls());
         #[cfg(feature = "bench")]
         let app =
             Arc::new(App { gate, mount, web, bench_bypass: options.bench_bypass_user.clone() });
         #[cfg(not(feature = "bench"))]
         let app = Arc::new(App { gate, mount, web });
-        let admin = AdminChannel::open(&data, Arc::clone(&operations)).map_err(|e| {
+        let channel = AdminChannel::open(&data, &admin).map_err(|e| {
             Error::io(format!("cannot open the admin socket in {}", data.display()), e)
         })?;
-        Ok(Self { listener, app, admin, store, operations, first_admin })
+        Ok(Self { listener, app, channel, store, admin, first_admin })
     }
 
     /// The address actually bound.
@@ -147,13 +142,10 @@ impl Server {
         self.first_admin.as_ref().map(|(n, s)| (n, s))
     }
 
-    /// Runs an admin operation (the same ones as the CLI) on this server's store, hashing on its
-    /// bounded argon2 pool.
-    pub async fn admin(&self, request: admin::Request) -> Result<admin::Reply, admin::Error> {
-        let operations = Arc::clone(&self.operations);
-        tokio::task::spawn_blocking(move || operations.run(request))
-            .await
-            .map_err(|e| admin::Error::Remote(format!("the operation failed: {e}")))?
+    /// The admin operations (the same ones as the CLI) on this server's store, hashing on its
+    /// bounded argon2 pool. Clone it to keep it after [`Server::run`] took the server.
+    pub fn admin(&self) -> &Admin {
+        &self.admin
     }
 
     /// The store, for embedding programs that manage accounts themselves.
@@ -168,19 +160,8 @@ impl Server {
 
     /// Serves until `shutdown` completes, then drains requests and removes the admin socket.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
-        let Server { listener, app, admin, .. } = self;
+        let Server { listener, app, channel, .. } = self;
         listener.serve(app, shutdown).await;
-        drop(admin);
+        drop(channel);
     }
-}
-
-fn create_first_admin(store: &Store, hasher: &Hasher) -> Result<Option<(UserName, Secret)>, Error> {
-    if store.has_users()? {
-        return Ok(None);
-    }
-    let name = UserName::parse(FIRST_ADMIN).map_err(crate::store::Error::from)?;
-    let password = token::primary_password().map_err(crate::admin::Error::from)?;
-    let hash = hasher.hash(password.expose()).map_err(crate::admin::Error::from)?;
-    store.create_user(&name, Role::Admin, hash, chrono::Utc::now())?;
-    Ok(Some((name, password)))
 }

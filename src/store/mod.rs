@@ -16,8 +16,8 @@ mod users;
 
 pub use app_passwords::{LoginRecord, NewAppPassword};
 pub use model::{
-    ALPHABET, AppPassword, AppPasswordId, AppPasswordStatus, NameError, Role, TotpFactor, User,
-    UserName, validate_app_password_name,
+    ALPHABET, AppPassword, AppPasswordId, AppPasswordName, AppPasswordStatus, NameError, Role,
+    TotpFactor, User, UserName,
 };
 pub use props::{DeadProp, PatchOutcome, PropLimits};
 pub use settings::{Durability, SettingError, SettingKey, Settings};

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use super::i18n::{Lang, Texts, absolute, relative, texts};
 use super::portal::{Enrolment, LoginStep, PortalError, Viewer};
 use super::{Web, WebRequest, assets, csrf_matches, see_other, set_cookie, text_response};
-use crate::admin::{AppPasswordView, UserView};
+use crate::admin::{AppPasswordView, SettingValues, UserView};
 
 /// What every page shares: language, words, the signed-in user, messages.
 pub struct Chrome {
@@ -187,7 +187,10 @@ pub async fn handle(web: &Web, r: WebRequest) -> Response<Body> {
                     (StatusCode::NOT_FOUND, t.not_found_title, t.err_not_found.into())
                 }
                 PageError::Csrf => (StatusCode::FORBIDDEN, t.expired_title, t.err_csrf.into()),
-                PageError::Portal(p) => (p.status(), t.failed_title, portal_message(t, p)),
+                PageError::Portal(p) => {
+                    let (status, message) = refusal(t, p);
+                    (status, t.failed_title, message)
+                }
             };
             page.title = heading.to_string();
             page.error = Some(message.to_string());
@@ -233,7 +236,7 @@ async fn route(web: &Web, r: &WebRequest) -> Page {
     let field = |name: &str| form.get(name).map_or("", String::as_str);
     match segments.as_slice() {
         ["logout"] => {
-            portal.logout(&viewer.token);
+            portal.logout(viewer.token.expose());
             let mut res = see_other("/");
             set_cookie(&mut res, &web.expired_session_cookie());
             Ok(res)
@@ -246,7 +249,7 @@ async fn route(web: &Web, r: &WebRequest) -> Page {
                     let shown = Shown {
                         title: t.dialog_title.to_string(),
                         subject: created.name.clone(),
-                        secret: created.password,
+                        secret: created.password.expose().to_string(),
                         notes: vec![t.with(t.connect_until, &until), t.never_again.to_string()],
                         done_href: "/profile".into(),
                     };
@@ -285,7 +288,7 @@ async fn route(web: &Web, r: &WebRequest) -> Page {
                     let shown = Shown {
                         title: t.add_user.to_string(),
                         subject: t.with(t.user_created, &user.name),
-                        secret: password,
+                        secret: password.expose().to_string(),
                         notes: vec![t.password_once.to_string()],
                         done_href: "/admin".into(),
                     };
@@ -314,7 +317,7 @@ async fn route(web: &Web, r: &WebRequest) -> Page {
                     let shown = Shown {
                         title: t.reset_password.to_string(),
                         subject: t.with(t.password_reset_done, name),
-                        secret: password,
+                        secret: password.expose().to_string(),
                         notes: vec![t.password_once.to_string()],
                         done_href: back,
                     };
@@ -365,19 +368,20 @@ async fn login(web: &Web, r: &WebRequest, form: &HashMap<String, String>) -> Pag
     match web.portal.login(r.peer, user, password).await {
         Ok(LoginStep::SignedIn(token, _)) => {
             let mut res = see_other("/profile");
-            set_cookie(&mut res, &web.session_cookie(&token));
+            set_cookie(&mut res, &web.session_cookie(token.expose()));
             Ok(res)
         }
         Ok(LoginStep::NeedsCode(token, _)) => {
             let mut res = see_other("/");
-            set_cookie(&mut res, &web.session_cookie(&token));
+            set_cookie(&mut res, &web.session_cookie(token.expose()));
             Ok(res)
         }
         Err(e) => {
             let mut page = chrome(r, None, texts(r.lang).sign_in);
-            page.error = Some(portal_message(page.t, &e).to_string());
+            let (status, message) = refusal(page.t, &e);
+            page.error = Some(message);
             let mut res = render(
-                e.status(),
+                status,
                 &LoginPage { page, code_stage: false, user_value: user.to_string() },
             );
             if let PortalError::Throttled(wait) = e {
@@ -399,14 +403,15 @@ async fn login_code(web: &Web, r: &WebRequest, form: &HashMap<String, String>) -
     match web.portal.second_factor(r.peer, token, code).await {
         Ok((token, _)) => {
             let mut res = see_other("/profile");
-            set_cookie(&mut res, &web.session_cookie(&token));
+            set_cookie(&mut res, &web.session_cookie(token.expose()));
             Ok(res)
         }
         Err(e @ (PortalError::BadCode | PortalError::Throttled(_))) => {
             let mut page = chrome(r, None, texts(r.lang).code_title);
-            page.error = Some(portal_message(page.t, &e).to_string());
+            let (status, message) = refusal(page.t, &e);
+            page.error = Some(message);
             page.csrf = pending.csrf;
-            Ok(render(e.status(), &LoginPage { page, code_stage: true, user_value: String::new() }))
+            Ok(render(status, &LoginPage { page, code_stage: true, user_value: String::new() }))
         }
         Err(e) => Err(e.into()),
     }
@@ -452,8 +457,11 @@ async fn profile_of(
     let me = viewer.user.name.to_string();
     let rows = web.portal.app_passwords(&viewer, &me).await?;
     let mut page = chrome(r, Some(&viewer), texts(r.lang).profile_title);
-    let status = error.as_ref().map_or(StatusCode::OK, PortalError::status);
-    page.error = error.as_ref().map(|e| portal_message(page.t, e).to_string());
+    let (status, message) = error.as_ref().map_or((StatusCode::OK, None), |e| {
+        let (status, message) = refusal(page.t, e);
+        (status, Some(message))
+    });
+    page.error = message;
     let host = r.host.as_deref().unwrap_or("localhost");
     let scheme = if web.secure { "https" } else { "http" };
     let enrolment = match viewer.user.totp {
@@ -481,8 +489,11 @@ async fn users(
     let viewer = web.portal.viewer(r.token.as_deref()).await?;
     let users = web.portal.users(&viewer).await?;
     let mut page = chrome(r, Some(&viewer), texts(r.lang).users_title);
-    let status = error.as_ref().map_or(StatusCode::OK, PortalError::status);
-    page.error = error.as_ref().map(|e| portal_message(page.t, e).to_string());
+    let (status, message) = error.as_ref().map_or((StatusCode::OK, None), |e| {
+        let (status, message) = refusal(page.t, e);
+        (status, Some(message))
+    });
+    page.error = message;
     Ok(render(status, &UsersPage { page, users, shown }))
 }
 
@@ -512,7 +523,7 @@ async fn remove_confirmation(web: &Web, r: &WebRequest, name: &str) -> Page {
 
 async fn settings(web: &Web, r: &WebRequest, errors: Option<HashMap<String, String>>) -> Page {
     let viewer = web.portal.viewer(r.token.as_deref()).await?;
-    let values = web.portal.settings(&viewer).await?.into_iter().collect();
+    let values = named(&web.portal.settings(&viewer).await?);
     let page = chrome(r, Some(&viewer), texts(r.lang).settings_title);
     let status = if errors.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
     Ok(render(status, &SettingsPage { page, values, errors: errors.unwrap_or_default() }))
@@ -527,7 +538,7 @@ async fn save_settings(
     form: &HashMap<String, String>,
 ) -> Page {
     const CHECKBOXES: [&str; 2] = ["login_throttle", "propfind_depth_infinity"];
-    let current: HashMap<String, String> = web.portal.settings(viewer).await?.into_iter().collect();
+    let current = named(&web.portal.settings(viewer).await?);
     let mut errors = HashMap::new();
     for (key, old) in &current {
         let new = if CHECKBOXES.contains(&key.as_str()) {
@@ -603,22 +614,27 @@ fn done_message(t: &'static Texts, done: &str) -> Option<&'static str> {
     })
 }
 
-/// The page's words for a refusal (the store's own message for the rarer ones).
-fn portal_message<'a>(t: &'static Texts, e: &'a PortalError) -> std::borrow::Cow<'a, str> {
-    use std::borrow::Cow::Borrowed;
-    match e {
-        PortalError::SignedOut => Borrowed(t.err_signed_out),
-        PortalError::BadCredentials => Borrowed(t.err_credentials),
-        PortalError::BadCode => Borrowed(t.err_code),
-        PortalError::Forbidden => Borrowed(t.err_forbidden),
-        PortalError::Throttled(_) => Borrowed(t.err_throttled),
-        PortalError::Unavailable => Borrowed(t.err_unavailable),
-        PortalError::NameTaken(_) => Borrowed(t.err_duplicate_name),
-        PortalError::BadName(_) => Borrowed(t.err_name_required),
-        PortalError::NotFound(m) | PortalError::Invalid(m) | PortalError::Conflict(m) => {
-            std::borrow::Cow::Owned(m.clone())
-        }
-    }
+/// The one mapping of a refusal to what a page answers: its status and the page's words for
+/// it (the operation's own message for the rarer ones). The cause of a 503 is logged here.
+fn refusal(t: &'static Texts, e: &PortalError) -> (StatusCode, String) {
+    e.log_cause();
+    let words = match e {
+        PortalError::SignedOut => t.err_signed_out,
+        PortalError::BadCredentials => t.err_credentials,
+        PortalError::BadCode => t.err_code,
+        PortalError::Forbidden => t.err_forbidden,
+        PortalError::Throttled(_) => t.err_throttled,
+        PortalError::Unavailable(_) => t.err_unavailable,
+        PortalError::NameTaken(_) => t.err_duplicate_name,
+        PortalError::BadName(_) => t.err_name_required,
+        PortalError::NotFound(m) | PortalError::Invalid(m) | PortalError::Conflict(m) => m,
+    };
+    (e.status(), words.to_string())
+}
+
+/// Settings by name, as the settings form names its fields.
+fn named(settings: &SettingValues) -> HashMap<String, String> {
+    settings.iter().map(|(k, v)| (k.name().to_string(), v.to_string())).collect()
 }
 
 fn row(lang: Lang, p: &AppPasswordView) -> Row {
