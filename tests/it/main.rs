@@ -16,6 +16,7 @@ mod in_process;
 mod isolation;
 mod limits;
 mod litmus;
+mod ops;
 mod pages;
 mod props;
 mod rclone;
