@@ -4,7 +4,7 @@
 //! a unix socket in the data directory instead. The socket is mode 0600 inside a 0700 folder,
 //! and the server also checks the caller's uid (the data directory's owner, or root), so only
 //! whoever may read the store may use it. One JSON line in, one JSON line out
-//! ([`super::wire`]).
+//! (the `wire` format).
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
