@@ -4,7 +4,8 @@
 //! Run it with `cargo run --example embedded`, then for instance:
 //! `curl -u alice:<printed password> -T README.md http://127.0.0.1:<port>/dav/README.md`
 
-use davgate::admin::{Reply, Request};
+use davgate::admin::NewPassword;
+use davgate::store::{AppPasswordName, Role, UserName};
 use davgate::{Server, ServerOptions};
 
 #[tokio::main]
@@ -15,14 +16,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let server = Server::start(options).await?;
 
     // The same operations the CLI runs, on the server's own store.
-    let user = Request::UserAdd { name: "alice".into(), admin: false, password: None };
-    server.admin(user).await?;
-    let app = Request::AppPasswordCreate { user: "alice".into(), name: "example".into() };
-    let created = server.admin(app).await?;
-    if let Reply::AppPasswordCreated(created) = created {
-        println!("WebDAV at http://{}/dav/", server.local_addr());
-        println!("user alice, app password {}", created.password);
-    }
+    let alice = UserName::parse("alice")?;
+    server.admin().add_user(&alice, Role::User, NewPassword::Generate).await?;
+    let name = AppPasswordName::parse("example")?;
+    let created = server.admin().create_app_password(&alice, &name).await?;
+    println!("WebDAV at http://{}/dav/", server.local_addr());
+    println!("user alice, app password {}", created.password.expose());
     println!("data in {}; Ctrl-C to stop", data.display());
     server
         .run(async {

@@ -11,7 +11,7 @@ pub enum Error {
     Store(#[from] store::Error),
     /// An admin operation was refused (unknown user, bad name, ...).
     #[error(transparent)]
-    Admin(#[from] admin::Error),
+    Admin(#[from] admin::OpError),
     /// The HTTP listener or its TLS configuration failed.
     #[error(transparent)]
     Http(#[from] http::Error),

@@ -8,9 +8,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::admin::{self, Operations, ServerStatus, socket::AdminChannel};
-use crate::auth::token::{self, Secret};
-use crate::auth::verify::Hasher;
+use crate::admin::{Admin, ServerStatus, socket::AdminChannel};
+use crate::auth::token::Secret;
 use crate::auth::{Gate, GateOptions};
 use crate::clock::Clock;
 use crate::dav::limits::DavLimits;
@@ -18,7 +17,7 @@ use crate::dav::{Mount, remove_leftovers};
 use crate::error::Error;
 use crate::fs_private::create_private_dir;
 use crate::http::{App, Limits, Listener};
-use crate::store::{Role, Store, UserName};
+use crate::store::{Store, UserName};
 use crate::web::Web;
 use crate::web::portal::Portal;
 
@@ -67,9 +66,9 @@ impl ServerOptions {
 pub struct Server {
     listener: Listener,
     app: Arc<App>,
-    admin: AdminChannel,
+    channel: AdminChannel,
     store: Store,
-    operations: Arc<Operations>,
+    admin: Admin,
     first_admin: Option<(UserName, Secret)>,
 }
 
@@ -101,37 +100,37 @@ impl Server {
         let clock = options.clock.clone();
         let gate = Gate::start(store.clone(), &options.gate, clock.clone())
             .map_err(|e| Error::io("starting the auth gate", std::io::Error::other(e)))?;
-        let hasher = gate.hasher();
-        let first_admin = create_first_admin(&store, &hasher, clock.now()).await?;
+        let gate = Arc::new(gate);
+        let started_at = clock.now();
+        let watched = Arc::clone(&gate);
+        let admin =
+            Admin::new(store.clone(), gate.hasher(), clock.clone()).with_status(move || {
+                ServerStatus {
+                    version: env!("CARGO_PKG_VERSION").to_string(),
+                    started_at,
+                    gate: watched.stats(),
+                }
+            });
+        let first_admin = UserName::parse(FIRST_ADMIN).map_err(crate::store::Error::from)?;
+        let first_admin = admin
+            .add_first_admin(&first_admin)
+            .await?
+            .and_then(|created| Some((first_admin, created.generated_password?)));
         let tls = options.tls.as_ref().map(|(c, k)| (c.as_path(), k.as_path()));
         let listener = Listener::bind(options.listen, tls, options.limits.clone()).await?;
         let mount = Mount::new(files, store.clone(), options.dav, clock.clone());
-        let started_at = clock.now();
-        let gate = Arc::new(gate);
-        let watched = Arc::clone(&gate);
-        let status = Box::new(move || ServerStatus {
-            version: env!("CARGO_PKG_VERSION").to_string(),
-            started_at,
-            gate: watched.stats(),
-        });
-        let operations = Arc::new(Operations { store: store.clone(), hasher, status });
-        let portal = Portal::new(
-            store.clone(),
-            Arc::clone(&operations),
-            gate.verifier(),
-            gate.budget(),
-            clock,
-        );
+        let portal =
+            Portal::new(store.clone(), admin.clone(), gate.verifier(), gate.budget(), clock);
         let web = Web::new(portal, listener.is_tls());
         #[cfg(feature = "bench")]
         let app =
             Arc::new(App { gate, mount, web, bench_bypass: options.bench_bypass_user.clone() });
         #[cfg(not(feature = "bench"))]
         let app = Arc::new(App { gate, mount, web });
-        let admin = AdminChannel::open(&data, Arc::clone(&operations)).map_err(|e| {
+        let channel = AdminChannel::open(&data, &admin).map_err(|e| {
             Error::io(format!("cannot open the admin socket in {}", data.display()), e)
         })?;
-        Ok(Self { listener, app, admin, store, operations, first_admin })
+        Ok(Self { listener, app, channel, store, admin, first_admin })
     }
 
     /// The address actually bound.
@@ -149,10 +148,10 @@ impl Server {
         self.first_admin.as_ref().map(|(n, s)| (n, s))
     }
 
-    /// Runs an admin operation (the same ones as the CLI) on this server's store, hashing on its
-    /// bounded argon2 pool.
-    pub async fn admin(&self, request: admin::Request) -> Result<admin::Reply, admin::Error> {
-        self.operations.run(request).await
+    /// The admin operations (the same ones as the CLI) on this server's store, hashing on its
+    /// bounded argon2 pool. Clone it to keep it after [`Server::run`] took the server.
+    pub fn admin(&self) -> &Admin {
+        &self.admin
     }
 
     /// The store, for embedding programs that manage accounts themselves.
@@ -167,27 +166,8 @@ impl Server {
 
     /// Serves until `shutdown` completes, then drains requests and removes the admin socket.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
-        let Server { listener, app, admin, .. } = self;
+        let Server { listener, app, channel, .. } = self;
         listener.serve(app, shutdown).await;
-        drop(admin);
+        drop(channel);
     }
-}
-
-async fn create_first_admin(
-    store: &Store,
-    hasher: &Hasher,
-    now: chrono::DateTime<chrono::Utc>,
-) -> Result<Option<(UserName, Secret)>, Error> {
-    if store.has_users().await? {
-        return Ok(None);
-    }
-    let name = UserName::parse(FIRST_ADMIN).map_err(crate::store::Error::from)?;
-    let password = token::primary_password().map_err(crate::admin::Error::from)?;
-    // argon2 runs off the runtime.
-    let (hasher, secret) = (hasher.clone(), password.clone());
-    let hashing = tokio::task::spawn_blocking(move || hasher.hash(secret.expose()));
-    let hash =
-        hashing.await.map_err(crate::store::Error::from)?.map_err(crate::admin::Error::from)?;
-    store.create_user(&name, Role::Admin, hash, now).await?;
-    Ok(Some((name, password)))
 }

@@ -1,10 +1,11 @@
-//! What listings show: store records without their hashes, times in RFC 3339.
+//! What the admin operations answer: store records without their hashes, times in RFC 3339, and
+//! the secrets shown once, which never appear in `Debug` (they are [`Secret`]s).
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::token::Secret;
-use crate::store::{AppPassword, User};
+use crate::store::{AppPassword, AppPasswordStatus, SettingKey, Settings, User, UserName};
 
 /// An account as listed.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -67,10 +68,11 @@ pub struct AppPasswordView {
 impl AppPasswordView {
     /// The view of `p` as of `now`.
     pub fn new(p: &AppPassword, now: DateTime<Utc>) -> Self {
-        let status = serde_json::to_value(p.status(now))
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default();
+        let status = match p.status(now) {
+            AppPasswordStatus::Active => "active",
+            AppPasswordStatus::Expired => "expired",
+            AppPasswordStatus::Revoked => "revoked",
+        };
         Self {
             id: p.id.to_string(),
             user: p.owner.to_string(),
@@ -82,7 +84,7 @@ impl AppPasswordView {
             first_used_at: p.first_used_at,
             last_used_at: p.last_used_at,
             revoked_at: p.revoked_at,
-            status,
+            status: status.to_string(),
         }
     }
 }
@@ -109,7 +111,7 @@ pub struct CreatedAppPassword {
     /// Display name.
     pub name: String,
     /// The whole password, shown once.
-    pub password: String,
+    pub password: Secret,
     /// Expiry.
     pub expires_at: DateTime<Utc>,
 }
@@ -121,8 +123,100 @@ impl CreatedAppPassword {
             id: record.id.to_string(),
             user: record.owner.to_string(),
             name: record.name.clone(),
-            password: password.expose().to_string(),
+            password,
             expires_at: record.expires_at,
         }
+    }
+}
+
+/// A new account, with its primary password when davgate drew it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UserCreated {
+    /// The account.
+    pub user: UserView,
+    /// Shown once, when davgate generated it; `None` when the admin gave one.
+    pub generated_password: Option<Secret>,
+}
+
+/// A primary password was changed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PasswordChanged {
+    /// The account.
+    pub name: UserName,
+    /// Shown once, when davgate generated it; `None` when the admin gave one.
+    pub generated_password: Option<Secret>,
+}
+
+/// An account was removed: its app passwords went with it, its files were moved aside.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UserRemoved {
+    /// The account that is gone.
+    pub name: UserName,
+    /// How many app passwords went with it.
+    pub app_passwords_removed: usize,
+    /// Where its home folder now is, for showing (`None`: it had none).
+    #[serde(default)]
+    pub files_moved_to: Option<String>,
+}
+
+/// The settings in force, each as `settings get` shows it, in listing order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct SettingValues(Vec<(SettingKey, String)>);
+
+impl SettingValues {
+    /// The values of `settings`.
+    pub fn of(settings: &Settings) -> Self {
+        Self(SettingKey::ALL.iter().map(|&k| (k, settings.get(k))).collect())
+    }
+
+    /// The value of `key`, as text.
+    pub fn get(&self, key: SettingKey) -> Option<&str> {
+        self.0.iter().find(|(k, _)| *k == key).map(|(_, v)| v.as_str())
+    }
+
+    /// Every (setting, value), in listing order.
+    pub fn iter(&self) -> impl Iterator<Item = (SettingKey, &str)> {
+        self.0.iter().map(|(k, v)| (*k, v.as_str()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Role;
+
+    const SECRET: &str = "dgp-sekrt-sekrt-sekrt";
+
+    fn user() -> UserView {
+        UserView {
+            name: "alice".into(),
+            role: Role::User.to_string(),
+            created_at: Utc::now(),
+            disabled: false,
+            quota_bytes: None,
+            two_factor: false,
+        }
+    }
+
+    #[test]
+    fn answers_that_carry_a_password_never_show_it_in_debug() {
+        let secret = || Some(Secret::new(SECRET.into()));
+        let created = CreatedAppPassword {
+            id: "0123456789".into(),
+            user: "alice".into(),
+            name: "laptop".into(),
+            password: Secret::new(SECRET.into()),
+            expires_at: Utc::now(),
+        };
+        let user_created = UserCreated { user: user(), generated_password: secret() };
+        let name = UserName::parse("alice").unwrap();
+        let changed = PasswordChanged { name, generated_password: secret() };
+        for shown in [format!("{created:?}"), format!("{user_created:?}"), format!("{changed:?}")] {
+            assert!(!shown.contains("sekrt"), "{shown}");
+        }
+        // They still carry it to their owner over serde (the socket, the API).
+        assert!(serde_json::to_string(&created).unwrap().contains(SECRET));
+        assert!(serde_json::to_string(&user_created).unwrap().contains(SECRET));
     }
 }

@@ -45,6 +45,21 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// Serialised as the plain string: the admin socket and the API's creation answers must carry
+/// a new password to its owner once. Serialise a `Secret` only into such an answer, never into
+/// a log line.
+impl serde::Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        <String as serde::Deserialize>::deserialize(d).map(Self)
+    }
+}
+
 /// A freshly drawn app password.
 #[derive(Debug)]
 pub struct Generated {
@@ -190,5 +205,15 @@ mod tests {
     fn secrets_do_not_leak_through_debug() {
         let g = generate().unwrap();
         assert!(!format!("{g:?}").contains(g.secret.expose()));
+    }
+
+    #[test]
+    fn a_secret_crosses_serde_as_its_plain_text_but_debug_still_hides_it() {
+        let secret = Secret::new("s3cret-value".into());
+        let json = serde_json::to_string(&secret).unwrap();
+        assert_eq!(json, "\"s3cret-value\"");
+        let back: Secret = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, secret);
+        assert!(!format!("{back:?}").contains("s3cret"));
     }
 }

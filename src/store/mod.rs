@@ -24,8 +24,8 @@ pub use accounts::LoginRecord;
 pub use app_passwords::NewAppPassword;
 pub use changes::{Generation, Snapshot};
 pub use model::{
-    ALPHABET, AppPassword, AppPasswordId, AppPasswordStatus, NameError, Role, TotpFactor, User,
-    UserName, validate_app_password_name,
+    ALPHABET, AppPassword, AppPasswordId, AppPasswordName, AppPasswordStatus, NameError, Role,
+    TotpFactor, User, UserName,
 };
 pub use props::{DeadProp, PatchOutcome, PropLimits};
 pub use settings::{Durability, SettingError, SettingKey, Settings};

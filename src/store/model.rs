@@ -120,12 +120,52 @@ impl fmt::Display for AppPasswordId {
     }
 }
 
-/// Checks an app-password name ("Office laptop drive"): shown in listings, never parsed. Any
-/// script is welcome; what would change how the name or its neighbours are shown is not.
-pub fn validate_app_password_name(name: &str) -> Result<String, NameError> {
-    let trimmed = name.trim();
-    let ok = (1..=100).contains(&trimmed.chars().count()) && !trimmed.chars().any(is_invisible);
-    if ok { Ok(trimmed.to_string()) } else { Err(NameError::AppPasswordName(escaped(name))) }
+/// An app-password name ("Office laptop drive"): shown in listings, never parsed. Any script is
+/// welcome; what would change how the name or its neighbours are shown is not. Trimmed, 1–100
+/// characters, no control or invisible formatting characters.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct AppPasswordName(String);
+
+impl AppPasswordName {
+    /// Longest name, in characters.
+    pub const MAX_CHARS: usize = 100;
+
+    /// Validates `name` (surrounding white space is dropped).
+    pub fn parse(name: &str) -> Result<Self, NameError> {
+        let trimmed = name.trim();
+        let ok = (1..=Self::MAX_CHARS).contains(&trimmed.chars().count())
+            && !trimmed.chars().any(is_invisible);
+        if ok {
+            Ok(Self(trimmed.to_string()))
+        } else {
+            Err(NameError::AppPasswordName(escaped(name)))
+        }
+    }
+
+    /// The name as shown and stored.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for AppPasswordName {
+    type Error = NameError;
+    fn try_from(s: String) -> Result<Self, NameError> {
+        Self::parse(&s)
+    }
+}
+
+impl From<AppPasswordName> for String {
+    fn from(n: AppPasswordName) -> String {
+        n.0
+    }
+}
+
+impl fmt::Display for AppPasswordName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
 }
 
 /// What an account may do: admins reach the admin surface, users only their own files.
@@ -258,21 +298,22 @@ mod tests {
 
     #[test]
     fn app_password_names_are_printable() {
-        assert_eq!(validate_app_password_name("  Office laptop ").unwrap(), "Office laptop");
-        assert!(validate_app_password_name("").is_err());
-        assert!(validate_app_password_name("a\nb").is_err());
-        assert!(validate_app_password_name(&"x".repeat(101)).is_err());
-        assert_eq!(validate_app_password_name("Büro-Laptop 日本").unwrap(), "Büro-Laptop 日本");
+        let name = |s: &str| AppPasswordName::parse(s).map(String::from);
+        assert_eq!(name("  Office laptop ").unwrap(), "Office laptop");
+        assert!(AppPasswordName::parse("").is_err());
+        assert!(AppPasswordName::parse("a\nb").is_err());
+        assert!(AppPasswordName::parse(&"x".repeat(101)).is_err());
+        assert_eq!(name("Büro-Laptop 日本").unwrap(), "Büro-Laptop 日本");
         for spoof in
             ["gpj\u{202e}exe", "a\u{200b}b", "\u{2066}x\u{2069}", "\u{feff}x", "a\u{2028}b"]
         {
-            assert!(validate_app_password_name(spoof).is_err(), "{spoof:?} accepted");
+            assert!(AppPasswordName::parse(spoof).is_err(), "{spoof:?} accepted");
         }
     }
 
     #[test]
     fn refused_names_are_echoed_escaped() {
-        let e = validate_app_password_name("gpj\u{202e}exe").unwrap_err().to_string();
+        let e = AppPasswordName::parse("gpj\u{202e}exe").unwrap_err().to_string();
         assert!(e.contains("'gpj\\u{202e}exe'") && !e.contains('\u{202e}'), "{e}");
         assert!(e.contains("right-to-left"), "{e}");
         let e = UserName::parse("al\u{202e}ice\nx").unwrap_err().to_string();

@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 
 use super::portal::{LoginStep, PortalError, Viewer};
 use super::{Web, WebRequest, csrf_matches, set_cookie};
+use crate::admin::SettingValues;
 
 /// Where the API lives.
 pub const PREFIX: &str = "/api/v1";
@@ -40,7 +41,16 @@ type Answer = Result<Response<Body>, ApiError>;
 pub async fn handle(web: &Web, request: WebRequest) -> Response<Body> {
     match route(web, &request).await {
         Ok(res) => res,
-        Err(ApiError::Portal(e)) => {
+        Err(e) => refusal(web, e),
+    }
+}
+
+/// The one answer to each refusal: its status, `{"error": code, "message": text}`, and what a
+/// status needs with it (`Retry-After`, an expired cookie). The cause of a 503 is logged here.
+fn refusal(web: &Web, e: ApiError) -> Response<Body> {
+    match e {
+        ApiError::Portal(e) => {
+            e.log_cause();
             let mut res = error_response(e.status(), e.code(), &e.to_string());
             if let PortalError::Throttled(wait) = e {
                 res.headers_mut().insert(header::RETRY_AFTER, wait.as_secs().max(1).into());
@@ -51,21 +61,19 @@ pub async fn handle(web: &Web, request: WebRequest) -> Response<Body> {
             }
             res
         }
-        Err(ApiError::CrossSite) => error_response(
+        ApiError::CrossSite => error_response(
             StatusCode::FORBIDDEN,
             "cross_site",
             "cross-site requests are refused: call the API from the server's own origin",
         ),
-        Err(ApiError::Csrf) => error_response(
+        ApiError::Csrf => error_response(
             StatusCode::FORBIDDEN,
             "csrf",
             "missing or wrong X-CSRF-Token header: send the csrf_token of your session",
         ),
-        Err(ApiError::BadBody(why)) => error_response(StatusCode::BAD_REQUEST, "bad_body", &why),
-        Err(ApiError::NoRoute) => {
-            error_response(StatusCode::NOT_FOUND, "no_route", "no such API route")
-        }
-        Err(ApiError::Method) => error_response(
+        ApiError::BadBody(why) => error_response(StatusCode::BAD_REQUEST, "bad_body", &why),
+        ApiError::NoRoute => error_response(StatusCode::NOT_FOUND, "no_route", "no such API route"),
+        ApiError::Method => error_response(
             StatusCode::METHOD_NOT_ALLOWED,
             "method",
             "this route does not take this method",
@@ -95,7 +103,7 @@ async fn route(web: &Web, r: &WebRequest) -> Answer {
     match (method, segments.as_slice()) {
         (Method::GET, ["session"]) => ok(session_json(&viewer)),
         (Method::DELETE, ["session"]) => {
-            portal.logout(&viewer.token);
+            portal.logout(viewer.token.expose());
             let mut res = no_content();
             set_cookie(&mut res, &web.expired_session_cookie());
             Ok(res)
@@ -234,7 +242,7 @@ async fn login(web: &Web, r: &WebRequest) -> Answer {
             "second_factor_required": pending,
         }),
     );
-    set_cookie(&mut res, &web.session_cookie(&token));
+    set_cookie(&mut res, &web.session_cookie(token.expose()));
     Ok(res)
 }
 
@@ -250,7 +258,7 @@ async fn second_factor(web: &Web, r: &WebRequest) -> Answer {
         StatusCode::OK,
         &json!({ "user": session.user, "csrf_token": session.csrf, "second_factor_required": false }),
     );
-    set_cookie(&mut res, &web.session_cookie(&token));
+    set_cookie(&mut res, &web.session_cookie(token.expose()));
     Ok(res)
 }
 
@@ -271,9 +279,9 @@ fn session_json(viewer: &Viewer) -> Value {
     })
 }
 
-fn settings_json(settings: Vec<(String, String)>) -> Value {
+fn settings_json(settings: SettingValues) -> Value {
     let map: serde_json::Map<String, Value> =
-        settings.into_iter().map(|(k, v)| (k, Value::String(v))).collect();
+        settings.iter().map(|(k, v)| (k.name().to_string(), Value::String(v.into()))).collect();
     json!({ "settings": map })
 }
 

@@ -2,7 +2,7 @@
 //! the JSON API call, so that a rule (a user manages only their own app passwords, only admins
 //! reach other accounts) is written once and checked on the server.
 //!
-//! Changes go through the same [`admin`] operations as the CLI; argon2 (primary passwords,
+//! Changes go through the same typed [`Admin`] operations as the CLI; argon2 (primary passwords,
 //! new app passwords) runs on the server's bounded pool, never on the async runtime.
 
 use std::net::IpAddr;
@@ -12,14 +12,17 @@ use std::time::Duration;
 use super::session::{self, CodeClaim, MAX_CODE_ATTEMPTS, Session, Sessions, Stage};
 use super::totp;
 use crate::admin::{
-    self, AppPasswordView, CreatedAppPassword, Operations, Reply, Request, UserView,
+    Admin, AppPasswordView, Audit, CreatedAppPassword, Include, NewPassword, OpError,
+    SettingValues, UserView,
 };
 use crate::auth::budget::AddressBudget;
 use crate::auth::throttle::{Policy, Throttle, Verdict};
 use crate::auth::token::Secret;
 use crate::auth::verify::{Busy, Verifier};
 use crate::clock::Clock;
-use crate::store::{self, Role, SettingKey, Store, TotpFactor, User, UserName};
+use crate::store::{
+    self, AppPasswordId, AppPasswordName, Role, SettingKey, Store, TotpFactor, User, UserName,
+};
 
 /// Why a web or API action was refused. Each maps to one HTTP status.
 #[derive(Debug, thiserror::Error)]
@@ -55,10 +58,11 @@ pub enum PortalError {
     /// The user already has an active app password with this name.
     #[error("{0}")]
     NameTaken(String),
-    /// The server could not do it (store I/O, random source); logged, never detailed to the
+    /// The server could not do it (store I/O, random source, a busy argon2 pool). The cause is
+    /// for the server log ([`PortalError::log_cause`], where the answer is built), never for the
     /// client.
     #[error("the server could not complete this; try again")]
-    Unavailable,
+    Unavailable(String),
 }
 
 impl PortalError {
@@ -74,7 +78,7 @@ impl PortalError {
             PortalError::NotFound(_) => S::NOT_FOUND,
             PortalError::Invalid(_) | PortalError::BadName(_) => S::BAD_REQUEST,
             PortalError::Conflict(_) | PortalError::NameTaken(_) => S::CONFLICT,
-            PortalError::Unavailable => S::SERVICE_UNAVAILABLE,
+            PortalError::Unavailable(_) => S::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -89,51 +93,70 @@ impl PortalError {
             PortalError::NotFound(_) => "not_found",
             PortalError::Invalid(_) | PortalError::BadName(_) => "invalid",
             PortalError::Conflict(_) | PortalError::NameTaken(_) => "conflict",
-            PortalError::Unavailable => "unavailable",
+            PortalError::Unavailable(_) => "unavailable",
+        }
+    }
+
+    /// Logs why the server could not complete a request: called once, where the answer to it is
+    /// built (the page or the API response), so that the log holds what the client is not told.
+    pub fn log_cause(&self) {
+        if let PortalError::Unavailable(cause) = self {
+            tracing::error!(target: "davgate::web", "{cause}");
         }
     }
 }
 
-impl From<admin::Error> for PortalError {
-    fn from(e: admin::Error) -> Self {
-        use store::Error as S;
+/// The one mapping of an operation's refusal to the web's: each kind of [`OpError`] to the
+/// refusal (and so the status) a page or the API answers. No logging here: the edge that builds
+/// the answer logs ([`PortalError::log_cause`]).
+impl From<OpError> for PortalError {
+    fn from(e: OpError) -> Self {
         match e {
-            admin::Error::Name(store::NameError::AppPasswordName(_)) => {
-                PortalError::BadName(e.to_string())
-            }
-            admin::Error::Store(S::DuplicateName { .. }) => PortalError::NameTaken(e.to_string()),
-            admin::Error::Store(S::UnknownUser(_) | S::UnknownAppPassword { .. }) => {
-                PortalError::NotFound(e.to_string())
-            }
-            admin::Error::Store(S::UserExists(_) | S::LastAdmin(_)) => {
-                PortalError::Conflict(e.to_string())
-            }
-            admin::Error::Store(S::Name(_) | S::Setting(_))
-            | admin::Error::Name(_)
-            | admin::Error::Setting(_)
-            | admin::Error::Size(_)
-            | admin::Error::WeakPassword => PortalError::Invalid(e.to_string()),
-            other => {
-                tracing::error!(target: "davgate::web", "operation failed: {other}");
-                PortalError::Unavailable
-            }
+            OpError::InvalidAppPasswordName(m) => PortalError::BadName(m),
+            OpError::DuplicateAppPasswordName(m) => PortalError::NameTaken(m),
+            OpError::UnknownUser(m)
+            | OpError::UnknownAppPassword(m)
+            | OpError::UnknownSetting(m) => PortalError::NotFound(m),
+            OpError::UserExists(m) | OpError::LastAdmin(m) => PortalError::Conflict(m),
+            OpError::InvalidUserName(_)
+            | OpError::InvalidAppPasswordId(_)
+            | OpError::InvalidSetting(_)
+            | OpError::WeakPassword => PortalError::Invalid(e.to_string()),
+            OpError::HomeNotMoved(_)
+            | OpError::NoServer(_)
+            | OpError::Busy(_)
+            | OpError::Channel(_)
+            | OpError::UnexpectedReply(_)
+            | OpError::Internal(_) => PortalError::Unavailable(format!("operation failed: {e}")),
         }
     }
 }
 
 impl From<store::Error> for PortalError {
     fn from(e: store::Error) -> Self {
-        admin::Error::from(e).into()
+        OpError::from(e).into()
+    }
+}
+
+impl From<store::NameError> for PortalError {
+    fn from(e: store::NameError) -> Self {
+        OpError::from(e).into()
+    }
+}
+
+impl From<store::SettingError> for PortalError {
+    fn from(e: store::SettingError) -> Self {
+        OpError::from(e).into()
     }
 }
 
 /// A signed-in person making a request.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Viewer {
     /// Their account as it is now in the store.
     pub user: User,
     /// Their session cookie's token.
-    pub token: String,
+    pub token: Secret,
     /// Their session.
     pub session: Session,
 }
@@ -145,17 +168,28 @@ impl Viewer {
     }
 }
 
+/// Who and how far, never the session's token, CSRF token or password hash.
+impl std::fmt::Debug for Viewer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Viewer")
+            .field("user", &self.user.name)
+            .field("role", &self.user.role)
+            .field("stage", &self.session.stage)
+            .finish_non_exhaustive()
+    }
+}
+
 /// The result of the password step of a login.
 #[derive(Debug)]
 pub enum LoginStep {
     /// Signed in: the new session's token and session.
-    SignedIn(String, Session),
+    SignedIn(Secret, Session),
     /// The password was right; a TOTP code must follow in this half-open session.
-    NeedsCode(String, Session),
+    NeedsCode(Secret, Session),
 }
 
-/// A second factor being enrolled: what the page shows once.
-#[derive(Debug, Clone, serde::Serialize)]
+/// A second factor being enrolled: what the page shows once. Every field holds the secret.
+#[derive(Clone, serde::Serialize)]
 pub struct Enrolment {
     /// The secret in base 32, grouped, for typing by hand.
     pub manual_key: String,
@@ -163,6 +197,13 @@ pub struct Enrolment {
     pub otpauth_url: String,
     /// The QR code as an inline SVG element.
     pub qr_svg: String,
+}
+
+/// Nothing of the key: each field would give it away.
+impl std::fmt::Debug for Enrolment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Enrolment(***)")
+    }
 }
 
 impl Enrolment {
@@ -180,7 +221,7 @@ impl Enrolment {
 /// The web surface's state: sessions, its own login throttle, the operations.
 pub struct Portal {
     store: Store,
-    operations: Arc<Operations>,
+    admin: Admin,
     verifier: Verifier,
     /// Every open web session.
     pub sessions: Sessions,
@@ -198,13 +239,13 @@ impl Portal {
     /// budget (the gate's, [`crate::auth::Gate::budget`]), on `clock`.
     pub fn new(
         store: Store,
-        operations: Arc<Operations>,
+        admin: Admin,
         verifier: Verifier,
         budget: Arc<AddressBudget>,
         clock: Clock,
     ) -> Self {
         let (sessions, throttle) = (Sessions::default(), Throttle::default());
-        Self { store, operations, verifier, sessions, throttle, budget, clock }
+        Self { store, admin, verifier, sessions, throttle, budget, clock }
     }
 
     fn policy(&self) -> Policy {
@@ -261,8 +302,7 @@ impl Portal {
         let Ok(ok) = verified else {
             self.budget.refund(&policy, peer, self.clock.instant());
             self.throttle.refund(&policy, peer, &key);
-            tracing::warn!(target: "davgate::web", "web sign-in refused: {}", Busy);
-            return Err(PortalError::Unavailable);
+            return Err(PortalError::Unavailable(format!("web sign-in refused: {Busy}")));
         };
         let user = match (ok, user) {
             (true, Some(user)) => user,
@@ -294,7 +334,7 @@ impl Portal {
         peer: IpAddr,
         token: &str,
         code: &str,
-    ) -> Result<(String, Session), PortalError> {
+    ) -> Result<(Secret, Session), PortalError> {
         let session =
             self.sessions.get(token, self.clock.instant()).ok_or(PortalError::SignedOut)?;
         if session.stage == Stage::SignedIn {
@@ -360,7 +400,7 @@ impl Portal {
         }
         match self.load(session.user.clone()).await? {
             Some(user) if !user.disabled && session.credential.matches(&user) => {
-                Ok(Viewer { user, token: token.to_string(), session })
+                Ok(Viewer { user, token: Secret::new(token.to_string()), session })
             }
             _ => {
                 self.sessions.close(token);
@@ -387,10 +427,7 @@ impl Portal {
         owner: &str,
     ) -> Result<Vec<AppPasswordView>, PortalError> {
         let owner = manageable(viewer, owner)?;
-        match self.run(viewer, Request::AppPasswordList { user: Some(owner), all: false }).await? {
-            Reply::AppPasswords { app_passwords } => Ok(app_passwords),
-            _ => Err(PortalError::Unavailable),
-        }
+        Ok(self.admin_for(viewer).app_passwords(Some(&owner), Include::Active).await?)
     }
 
     /// Creates an app password for `owner`: the only answer that ever holds its secret.
@@ -401,11 +438,8 @@ impl Portal {
         name: &str,
     ) -> Result<CreatedAppPassword, PortalError> {
         let owner = manageable(viewer, owner)?;
-        let request = Request::AppPasswordCreate { user: owner, name: name.to_string() };
-        match self.run(viewer, request).await? {
-            Reply::AppPasswordCreated(created) => Ok(created),
-            _ => Err(PortalError::Unavailable),
-        }
+        let name = AppPasswordName::parse(name)?;
+        Ok(self.admin_for(viewer).create_app_password(&owner, &name).await?)
     }
 
     /// Revokes one app password of `owner`.
@@ -416,23 +450,19 @@ impl Portal {
         id: &str,
     ) -> Result<(), PortalError> {
         let owner = manageable(viewer, owner)?;
-        self.run(viewer, Request::AppPasswordRevoke { user: owner, id: id.to_string() }).await?;
-        Ok(())
+        let id = AppPasswordId::parse(id)?;
+        Ok(self.admin_for(viewer).revoke_app_password(&owner, &id).await?)
     }
 
     /// Revokes every active app password of `owner`; returns how many.
     pub async fn revoke_all(&self, viewer: &Viewer, owner: &str) -> Result<usize, PortalError> {
         let owner = manageable(viewer, owner)?;
-        match self.run(viewer, Request::AppPasswordRevokeAll { user: owner }).await? {
-            Reply::Revoked { count } => Ok(count),
-            _ => Err(PortalError::Unavailable),
-        }
+        Ok(self.admin_for(viewer).revoke_all_app_passwords(&owner).await?)
     }
 
     /// One account (one's own, or anyone's for an admin).
     pub async fn user(&self, viewer: &Viewer, name: &str) -> Result<UserView, PortalError> {
-        let name = UserName::parse(&manageable(viewer, name)?)
-            .map_err(|e| PortalError::Invalid(e.to_string()))?;
+        let name = manageable(viewer, name)?;
         let user = self.load(name.clone()).await?;
         user.map(|u| UserView::from(&u))
             .ok_or_else(|| PortalError::NotFound(format!("no user named '{name}'")))
@@ -440,11 +470,7 @@ impl Portal {
 
     /// Every account (admins).
     pub async fn users(&self, viewer: &Viewer) -> Result<Vec<UserView>, PortalError> {
-        admin_only(viewer)?;
-        match self.run(viewer, Request::UserList).await? {
-            Reply::Users { users } => Ok(users),
-            _ => Err(PortalError::Unavailable),
-        }
+        Ok(self.admin_only(viewer)?.users().await?)
     }
 
     /// Creates an account with a generated primary password, returned once (admins).
@@ -453,13 +479,14 @@ impl Portal {
         viewer: &Viewer,
         name: &str,
         is_admin: bool,
-    ) -> Result<(UserView, String), PortalError> {
-        admin_only(viewer)?;
-        let request = Request::UserAdd { name: name.to_string(), admin: is_admin, password: None };
-        match self.run(viewer, request).await? {
-            Reply::UserCreated { user, generated_password: Some(password) } => Ok((user, password)),
-            _ => Err(PortalError::Unavailable),
-        }
+    ) -> Result<(UserView, Secret), PortalError> {
+        let admin = self.admin_only(viewer)?;
+        let role = if is_admin { Role::Admin } else { Role::User };
+        let created = admin.add_user(&UserName::parse(name)?, role, NewPassword::Generate).await?;
+        let password = created.generated_password.ok_or_else(|| {
+            PortalError::Unavailable("a new account came back without its password".into())
+        })?;
+        Ok((created.user, password))
     }
 
     /// Disables or enables an account (admins); disabling ends its sessions.
@@ -469,58 +496,42 @@ impl Portal {
         name: &str,
         disabled: bool,
     ) -> Result<UserView, PortalError> {
-        admin_only(viewer)?;
-        let request = Request::UserSetDisabled { name: name.to_string(), disabled };
-        let Reply::User { user } = self.run(viewer, request).await? else {
-            return Err(PortalError::Unavailable);
-        };
+        let admin = self.admin_only(viewer)?;
+        let name = UserName::parse(name)?;
+        let user = admin.set_user_disabled(&name, disabled).await?;
         if disabled {
-            self.close_sessions_of(&user.name);
+            self.sessions.close_all_of(&name);
         }
         Ok(user)
     }
 
     /// Draws a new primary password, returned once (admins); ends the account's sessions.
-    pub async fn reset_password(&self, viewer: &Viewer, name: &str) -> Result<String, PortalError> {
-        admin_only(viewer)?;
-        let request = Request::UserPasswd { name: name.to_string(), password: None };
-        match self.run(viewer, request).await? {
-            Reply::PasswordChanged { name, generated_password: Some(password) } => {
-                self.close_sessions_of(&name);
-                Ok(password)
-            }
-            _ => Err(PortalError::Unavailable),
-        }
+    pub async fn reset_password(&self, viewer: &Viewer, name: &str) -> Result<Secret, PortalError> {
+        let admin = self.admin_only(viewer)?;
+        let changed = admin.set_password(&UserName::parse(name)?, NewPassword::Generate).await?;
+        self.sessions.close_all_of(&changed.name);
+        changed.generated_password.ok_or_else(|| {
+            PortalError::Unavailable("a password change came back without the password".into())
+        })
     }
 
     /// Removes an account and its app passwords (admins); its files are moved aside.
     pub async fn remove_user(&self, viewer: &Viewer, name: &str) -> Result<usize, PortalError> {
-        admin_only(viewer)?;
-        match self.run(viewer, Request::UserRemove { name: name.to_string() }).await? {
-            Reply::UserRemoved { name, app_passwords_removed, .. } => {
-                self.close_sessions_of(&name);
-                Ok(app_passwords_removed)
-            }
-            _ => Err(PortalError::Unavailable),
-        }
+        let admin = self.admin_only(viewer)?;
+        let removed = admin.remove_user(&UserName::parse(name)?).await?;
+        self.sessions.close_all_of(&removed.name);
+        Ok(removed.app_passwords_removed)
     }
 
     /// Removes an account's second factor (admins: a user who lost their phone).
     pub async fn reset_totp(&self, viewer: &Viewer, name: &str) -> Result<UserView, PortalError> {
-        admin_only(viewer)?;
-        match self.run(viewer, Request::UserResetTotp { name: name.to_string() }).await? {
-            Reply::User { user } => Ok(user),
-            _ => Err(PortalError::Unavailable),
-        }
+        let admin = self.admin_only(viewer)?;
+        Ok(admin.reset_totp(&UserName::parse(name)?).await?)
     }
 
-    /// The settings as (name, value) pairs (admins).
-    pub async fn settings(&self, viewer: &Viewer) -> Result<Vec<(String, String)>, PortalError> {
-        admin_only(viewer)?;
-        match self.run(viewer, Request::SettingsGet).await? {
-            Reply::Settings { settings } => Ok(settings),
-            _ => Err(PortalError::Unavailable),
-        }
+    /// The settings in force (admins).
+    pub async fn settings(&self, viewer: &Viewer) -> Result<SettingValues, PortalError> {
+        Ok(self.admin_only(viewer)?.settings().await?)
     }
 
     /// Validates and stores one setting (admins); returns the settings now in force.
@@ -529,14 +540,9 @@ impl Portal {
         viewer: &Viewer,
         key: &str,
         value: &str,
-    ) -> Result<Vec<(String, String)>, PortalError> {
-        admin_only(viewer)?;
-        key.parse::<SettingKey>().map_err(|e| PortalError::NotFound(e.to_string()))?;
-        let request = Request::SettingsSet { key: key.to_string(), value: value.to_string() };
-        match self.run(viewer, request).await? {
-            Reply::Settings { settings } => Ok(settings),
-            _ => Err(PortalError::Unavailable),
-        }
+    ) -> Result<SettingValues, PortalError> {
+        let admin = self.admin_only(viewer)?;
+        Ok(admin.set_setting(key.parse::<SettingKey>()?, value).await?)
     }
 
     /// Starts enrolling a second factor for the viewer: a new secret kept in their session
@@ -547,7 +553,7 @@ impl Portal {
         }
         let secret = totp::new_secret().map_err(unavailable)?;
         let enrolment = Enrolment::of(&secret, viewer.user.name.as_str()).map_err(unavailable)?;
-        self.sessions.update(&viewer.token, |s| s.enrolment = Some(secret));
+        self.sessions.update(viewer.token.expose(), |s| s.enrolment = Some(secret));
         Ok(enrolment)
     }
 
@@ -568,7 +574,7 @@ impl Portal {
             totp::check(&secret, code, self.clock.unix_seconds()).ok_or(PortalError::BadCode)?;
         let factor = TotpFactor { secret, enrolled_at: self.clock.now(), last_step: step };
         self.store.set_user_totp(&viewer.user.name, Some(factor)).await?;
-        self.sessions.update(&viewer.token, |s| s.enrolment = None);
+        self.sessions.update(viewer.token.expose(), |s| s.enrolment = None);
         Ok(())
     }
 
@@ -600,33 +606,25 @@ impl Portal {
         Ok(self.store.accept_totp_step(name, step).await?)
     }
 
-    fn open(&self, user: &User, stage: Stage) -> Result<(String, Session), PortalError> {
-        self.sessions.open(user, stage, self.clock.instant()).map_err(unavailable)
-    }
-
-    fn close_sessions_of(&self, name: &str) {
-        if let Ok(name) = UserName::parse(name) {
-            self.sessions.close_all_of(&name);
-        }
+    fn open(&self, user: &User, stage: Stage) -> Result<(Secret, Session), PortalError> {
+        let (token, session) =
+            self.sessions.open(user, stage, self.clock.instant()).map_err(unavailable)?;
+        Ok((Secret::new(token), session))
     }
 
     async fn load(&self, name: UserName) -> Result<Option<User>, PortalError> {
         Ok(self.store.user(&name).await?)
     }
 
-    async fn run(&self, viewer: &Viewer, request: Request) -> Result<Reply, PortalError> {
-        let reads = matches!(
-            request,
-            Request::UserList | Request::AppPasswordList { .. } | Request::SettingsGet
-        );
-        // The same audit line as a change through the CLI, with who made it: written once the
-        // operation has validated what was typed, and escaped all the same.
-        let what = (!reads).then(|| admin::socket::describe(&request));
-        let reply = self.operations.run(request).await?;
-        if let Some(what) = what {
-            tracing::info!(target: "davgate::admin", "web: {} {what}", viewer.user.name);
-        }
-        Ok(reply)
+    /// The operations in the viewer's name: their changes are audited as `web: <viewer> ...`,
+    /// once the operation has validated what was typed, and escaped all the same.
+    fn admin_for(&self, viewer: &Viewer) -> Admin {
+        self.admin.audited(Audit::Web(viewer.user.name.clone()))
+    }
+
+    /// [`Portal::admin_for`] the viewer, if they are an admin.
+    fn admin_only(&self, viewer: &Viewer) -> Result<Admin, PortalError> {
+        if viewer.is_admin() { Ok(self.admin_for(viewer)) } else { Err(PortalError::Forbidden) }
     }
 }
 
@@ -641,23 +639,58 @@ async fn held(retry_after: Duration) -> PortalError {
 }
 
 /// `owner` if the viewer may manage that account's app passwords: their own, or any for an
-/// admin. Others get 403 whether or not the account exists.
-fn manageable(viewer: &Viewer, owner: &str) -> Result<String, PortalError> {
-    let own = UserName::parse(owner).is_ok_and(|o| o == viewer.user.name);
-    if own || viewer.is_admin() { Ok(owner.to_string()) } else { Err(PortalError::Forbidden) }
+/// admin. Others get 403 whether or not the account exists (or its name is valid).
+fn manageable(viewer: &Viewer, owner: &str) -> Result<UserName, PortalError> {
+    match UserName::parse(owner) {
+        Ok(name) if name == viewer.user.name || viewer.is_admin() => Ok(name),
+        Err(e) if viewer.is_admin() => Err(e.into()),
+        _ => Err(PortalError::Forbidden),
+    }
 }
 
-fn admin_only(viewer: &Viewer) -> Result<(), PortalError> {
-    if viewer.is_admin() { Ok(()) } else { Err(PortalError::Forbidden) }
-}
-
+/// The server could not do it because of `e` (logged where the answer is built).
 fn unavailable(e: impl std::fmt::Display) -> PortalError {
-    tracing::error!(target: "davgate::web", "{e}");
-    PortalError::Unavailable
+    PortalError::Unavailable(e.to_string())
 }
 
 impl From<session::RandomError> for PortalError {
     fn from(e: session::RandomError) -> Self {
         unavailable(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_viewer_and_an_enrolment_never_show_their_secrets_in_debug() {
+        let user = User {
+            name: UserName::parse("alice").unwrap(),
+            role: Role::User,
+            password_hash: "$argon2id$v=19$hash-of-alice".into(),
+            created_at: chrono::Utc::now(),
+            disabled: false,
+            quota_bytes: None,
+            totp: None,
+        };
+        let sessions = Sessions::default();
+        let (token, session) =
+            sessions.open(&user, Stage::SignedIn, std::time::Instant::now()).unwrap();
+        let csrf = session.csrf.clone();
+        let viewer = Viewer { user, token: Secret::new(token.clone()), session };
+        let shown = format!("{viewer:?}");
+        for secret in [&token, &csrf, "hash-of-alice"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+        assert!(shown.contains("alice"), "{shown}");
+
+        let step = LoginStep::SignedIn(Secret::new(token.clone()), viewer.session.clone());
+        assert!(!format!("{step:?}").contains(&token));
+
+        let key = b"12345678901234567890";
+        let enrolment = Enrolment::of(key, "alice").unwrap();
+        let shown = format!("{enrolment:?}");
+        assert!(!shown.contains(&enrolment.manual_key) && !shown.contains("otpauth"), "{shown}");
     }
 }

@@ -283,19 +283,19 @@ fn an_admin_value_with_a_newline_never_forges_a_log_line() {
 /// binary tracks 100,000 keys): the same server, the same loopback HTTP.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lockout_survives_a_flood_of_made_up_user_names() {
-    use davgate::admin::{Reply, Request};
+    use davgate::admin::NewPassword;
+    use davgate::store::{AppPasswordName, Role, SettingKey, UserName};
     use futures_util::StreamExt;
     let dir = tempfile::tempdir().unwrap();
     let mut options = davgate::ServerOptions::new(dir.path());
     options.listen = "127.0.0.1:0".parse().unwrap();
     options.gate.throttle_keys = 300;
     let server = davgate::Server::start(options).await.unwrap();
-    let admin = |request| server.admin(request);
-    admin(Request::UserAdd { name: "bob".into(), admin: false, password: None }).await.unwrap();
-    let set = Request::SettingsSet { key: "login_max_failures".into(), value: "3".into() };
-    admin(set).await.unwrap();
-    let create = Request::AppPasswordCreate { user: "bob".into(), name: "laptop".into() };
-    let Ok(Reply::AppPasswordCreated(created)) = admin(create).await else { panic!("created") };
+    let (admin, bob) = (server.admin(), UserName::parse("bob").unwrap());
+    admin.add_user(&bob, Role::User, NewPassword::Generate).await.unwrap();
+    admin.set_setting(SettingKey::LoginMaxFailures, "3").await.unwrap();
+    let laptop = AppPasswordName::parse("laptop").unwrap();
+    let created = admin.create_app_password(&bob, &laptop).await.expect("created");
     let url = format!("http://{}/dav/", server.local_addr());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let serving = tokio::spawn(server.run(async {
@@ -309,7 +309,7 @@ async fn a_lockout_survives_a_flood_of_made_up_user_names() {
             .basic_auth(user, Some(password))
             .send()
     };
-    let wrong = with_wrong_secret(&created.password);
+    let wrong = with_wrong_secret(created.password.expose());
     let guess = || async { propfind("bob".into(), wrong.clone()).await.unwrap().status().as_u16() };
     // Three failures, the lockout's one attempt a minute, then 429.
     for _ in 0..4 {

@@ -1,8 +1,8 @@
 //! The library embedded in a program, measuring what the gate costs: argon2 verifications are
 //! counted through the server's own counter.
 
-use davgate::admin::{self, Reply, Request};
-use davgate::auth::verify::Hasher;
+use davgate::admin::NewPassword;
+use davgate::store::{AppPasswordName, Role, UserName};
 use davgate::{Server, ServerOptions};
 
 async fn started() -> (Server, tempfile::TempDir) {
@@ -12,23 +12,16 @@ async fn started() -> (Server, tempfile::TempDir) {
     (Server::start(options).await.unwrap(), dir)
 }
 
-async fn run(server: &Server, request: Request) -> Reply {
-    server.admin(request).await.unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_credential_costs_one_verification_however_many_requests_use_it() {
     let (server, _dir) = started().await;
-    run(&server, Request::UserAdd { name: "alice".into(), admin: false, password: None }).await;
-    let Reply::AppPasswordCreated(created) =
-        run(&server, Request::AppPasswordCreate { user: "alice".into(), name: "laptop".into() })
-            .await
-    else {
-        panic!("no password")
-    };
+    let alice = UserName::parse("alice").unwrap();
+    let admin = server.admin().clone();
+    admin.add_user(&alice, Role::User, NewPassword::Generate).await.unwrap();
+    let laptop = AppPasswordName::parse("laptop").unwrap();
+    let created = admin.create_app_password(&alice, &laptop).await.unwrap();
     let counter = server.verification_counter();
     let url = format!("http://{}/dav/", server.local_addr());
-    let store = server.store().clone();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let serving = tokio::spawn(server.run(async {
         let _ = stopped.await;
@@ -38,7 +31,7 @@ async fn a_credential_costs_one_verification_however_many_requests_use_it() {
         client
             .request(reqwest::Method::from_bytes(b"PROPFIND").unwrap(), &url)
             .header("Depth", "0")
-            .basic_auth("alice", Some(&created.password))
+            .basic_auth("alice", Some(created.password.expose()))
             .send()
     };
 
@@ -52,8 +45,8 @@ async fn a_credential_costs_one_verification_however_many_requests_use_it() {
     assert_eq!(counter.get(), 1, "cached: no further verification");
 
     // A revoked password is refused from its record: its retries cost no argon2.
-    let revoke = Request::AppPasswordRevoke { user: "alice".into(), id: created.id.clone() };
-    admin::execute(&store, &Hasher::Direct, revoke).await.unwrap();
+    let id = davgate::store::AppPasswordId::parse(&created.id).unwrap();
+    admin.revoke_app_password(&alice, &id).await.unwrap();
     for _ in 0..20 {
         assert_eq!(propfind().await.unwrap().status(), 401);
     }

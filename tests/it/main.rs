@@ -18,6 +18,7 @@ mod isolation;
 mod limits;
 mod litmus;
 mod misc;
+mod ops;
 mod pages;
 mod props;
 mod rclone;

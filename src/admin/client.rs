@@ -1,0 +1,356 @@
+//! [`Client`]: the CLI's way to the admin operations, with [`Admin`]'s typed methods whether a
+//! server answers on the data directory's admin socket or the CLI opens the store itself.
+//!
+//! Through the socket, each method sends its one [`Request`] and accepts only the [`Reply`] of
+//! that operation: any other reply becomes [`OpError::UnexpectedReply`], an error with a clear
+//! message, never a silent success.
+
+use std::path::Path;
+use std::time::Duration;
+
+use super::OpError;
+use super::operations::{Admin, Include, NewPassword};
+use super::socket::{self, Connection};
+use super::views::{
+    AppPasswordView, CreatedAppPassword, PasswordChanged, ServerStatus, SettingValues, UserCreated,
+    UserRemoved, UserView,
+};
+use super::wire::{Reply, Request};
+use crate::auth::token::Secret;
+use crate::auth::verify::Hasher;
+use crate::clock::Clock;
+use crate::store::{self, AppPasswordId, AppPasswordName, Role, SettingKey, Store, UserName};
+
+/// The admin operations as the CLI reaches them.
+pub struct Client(Link);
+
+enum Link {
+    /// A running server, through its admin socket.
+    Server(Connection),
+    /// The store itself, opened by this process (no server runs).
+    Store(Admin),
+}
+
+/// How often, at most, to look again for a server that holds the store but does not answer
+/// yet (it binds its socket a moment after opening the store).
+const ATTEMPTS: u32 = 50;
+const PAUSE: Duration = Duration::from_millis(100);
+
+impl Client {
+    /// Reaches the operations of the data directory `data_dir`: through the running server's
+    /// admin socket if one answers, else on the store directly (creating the data directory and
+    /// the store if needed).
+    pub async fn connect(data_dir: &Path) -> Result<Self, OpError> {
+        let socket_path = socket::path(data_dir);
+        let store_path = data_dir.join(Store::FILE_NAME);
+        for _ in 0..ATTEMPTS {
+            if let Some(connection) = Connection::open(&socket_path).await? {
+                return Ok(Self(Link::Server(connection)));
+            }
+            let (dir, file) = (data_dir.to_path_buf(), store_path.clone());
+            let opened = tokio::task::spawn_blocking(move || {
+                crate::fs_private::create_private_dir(&dir).map_err(|e| {
+                    OpError::channel(&dir, format_args!("cannot create the data directory: {e}"))
+                })?;
+                Ok::<_, OpError>(Store::open(&file))
+            })
+            .await??;
+            match opened {
+                Ok(store) => {
+                    let admin = Admin::new(store, Hasher::Direct, Clock::system());
+                    return Ok(Self(Link::Store(admin)));
+                }
+                Err(store::Error::InUse(_)) => tokio::time::sleep(PAUSE).await,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(OpError::busy(data_dir))
+    }
+
+    /// Reaches a running server only ([`OpError::NoServer`] if none answers): for what only a
+    /// server knows. Creates and opens nothing.
+    pub async fn running(data_dir: &Path) -> Result<Self, OpError> {
+        match Connection::open(&socket::path(data_dir)).await? {
+            Some(connection) => Ok(Self(Link::Server(connection))),
+            None => Err(OpError::no_server(data_dir)),
+        }
+    }
+
+    /// [`Admin::add_user`].
+    pub async fn add_user(
+        &self,
+        name: &UserName,
+        role: Role,
+        password: NewPassword,
+    ) -> Result<UserCreated, OpError> {
+        let server = match &self.0 {
+            Link::Store(admin) => return admin.add_user(name, role, password).await,
+            Link::Server(server) => server,
+        };
+        let request = Request::UserAdd { name: name.clone(), role, password: sent(password) };
+        match server.call(&request).await? {
+            Reply::UserCreated(created) => Ok(created),
+            other => Err(unexpected("user add", &other)),
+        }
+    }
+
+    /// [`Admin::users`].
+    pub async fn users(&self) -> Result<Vec<UserView>, OpError> {
+        let server = match &self.0 {
+            Link::Store(admin) => return admin.users().await,
+            Link::Server(server) => server,
+        };
+        match server.call(&Request::UserList).await? {
+            Reply::Users { users } => Ok(users),
+            other => Err(unexpected("user list", &other)),
+        }
+    }
+
+    /// [`Admin::set_user_disabled`].
+    pub async fn set_user_disabled(
+        &self,
+        name: &UserName,
+        disabled: bool,
+    ) -> Result<UserView, OpError> {
+        let server = match &self.0 {
+            Link::Store(admin) => return admin.set_user_disabled(name, disabled).await,
+            Link::Server(server) => server,
+        };
+        match server.call(&Request::UserSetDisabled { name: name.clone(), disabled }).await? {
+            Reply::User { user } => Ok(user),
+            other => Err(unexpected("user disable/enable", &other)),
+        }
+    }
+
+    /// [`Admin::remove_user`].
+    pub async fn remove_user(&self, name: &UserName) -> Result<UserRemoved, OpError> {
+        let server = match &self.0 {
+            Link::Store(admin) => return admin.remove_user(name).await,
+            Link::Server(server) => server,
+        };
+        match server.call(&Request::UserRemove { name: name.clone() }).await? {
+            Reply::UserRemoved(removed) => Ok(removed),
+            other => Err(unexpected("user remove", &other)),
+        }
+    }
+
+    /// [`Admin::set_quota`].
+    pub async fn set_quota(
+        &self,
+        name: &UserName,
+        quota_bytes: Option<u64>,
+    ) -> Result<UserView, OpError> {
+        let server = match &self.0 {
+            Link::Store(admin) => return admin.set_quota(name, quota_bytes).await,
+            Link::Server(server) => server,
+        };
+        match server.call(&Request::UserQuota { name: name.clone(), quota_bytes }).await? {
+            Reply::User { user } => Ok(user),
+            other => Err(unexpected("user quota", &other)),
+        }
+    }
+
+    /// [`Admin::reset_totp`].
+    pub async fn reset_totp(&self, name: &UserName) -> Result<UserView, OpError> {
+        let server = match &self.0 {
+            Link::Store(admin) => return admin.reset_totp(name).await,
+            Link::Server(server) => server,
+        };
+        match server.call(&Request::UserResetTotp { name: name.clone() }).await? {
+            Reply::User { user } => Ok(user),
+            other => Err(unexpected("user reset-2fa", &other)),
+        }
+    }
+
+    /// [`Admin::set_password`].
+    pub async fn set_password(
+        &self,
+        name: &UserName,
+        password: NewPassword,
+    ) -> Result<PasswordChanged, OpError> {
+        let server = match &self.0 {
+            Link::Store(admin) => return admin.set_password(name, password).await,
+            Link::Server(server) => server,
+        };
+        let request = Request::UserPasswd { name: name.clone(), password: sent(password) };
+        match server.call(&request).await? {
+            Reply::PasswordChanged(changed) => Ok(changed),
+            other => Err(unexpected("user passwd", &other)),
+        }
+    }
+
+    /// [`Admin::create_app_password`].
+    pub async fn create_app_password(
+        &self,
+        owner: &UserName,
+        name: &AppPasswordName,
+    ) -> Result<CreatedAppPassword, OpError> {
+        let server = match &self.0 {
+            Link::Store(admin) => return admin.create_app_password(owner, name).await,
+            Link::Server(server) => server,
+        };
+        let request = Request::AppPasswordCreate { user: owner.clone(), name: name.clone() };
+        match server.call(&request).await? {
+            Reply::AppPasswordCreated(created) => Ok(created),
+            other => Err(unexpected("app-password create", &other)),
+        }
+    }
+
+    /// [`Admin::app_passwords`].
+    pub async fn app_passwords(
+        &self,
+        owner: Option<&UserName>,
+        include: Include,
+    ) -> Result<Vec<AppPasswordView>, OpError> {
+        let server = match &self.0 {
+            Link::Store(admin) => return admin.app_passwords(owner, include).await,
+            Link::Server(server) => server,
+        };
+        let all = include == Include::All;
+        match server.call(&Request::AppPasswordList { user: owner.cloned(), all }).await? {
+            Reply::AppPasswords { app_passwords } => Ok(app_passwords),
+            other => Err(unexpected("app-password list", &other)),
+        }
+    }
+
+    /// [`Admin::revoke_app_password`].
+    pub async fn revoke_app_password(
+        &self,
+        owner: &UserName,
+        id: &AppPasswordId,
+    ) -> Result<(), OpError> {
+        let server = match &self.0 {
+            Link::Store(admin) => return admin.revoke_app_password(owner, id).await,
+            Link::Server(server) => server,
+        };
+        let request = Request::AppPasswordRevoke { user: owner.clone(), id: id.clone() };
+        match server.call(&request).await? {
+            Reply::Revoked { .. } => Ok(()),
+            other => Err(unexpected("app-password revoke", &other)),
+        }
+    }
+
+    /// [`Admin::revoke_all_app_passwords`].
+    pub async fn revoke_all_app_passwords(&self, owner: &UserName) -> Result<usize, OpError> {
+        let server = match &self.0 {
+            Link::Store(admin) => return admin.revoke_all_app_passwords(owner).await,
+            Link::Server(server) => server,
+        };
+        match server.call(&Request::AppPasswordRevokeAll { user: owner.clone() }).await? {
+            Reply::Revoked { count } => Ok(count),
+            other => Err(unexpected("app-password revoke --all", &other)),
+        }
+    }
+
+    /// [`Admin::settings`].
+    pub async fn settings(&self) -> Result<SettingValues, OpError> {
+        let server = match &self.0 {
+            Link::Store(admin) => return admin.settings().await,
+            Link::Server(server) => server,
+        };
+        match server.call(&Request::SettingsGet).await? {
+            Reply::Settings { settings } => Ok(settings),
+            other => Err(unexpected("settings get", &other)),
+        }
+    }
+
+    /// [`Admin::set_setting`].
+    pub async fn set_setting(
+        &self,
+        key: SettingKey,
+        value: &str,
+    ) -> Result<SettingValues, OpError> {
+        let server = match &self.0 {
+            Link::Store(admin) => return admin.set_setting(key, value).await,
+            Link::Server(server) => server,
+        };
+        match server.call(&Request::SettingsSet { key, value: value.to_string() }).await? {
+            Reply::Settings { settings } => Ok(settings),
+            other => Err(unexpected("settings set", &other)),
+        }
+    }
+
+    /// [`Admin::status`].
+    pub async fn status(&self) -> Result<ServerStatus, OpError> {
+        let server = match &self.0 {
+            Link::Store(admin) => return admin.status().await,
+            Link::Server(server) => server,
+        };
+        match server.call(&Request::Status).await? {
+            Reply::Status(status) => Ok(status),
+            other => Err(unexpected("status", &other)),
+        }
+    }
+}
+
+/// A new password as the wire carries it: none when davgate is to draw one.
+fn sent(password: NewPassword) -> Option<Secret> {
+    match password {
+        NewPassword::Generate => None,
+        NewPassword::Given(p) => Some(p),
+    }
+}
+
+/// The server answered `reply` to the operation `what`.
+fn unexpected(what: &str, reply: &Reply) -> OpError {
+    OpError::UnexpectedReply(format!(
+        "the server answered '{what}' with a '{}' reply; is it another version of davgate?",
+        reply.name()
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+
+    /// A stand-in server on a data directory's socket that answers every request with `line`.
+    fn fake_server(dir: &Path, line: &'static str) -> tokio::task::JoinHandle<()> {
+        let listener = tokio::net::UnixListener::bind(socket::path(dir)).unwrap();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let (read, mut write) = stream.into_split();
+                let mut request = String::new();
+                let _ = tokio::io::BufReader::new(read).read_line(&mut request).await;
+                let _ = write.write_all(format!("{line}\n").as_bytes()).await;
+            }
+        })
+    }
+
+    #[tokio::test]
+    async fn a_reply_of_another_operation_is_an_error_that_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let server = fake_server(dir.path(), r#"{"ok":{"reply":"revoked","count":1}}"#);
+        let client = Client::connect(dir.path()).await.unwrap();
+        let e = client.users().await.unwrap_err();
+        assert_eq!(e.code(), "unexpected_reply");
+        assert!(e.to_string().contains("'user list' with a 'revoked' reply"), "{e}");
+        server.abort();
+    }
+
+    #[tokio::test]
+    async fn a_refusal_from_the_server_is_the_same_typed_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let line =
+            r#"{"error":{"code":"last_admin","message":"'root' is the last enabled admin"}}"#;
+        let server = fake_server(dir.path(), line);
+        let client = Client::connect(dir.path()).await.unwrap();
+        let root = UserName::parse("root").unwrap();
+        let e = client.remove_user(&root).await.unwrap_err();
+        assert_eq!(e, OpError::LastAdmin("'root' is the last enabled admin".into()));
+        server.abort();
+    }
+
+    #[tokio::test]
+    async fn without_a_server_the_client_works_on_the_store_itself() {
+        let dir = tempfile::tempdir().unwrap();
+        let client = Client::connect(dir.path()).await.unwrap();
+        let alice = UserName::parse("alice").unwrap();
+        let created = client.add_user(&alice, Role::User, NewPassword::Generate).await.unwrap();
+        assert!(created.generated_password.is_some());
+        let users = client.users().await.unwrap();
+        assert_eq!(users.iter().map(|u| u.name.as_str()).collect::<Vec<_>>(), ["alice"]);
+        assert_eq!(client.status().await.unwrap_err().code(), "no_server");
+        assert_eq!(Client::running(dir.path()).await.err().map(|e| e.code()), Some("no_server"));
+    }
+}

@@ -1,0 +1,311 @@
+//! [`Admin`]: the admin operations, one typed method each.
+//!
+//! Every change to users, app passwords and settings is made here, whoever asks: the CLI on the
+//! store directly, the admin socket for the CLI while a server runs, the pages and the API (after
+//! [`crate::web::portal`] decided the person may), and programs embedding davgate. argon2 runs
+//! on the given [`Hasher`] (the server's bounded pool) and the store's own work on its blocking pool,
+//! never on the async runtime. Time comes from the given [`Clock`].
+
+use std::sync::Arc;
+
+use super::views::{
+    AppPasswordView, CreatedAppPassword, PasswordChanged, ServerStatus, SettingValues, UserCreated,
+    UserRemoved, UserView,
+};
+use super::{MIN_PASSWORD_LEN, OpError, homes};
+use crate::auth::token::{self, Secret};
+use crate::auth::verify::Hasher;
+use crate::clock::Clock;
+use crate::log_safe::escaped;
+use crate::store::{
+    self, AppPasswordId, AppPasswordName, AppPasswordStatus, NewAppPassword, Role, SettingKey,
+    Store, UserName,
+};
+
+/// The password a new account or a password change gets.
+#[derive(Debug, Clone)]
+pub enum NewPassword {
+    /// davgate draws one (100 bits) and answers it, once.
+    Generate,
+    /// This one, typed by a person: at least [`MIN_PASSWORD_LEN`] characters.
+    Given(Secret),
+}
+
+/// Which app passwords a listing holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Include {
+    /// Only those that still open WebDAV.
+    Active,
+    /// Revoked and expired ones too.
+    All,
+}
+
+/// What the server log records of the operations, and in whose name.
+#[derive(Debug, Clone, Default)]
+pub enum Audit {
+    /// Nothing: the CLI working on the store itself has no server log, and a program embedding
+    /// davgate logs what it wants.
+    #[default]
+    Off,
+    /// Every operation, reads included: the admin socket, whose caller the log cannot name.
+    Socket,
+    /// Changes only, after `web: <who>`: a person on the pages or the API.
+    Web(UserName),
+}
+
+/// Whether an operation changes something (always audited) or only reads.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Read,
+    Change,
+}
+
+/// Reads a running server's live status for [`Admin::status`].
+type StatusSource = Arc<dyn Fn() -> ServerStatus + Send + Sync>;
+
+/// The admin operations over one store. Cheap to clone (its parts are shared).
+#[derive(Clone)]
+pub struct Admin {
+    store: Store,
+    hasher: Hasher,
+    clock: Clock,
+    status: Option<StatusSource>,
+    audit: Audit,
+}
+
+impl Admin {
+    /// The operations on `store`, hashing with `hasher`, dating with `clock`; nothing audited and
+    /// no status (there is no server) until [`Admin::with_status`] and [`Admin::audited`].
+    pub fn new(store: Store, hasher: Hasher, clock: Clock) -> Self {
+        Self { store, hasher, clock, status: None, audit: Audit::Off }
+    }
+
+    /// The same operations, answering [`Admin::status`] from `status` (a running server's).
+    pub fn with_status(self, status: impl Fn() -> ServerStatus + Send + Sync + 'static) -> Self {
+        Self { status: Some(Arc::new(status)), ..self }
+    }
+
+    /// The same operations, recording them in the server log as `audit` says.
+    pub fn audited(&self, audit: Audit) -> Self {
+        Self { audit, ..self.clone() }
+    }
+
+    /// Creates an account.
+    pub async fn add_user(
+        &self,
+        name: &UserName,
+        role: Role,
+        password: NewPassword,
+    ) -> Result<UserCreated, OpError> {
+        let (password, generated) = choose(password)?;
+        let hash = self.hash(password).await?;
+        let user = self.store.create_user(name, role, hash, self.clock.now()).await?;
+        self.record(Kind::Change, || format!("user add {name} admin={}", role == Role::Admin));
+        Ok(UserCreated { user: UserView::from(&user), generated_password: generated })
+    }
+
+    /// Creates the admin account `name` with a generated password if the store has no account
+    /// at all (a server's first start); `None` when there already is one.
+    pub async fn add_first_admin(&self, name: &UserName) -> Result<Option<UserCreated>, OpError> {
+        if self.store.has_users().await? {
+            return Ok(None);
+        }
+        self.add_user(name, Role::Admin, NewPassword::Generate).await.map(Some)
+    }
+
+    /// Every account, sorted by name.
+    pub async fn users(&self) -> Result<Vec<UserView>, OpError> {
+        let users = self.store.users().await?;
+        self.record(Kind::Read, || "user list".into());
+        Ok(users.iter().map(UserView::from).collect())
+    }
+
+    /// Disables or enables an account; a disabled account's app passwords stop at once.
+    pub async fn set_user_disabled(
+        &self,
+        name: &UserName,
+        disabled: bool,
+    ) -> Result<UserView, OpError> {
+        let user = self.store.set_user_disabled(name, disabled).await?;
+        self.record(Kind::Change, || format!("user {name} disabled={disabled}"));
+        Ok(UserView::from(&user))
+    }
+
+    /// Removes an account and its app passwords, and moves its home folder aside so that a new
+    /// account of the same name starts empty.
+    pub async fn remove_user(&self, name: &UserName) -> Result<UserRemoved, OpError> {
+        let app_passwords_removed = self.store.remove_user(name).await?;
+        self.record(Kind::Change, || format!("user remove {name}"));
+        let not_moved = |home: &str, reason: &dyn std::fmt::Display| {
+            OpError::HomeNotMoved(format!(
+                "removed user '{name}', but their files could not be moved aside from {home}: \
+                 {reason}; move or delete that folder before creating an account named '{name}' \
+                 again"
+            ))
+        };
+        let files = homes::files_root(&self.store)
+            .ok_or_else(|| not_moved(name.as_str(), &"the data directory is unknown"))?;
+        let (root, owned, now) = (files.clone(), name.clone(), self.clock.now());
+        let moved = tokio::task::spawn_blocking(move || homes::move_aside(&root, &owned, now))
+            .await?
+            .map_err(|e| not_moved(&files.join(name.as_str()).display().to_string(), &e))?;
+        Ok(UserRemoved {
+            name: name.clone(),
+            app_passwords_removed,
+            files_moved_to: moved.map(|p| p.display().to_string()),
+        })
+    }
+
+    /// Sets (`Some(bytes)`) or lifts (`None`) the most a user's home may hold.
+    pub async fn set_quota(
+        &self,
+        name: &UserName,
+        quota_bytes: Option<u64>,
+    ) -> Result<UserView, OpError> {
+        let user = self.store.set_user_quota(name, quota_bytes).await?;
+        self.record(Kind::Change, || format!("user quota {name} {quota_bytes:?}"));
+        Ok(UserView::from(&user))
+    }
+
+    /// Removes a user's second factor (a lost phone): the web login asks for the password alone
+    /// until they enrol again.
+    pub async fn reset_totp(&self, name: &UserName) -> Result<UserView, OpError> {
+        let user = self.store.set_user_totp(name, None).await?;
+        self.record(Kind::Change, || format!("user reset-2fa {name}"));
+        Ok(UserView::from(&user))
+    }
+
+    /// Sets a new primary password; every web session opened with the old one ends.
+    pub async fn set_password(
+        &self,
+        name: &UserName,
+        password: NewPassword,
+    ) -> Result<PasswordChanged, OpError> {
+        let (password, generated) = choose(password)?;
+        let hash = self.hash(password).await?;
+        self.store.set_user_password(name, hash).await?;
+        self.record(Kind::Change, || format!("user passwd {name}"));
+        Ok(PasswordChanged { name: name.clone(), generated_password: generated })
+    }
+
+    /// Creates an app password for `owner`: the only answer that ever holds its secret.
+    pub async fn create_app_password(
+        &self,
+        owner: &UserName,
+        name: &AppPasswordName,
+    ) -> Result<CreatedAppPassword, OpError> {
+        // Ids are 50 random bits; a collision is astronomically rare, but handled.
+        let record = loop {
+            let generated = token::generate()?;
+            let secret_hash = self.hash(generated.secret).await?;
+            let new = NewAppPassword {
+                id: generated.id,
+                owner: owner.clone(),
+                name: name.to_string(),
+                secret_hash,
+            };
+            match self.store.create_app_password(new, self.clock.now()).await {
+                Ok(record) => break CreatedAppPassword::new(&record, generated.password),
+                Err(store::Error::IdTaken) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        };
+        self.record(Kind::Change, || format!("app-password create for {owner}"));
+        Ok(record)
+    }
+
+    /// The app passwords of `owner` (everyone's for `None`), oldest first, grouped by user.
+    pub async fn app_passwords(
+        &self,
+        owner: Option<&UserName>,
+        include: Include,
+    ) -> Result<Vec<AppPasswordView>, OpError> {
+        let list = self.store.app_passwords(owner).await?;
+        self.record(Kind::Read, || "app-password list".into());
+        let now = self.clock.now();
+        Ok(list
+            .iter()
+            .filter(|p| include == Include::All || p.status(now) == AppPasswordStatus::Active)
+            .map(|p| AppPasswordView::new(p, now))
+            .collect())
+    }
+
+    /// Revokes one app password of `owner`.
+    pub async fn revoke_app_password(
+        &self,
+        owner: &UserName,
+        id: &AppPasswordId,
+    ) -> Result<(), OpError> {
+        self.store.revoke_app_password(owner, id, self.clock.now()).await?;
+        self.record(Kind::Change, || format!("app-password revoke {owner} {id}"));
+        Ok(())
+    }
+
+    /// Revokes every active app password of `owner`; answers how many.
+    pub async fn revoke_all_app_passwords(&self, owner: &UserName) -> Result<usize, OpError> {
+        let count = self.store.revoke_all_app_passwords(owner, self.clock.now()).await?;
+        self.record(Kind::Change, || format!("app-password revoke {owner} --all"));
+        Ok(count)
+    }
+
+    /// The settings in force.
+    pub async fn settings(&self) -> Result<SettingValues, OpError> {
+        let settings = self.store.settings();
+        self.record(Kind::Read, || "settings get".into());
+        Ok(SettingValues::of(&settings))
+    }
+
+    /// Validates and stores one setting; answers the settings now in force.
+    pub async fn set_setting(
+        &self,
+        key: SettingKey,
+        value: &str,
+    ) -> Result<SettingValues, OpError> {
+        let settings = self.store.set_setting(key, value).await?;
+        self.record(Kind::Change, || format!("settings set {key} {}", escaped(value)));
+        Ok(SettingValues::of(&settings))
+    }
+
+    /// The running server's state; [`OpError::NoServer`] where there is no server.
+    pub async fn status(&self) -> Result<ServerStatus, OpError> {
+        let Some(status) = &self.status else {
+            let dir = self.store.path().parent().unwrap_or(self.store.path());
+            return Err(OpError::no_server(dir));
+        };
+        self.record(Kind::Read, || "status".into());
+        Ok(status())
+    }
+
+    /// Writes the audit line of a successful operation, as [`Audit`] says. Every value a person
+    /// typed is escaped ([`escaped`]): a newline in a setting cannot forge a second log line.
+    fn record(&self, kind: Kind, what: impl FnOnce() -> String) {
+        match &self.audit {
+            Audit::Off => {}
+            Audit::Socket => tracing::info!(target: "davgate::admin", "{}", what()),
+            Audit::Web(who) if kind == Kind::Change => {
+                tracing::info!(target: "davgate::admin", "web: {who} {}", what());
+            }
+            Audit::Web(_) => {}
+        }
+    }
+
+    /// The argon2id PHC string of `secret`, computed off the async runtime.
+    async fn hash(&self, secret: Secret) -> Result<String, OpError> {
+        let hasher = self.hasher.clone();
+        Ok(tokio::task::spawn_blocking(move || hasher.hash(secret.expose())).await??)
+    }
+}
+
+/// The password to set, and the one to answer (only when davgate drew it).
+fn choose(password: NewPassword) -> Result<(Secret, Option<Secret>), OpError> {
+    match password {
+        NewPassword::Given(p) if p.expose().chars().count() < MIN_PASSWORD_LEN => {
+            Err(OpError::WeakPassword)
+        }
+        NewPassword::Given(p) => Ok((p, None)),
+        NewPassword::Generate => {
+            let generated = token::primary_password()?;
+            Ok((generated.clone(), Some(generated)))
+        }
+    }
+}

@@ -1,0 +1,134 @@
+//! Command-line interface: `serve`, `user`, `app-password`, `settings`, `status`.
+//!
+//! One file per job: the server ([`serve`]), each group of admin commands, and what they print
+//! ([`output`]). Admin commands reach the operations through a [`davgate::admin::Client`] (the running
+//! server's socket, or the store itself) and print their typed results; every refusal or failure
+//! becomes one [`CliError`] line and a non-zero exit.
+
+mod app_password;
+mod output;
+mod serve;
+mod settings;
+mod user;
+
+use clap::{Parser, Subcommand};
+use std::io::BufRead;
+use std::path::PathBuf;
+
+use davgate::admin::OpError;
+use davgate::auth::token::Secret;
+use davgate::store::UserName;
+
+/// davgate: a WebDAV server for people whose accounts have a second factor.
+///
+/// WebDAV clients (Windows Explorer, macOS Finder, rclone, davfs2, cadaver) speak only HTTP
+/// Basic auth, so each application gets its own app password. Only app passwords open
+/// /dav/; the account's own password never does.
+#[derive(Debug, Parser)]
+#[command(name = "davgate", version, propagate_version = true)]
+pub struct Cli {
+    /// Data directory: the store (davgate.redb) and each user's files (files/<user>/).
+    #[arg(
+        long,
+        global = true,
+        env = "DAVGATE_DATA",
+        default_value = "./storage",
+        value_name = "DIR"
+    )]
+    data: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server: WebDAV under /dav/, the profile and admin pages and the JSON API at / (creates an 'admin' account on first start).
+    Serve(serve::ServeArgs),
+    /// Manage accounts.
+    #[command(subcommand)]
+    User(user::UserCommand),
+    /// Manage app passwords: one per application, shown once, expiring.
+    #[command(subcommand, name = "app-password")]
+    AppPassword(app_password::AppPasswordCommand),
+    /// Show or change server settings.
+    #[command(subcommand)]
+    Settings(settings::SettingsCommand),
+    /// Show what the running server is doing (verifications, cache, throttled clients).
+    Status {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Why a command failed: printed as one line (`davgate: ...`) before a non-zero exit.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// The server could not start or serve.
+    #[error(transparent)]
+    Server(#[from] davgate::Error),
+    /// An admin operation was refused or failed (here or in the running server).
+    #[error(transparent)]
+    Admin(#[from] OpError),
+    /// A size on the command line is malformed.
+    #[error(transparent)]
+    Size(#[from] davgate::size::SizeError),
+    /// A listing could not be written as JSON.
+    #[error("cannot write the answer as JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    /// Standard input could not be read, or the CLI's runtime could not start.
+    #[error("{context}: {source}")]
+    Io {
+        /// What the CLI was doing.
+        context: &'static str,
+        /// The operating system's reason.
+        source: std::io::Error,
+    },
+}
+
+impl CliError {
+    /// The process exit code: 1 for anything refused or failed (clap uses 2 for usage errors).
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            CliError::Server(e) => e.exit_code(),
+            _ => 1,
+        }
+    }
+}
+
+/// Runs the parsed command.
+pub fn run(cli: Cli) -> Result<(), CliError> {
+    let data = cli.data;
+    match cli.command {
+        Command::Serve(args) => Ok(serve::serve(data, args)?),
+        Command::User(cmd) => block_on(user::run(&data, cmd)),
+        Command::AppPassword(cmd) => block_on(app_password::run(&data, cmd)),
+        Command::Settings(cmd) => block_on(settings::run(&data, cmd)),
+        Command::Status { json } => block_on(settings::status(&data, json)),
+    }
+}
+
+/// Runs one admin command to its end, on a small runtime of its own (the store's work and the
+/// hashing go to its blocking threads).
+fn block_on(command: impl Future<Output = Result<(), CliError>>) -> Result<(), CliError> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|source| CliError::Io { context: "starting the runtime", source })?
+        .block_on(command)
+}
+
+/// A user name typed on the command line, checked before anything is opened.
+fn user_name(name: &str) -> Result<UserName, OpError> {
+    Ok(UserName::parse(name)?)
+}
+
+/// Reads a password from the first line of standard input (without its line ending).
+fn read_password() -> Result<Secret, CliError> {
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line).map_err(|source| CliError::Io {
+        context: "reading the password from standard input",
+        source,
+    })?;
+    Ok(Secret::new(line.trim_end_matches(['\n', '\r']).to_string()))
+}

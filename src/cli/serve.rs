@@ -1,0 +1,158 @@
+//! `davgate serve`: the server in the foreground, its banner, its logging and its signals.
+
+use clap::Args;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use super::output::print;
+use davgate::duration::HumanDuration;
+use davgate::{Error, Server, ServerOptions};
+
+/// The server's flags, each with its `DAVGATE_*` environment twin.
+#[derive(Debug, Args)]
+pub(super) struct ServeArgs {
+    /// Address and port to listen on (use 0.0.0.0:8080 to accept other machines).
+    #[arg(long, env = "DAVGATE_LISTEN", default_value = "127.0.0.1:8080", value_name = "ADDR")]
+    listen: SocketAddr,
+    /// PEM certificate chain: serve HTTPS (Windows Explorer needs it for Basic auth).
+    #[arg(long, env = "DAVGATE_TLS_CERT", requires = "tls_key", value_name = "FILE")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert.
+    #[arg(long, env = "DAVGATE_TLS_KEY", requires = "tls_cert", value_name = "FILE")]
+    tls_key: Option<PathBuf>,
+    /// Uploads (PUT, COPY) in flight at once, server-wide; more are answered 503 (each holds
+    /// a temporary file open).
+    #[arg(long, env = "DAVGATE_MAX_UPLOADS", value_name = "N", default_value_t = davgate::dav::limits::DEFAULT_MAX_UPLOADS as u64, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    max_uploads: u64,
+    /// Most levels of folders below /dav/ for anything created, copied or moved (deeper: 403).
+    #[arg(long, env = "DAVGATE_MAX_DEPTH", value_name = "N", default_value_t = davgate::dav::limits::DEFAULT_MAX_DEPTH as u64, value_parser = clap::value_parser!(u64).range(1..=1_000))]
+    max_depth: u64,
+    /// Connections open at once, in all; when full, the connection idle the longest is closed
+    /// to make room (lowered to fit the file descriptor limit).
+    #[arg(long, env = "DAVGATE_MAX_CONNECTIONS", default_value_t = 4096, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    max_connections: u32,
+    /// Connections open at once from one IPv4 address or IPv6 /64 (raise it behind a reverse
+    /// proxy or for an office behind one NAT address).
+    #[arg(long, env = "DAVGATE_MAX_CONNECTIONS_PER_IP", default_value_t = 256, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    max_connections_per_ip: u32,
+    /// Close a connection with no request in progress after this long (e.g. 30s, 2m).
+    #[arg(long, env = "DAVGATE_IDLE_TIMEOUT", default_value = "30s", value_name = "DURATION")]
+    idle_timeout: HumanDuration,
+    /// End a request whose body sends nothing for this long (408), and a connection whose
+    /// client reads nothing of a response for this long.
+    #[arg(long, env = "DAVGATE_BODY_TIMEOUT", default_value = "30s", value_name = "DURATION")]
+    body_timeout: HumanDuration,
+    /// Also serve HTTP/2 with prior knowledge (h2c) on a plain-HTTP listener (HTTPS always
+    /// offers HTTP/2).
+    #[arg(long, env = "DAVGATE_HTTP2_PLAIN")]
+    http2_plain: bool,
+    /// Benchmark only: verify with argon2 on every request (no credential cache).
+    #[cfg(feature = "bench")]
+    #[arg(long, hide = true)]
+    bench_no_auth_cache: bool,
+    /// Benchmark only: serve USER's home to every request, with no authentication at all.
+    #[cfg(feature = "bench")]
+    #[arg(long, hide = true, value_name = "USER")]
+    bench_bypass_gate: Option<String>,
+}
+
+pub(super) fn serve(data: PathBuf, args: ServeArgs) -> Result<(), Error> {
+    init_logging();
+    let mut options = ServerOptions::new(data.clone());
+    options.listen = args.listen;
+    options.tls = args.tls_cert.zip(args.tls_key);
+    // Both are range-checked by clap, far below usize::MAX.
+    options.dav.max_uploads = usize::try_from(args.max_uploads).unwrap_or(usize::MAX);
+    options.dav.max_depth = usize::try_from(args.max_depth).unwrap_or(usize::MAX);
+    let seconds = |d: HumanDuration| std::time::Duration::from_secs(d.as_seconds());
+    options.limits = davgate::http::Limits {
+        max_connections: args.max_connections as usize,
+        max_connections_per_address: args.max_connections_per_ip as usize,
+        idle_timeout: seconds(args.idle_timeout),
+        body_timeout: seconds(args.body_timeout),
+        http2_plain: args.http2_plain,
+    };
+    #[cfg(feature = "bench")]
+    if args.bench_no_auth_cache {
+        options.gate.cache_capacity = 0;
+    }
+    #[cfg(feature = "bench")]
+    if let Some(user) = args.bench_bypass_gate {
+        let user = davgate::store::UserName::parse(&user).map_err(davgate::store::Error::from)?;
+        options.bench_bypass_user = Some(user);
+    }
+    // File operations block (dav-server's LocalFs runs them in place): capping the threads that
+    // may block at once bounds memory under load (each has a stack and a malloc arena), where
+    // tokio's default of 512 let a GET flood grow the process past 90 MiB.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .max_blocking_threads(MAX_BLOCKING_THREADS)
+        .build()
+        .map_err(|e| Error::io("starting the runtime", e))?;
+    runtime.block_on(async move {
+        let server = Server::start(options).await?;
+        let base = format!("{}://{}", server.scheme(), server.local_addr());
+        let mut text = format!("davgate {} serving {}\n", env!("CARGO_PKG_VERSION"), data.display());
+        text += &format!("  WebDAV:  {base}/dav/\n  listening on {base}\n");
+        if let Some((name, password)) = server.first_admin() {
+            text += &format!(
+                "\nFirst start: created the admin account.\n  user:     {name}\n  password: {}\n\
+                 This password is shown once. It is the account's own password: it does not open WebDAV.\n",
+                password.expose()
+            );
+        }
+        text += &format!(
+            "\nTo mount your files, sign in at {base}/ and add an app password under \
+             \"App passwords\",\nor create one in another terminal:\n  \
+             davgate --data {} app-password create admin \"My laptop\"\n\
+             then connect to {base}/dav/ with the user name and that app password.\n",
+            shell_quote(&data.display().to_string())
+        );
+        print(&text);
+        server.run(shutdown_signal()).await;
+        eprintln!("davgate: stopped");
+        Ok(())
+    })
+}
+
+/// Threads that may block on file I/O at once (see `serve`).
+const MAX_BLOCKING_THREADS: usize = 32;
+
+fn shell_quote(s: &str) -> String {
+    if s.chars().all(|c| c.is_ascii_alphanumeric() || "/._-".contains(c)) {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,hyper=warn,dav_server=warn"));
+    // Colours only on a terminal: `docker logs`, journald and fail2ban read plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi)
+        .init();
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+    eprintln!("davgate: shutting down (waiting for requests in progress)");
+}

@@ -1,0 +1,187 @@
+//! `davgate user ...`: accounts.
+
+use clap::Subcommand;
+use std::path::Path;
+
+use super::output::{print, to_json, users_table};
+use super::{CliError, read_password, user_name};
+use davgate::admin::{Client, NewPassword};
+use davgate::size::HumanSize;
+use davgate::store::Role;
+
+/// What `davgate user` does.
+#[derive(Debug, Subcommand)]
+pub(super) enum UserCommand {
+    /// Create an account; prints its generated password once (unless --password-stdin).
+    Add {
+        /// Account name: 1-64 of a-z 0-9 . _ - (not starting with a dot).
+        name: String,
+        /// Make it an admin.
+        #[arg(long)]
+        admin: bool,
+        /// Read the primary password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List accounts.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Disable an account: its app passwords stop working at once.
+    Disable {
+        /// Account name.
+        name: String,
+    },
+    /// Enable a disabled account.
+    Enable {
+        /// Account name.
+        name: String,
+    },
+    /// Remove an account and its app passwords (its files stay on disk).
+    Remove {
+        /// Account name.
+        name: String,
+    },
+    /// Limit how much a user's home may hold (e.g. 10G, 500M), or lift the limit with `none`.
+    Quota {
+        /// Account name.
+        name: String,
+        /// Size with a unit K, M, G or T (binary: 1K = 1024 bytes), or `none`.
+        size: String,
+    },
+    /// Remove a user's second factor (a lost phone): the web login then asks for the password
+    /// alone until they enrol again from their profile.
+    #[command(name = "reset-2fa")]
+    ResetTwoFactor {
+        /// Account name.
+        name: String,
+    },
+    /// Set a new primary password (generated and printed once, unless --password-stdin).
+    Passwd {
+        /// Account name.
+        name: String,
+        /// Read the new password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+/// Runs one `user` command on the data directory `data`.
+pub(super) async fn run(data: &Path, cmd: UserCommand) -> Result<(), CliError> {
+    match cmd {
+        UserCommand::Add { name, admin, password_stdin, json } => {
+            let password = new_password(password_stdin)?;
+            let role = if admin { Role::Admin } else { Role::User };
+            let name = user_name(&name)?;
+            let created = Client::connect(data).await?.add_user(&name, role, password).await?;
+            let (user, password) = (created.user, created.generated_password);
+            if json {
+                let password = password.as_ref().map(|p| p.expose());
+                let value = serde_json::json!({
+                    "name": user.name, "role": user.role, "password": password,
+                });
+                print(&format!("{value}\n"));
+            } else {
+                let mut text = format!("Created {} '{}'.\n", user.role, user.name);
+                if let Some(p) = password {
+                    text += &format!("Password (shown once): {}\n", p.expose());
+                }
+                print(&text);
+            }
+        }
+        UserCommand::List { json } => {
+            let users = Client::connect(data).await?.users().await?;
+            print(&if json { to_json(&users)? } else { users_table(&users) });
+        }
+        UserCommand::Disable { name } => set_disabled(data, &name, true).await?,
+        UserCommand::Enable { name } => set_disabled(data, &name, false).await?,
+        UserCommand::Quota { name, size } => set_quota(data, &name, &size).await?,
+        UserCommand::ResetTwoFactor { name } => {
+            let user = Client::connect(data).await?.reset_totp(&user_name(&name)?).await?;
+            print(&reset_totp_done(&user.name));
+        }
+        UserCommand::Remove { name } => {
+            let removed = Client::connect(data).await?.remove_user(&user_name(&name)?).await?;
+            let name = removed.name;
+            let files = match removed.files_moved_to {
+                Some(path) => format!(
+                    "Their files are kept in {path}: nothing serves them there, and a new \
+                     account named '{name}' starts empty. Delete that folder when the files \
+                     are no longer needed."
+                ),
+                None => "They had no files.".to_string(),
+            };
+            print(&format!(
+                "Removed user '{name}' and {} app password(s). {files}\n",
+                removed.app_passwords_removed
+            ));
+        }
+        UserCommand::Passwd { name, password_stdin } => {
+            let password = new_password(password_stdin)?;
+            let name = user_name(&name)?;
+            let changed = Client::connect(data).await?.set_password(&name, password).await?;
+            let mut text = format!("Changed the password of '{}'.\n", changed.name);
+            if let Some(p) = changed.generated_password {
+                text += &format!("New password (shown once): {}\n", p.expose());
+            }
+            print(&text);
+        }
+    }
+    Ok(())
+}
+
+/// The password from standard input under `--password-stdin`, else one davgate draws.
+fn new_password(from_stdin: bool) -> Result<NewPassword, CliError> {
+    Ok(if from_stdin { NewPassword::Given(read_password()?) } else { NewPassword::Generate })
+}
+
+/// What `user reset-2fa` says once it is done.
+fn reset_totp_done(name: &str) -> String {
+    format!(
+        "Removed the second factor of '{name}': the web login asks for the password alone \
+         until they enrol again.\n"
+    )
+}
+
+async fn set_quota(data: &Path, name: &str, size: &str) -> Result<(), CliError> {
+    let quota_bytes = match size.trim().to_ascii_lowercase().as_str() {
+        "none" | "off" | "unlimited" => None,
+        _ => Some(size.parse::<HumanSize>()?.0),
+    };
+    let name = user_name(name)?;
+    let user = Client::connect(data).await?.set_quota(&name, quota_bytes).await?;
+    let limit = user.quota_bytes.map_or_else(|| "no limit".into(), |q| HumanSize(q).to_string());
+    print(&format!("Quota of '{}': {limit}.\n", user.name));
+    Ok(())
+}
+
+async fn set_disabled(data: &Path, name: &str, disabled: bool) -> Result<(), CliError> {
+    let name = user_name(name)?;
+    let user = Client::connect(data).await?.set_user_disabled(&name, disabled).await?;
+    let what = if disabled { "Disabled" } else { "Enabled" };
+    let note =
+        if disabled { " Its app passwords are refused until it is enabled again." } else { "" };
+    print(&format!("{what} '{}'.{note}\n", user.name));
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_reset_2fa_sentence_has_single_spaces() {
+        let text = reset_totp_done("alice");
+        assert_eq!(
+            text,
+            "Removed the second factor of 'alice': the web login asks for the password alone \
+             until they enrol again.\n"
+        );
+        assert!(!text.contains("  "), "{text:?}");
+    }
+}

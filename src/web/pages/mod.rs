@@ -1,0 +1,240 @@
+//! The server-rendered pages: sign-in, profile (app passwords, two-factor), and for admins the
+//! users, one user's Security tab and the settings. Forms post here and are answered with a
+//! redirect (so a reload never posts twice), except where a secret must be shown exactly once:
+//! that answer renders the dialog itself and is never cached.
+
+mod screens;
+mod templates;
+
+use crate::http::response::Body;
+use chrono::Local;
+use http::{Method, Response, StatusCode};
+use std::collections::HashMap;
+
+use super::i18n::{Texts, absolute, texts};
+use super::portal::PortalError;
+use super::{Web, WebRequest, assets, csrf_matches, see_other, set_cookie};
+use screens::{
+    login, login_code, profile, profile_of, remove_confirmation, root, save_settings, settings,
+    switch_language, user, users,
+};
+use templates::{MessagePage, Shown, chrome, render};
+
+/// Why a page request failed.
+enum PageError {
+    Portal(PortalError),
+    Csrf,
+    NotFound,
+}
+
+impl From<PortalError> for PageError {
+    fn from(e: PortalError) -> Self {
+        PageError::Portal(e)
+    }
+}
+
+type Page = Result<Response<Body>, PageError>;
+
+/// Answers one page request.
+pub async fn handle(web: &Web, r: WebRequest) -> Response<Body> {
+    let result = route(web, &r).await;
+    match result {
+        Ok(res) => res,
+        Err(PageError::Portal(PortalError::SignedOut)) => {
+            let mut res = see_other("/");
+            set_cookie(&mut res, &web.expired_session_cookie());
+            res
+        }
+        Err(e) => {
+            let viewer = web.portal.viewer(r.token.as_deref()).await.ok();
+            let mut page = chrome(&r, viewer.as_ref(), "");
+            let t = page.t;
+            let (status, heading, message) = match &e {
+                PageError::NotFound => {
+                    (StatusCode::NOT_FOUND, t.not_found_title, t.err_not_found.into())
+                }
+                PageError::Csrf => (StatusCode::FORBIDDEN, t.expired_title, t.err_csrf.into()),
+                PageError::Portal(p) => {
+                    let (status, message) = refusal(t, p);
+                    (status, t.failed_title, message)
+                }
+            };
+            page.title = heading.to_string();
+            page.error = Some(message.to_string());
+            render(status, &MessagePage { page, heading: heading.to_string() })
+        }
+    }
+}
+
+async fn route(web: &Web, r: &WebRequest) -> Page {
+    let segments: Vec<&str> = r.path.split('/').filter(|s| !s.is_empty()).collect();
+    let get = matches!(r.method, Method::GET | Method::HEAD);
+    if !get && r.method != Method::POST {
+        return Err(PageError::NotFound);
+    }
+    if get {
+        return match segments.as_slice() {
+            [] => root(web, r).await,
+            ["static", file] => assets::serve(file).ok_or(PageError::NotFound),
+            ["lang", code] => Ok(switch_language(web, r, code)),
+            ["profile"] => profile(web, r, None, None).await,
+            ["admin"] => users(web, r, None, None).await,
+            ["admin", "users", name] => user(web, r, name, None).await,
+            ["admin", "users", name, "remove"] => remove_confirmation(web, r, name).await,
+            ["admin", "settings"] => settings(web, r, None).await,
+            _ => Err(PageError::NotFound),
+        };
+    }
+    if !r.same_origin() {
+        return Err(PageError::Csrf);
+    }
+    let form = form(r);
+    match segments.as_slice() {
+        ["login"] => return login(web, r, &form).await,
+        ["login", "code"] => return login_code(web, r, &form).await,
+        _ => {}
+    }
+    let viewer = web.portal.viewer(r.token.as_deref()).await?;
+    if !csrf_matches(&viewer.session.csrf, form.get("csrf").map(String::as_str)) {
+        return Err(PageError::Csrf);
+    }
+    let me = viewer.user.name.to_string();
+    let portal = &web.portal;
+    let field = |name: &str| form.get(name).map_or("", String::as_str);
+    match segments.as_slice() {
+        ["logout"] => {
+            portal.logout(viewer.token.expose());
+            let mut res = see_other("/");
+            set_cookie(&mut res, &web.expired_session_cookie());
+            Ok(res)
+        }
+        ["profile", "app-passwords"] => {
+            match portal.create_app_password(&viewer, &me, field("name")).await {
+                Ok(created) => {
+                    let t = texts(r.lang);
+                    let until = absolute(r.lang, &created.expires_at.with_timezone(&Local));
+                    let shown = Shown {
+                        title: t.dialog_title.to_string(),
+                        subject: created.name.clone(),
+                        secret: created.password.expose().to_string(),
+                        notes: vec![t.with(t.connect_until, &until), t.never_again.to_string()],
+                        done_href: "/profile".into(),
+                    };
+                    profile_of(web, r, viewer, None, Some(shown), String::new()).await
+                }
+                Err(e @ (PortalError::BadName(_) | PortalError::NameTaken(_))) => {
+                    let name = field("name").to_string();
+                    profile_of(web, r, viewer, Some(e), None, name).await
+                }
+                Err(e) => Err(e.into()),
+            }
+        }
+        ["profile", "app-passwords", id, "revoke"] => {
+            portal.revoke_app_password(&viewer, &me, id).await?;
+            Ok(see_other("/profile?done=revoked"))
+        }
+        ["profile", "totp"] => {
+            portal.begin_totp(&viewer).await?;
+            Ok(see_other("/profile#two-factor"))
+        }
+        ["profile", "totp", "confirm"] => match portal.confirm_totp(&viewer, field("code")).await {
+            Ok(()) => Ok(see_other("/profile?done=totp-on")),
+            Err(e @ PortalError::BadCode) => profile(web, r, Some(e), None).await,
+            Err(e) => Err(e.into()),
+        },
+        ["profile", "totp", "disable"] => match portal.disable_totp(&viewer, field("code")).await {
+            Ok(()) => Ok(see_other("/profile?done=totp-off")),
+            Err(e @ PortalError::BadCode) => profile(web, r, Some(e), None).await,
+            Err(e) => Err(e.into()),
+        },
+        ["admin", "users"] => {
+            let is_admin = field("admin") == "on";
+            match portal.create_user(&viewer, field("name"), is_admin).await {
+                Ok((user, password)) => {
+                    let t = texts(r.lang);
+                    let shown = Shown {
+                        title: t.add_user.to_string(),
+                        subject: t.with(t.user_created, &user.name),
+                        secret: password.expose().to_string(),
+                        notes: vec![t.password_once.to_string()],
+                        done_href: "/admin".into(),
+                    };
+                    users(web, r, Some(shown), None).await
+                }
+                Err(e @ (PortalError::Invalid(_) | PortalError::Conflict(_))) => {
+                    users(web, r, None, Some(e)).await
+                }
+                Err(e) => Err(e.into()),
+            }
+        }
+        ["admin", "users", name, action] => {
+            let back = format!("/admin/users/{name}");
+            match *action {
+                "disable" => {
+                    portal.set_disabled(&viewer, name, true).await?;
+                    Ok(see_other(&format!("{back}?done=disabled")))
+                }
+                "enable" => {
+                    portal.set_disabled(&viewer, name, false).await?;
+                    Ok(see_other(&format!("{back}?done=enabled")))
+                }
+                "password" => {
+                    let password = portal.reset_password(&viewer, name).await?;
+                    let t = texts(r.lang);
+                    let shown = Shown {
+                        title: t.reset_password.to_string(),
+                        subject: t.with(t.password_reset_done, name),
+                        secret: password.expose().to_string(),
+                        notes: vec![t.password_once.to_string()],
+                        done_href: back,
+                    };
+                    user(web, r, name, Some(shown)).await
+                }
+                "remove" => {
+                    portal.remove_user(&viewer, name).await?;
+                    Ok(see_other("/admin?done=removed"))
+                }
+                "totp-reset" => {
+                    portal.reset_totp(&viewer, name).await?;
+                    Ok(see_other(&format!("{back}?tab=security&done=totp-reset")))
+                }
+                _ => Err(PageError::NotFound),
+            }
+        }
+        ["admin", "users", name, "app-passwords", "revoke-all"] => {
+            portal.revoke_all(&viewer, name).await?;
+            Ok(see_other(&format!("/admin/users/{name}?tab=security&done=revoked-all")))
+        }
+        ["admin", "users", name, "app-passwords", id, "revoke"] => {
+            portal.revoke_app_password(&viewer, name, id).await?;
+            Ok(see_other(&format!("/admin/users/{name}?tab=security&done=revoked")))
+        }
+        ["admin", "settings"] => save_settings(web, r, &viewer, &form).await,
+        _ => Err(PageError::NotFound),
+    }
+}
+
+/// The one mapping of a refusal to what a page answers: its status and the page's words for
+/// it (the operation's own message for the rarer ones). The cause of a 503 is logged here.
+fn refusal(t: &'static Texts, e: &PortalError) -> (StatusCode, String) {
+    e.log_cause();
+    let words = match e {
+        PortalError::SignedOut => t.err_signed_out,
+        PortalError::BadCredentials => t.err_credentials,
+        PortalError::BadCode => t.err_code,
+        PortalError::Forbidden => t.err_forbidden,
+        PortalError::Throttled(_) => t.err_throttled,
+        PortalError::Unavailable(_) => t.err_unavailable,
+        PortalError::NameTaken(_) => t.err_duplicate_name,
+        PortalError::BadName(_) => t.err_name_required,
+        PortalError::NotFound(m) | PortalError::Invalid(m) | PortalError::Conflict(m) => m,
+    };
+    (e.status(), words.to_string())
+}
+
+/// The form fields of a urlencoded body (later duplicates win).
+fn form(r: &WebRequest) -> HashMap<String, String> {
+    serde_urlencoded::from_bytes::<Vec<(String, String)>>(&r.body)
+        .map(|pairs| pairs.into_iter().collect())
+        .unwrap_or_default()
+}

@@ -1,0 +1,246 @@
+//! The pages themselves: sign-in, profile, the admin's users, one user, the settings; each reads
+//! what it shows through the portal and renders its template.
+
+use crate::http::response::Body;
+use http::header::{self, HeaderValue};
+use http::{Response, StatusCode};
+use std::collections::HashMap;
+
+use super::templates::{
+    LoginPage, ProfilePage, RemovePage, SettingsPage, Shown, UserPage, UsersPage, chrome, render,
+    row,
+};
+use super::{Page, PageError, refusal};
+use crate::admin::SettingValues;
+use crate::web::i18n::{Lang, texts};
+use crate::web::portal::{LoginStep, PortalError, Viewer};
+use crate::web::{Web, WebRequest, csrf_matches, see_other, set_cookie};
+
+pub(super) async fn root(web: &Web, r: &WebRequest) -> Page {
+    if web.portal.viewer(r.token.as_deref()).await.is_ok() {
+        return Ok(see_other("/profile"));
+    }
+    let pending = web.portal.pending(r.token.as_deref());
+    let mut page = chrome(r, None, texts(r.lang).sign_in);
+    if let Some(session) = &pending {
+        // The code form posts with the half-open session's token.
+        page.csrf = session.csrf.clone();
+        page.title = page.t.code_title.to_string();
+    }
+    let code_stage = pending.is_some();
+    Ok(render(StatusCode::OK, &LoginPage { page, code_stage, user_value: String::new() }))
+}
+
+pub(super) async fn login(web: &Web, r: &WebRequest, form: &HashMap<String, String>) -> Page {
+    let user = form.get("user").map_or("", String::as_str);
+    let password = form.get("password").map_or("", String::as_str);
+    match web.portal.login(r.peer, user, password).await {
+        Ok(LoginStep::SignedIn(token, _)) => {
+            let mut res = see_other("/profile");
+            set_cookie(&mut res, &web.session_cookie(token.expose()));
+            Ok(res)
+        }
+        Ok(LoginStep::NeedsCode(token, _)) => {
+            let mut res = see_other("/");
+            set_cookie(&mut res, &web.session_cookie(token.expose()));
+            Ok(res)
+        }
+        Err(e) => {
+            let mut page = chrome(r, None, texts(r.lang).sign_in);
+            let (status, message) = refusal(page.t, &e);
+            page.error = Some(message);
+            let mut res = render(
+                status,
+                &LoginPage { page, code_stage: false, user_value: user.to_string() },
+            );
+            if let PortalError::Throttled(wait) = e {
+                res.headers_mut().insert(header::RETRY_AFTER, wait.as_secs().max(1).into());
+                res.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            Ok(res)
+        }
+    }
+}
+
+pub(super) async fn login_code(web: &Web, r: &WebRequest, form: &HashMap<String, String>) -> Page {
+    let pending = web.portal.pending(r.token.as_deref()).ok_or(PortalError::SignedOut)?;
+    if !csrf_matches(&pending.csrf, form.get("csrf").map(String::as_str)) {
+        return Err(PageError::Csrf);
+    }
+    let code = form.get("code").map_or("", String::as_str);
+    let token = r.token.as_deref().unwrap_or_default();
+    match web.portal.second_factor(r.peer, token, code).await {
+        Ok((token, _)) => {
+            let mut res = see_other("/profile");
+            set_cookie(&mut res, &web.session_cookie(token.expose()));
+            Ok(res)
+        }
+        Err(e @ (PortalError::BadCode | PortalError::Throttled(_))) => {
+            let mut page = chrome(r, None, texts(r.lang).code_title);
+            let (status, message) = refusal(page.t, &e);
+            page.error = Some(message);
+            page.csrf = pending.csrf;
+            Ok(render(status, &LoginPage { page, code_stage: true, user_value: String::new() }))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub(super) fn switch_language(web: &Web, r: &WebRequest, code: &str) -> Response<Body> {
+    let next = r
+        .query_param("next")
+        // Only a path on this site: browsers drop tabs and newlines, so `/\t/evil` would become
+        // `//evil`, another site.
+        .filter(|n| {
+            n.starts_with('/')
+                && !n.starts_with("//")
+                && !n.contains('\\')
+                && !n.chars().any(char::is_control)
+        })
+        .unwrap_or_else(|| "/".into());
+    let mut res = see_other(&next);
+    if let Some(lang) = Lang::from_code(code) {
+        set_cookie(&mut res, &web.lang_cookie(lang));
+    }
+    res
+}
+
+pub(super) async fn profile(
+    web: &Web,
+    r: &WebRequest,
+    error: Option<PortalError>,
+    shown: Option<Shown>,
+) -> Page {
+    let viewer = web.portal.viewer(r.token.as_deref()).await?;
+    profile_of(web, r, viewer, error, shown, String::new()).await
+}
+
+pub(super) async fn profile_of(
+    web: &Web,
+    r: &WebRequest,
+    viewer: Viewer,
+    error: Option<PortalError>,
+    shown: Option<Shown>,
+    name_value: String,
+) -> Page {
+    let me = viewer.user.name.to_string();
+    let rows = web.portal.app_passwords(&viewer, &me).await?;
+    let mut page = chrome(r, Some(&viewer), texts(r.lang).profile_title);
+    let (status, message) = error.as_ref().map_or((StatusCode::OK, None), |e| {
+        let (status, message) = refusal(page.t, e);
+        (status, Some(message))
+    });
+    page.error = message;
+    let host = r.host.as_deref().unwrap_or("localhost");
+    let scheme = if web.secure { "https" } else { "http" };
+    let enrolment = match viewer.user.totp {
+        Some(_) => None,
+        None => web.portal.pending_enrolment(&viewer),
+    };
+    let profile = ProfilePage {
+        webdav_url: format!("{scheme}://{host}/dav/"),
+        rows: rows.iter().map(|p| row(r.lang, p)).collect(),
+        name_value,
+        two_factor: viewer.user.totp.is_some(),
+        enrolment,
+        shown,
+        page,
+    };
+    Ok(render(status, &profile))
+}
+
+pub(super) async fn users(
+    web: &Web,
+    r: &WebRequest,
+    shown: Option<Shown>,
+    error: Option<PortalError>,
+) -> Page {
+    let viewer = web.portal.viewer(r.token.as_deref()).await?;
+    let users = web.portal.users(&viewer).await?;
+    let mut page = chrome(r, Some(&viewer), texts(r.lang).users_title);
+    let (status, message) = error.as_ref().map_or((StatusCode::OK, None), |e| {
+        let (status, message) = refusal(page.t, e);
+        (status, Some(message))
+    });
+    page.error = message;
+    Ok(render(status, &UsersPage { page, users, shown }))
+}
+
+pub(super) async fn user(web: &Web, r: &WebRequest, name: &str, shown: Option<Shown>) -> Page {
+    let viewer = web.portal.viewer(r.token.as_deref()).await?;
+    if !viewer.is_admin() {
+        return Err(PortalError::Forbidden.into());
+    }
+    let user = web.portal.user(&viewer, name).await?;
+    let rows = web.portal.app_passwords(&viewer, name).await?;
+    let t = texts(r.lang);
+    let page = chrome(r, Some(&viewer), &t.with(t.edit_user_title, &user.name));
+    let security = r.query_param("tab").as_deref() == Some("security");
+    let rows = rows.iter().map(|p| row(r.lang, p)).collect();
+    Ok(render(StatusCode::OK, &UserPage { page, user, security, rows, shown }))
+}
+
+pub(super) async fn remove_confirmation(web: &Web, r: &WebRequest, name: &str) -> Page {
+    let viewer = web.portal.viewer(r.token.as_deref()).await?;
+    if !viewer.is_admin() {
+        return Err(PortalError::Forbidden.into());
+    }
+    let user = web.portal.user(&viewer, name).await?;
+    let page = chrome(r, Some(&viewer), texts(r.lang).remove_user);
+    Ok(render(StatusCode::OK, &RemovePage { page, user }))
+}
+
+pub(super) async fn settings(
+    web: &Web,
+    r: &WebRequest,
+    errors: Option<HashMap<String, String>>,
+) -> Page {
+    let viewer = web.portal.viewer(r.token.as_deref()).await?;
+    let values = named(&web.portal.settings(&viewer).await?);
+    let page = chrome(r, Some(&viewer), texts(r.lang).settings_title);
+    let status = if errors.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
+    Ok(render(status, &SettingsPage { page, values, errors: errors.unwrap_or_default() }))
+}
+
+/// Applies each setting the form changed; fields that do not validate are shown with their
+/// message (the valid ones are saved).
+pub(super) async fn save_settings(
+    web: &Web,
+    r: &WebRequest,
+    viewer: &Viewer,
+    form: &HashMap<String, String>,
+) -> Page {
+    const CHECKBOXES: [&str; 2] = ["login_throttle", "propfind_depth_infinity"];
+    let current = named(&web.portal.settings(viewer).await?);
+    let mut errors = HashMap::new();
+    for (key, old) in &current {
+        let new = if CHECKBOXES.contains(&key.as_str()) {
+            if form.contains_key(key) { "true" } else { "false" }.to_string()
+        } else {
+            match form.get(key) {
+                Some(v) => v.trim().to_string(),
+                None => continue,
+            }
+        };
+        if &new == old {
+            continue;
+        }
+        match web.portal.set_setting(viewer, key, &new).await {
+            Ok(_) => {}
+            Err(e @ (PortalError::Invalid(_) | PortalError::NotFound(_))) => {
+                errors.insert(key.clone(), e.to_string());
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    if errors.is_empty() {
+        Ok(see_other("/admin/settings?done=saved"))
+    } else {
+        settings(web, r, Some(errors)).await
+    }
+}
+
+/// Settings by name, as the settings form names its fields.
+fn named(settings: &SettingValues) -> HashMap<String, String> {
+    settings.iter().map(|(k, v)| (k.name().to_string(), v.to_string())).collect()
+}

@@ -1,0 +1,231 @@
+//! The pages' templates (askama, checked at compile time) and what fills them: the frame every
+//! page shares, table rows, the secret shown once, and the rendering itself.
+
+use crate::http::response::Body;
+use askama::Template;
+use chrono::{DateTime, Local, Utc};
+use http::header::{self, HeaderValue};
+use http::{Method, Response, StatusCode};
+use std::collections::HashMap;
+
+use crate::admin::{AppPasswordView, UserView};
+use crate::web::i18n::{Lang, Texts, absolute, relative, texts};
+use crate::web::portal::{Enrolment, Viewer};
+use crate::web::{WebRequest, text_response};
+
+/// What every page shares: language, words, the signed-in user, messages.
+pub(super) struct Chrome {
+    /// The page's language.
+    pub lang: Lang,
+    /// Its words.
+    pub t: &'static Texts,
+    /// The `<title>`.
+    pub title: String,
+    /// The session's CSRF token, put in every form.
+    pub csrf: String,
+    /// Who is signed in.
+    pub user: Option<String>,
+    /// Whether they are an admin (the admin links show).
+    pub is_admin: bool,
+    /// The language switch.
+    pub langs: Vec<LangLink>,
+    /// A success message.
+    pub flash: Option<&'static str>,
+    /// An error message.
+    pub error: Option<String>,
+}
+
+/// One entry of the language switch.
+pub(super) struct LangLink {
+    /// `en`, `fr`.
+    pub code: &'static str,
+    /// The language's own name.
+    pub name: &'static str,
+    /// `/lang/<code>?next=<this page>`.
+    pub href: String,
+    /// The page's language.
+    pub current: bool,
+}
+
+/// A secret shown once in a dialog (a new app password, a generated primary password).
+pub(super) struct Shown {
+    /// Dialog heading.
+    pub title: String,
+    /// What it belongs to.
+    pub subject: String,
+    /// The secret.
+    pub secret: String,
+    /// Explanations under it.
+    pub notes: Vec<String>,
+    /// Where "Done" goes (a plain GET: the secret leaves the page).
+    pub done_href: String,
+}
+
+/// One app password as a table row.
+pub(super) struct Row {
+    /// Public id.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// "Windows Explorer", or None: not assigned.
+    pub access_method: Option<String>,
+    /// Expiry, RFC 3339.
+    pub expires_iso: String,
+    /// Expiry, absolute.
+    pub expires_abs: String,
+    /// Expiry, relative ("tomorrow at 17:51").
+    pub expires_rel: String,
+    /// Last use, relative.
+    pub last_used: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+pub(super) struct LoginPage {
+    pub(super) page: Chrome,
+    pub(super) code_stage: bool,
+    pub(super) user_value: String,
+}
+
+#[derive(Template)]
+#[template(path = "profile.html")]
+pub(super) struct ProfilePage {
+    pub(super) page: Chrome,
+    pub(super) webdav_url: String,
+    pub(super) rows: Vec<Row>,
+    pub(super) name_value: String,
+    pub(super) two_factor: bool,
+    pub(super) enrolment: Option<Enrolment>,
+    pub(super) shown: Option<Shown>,
+}
+
+#[derive(Template)]
+#[template(path = "users.html")]
+pub(super) struct UsersPage {
+    pub(super) page: Chrome,
+    pub(super) users: Vec<UserView>,
+    pub(super) shown: Option<Shown>,
+}
+
+#[derive(Template)]
+#[template(path = "user.html")]
+pub(super) struct UserPage {
+    pub(super) page: Chrome,
+    pub(super) user: UserView,
+    pub(super) security: bool,
+    pub(super) rows: Vec<Row>,
+    pub(super) shown: Option<Shown>,
+}
+
+#[derive(Template)]
+#[template(path = "remove.html")]
+pub(super) struct RemovePage {
+    pub(super) page: Chrome,
+    pub(super) user: UserView,
+}
+
+#[derive(Template)]
+#[template(path = "settings.html")]
+pub(super) struct SettingsPage {
+    pub(super) page: Chrome,
+    pub(super) values: HashMap<String, String>,
+    pub(super) errors: HashMap<String, String>,
+}
+
+impl SettingsPage {
+    pub(super) fn value(&self, key: &str) -> &str {
+        self.values.get(key).map_or("", String::as_str)
+    }
+    pub(super) fn error(&self, key: &str) -> Option<&str> {
+        self.errors.get(key).map(String::as_str)
+    }
+    pub(super) fn checked(&self, key: &str) -> bool {
+        self.value(key) == "true"
+    }
+}
+
+#[derive(Template)]
+#[template(path = "message.html")]
+pub(super) struct MessagePage {
+    pub(super) page: Chrome,
+    pub(super) heading: String,
+}
+
+/// The page frame for `r` as seen by `viewer`.
+pub(super) fn chrome(r: &WebRequest, viewer: Option<&Viewer>, title: &str) -> Chrome {
+    let t = texts(r.lang);
+    let here = if r.method == Method::GET { r.path.clone() } else { "/".into() };
+    let here = match r.query.is_empty() || r.method != Method::GET {
+        true => here,
+        false => format!("{here}?{}", r.query),
+    };
+    let next = serde_urlencoded::to_string([("next", here.as_str())]).unwrap_or_default();
+    let langs = Lang::ALL
+        .iter()
+        .map(|&l| LangLink {
+            code: l.code(),
+            name: texts(l).language_name,
+            href: format!("/lang/{}?{next}", l.code()),
+            current: l == r.lang,
+        })
+        .collect();
+    let flash = r.query_param("done").and_then(|d| done_message(t, &d));
+    Chrome {
+        lang: r.lang,
+        t,
+        title: title.to_string(),
+        csrf: viewer.map(|v| v.session.csrf.clone()).unwrap_or_default(),
+        user: viewer.map(|v| v.user.name.to_string()),
+        is_admin: viewer.is_some_and(Viewer::is_admin),
+        langs,
+        flash,
+        error: None,
+    }
+}
+
+fn done_message(t: &'static Texts, done: &str) -> Option<&'static str> {
+    Some(match done {
+        "revoked" => t.done_revoked,
+        "revoked-all" => t.done_revoked_all,
+        "totp-on" => t.done_totp_on,
+        "totp-off" => t.done_totp_off,
+        "totp-reset" => t.done_totp_reset,
+        "disabled" => t.done_disabled,
+        "enabled" => t.done_enabled,
+        "removed" => t.done_removed,
+        "saved" => t.done_saved,
+        _ => return None,
+    })
+}
+
+/// An app password as the tables show it, in `lang`.
+pub(super) fn row(lang: Lang, p: &AppPasswordView) -> Row {
+    let now = Local::now();
+    let local = |d: DateTime<Utc>| d.with_timezone(&Local);
+    Row {
+        id: p.id.clone(),
+        name: p.name.clone(),
+        access_method: p.access_method.clone(),
+        expires_iso: p.expires_at.to_rfc3339(),
+        expires_abs: absolute(lang, &local(p.expires_at)),
+        expires_rel: relative(lang, &local(p.expires_at), &now),
+        last_used: p.last_used_at.or(p.first_used_at).map(|d| relative(lang, &local(d), &now)),
+    }
+}
+
+/// The page as HTML with `status`; a page that fails to render is a 503, logged.
+pub(super) fn render(status: StatusCode, page: &impl Template) -> Response<Body> {
+    match page.render() {
+        Ok(html) => {
+            let mut res = Response::new(Body::from(html));
+            *res.status_mut() = status;
+            res.headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+            res
+        }
+        Err(e) => {
+            tracing::error!(target: "davgate::web", "rendering a page failed: {e}");
+            text_response(StatusCode::SERVICE_UNAVAILABLE, "The page could not be rendered.")
+        }
+    }
+}
