@@ -4,8 +4,8 @@
 //! Run it with `cargo run --example embedded`, then for instance:
 //! `curl -u alice:<printed password> -T README.md http://127.0.0.1:<port>/dav/README.md`
 
-use davgate::admin::NewPassword;
-use davgate::store::{AppPasswordName, Role, UserName};
+use davgate::NewPassword;
+use davgate::{AppPasswordName, Role, UserName};
 use davgate::{Server, ServerOptions};
 
 #[tokio::main]

@@ -1,31 +1,76 @@
 //! davgate: a WebDAV server that only app passwords open.
 //!
-//! A request's journey: [`http`] accepts a connection (plain or TLS) and routes each request by
-//! path. Requests under `/dav/` meet the [`auth::Gate`] first: it reads the HTTP Basic
-//! credential, recognises an app password by its public id, verifies its secret with argon2id on
-//! a small dedicated thread pool (or finds it in the verified-credential cache), and records the
-//! client's *access method* on first use. Only an [`auth::Authenticated`] value opens the
-//! [`dav::Mount`], which serves the user's own home folder through dav-server, confined so that
-//! no path or `Destination` leaves it. Everything durable lives in the [`store::Store`], one redb
-//! file; the [`admin`] operations are the one place that changes it, reached by the CLI either
-//! directly or, while a server runs, through a private unix socket.
+//! A request's journey: `http` accepts a connection (plain or TLS) and routes each request by
+//! path. Requests under `/dav/` meet the auth `Gate` first: it reads the HTTP Basic credential,
+//! recognises an app password by its public id, verifies its secret with argon2id on a small
+//! dedicated thread pool (or finds it in the verified-credential cache), and records the client's
+//! *access method* on first use. Only an `Authenticated` value opens the dav `Mount`, which serves
+//! the user's own home folder through dav-server, confined so that no path or `Destination`
+//! leaves it. Everything durable lives in the `Store` (one redb file), whose change feed tells the
+//! gate and the mount at once when a credential may have been taken away; the [`Admin`]
+//! operations are the one place that changes accounts, reached by the pages, the JSON API, the
+//! admin socket and the CLI (through a [`Client`]).
+//!
+//! The modules are private: what a program embedding davgate (and the `davgate` binary, which is
+//! one) may use is the block of re-exports below.
+//!
+//! ```no_run
+//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+//! use davgate::{AppPasswordName, Server, ServerOptions, UserName};
+//!
+//! let server = Server::start(ServerOptions::new("/var/lib/davgate")).await?;
+//! let alice = UserName::parse("alice")?;
+//! let created = server
+//!     .admin()
+//!     .create_app_password(&alice, &AppPasswordName::parse("rclone on the NAS")?)
+//!     .await?;
+//! println!("shown once: {}", created.password.expose());
+//! server.run(std::future::pending()).await;
+//! # Ok(())
+//! # }
+//! ```
 
-pub mod admin;
-pub mod auth;
-pub(crate) mod bounded;
-pub mod clock;
-pub mod dav;
-pub mod duration;
-pub mod error;
-pub(crate) mod fs_private;
-pub mod http;
-pub mod log_safe;
+mod admin;
+mod auth;
+mod bounded;
+mod clock;
+mod dav;
+mod duration;
+mod error;
+mod fs_private;
+mod http;
+mod log_safe;
+mod server;
+mod size;
+mod store;
+mod web;
 
-pub mod server;
-pub mod size;
-pub mod store;
-pub mod web;
-
+pub use admin::{
+    Admin, AppPasswordView, Audit, Client, CreatedAppPassword, Include, MIN_PASSWORD_LEN,
+    NewPassword, OpError, PasswordChanged, ServerStatus, SettingValues, UserCreated, UserRemoved,
+    UserView,
+};
+pub use auth::GateOptions;
+pub use auth::token::Secret;
+pub use clock::{Clock, ManualClock};
+pub use dav::limits::{DEFAULT_MAX_DEPTH, DEFAULT_MAX_UPLOADS, DavLimits};
+pub use duration::HumanDuration;
 pub use error::Error;
+pub use http::{Error as HttpError, Limits};
+pub use server::{FIRST_ADMIN, Server, ServerOptions};
+pub use size::{HumanSize, SizeError};
+pub use store::{
+    AppPasswordId, AppPasswordName, Error as StoreError, NameError, Role, SettingKey, UserName,
+};
 
-pub use server::{Server, ServerOptions};
+/// What the fuzz targets and the integration tests reach below the embedding API: the parsers of
+/// client input and a few test oracles. Not a stable interface.
+#[doc(hidden)]
+pub mod internal {
+    pub use crate::auth::basic::parse as parse_basic;
+    pub use crate::auth::client::access_method;
+    pub use crate::auth::token::{TokenError, generate, parse as parse_app_password};
+    pub use crate::http::{FragmentGuard, Treatment, Verdict};
+    pub use crate::store::ALPHABET;
+    pub use crate::web::totp::code_at as totp_code_at;
+}

@@ -1,4 +1,4 @@
-//! `davgate::auth::token::parse` (and `generate`): the app-password format
+//! `davgate::internal::parse_app_password` (and `generate`): the app-password format
 //! `dgp-xxxxx-…` (nine groups of five: 10 id + 28 secret + 7 CRC-32 check characters).
 //!
 //! Checks, with an oracle written here from the documented format (Crockford base 32 in lower
@@ -16,8 +16,8 @@
 //!   and their check characters are what the oracle computes (so the oracle is the real one).
 #![no_main]
 
-use davgate::auth::token::{TokenError, generate, parse};
-use davgate::store::ALPHABET;
+use davgate::internal::ALPHABET;
+use davgate::internal::{TokenError, generate, parse_app_password as parse};
 use libfuzzer_sys::fuzz_target;
 use std::sync::Once;
 

@@ -1,4 +1,4 @@
-//! `davgate::auth::basic::parse`: the `Authorization: Basic …` header parser.
+//! `davgate::internal::parse_basic`: the `Authorization: Basic …` header parser.
 //!
 //! Checks, on any bytes:
 //! - it never panics, and refuses anything over 1024 bytes;
@@ -11,7 +11,7 @@
 
 use base64::Engine;
 use base64::prelude::BASE64_STANDARD;
-use davgate::auth::basic::parse;
+use davgate::internal::parse_basic as parse;
 use libfuzzer_sys::fuzz_target;
 
 /// The limit in `src/auth/basic.rs`.

@@ -1,4 +1,4 @@
-//! `davgate::duration::HumanDuration` (`FromStr`, `Display`, `as_seconds`): TTLs such as `90d`.
+//! `davgate::HumanDuration` (`FromStr`, `Display`, `as_seconds`): TTLs such as `90d`.
 //!
 //! Checks, on any string (invalid UTF-8 is read lossily):
 //! - parsing never panics;
@@ -12,7 +12,7 @@
 //! printed and parsed again, gives back that number.
 #![no_main]
 
-use davgate::duration::HumanDuration;
+use davgate::HumanDuration;
 use libfuzzer_sys::fuzz_target;
 
 const MAX: u64 = 36_500 * 86_400;

@@ -1,4 +1,4 @@
-//! `davgate::http::FragmentGuard`: the HTTP/1 framing below hyper that turns `#` into a space
+//! `davgate::internal::FragmentGuard`: the HTTP/1 framing below hyper that turns `#` into a space
 //! inside request-targets.
 //!
 //! The input is a connection's bytes and the way they arrive: the first byte says how many read
@@ -19,7 +19,7 @@
 //!   may stop being HTTP/1.
 #![no_main]
 
-use davgate::http::{FragmentGuard, Treatment, Verdict};
+use davgate::internal::{FragmentGuard, Treatment, Verdict};
 use libfuzzer_sys::fuzz_target;
 use std::io;
 use std::ops::Range;

@@ -1,4 +1,4 @@
-//! `davgate::size::HumanSize` (`FromStr`, `Display`): quota sizes such as `10G`.
+//! `davgate::HumanSize` (`FromStr`, `Display`): quota sizes such as `10G`.
 //!
 //! Checks, on any string (invalid UTF-8 is read lossily):
 //! - parsing never panics;
@@ -10,7 +10,7 @@
 //! printed and parsed again, it gives back the same number.
 #![no_main]
 
-use davgate::size::HumanSize;
+use davgate::HumanSize;
 use libfuzzer_sys::fuzz_target;
 
 fn round_trip(s: HumanSize, from: &str) {

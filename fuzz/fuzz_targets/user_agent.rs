@@ -1,4 +1,4 @@
-//! `davgate::auth::client::access_method`: User-Agent → the label stored with an app password.
+//! `davgate::internal::access_method`: User-Agent → the label stored with an app password.
 //!
 //! Checks, on any string (invalid UTF-8 is read lossily):
 //! - it never panics and never returns an empty label;
@@ -8,7 +8,7 @@
 //! - surrounding whitespace does not change the label, and no User-Agent equals an empty one.
 #![no_main]
 
-use davgate::auth::client::access_method;
+use davgate::internal::access_method;
 use libfuzzer_sys::fuzz_target;
 
 /// The fixed labels of `src/auth/client.rs`, plus the one for a missing User-Agent.

@@ -150,6 +150,7 @@ impl CredentialCache {
     }
 
     /// True when nothing is cached.
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

@@ -42,7 +42,6 @@ use verify::Verifier;
 #[derive(Debug, Clone)]
 pub struct Authenticated {
     user: UserName,
-    app_password: AppPasswordId,
 }
 
 impl Authenticated {
@@ -51,16 +50,10 @@ impl Authenticated {
         &self.user
     }
 
-    /// The app password that opened the request.
-    pub fn app_password(&self) -> &AppPasswordId {
-        &self.app_password
-    }
-
     /// Benchmark-only: an identity without any credential, to measure the gate's own cost.
     #[cfg(feature = "bench")]
     pub fn bench_bypass(user: UserName) -> Self {
-        let app_password = AppPasswordId::parse("0000000000").expect("valid id");
-        Self { user, app_password }
+        Self { user }
     }
 }
 
@@ -390,7 +383,7 @@ impl Gate {
         if entry.last_used_due(now, LAST_USED_INTERVAL_SECS) {
             let _ = self.last_used.try_send((entry.id.clone(), now));
         }
-        Ok(Authenticated { user: entry.user.clone(), app_password: entry.id.clone() })
+        Ok(Authenticated { user: entry.user.clone() })
     }
 
     async fn verify_new(
@@ -436,7 +429,7 @@ impl Gate {
             now,
         );
         self.cache.insert(key, entry);
-        Ok(Authenticated { user: password.owner.clone(), app_password: password.id.clone() })
+        Ok(Authenticated { user: password.owner.clone() })
     }
 
     /// Stores the client of a first use before answering, so that the very first response

@@ -5,8 +5,8 @@ use std::path::Path;
 
 use super::output::{app_passwords_table, human_time, print, to_json};
 use super::{CliError, user_name};
-use davgate::admin::{Client, Include, OpError};
-use davgate::store::{AppPasswordId, AppPasswordName};
+use davgate::{AppPasswordId, AppPasswordName};
+use davgate::{Client, Include, OpError};
 
 /// What `davgate app-password` does.
 #[derive(Debug, Subcommand)]

@@ -1,7 +1,7 @@
 //! Command-line interface: `serve`, `user`, `app-password`, `settings`, `status`.
 //!
 //! One file per job: the server ([`serve`]), each group of admin commands, and what they print
-//! ([`output`]). Admin commands reach the operations through a [`davgate::admin::Client`] (the running
+//! ([`output`]). Admin commands reach the operations through a [`davgate::Client`] (the running
 //! server's socket, or the store itself) and print their typed results; every refusal or failure
 //! becomes one [`CliError`] line and a non-zero exit.
 
@@ -15,9 +15,9 @@ use clap::{Parser, Subcommand};
 use std::io::BufRead;
 use std::path::PathBuf;
 
-use davgate::admin::OpError;
-use davgate::auth::token::Secret;
-use davgate::store::UserName;
+use davgate::OpError;
+use davgate::Secret;
+use davgate::UserName;
 
 /// davgate: a WebDAV server for people whose accounts have a second factor.
 ///
@@ -72,7 +72,7 @@ pub enum CliError {
     Admin(#[from] OpError),
     /// A size on the command line is malformed.
     #[error(transparent)]
-    Size(#[from] davgate::size::SizeError),
+    Size(#[from] davgate::SizeError),
     /// A listing could not be written as JSON.
     #[error("cannot write the answer as JSON: {0}")]
     Json(#[from] serde_json::Error),

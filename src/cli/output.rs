@@ -4,8 +4,8 @@ use chrono::{DateTime, Utc};
 use std::io::Write;
 
 use super::CliError;
-use davgate::admin::{AppPasswordView, UserView};
-use davgate::size::HumanSize;
+use davgate::HumanSize;
+use davgate::{AppPasswordView, UserView};
 
 /// Writes to stdout; a closed pipe (`| head`) is not an error worth a panic.
 pub(super) fn print(text: &str) {

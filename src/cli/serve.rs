@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use super::output::print;
-use davgate::duration::HumanDuration;
+use davgate::HumanDuration;
 use davgate::{Error, Server, ServerOptions};
 
 /// The server's flags, each with its `DAVGATE_*` environment twin.
@@ -22,10 +22,10 @@ pub(super) struct ServeArgs {
     tls_key: Option<PathBuf>,
     /// Uploads (PUT, COPY) in flight at once, server-wide; more are answered 503 (each holds
     /// a temporary file open).
-    #[arg(long, env = "DAVGATE_MAX_UPLOADS", value_name = "N", default_value_t = davgate::dav::limits::DEFAULT_MAX_UPLOADS as u64, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    #[arg(long, env = "DAVGATE_MAX_UPLOADS", value_name = "N", default_value_t = davgate::DEFAULT_MAX_UPLOADS as u64, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     max_uploads: u64,
     /// Most levels of folders below /dav/ for anything created, copied or moved (deeper: 403).
-    #[arg(long, env = "DAVGATE_MAX_DEPTH", value_name = "N", default_value_t = davgate::dav::limits::DEFAULT_MAX_DEPTH as u64, value_parser = clap::value_parser!(u64).range(1..=1_000))]
+    #[arg(long, env = "DAVGATE_MAX_DEPTH", value_name = "N", default_value_t = davgate::DEFAULT_MAX_DEPTH as u64, value_parser = clap::value_parser!(u64).range(1..=1_000))]
     max_depth: u64,
     /// Connections open at once, in all; when full, the connection idle the longest is closed
     /// to make room (lowered to fit the file descriptor limit).
@@ -67,7 +67,7 @@ pub(super) fn serve(data: PathBuf, args: ServeArgs) -> Result<(), Error> {
     options.dav.max_uploads = usize::try_from(args.max_uploads).unwrap_or(usize::MAX);
     options.dav.max_depth = usize::try_from(args.max_depth).unwrap_or(usize::MAX);
     let seconds = |d: HumanDuration| std::time::Duration::from_secs(d.as_seconds());
-    options.limits = davgate::http::Limits {
+    options.limits = davgate::Limits {
         max_connections: args.max_connections as usize,
         max_connections_per_address: args.max_connections_per_ip as usize,
         idle_timeout: seconds(args.idle_timeout),
@@ -80,7 +80,7 @@ pub(super) fn serve(data: PathBuf, args: ServeArgs) -> Result<(), Error> {
     }
     #[cfg(feature = "bench")]
     if let Some(user) = args.bench_bypass_gate {
-        let user = davgate::store::UserName::parse(&user).map_err(davgate::store::Error::from)?;
+        let user = davgate::UserName::parse(&user).map_err(davgate::StoreError::from)?;
         options.bench_bypass_user = Some(user);
     }
     // File operations block (dav-server's LocalFs runs them in place): capping the threads that

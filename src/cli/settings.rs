@@ -5,8 +5,8 @@ use std::path::Path;
 
 use super::CliError;
 use super::output::{human_time, print, to_json};
-use davgate::admin::{Client, OpError};
-use davgate::store::SettingKey;
+use davgate::SettingKey;
+use davgate::{Client, OpError};
 
 /// What `davgate settings` does.
 #[derive(Debug, Subcommand)]

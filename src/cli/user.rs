@@ -5,9 +5,9 @@ use std::path::Path;
 
 use super::output::{print, to_json, users_table};
 use super::{CliError, read_password, user_name};
-use davgate::admin::{Client, NewPassword};
-use davgate::size::HumanSize;
-use davgate::store::Role;
+use davgate::HumanSize;
+use davgate::Role;
+use davgate::{Client, NewPassword};
 
 /// What `davgate user` does.
 #[derive(Debug, Subcommand)]

@@ -35,10 +35,10 @@ use crate::fs_private::create_private_dir;
 use crate::http::response::{self, Body};
 use crate::store::{Store, UserName};
 pub use confined::ConfinedFs;
-pub use inert::{CONTENT_POLICY, make_inert};
+pub use inert::make_inert;
 use limits::DavLimits;
 use locks::{LockLimits, Locks};
-pub use temp::{TEMP_PREFIX, remove_leftovers};
+pub use temp::remove_leftovers;
 use upload::UploadContext;
 
 /// Where WebDAV is served.

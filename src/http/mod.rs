@@ -11,7 +11,7 @@ pub mod response;
 mod router;
 mod tls;
 
-pub use limits::{FIRST_REQUEST_TIMEOUT, Limits};
+pub use limits::Limits;
 pub use response::Body;
 pub use router::App;
 

@@ -32,7 +32,6 @@ pub struct Texts {
     pub err_duplicate_name: &'static str,
     pub err_name_required: &'static str,
     pub profile_title: &'static str,
-    pub signed_in_as: &'static str,
     pub webdav_address: &'static str,
     pub webdav_hint: &'static str,
     pub app_passwords: &'static str,
@@ -41,7 +40,6 @@ pub struct Texts {
     pub add_app_password: &'static str,
     pub name: &'static str,
     pub name_hint: &'static str,
-    pub create: &'static str,
     pub col_access_method: &'static str,
     pub col_valid_until: &'static str,
     pub col_last_used: &'static str,
@@ -172,7 +170,6 @@ static EN: Texts = Texts {
     err_name_required: "Give the app password a name: 1 to 100 visible characters, without \
                         invisible formatting characters.",
     profile_title: "My profile",
-    signed_in_as: "Signed in as {}",
     webdav_address: "WebDAV address",
     webdav_hint: "Connect your application to this address with your user name and one of your \
                   app passwords. Your account password does not work there.",
@@ -184,7 +181,6 @@ static EN: Texts = Texts {
     add_app_password: "Add an app password",
     name: "Name",
     name_hint: "What it is for, e.g. “Office laptop drive”",
-    create: "Create",
     col_access_method: "Access method",
     col_valid_until: "Valid until",
     col_last_used: "Last used",
@@ -303,7 +299,6 @@ static FR: Texts = Texts {
     err_name_required: "Donnez un nom au mot de passe d’application : 1 à 100 caractères \
                         visibles, sans caractères de mise en forme invisibles.",
     profile_title: "Mon profil",
-    signed_in_as: "Connecté en tant que {}",
     webdav_address: "Adresse WebDAV",
     webdav_hint: "Connectez votre application à cette adresse avec votre nom d’utilisateur et \
                   l’un de vos mots de passe d’application. Le mot de passe de votre compte n’y \
@@ -317,7 +312,6 @@ static FR: Texts = Texts {
     add_app_password: "Ajouter un mot de passe d’application",
     name: "Nom",
     name_hint: "Son usage, par ex. « Lecteur du portable du bureau »",
-    create: "Créer",
     col_access_method: "Méthode d’accès",
     col_valid_until: "Valable jusqu’au",
     col_last_used: "Dernière utilisation",

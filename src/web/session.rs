@@ -220,11 +220,13 @@ impl Sessions {
     }
 
     /// Sessions currently open.
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.lock().entries.len()
     }
 
     /// True when nobody is signed in.
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

@@ -199,7 +199,7 @@ fn totp_secret(enrolment: &Value) -> Vec<u8> {
 
 /// The code an app shows at `unix_time`.
 fn code_at(secret: &[u8], unix_time: u64) -> String {
-    davgate::web::totp::code_at(secret, unix_time).expect("a code")
+    davgate::internal::totp_code_at(secret, unix_time).expect("a code")
 }
 
 /// A well-formed code that matches none of the steps the server accepts now.

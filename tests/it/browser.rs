@@ -351,11 +351,11 @@ fn decode_key(shown: &str) -> Vec<u8> {
 }
 
 fn code(secret: &[u8], unix_time: u64) -> String {
-    davgate::web::totp::code_at(secret, unix_time).expect("a code")
+    davgate::internal::totp_code_at(secret, unix_time).expect("a code")
 }
 
 fn now() -> u64 {
-    davgate::clock::Clock::system().unix_seconds()
+    davgate::Clock::system().unix_seconds()
 }
 
 /// A six-digit code that no step near now accepts.

@@ -6,7 +6,7 @@
 
 use crate::util::*;
 use chrono::{DateTime, Utc};
-use davgate::clock::ManualClock;
+use davgate::ManualClock;
 use davgate::{Server, ServerOptions};
 use reqwest::blocking::{Client, RequestBuilder, Response};
 use serde_json::{Value, json};
@@ -249,7 +249,7 @@ fn the_second_factor_accepts_the_code_of_the_servers_time_not_of_another() {
     let enrolment: Value = serde_json::from_str(&res.text().unwrap()).unwrap();
     let key = enrolment["manual_key"].as_str().unwrap().replace(' ', "");
     let secret = totp_rs::Secret::try_from_base32(&key).unwrap().as_bytes().to_vec();
-    let code_at = |t: u64| davgate::web::totp::code_at(&secret, t).unwrap();
+    let code_at = |t: u64| davgate::internal::totp_code_at(&secret, t).unwrap();
     let server_time = || server.clock.clock().unix_seconds();
     let confirm = json!({ "code": code_at(server_time()) });
     assert_eq!(server.call(&session, "POST", "/me/totp/confirm", confirm), 204);

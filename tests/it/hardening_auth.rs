@@ -197,7 +197,7 @@ fn racing_second_factor_codes_on_one_half_open_session_check_at_most_five() {
     let key = enrolment["manual_key"].as_str().unwrap().replace(' ', "");
     let secret = totp_rs::Secret::try_from_base32(&key).unwrap().as_bytes().to_vec();
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
-    let code_at = |t: u64| davgate::web::totp::code_at(&secret, t).unwrap();
+    let code_at = |t: u64| davgate::internal::totp_code_at(&secret, t).unwrap();
     let (code, _) =
         call(&server, &alice, "POST", "/me/totp/confirm", json!({ "code": code_at(now) }));
     assert_eq!(code, 204);
@@ -283,8 +283,8 @@ fn an_admin_value_with_a_newline_never_forges_a_log_line() {
 /// binary tracks 100,000 keys): the same server, the same loopback HTTP.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lockout_survives_a_flood_of_made_up_user_names() {
-    use davgate::admin::NewPassword;
-    use davgate::store::{AppPasswordName, Role, SettingKey, UserName};
+    use davgate::NewPassword;
+    use davgate::{AppPasswordName, Role, SettingKey, UserName};
     use futures_util::StreamExt;
     let dir = tempfile::tempdir().unwrap();
     let mut options = davgate::ServerOptions::new(dir.path());

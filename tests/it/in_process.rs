@@ -1,8 +1,8 @@
 //! The library embedded in a program, measuring what the gate costs: argon2 verifications are
 //! counted through the server's own counter.
 
-use davgate::admin::NewPassword;
-use davgate::store::{AppPasswordName, Role, UserName};
+use davgate::NewPassword;
+use davgate::{AppPasswordName, Role, UserName};
 use davgate::{Server, ServerOptions};
 
 async fn started() -> (Server, tempfile::TempDir) {
@@ -45,7 +45,7 @@ async fn a_credential_costs_one_verification_however_many_requests_use_it() {
     assert_eq!(counter.get(), 1, "cached: no further verification");
 
     // A revoked password is refused from its record: its retries cost no argon2.
-    let id = davgate::store::AppPasswordId::parse(&created.id).unwrap();
+    let id = davgate::AppPasswordId::parse(&created.id).unwrap();
     admin.revoke_app_password(&alice, &id).await.unwrap();
     for _ in 0..20 {
         assert_eq!(propfind().await.unwrap().status(), 401);
