@@ -22,6 +22,7 @@ fn main() -> ExitCode {
 /// block it ever freed, so after the first argon2 run every work area came from the heap and its
 /// memory was never given back: an idle server held ~40 MiB it had needed once. A fixed
 /// threshold also keeps glibc trimming freed heap memory, so a flood's peak is not kept either.
+#[expect(unsafe_code, reason = "mallopt has no safe wrapper; the one unsafe call of davgate")]
 fn return_large_blocks_to_the_system() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only changes allocator parameters; it is called before any other thread

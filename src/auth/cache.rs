@@ -109,6 +109,7 @@ impl CredentialCache {
     /// The cache key of a credential: `user` as sent, and the app password as parsed (id and
     /// secret have fixed lengths, so the concatenation is unambiguous).
     pub fn key(&self, user: &str, presented: &Presented) -> CacheKey {
+        #[expect(clippy::expect_used, reason = "HMAC accepts keys of any length")]
         let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.key)
             .expect("HMAC accepts keys of any length");
         mac.update(presented.id.as_str().as_bytes());

@@ -96,13 +96,15 @@ pub fn generate() -> Result<Generated, rand::rngs::SysError> {
     let mut bytes = [0u8; AppPasswordId::LEN + SECRET_LEN];
     SysRng.try_fill_bytes(&mut bytes)?;
     // 256 is a multiple of 32, so taking 5 bits of each byte keeps every symbol equally likely.
-    let chars: String = bytes.iter().map(|b| ALPHABET[usize::from(b & 31)] as char).collect();
+    let chars: String = bytes.iter().map(|&b| char::from(symbol(b.into()))).collect();
     let (id, secret) = chars.split_at(AppPasswordId::LEN);
     let body = format!("{chars}{}", checksum(&chars));
     let groups: Vec<&str> =
-        (0..BODY_LEN / GROUP).map(|i| &body[i * GROUP..(i + 1) * GROUP]).collect();
+        body.as_bytes().chunks(GROUP).map(|g| std::str::from_utf8(g).unwrap_or_default()).collect();
+    #[expect(clippy::expect_used, reason = "ten characters drawn from ALPHABET always form an id")]
+    let id = AppPasswordId::parse(id).expect("ten characters drawn from ALPHABET form an id");
     Ok(Generated {
-        id: AppPasswordId::parse(id).expect("ten characters drawn from ALPHABET form an id"),
+        id,
         secret: Secret(secret.to_string()),
         password: Secret(format!("{PREFIX}-{}", groups.join("-"))),
     })
@@ -112,7 +114,7 @@ pub fn generate() -> Result<Generated, rand::rngs::SysError> {
 pub fn primary_password() -> Result<Secret, rand::rngs::SysError> {
     let mut bytes = [0u8; 20];
     SysRng.try_fill_bytes(&mut bytes)?;
-    let chars: Vec<u8> = bytes.iter().map(|b| ALPHABET[usize::from(b & 31)]).collect();
+    let chars: Vec<u8> = bytes.iter().map(|&b| symbol(b.into())).collect();
     let groups: Vec<&str> =
         chars.chunks(GROUP).map(|g| std::str::from_utf8(g).unwrap_or_default()).collect();
     Ok(Secret(groups.join("-")))
@@ -158,7 +160,13 @@ fn checksum(payload: &str) -> String {
     hasher.update(PREFIX.as_bytes());
     hasher.update(payload.as_bytes());
     let crc = hasher.finalize();
-    (0..CHECK_LEN).rev().map(|i| ALPHABET[((crc >> (5 * i)) & 31) as usize] as char).collect()
+    (0..CHECK_LEN).rev().map(|i| char::from(symbol(crc >> (5 * i)))).collect()
+}
+
+/// The base-32 symbol of the low 5 bits of `bits`.
+#[expect(clippy::indexing_slicing, reason = "a 5-bit index is below ALPHABET's 32 symbols")]
+fn symbol(bits: u32) -> u8 {
+    ALPHABET[(bits & 31) as usize]
 }
 
 #[cfg(test)]

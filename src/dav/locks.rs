@@ -403,10 +403,9 @@ impl UserTable {
         &'a self,
         key: &'a [u8],
     ) -> impl Iterator<Item = (&'a Vec<u8>, &'a Vec<DavLock>)> {
-        self.by_path
-            .range(key.to_vec()..)
-            .take_while(move |(k, _)| k.starts_with(key))
-            .filter(move |(k, _)| key.is_empty() || k.len() == key.len() || k[key.len()] == b'/')
+        self.by_path.range(key.to_vec()..).take_while(move |(k, _)| k.starts_with(key)).filter(
+            move |(k, _)| key.is_empty() || k.get(key.len()) == Some(&b'/') || k.len() == key.len(),
+        )
     }
 }
 
@@ -425,7 +424,9 @@ fn path_key(path: &DavPath) -> Vec<u8> {
 fn chain(key: &[u8]) -> impl Iterator<Item = (&[u8], bool)> {
     let ends = key.iter().enumerate().filter(|&(_, &b)| b == b'/').map(|(i, _)| i);
     let ancestors = (!key.is_empty()).then_some(0).into_iter().chain(ends);
-    ancestors.map(move |end| (&key[..end], false)).chain(std::iter::once((key, true)))
+    ancestors
+        .map(move |end| (key.get(..end).unwrap_or(key), false))
+        .chain(std::iter::once((key, true)))
 }
 
 /// The size of an element written as XML.

@@ -106,8 +106,8 @@ impl<IO: AsyncRead + Unpin> AsyncRead for FragmentGuard<IO> {
         let before = buf.filled().len();
         let result = Pin::new(&mut this.io).poll_read(cx, buf);
         // Whatever the outcome, every byte handed up has been through the scanner.
-        if buf.filled().len() > before {
-            this.scanner.scan(&mut buf.filled_mut()[before..]);
+        if let Some(new) = buf.filled_mut().get_mut(before..).filter(|new| !new.is_empty()) {
+            this.scanner.scan(new);
             if let Some(n) = this.scanner.lost_in() {
                 this.verdict.lost_in.store(n, Ordering::Release);
             }
@@ -271,7 +271,7 @@ impl Scanner {
                 }
                 State::Target => {
                     // The hot path of the head: only the target is ever changed.
-                    for b in &mut buf[i..] {
+                    for b in buf.iter_mut().skip(i) {
                         i += 1;
                         match *b {
                             b'#' => *b = b' ',
@@ -290,7 +290,8 @@ impl Scanner {
                     }
                 }
                 _ => {
-                    self.step(buf[i]);
+                    let Some(&b) = buf.get(i) else { return };
+                    self.step(b);
                     i += 1;
                 }
             }
@@ -449,7 +450,7 @@ impl Scanner {
         let Some(colon) = line.iter().position(|&b| b == b':') else {
             return State::Passthrough;
         };
-        let name = &line[..colon];
+        let (name, colon_and_value) = line.split_at(colon);
         if name.is_empty() || !name.iter().all(|&b| is_tchar(b)) {
             return State::Passthrough;
         }
@@ -462,7 +463,7 @@ impl Scanner {
         if self.line_cut || is("upgrade") {
             return State::Passthrough;
         }
-        let value = trim(&line[colon + 1..]);
+        let value = trim(colon_and_value.get(1..).unwrap_or_default());
         if !value.iter().all(|&b| b == b'\t' || (0x20..0x7f).contains(&b)) {
             return State::Passthrough;
         }

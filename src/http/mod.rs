@@ -17,7 +17,6 @@ pub use router::App;
 
 /// The fragment guard, public only so that `fuzz/fuzz_targets/fragment.rs` can drive it through
 /// its real `AsyncRead`; not part of the embedding API.
-#[doc(hidden)]
 pub use fragment::{FragmentGuard, Treatment, Verdict};
 
 use body::{Deadline, Tracked};
