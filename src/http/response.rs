@@ -19,6 +19,10 @@ pub type Body = dav_server::body::Body;
 pub const TEXT: &str = "text/plain; charset=utf-8";
 /// `Content-Type` of an XML answer (a WebDAV error element).
 pub const XML: &str = "application/xml; charset=utf-8";
+/// `Content-Type` of a page.
+pub const HTML: &str = "text/html; charset=utf-8";
+/// `Content-Type` of a JSON API answer.
+pub const JSON: &str = "application/json";
 
 /// An answer with `status`, `Content-Type: content_type` and `body`.
 pub fn respond(

@@ -3,7 +3,7 @@
 //! changes something carries the session's token in `X-CSRF-Token`. Errors are JSON objects
 //! `{"error": code, "message": text}`, never a stack trace.
 
-use crate::http::response::Body;
+use crate::http::response::{self, Body};
 use http::header::{self, HeaderValue};
 use http::{Method, Response, StatusCode};
 use serde::Deserialize;
@@ -302,16 +302,11 @@ fn created(value: Value) -> Answer {
 }
 
 fn no_content() -> Response<Body> {
-    let mut res = Response::new(Body::from(""));
-    *res.status_mut() = StatusCode::NO_CONTENT;
-    res
+    response::empty(StatusCode::NO_CONTENT)
 }
 
 fn json_response(status: StatusCode, value: &Value) -> Response<Body> {
-    let mut res = Response::new(Body::from(value.to_string()));
-    *res.status_mut() = status;
-    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    res
+    response::respond(status, response::JSON, value.to_string())
 }
 
 /// A JSON error: `{"error": code, "message": text}`.

@@ -265,6 +265,7 @@ impl Portal {
         if let Verdict::Refuse { retry_after } =
             self.throttle.admit(&policy, peer, &key, self.clock.instant())
         {
+            log_throttled(&key, peer, retry_after);
             return Err(held(retry_after).await);
         }
         // Every sign-in costs one argon2 from the network's budget, and keeps it even when right
@@ -345,6 +346,7 @@ impl Portal {
         if let Verdict::Refuse { retry_after } =
             self.throttle.admit(&policy, peer, key, self.clock.instant())
         {
+            log_throttled(key, peer, retry_after);
             return Err(held(retry_after).await);
         }
         // Claimed before the code is looked at: the sixth of any number of racing requests is
@@ -631,6 +633,16 @@ impl Portal {
 /// How long a throttled sign-in is held back before its 429 (the connection is then closed), so
 /// that a flood of refused attempts cannot spin at the server's full speed.
 const THROTTLED_HOLD: Duration = Duration::from_secs(1);
+
+/// The line a sign-in refused by the per-user throttle leaves, worded as WebDAV's (for fail2ban).
+fn log_throttled(key: &str, peer: IpAddr, retry_after: Duration) {
+    tracing::warn!(
+        target: "davgate::auth",
+        "Login throttled: '{}' (Remote IP: '{peer}') web: too many failures, retry in {}s",
+        crate::log_safe::log_safe(key),
+        retry_after.as_secs().max(1)
+    );
+}
 
 /// A throttled refusal, after the hold.
 async fn held(retry_after: Duration) -> PortalError {

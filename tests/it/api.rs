@@ -650,6 +650,10 @@ fn repeated_failed_logins_are_throttled_apart_from_webdav() {
     assert!(session_cookie(&refused.headers).is_none());
     // Even the right password waits.
     try_login(&server, "alice", &primary("alice")).refused(429, "throttled");
+    // Each refusal leaves WebDAV's throttled line, so fail2ban sees the lockout too.
+    let log = server.log();
+    let line = "Login throttled: 'alice' (Remote IP: '127.0.0.1') web: too many failures";
+    assert!(log.matches(line).count() >= 2, "no '{line}' line in:\n{log}");
 
     // Another user on the same network signs in; alice's WebDAV, counted apart, is not locked:
     // even an app password never verified before opens it at once.

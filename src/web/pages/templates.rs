@@ -1,10 +1,9 @@
 //! The pages' templates (askama, checked at compile time) and what fills them: the frame every
 //! page shares, table rows, the secret shown once, and the rendering itself.
 
-use crate::http::response::Body;
+use crate::http::response::{self, Body};
 use askama::Template;
 use chrono::{DateTime, Local, Utc};
-use http::header::{self, HeaderValue};
 use http::{Method, Response, StatusCode};
 use std::collections::HashMap;
 
@@ -216,13 +215,7 @@ pub(super) fn row(lang: Lang, p: &AppPasswordView) -> Row {
 /// The page as HTML with `status`; a page that fails to render is a 503, logged.
 pub(super) fn render(status: StatusCode, page: &impl Template) -> Response<Body> {
     match page.render() {
-        Ok(html) => {
-            let mut res = Response::new(Body::from(html));
-            *res.status_mut() = status;
-            res.headers_mut()
-                .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
-            res
-        }
+        Ok(html) => response::respond(status, response::HTML, html),
         Err(e) => {
             tracing::error!(target: "davgate::web", "rendering a page failed: {e}");
             text_response(StatusCode::SERVICE_UNAVAILABLE, "The page could not be rendered.")
