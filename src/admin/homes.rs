@@ -19,7 +19,7 @@ pub fn files_root(store: &Store) -> Option<PathBuf> {
 }
 
 /// Moves `name`'s home (if there is one) under `files_root/.removed/`; returns where it went.
-/// Blocking.
+/// Blocking (a rename, maybe across folders): call it off the async runtime.
 pub fn move_aside(
     files_root: &Path,
     name: &UserName,

@@ -3,8 +3,8 @@
 //! Every change to users, app passwords and settings is made here, whoever asks: the CLI on the
 //! store directly, the admin socket for the CLI while a server runs, the pages and the API (after
 //! [`crate::web::portal`] decided the person may), and programs embedding davgate. argon2 runs
-//! on the given [`Hasher`] (the server's bounded pool) and the store's own work on its blocking pool,
-//! never on the async runtime. Time comes from the given [`Clock`].
+//! on the given [`Hasher`] (the server's bounded pool) and the store's own work on its blocking
+//! pool, never on the async runtime. Time comes from the given [`Clock`].
 
 use std::sync::Arc;
 

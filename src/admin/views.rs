@@ -10,11 +10,12 @@ use crate::store::{AppPassword, AppPasswordStatus, SettingKey, Settings, User, U
 /// An account as listed.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct UserView {
-    /// Account name.
+    /// The sign-in name (lower case: names are compared case-insensitively).
     pub name: String,
     /// `admin` or `user`.
     pub role: String,
-    /// Creation time.
+    /// When the account was made: a new account of a removed one's name has a later one, which
+    /// is how cached mounts of the old account are told apart.
     pub created_at: DateTime<Utc>,
     /// Whether it is disabled.
     pub disabled: bool,
@@ -41,25 +42,25 @@ impl From<&User> for UserView {
 /// An app password as listed: never its secret or hash.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AppPasswordView {
-    /// Public id.
+    /// The public half of the password (its first ten characters), what revoking names.
     pub id: String,
-    /// Owner.
+    /// Whose files it opens.
     pub user: String,
-    /// Display name.
+    /// What its owner called it ("Laptop rclone"), unique among their active ones.
     pub name: String,
     /// The client seen at first use; null while not assigned.
     pub access_method: Option<String>,
     /// Raw User-Agent of the first use.
     pub user_agent: Option<String>,
-    /// Creation time.
+    /// When it was created.
     pub created_at: DateTime<Utc>,
-    /// Expiry.
+    /// When it stops opening WebDAV (creation plus the `app_credentials_ttl` then in force).
     pub expires_at: DateTime<Utc>,
     /// First successful use.
     pub first_used_at: Option<DateTime<Utc>>,
     /// Last successful use (to the minute).
     pub last_used_at: Option<DateTime<Utc>>,
-    /// Revocation time.
+    /// When its owner or an admin revoked it; revoked ones are kept for the listing's history.
     pub revoked_at: Option<DateTime<Utc>>,
     /// `active`, `expired` or `revoked`.
     pub status: String,
@@ -104,15 +105,15 @@ pub struct ServerStatus {
 /// The answer to a creation: the only place the password ever appears.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CreatedAppPassword {
-    /// Public id.
+    /// The public half of the password, what listing and revoking name.
     pub id: String,
-    /// Owner.
+    /// Whose files it opens.
     pub user: String,
-    /// Display name.
+    /// What its owner called it.
     pub name: String,
-    /// The whole password, shown once.
+    /// The whole password, shown once: only its argon2id hash is kept.
     pub password: Secret,
-    /// Expiry.
+    /// When it stops opening WebDAV.
     pub expires_at: DateTime<Utc>,
 }
 
@@ -132,7 +133,7 @@ impl CreatedAppPassword {
 /// A new account, with its primary password when davgate drew it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct UserCreated {
-    /// The account.
+    /// The account as it now is.
     pub user: UserView,
     /// Shown once, when davgate generated it; `None` when the admin gave one.
     pub generated_password: Option<Secret>,
@@ -141,7 +142,7 @@ pub struct UserCreated {
 /// A primary password was changed.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PasswordChanged {
-    /// The account.
+    /// Whose password it was: their web sessions end.
     pub name: UserName,
     /// Shown once, when davgate generated it; `None` when the admin gave one.
     pub generated_password: Option<Secret>,

@@ -130,7 +130,7 @@ impl Denied {
 /// A refusal with the user name that was tried (for the failed-login log line).
 #[derive(Debug, Clone)]
 pub struct Refusal {
-    /// Why.
+    /// What was wrong: logged, while the client sees the same 401 for most reasons.
     pub reason: Denied,
     /// The user name from the header, if one could be read.
     pub user: Option<String>,
@@ -174,7 +174,8 @@ pub struct GateStats {
     pub budget_networks: usize,
 }
 
-/// Gate tuning.
+/// How many argon2 threads the gate runs and how many verified credentials it remembers:
+/// the two knobs that trade memory for sign-in latency.
 #[derive(Debug, Clone)]
 pub struct GateOptions {
     /// argon2 verification threads (default: the number of cores).

@@ -29,7 +29,8 @@ const GROUP: usize = 5;
 pub struct Secret(String);
 
 impl Secret {
-    /// Wraps a secret.
+    /// Wraps a secret: from here on it prints as `Secret(***)` in `Debug` and reaches text only
+    /// through [`Secret::expose`].
     pub fn new(s: String) -> Self {
         Self(s)
     }

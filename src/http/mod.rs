@@ -38,7 +38,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 
-/// Listener errors.
+/// Why the listener could not start: a port taken, a TLS file unusable.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -47,7 +47,7 @@ pub enum Error {
     Bind {
         /// The address asked for.
         addr: SocketAddr,
-        /// Why.
+        /// The operating system's reason.
         source: std::io::Error,
     },
     /// A TLS file is missing or unusable.

@@ -16,7 +16,7 @@ use crate::web::{WebRequest, text_response};
 pub(super) struct Chrome {
     /// The page's language.
     pub lang: Lang,
-    /// Its words.
+    /// The words in that language (templates read every text from here, never inline).
     pub t: &'static Texts,
     /// The `<title>`.
     pub title: String,
