@@ -6,6 +6,7 @@
 
 mod util;
 
+mod admin_client;
 mod api;
 mod auth;
 mod browser;
@@ -14,14 +15,13 @@ mod clients;
 mod clock;
 mod connections;
 mod content;
+mod fail2ban;
 mod fragment;
 mod hardening_auth;
 mod in_process;
 mod isolation;
 mod limits;
 mod litmus;
-mod misc;
-mod ops;
 mod pages;
 mod props;
 mod rclone;

@@ -1,5 +1,5 @@
-//! Odds and ends a user meets: the fail2ban line of both sign-in surfaces, the pages on a narrow
-//! screen.
+//! The fail2ban line: a failed sign-in on either surface (WebDAV or the web page) leaves a line
+//! the README's `failregex` matches, so one jail bans a brute force on both.
 
 use crate::util::*;
 use reqwest::blocking::Client;
