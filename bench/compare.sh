@@ -374,7 +374,7 @@ report() {
     wrk_v=$(wrk -v 2>&1 | head -n1 | awk '{ print $1, $2 }' || true)
     echo "## davgate vs Apache mod_dav vs rclone: run of $(date -u '+%Y-%m-%d %H:%M UTC')"
     echo
-    echo "- command: \`bench/compare.sh\` (BENCH_DURATION=$DURATION, BENCH_ROUNDS=$ROUNDS)"
+    echo "- command: \`bench/compare.sh\` (BENCH_DURATION=$DURATION, BENCH_ROUNDS=$ROUNDS${BASELINE:+, BENCH_BASELINE=$BASELINE})"
     echo "- commit: $(git -C "$REPO" rev-parse --short HEAD)$(git -C "$REPO" diff --quiet HEAD -- src Cargo.toml Cargo.lock || echo ' (with uncommitted changes under src/ or Cargo.*)')"
     echo "- machine: nproc $(nproc), $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo); load average (1, 5, 15 min) at start $LOAD_START, at end $(cut -d' ' -f1-3 /proc/loadavg); wrk runs on the same cores as the servers"
     echo "- versions: davgate $("$BIN" --version | awk '{ print $2 }') (release, --features bench), $apache_v, $rclone_v, $wrk_v"
@@ -406,7 +406,7 @@ report() {
     if [[ -n $BASELINE ]]; then
         echo "### This tree against $BASELINE"
         echo
-        echo "The same release build of \\`$BASELINE\\` ($(git -C "$REPO" rev-parse --short "$BASELINE")) ran in every round right after this tree's davgate, on the same data."
+        echo "The same release build of \`$BASELINE\` ($(git -C "$REPO" rev-parse --short "$BASELINE")) ran in every round right after this tree's davgate, on the same data."
         echo
         echo "| workload | davgate (this tree) | davgate at $BASELINE | this tree / baseline |"
         echo "|---|--:|--:|--:|"
