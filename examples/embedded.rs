@@ -4,9 +4,7 @@
 //! Run it with `cargo run --example embedded`, then for instance:
 //! `curl -u alice:<printed password> -T README.md http://127.0.0.1:<port>/dav/README.md`
 
-use davgate::NewPassword;
-use davgate::{AppPasswordName, Role, UserName};
-use davgate::{Server, ServerOptions};
+use davgate::{AppPasswordName, NewPassword, Role, Server, ServerOptions, UserName};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
