@@ -307,8 +307,7 @@ impl DavFileSystem for ConfinedFs {
             let entries = self.inner.read_dir(path, meta).await?;
             let visible = entries.filter_map(|entry| async move {
                 let Ok(e) = entry else { return Some(entry) };
-                let hidden = is_hidden_name(&e.name())
-                    || e.is_symlink().await.unwrap_or(true);
+                let hidden = is_hidden_name(&e.name()) || e.is_symlink().await.unwrap_or(true);
                 (!hidden).then_some(Ok(e))
             });
             Ok(Box::pin(visible) as FsStream<Box<dyn DavDirEntry>>)
