@@ -42,11 +42,13 @@ mod error;
 mod fs_private;
 mod http;
 mod log_safe;
+mod node;
 mod server;
 mod size;
 mod store;
 mod web;
 
+pub use admin::homes::default_files_root;
 pub use admin::{
     Admin, AppPasswordView, Audit, Client, CreatedAppPassword, Include, MIN_PASSWORD_LEN,
     NewPassword, OpError, PasswordChanged, ServerStatus, SettingValues, UserCreated, UserRemoved,
@@ -59,6 +61,7 @@ pub use dav::limits::{DEFAULT_MAX_DEPTH, DEFAULT_MAX_UPLOADS, DavLimits};
 pub use duration::HumanDuration;
 pub use error::Error;
 pub use http::{Error as HttpError, Limits};
+pub use node::{NodeId, NodeIdError};
 pub use server::{FIRST_ADMIN, Server, ServerOptions};
 pub use size::{HumanSize, SizeError};
 pub use store::{

@@ -8,15 +8,18 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use crate::admin::homes::default_files_root;
 use crate::admin::{Admin, ServerStatus, socket::AdminChannel};
 use crate::auth::token::Secret;
 use crate::auth::{Gate, GateOptions};
 use crate::clock::Clock;
 use crate::dav::limits::DavLimits;
-use crate::dav::{Mount, remove_leftovers};
+use crate::dav::{Mount, TempNames};
 use crate::error::Error;
 use crate::fs_private::create_private_dir;
+use crate::http::health::Health;
 use crate::http::{App, Limits, Listener};
+use crate::node::NodeId;
 use crate::store::{Store, UserName};
 use crate::web::Web;
 use crate::web::portal::Portal;
@@ -24,8 +27,16 @@ use crate::web::portal::Portal;
 /// How to run a server.
 #[derive(Debug, Clone)]
 pub struct ServerOptions {
-    /// The data directory: `davgate.redb`, `files/<user>/`, `admin.sock`.
+    /// The data directory: `davgate.redb`, `files/<user>/` (unless `files_root` says otherwise),
+    /// `admin.sock`.
     pub data_dir: PathBuf,
+    /// Where the homes live, one folder per user: `<data>/files` when `None`. Several nodes may
+    /// share one (on a coherent filesystem), each with its own data directory.
+    pub files_root: Option<PathBuf>,
+    /// This node's name in logs and upload temporary files: the host name and the port of
+    /// `listen` when `None` ([`NodeId::default_for`]; port 0 stays 0, so that a restart is the
+    /// same node). Unique among the nodes sharing a files root.
+    pub node_id: Option<NodeId>,
     /// Address to listen on.
     pub listen: SocketAddr,
     /// PEM certificate chain and private key, to serve HTTPS.
@@ -46,10 +57,17 @@ pub struct ServerOptions {
 }
 
 impl ServerOptions {
+    /// The files root in force: `files_root`, or `<data>/files`.
+    pub fn files_root(&self) -> PathBuf {
+        self.files_root.clone().unwrap_or_else(|| default_files_root(&self.data_dir))
+    }
+
     /// Defaults for `data_dir`: loopback port 8080, no TLS.
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
         Self {
             data_dir: data_dir.into(),
+            files_root: None,
+            node_id: None,
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             tls: None,
             gate: GateOptions::default(),
@@ -70,6 +88,8 @@ pub struct Server {
     store: Store,
     admin: Admin,
     first_admin: Option<(UserName, Secret)>,
+    node_id: NodeId,
+    files_root: PathBuf,
 }
 
 /// Name of the account created when a server starts on an empty store.
@@ -80,19 +100,14 @@ impl Server {
     /// binds the listener and the admin socket. Needs a tokio runtime.
     pub async fn start(options: ServerOptions) -> Result<Self, Error> {
         let data = options.data_dir.clone();
-        let files = data.join("files");
+        let files = options.files_root();
         create_private_dir(&files)
             .map_err(|e| Error::io(format!("cannot create {}", files.display()), e))?;
-        // Uploads cut off by a crash left temporary files: nothing can be writing them now.
-        let leftovers = files.clone();
-        match tokio::task::spawn_blocking(move || remove_leftovers(&leftovers)).await {
-            Ok(Ok(0)) => {}
-            Ok(Ok(n)) => tracing::info!("removed {n} unfinished upload(s) left by a previous run"),
-            Ok(Err(e)) => {
-                tracing::warn!("cannot clean unfinished uploads in {}: {e}", files.display())
-            }
-            Err(e) => tracing::warn!("cannot clean unfinished uploads: {e}"),
-        }
+        // The port asked for, not the one bound: a restart on port 0 is still the same node.
+        let port = options.listen.port();
+        let node_id = options.node_id.clone().unwrap_or_else(|| NodeId::default_for(port));
+        let temps = TempNames::new(node_id.clone());
+        remove_leftovers(&temps, &files, &node_id).await;
         let store_path = data.join(Store::FILE_NAME);
         // Opening reads the file: off the runtime, like every other store call.
         let opening = tokio::task::spawn_blocking(move || Store::open(&store_path));
@@ -103,13 +118,11 @@ impl Server {
         let gate = Arc::new(gate);
         let started_at = clock.now();
         let watched = Arc::clone(&gate);
-        let admin =
-            Admin::new(store.clone(), gate.hasher(), clock.clone()).with_status(move || {
-                ServerStatus {
-                    version: env!("CARGO_PKG_VERSION").to_string(),
-                    started_at,
-                    gate: watched.stats(),
-                }
+        let admin = Admin::new(store.clone(), gate.hasher(), clock.clone(), files.clone())
+            .with_status(move || ServerStatus {
+                version: env!("CARGO_PKG_VERSION").to_string(),
+                started_at,
+                gate: watched.stats(),
             });
         let first_admin = UserName::parse(FIRST_ADMIN).map_err(crate::store::Error::from)?;
         let first_admin = admin
@@ -118,19 +131,36 @@ impl Server {
             .and_then(|created| Some((first_admin, created.generated_password?)));
         let tls = options.tls.as_ref().map(|(c, k)| (c.as_path(), k.as_path()));
         let listener = Listener::bind(options.listen, tls, options.limits.clone()).await?;
-        let mount = Mount::new(files, store.clone(), options.dav, clock.clone());
+        let mount = Mount::new(files.clone(), store.clone(), options.dav, temps, clock.clone());
         let portal =
             Portal::new(store.clone(), admin.clone(), gate.verifier(), gate.budget(), clock);
         let web = Web::new(portal, listener.is_tls());
+        let health = Health::new(store.clone());
         #[cfg(feature = "bench")]
-        let app =
-            Arc::new(App { gate, mount, web, bench_bypass: options.bench_bypass_user.clone() });
+        let app = Arc::new(App {
+            gate,
+            mount,
+            web,
+            health,
+            bench_bypass: options.bench_bypass_user.clone(),
+        });
         #[cfg(not(feature = "bench"))]
-        let app = Arc::new(App { gate, mount, web });
+        let app = Arc::new(App { gate, mount, web, health });
         let channel = AdminChannel::open(&data, &admin).map_err(|e| {
             Error::io(format!("cannot open the admin socket in {}", data.display()), e)
         })?;
-        Ok(Self { listener, app, channel, store, admin, first_admin })
+        tracing::info!("node {node_id} serving files in {}", files.display());
+        Ok(Self { listener, app, channel, store, admin, first_admin, node_id, files_root: files })
+    }
+
+    /// This node's name (given, or the host name and port).
+    pub fn node_id(&self) -> &NodeId {
+        &self.node_id
+    }
+
+    /// The folder holding the homes, maybe shared with other nodes.
+    pub fn files_root(&self) -> &std::path::Path {
+        &self.files_root
     }
 
     /// The address actually bound.
@@ -169,5 +199,21 @@ impl Server {
         let Server { listener, app, channel, .. } = self;
         listener.serve(app, shutdown).await;
         drop(channel);
+    }
+}
+
+/// Uploads cut off by a crash of this node left temporary files: nothing can be writing them
+/// now. Other nodes' recent ones may be uploads in flight and stay (see [`TempNames`]).
+/// Wall-clock time, not the injected clock: file times are the kernel's.
+async fn remove_leftovers(temps: &TempNames, files: &std::path::Path, node: &NodeId) {
+    let (temps, root) = (temps.clone(), files.to_path_buf());
+    let now = std::time::SystemTime::now();
+    match tokio::task::spawn_blocking(move || temps.remove_leftovers(&root, now)).await {
+        Ok(Ok(0)) => {}
+        Ok(Ok(n)) => tracing::info!(
+            "node {node}: removed {n} unfinished upload(s) left by a previous run or a stale node"
+        ),
+        Ok(Err(e)) => tracing::warn!("cannot clean unfinished uploads in {}: {e}", files.display()),
+        Err(e) => tracing::warn!("cannot clean unfinished uploads: {e}"),
     }
 }

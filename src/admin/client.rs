@@ -37,10 +37,17 @@ const ATTEMPTS: u32 = 50;
 const PAUSE: Duration = Duration::from_millis(100);
 
 impl Client {
-    /// Reaches the operations of the data directory `data_dir`: through the running server's
-    /// admin socket if one answers, else on the store directly (creating the data directory and
-    /// the store if needed).
+    /// Reaches the operations of the data directory `data_dir`, its homes in the default files
+    /// root `<data>/files` ([`Client::connect_with_files`]).
     pub async fn connect(data_dir: &Path) -> Result<Self, OpError> {
+        Self::connect_with_files(data_dir, &super::homes::default_files_root(data_dir)).await
+    }
+
+    /// Reaches the operations of the data directory `data_dir`: through the running server's
+    /// admin socket if one answers (the server then works on its own files root), else on the
+    /// store directly (creating the data directory and the store if needed), the homes under
+    /// `files_root` (for `user remove`, which moves a home aside).
+    pub async fn connect_with_files(data_dir: &Path, files_root: &Path) -> Result<Self, OpError> {
         let socket_path = socket::path(data_dir);
         let store_path = data_dir.join(Store::FILE_NAME);
         for _ in 0..ATTEMPTS {
@@ -57,7 +64,7 @@ impl Client {
             .await??;
             match opened {
                 Ok(store) => {
-                    let admin = Admin::new(store, Hasher::Direct, Clock::system());
+                    let admin = Admin::new(store, Hasher::Direct, Clock::system(), files_root);
                     return Ok(Self(Link::Store(admin)));
                 }
                 Err(store::Error::InUse(_)) => tokio::time::sleep(PAUSE).await,

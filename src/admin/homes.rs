@@ -1,21 +1,22 @@
 //! A removed account's files: moved aside, so that a new account of the same name starts
 //! empty instead of inheriting them.
 //!
-//! Homes live in `<data>/files/<name>`; a removed one goes to
-//! `<data>/files/.removed/<name>-<UTC time>`. User names never start with a dot, so nothing
+//! Homes live in `<files root>/<name>` (the files root is `<data>/files` unless `--files` names
+//! another, maybe shared by several nodes); a removed one goes to
+//! `<files root>/.removed/<name>-<UTC time>`. User names never start with a dot, so nothing
 //! under `.removed` is ever served; an admin deletes it (or moves it back) by hand.
 
 use chrono::{DateTime, Utc};
 use std::path::{Path, PathBuf};
 
-use crate::store::{Store, UserName};
+use crate::store::UserName;
 
 /// The folder, under the files root, that holds removed accounts' homes.
 pub const REMOVED: &str = ".removed";
 
-/// The files root of the data directory that holds `store`.
-pub fn files_root(store: &Store) -> Option<PathBuf> {
-    Some(store.path().parent()?.join("files"))
+/// The files root a data directory uses when none is given: `<data>/files`.
+pub fn default_files_root(data_dir: &Path) -> PathBuf {
+    data_dir.join("files")
 }
 
 /// Moves `name`'s home (if there is one) under `files_root/.removed/`; returns where it went.

@@ -69,15 +69,24 @@ pub struct Admin {
     store: Store,
     hasher: Hasher,
     clock: Clock,
+    /// Where the homes are, to move a removed account's aside.
+    files_root: Arc<std::path::PathBuf>,
     status: Option<StatusSource>,
     audit: Audit,
 }
 
 impl Admin {
-    /// The operations on `store`, hashing with `hasher`, dating with `clock`; nothing audited and
-    /// no status (there is no server) until [`Admin::with_status`] and [`Admin::audited`].
-    pub fn new(store: Store, hasher: Hasher, clock: Clock) -> Self {
-        Self { store, hasher, clock, status: None, audit: Audit::Off }
+    /// The operations on `store`, hashing with `hasher`, dating with `clock`, the homes under
+    /// `files_root`; nothing audited and no status (there is no server) until
+    /// [`Admin::with_status`] and [`Admin::audited`].
+    pub fn new(
+        store: Store,
+        hasher: Hasher,
+        clock: Clock,
+        files_root: impl Into<std::path::PathBuf>,
+    ) -> Self {
+        let files_root = Arc::new(files_root.into());
+        Self { store, hasher, clock, files_root, status: None, audit: Audit::Off }
     }
 
     /// The same operations, answering [`Admin::status`] from `status` (a running server's).
@@ -143,9 +152,8 @@ impl Admin {
                  again"
             ))
         };
-        let files = homes::files_root(&self.store)
-            .ok_or_else(|| not_moved(name.as_str(), &"the data directory is unknown"))?;
-        let (root, owned, now) = (files.clone(), name.clone(), self.clock.now());
+        let files = Arc::clone(&self.files_root);
+        let (root, owned, now) = (Arc::clone(&files), name.clone(), self.clock.now());
         let moved = tokio::task::spawn_blocking(move || homes::move_aside(&root, &owned, now))
             .await?
             .map_err(|e| not_moved(&files.join(name.as_str()).display().to_string(), &e))?;

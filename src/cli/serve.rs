@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use super::output::print;
 use davgate::HumanDuration;
-use davgate::{Error, Server, ServerOptions};
+use davgate::{Error, NodeId, Server, ServerOptions};
 
 /// The server's flags, each with its `DAVGATE_*` environment twin.
 #[derive(Debug, Args)]
@@ -20,6 +20,14 @@ pub(super) struct ServeArgs {
     /// PEM private key for --tls-cert.
     #[arg(long, env = "DAVGATE_TLS_KEY", requires = "tls_cert", value_name = "FILE")]
     tls_key: Option<PathBuf>,
+    /// Folder holding each user's files (default: <data>/files). Several nodes may share one
+    /// on a coherent filesystem (NFSv4, CephFS), each with its own --data.
+    #[arg(long, env = "DAVGATE_FILES", value_name = "DIR")]
+    files: Option<PathBuf>,
+    /// This node's name in logs and in upload temporary files (default: host name and port,
+    /// e.g. web1:8080); unique among nodes sharing --files.
+    #[arg(long, env = "DAVGATE_NODE_ID", value_name = "NAME")]
+    node_id: Option<NodeId>,
     /// Uploads (PUT, COPY) in flight at once, server-wide; more are answered 503 (each holds
     /// a temporary file open).
     #[arg(long, env = "DAVGATE_MAX_UPLOADS", value_name = "N", default_value_t = davgate::DEFAULT_MAX_UPLOADS as u64, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
@@ -62,6 +70,8 @@ pub(super) fn serve(data: PathBuf, args: ServeArgs) -> Result<(), Error> {
     init_logging();
     let mut options = ServerOptions::new(data.clone());
     options.listen = args.listen;
+    options.files_root = args.files;
+    options.node_id = args.node_id;
     options.tls = args.tls_cert.zip(args.tls_key);
     // Both are range-checked by clap, far below usize::MAX.
     options.dav.max_uploads = usize::try_from(args.max_uploads).unwrap_or(usize::MAX);
@@ -96,6 +106,7 @@ pub(super) fn serve(data: PathBuf, args: ServeArgs) -> Result<(), Error> {
         let base = format!("{}://{}", server.scheme(), server.local_addr());
         let mut text = format!("davgate {} serving {}\n", env!("CARGO_PKG_VERSION"), data.display());
         text += &format!("  WebDAV:  {base}/dav/\n  listening on {base}\n");
+        text += &format!("  node:    {}\n  files:   {}\n", server.node_id(), server.files_root().display());
         if let Some((name, password)) = server.first_admin() {
             text += &format!(
                 "\nFirst start: created the admin account.\n  user:     {name}\n  password: {}\n\

@@ -46,6 +46,10 @@ pub(super) enum UserCommand {
     Remove {
         /// Account name.
         name: String,
+        /// Files root the home is moved aside in, when no server runs (default: <data>/files;
+        /// a running server uses its own).
+        #[arg(long, env = "DAVGATE_FILES", value_name = "DIR")]
+        files: Option<std::path::PathBuf>,
     },
     /// Limit how much a user's home may hold (e.g. 10G, 500M), or lift the limit with `none`.
     Quota {
@@ -105,8 +109,10 @@ pub(super) async fn run(data: &Path, cmd: UserCommand) -> Result<(), CliError> {
             let user = Client::connect(data).await?.reset_totp(&user_name(&name)?).await?;
             print(&reset_totp_done(&user.name));
         }
-        UserCommand::Remove { name } => {
-            let removed = Client::connect(data).await?.remove_user(&user_name(&name)?).await?;
+        UserCommand::Remove { name, files } => {
+            let files = files.unwrap_or_else(|| davgate::default_files_root(data));
+            let client = Client::connect_with_files(data, &files).await?;
+            let removed = client.remove_user(&user_name(&name)?).await?;
             let name = removed.name;
             let files = match removed.files_moved_to {
                 Some(path) => format!(

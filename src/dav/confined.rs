@@ -27,7 +27,7 @@ use std::time::SystemTime;
 use super::paths::{Access, Verified, check_path};
 use super::props_path;
 use super::quota::Usage;
-use super::temp::{TEMP_PREFIX, temp_path_for};
+use super::temp::{TempNames, is_hidden_name};
 use super::upload::{Checksum, OnCommit, Upload, UploadContext};
 use crate::store::{DeadProp, Durability, PatchOutcome, Store, UserName};
 
@@ -51,16 +51,20 @@ pub struct ConfinedFs {
     verified: Verified,
     /// Most names a path may have below the home for anything created.
     max_depth: usize,
+    /// How this node names its upload temporary files.
+    temps: TempNames,
 }
 
 impl ConfinedFs {
     /// Serves `user`'s `home` (which must exist); files are created private (0600/0700), at
-    /// most `max_depth` names below the home; the quota's count of the home ages by `clock`.
+    /// most `max_depth` names below the home, uploads through temporary files named by `temps`;
+    /// the quota's count of the home ages by `clock`.
     pub fn new(
         home: PathBuf,
         store: Store,
         user: UserName,
         max_depth: usize,
+        temps: TempNames,
         clock: crate::clock::Clock,
     ) -> Box<Self> {
         let inner = *LocalFs::new(&home, false, false, false);
@@ -74,6 +78,7 @@ impl ConfinedFs {
             usage,
             verified: Verified::default(),
             max_depth,
+            temps,
         })
     }
 
@@ -131,6 +136,7 @@ impl ConfinedFs {
         let runner = self.inner.clone();
         let usage = Arc::clone(&self.usage);
         let limit = self.quota_limit().await?;
+        let temp = self.temps.path_for(&target);
         self.inner
             .blocking(move || {
                 let (replaced, created) = match std::fs::symlink_metadata(&target) {
@@ -147,6 +153,7 @@ impl ConfinedFs {
                     Box::new(move |checksum, _written| record_properties(checksum, created));
                 let upload = Upload::create(
                     target,
+                    temp,
                     checksum,
                     context,
                     Some(on_commit),
@@ -178,6 +185,7 @@ impl ConfinedFs {
         let fsync = self.upload_context().durability == Durability::Fsync;
         let usage = Arc::clone(&self.usage);
         let limit = self.quota_limit().await?;
+        let temps = self.temps.clone();
         self.inner
             .blocking(move || {
                 let source_meta = std::fs::symlink_metadata(&source)?;
@@ -186,7 +194,7 @@ impl ConfinedFs {
                 }
                 let replaced = std::fs::symlink_metadata(&target).map_or(0, |m| m.len());
                 let mut reservation = usage.reserve(limit, replaced, source_meta.len())?;
-                let temp = temp_path_for(&target);
+                let temp = temps.path_for(&target);
                 let copied = copy_via(&source, &temp, &target, fsync);
                 if copied.is_err() {
                     let _ = std::fs::remove_file(&temp);
@@ -295,12 +303,11 @@ impl DavFileSystem for ConfinedFs {
         async move {
             self.check(path, Access::Read).await?;
             // Symlinks are absent here too (listings, COPY/DELETE walks, the HTML index), and so
-            // are davgate's temporary files.
+            // are davgate's temporary files and NFS silly renames.
             let entries = self.inner.read_dir(path, meta).await?;
             let visible = entries.filter_map(|entry| async move {
                 let Ok(e) = entry else { return Some(entry) };
-                let hidden = e.name().starts_with(TEMP_PREFIX.as_bytes())
-                    || e.is_symlink().await.unwrap_or(true);
+                let hidden = is_hidden_name(&e.name()) || e.is_symlink().await.unwrap_or(true);
                 (!hidden).then_some(Ok(e))
             });
             Ok(Box::pin(visible) as FsStream<Box<dyn DavDirEntry>>)

@@ -38,7 +38,7 @@ pub use confined::ConfinedFs;
 pub use inert::make_inert;
 use limits::DavLimits;
 use locks::{LockLimits, Locks};
-pub use temp::remove_leftovers;
+pub use temp::TempNames;
 use upload::UploadContext;
 
 /// Where WebDAV is served.
@@ -75,6 +75,8 @@ pub struct Mount {
     uploads: Arc<Semaphore>,
     /// Ages lock timeouts and quota counts.
     clock: Clock,
+    /// How this node names upload temporary files (several nodes may share `files_root`).
+    temps: TempNames,
 }
 
 /// Why a user's mount cannot be had.
@@ -98,9 +100,16 @@ const X_OC_MTIME: HeaderName = HeaderName::from_static("x-oc-mtime");
 const TIMEOUT: HeaderName = HeaderName::from_static("timeout");
 
 impl Mount {
-    /// A mount serving homes under `files_root` (`<data>/files`), one folder per user, its lock
-    /// timeouts and quota counts on `clock`.
-    pub fn new(files_root: PathBuf, store: Store, limits: DavLimits, clock: Clock) -> Self {
+    /// A mount serving homes under `files_root` (`<data>/files` unless told otherwise; maybe
+    /// shared with other nodes), one folder per user, uploading through temporary files named
+    /// by `temps`, its lock timeouts and quota counts on `clock`.
+    pub fn new(
+        files_root: PathBuf,
+        store: Store,
+        limits: DavLimits,
+        temps: TempNames,
+        clock: Clock,
+    ) -> Self {
         let handler = DavHandler::builder()
             .strip_prefix(PREFIX)
             .hide_symlinks(true)
@@ -121,6 +130,7 @@ impl Mount {
             limits,
             uploads: Arc::new(Semaphore::new(limits.max_uploads.min(Semaphore::MAX_PERMITS))),
             clock,
+            temps,
         }
     }
 
@@ -294,6 +304,7 @@ impl Mount {
                 self.store.clone(),
                 user.clone(),
                 self.limits.max_depth,
+                self.temps.clone(),
                 self.clock.clone(),
             ),
             account_created: account.created_at,

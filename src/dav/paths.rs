@@ -12,7 +12,7 @@ use std::collections::HashSet;
 use std::path::{Component, Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use super::temp::TEMP_PREFIX;
+use super::temp::is_hidden_name;
 
 /// Whether an operation reads a path or creates/changes/removes something there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,7 +50,7 @@ impl Verified {
 }
 
 /// Checks `relative` below `home`: `..` and absolute parts are refused (403), and so are
-/// davgate's temporary names (absent to a reader, forbidden to a writer); a symlink anywhere is
+/// davgate's temporary names and NFS silly renames (absent to a reader, forbidden to a writer); a symlink anywhere is
 /// absent (404). Walks one `lstat` per name, stopping at the first that does not exist (nothing
 /// beyond it can be a link), or only the last name when the parent is in `verified`. The
 /// deepest folder found goes into `verified`.
@@ -65,7 +65,7 @@ pub fn check_path(
         let Component::Normal(name) = component else {
             return Err(FsError::Forbidden);
         };
-        if name.to_string_lossy().starts_with(TEMP_PREFIX) {
+        if is_hidden_name(name.as_encoded_bytes()) {
             return Err(if access == Access::Write {
                 FsError::Forbidden
             } else {

@@ -21,7 +21,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::quota::Reservation;
-use super::temp::temp_path_for;
 use crate::store::Durability;
 
 /// What one request asked of an upload beyond its body, and what became of it (read back by
@@ -155,17 +154,18 @@ impl std::fmt::Debug for Upload {
 }
 
 impl Upload {
-    /// Starts an upload to `target` (blocking: creates the temporary file, mode 0600) that may
+    /// Starts an upload to `target` through the temporary file `temp` (blocking: creates it,
+    /// mode 0600) that may
     /// write what `reservation` holds, or more if the quota still has room.
     pub fn create(
         target: PathBuf,
+        temp: PathBuf,
         checksum: Option<Checksum>,
         context: Arc<UploadContext>,
         on_commit: Option<OnCommit>,
         reservation: Reservation,
         runner: LocalFs,
     ) -> std::io::Result<Self> {
-        let temp = temp_path_for(&target);
         let file =
             std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&temp)?;
         Ok(Self {

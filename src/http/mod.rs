@@ -6,6 +6,7 @@
 
 mod body;
 mod fragment;
+pub mod health;
 mod limits;
 pub mod response;
 mod router;
@@ -346,13 +347,14 @@ impl Context {
         if self.verdict.treatment(n) != Treatment::Serve {
             res.headers_mut().insert(CONNECTION, HeaderValue::from_static("close"));
         }
-        tracing::info!(
-            target: "davgate::access",
-            "{method} {path} {} {} {:.1}ms",
-            res.status().as_u16(),
-            user.as_ref().map_or("-", |u| u.as_str()),
-            started.elapsed().as_secs_f64() * 1000.0
-        );
+        let (status, who) = (res.status().as_u16(), user.as_ref().map_or("-", |u| u.as_str()));
+        let ms = started.elapsed().as_secs_f64() * 1000.0;
+        // Load balancers probe every few seconds: their lines would drown everyone else's.
+        if health::is_probe(&path) {
+            tracing::debug!(target: "davgate::access", "{method} {path} {status} {who} {ms:.1}ms");
+        } else {
+            tracing::info!(target: "davgate::access", "{method} {path} {status} {who} {ms:.1}ms");
+        }
         res.map(|body| Tracked::new(body, busy))
     }
 }

@@ -5,6 +5,7 @@ use http::{Request, Response, StatusCode};
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use super::health::Health;
 use super::response::{self, Body};
 use crate::auth::{Denied, Gate, Refusal};
 use crate::dav::{self, Mount};
@@ -20,6 +21,8 @@ pub struct App {
     pub mount: Mount,
     /// The profile and admin pages and the JSON API.
     pub web: Web,
+    /// `/healthz` and `/readyz`, for load balancers.
+    pub health: Health,
     /// Benchmark builds only: every `/dav/` request is this user's, unauthenticated.
     #[cfg(feature = "bench")]
     pub bench_bypass: Option<UserName>,
@@ -43,6 +46,9 @@ impl App {
         B::Data: Send,
         B::Error: std::error::Error + Send + Sync + 'static,
     {
+        if let Some(res) = self.health.answer(req.method(), req.uri().path()).await {
+            return (res, None);
+        }
         if dav::is_root_options(&req) {
             return (dav::root_options(), None);
         }

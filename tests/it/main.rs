@@ -22,6 +22,7 @@ mod in_process;
 mod isolation;
 mod limits;
 mod litmus;
+mod node;
 mod pages;
 mod props;
 mod rclone;
