@@ -4,6 +4,8 @@
 
 pub use super::i18n_time::{Lang, absolute, relative};
 
+use crate::store::Role;
+
 /// The pages' words in one language.
 #[allow(missing_docs)]
 pub struct Texts {
@@ -130,6 +132,14 @@ impl Texts {
     /// `pattern` with its `{}` replaced by `value`.
     pub fn with(&self, pattern: &str, value: &str) -> String {
         pattern.replacen("{}", value, 1)
+    }
+
+    /// What a role is called: a new role must be named here before a page can show it.
+    pub fn role(&self, role: &Role) -> &'static str {
+        match role {
+            Role::Admin => self.role_admin,
+            Role::User => self.role_user,
+        }
     }
 }
 
