@@ -3,14 +3,14 @@
 //! passwords and the settings; and enrolling their own second factor, whose key waits in their
 //! session until a code confirms it.
 
-use super::error::unavailable;
+use super::error::{Refusal, about, unavailable};
 use super::{Portal, PortalError, Viewer, totp};
 use crate::admin::{
     Admin, AppPasswordView, Audit, CreatedAppPassword, Include, NewPassword, SettingValues,
     UserView,
 };
 use crate::auth::token::Secret;
-use crate::store::{AppPasswordId, AppPasswordName, Role, SettingKey, TotpFactor, UserName};
+use crate::store::{self, AppPasswordId, AppPasswordName, Role, SettingKey, TotpFactor, UserName};
 
 /// A second factor being enrolled: what the page shows once. Every field holds the secret.
 #[derive(Clone, serde::Serialize)]
@@ -50,7 +50,8 @@ impl Portal {
         owner: &str,
     ) -> Result<Vec<AppPasswordView>, PortalError> {
         let owner = manageable(viewer, owner)?;
-        Ok(self.admin_for(viewer).app_passwords(Some(&owner), Include::Active).await?)
+        let admin = self.admin_for(viewer);
+        admin.app_passwords(Some(&owner), Include::Active).await.map_err(about(owner.as_str()))
     }
 
     /// Creates an app password for `owner`: the only answer that ever holds its secret.
@@ -62,7 +63,8 @@ impl Portal {
     ) -> Result<CreatedAppPassword, PortalError> {
         let owner = manageable(viewer, owner)?;
         let name = AppPasswordName::parse(name)?;
-        Ok(self.admin_for(viewer).create_app_password(&owner, &name).await?)
+        let admin = self.admin_for(viewer);
+        admin.create_app_password(&owner, &name).await.map_err(about(owner.as_str()))
     }
 
     /// Revokes one app password of `owner`.
@@ -74,13 +76,15 @@ impl Portal {
     ) -> Result<(), PortalError> {
         let owner = manageable(viewer, owner)?;
         let id = AppPasswordId::parse(id)?;
-        Ok(self.admin_for(viewer).revoke_app_password(&owner, &id).await?)
+        let admin = self.admin_for(viewer);
+        admin.revoke_app_password(&owner, &id).await.map_err(about(owner.as_str()))
     }
 
     /// Revokes every active app password of `owner`; returns how many.
     pub async fn revoke_all(&self, viewer: &Viewer, owner: &str) -> Result<usize, PortalError> {
         let owner = manageable(viewer, owner)?;
-        Ok(self.admin_for(viewer).revoke_all_app_passwords(&owner).await?)
+        let admin = self.admin_for(viewer);
+        admin.revoke_all_app_passwords(&owner).await.map_err(about(owner.as_str()))
     }
 
     /// One account (one's own, or anyone's for an admin).
@@ -88,7 +92,7 @@ impl Portal {
         let name = manageable(viewer, name)?;
         let user = self.load(name.clone()).await?;
         user.map(|u| UserView::from(&u))
-            .ok_or_else(|| PortalError::NotFound(format!("no user named '{name}'")))
+            .ok_or_else(|| about(name.as_str())(store::Error::UnknownUser(name.to_string())))
     }
 
     /// Every account (admins).
@@ -105,7 +109,11 @@ impl Portal {
     ) -> Result<(UserView, Secret), PortalError> {
         let admin = self.admin_only(viewer)?;
         let role = if is_admin { Role::Admin } else { Role::User };
-        let created = admin.add_user(&UserName::parse(name)?, role, NewPassword::Generate).await?;
+        let name = UserName::parse(name).map_err(about(name))?;
+        let created = admin
+            .add_user(&name, role, NewPassword::Generate)
+            .await
+            .map_err(about(name.as_str()))?;
         let password = created.generated_password.ok_or_else(|| {
             PortalError::Unavailable("a new account came back without its password".into())
         })?;
@@ -120,8 +128,8 @@ impl Portal {
         disabled: bool,
     ) -> Result<UserView, PortalError> {
         let admin = self.admin_only(viewer)?;
-        let name = UserName::parse(name)?;
-        let user = admin.set_user_disabled(&name, disabled).await?;
+        let name = UserName::parse(name).map_err(about(name))?;
+        let user = admin.set_user_disabled(&name, disabled).await.map_err(about(name.as_str()))?;
         if disabled {
             self.sessions.close_all_of(&name);
         }
@@ -131,7 +139,9 @@ impl Portal {
     /// Draws a new primary password, returned once (admins); ends the account's sessions.
     pub async fn reset_password(&self, viewer: &Viewer, name: &str) -> Result<Secret, PortalError> {
         let admin = self.admin_only(viewer)?;
-        let changed = admin.set_password(&UserName::parse(name)?, NewPassword::Generate).await?;
+        let name = UserName::parse(name).map_err(about(name))?;
+        let changed =
+            admin.set_password(&name, NewPassword::Generate).await.map_err(about(name.as_str()))?;
         self.sessions.close_all_of(&changed.name);
         changed.generated_password.ok_or_else(|| {
             PortalError::Unavailable("a password change came back without the password".into())
@@ -141,7 +151,8 @@ impl Portal {
     /// Removes an account and its app passwords (admins); its files are moved aside.
     pub async fn remove_user(&self, viewer: &Viewer, name: &str) -> Result<usize, PortalError> {
         let admin = self.admin_only(viewer)?;
-        let removed = admin.remove_user(&UserName::parse(name)?).await?;
+        let name = UserName::parse(name).map_err(about(name))?;
+        let removed = admin.remove_user(&name).await.map_err(about(name.as_str()))?;
         self.sessions.close_all_of(&removed.name);
         Ok(removed.app_passwords_removed)
     }
@@ -149,7 +160,8 @@ impl Portal {
     /// Removes an account's second factor (admins: a user who lost their phone).
     pub async fn reset_totp(&self, viewer: &Viewer, name: &str) -> Result<UserView, PortalError> {
         let admin = self.admin_only(viewer)?;
-        Ok(admin.reset_totp(&UserName::parse(name)?).await?)
+        let name = UserName::parse(name).map_err(about(name))?;
+        admin.reset_totp(&name).await.map_err(about(name.as_str()))
     }
 
     /// The settings in force (admins).
@@ -172,7 +184,10 @@ impl Portal {
     /// until a code confirms it.
     pub async fn begin_totp(&self, viewer: &Viewer) -> Result<Enrolment, PortalError> {
         if viewer.user.totp.is_some() {
-            return Err(PortalError::Conflict("two-factor sign-in is already on".into()));
+            return Err(PortalError::refused(
+                Refusal::TwoFactorOn,
+                "two-factor sign-in is already on",
+            ));
         }
         let secret = totp::new_secret().map_err(unavailable)?;
         let enrolment = Enrolment::of(&secret, viewer.user.name.as_str()).map_err(unavailable)?;
@@ -188,11 +203,9 @@ impl Portal {
 
     /// Confirms the enrolment with a code from the app: from now on the login asks for one.
     pub async fn confirm_totp(&self, viewer: &Viewer, code: &str) -> Result<(), PortalError> {
-        let secret = viewer
-            .session
-            .enrolment
-            .clone()
-            .ok_or_else(|| PortalError::Invalid("start the two-factor set-up first".into()))?;
+        let secret = viewer.session.enrolment.clone().ok_or_else(|| {
+            PortalError::refused(Refusal::NoEnrolment, "start the two-factor set-up first")
+        })?;
         let step =
             totp::check(&secret, code, self.clock.unix_seconds()).ok_or(PortalError::BadCode)?;
         let factor = TotpFactor { secret, enrolled_at: self.clock.now(), last_step: step };
@@ -203,11 +216,9 @@ impl Portal {
 
     /// Turns the viewer's second factor off; a current code proves it is really them.
     pub async fn disable_totp(&self, viewer: &Viewer, code: &str) -> Result<(), PortalError> {
-        let factor = viewer
-            .user
-            .totp
-            .as_ref()
-            .ok_or_else(|| PortalError::Invalid("two-factor sign-in is not on".into()))?;
+        let factor = viewer.user.totp.as_ref().ok_or_else(|| {
+            PortalError::refused(Refusal::TwoFactorOff, "two-factor sign-in is not on")
+        })?;
         if !self.accept_code(&viewer.user.name, factor, code).await? {
             return Err(PortalError::BadCode);
         }
@@ -232,7 +243,7 @@ impl Portal {
 fn manageable(viewer: &Viewer, owner: &str) -> Result<UserName, PortalError> {
     match UserName::parse(owner) {
         Ok(name) if name == viewer.user.name || viewer.is_admin() => Ok(name),
-        Err(e) if viewer.is_admin() => Err(e.into()),
+        Err(e) if viewer.is_admin() => Err(about(owner)(e)),
         _ => Err(PortalError::Forbidden),
     }
 }

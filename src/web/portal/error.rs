@@ -1,6 +1,7 @@
 //! [`PortalError`]: why a web or API action was refused, and the one mapping of each refusal to
 //! its HTTP status and its API code. Operation refusals ([`OpError`]) become portal refusals here,
-//! once, for the pages and the API alike; each of them words the answer its own way.
+//! once, for the pages and the API alike: the API answers with the operation's own (English)
+//! sentence, the pages with their words for the [`Refusal`] in the page's language.
 
 use std::time::Duration;
 
@@ -27,21 +28,18 @@ pub enum PortalError {
     /// from this network for any user (the argon2 budget).
     #[error("too many failed sign-ins; try again later")]
     Throttled(Duration),
-    /// The thing named does not exist.
-    #[error("{0}")]
-    NotFound(String),
-    /// The input is malformed.
-    #[error("{0}")]
-    Invalid(String),
-    /// The change conflicts with the current state (an existing user, the last admin).
-    #[error("{0}")]
-    Conflict(String),
-    /// The app-password name is empty, too long or unprintable (the pages word it their way).
-    #[error("{0}")]
-    BadName(String),
-    /// The user already has an active app password with this name.
-    #[error("{0}")]
-    NameTaken(String),
+    /// What was asked cannot be done: something named does not exist, the input is malformed,
+    /// or the change conflicts with the current state (an existing user, the last admin).
+    #[error("{message}")]
+    Refused {
+        /// Which refusal: it decides the status, the API code and the words a page shows.
+        refusal: Refusal,
+        /// The account the refusal is about, as the pages' words name it (empty when it is
+        /// about none): the name as typed when it is malformed, else as the store knows it.
+        subject: String,
+        /// The operation's own sentence, the API's message.
+        message: String,
+    },
     /// The server could not do it (store I/O, random source, a busy argon2 pool). The cause is
     /// for the server log ([`PortalError::log_cause`], where the answer is built), never for the
     /// client.
@@ -49,7 +47,83 @@ pub enum PortalError {
     Unavailable(String),
 }
 
+/// What was refused, told apart by kind (never by the words of a message), so that each surface
+/// words it in its own way and language.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// No account of that name.
+    UnknownUser,
+    /// The account has no app password of that id (or no longer).
+    UnknownAppPassword,
+    /// A setting davgate does not know.
+    UnknownSetting,
+    /// A user name that breaks the naming rules.
+    InvalidUserName,
+    /// An app-password name that is empty, too long or unprintable.
+    InvalidAppPasswordName,
+    /// An app-password id that is not one davgate could have drawn.
+    InvalidAppPasswordId,
+    /// A setting value that does not parse for its setting.
+    InvalidSetting,
+    /// A primary password typed by a person that is too short.
+    WeakPassword,
+    /// An account of that name exists already.
+    UserExists,
+    /// Removing or disabling the account would leave no enabled admin.
+    LastAdmin,
+    /// The account already has an active app password of that name.
+    AppPasswordNameTaken,
+    /// A code was sent for a session that is already signed in.
+    AlreadySignedIn,
+    /// Enrolment was asked while two-factor sign-in is on.
+    TwoFactorOn,
+    /// Turning two-factor sign-in off was asked while it is off.
+    TwoFactorOff,
+    /// A code confirmed an enrolment that was never started (or has ended with the session).
+    NoEnrolment,
+}
+
+impl Refusal {
+    /// The HTTP status that says this: 404 for what does not exist, 400 for what is malformed
+    /// or asked at the wrong time, 409 for what the current state forbids.
+    pub fn status(self) -> http::StatusCode {
+        use http::StatusCode as S;
+        match self {
+            Refusal::UnknownUser | Refusal::UnknownAppPassword | Refusal::UnknownSetting => {
+                S::NOT_FOUND
+            }
+            Refusal::InvalidUserName
+            | Refusal::InvalidAppPasswordName
+            | Refusal::InvalidAppPasswordId
+            | Refusal::InvalidSetting
+            | Refusal::WeakPassword
+            | Refusal::AlreadySignedIn
+            | Refusal::TwoFactorOff
+            | Refusal::NoEnrolment => S::BAD_REQUEST,
+            Refusal::UserExists
+            | Refusal::LastAdmin
+            | Refusal::AppPasswordNameTaken
+            | Refusal::TwoFactorOn => S::CONFLICT,
+        }
+    }
+}
+
 impl PortalError {
+    /// A refusal of the portal's own (not an operation's), worded `message` for the API.
+    pub(super) fn refused(refusal: Refusal, message: &str) -> Self {
+        PortalError::Refused { refusal, subject: String::new(), message: message.into() }
+    }
+
+    /// This refusal, about the account `subject` (the pages' words name it).
+    pub(super) fn about(self, subject: &str) -> Self {
+        match self {
+            PortalError::Refused { refusal, message, .. } => {
+                PortalError::Refused { refusal, subject: subject.to_string(), message }
+            }
+            other => other,
+        }
+    }
+
     /// The HTTP status that says this.
     pub fn status(&self) -> http::StatusCode {
         use http::StatusCode as S;
@@ -59,24 +133,26 @@ impl PortalError {
             }
             PortalError::Forbidden => S::FORBIDDEN,
             PortalError::Throttled(_) => S::TOO_MANY_REQUESTS,
-            PortalError::NotFound(_) => S::NOT_FOUND,
-            PortalError::Invalid(_) | PortalError::BadName(_) => S::BAD_REQUEST,
-            PortalError::Conflict(_) | PortalError::NameTaken(_) => S::CONFLICT,
+            PortalError::Refused { refusal, .. } => refusal.status(),
             PortalError::Unavailable(_) => S::SERVICE_UNAVAILABLE,
         }
     }
 
-    /// A stable machine-readable code for the API (`"bad_code"`, `"forbidden"`...).
+    /// A stable machine-readable code for the API (`"bad_code"`, `"forbidden"`...): for a
+    /// refusal, its status's (`"not_found"`, `"invalid"`, `"conflict"`).
     pub fn code(&self) -> &'static str {
+        use http::StatusCode as S;
         match self {
             PortalError::SignedOut => "signed_out",
             PortalError::BadCredentials => "bad_credentials",
             PortalError::BadCode => "bad_code",
             PortalError::Forbidden => "forbidden",
             PortalError::Throttled(_) => "throttled",
-            PortalError::NotFound(_) => "not_found",
-            PortalError::Invalid(_) | PortalError::BadName(_) => "invalid",
-            PortalError::Conflict(_) | PortalError::NameTaken(_) => "conflict",
+            PortalError::Refused { refusal, .. } => match refusal.status() {
+                S::NOT_FOUND => "not_found",
+                S::CONFLICT => "conflict",
+                _ => "invalid",
+            },
             PortalError::Unavailable(_) => "unavailable",
         }
     }
@@ -90,29 +166,40 @@ impl PortalError {
     }
 }
 
+/// `e` as a refusal about the account `subject`, for `map_err`: what a page says of an unknown
+/// user, an existing one or the last admin names them.
+pub(super) fn about<E: Into<PortalError>>(subject: &str) -> impl FnOnce(E) -> PortalError + '_ {
+    move |e| e.into().about(subject)
+}
+
 /// The one mapping of an operation's refusal to the web's: each kind of [`OpError`] to the
-/// refusal (and so the status) a page or the API answers. No logging here: the edge that builds
-/// the answer logs ([`PortalError::log_cause`]).
+/// [`Refusal`] (and so the status) a page or the API answers, keeping the operation's sentence
+/// for the API. No logging here: the edge that builds the answer logs
+/// ([`PortalError::log_cause`]).
 impl From<OpError> for PortalError {
     fn from(e: OpError) -> Self {
-        match e {
-            OpError::InvalidAppPasswordName(m) => PortalError::BadName(m),
-            OpError::DuplicateAppPasswordName(m) => PortalError::NameTaken(m),
-            OpError::UnknownUser(m)
-            | OpError::UnknownAppPassword(m)
-            | OpError::UnknownSetting(m) => PortalError::NotFound(m),
-            OpError::UserExists(m) | OpError::LastAdmin(m) => PortalError::Conflict(m),
-            OpError::InvalidUserName(_)
-            | OpError::InvalidAppPasswordId(_)
-            | OpError::InvalidSetting(_)
-            | OpError::WeakPassword => PortalError::Invalid(e.to_string()),
+        let refusal = match e {
+            OpError::UnknownUser(_) => Refusal::UnknownUser,
+            OpError::UnknownAppPassword(_) => Refusal::UnknownAppPassword,
+            OpError::UnknownSetting(_) => Refusal::UnknownSetting,
+            OpError::InvalidUserName(_) => Refusal::InvalidUserName,
+            OpError::InvalidAppPasswordName(_) => Refusal::InvalidAppPasswordName,
+            OpError::InvalidAppPasswordId(_) => Refusal::InvalidAppPasswordId,
+            OpError::InvalidSetting(_) => Refusal::InvalidSetting,
+            OpError::WeakPassword => Refusal::WeakPassword,
+            OpError::UserExists(_) => Refusal::UserExists,
+            OpError::LastAdmin(_) => Refusal::LastAdmin,
+            OpError::DuplicateAppPasswordName(_) => Refusal::AppPasswordNameTaken,
             OpError::HomeNotMoved(_)
             | OpError::NoServer(_)
             | OpError::Busy(_)
             | OpError::Channel(_)
             | OpError::UnexpectedReply(_)
-            | OpError::Internal(_) => PortalError::Unavailable(format!("operation failed: {e}")),
-        }
+            | OpError::Internal(_) => {
+                return PortalError::Unavailable(format!("operation failed: {e}"));
+            }
+        };
+        PortalError::refused(refusal, &e.to_string())
     }
 }
 

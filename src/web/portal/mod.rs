@@ -18,7 +18,7 @@ mod sign_in;
 use std::sync::Arc;
 
 pub use accounts::Enrolment;
-pub use error::PortalError;
+pub use error::{PortalError, Refusal};
 pub use sign_in::LoginStep;
 
 use super::session::{Session, Sessions};

@@ -5,7 +5,7 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use super::error::unavailable;
+use super::error::{Refusal, unavailable};
 use super::{Portal, PortalError, Viewer};
 use crate::auth::throttle::{Policy, Verdict};
 use crate::auth::token::Secret;
@@ -116,7 +116,7 @@ impl Portal {
         let session =
             self.sessions.get(token, self.clock.instant()).ok_or(PortalError::SignedOut)?;
         if session.stage == Stage::SignedIn {
-            return Err(PortalError::Invalid("this session is already signed in".into()));
+            return Err(already_signed_in());
         }
         let key = session.user.as_str();
         let policy = self.policy();
@@ -136,7 +136,7 @@ impl Portal {
             }
             CodeClaim::SignedIn => {
                 self.throttle.refund(&policy, peer, key);
-                return Err(PortalError::Invalid("this session is already signed in".into()));
+                return Err(already_signed_in());
             }
         };
         let user = self
@@ -224,4 +224,9 @@ fn log_throttled(key: &str, peer: IpAddr, retry_after: Duration) {
 async fn held(retry_after: Duration) -> PortalError {
     tokio::time::sleep(THROTTLED_HOLD).await;
     PortalError::Throttled(retry_after)
+}
+
+/// A code sent for a session that needs none.
+fn already_signed_in() -> PortalError {
+    PortalError::refused(Refusal::AlreadySignedIn, "this session is already signed in")
 }
