@@ -65,7 +65,8 @@ pub use node::{NodeId, NodeIdError};
 pub use server::{FIRST_ADMIN, Server, ServerOptions};
 pub use size::{HumanSize, SizeError};
 pub use store::{
-    AppPasswordId, AppPasswordName, Error as StoreError, NameError, Role, SettingKey, UserName,
+    AppPasswordId, AppPasswordName, AppPasswordStatus, Error as StoreError, NameError, Role,
+    SettingKey, UserName,
 };
 
 /// What the fuzz targets and the integration tests reach below the embedding API: the parsers of

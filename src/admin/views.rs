@@ -1,19 +1,21 @@
 //! What the admin operations answer: store records without their hashes, times in RFC 3339, and
 //! the secrets shown once, which never appear in `Debug` (they are [`Secret`]s).
 
+use std::fmt;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::token::Secret;
-use crate::store::{AppPassword, AppPasswordStatus, SettingKey, Settings, User, UserName};
+use crate::store::{AppPassword, AppPasswordStatus, Role, SettingKey, Settings, User, UserName};
 
 /// An account as listed.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct UserView {
     /// The sign-in name (lower case: names are compared case-insensitively).
     pub name: String,
-    /// `admin` or `user`.
-    pub role: String,
+    /// What the account may do; written `"admin"` or `"user"`.
+    pub role: Role,
     /// When the account was made: a new account of a removed one's name has a later one, which
     /// is how cached mounts of the old account are told apart.
     pub created_at: DateTime<Utc>,
@@ -30,7 +32,7 @@ impl From<&User> for UserView {
     fn from(u: &User) -> Self {
         Self {
             name: u.name.to_string(),
-            role: u.role.to_string(),
+            role: u.role,
             created_at: u.created_at,
             disabled: u.disabled,
             quota_bytes: u.quota_bytes,
@@ -62,18 +64,37 @@ pub struct AppPasswordView {
     pub last_used_at: Option<DateTime<Utc>>,
     /// When its owner or an admin revoked it; revoked ones are kept for the listing's history.
     pub revoked_at: Option<DateTime<Utc>>,
-    /// `active`, `expired` or `revoked`.
-    pub status: String,
+    /// Whether it still opens anything, as of the listing; written `"active"`, `"expired"` or
+    /// `"revoked"`.
+    #[serde(with = "StatusWords")]
+    pub status: AppPasswordStatus,
+}
+
+/// How the listings write an [`AppPasswordStatus`], and read it back from the admin socket: a
+/// mirror of the store's enum (serde checks it has the same variants), which has no
+/// `Deserialize` of its own.
+#[derive(Serialize, Deserialize)]
+#[serde(remote = "AppPasswordStatus", rename_all = "lowercase")]
+enum StatusWords {
+    Active,
+    Expired,
+    Revoked,
+}
+
+/// The word the listings write (what the CLI's tables print).
+impl fmt::Display for AppPasswordStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            AppPasswordStatus::Active => "active",
+            AppPasswordStatus::Expired => "expired",
+            AppPasswordStatus::Revoked => "revoked",
+        })
+    }
 }
 
 impl AppPasswordView {
     /// The view of `p` as of `now`.
     pub fn new(p: &AppPassword, now: DateTime<Utc>) -> Self {
-        let status = match p.status(now) {
-            AppPasswordStatus::Active => "active",
-            AppPasswordStatus::Expired => "expired",
-            AppPasswordStatus::Revoked => "revoked",
-        };
         Self {
             id: p.id.to_string(),
             user: p.owner.to_string(),
@@ -85,7 +106,7 @@ impl AppPasswordView {
             first_used_at: p.first_used_at,
             last_used_at: p.last_used_at,
             revoked_at: p.revoked_at,
-            status: status.to_string(),
+            status: p.status(now),
         }
     }
 }
@@ -185,14 +206,13 @@ impl SettingValues {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::Role;
 
     const SECRET: &str = "dgp-sekrt-sekrt-sekrt";
 
     fn user() -> UserView {
         UserView {
             name: "alice".into(),
-            role: Role::User.to_string(),
+            role: Role::User,
             created_at: Utc::now(),
             disabled: false,
             quota_bytes: None,
@@ -219,5 +239,40 @@ mod tests {
         // They still carry it to their owner over serde (the socket, the API).
         assert!(serde_json::to_string(&created).unwrap().contains(SECRET));
         assert!(serde_json::to_string(&user_created).unwrap().contains(SECRET));
+    }
+
+    #[test]
+    fn listings_write_roles_and_statuses_as_the_same_words_and_read_them_back() {
+        let admin = UserView { role: Role::Admin, ..user() };
+        let json = serde_json::to_value(&admin).unwrap();
+        assert_eq!(json["role"], "admin");
+        assert_eq!(serde_json::to_value(user()).unwrap()["role"], "user");
+        let back: UserView = serde_json::from_value(json).unwrap();
+        assert_eq!(back.role, Role::Admin);
+
+        for (status, word) in [
+            (AppPasswordStatus::Active, "active"),
+            (AppPasswordStatus::Expired, "expired"),
+            (AppPasswordStatus::Revoked, "revoked"),
+        ] {
+            let view = AppPasswordView {
+                id: "0123456789".into(),
+                user: "alice".into(),
+                name: "laptop".into(),
+                access_method: None,
+                user_agent: None,
+                created_at: Utc::now(),
+                expires_at: Utc::now(),
+                first_used_at: None,
+                last_used_at: None,
+                revoked_at: None,
+                status,
+            };
+            let json = serde_json::to_value(&view).unwrap();
+            assert_eq!(json["status"], word);
+            assert_eq!(status.to_string(), word, "the CLI's tables print the same word");
+            let back: AppPasswordView = serde_json::from_value(json).unwrap();
+            assert_eq!(back.status, status);
+        }
     }
 }

@@ -32,7 +32,7 @@ pub(super) fn users_table(users: &[UserView]) -> String {
             let status = if u.disabled { "disabled" } else { "enabled" };
             vec![
                 u.name.clone(),
-                u.role.clone(),
+                u.role.to_string(),
                 status.into(),
                 u.quota_bytes.map_or_else(|| "none".into(), |q| HumanSize(q).to_string()),
                 human_time(u.created_at),
@@ -59,7 +59,7 @@ pub(super) fn app_passwords_table(list: &[AppPasswordView], with_status: bool) -
                 p.last_used_at.map_or_else(|| "never".into(), human_time),
             ];
             if with_status {
-                row.push(p.status.clone());
+                row.push(p.status.to_string());
             }
             row
         })
@@ -116,7 +116,7 @@ mod tests {
     fn json_listings_parse_back() {
         let user = UserView {
             name: "alice".into(),
-            role: "user".into(),
+            role: davgate::Role::User,
             created_at: Utc::now(),
             disabled: false,
             quota_bytes: Some(10),

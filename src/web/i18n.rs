@@ -4,6 +4,8 @@
 
 pub use super::i18n_time::{Lang, absolute, relative};
 
+use crate::store::Role;
+
 /// The pages' words in one language.
 #[allow(missing_docs)]
 pub struct Texts {
@@ -31,6 +33,19 @@ pub struct Texts {
     pub err_not_found: &'static str,
     pub err_duplicate_name: &'static str,
     pub err_name_required: &'static str,
+    pub err_unknown_user: &'static str,
+    pub err_unknown_app_password: &'static str,
+    pub err_unknown_setting: &'static str,
+    pub err_user_name: &'static str,
+    pub err_app_password_id: &'static str,
+    pub err_setting: &'static str,
+    pub err_weak_password: &'static str,
+    pub err_user_exists: &'static str,
+    pub err_last_admin: &'static str,
+    pub err_already_signed_in: &'static str,
+    pub err_two_factor_on: &'static str,
+    pub err_two_factor_off: &'static str,
+    pub err_no_enrolment: &'static str,
     pub profile_title: &'static str,
     pub webdav_address: &'static str,
     pub webdav_hint: &'static str,
@@ -131,6 +146,14 @@ impl Texts {
     pub fn with(&self, pattern: &str, value: &str) -> String {
         pattern.replacen("{}", value, 1)
     }
+
+    /// What a role is called: a new role must be named here before a page can show it.
+    pub fn role(&self, role: &Role) -> &'static str {
+        match role {
+            Role::Admin => self.role_admin,
+            Role::User => self.role_user,
+        }
+    }
 }
 
 /// The words of `lang`.
@@ -169,6 +192,21 @@ static EN: Texts = Texts {
     err_duplicate_name: "You already have an active app password with this name.",
     err_name_required: "Give the app password a name: 1 to 100 visible characters, without \
                         invisible formatting characters.",
+    err_unknown_user: "There is no user named '{}'.",
+    err_unknown_app_password: "There is no such app password: it may have been deleted already.",
+    err_unknown_setting: "There is no such setting.",
+    err_user_name: "'{}' is not a valid user name: use 1 to 64 letters a-z, digits, dots, dashes \
+                    or underscores, and do not start with a dot.",
+    err_app_password_id: "This app password id is not valid.",
+    err_setting: "This value is not valid for this setting.",
+    err_weak_password: "The password is too short: use at least 8 characters.",
+    err_user_exists: "Choose another name: a user named '{}' already exists.",
+    err_last_admin: "'{}' is the last enabled admin: make another user an admin, or enable one, \
+                     first.",
+    err_already_signed_in: "You are already signed in.",
+    err_two_factor_on: "Two-factor sign-in is already on.",
+    err_two_factor_off: "Two-factor sign-in is not on.",
+    err_no_enrolment: "Start setting up two-factor sign-in first.",
     profile_title: "My profile",
     webdav_address: "WebDAV address",
     webdav_hint: "Connect your application to this address with your user name and one of your \
@@ -298,6 +336,22 @@ static FR: Texts = Texts {
     err_duplicate_name: "Vous avez déjà un mot de passe d’application actif portant ce nom.",
     err_name_required: "Donnez un nom au mot de passe d’application : 1 à 100 caractères \
                         visibles, sans caractères de mise en forme invisibles.",
+    err_unknown_user: "Aucun utilisateur ne s’appelle « {} ».",
+    err_unknown_app_password: "Ce mot de passe d’application n’existe pas : il a peut-être déjà \
+                               été supprimé.",
+    err_unknown_setting: "Ce paramètre n’existe pas.",
+    err_user_name: "« {} » n’est pas un nom d’utilisateur valable : utilisez 1 à 64 lettres a-z, \
+                    chiffres, points, tirets ou tirets bas, sans commencer par un point.",
+    err_app_password_id: "Cet identifiant de mot de passe d’application n’est pas valable.",
+    err_setting: "Cette valeur n’est pas valable pour ce paramètre.",
+    err_weak_password: "Le mot de passe est trop court : utilisez au moins 8 caractères.",
+    err_user_exists: "Choisissez un autre nom : un utilisateur nommé « {} » existe déjà.",
+    err_last_admin: "« {} » est le dernier administrateur actif : nommez ou réactivez d’abord un \
+                     autre administrateur.",
+    err_already_signed_in: "Vous êtes déjà connecté.",
+    err_two_factor_on: "La double authentification est déjà activée.",
+    err_two_factor_off: "La double authentification n’est pas activée.",
+    err_no_enrolment: "Commencez d’abord la configuration de la double authentification.",
     profile_title: "Mon profil",
     webdav_address: "Adresse WebDAV",
     webdav_hint: "Connectez votre application à cette adresse avec votre nom d’utilisateur et \
@@ -407,3 +461,16 @@ static FR: Texts = Texts {
     failed_title: "L’opération n’a pas abouti",
     back: "Retour à davgate",
 };
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_weak_password_words_give_the_length_the_operations_ask_for() {
+        let wanted = format!(" {} ", crate::admin::MIN_PASSWORD_LEN);
+        for t in [&EN, &FR] {
+            assert!(t.err_weak_password.contains(&wanted), "{}", t.err_weak_password);
+        }
+    }
+}

@@ -913,3 +913,114 @@ fn the_settings_page_shows_validates_and_saves_the_settings() {
     created.secret();
     admin.get("/profile").shows(200, &["in 4 weeks"]);
 }
+
+/// A form an admin posts that is refused, and the words each language gives the refusal.
+struct RefusedForm {
+    path: &'static str,
+    fields: &'static [(&'static str, &'static str)],
+    status: u16,
+    in_french: &'static str,
+    in_english: &'static str,
+}
+
+/// What a page shows for one refused form, with its status.
+fn refusal_of(page: Page, status: u16) -> String {
+    page.shows(status, &[]);
+    page.error().expect("an error message")
+}
+
+const LAST_ADMIN_FR: &str = "« admin » est le dernier administrateur actif : nommez ou réactivez \
+                             d’abord un autre administrateur.";
+const LAST_ADMIN_EN: &str =
+    "'admin' is the last enabled admin: make another user an admin, or enable one, first.";
+
+#[test]
+fn a_french_admin_reads_refusals_in_french_and_an_english_admin_in_english() {
+    let server = TestServer::start();
+    let password = first_admin_password(&server);
+    let mut french = Visitor::speaking(&server, FRENCH);
+    french.sign_in("admin", &password);
+    // The language switch, from an English browser, gives the same French words.
+    let mut switched = Visitor::speaking(&server, ENGLISH);
+    switched.sign_in("admin", &password);
+    switched.get("/lang/fr?next=/profile").redirects_to("/profile");
+    let mut english = Visitor::speaking(&server, ENGLISH);
+    english.sign_in("admin", &password);
+
+    french.get("/profile");
+    french.post("/profile/app-passwords", &[("name", "Laptop")]).secret();
+    let cases = [
+        RefusedForm {
+            path: "/profile/app-passwords",
+            fields: &[("name", "Laptop")],
+            status: 409,
+            in_french: "Vous avez déjà un mot de passe d’application actif portant ce nom.",
+            in_english: "You already have an active app password with this name.",
+        },
+        RefusedForm {
+            path: "/admin/users/admin/remove",
+            fields: &[],
+            status: 409,
+            in_french: LAST_ADMIN_FR,
+            in_english: LAST_ADMIN_EN,
+        },
+        RefusedForm {
+            path: "/admin/users/admin/disable",
+            fields: &[],
+            status: 409,
+            in_french: LAST_ADMIN_FR,
+            in_english: LAST_ADMIN_EN,
+        },
+        RefusedForm {
+            path: "/admin/users",
+            fields: &[("name", "admin")],
+            status: 409,
+            in_french: "Choisissez un autre nom : un utilisateur nommé « admin » existe déjà.",
+            in_english: "Choose another name: a user named 'admin' already exists.",
+        },
+        RefusedForm {
+            path: "/admin/users",
+            fields: &[("name", "a/b")],
+            status: 400,
+            in_french: "« a/b » n’est pas un nom d’utilisateur valable : utilisez 1 à 64 lettres \
+                        a-z, chiffres, points, tirets ou tirets bas, sans commencer par un point.",
+            in_english: "'a/b' is not a valid user name: use 1 to 64 letters a-z, digits, dots, \
+                         dashes or underscores, and do not start with a dot.",
+        },
+    ];
+    for RefusedForm { path, fields, status, in_french, in_english } in cases {
+        for visitor in [&mut french, &mut switched] {
+            let refused = visitor.post(path, fields);
+            assert_eq!(refused.lang(), "fr", "{path}");
+            assert_eq!(refusal_of(refused, status), in_french, "{path}");
+        }
+        let refused = english.post(path, fields);
+        assert_eq!(refused.lang(), "en", "{path}");
+        assert_eq!(refusal_of(refused, status), in_english, "{path}");
+    }
+
+    let gone = french.get("/admin/users/ghost");
+    gone.shows(404, &["L’opération n’a pas abouti"]);
+    assert_eq!(gone.error().as_deref(), Some("Aucun utilisateur ne s’appelle « ghost »."));
+    let gone = english.get("/admin/users/ghost");
+    gone.shows(404, &["That did not work"]);
+    assert_eq!(gone.error().as_deref(), Some("There is no user named 'ghost'."));
+    assert_eq!(user_names(&server), ["admin"], "nothing was removed or added");
+
+    // The JSON API keeps the operation's own English sentence and its code, whatever the
+    // browser's language.
+    let csrf = french.csrf.clone();
+    let res = french
+        .request(reqwest::Method::DELETE, "/api/v1/users/admin")
+        .header("x-csrf-token", csrf)
+        .send()
+        .expect("request");
+    assert_eq!(res.status().as_u16(), 409);
+    let body: serde_json::Value =
+        serde_json::from_str(&res.text().expect("body")).expect("a JSON error");
+    assert_eq!(body["error"], "conflict");
+    assert_eq!(
+        body["message"],
+        "'admin' is the last enabled admin; create or enable another admin first"
+    );
+}

@@ -12,7 +12,7 @@ use http::{Method, Response, StatusCode};
 use std::collections::HashMap;
 
 use super::i18n::{Texts, absolute, texts};
-use super::portal::PortalError;
+use super::portal::{PortalError, Refusal};
 use super::{Web, WebRequest, assets, csrf_matches, see_other, set_cookie};
 use screens::{
     login, login_code, profile, profile_of, remove_confirmation, root, save_settings, settings,
@@ -122,7 +122,12 @@ async fn route(web: &Web, r: &WebRequest) -> Page {
                     };
                     profile_of(web, r, viewer, None, Some(shown), String::new()).await
                 }
-                Err(e @ (PortalError::BadName(_) | PortalError::NameTaken(_))) => {
+                Err(
+                    e @ PortalError::Refused {
+                        refusal: Refusal::InvalidAppPasswordName | Refusal::AppPasswordNameTaken,
+                        ..
+                    },
+                ) => {
                     let name = field("name").to_string();
                     profile_of(web, r, viewer, Some(e), None, name).await
                 }
@@ -161,9 +166,12 @@ async fn route(web: &Web, r: &WebRequest) -> Page {
                     };
                     users(web, r, Some(shown), None).await
                 }
-                Err(e @ (PortalError::Invalid(_) | PortalError::Conflict(_))) => {
-                    users(web, r, None, Some(e)).await
-                }
+                Err(
+                    e @ PortalError::Refused {
+                        refusal: Refusal::InvalidUserName | Refusal::UserExists,
+                        ..
+                    },
+                ) => users(web, r, None, Some(e)).await,
                 Err(e) => Err(e.into()),
             }
         }
@@ -215,7 +223,8 @@ async fn route(web: &Web, r: &WebRequest) -> Page {
 }
 
 /// The one mapping of a refusal to what a page answers: its status and the page's words for
-/// it (the operation's own message for the rarer ones). The cause of a 503 is logged here.
+/// it, in the page's language (the name a refusal is about put in). The cause of a 503 is
+/// logged here.
 fn refusal(t: &'static Texts, e: &PortalError) -> (StatusCode, String) {
     e.log_cause();
     let words = match e {
@@ -225,11 +234,32 @@ fn refusal(t: &'static Texts, e: &PortalError) -> (StatusCode, String) {
         PortalError::Forbidden => t.err_forbidden,
         PortalError::Throttled(_) => t.err_throttled,
         PortalError::Unavailable(_) => t.err_unavailable,
-        PortalError::NameTaken(_) => t.err_duplicate_name,
-        PortalError::BadName(_) => t.err_name_required,
-        PortalError::NotFound(m) | PortalError::Invalid(m) | PortalError::Conflict(m) => m,
+        PortalError::Refused { refusal, subject, .. } => {
+            return (e.status(), t.with(refused(t, *refusal), subject));
+        }
     };
     (e.status(), words.to_string())
+}
+
+/// The page's words for `refusal`: a pattern whose `{}` is the account it is about.
+fn refused(t: &'static Texts, refusal: Refusal) -> &'static str {
+    match refusal {
+        Refusal::UnknownUser => t.err_unknown_user,
+        Refusal::UnknownAppPassword => t.err_unknown_app_password,
+        Refusal::UnknownSetting => t.err_unknown_setting,
+        Refusal::InvalidUserName => t.err_user_name,
+        Refusal::InvalidAppPasswordName => t.err_name_required,
+        Refusal::InvalidAppPasswordId => t.err_app_password_id,
+        Refusal::InvalidSetting => t.err_setting,
+        Refusal::WeakPassword => t.err_weak_password,
+        Refusal::UserExists => t.err_user_exists,
+        Refusal::LastAdmin => t.err_last_admin,
+        Refusal::AppPasswordNameTaken => t.err_duplicate_name,
+        Refusal::AlreadySignedIn => t.err_already_signed_in,
+        Refusal::TwoFactorOn => t.err_two_factor_on,
+        Refusal::TwoFactorOff => t.err_two_factor_off,
+        Refusal::NoEnrolment => t.err_no_enrolment,
+    }
 }
 
 /// The form fields of a urlencoded body (later duplicates win).

@@ -13,7 +13,7 @@ use super::templates::{
 use super::{Page, PageError, refusal};
 use crate::admin::SettingValues;
 use crate::web::i18n::{Lang, texts};
-use crate::web::portal::{LoginStep, PortalError, Viewer};
+use crate::web::portal::{LoginStep, PortalError, Refusal, Viewer};
 use crate::web::{Web, WebRequest, csrf_matches, see_other, set_cookie};
 
 pub(super) async fn root(web: &Web, r: &WebRequest) -> Page {
@@ -227,7 +227,13 @@ pub(super) async fn save_settings(
         }
         match web.portal.set_setting(viewer, key, &new).await {
             Ok(_) => {}
-            Err(e @ (PortalError::Invalid(_) | PortalError::NotFound(_))) => {
+            // The operation's own sentence: it says what the value should look like.
+            Err(
+                e @ PortalError::Refused {
+                    refusal: Refusal::InvalidSetting | Refusal::UnknownSetting,
+                    ..
+                },
+            ) => {
                 errors.insert(key.clone(), e.to_string());
             }
             Err(e) => return Err(e.into()),

@@ -1,0 +1,147 @@
+//! What a person can do on the web surface, and who may do it: the one place both the pages and
+//! the JSON API call, so that a rule (a user manages only their own app passwords, only admins
+//! reach other accounts) is written once and checked on the server.
+//!
+//! Changes go through the same typed [`Admin`] operations as the CLI; argon2 (primary passwords,
+//! new app passwords) runs on the server's bounded pool, never on the async runtime.
+//!
+//! - this file: the [`Portal`] itself and the [`Viewer`] every action is asked for;
+//! - [`sign_in`]: the password and code steps of a login, the web's own throttle, sessions;
+//! - [`accounts`]: what a signed-in person does to accounts (app passwords, users, settings,
+//!   two-factor enrolment), each through the typed operations;
+//! - [`error`]: why an action was refused, as a status and an API code.
+
+mod accounts;
+mod error;
+mod sign_in;
+
+use std::sync::Arc;
+
+pub use accounts::Enrolment;
+pub use error::{PortalError, Refusal};
+pub use sign_in::LoginStep;
+
+use super::session::{Session, Sessions};
+use super::totp;
+use crate::admin::Admin;
+use crate::auth::budget::AddressBudget;
+use crate::auth::throttle::Throttle;
+use crate::auth::token::Secret;
+use crate::auth::verify::Verifier;
+use crate::clock::Clock;
+use crate::store::{Role, Store, TotpFactor, User, UserName};
+
+/// A signed-in person making a request.
+#[derive(Clone)]
+pub struct Viewer {
+    /// Their account as it is now in the store.
+    pub user: User,
+    /// Their session cookie's token.
+    pub token: Secret,
+    /// Their session.
+    pub session: Session,
+}
+
+impl Viewer {
+    /// True for admins.
+    pub fn is_admin(&self) -> bool {
+        self.user.role == Role::Admin
+    }
+}
+
+/// Who and how far, never the session's token, CSRF token or password hash.
+impl std::fmt::Debug for Viewer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Viewer")
+            .field("user", &self.user.name)
+            .field("role", &self.user.role)
+            .field("stage", &self.session.stage)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The web surface's state: sessions, its own login throttle, the operations.
+pub struct Portal {
+    store: Store,
+    admin: Admin,
+    verifier: Verifier,
+    /// Every open web session.
+    pub sessions: Sessions,
+    /// Failed web sign-ins, counted apart from WebDAV's: a WebDAV brute force must not lock
+    /// anyone out of this page, nor the reverse.
+    throttle: Throttle,
+    /// The per-network argon2 budget, shared with WebDAV: it is one pool they both drain.
+    budget: Arc<AddressBudget>,
+    /// What session lifetimes, the throttle's windows and the TOTP step are read from.
+    clock: Clock,
+}
+
+impl Portal {
+    /// The portal over a running server's store, operations, argon2 pool and its per-network
+    /// budget (the gate's, [`crate::auth::Gate::budget`]), on `clock`.
+    pub fn new(
+        store: Store,
+        admin: Admin,
+        verifier: Verifier,
+        budget: Arc<AddressBudget>,
+        clock: Clock,
+    ) -> Self {
+        let (sessions, throttle) = (Sessions::default(), Throttle::default());
+        Self { store, admin, verifier, sessions, throttle, budget, clock }
+    }
+
+    /// True if `code` is current for `factor` and its step was not used before (then it is
+    /// recorded as used).
+    async fn accept_code(
+        &self,
+        name: &UserName,
+        factor: &TotpFactor,
+        code: &str,
+    ) -> Result<bool, PortalError> {
+        let Some(step) = totp::check(&factor.secret, code, self.clock.unix_seconds()) else {
+            return Ok(false);
+        };
+        Ok(self.store.accept_totp_step(name, step).await?)
+    }
+
+    async fn load(&self, name: UserName) -> Result<Option<User>, PortalError> {
+        Ok(self.store.user(&name).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::web::session::Stage;
+
+    #[test]
+    fn a_viewer_and_an_enrolment_never_show_their_secrets_in_debug() {
+        let user = User {
+            name: UserName::parse("alice").unwrap(),
+            role: Role::User,
+            password_hash: "$argon2id$v=19$hash-of-alice".into(),
+            created_at: chrono::Utc::now(),
+            disabled: false,
+            quota_bytes: None,
+            totp: None,
+        };
+        let sessions = Sessions::default();
+        let (token, session) =
+            sessions.open(&user, Stage::SignedIn, std::time::Instant::now()).unwrap();
+        let csrf = session.csrf.clone();
+        let viewer = Viewer { user, token: Secret::new(token.clone()), session };
+        let shown = format!("{viewer:?}");
+        for secret in [&token, &csrf, "hash-of-alice"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+        assert!(shown.contains("alice"), "{shown}");
+
+        let step = LoginStep::SignedIn(Secret::new(token.clone()), viewer.session.clone());
+        assert!(!format!("{step:?}").contains(&token));
+
+        let key = b"12345678901234567890";
+        let enrolment = Enrolment::of(key, "alice").unwrap();
+        let shown = format!("{enrolment:?}");
+        assert!(!shown.contains(&enrolment.manual_key) && !shown.contains("otpauth"), "{shown}");
+    }
+}

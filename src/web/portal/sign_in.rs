@@ -1,0 +1,232 @@
+//! Signing in on the web: the password step, the code step of a second factor, the web's own
+//! throttle (apart from WebDAV's, sharing its per-network argon2 budget), and the sessions a
+//! request is checked against. Every refusal leaves the line fail2ban reads, worded as WebDAV's.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use super::error::{Refusal, unavailable};
+use super::{Portal, PortalError, Viewer};
+use crate::auth::throttle::{Policy, Verdict};
+use crate::auth::token::Secret;
+use crate::auth::verify::Busy;
+use crate::store::{User, UserName};
+use crate::web::session::{CodeClaim, MAX_CODE_ATTEMPTS, Session, Stage};
+
+/// The result of the password step of a login.
+#[derive(Debug)]
+pub enum LoginStep {
+    /// Signed in: the new session's token and session.
+    SignedIn(Secret, Session),
+    /// The password was right; a TOTP code must follow in this half-open session.
+    NeedsCode(Secret, Session),
+}
+
+impl Portal {
+    /// The throttle policy of a web sign-in: the settings', without the one attempt a minute
+    /// WebDAV lets through a lockout (here it would be a guess a minute at a chosen password).
+    fn policy(&self) -> Policy {
+        Policy { trickle: false, ..Policy::from_settings(&self.store.settings()) }
+    }
+
+    /// The password step: right password and enabled account, or [`PortalError::BadCredentials`]
+    /// after the same work and delay whatever was wrong.
+    pub async fn login(
+        &self,
+        peer: IpAddr,
+        name: &str,
+        password: &str,
+    ) -> Result<LoginStep, PortalError> {
+        let key = name.trim().to_ascii_lowercase();
+        let policy = self.policy();
+        if let Verdict::Refuse { retry_after } =
+            self.throttle.admit(&policy, peer, &key, self.clock.instant())
+        {
+            log_throttled(&key, peer, retry_after);
+            return Err(held(retry_after).await);
+        }
+        // Every sign-in costs one argon2 from the network's budget, and keeps it even when right
+        // (a right password is not cached: a refund would let one account loop on the pool).
+        if let Verdict::Refuse { retry_after } =
+            self.budget.charge(&policy, peer, self.clock.instant())
+        {
+            self.throttle.refund(&policy, peer, &key);
+            // The same line as a WebDAV refusal over the budget, for fail2ban.
+            tracing::warn!(
+                target: "davgate::auth",
+                "Login throttled: '{}' (Remote IP: '{peer}') web: too many sign-in attempts \
+                 from this network, retry in {}s",
+                crate::log_safe::log_safe(&key),
+                retry_after.as_secs().max(1)
+            );
+            return Err(held(retry_after).await);
+        }
+        let secret = Secret::new(password.to_string());
+        let user = match UserName::parse(&key) {
+            Ok(name) => match self.load(name).await {
+                Ok(user) => user,
+                Err(e) => {
+                    self.budget.refund(&policy, peer, self.clock.instant());
+                    self.throttle.refund(&policy, peer, &key);
+                    return Err(e);
+                }
+            },
+            Err(_) => None,
+        };
+        let verified = match &user {
+            Some(u) if !u.disabled => self.verifier.verify(&u.password_hash, &secret).await,
+            _ => self.verifier.verify_dummy(&secret).await,
+        };
+        let Ok(ok) = verified else {
+            self.budget.refund(&policy, peer, self.clock.instant());
+            self.throttle.refund(&policy, peer, &key);
+            return Err(PortalError::Unavailable(format!("web sign-in refused: {Busy}")));
+        };
+        let user = match (ok, user) {
+            (true, Some(user)) => user,
+            _ => {
+                tracing::warn!(
+                    target: "davgate::auth",
+                    "Login failed: '{}' (Remote IP: '{peer}') web: wrong user name or password",
+                    crate::log_safe::log_safe(&key)
+                );
+                tokio::time::sleep(self.throttle.failed(&policy, peer, &key)).await;
+                return Err(PortalError::BadCredentials);
+            }
+        };
+        if user.totp.is_some() {
+            // The count goes on until the code is right: a stolen password alone cannot be used
+            // to try codes for ever.
+            let (token, session) = self.open(&user, Stage::SecondFactor { attempts: 0 })?;
+            return Ok(LoginStep::NeedsCode(token, session));
+        }
+        self.throttle.record_success(&policy, peer, &key);
+        let (token, session) = self.open(&user, Stage::SignedIn)?;
+        Ok(LoginStep::SignedIn(token, session))
+    }
+
+    /// The code step of a login in the half-open session `token`: a signed-in session under a
+    /// new token (the half-open one is closed).
+    pub async fn second_factor(
+        &self,
+        peer: IpAddr,
+        token: &str,
+        code: &str,
+    ) -> Result<(Secret, Session), PortalError> {
+        let session =
+            self.sessions.get(token, self.clock.instant()).ok_or(PortalError::SignedOut)?;
+        if session.stage == Stage::SignedIn {
+            return Err(already_signed_in());
+        }
+        let key = session.user.as_str();
+        let policy = self.policy();
+        if let Verdict::Refuse { retry_after } =
+            self.throttle.admit(&policy, peer, key, self.clock.instant())
+        {
+            log_throttled(key, peer, retry_after);
+            return Err(held(retry_after).await);
+        }
+        // Claimed before the code is looked at: the sixth of any number of racing requests is
+        // refused unchecked.
+        let attempt = match self.sessions.claim_code_attempt(token, self.clock.instant()) {
+            CodeClaim::Granted(n) => n,
+            CodeClaim::Spent | CodeClaim::Gone => {
+                self.throttle.refund(&policy, peer, key);
+                return Err(PortalError::SignedOut);
+            }
+            CodeClaim::SignedIn => {
+                self.throttle.refund(&policy, peer, key);
+                return Err(already_signed_in());
+            }
+        };
+        let user = self
+            .load(session.user.clone())
+            .await?
+            .filter(|u| !u.disabled && session.credential.matches(u));
+        let accepted = match user.as_ref().and_then(|u| u.totp.as_ref()) {
+            Some(factor) => self.accept_code(&session.user, factor, code).await?,
+            None => false,
+        };
+        let user = match (accepted, user) {
+            (true, Some(user)) => user,
+            _ => {
+                let spent = attempt >= MAX_CODE_ATTEMPTS;
+                if spent {
+                    self.sessions.close(token);
+                }
+                tracing::warn!(
+                    target: "davgate::auth",
+                    "Login failed: '{key}' (Remote IP: '{peer}') web: wrong second-factor code"
+                );
+                tokio::time::sleep(self.throttle.failed(&policy, peer, key)).await;
+                return Err(if spent { PortalError::SignedOut } else { PortalError::BadCode });
+            }
+        };
+        self.throttle.record_success(&policy, peer, key);
+        self.sessions.close(token);
+        self.open(&user, Stage::SignedIn)
+    }
+
+    /// The signed-in viewer behind a session token, checked against the store: the sessions of
+    /// a disabled or removed account, or of one whose password changed since they were opened
+    /// (by the web, the admin socket or the CLI), end here.
+    pub async fn viewer(&self, token: Option<&str>) -> Result<Viewer, PortalError> {
+        let token = token.ok_or(PortalError::SignedOut)?;
+        let session =
+            self.sessions.get(token, self.clock.instant()).ok_or(PortalError::SignedOut)?;
+        if session.stage != Stage::SignedIn {
+            return Err(PortalError::SignedOut);
+        }
+        match self.load(session.user.clone()).await? {
+            Some(user) if !user.disabled && session.credential.matches(&user) => {
+                Ok(Viewer { user, token: Secret::new(token.to_string()), session })
+            }
+            _ => {
+                self.sessions.close(token);
+                Err(PortalError::SignedOut)
+            }
+        }
+    }
+
+    /// The half-open session behind `token`, if it is waiting for a code.
+    pub fn pending(&self, token: Option<&str>) -> Option<Session> {
+        let session = self.sessions.get(token?, self.clock.instant())?;
+        matches!(session.stage, Stage::SecondFactor { .. }).then_some(session)
+    }
+
+    /// Signs out.
+    pub fn logout(&self, token: &str) {
+        self.sessions.close(token);
+    }
+
+    fn open(&self, user: &User, stage: Stage) -> Result<(Secret, Session), PortalError> {
+        let (token, session) =
+            self.sessions.open(user, stage, self.clock.instant()).map_err(unavailable)?;
+        Ok((Secret::new(token), session))
+    }
+}
+
+/// How long a throttled sign-in is held back before its 429 (the connection is then closed), so
+/// that a flood of refused attempts cannot spin at the server's full speed.
+const THROTTLED_HOLD: Duration = Duration::from_secs(1);
+
+/// The line a sign-in refused by the per-user throttle leaves, worded as WebDAV's (for fail2ban).
+fn log_throttled(key: &str, peer: IpAddr, retry_after: Duration) {
+    tracing::warn!(
+        target: "davgate::auth",
+        "Login throttled: '{}' (Remote IP: '{peer}') web: too many failures, retry in {}s",
+        crate::log_safe::log_safe(key),
+        retry_after.as_secs().max(1)
+    );
+}
+
+/// A throttled refusal, after the hold.
+async fn held(retry_after: Duration) -> PortalError {
+    tokio::time::sleep(THROTTLED_HOLD).await;
+    PortalError::Throttled(retry_after)
+}
+
+/// A code sent for a session that needs none.
+fn already_signed_in() -> PortalError {
+    PortalError::refused(Refusal::AlreadySignedIn, "this session is already signed in")
+}
