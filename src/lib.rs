@@ -62,7 +62,8 @@ pub use http::{Error as HttpError, Limits};
 pub use server::{FIRST_ADMIN, Server, ServerOptions};
 pub use size::{HumanSize, SizeError};
 pub use store::{
-    AppPasswordId, AppPasswordName, Error as StoreError, NameError, Role, SettingKey, UserName,
+    AppPasswordId, AppPasswordName, Error as StoreError, Location as StoreLocation,
+    LocationError as StoreLocationError, NameError, Role, SettingKey, UserName,
 };
 
 /// What the fuzz targets and the integration tests reach below the embedding API: the parsers of

@@ -26,6 +26,9 @@ use crate::web::portal::Portal;
 pub struct ServerOptions {
     /// The data directory: `davgate.redb`, `files/<user>/`, `admin.sock`.
     pub data_dir: PathBuf,
+    /// Where the store is: None for the redb file in `data_dir`; a PostgreSQL location for a
+    /// store shared by several nodes.
+    pub store: Option<crate::store::Location>,
     /// Address to listen on.
     pub listen: SocketAddr,
     /// PEM certificate chain and private key, to serve HTTPS.
@@ -50,6 +53,7 @@ impl ServerOptions {
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
         Self {
             data_dir: data_dir.into(),
+            store: None,
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             tls: None,
             gate: GateOptions::default(),
@@ -93,10 +97,9 @@ impl Server {
             }
             Err(e) => tracing::warn!("cannot clean unfinished uploads: {e}"),
         }
-        let store_path = data.join(Store::FILE_NAME);
-        // Opening reads the file: off the runtime, like every other store call.
-        let opening = tokio::task::spawn_blocking(move || Store::open(&store_path));
-        let store = opening.await.map_err(crate::store::Error::from)??;
+        let location = (options.store.clone())
+            .unwrap_or_else(|| crate::store::Location::Redb(data.join(Store::FILE_NAME)));
+        let store = Store::open(&location).await?;
         let clock = options.clock.clone();
         let gate = Gate::start(store.clone(), &options.gate, clock.clone())
             .map_err(|e| Error::io("starting the auth gate", std::io::Error::other(e)))?;

@@ -39,8 +39,13 @@ const PAUSE: Duration = Duration::from_millis(100);
 impl Client {
     /// Reaches the operations of the data directory `data_dir`: through the running server's
     /// admin socket if one answers, else on the store directly (creating the data directory and
-    /// the store if needed).
-    pub async fn connect(data_dir: &Path) -> Result<Self, OpError> {
+    /// the store if needed). A shared store (PostgreSQL) is always opened directly: the
+    /// database takes any number of clients, with or without a server running.
+    pub async fn connect(data_dir: &Path, location: &store::Location) -> Result<Self, OpError> {
+        if location.is_shared() {
+            let store = Store::open(location).await?;
+            return Ok(Self(Link::Store(Admin::new(store, Hasher::Direct, Clock::system()))));
+        }
         let socket_path = socket::path(data_dir);
         let store_path = data_dir.join(Store::FILE_NAME);
         for _ in 0..ATTEMPTS {
@@ -52,7 +57,7 @@ impl Client {
                 crate::fs_private::create_private_dir(&dir).map_err(|e| {
                     OpError::channel(&dir, format_args!("cannot create the data directory: {e}"))
                 })?;
-                Ok::<_, OpError>(Store::open(&file))
+                Ok::<_, OpError>(Store::open_file(&file))
             })
             .await??;
             match opened {

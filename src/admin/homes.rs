@@ -15,7 +15,7 @@ pub const REMOVED: &str = ".removed";
 
 /// The files root of the data directory that holds `store`.
 pub fn files_root(store: &Store) -> Option<PathBuf> {
-    Some(store.path().parent()?.join("files"))
+    Some(store.path()?.parent()?.join("files"))
 }
 
 /// Moves `name`'s home (if there is one) under `files_root/.removed/`; returns where it went.

@@ -58,9 +58,14 @@ pub(super) struct ServeArgs {
     bench_bypass_gate: Option<String>,
 }
 
-pub(super) fn serve(data: PathBuf, args: ServeArgs) -> Result<(), Error> {
+pub(super) fn serve(
+    data: PathBuf,
+    store: davgate::StoreLocation,
+    args: ServeArgs,
+) -> Result<(), Error> {
     init_logging();
     let mut options = ServerOptions::new(data.clone());
+    options.store = Some(store);
     options.listen = args.listen;
     options.tls = args.tls_cert.zip(args.tls_key);
     // Both are range-checked by clap, far below usize::MAX.

@@ -77,6 +77,26 @@ impl Feed {
         Self { sender: watch::Sender::new(first), order: Mutex::new(()) }
     }
 
+    /// A feed starting at a shared store's `generation` (the database's row, not 0).
+    pub(super) fn starting_at(generation: Generation, settings: Settings) -> Self {
+        let first = Snapshot { generation, settings: Arc::new(settings) };
+        Self { sender: watch::Sender::new(first), order: Mutex::new(()) }
+    }
+
+    /// Publishes `generation` with the settings read in the same snapshot of the shared store,
+    /// if it is newer than what the feed holds: the database's order, whichever of the
+    /// committing call, the listener or the poll sees it first. Older or equal values are
+    /// dropped, so the feed never goes back.
+    pub(super) fn advance(&self, generation: Generation, settings: Settings) {
+        self.sender.send_if_modified(|snapshot| {
+            if generation <= snapshot.generation {
+                return false;
+            }
+            *snapshot = Snapshot { generation, settings: Arc::new(settings) };
+            true
+        });
+    }
+
     /// The newest generation: a read lock and a copy, no reference count touched (the gate
     /// reads it on every request).
     pub(super) fn generation(&self) -> Generation {

@@ -55,12 +55,12 @@ const PER_FILE: [&str; 5] = [
     "{http://owncloud.org/ns}checksums",
 ];
 
-fn is_counted(key: &str) -> bool {
+pub(super) fn is_counted(key: &str) -> bool {
     !PER_FILE.contains(&key)
 }
 
 /// (count, bytes) of one stored property towards the budget.
-fn cost(key: &str, stored: &[u8]) -> (u64, u64) {
+pub(super) fn cost(key: &str, stored: &[u8]) -> (u64, u64) {
     if is_counted(key) { (1, (key.len() + stored.len()) as u64) } else { (0, 0) }
 }
 
@@ -79,14 +79,14 @@ fn set_usage(txn: &WriteTransaction, user: &str, (count, bytes): (u64, u64)) -> 
 }
 
 /// `usage` plus `added` minus `removed`, never below zero.
-fn adjusted(usage: (u64, u64), added: (u64, u64), removed: (u64, u64)) -> (u64, u64) {
+pub(super) fn adjusted(usage: (u64, u64), added: (u64, u64), removed: (u64, u64)) -> (u64, u64) {
     (
         usage.0.saturating_add(added.0).saturating_sub(removed.0),
         usage.1.saturating_add(added.1).saturating_sub(removed.1),
     )
 }
 
-fn sum(costs: impl Iterator<Item = (u64, u64)>) -> (u64, u64) {
+pub(super) fn sum(costs: impl Iterator<Item = (u64, u64)>) -> (u64, u64) {
     costs.fold((0, 0), |acc, c| (acc.0 + c.0, acc.1 + c.1))
 }
 
@@ -127,7 +127,7 @@ impl DeadProp {
 }
 
 /// Keys of `path` itself and of everything below it, as (path, prop-key) bounds.
-fn subtree(path: &str) -> [(String, String); 2] {
+pub(super) fn subtree(path: &str) -> [(String, String); 2] {
     let below = if path == "/" { "/".to_string() } else { format!("{path}/") };
     // '0' is the character after '/', so [below, below-with-'0') is exactly the descendants.
     let end = format!("{}0", &below[..below.len() - 1]);
@@ -212,7 +212,7 @@ fn transplant(
 }
 
 /// The indices of `patch` that cannot be stored, by size alone.
-fn too_large(patch: &[(bool, DeadProp)], limits: &PropLimits) -> Vec<usize> {
+pub(super) fn too_large(patch: &[(bool, DeadProp)], limits: &PropLimits) -> Vec<usize> {
     let is_too_large = |prop: &DeadProp| {
         let key = DeadProp::key(prop.namespace.as_deref(), &prop.name);
         let cap = if is_counted(&key) { limits.value_bytes } else { limits.per_file_value_bytes };
@@ -271,6 +271,9 @@ fn patch(
 impl Store {
     /// The dead properties of one path.
     pub async fn dead_props(&self, user: &UserName, path: &str) -> Result<Vec<DeadProp>> {
+        if let Some(pg) = self.postgres() {
+            return pg.dead_props(user, path).await;
+        }
         let (user, path) = (user.clone(), path.to_string());
         self.read(move |txn| {
             let table = txn.open_table(DEAD_PROPS)?;
@@ -295,6 +298,9 @@ impl Store {
         path: &str,
         key: &str,
     ) -> Result<Option<DeadProp>> {
+        if let Some(pg) = self.postgres() {
+            return pg.dead_prop(user, path, key).await;
+        }
         let (user, path, key) = (user.clone(), path.to_string(), key.to_string());
         self.read(move |txn| {
             let table = txn.open_table(DEAD_PROPS)?;
@@ -312,7 +318,10 @@ impl Store {
         path: &str,
         changes: Vec<(bool, DeadProp)>,
     ) -> Result<PatchOutcome> {
-        let refused = too_large(&changes, &self.inner.prop_limits);
+        if let Some(pg) = self.postgres() {
+            return pg.patch_dead_props(user, path, changes).await;
+        }
+        let refused = too_large(&changes, &self.prop_limits());
         if !refused.is_empty() {
             return Ok(PatchOutcome::Refused(refused));
         }
@@ -332,17 +341,23 @@ impl Store {
     /// After a COPY: `to`'s subtree gets `from`'s properties (its own are dropped). False if
     /// the user's budget left no room for the counted ones, which were then not copied.
     pub async fn copy_dead_props(&self, user: &UserName, from: &str, to: &str) -> Result<bool> {
+        if let Some(pg) = self.postgres() {
+            return pg.copy_dead_props(user, from, to).await;
+        }
         self.transplant(user, from, to, true).await
     }
 
     /// After a MOVE: `from`'s properties now belong to `to`.
     pub async fn move_dead_props(&self, user: &UserName, from: &str, to: &str) -> Result<()> {
+        if let Some(pg) = self.postgres() {
+            return pg.move_dead_props(user, from, to).await;
+        }
         self.transplant(user, from, to, false).await?;
         Ok(())
     }
 
     async fn transplant(&self, user: &UserName, from: &str, to: &str, keep: bool) -> Result<bool> {
-        let limits = self.inner.prop_limits;
+        let limits = self.prop_limits();
         let (user, from, to) = (user.clone(), from.to_string(), to.to_string());
         self.write(Change::Harmless, move |txn| {
             transplant(txn, user.as_str(), &from, &to, keep, &limits)
@@ -352,6 +367,9 @@ impl Store {
 
     /// (count, bytes) of a user's counted dead properties.
     pub async fn dead_props_usage(&self, user: &UserName) -> Result<(u64, u64)> {
+        if let Some(pg) = self.postgres() {
+            return pg.dead_props_usage(user).await;
+        }
         let user = user.clone();
         self.read(move |txn| {
             let table = txn.open_table(DEAD_PROPS_USAGE)?;
@@ -362,6 +380,9 @@ impl Store {
 
     /// After a DELETE: the subtree's properties go too.
     pub async fn delete_dead_props(&self, user: &UserName, path: &str) -> Result<()> {
+        if let Some(pg) = self.postgres() {
+            return pg.delete_dead_props(user, path).await;
+        }
         let (user, path) = (user.clone(), path.to_string());
         self.write(Change::Harmless, move |txn| remove_subtree(txn, user.as_str(), &path)).await
     }
