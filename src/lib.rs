@@ -75,5 +75,6 @@ pub mod internal {
     pub use crate::auth::token::{TokenError, generate, parse as parse_app_password};
     pub use crate::http::{FragmentGuard, Treatment, Verdict};
     pub use crate::store::ALPHABET;
+    pub use crate::store::test_database::TestDatabase;
     pub use crate::web::totp::code_at as totp_code_at;
 }

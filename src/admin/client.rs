@@ -309,6 +309,10 @@ mod tests {
     use super::*;
     use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
 
+    fn redb_in(dir: &Path) -> store::Location {
+        store::Location::parse(None, dir).unwrap()
+    }
+
     /// A stand-in server on a data directory's socket that answers every request with `line`.
     fn fake_server(dir: &Path, line: &'static str) -> tokio::task::JoinHandle<()> {
         let listener = tokio::net::UnixListener::bind(socket::path(dir)).unwrap();
@@ -326,7 +330,7 @@ mod tests {
     async fn a_reply_of_another_operation_is_an_error_that_says_so() {
         let dir = tempfile::tempdir().unwrap();
         let server = fake_server(dir.path(), r#"{"ok":{"reply":"revoked","count":1}}"#);
-        let client = Client::connect(dir.path()).await.unwrap();
+        let client = Client::connect(dir.path(), &redb_in(dir.path())).await.unwrap();
         let e = client.users().await.unwrap_err();
         assert_eq!(e.code(), "unexpected_reply");
         assert!(e.to_string().contains("'user list' with a 'revoked' reply"), "{e}");
@@ -339,7 +343,7 @@ mod tests {
         let line =
             r#"{"error":{"code":"last_admin","message":"'root' is the last enabled admin"}}"#;
         let server = fake_server(dir.path(), line);
-        let client = Client::connect(dir.path()).await.unwrap();
+        let client = Client::connect(dir.path(), &redb_in(dir.path())).await.unwrap();
         let root = UserName::parse("root").unwrap();
         let e = client.remove_user(&root).await.unwrap_err();
         assert_eq!(e, OpError::LastAdmin("'root' is the last enabled admin".into()));
@@ -349,7 +353,7 @@ mod tests {
     #[tokio::test]
     async fn without_a_server_the_client_works_on_the_store_itself() {
         let dir = tempfile::tempdir().unwrap();
-        let client = Client::connect(dir.path()).await.unwrap();
+        let client = Client::connect(dir.path(), &redb_in(dir.path())).await.unwrap();
         let alice = UserName::parse("alice").unwrap();
         let created = client.add_user(&alice, Role::User, NewPassword::Generate).await.unwrap();
         assert!(created.generated_password.is_some());

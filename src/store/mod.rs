@@ -26,6 +26,9 @@ mod pg;
 mod props;
 mod settings;
 mod tables;
+pub mod test_database;
+#[cfg(test)]
+mod testing;
 mod users;
 
 pub use accounts::LoginRecord;
@@ -219,6 +222,20 @@ impl Store {
             Location::Postgres(config) => {
                 let pg = pg::Pg::open(config, PropLimits::default()).await?;
                 Ok(Self { backend: Backend::Postgres(pg) })
+            }
+        }
+    }
+
+    /// [`Store::open`] with other property limits (the tests' small budgets).
+    #[cfg(test)]
+    pub(crate) async fn open_limited(location: &Location, limits: PropLimits) -> Result<Self> {
+        match location {
+            Location::Redb(path) => {
+                let path = path.clone();
+                tokio::task::spawn_blocking(move || Self::open_with(&path, limits)).await?
+            }
+            Location::Postgres(config) => {
+                Ok(Self { backend: Backend::Postgres(pg::Pg::open(config, limits).await?) })
             }
         }
     }

@@ -390,6 +390,7 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
+    use super::super::testing::{TestStore, conformance};
     use super::*;
 
     fn store(limits: PropLimits) -> (tempfile::TempDir, Store) {
@@ -415,18 +416,18 @@ mod tests {
     const SMALL: PropLimits =
         PropLimits { value_bytes: 200, per_file_value_bytes: 150, count: 3, bytes: 100_000 };
 
-    #[tokio::test]
-    async fn a_value_over_the_size_cap_refuses_the_whole_patch() {
-        let (_dir, store) = store(SMALL);
+    conformance!(a_value_over_the_size_cap_refuses_the_whole_patch, super::SMALL);
+    async fn a_value_over_the_size_cap_refuses_the_whole_patch(t: TestStore) {
+        let store = t.store.clone();
         let patch = vec![(true, prop("urn:x", "a", 10)), (true, prop("urn:x", "b", 500))];
         let outcome = store.patch_dead_props(&alice(), "/f", patch).await.unwrap();
         assert_eq!(outcome, PatchOutcome::Refused(vec![1]));
         assert!(store.dead_props(&alice(), "/f").await.unwrap().is_empty(), "all or nothing");
     }
 
-    #[tokio::test]
-    async fn the_budget_counts_properties_and_frees_them_when_removed() {
-        let (_dir, store) = store(SMALL);
+    conformance!(the_budget_counts_properties_and_frees_them_when_removed, super::SMALL);
+    async fn the_budget_counts_properties_and_frees_them_when_removed(t: TestStore) {
+        let store = t.store.clone();
         let set = async |path: &str, name: &str| {
             store.patch_dead_props(&alice(), path, vec![(true, prop("urn:x", name, 10))]).await
         };
@@ -449,9 +450,9 @@ mod tests {
         assert_eq!(store.dead_props_usage(&bob).await.unwrap(), (0, 0), "budgets are per user");
     }
 
-    #[tokio::test]
-    async fn per_file_properties_are_capped_in_size_but_not_counted() {
-        let (_dir, store) = store(SMALL);
+    conformance!(per_file_properties_are_capped_in_size_but_not_counted, super::SMALL);
+    async fn per_file_properties_are_capped_in_size_but_not_counted(t: TestStore) {
+        let store = t.store.clone();
         let ms = "urn:schemas-microsoft-com:";
         for i in 0..10 {
             let patch = vec![(true, prop(ms, "Win32CreationTime", 30))];
@@ -466,9 +467,9 @@ mod tests {
         );
     }
 
-    #[tokio::test]
-    async fn a_copy_over_the_budget_leaves_the_counted_properties_behind() {
-        let (_dir, store) = store(SMALL);
+    conformance!(a_copy_over_the_budget_leaves_the_counted_properties_behind, super::SMALL);
+    async fn a_copy_over_the_budget_leaves_the_counted_properties_behind(t: TestStore) {
+        let store = t.store.clone();
         let ms = "urn:schemas-microsoft-com:";
         let patch = vec![(true, prop("urn:x", "a", 10)), (true, prop(ms, "Win32CreationTime", 30))];
         store.patch_dead_props(&alice(), "/d/f", patch).await.unwrap();
@@ -500,7 +501,7 @@ mod tests {
             .await
             .unwrap();
         drop(store);
-        let store = Store::open(&dir.path().join(Store::FILE_NAME)).unwrap();
+        let store = Store::open_file(&dir.path().join(Store::FILE_NAME)).unwrap();
         assert_eq!(store.dead_props_usage(&alice()).await.unwrap(), expected);
         assert_eq!(expected.0, 1);
     }
