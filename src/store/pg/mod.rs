@@ -188,3 +188,6 @@ impl Pg {
         Ok(next)
     }
 }
+
+#[cfg(test)]
+mod tests;
