@@ -23,6 +23,7 @@ mod isolation;
 mod limits;
 mod litmus;
 mod pages;
+mod pg;
 mod props;
 mod rclone;
 mod serve;
