@@ -5,8 +5,8 @@ use clap::Subcommand;
 use super::output::{print, to_json, users_table};
 use super::{CliError, read_password, user_name};
 use davgate::HumanSize;
-use davgate::Role;
 use davgate::NewPassword;
+use davgate::Role;
 
 /// What `davgate user` does.
 #[derive(Debug, Subcommand)]

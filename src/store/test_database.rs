@@ -42,7 +42,8 @@ impl TestDatabase {
             COUNT.fetch_add(1, Ordering::Relaxed),
             rand::random::<u32>()
         );
-        let admin: tokio_postgres::Config = url.parse().unwrap_or_else(|e| panic!("{URL_VARIABLE}: {e}"));
+        let admin: tokio_postgres::Config =
+            url.parse().unwrap_or_else(|e| panic!("{URL_VARIABLE}: {e}"));
         let (client, connection) = admin
             .connect(tokio_postgres::NoTls)
             .await

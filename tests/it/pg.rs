@@ -69,11 +69,8 @@ async fn two_servers_starting_at_once_on_an_empty_database_create_one_admin() {
         options.store = Some(db.location());
         Server::start(options)
     });
-    let servers: Vec<Server> = futures_util::future::join_all(starts)
-        .await
-        .into_iter()
-        .map(|s| s.unwrap())
-        .collect();
+    let servers: Vec<Server> =
+        futures_util::future::join_all(starts).await.into_iter().map(|s| s.unwrap()).collect();
     let created = servers.iter().filter(|s| s.first_admin().is_some()).count();
     assert_eq!(created, 1, "exactly one node creates the first admin");
     let users = servers[1].admin().users().await.unwrap();

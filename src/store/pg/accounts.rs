@@ -7,8 +7,8 @@ use tokio_postgres::Row;
 
 use super::{Pg, bump, from_bigint, to_bigint};
 use crate::store::{
-    AppPassword, AppPasswordId, Error, LoginRecord, NewAppPassword, Result,
-    Role, TotpFactor, User, UserName,
+    AppPassword, AppPasswordId, Error, LoginRecord, NewAppPassword, Result, Role, TotpFactor, User,
+    UserName,
 };
 
 const USER_COLUMNS: &str = "name, role, password_hash, created_at, disabled, quota_bytes, \
@@ -127,7 +127,8 @@ impl Pg {
         if disabled {
             refuse_last_admin(&txn, name).await?;
         }
-        let sql = format!("UPDATE users SET disabled = $2 WHERE name = $1 RETURNING {USER_COLUMNS}");
+        let sql =
+            format!("UPDATE users SET disabled = $2 WHERE name = $1 RETURNING {USER_COLUMNS}");
         let row = txn.query_opt(&sql, &[&name.as_str(), &disabled]).await?;
         let user = user_of(&row.ok_or_else(|| unknown(name))?)?;
         self.commit_published(txn, generation).await?;
@@ -200,7 +201,10 @@ impl Pg {
 
 /// Locks every enabled admin's row, then refuses if `name` is the only one: every change that
 /// could leave no enabled admin runs this first, so two of them take turns.
-async fn refuse_last_admin(txn: &deadpool_postgres::Transaction<'_>, name: &UserName) -> Result<()> {
+async fn refuse_last_admin(
+    txn: &deadpool_postgres::Transaction<'_>,
+    name: &UserName,
+) -> Result<()> {
     let rows = txn
         .query("SELECT name FROM users WHERE role = 'admin' AND NOT disabled FOR UPDATE", &[])
         .await?;
@@ -244,7 +248,14 @@ impl Pg {
             .execute(
                 "INSERT INTO app_passwords (id, owner, name, secret_hash, created_at, expires_at)
                  VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING",
-                &[&new.id.as_str(), &new.owner.as_str(), &new.name, &new.secret_hash, &now, &expires_at],
+                &[
+                    &new.id.as_str(),
+                    &new.owner.as_str(),
+                    &new.name,
+                    &new.secret_hash,
+                    &now,
+                    &expires_at,
+                ],
             )
             .await?;
         if inserted == 0 {
@@ -288,7 +299,9 @@ impl Pg {
                 if client.query_opt(exists, &[&name.as_str()]).await?.is_none() {
                     return Err(unknown(name));
                 }
-                let sql = format!("SELECT {PASSWORD_COLUMNS} FROM app_passwords WHERE owner = $1 {order}");
+                let sql = format!(
+                    "SELECT {PASSWORD_COLUMNS} FROM app_passwords WHERE owner = $1 {order}"
+                );
                 client.query(&sql, &[&name.as_str()]).await?
             }
             None => {
@@ -382,7 +395,10 @@ impl Pg {
     }
 
     /// One statement for the batch; a time older than the stored one changes nothing.
-    pub(crate) async fn record_last_used(&self, uses: Vec<(AppPasswordId, DateTime<Utc>)>) -> Result<()> {
+    pub(crate) async fn record_last_used(
+        &self,
+        uses: Vec<(AppPasswordId, DateTime<Utc>)>,
+    ) -> Result<()> {
         let mut latest: HashMap<String, DateTime<Utc>> = HashMap::new();
         for (id, at) in uses {
             let entry = latest.entry(id.as_str().to_string()).or_insert(at);

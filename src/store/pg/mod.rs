@@ -82,7 +82,8 @@ impl Pg {
             schema::migrate(&mut client).await?;
         }
         let (generation, settings) = state(&pool).await?;
-        let pg = Arc::new(Self { pool, feed: Feed::starting_at(generation, settings), prop_limits });
+        let pg =
+            Arc::new(Self { pool, feed: Feed::starting_at(generation, settings), prop_limits });
         listener::spawn(Arc::downgrade(&pg), listen_config);
         Ok(pg)
     }
@@ -171,7 +172,11 @@ fn from_bigint(value: i64, what: &'static str) -> Result<u64> {
 impl Pg {
     /// [`super::Store::set_setting`]: validated against the settings in force at the
     /// generation's row lock, stored, published.
-    pub(super) async fn set_setting(&self, key: super::SettingKey, value: &str) -> Result<Settings> {
+    pub(super) async fn set_setting(
+        &self,
+        key: super::SettingKey,
+        value: &str,
+    ) -> Result<Settings> {
         let mut client = self.client().await?;
         let txn = client.transaction().await?;
         let generation = bump(&txn).await?;

@@ -22,7 +22,10 @@ async fn lock_usage(txn: &Transaction<'_>, user: &str) -> Result<(u64, u64)> {
     )
     .await?;
     let row = txn
-        .query_one("SELECT count, bytes FROM dead_props_usage WHERE owner = $1 FOR UPDATE", &[&user])
+        .query_one(
+            "SELECT count, bytes FROM dead_props_usage WHERE owner = $1 FOR UPDATE",
+            &[&user],
+        )
         .await?;
     Ok((from_bigint(row.get(0), "usage.count")?, from_bigint(row.get(1), "usage.bytes")?))
 }
@@ -38,9 +41,14 @@ async fn set_usage(txn: &Transaction<'_>, user: &str, (count, bytes): (u64, u64)
 }
 
 /// Every (path, key, record) of `user` in `path`'s subtree.
-async fn collect(txn: &Transaction<'_>, user: &str, path: &str) -> Result<Vec<(String, String, Vec<u8>)>> {
+async fn collect(
+    txn: &Transaction<'_>,
+    user: &str,
+    path: &str,
+) -> Result<Vec<(String, String, Vec<u8>)>> {
     let [(own, _), (below, end)] = subtree(path);
-    let sql = format!("SELECT path, prop, record FROM dead_props WHERE owner = $1 AND {IN_SUBTREE}");
+    let sql =
+        format!("SELECT path, prop, record FROM dead_props WHERE owner = $1 AND {IN_SUBTREE}");
     let rows = txn.query(&sql, &[&user, &own, &below, &end]).await?;
     Ok(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect())
 }
@@ -48,7 +56,8 @@ async fn collect(txn: &Transaction<'_>, user: &str, path: &str) -> Result<Vec<(S
 /// Deletes `path`'s subtree; returns its cost.
 async fn remove_subtree(txn: &Transaction<'_>, user: &str, path: &str) -> Result<(u64, u64)> {
     let [(own, _), (below, end)] = subtree(path);
-    let sql = format!("DELETE FROM dead_props WHERE owner = $1 AND {IN_SUBTREE} RETURNING prop, record");
+    let sql =
+        format!("DELETE FROM dead_props WHERE owner = $1 AND {IN_SUBTREE} RETURNING prop, record");
     let rows = txn.query(&sql, &[&user, &own, &below, &end]).await?;
     Ok(sum(rows.iter().map(|r| cost(r.get(0), r.get(1)))))
 }
@@ -61,7 +70,12 @@ impl Pg {
         rows.iter().map(|r| decode(r.get(0))).collect()
     }
 
-    pub(crate) async fn dead_prop(&self, user: &UserName, path: &str, key: &str) -> Result<Option<DeadProp>> {
+    pub(crate) async fn dead_prop(
+        &self,
+        user: &UserName,
+        path: &str,
+        key: &str,
+    ) -> Result<Option<DeadProp>> {
         let client = self.client().await?;
         let sql = "SELECT record FROM dead_props WHERE owner = $1 AND path = $2 AND prop = $3";
         let row = client.query_opt(sql, &[&user.as_str(), &path, &key]).await?;
@@ -120,11 +134,21 @@ impl Pg {
         Ok(PatchOutcome::Stored)
     }
 
-    pub(crate) async fn copy_dead_props(&self, user: &UserName, from: &str, to: &str) -> Result<bool> {
+    pub(crate) async fn copy_dead_props(
+        &self,
+        user: &UserName,
+        from: &str,
+        to: &str,
+    ) -> Result<bool> {
         self.transplant(user, from, to, true).await
     }
 
-    pub(crate) async fn move_dead_props(&self, user: &UserName, from: &str, to: &str) -> Result<()> {
+    pub(crate) async fn move_dead_props(
+        &self,
+        user: &UserName,
+        from: &str,
+        to: &str,
+    ) -> Result<()> {
         self.transplant(user, from, to, false).await?;
         Ok(())
     }
@@ -167,7 +191,9 @@ impl Pg {
         let client = self.client().await?;
         let sql = "SELECT count, bytes FROM dead_props_usage WHERE owner = $1";
         match client.query_opt(sql, &[&user.as_str()]).await? {
-            Some(r) => Ok((from_bigint(r.get(0), "usage.count")?, from_bigint(r.get(1), "usage.bytes")?)),
+            Some(r) => {
+                Ok((from_bigint(r.get(0), "usage.count")?, from_bigint(r.get(1), "usage.bytes")?))
+            }
             None => Ok((0, 0)),
         }
     }

@@ -16,14 +16,16 @@ const MIGRATIONS: &[&str] = &[include_str!("migrations/1.sql")];
 pub(super) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// Serialises schema changes across processes (any constant; "davgate" in ASCII).
-const MIGRATION_LOCK: i64 = 0x6461_7667_6174_65;
+const MIGRATION_LOCK: i64 = 0x0064_6176_6761_7465;
 
 /// Brings the database to [`SCHEMA_VERSION`], or refuses a newer one.
 pub(super) async fn migrate(client: &mut Client) -> Result<()> {
     let txn = client.transaction().await?;
     txn.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).await?;
-    txn.batch_execute("CREATE TABLE IF NOT EXISTS meta (key text PRIMARY KEY, value bigint NOT NULL)")
-        .await?;
+    txn.batch_execute(
+        "CREATE TABLE IF NOT EXISTS meta (key text PRIMARY KEY, value bigint NOT NULL)",
+    )
+    .await?;
     let row = txn.query_opt("SELECT value FROM meta WHERE key = 'schema_version'", &[]).await?;
     let found: i64 = row.map(|r| r.get(0)).unwrap_or(0);
     if found > SCHEMA_VERSION {

@@ -128,7 +128,9 @@ async fn first_use_is_recorded_once_and_last_used_never_moves_back() {
 
     let newer = at + Days::minutes(10);
     one.record_last_used(vec![(id.clone(), newer)]).await.unwrap();
-    two.record_last_used(vec![(id.clone(), at + Days::minutes(2)), (id.clone(), at)]).await.unwrap();
+    two.record_last_used(vec![(id.clone(), at + Days::minutes(2)), (id.clone(), at)])
+        .await
+        .unwrap();
     let last = two.login_record(&id).await.unwrap().unwrap().password.last_used_at;
     assert_eq!(last.map(|t| t.timestamp_millis()), Some(newer.timestamp_millis()));
 }
