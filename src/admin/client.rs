@@ -44,7 +44,8 @@ impl Client {
     pub async fn connect(data_dir: &Path, location: &store::Location) -> Result<Self, OpError> {
         if location.is_shared() {
             let store = Store::open(location).await?;
-            return Ok(Self(Link::Store(Admin::new(store, Hasher::Direct, Clock::system()))));
+            let admin = Admin::new(store, Hasher::Direct, Clock::system());
+            return Ok(Self(Link::Store(admin.with_files_root(data_dir.join("files")))));
         }
         let socket_path = socket::path(data_dir);
         let store_path = data_dir.join(Store::FILE_NAME);

@@ -71,13 +71,23 @@ pub struct Admin {
     clock: Clock,
     status: Option<StatusSource>,
     audit: Audit,
+    /// Where the homes are (a removed account's is moved aside there): the data directory's
+    /// `files/` beside a redb store; given with [`Admin::with_files_root`] for a shared store.
+    files: Option<std::path::PathBuf>,
 }
 
 impl Admin {
     /// The operations on `store`, hashing with `hasher`, dating with `clock`; nothing audited and
     /// no status (there is no server) until [`Admin::with_status`] and [`Admin::audited`].
     pub fn new(store: Store, hasher: Hasher, clock: Clock) -> Self {
-        Self { store, hasher, clock, status: None, audit: Audit::Off }
+        let files = homes::files_root(&store);
+        Self { store, hasher, clock, status: None, audit: Audit::Off, files }
+    }
+
+    /// The same operations with the homes in `files` (a shared store has no data directory of
+    /// its own to find them from).
+    pub fn with_files_root(self, files: std::path::PathBuf) -> Self {
+        Self { files: Some(files), ..self }
     }
 
     /// The same operations, answering [`Admin::status`] from `status` (a running server's).
@@ -148,7 +158,7 @@ impl Admin {
                  again"
             ))
         };
-        let files = homes::files_root(&self.store)
+        let files = (self.files.clone())
             .ok_or_else(|| not_moved(name.as_str(), &"the data directory is unknown"))?;
         let (root, owned, now) = (files.clone(), name.clone(), self.clock.now());
         let moved = tokio::task::spawn_blocking(move || homes::move_aside(&root, &owned, now))

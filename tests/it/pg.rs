@@ -49,6 +49,8 @@ fn a_server_on_postgres_serves_an_app_password_the_cli_made_and_refuses_it_once_
     }
     let users = ok(&on_db(&["user", "list", "--json"]));
     assert!(users.contains("\"admin\"") && users.contains("\"alice\""), "{users}");
+    ok(&on_db(&["user", "remove", "alice"]));
+    assert!(!ok(&on_db(&["user", "list", "--json"])).contains("\"alice\""));
 }
 
 #[test]
