@@ -1,55 +1,19 @@
-//! Accounts and app passwords in PostgreSQL: the operations of the redb files `users.rs`,
-//! `app_passwords.rs` and `accounts.rs`, with the same answers.
+//! App passwords in PostgreSQL: the redb files `app_passwords.rs` and `accounts.rs`'s
+//! operations, with the same answers. Each method is the [`crate::store::Store`] method of the
+//! same name.
 
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use tokio_postgres::Row;
 
-use super::{Pg, bump, from_bigint, to_bigint};
+use super::users::unknown;
+use super::{Pg, bump};
 use crate::store::{
-    AppPassword, AppPasswordId, Error, LoginRecord, NewAppPassword, Result, Role, TotpFactor, User,
-    UserName,
+    AppPassword, AppPasswordId, Error, LoginRecord, NewAppPassword, Result, UserName,
 };
 
-const USER_COLUMNS: &str = "name, role, password_hash, created_at, disabled, quota_bytes, \
-                            totp_secret, totp_enrolled_at, totp_last_step";
 const PASSWORD_COLUMNS: &str = "id, owner, name, secret_hash, created_at, expires_at, \
                                 access_method, user_agent, first_used_at, last_used_at, revoked_at";
-
-fn role_name(role: Role) -> &'static str {
-    match role {
-        Role::Admin => "admin",
-        Role::User => "user",
-    }
-}
-
-fn user_of(row: &Row) -> Result<User> {
-    let role = match row.try_get::<_, &str>("role")? {
-        "admin" => Role::Admin,
-        "user" => Role::User,
-        _ => return Err(Error::OutOfRange("users.role")),
-    };
-    let quota: Option<i64> = row.try_get("quota_bytes")?;
-    let secret: Option<Vec<u8>> = row.try_get("totp_secret")?;
-    let enrolled: Option<DateTime<Utc>> = row.try_get("totp_enrolled_at")?;
-    let totp = match (secret, enrolled) {
-        (Some(secret), Some(enrolled_at)) => Some(TotpFactor {
-            secret,
-            enrolled_at,
-            last_step: from_bigint(row.try_get("totp_last_step")?, "users.totp_last_step")?,
-        }),
-        _ => None,
-    };
-    Ok(User {
-        name: UserName::parse(row.try_get("name")?)?,
-        role,
-        password_hash: row.try_get("password_hash")?,
-        created_at: row.try_get("created_at")?,
-        disabled: row.try_get("disabled")?,
-        quota_bytes: quota.map(|q| from_bigint(q, "users.quota_bytes")).transpose()?,
-        totp,
-    })
-}
 
 fn password_of(row: &Row) -> Result<AppPassword> {
     Ok(AppPassword {
@@ -67,154 +31,6 @@ fn password_of(row: &Row) -> Result<AppPassword> {
     })
 }
 
-fn unknown(name: &UserName) -> Error {
-    Error::UnknownUser(name.to_string())
-}
-
-impl Pg {
-    pub(crate) async fn create_user(
-        &self,
-        name: &UserName,
-        role: Role,
-        password_hash: String,
-        now: DateTime<Utc>,
-    ) -> Result<User> {
-        let client = self.client().await?;
-        let inserted = client
-            .execute(
-                "INSERT INTO users (name, role, password_hash, created_at) VALUES ($1, $2, $3, $4)
-                 ON CONFLICT (name) DO NOTHING",
-                &[&name.as_str(), &role_name(role), &password_hash, &now],
-            )
-            .await?;
-        if inserted == 0 {
-            return Err(Error::UserExists(name.to_string()));
-        }
-        Ok(User {
-            name: name.clone(),
-            role,
-            password_hash,
-            created_at: now,
-            disabled: false,
-            quota_bytes: None,
-            totp: None,
-        })
-    }
-
-    pub(crate) async fn user(&self, name: &UserName) -> Result<Option<User>> {
-        let client = self.client().await?;
-        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE name = $1");
-        client.query_opt(&sql, &[&name.as_str()]).await?.as_ref().map(user_of).transpose()
-    }
-
-    pub(crate) async fn users(&self) -> Result<Vec<User>> {
-        let client = self.client().await?;
-        let sql = format!("SELECT {USER_COLUMNS} FROM users ORDER BY name COLLATE \"C\"");
-        client.query(&sql, &[]).await?.iter().map(user_of).collect()
-    }
-
-    pub(crate) async fn has_users(&self) -> Result<bool> {
-        let client = self.client().await?;
-        Ok(client.query_one("SELECT EXISTS (SELECT 1 FROM users)", &[]).await?.get(0))
-    }
-
-    /// Disabling an admin locks every enabled admin's row before counting: two nodes disabling
-    /// the last two admins at once cannot both succeed.
-    pub(crate) async fn set_user_disabled(&self, name: &UserName, disabled: bool) -> Result<User> {
-        let mut client = self.client().await?;
-        let txn = client.transaction().await?;
-        let generation = bump(&txn).await?;
-        if disabled {
-            refuse_last_admin(&txn, name).await?;
-        }
-        let sql =
-            format!("UPDATE users SET disabled = $2 WHERE name = $1 RETURNING {USER_COLUMNS}");
-        let row = txn.query_opt(&sql, &[&name.as_str(), &disabled]).await?;
-        let user = user_of(&row.ok_or_else(|| unknown(name))?)?;
-        self.commit_published(txn, generation).await?;
-        Ok(user)
-    }
-
-    pub(crate) async fn set_user_quota(&self, name: &UserName, quota: Option<u64>) -> Result<User> {
-        let quota = quota.map(|q| to_bigint(q, "quota")).transpose()?;
-        let mut client = self.client().await?;
-        let txn = client.transaction().await?;
-        let generation = bump(&txn).await?;
-        let sql =
-            format!("UPDATE users SET quota_bytes = $2 WHERE name = $1 RETURNING {USER_COLUMNS}");
-        let row = txn.query_opt(&sql, &[&name.as_str(), &quota]).await?;
-        let user = user_of(&row.ok_or_else(|| unknown(name))?)?;
-        self.commit_published(txn, generation).await?;
-        Ok(user)
-    }
-
-    pub(crate) async fn set_user_password(&self, name: &UserName, hash: String) -> Result<()> {
-        let mut client = self.client().await?;
-        let txn = client.transaction().await?;
-        let generation = bump(&txn).await?;
-        let sql = "UPDATE users SET password_hash = $2 WHERE name = $1";
-        if txn.execute(sql, &[&name.as_str(), &hash]).await? == 0 {
-            return Err(unknown(name));
-        }
-        self.commit_published(txn, generation).await
-    }
-
-    pub(crate) async fn set_user_totp(
-        &self,
-        name: &UserName,
-        totp: Option<TotpFactor>,
-    ) -> Result<User> {
-        let (secret, enrolled, step) = match &totp {
-            Some(f) => (Some(&f.secret), Some(f.enrolled_at), to_bigint(f.last_step, "step")?),
-            None => (None, None, 0),
-        };
-        let client = self.client().await?;
-        let sql = format!(
-            "UPDATE users SET totp_secret = $2, totp_enrolled_at = $3, totp_last_step = $4
-             WHERE name = $1 RETURNING {USER_COLUMNS}"
-        );
-        let row = client.query_opt(&sql, &[&name.as_str(), &secret, &enrolled, &step]).await?;
-        user_of(&row.ok_or_else(|| unknown(name))?)
-    }
-
-    /// One conditional UPDATE: of two nodes offering the same step, one gets the row.
-    pub(crate) async fn accept_totp_step(&self, name: &UserName, step: u64) -> Result<bool> {
-        let Ok(step) = i64::try_from(step) else { return Ok(false) };
-        let client = self.client().await?;
-        let accepted = client
-            .execute(
-                "UPDATE users SET totp_last_step = $2
-                 WHERE name = $1 AND totp_secret IS NOT NULL AND totp_last_step < $2",
-                &[&name.as_str(), &step],
-            )
-            .await?;
-        if accepted == 1 {
-            return Ok(true);
-        }
-        let exists = "SELECT 1 FROM users WHERE name = $1";
-        if client.query_opt(exists, &[&name.as_str()]).await?.is_none() {
-            return Err(unknown(name));
-        }
-        Ok(false)
-    }
-}
-
-/// Locks every enabled admin's row, then refuses if `name` is the only one: every change that
-/// could leave no enabled admin runs this first, so two of them take turns.
-async fn refuse_last_admin(
-    txn: &deadpool_postgres::Transaction<'_>,
-    name: &UserName,
-) -> Result<()> {
-    let rows = txn
-        .query("SELECT name FROM users WHERE role = 'admin' AND NOT disabled FOR UPDATE", &[])
-        .await?;
-    let admins: Vec<&str> = rows.iter().map(|r| r.get(0)).collect();
-    if admins == [name.as_str()] {
-        return Err(Error::LastAdmin(name.to_string()));
-    }
-    Ok(())
-}
-
 /// Locks `owner`'s row (so that one user's app-password changes take turns), or
 /// [`Error::UnknownUser`].
 async fn lock_owner(txn: &deadpool_postgres::Transaction<'_>, owner: &UserName) -> Result<()> {
@@ -224,7 +40,7 @@ async fn lock_owner(txn: &deadpool_postgres::Transaction<'_>, owner: &UserName) 
 }
 
 impl Pg {
-    pub(crate) async fn create_app_password(
+    pub(in crate::store) async fn create_app_password(
         &self,
         new: NewAppPassword,
         now: DateTime<Utc>,
@@ -278,7 +94,10 @@ impl Pg {
     }
 
     /// One statement: the app password and its owner's state, as one snapshot.
-    pub(crate) async fn login_record(&self, id: &AppPasswordId) -> Result<Option<LoginRecord>> {
+    pub(in crate::store) async fn login_record(
+        &self,
+        id: &AppPasswordId,
+    ) -> Result<Option<LoginRecord>> {
         let client = self.client().await?;
         let sql = format!(
             "SELECT {cols}, COALESCE(u.disabled, true) AS owner_disabled
@@ -290,7 +109,10 @@ impl Pg {
         Ok(Some(LoginRecord { password: password_of(&row)?, owner_disabled }))
     }
 
-    pub(crate) async fn app_passwords(&self, owner: Option<&UserName>) -> Result<Vec<AppPassword>> {
+    pub(in crate::store) async fn app_passwords(
+        &self,
+        owner: Option<&UserName>,
+    ) -> Result<Vec<AppPassword>> {
         let client = self.client().await?;
         let order = "ORDER BY owner COLLATE \"C\", created_at";
         let rows = match owner {
@@ -312,7 +134,7 @@ impl Pg {
         rows.iter().map(password_of).collect()
     }
 
-    pub(crate) async fn revoke_app_password(
+    pub(in crate::store) async fn revoke_app_password(
         &self,
         owner: &UserName,
         id: &AppPasswordId,
@@ -333,7 +155,7 @@ impl Pg {
         Ok(password)
     }
 
-    pub(crate) async fn revoke_all_app_passwords(
+    pub(in crate::store) async fn revoke_all_app_passwords(
         &self,
         owner: &UserName,
         now: DateTime<Utc>,
@@ -353,29 +175,8 @@ impl Pg {
         usize::try_from(revoked).map_err(|_| Error::OutOfRange("revoked count"))
     }
 
-    /// The account, its app passwords (by the foreign key's cascade) and its properties.
-    pub(crate) async fn remove_user(&self, name: &UserName) -> Result<usize> {
-        let mut client = self.client().await?;
-        let txn = client.transaction().await?;
-        let generation = bump(&txn).await?;
-        let role = "SELECT role FROM users WHERE name = $1 FOR UPDATE";
-        let Some(role) = txn.query_opt(role, &[&name.as_str()]).await? else {
-            return Err(unknown(name));
-        };
-        if role.get::<_, &str>(0) == "admin" {
-            refuse_last_admin(&txn, name).await?;
-        }
-        let count = "SELECT count(*) FROM app_passwords WHERE owner = $1";
-        let passwords: i64 = txn.query_one(count, &[&name.as_str()]).await?.get(0);
-        txn.execute("DELETE FROM users WHERE name = $1", &[&name.as_str()]).await?;
-        txn.execute("DELETE FROM dead_props WHERE owner = $1", &[&name.as_str()]).await?;
-        txn.execute("DELETE FROM dead_props_usage WHERE owner = $1", &[&name.as_str()]).await?;
-        self.commit_published(txn, generation).await?;
-        usize::try_from(passwords).map_err(|_| Error::OutOfRange("app password count"))
-    }
-
     /// Only the first call for an id has any effect (`WHERE access_method IS NULL`).
-    pub(crate) async fn record_first_use(
+    pub(in crate::store) async fn record_first_use(
         &self,
         id: &AppPasswordId,
         access_method: &str,
@@ -395,7 +196,7 @@ impl Pg {
     }
 
     /// One statement for the batch; a time older than the stored one changes nothing.
-    pub(crate) async fn record_last_used(
+    pub(in crate::store) async fn record_last_used(
         &self,
         uses: Vec<(AppPasswordId, DateTime<Utc>)>,
     ) -> Result<()> {

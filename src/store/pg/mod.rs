@@ -24,6 +24,7 @@ mod accounts;
 mod listener;
 mod props;
 mod schema;
+mod users;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Transaction};
 use std::sync::Arc;

@@ -63,14 +63,18 @@ async fn remove_subtree(txn: &Transaction<'_>, user: &str, path: &str) -> Result
 }
 
 impl Pg {
-    pub(crate) async fn dead_props(&self, user: &UserName, path: &str) -> Result<Vec<DeadProp>> {
+    pub(in crate::store) async fn dead_props(
+        &self,
+        user: &UserName,
+        path: &str,
+    ) -> Result<Vec<DeadProp>> {
         let client = self.client().await?;
         let sql = "SELECT record FROM dead_props WHERE owner = $1 AND path = $2 ORDER BY prop";
         let rows = client.query(sql, &[&user.as_str(), &path]).await?;
         rows.iter().map(|r| decode(r.get(0))).collect()
     }
 
-    pub(crate) async fn dead_prop(
+    pub(in crate::store) async fn dead_prop(
         &self,
         user: &UserName,
         path: &str,
@@ -83,7 +87,7 @@ impl Pg {
     }
 
     /// All or nothing: refused changes roll the transaction back.
-    pub(crate) async fn patch_dead_props(
+    pub(in crate::store) async fn patch_dead_props(
         &self,
         user: &UserName,
         path: &str,
@@ -134,7 +138,7 @@ impl Pg {
         Ok(PatchOutcome::Stored)
     }
 
-    pub(crate) async fn copy_dead_props(
+    pub(in crate::store) async fn copy_dead_props(
         &self,
         user: &UserName,
         from: &str,
@@ -143,7 +147,7 @@ impl Pg {
         self.transplant(user, from, to, true).await
     }
 
-    pub(crate) async fn move_dead_props(
+    pub(in crate::store) async fn move_dead_props(
         &self,
         user: &UserName,
         from: &str,
@@ -187,7 +191,7 @@ impl Pg {
         Ok(fits)
     }
 
-    pub(crate) async fn dead_props_usage(&self, user: &UserName) -> Result<(u64, u64)> {
+    pub(in crate::store) async fn dead_props_usage(&self, user: &UserName) -> Result<(u64, u64)> {
         let client = self.client().await?;
         let sql = "SELECT count, bytes FROM dead_props_usage WHERE owner = $1";
         match client.query_opt(sql, &[&user.as_str()]).await? {
@@ -198,7 +202,11 @@ impl Pg {
         }
     }
 
-    pub(crate) async fn delete_dead_props(&self, user: &UserName, path: &str) -> Result<()> {
+    pub(in crate::store) async fn delete_dead_props(
+        &self,
+        user: &UserName,
+        path: &str,
+    ) -> Result<()> {
         let user = user.as_str();
         let mut client = self.client().await?;
         let txn = client.transaction().await?;
