@@ -39,10 +39,14 @@ const PAUSE: Duration = Duration::from_millis(100);
 impl Client {
     /// Reaches the operations of the data directory `data_dir`: through the running server's
     /// admin socket if one answers, else on the store directly (creating the data directory and
-    /// the store if needed). A shared store (PostgreSQL) is always opened directly: the
-    /// database takes any number of clients, with or without a server running.
+    /// the store if needed). A shared store (PostgreSQL) is opened directly when no server
+    /// answers here (the database takes any number of clients); a server that does answer is
+    /// still asked, so that its clock dates the change and its own caches follow it at once.
     pub async fn connect(data_dir: &Path, location: &store::Location) -> Result<Self, OpError> {
         if location.is_shared() {
+            if let Some(connection) = Connection::open(&socket::path(data_dir)).await? {
+                return Ok(Self(Link::Server(connection)));
+            }
             let store = Store::open(location).await?;
             let admin = Admin::new(store, Hasher::Direct, Clock::system());
             return Ok(Self(Link::Store(admin.with_files_root(data_dir.join("files")))));

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use tokio_postgres::Row;
 
 use super::users::unknown;
-use super::{Pg, bump};
+use super::{Pg, bump, stored_time};
 use crate::store::{
     AppPassword, AppPasswordId, Error, LoginRecord, NewAppPassword, Result, UserName,
 };
@@ -46,6 +46,7 @@ impl Pg {
         now: DateTime<Utc>,
     ) -> Result<AppPassword> {
         let ttl = self.feed.settings().app_credentials_ttl;
+        let now = stored_time(now);
         let mut client = self.client().await?;
         let txn = client.transaction().await?;
         lock_owner(&txn, &new.owner).await?;
@@ -59,7 +60,7 @@ impl Pg {
         if duplicate.is_some() {
             return Err(Error::DuplicateName { user: new.owner.to_string(), name: new.name });
         }
-        let expires_at = now + ttl.as_chrono();
+        let expires_at = stored_time(now + ttl.as_chrono());
         let inserted = txn
             .execute(
                 "INSERT INTO app_passwords (id, owner, name, secret_hash, created_at, expires_at)

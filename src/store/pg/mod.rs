@@ -160,6 +160,13 @@ impl Pg {
     }
 }
 
+/// `at` as PostgreSQL keeps it (microseconds): what a call returns is what a later read
+/// returns, as with redb.
+fn stored_time(at: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
+    use chrono::DurationRound;
+    at.duration_trunc(chrono::TimeDelta::microseconds(1)).unwrap_or(at)
+}
+
 /// A u64 the store writes as bigint (quotas, steps): refused past i64::MAX rather than wrapped.
 fn to_bigint(value: u64, what: &'static str) -> Result<i64> {
     i64::try_from(value).map_err(|_| Error::OutOfRange(what))

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use tokio_postgres::Row;
 
-use super::{Pg, bump, from_bigint, to_bigint};
+use super::{Pg, bump, from_bigint, stored_time, to_bigint};
 use crate::store::{Error, Result, Role, TotpFactor, User, UserName};
 
 const USER_COLUMNS: &str = "name, role, password_hash, created_at, disabled, quota_bytes, \
@@ -56,6 +56,7 @@ impl Pg {
         password_hash: String,
         now: DateTime<Utc>,
     ) -> Result<User> {
+        let now = stored_time(now);
         let client = self.client().await?;
         let inserted = client
             .execute(
@@ -154,7 +155,9 @@ impl Pg {
         totp: Option<TotpFactor>,
     ) -> Result<User> {
         let (secret, enrolled, step) = match &totp {
-            Some(f) => (Some(&f.secret), Some(f.enrolled_at), to_bigint(f.last_step, "step")?),
+            Some(f) => {
+                (Some(&f.secret), Some(stored_time(f.enrolled_at)), to_bigint(f.last_step, "step")?)
+            }
             None => (None, None, 0),
         };
         let client = self.client().await?;
