@@ -65,8 +65,9 @@ pub use node::{NodeId, NodeIdError};
 pub use server::{FIRST_ADMIN, Server, ServerOptions};
 pub use size::{HumanSize, SizeError};
 pub use store::{
-    AppPasswordId, AppPasswordName, AppPasswordStatus, Error as StoreError, NameError, Role,
-    SettingKey, UserName,
+    AppPasswordId, AppPasswordName, AppPasswordStatus, Error as StoreError,
+    Location as StoreLocation, LocationError as StoreLocationError, NameError, Role, SettingKey,
+    UserName,
 };
 
 /// What the fuzz targets and the integration tests reach below the embedding API: the parsers of
@@ -78,5 +79,6 @@ pub mod internal {
     pub use crate::auth::token::{TokenError, generate, parse as parse_app_password};
     pub use crate::http::{FragmentGuard, Treatment, Verdict};
     pub use crate::store::ALPHABET;
+    pub use crate::store::test_database::TestDatabase;
     pub use crate::web::totp::code_at as totp_code_at;
 }

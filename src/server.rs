@@ -37,6 +37,9 @@ pub struct ServerOptions {
     /// `listen` when `None` ([`NodeId::default_for`]; port 0 stays 0, so that a restart is the
     /// same node). Unique among the nodes sharing a files root.
     pub node_id: Option<NodeId>,
+    /// Where the store is: None for the redb file in `data_dir`; a PostgreSQL location for a
+    /// store shared by several nodes.
+    pub store: Option<crate::store::Location>,
     /// Address to listen on.
     pub listen: SocketAddr,
     /// PEM certificate chain and private key, to serve HTTPS.
@@ -68,6 +71,7 @@ impl ServerOptions {
             data_dir: data_dir.into(),
             files_root: None,
             node_id: None,
+            store: None,
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             tls: None,
             gate: GateOptions::default(),
@@ -108,10 +112,9 @@ impl Server {
         let node_id = options.node_id.clone().unwrap_or_else(|| NodeId::default_for(port));
         let temps = TempNames::new(node_id.clone());
         remove_leftovers(&temps, &files, &node_id).await;
-        let store_path = data.join(Store::FILE_NAME);
-        // Opening reads the file: off the runtime, like every other store call.
-        let opening = tokio::task::spawn_blocking(move || Store::open(&store_path));
-        let store = opening.await.map_err(crate::store::Error::from)??;
+        let location = (options.store.clone())
+            .unwrap_or_else(|| crate::store::Location::Redb(data.join(Store::FILE_NAME)));
+        let store = Store::open(&location).await?;
         let clock = options.clock.clone();
         let gate = Gate::start(store.clone(), &options.gate, clock.clone())
             .map_err(|e| Error::io("starting the auth gate", std::io::Error::other(e)))?;

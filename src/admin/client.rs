@@ -37,17 +37,33 @@ const ATTEMPTS: u32 = 50;
 const PAUSE: Duration = Duration::from_millis(100);
 
 impl Client {
-    /// Reaches the operations of the data directory `data_dir`, its homes in the default files
-    /// root `<data>/files` ([`Client::connect_with_files`]).
-    pub async fn connect(data_dir: &Path) -> Result<Self, OpError> {
-        Self::connect_with_files(data_dir, &super::homes::default_files_root(data_dir)).await
+    /// Reaches the operations of the data directory `data_dir` and the store at `location`,
+    /// the homes in the default files root `<data>/files` ([`Client::connect_with_files`]).
+    pub async fn connect(data_dir: &Path, location: &store::Location) -> Result<Self, OpError> {
+        let files_root = super::homes::default_files_root(data_dir);
+        Self::connect_with_files(data_dir, location, &files_root).await
     }
 
     /// Reaches the operations of the data directory `data_dir`: through the running server's
     /// admin socket if one answers (the server then works on its own files root), else on the
     /// store directly (creating the data directory and the store if needed), the homes under
-    /// `files_root` (for `user remove`, which moves a home aside).
-    pub async fn connect_with_files(data_dir: &Path, files_root: &Path) -> Result<Self, OpError> {
+    /// `files_root` (for `user remove`, which moves a home aside). A shared store (PostgreSQL)
+    /// is opened directly when no server answers here (the database takes any number of
+    /// clients); a server that does answer is still asked, so that its clock dates the change
+    /// and its own caches follow it at once.
+    pub async fn connect_with_files(
+        data_dir: &Path,
+        location: &store::Location,
+        files_root: &Path,
+    ) -> Result<Self, OpError> {
+        if location.is_shared() {
+            if let Some(connection) = Connection::open(&socket::path(data_dir)).await? {
+                return Ok(Self(Link::Server(connection)));
+            }
+            let store = Store::open(location).await?;
+            let admin = Admin::new(store, Hasher::Direct, Clock::system(), files_root);
+            return Ok(Self(Link::Store(admin)));
+        }
         let socket_path = socket::path(data_dir);
         let store_path = data_dir.join(Store::FILE_NAME);
         for _ in 0..ATTEMPTS {
@@ -59,7 +75,7 @@ impl Client {
                 crate::fs_private::create_private_dir(&dir).map_err(|e| {
                     OpError::channel(&dir, format_args!("cannot create the data directory: {e}"))
                 })?;
-                Ok::<_, OpError>(Store::open(&file))
+                Ok::<_, OpError>(Store::open_file(&file))
             })
             .await??;
             match opened {
@@ -311,6 +327,10 @@ mod tests {
     use super::*;
     use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
 
+    fn redb_in(dir: &Path) -> store::Location {
+        store::Location::parse(None, dir).unwrap()
+    }
+
     /// A stand-in server on a data directory's socket that answers every request with `line`.
     fn fake_server(dir: &Path, line: &'static str) -> tokio::task::JoinHandle<()> {
         let listener = tokio::net::UnixListener::bind(socket::path(dir)).unwrap();
@@ -328,7 +348,7 @@ mod tests {
     async fn a_reply_of_another_operation_is_an_error_that_says_so() {
         let dir = tempfile::tempdir().unwrap();
         let server = fake_server(dir.path(), r#"{"ok":{"reply":"revoked","count":1}}"#);
-        let client = Client::connect(dir.path()).await.unwrap();
+        let client = Client::connect(dir.path(), &redb_in(dir.path())).await.unwrap();
         let e = client.users().await.unwrap_err();
         assert_eq!(e.code(), "unexpected_reply");
         assert!(e.to_string().contains("'user list' with a 'revoked' reply"), "{e}");
@@ -341,7 +361,7 @@ mod tests {
         let line =
             r#"{"error":{"code":"last_admin","message":"'root' is the last enabled admin"}}"#;
         let server = fake_server(dir.path(), line);
-        let client = Client::connect(dir.path()).await.unwrap();
+        let client = Client::connect(dir.path(), &redb_in(dir.path())).await.unwrap();
         let root = UserName::parse("root").unwrap();
         let e = client.remove_user(&root).await.unwrap_err();
         assert_eq!(e, OpError::LastAdmin("'root' is the last enabled admin".into()));
@@ -351,7 +371,7 @@ mod tests {
     #[tokio::test]
     async fn without_a_server_the_client_works_on_the_store_itself() {
         let dir = tempfile::tempdir().unwrap();
-        let client = Client::connect(dir.path()).await.unwrap();
+        let client = Client::connect(dir.path(), &redb_in(dir.path())).await.unwrap();
         let alice = UserName::parse("alice").unwrap();
         let created = client.add_user(&alice, Role::User, NewPassword::Generate).await.unwrap();
         assert!(created.generated_password.is_some());

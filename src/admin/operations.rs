@@ -119,7 +119,12 @@ impl Admin {
         if self.store.has_users().await? {
             return Ok(None);
         }
-        self.add_user(name, Role::Admin, NewPassword::Generate).await.map(Some)
+        // Another node sharing the store may create it between the check and the insert:
+        // then it exists, which is all this asks.
+        match self.add_user(name, Role::Admin, NewPassword::Generate).await {
+            Err(OpError::UserExists(_)) => Ok(None),
+            created => created.map(Some),
+        }
     }
 
     /// Every account, sorted by name.
@@ -277,8 +282,8 @@ impl Admin {
     /// The running server's state; [`OpError::NoServer`] where there is no server.
     pub async fn status(&self) -> Result<ServerStatus, OpError> {
         let Some(status) = &self.status else {
-            let dir = self.store.path().parent().unwrap_or(self.store.path());
-            return Err(OpError::no_server(dir));
+            let file = self.store.path().unwrap_or(std::path::Path::new("."));
+            return Err(OpError::no_server(file.parent().unwrap_or(file)));
         };
         self.record(Kind::Read, || "status".into());
         Ok(status())

@@ -1,12 +1,11 @@
 //! `davgate app-password ...`: one password per application, shown once, expiring.
 
 use clap::Subcommand;
-use std::path::Path;
 
 use super::output::{app_passwords_table, human_time, print, to_json};
 use super::{CliError, user_name};
 use davgate::{AppPasswordId, AppPasswordName};
-use davgate::{Client, Include, OpError};
+use davgate::{Include, OpError};
 
 /// What `davgate app-password` does.
 #[derive(Debug, Subcommand)]
@@ -45,13 +44,13 @@ pub(super) enum AppPasswordCommand {
     },
 }
 
-/// Runs one `app-password` command on the data directory `data`.
-pub(super) async fn run(data: &Path, cmd: AppPasswordCommand) -> Result<(), CliError> {
+/// Runs one `app-password` command on the store and data directory `data`.
+pub(super) async fn run(data: &super::Target, cmd: AppPasswordCommand) -> Result<(), CliError> {
     match cmd {
         AppPasswordCommand::Create { user, name, json } => {
             let owner = user_name(&user)?;
             let name = AppPasswordName::parse(&name).map_err(OpError::from)?;
-            let created = Client::connect(data).await?.create_app_password(&owner, &name).await?;
+            let created = data.client().await?.create_app_password(&owner, &name).await?;
             if json {
                 let value = serde_json::json!({
                     "id": created.id, "name": created.name,
@@ -75,7 +74,7 @@ pub(super) async fn run(data: &Path, cmd: AppPasswordCommand) -> Result<(), CliE
         AppPasswordCommand::List { user, all, json } => {
             let owner = user.as_deref().map(user_name).transpose()?;
             let include = if all { Include::All } else { Include::Active };
-            let client = Client::connect(data).await?;
+            let client = data.client().await?;
             let list = client.app_passwords(owner.as_ref(), include).await?;
             print(&if json { to_json(&list)? } else { app_passwords_table(&list, all) });
         }
@@ -84,10 +83,10 @@ pub(super) async fn run(data: &Path, cmd: AppPasswordCommand) -> Result<(), CliE
             let count = match (id, all) {
                 (Some(id), false) => {
                     let id = AppPasswordId::parse(&id).map_err(OpError::from)?;
-                    Client::connect(data).await?.revoke_app_password(&owner, &id).await?;
+                    data.client().await?.revoke_app_password(&owner, &id).await?;
                     1
                 }
-                _ => Client::connect(data).await?.revoke_all_app_passwords(&owner).await?,
+                _ => data.client().await?.revoke_all_app_passwords(&owner).await?,
             };
             print(&format!("Revoked {count} app password(s) of '{owner}'.\n"));
         }

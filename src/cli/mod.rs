@@ -36,6 +36,11 @@ pub struct Cli {
         value_name = "DIR"
     )]
     data: PathBuf,
+    /// Where the accounts, app passwords and settings live: 'redb' (the file in the data
+    /// directory, the default) or postgres://user@host:port/db, shared by several nodes (the
+    /// CLI then opens the database itself, with or without a server running).
+    #[arg(long, global = true, env = "DAVGATE_STORE", value_name = "URL")]
+    store: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -70,6 +75,9 @@ pub enum CliError {
     /// An admin operation was refused or failed (here or in the running server).
     #[error(transparent)]
     Admin(#[from] OpError),
+    /// `--store` is neither `redb` nor a usable PostgreSQL URL.
+    #[error(transparent)]
+    Store(#[from] davgate::StoreLocationError),
     /// A size on the command line is malformed.
     #[error(transparent)]
     Size(#[from] davgate::SizeError),
@@ -98,13 +106,32 @@ impl CliError {
 
 /// Runs the parsed command.
 pub fn run(cli: Cli) -> Result<(), CliError> {
-    let data = cli.data;
+    let store = davgate::StoreLocation::parse(cli.store.as_deref(), &cli.data)?;
+    let data = Target { dir: cli.data, store };
     match cli.command {
-        Command::Serve(args) => Ok(serve::serve(data, args)?),
+        Command::Serve(args) => Ok(serve::serve(data.dir, data.store, args)?),
         Command::User(cmd) => block_on(user::run(&data, cmd)),
         Command::AppPassword(cmd) => block_on(app_password::run(&data, cmd)),
         Command::Settings(cmd) => block_on(settings::run(&data, cmd)),
         Command::Status { json } => block_on(settings::status(&data, json)),
+    }
+}
+
+/// What an admin command works on: the data directory and the store chosen with `--store`.
+struct Target {
+    dir: PathBuf,
+    store: davgate::StoreLocation,
+}
+
+impl Target {
+    /// The operations, through the running server or on the store itself.
+    async fn client(&self) -> Result<davgate::Client, OpError> {
+        davgate::Client::connect(&self.dir, &self.store).await
+    }
+
+    /// [`Target::client`], with the homes under `files` (for `user remove`).
+    async fn client_with_files(&self, files: &std::path::Path) -> Result<davgate::Client, OpError> {
+        davgate::Client::connect_with_files(&self.dir, &self.store, files).await
     }
 }
 

@@ -66,9 +66,14 @@ pub(super) struct ServeArgs {
     bench_bypass_gate: Option<String>,
 }
 
-pub(super) fn serve(data: PathBuf, args: ServeArgs) -> Result<(), Error> {
+pub(super) fn serve(
+    data: PathBuf,
+    store: davgate::StoreLocation,
+    args: ServeArgs,
+) -> Result<(), Error> {
     init_logging();
     let mut options = ServerOptions::new(data.clone());
+    options.store = Some(store);
     options.listen = args.listen;
     options.files_root = args.files;
     options.node_id = args.node_id;

@@ -1,7 +1,6 @@
 //! `davgate settings ...` and `davgate status`: the server's settings and its live state.
 
 use clap::Subcommand;
-use std::path::Path;
 
 use super::CliError;
 use super::output::{human_time, print, to_json};
@@ -28,17 +27,17 @@ pub(super) enum SettingsCommand {
     },
 }
 
-/// Runs one `settings` command on the data directory `data`.
-pub(super) async fn run(data: &Path, cmd: SettingsCommand) -> Result<(), CliError> {
+/// Runs one `settings` command on the store and data directory `data`.
+pub(super) async fn run(data: &super::Target, cmd: SettingsCommand) -> Result<(), CliError> {
     let setting = |key: &str| key.parse::<SettingKey>().map_err(OpError::from);
     let (settings, only, json) = match cmd {
         SettingsCommand::Get { key, json } => {
             let only = key.as_deref().map(setting).transpose()?;
-            (Client::connect(data).await?.settings().await?, only, json)
+            (data.client().await?.settings().await?, only, json)
         }
         SettingsCommand::Set { key, value } => {
             let key = setting(&key)?;
-            (Client::connect(data).await?.set_setting(key, &value).await?, Some(key), false)
+            (data.client().await?.set_setting(key, &value).await?, Some(key), false)
         }
     };
     match only {
@@ -63,8 +62,8 @@ pub(super) async fn run(data: &Path, cmd: SettingsCommand) -> Result<(), CliErro
 }
 
 /// `davgate status`: only a running server has one.
-pub(super) async fn status(data: &Path, json: bool) -> Result<(), CliError> {
-    let s = Client::running(data).await?.status().await?;
+pub(super) async fn status(data: &super::Target, json: bool) -> Result<(), CliError> {
+    let s = Client::running(&data.dir).await?.status().await?;
     if json {
         print(&to_json(&s)?);
         return Ok(());
@@ -77,7 +76,7 @@ pub(super) async fn status(data: &Path, json: bool) -> Result<(), CliError> {
          (network, user) pairs with recent failures: {}\n\
          networks that spent part of their argon2 budget: {}\n",
         s.version,
-        data.display(),
+        data.dir.display(),
         human_time(s.started_at),
         up.num_hours(),
         up.num_minutes() % 60,

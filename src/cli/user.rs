@@ -1,13 +1,12 @@
 //! `davgate user ...`: accounts.
 
 use clap::Subcommand;
-use std::path::Path;
 
 use super::output::{print, to_json, users_table};
 use super::{CliError, read_password, user_name};
 use davgate::HumanSize;
+use davgate::NewPassword;
 use davgate::Role;
-use davgate::{Client, NewPassword};
 
 /// What `davgate user` does.
 #[derive(Debug, Subcommand)]
@@ -75,14 +74,14 @@ pub(super) enum UserCommand {
     },
 }
 
-/// Runs one `user` command on the data directory `data`.
-pub(super) async fn run(data: &Path, cmd: UserCommand) -> Result<(), CliError> {
+/// Runs one `user` command on the store and data directory `data`.
+pub(super) async fn run(data: &super::Target, cmd: UserCommand) -> Result<(), CliError> {
     match cmd {
         UserCommand::Add { name, admin, password_stdin, json } => {
             let password = new_password(password_stdin)?;
             let role = if admin { Role::Admin } else { Role::User };
             let name = user_name(&name)?;
-            let created = Client::connect(data).await?.add_user(&name, role, password).await?;
+            let created = data.client().await?.add_user(&name, role, password).await?;
             let (user, password) = (created.user, created.generated_password);
             if json {
                 let password = password.as_ref().map(|p| p.expose());
@@ -99,19 +98,19 @@ pub(super) async fn run(data: &Path, cmd: UserCommand) -> Result<(), CliError> {
             }
         }
         UserCommand::List { json } => {
-            let users = Client::connect(data).await?.users().await?;
+            let users = data.client().await?.users().await?;
             print(&if json { to_json(&users)? } else { users_table(&users) });
         }
         UserCommand::Disable { name } => set_disabled(data, &name, true).await?,
         UserCommand::Enable { name } => set_disabled(data, &name, false).await?,
         UserCommand::Quota { name, size } => set_quota(data, &name, &size).await?,
         UserCommand::ResetTwoFactor { name } => {
-            let user = Client::connect(data).await?.reset_totp(&user_name(&name)?).await?;
+            let user = data.client().await?.reset_totp(&user_name(&name)?).await?;
             print(&reset_totp_done(&user.name));
         }
         UserCommand::Remove { name, files } => {
-            let files = files.unwrap_or_else(|| davgate::default_files_root(data));
-            let client = Client::connect_with_files(data, &files).await?;
+            let files = files.unwrap_or_else(|| davgate::default_files_root(&data.dir));
+            let client = data.client_with_files(&files).await?;
             let removed = client.remove_user(&user_name(&name)?).await?;
             let name = removed.name;
             let files = match removed.files_moved_to {
@@ -130,7 +129,7 @@ pub(super) async fn run(data: &Path, cmd: UserCommand) -> Result<(), CliError> {
         UserCommand::Passwd { name, password_stdin } => {
             let password = new_password(password_stdin)?;
             let name = user_name(&name)?;
-            let changed = Client::connect(data).await?.set_password(&name, password).await?;
+            let changed = data.client().await?.set_password(&name, password).await?;
             let mut text = format!("Changed the password of '{}'.\n", changed.name);
             if let Some(p) = changed.generated_password {
                 text += &format!("New password (shown once): {}\n", p.expose());
@@ -154,21 +153,21 @@ fn reset_totp_done(name: &str) -> String {
     )
 }
 
-async fn set_quota(data: &Path, name: &str, size: &str) -> Result<(), CliError> {
+async fn set_quota(data: &super::Target, name: &str, size: &str) -> Result<(), CliError> {
     let quota_bytes = match size.trim().to_ascii_lowercase().as_str() {
         "none" | "off" | "unlimited" => None,
         _ => Some(size.parse::<HumanSize>()?.0),
     };
     let name = user_name(name)?;
-    let user = Client::connect(data).await?.set_quota(&name, quota_bytes).await?;
+    let user = data.client().await?.set_quota(&name, quota_bytes).await?;
     let limit = user.quota_bytes.map_or_else(|| "no limit".into(), |q| HumanSize(q).to_string());
     print(&format!("Quota of '{}': {limit}.\n", user.name));
     Ok(())
 }
 
-async fn set_disabled(data: &Path, name: &str, disabled: bool) -> Result<(), CliError> {
+async fn set_disabled(data: &super::Target, name: &str, disabled: bool) -> Result<(), CliError> {
     let name = user_name(name)?;
-    let user = Client::connect(data).await?.set_user_disabled(&name, disabled).await?;
+    let user = data.client().await?.set_user_disabled(&name, disabled).await?;
     let what = if disabled { "Disabled" } else { "Enabled" };
     let note =
         if disabled { " Its app passwords are refused until it is enabled again." } else { "" };

@@ -27,6 +27,9 @@ impl Store {
         new: NewAppPassword,
         now: DateTime<Utc>,
     ) -> Result<AppPassword> {
+        if let Some(pg) = self.postgres() {
+            return pg.create_app_password(new, now).await;
+        }
         let ttl = self.settings().app_credentials_ttl;
         self.write(Change::Harmless, move |txn| {
             users::load(txn, &new.owner)?;
@@ -37,6 +40,9 @@ impl Store {
 
     /// The app password with this id and whether its owner may log in: one read transaction.
     pub async fn login_record(&self, id: &AppPasswordId) -> Result<Option<LoginRecord>> {
+        if let Some(pg) = self.postgres() {
+            return pg.login_record(id).await;
+        }
         let id = id.clone();
         self.read(move |txn| {
             let Some(password) = app_passwords::find(txn, &id)? else {
@@ -51,6 +57,9 @@ impl Store {
 
     /// One user's app passwords, or everyone's, oldest first.
     pub async fn app_passwords(&self, owner: Option<&UserName>) -> Result<Vec<AppPassword>> {
+        if let Some(pg) = self.postgres() {
+            return pg.app_passwords(owner).await;
+        }
         let owner = owner.cloned();
         let mut all = self
             .read(move |txn| match owner {
@@ -74,6 +83,9 @@ impl Store {
         id: &AppPasswordId,
         now: DateTime<Utc>,
     ) -> Result<AppPassword> {
+        if let Some(pg) = self.postgres() {
+            return pg.revoke_app_password(owner, id, now).await;
+        }
         let (owner, id) = (owner.clone(), id.clone());
         self.write(Change::TakesCredentials, move |txn| {
             users::load(txn, &owner)?;
@@ -88,6 +100,9 @@ impl Store {
         owner: &UserName,
         now: DateTime<Utc>,
     ) -> Result<usize> {
+        if let Some(pg) = self.postgres() {
+            return pg.revoke_all_app_passwords(owner, now).await;
+        }
         let owner = owner.clone();
         self.write(Change::TakesCredentials, move |txn| {
             users::load(txn, &owner)?;
@@ -99,6 +114,9 @@ impl Store {
     /// Removes an account, all its app passwords and its dead properties, in one transaction.
     /// Returns how many app passwords went with it. Files on disk are not touched.
     pub async fn remove_user(&self, name: &UserName) -> Result<usize> {
+        if let Some(pg) = self.postgres() {
+            return pg.remove_user(name).await;
+        }
         let name = name.clone();
         self.write(Change::TakesCredentials, move |txn| {
             users::remove(txn, &name)?;

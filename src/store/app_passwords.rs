@@ -35,6 +35,9 @@ impl Store {
         user_agent: &str,
         now: DateTime<Utc>,
     ) -> Result<()> {
+        if let Some(pg) = self.postgres() {
+            return pg.record_first_use(id, access_method, user_agent, now).await;
+        }
         let (id, method, agent) = (id.clone(), access_method.to_string(), user_agent.to_string());
         self.write(Change::Harmless, move |txn| {
             let mut passwords = txn.open_table(APP_PASSWORDS)?;
@@ -56,6 +59,9 @@ impl Store {
 
     /// Writes a batch of "last used" times in one transaction (ids gone since are skipped).
     pub async fn record_last_used(&self, uses: Vec<(AppPasswordId, DateTime<Utc>)>) -> Result<()> {
+        if let Some(pg) = self.postgres() {
+            return pg.record_last_used(uses).await;
+        }
         if uses.is_empty() {
             return Ok(());
         }

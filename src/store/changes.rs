@@ -77,6 +77,26 @@ impl Feed {
         Self { sender: watch::Sender::new(first), order: Mutex::new(()) }
     }
 
+    /// A feed starting at a shared store's `generation` (the database's row, not 0).
+    pub(super) fn starting_at(generation: Generation, settings: Settings) -> Self {
+        let first = Snapshot { generation, settings: Arc::new(settings) };
+        Self { sender: watch::Sender::new(first), order: Mutex::new(()) }
+    }
+
+    /// Publishes `generation` with the settings read in the same snapshot of the shared store,
+    /// if it is newer than what the feed holds: the database's order, whichever of the
+    /// committing call, the listener or the poll sees it first. Older or equal values are
+    /// dropped, so the feed never goes back.
+    pub(super) fn advance(&self, generation: Generation, settings: Settings) {
+        self.sender.send_if_modified(|snapshot| {
+            if generation <= snapshot.generation {
+                return false;
+            }
+            *snapshot = Snapshot { generation, settings: Arc::new(settings) };
+            true
+        });
+    }
+
     /// The newest generation: a read lock and a copy, no reference count touched (the gate
     /// reads it on every request).
     pub(super) fn generation(&self) -> Generation {
@@ -118,19 +138,19 @@ impl Feed {
 mod tests {
     use chrono::Utc;
 
+    use super::super::testing::{TestStore, conformance};
     use super::super::*;
 
     struct Fixture {
-        _dir: tempfile::TempDir,
+        _dir: TestStore,
         store: Store,
         alice: UserName,
         laptop: AppPasswordId,
     }
 
     /// A store with an admin, alice, and one app password of hers.
-    async fn fixture() -> Fixture {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join(Store::FILE_NAME)).unwrap();
+    async fn fixture(t: TestStore) -> Fixture {
+        let (store, dir) = (t.store.clone(), t);
         let (admin, alice) = (UserName::parse("admin").unwrap(), UserName::parse("alice").unwrap());
         store.create_user(&admin, Role::Admin, "hash".into(), Utc::now()).await.unwrap();
         store.create_user(&alice, Role::User, "hash".into(), Utc::now()).await.unwrap();
@@ -150,9 +170,9 @@ mod tests {
         id
     }
 
-    #[tokio::test]
-    async fn every_change_that_can_take_a_credential_away_moves_the_feed() {
-        let Fixture { store, alice, laptop, _dir } = fixture().await;
+    conformance!(every_change_that_can_take_a_credential_away_moves_the_feed);
+    async fn every_change_that_can_take_a_credential_away_moves_the_feed(t: TestStore) {
+        let Fixture { store, alice, laptop, _dir } = fixture(t).await;
         let mut seen = store.generation();
         let mut moved = |what: &str| {
             let now = store.generation();
@@ -178,9 +198,9 @@ mod tests {
         moved("remove");
     }
 
-    #[tokio::test]
-    async fn reads_and_harmless_writes_leave_the_feed_where_it_was() {
-        let Fixture { store, alice, laptop, _dir } = fixture().await;
+    conformance!(reads_and_harmless_writes_leave_the_feed_where_it_was);
+    async fn reads_and_harmless_writes_leave_the_feed_where_it_was(t: TestStore) {
+        let Fixture { store, alice, laptop, _dir } = fixture(t).await;
         let before = store.generation();
         let factor = TotpFactor { secret: vec![7; 20], enrolled_at: Utc::now(), last_step: 0 };
         store.user(&alice).await.unwrap();
@@ -203,9 +223,9 @@ mod tests {
         assert_eq!(store.generation(), before);
     }
 
-    #[tokio::test]
-    async fn a_refused_change_publishes_nothing() {
-        let Fixture { store, alice, _dir, .. } = fixture().await;
+    conformance!(a_refused_change_publishes_nothing);
+    async fn a_refused_change_publishes_nothing(t: TestStore) {
+        let Fixture { store, alice, _dir, .. } = fixture(t).await;
         let before = store.generation();
         let unknown = AppPasswordId::parse("zzzzzzzzzz").unwrap();
         assert!(store.revoke_app_password(&alice, &unknown, Utc::now()).await.is_err());
@@ -215,9 +235,9 @@ mod tests {
         assert_eq!(store.generation(), before);
     }
 
-    #[tokio::test]
-    async fn a_subscriber_sees_the_new_settings_with_the_new_generation() {
-        let Fixture { store, _dir, .. } = fixture().await;
+    conformance!(a_subscriber_sees_the_new_settings_with_the_new_generation);
+    async fn a_subscriber_sees_the_new_settings_with_the_new_generation(t: TestStore) {
+        let Fixture { store, _dir, .. } = fixture(t).await;
         let mut changes = store.changes();
         let before = changes.borrow_and_update().clone();
         assert_eq!(before.settings.lock_timeout.as_seconds(), 600);
@@ -235,9 +255,9 @@ mod tests {
         assert_eq!(store.settings().lock_timeout.as_seconds(), 300, "the per-request read too");
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn settings_changed_at_once_are_all_in_the_last_snapshot() {
-        let Fixture { store, _dir, .. } = fixture().await;
+    conformance!(settings_changed_at_once_are_all_in_the_last_snapshot);
+    async fn settings_changed_at_once_are_all_in_the_last_snapshot(t: TestStore) {
+        let Fixture { store, _dir, .. } = fixture(t).await;
         let changes = [
             (SettingKey::LockTimeout, "5m"),
             (SettingKey::LoginMaxFailures, "3"),

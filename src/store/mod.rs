@@ -1,6 +1,12 @@
-//! The credential store: users, app passwords and settings in one redb file.
+//! The credential store: users, app passwords, settings and dead properties, in one redb file
+//! (the embedded default) or in PostgreSQL (several nodes sharing one store, [`pg`]).
 //!
-//! This is the only module that knows redb. Every change is one write transaction, so the file
+//! [`Store`] is the one type callers see, whichever backend is behind it: an enum of the two
+//! (not a trait object: async methods are not dyn-safe, and two arms need no boxing). Each
+//! public method answers from the PostgreSQL arm first when that is the backend, then runs the
+//! redb code below, unchanged.
+//!
+//! This module and its redb files are the only ones that know redb. Every change is one write transaction, so the file
 //! is consistent after a crash at any point (redb commits are atomic and durable). The schema
 //! version is checked at open so that a later davgate can migrate an older file and an older
 //! davgate refuses a newer one instead of misreading it.
@@ -14,15 +20,21 @@
 mod accounts;
 mod app_passwords;
 mod changes;
+mod location;
 mod model;
+mod pg;
 mod props;
 mod settings;
 mod tables;
+pub mod test_database;
+#[cfg(test)]
+mod testing;
 mod users;
 
 pub use accounts::LoginRecord;
 pub use app_passwords::NewAppPassword;
 pub use changes::{Generation, Snapshot};
+pub use location::{Location, LocationError};
 pub use model::{
     ALPHABET, AppPassword, AppPasswordId, AppPasswordName, AppPasswordStatus, NameError, Role,
     TotpFactor, User, UserName,
@@ -99,6 +111,40 @@ pub enum Error {
     /// The blocking task running a transaction panicked or was cancelled (runtime shutdown).
     #[error("the store's worker failed: {0}")]
     Worker(#[from] tokio::task::JoinError),
+    /// The store's location cannot be used.
+    #[error(transparent)]
+    Location(#[from] LocationError),
+    /// PostgreSQL refused a statement or the connection failed.
+    #[error("PostgreSQL: {0}")]
+    Postgres(#[from] tokio_postgres::Error),
+    /// No PostgreSQL connection could be had from the pool (the database is down or busy).
+    #[error("PostgreSQL is unavailable: {0}")]
+    Unavailable(String),
+    /// The PostgreSQL database was set up by a newer davgate.
+    #[error(
+        "the PostgreSQL store was set up by a newer davgate (schema {found}; this one reads up to {supported})"
+    )]
+    NewerPgSchema {
+        /// Version found in the database.
+        found: i64,
+        /// Newest version this build understands.
+        supported: i64,
+    },
+    /// A redb transaction was asked of the PostgreSQL backend (a dispatch bug, never a user's).
+    #[error("internal error: a redb operation reached the PostgreSQL store")]
+    WrongBackend,
+    /// A stored value is out of the range davgate writes (a hand-edited row).
+    #[error("a stored value is out of range: {0}")]
+    OutOfRange(&'static str),
+}
+
+impl From<deadpool_postgres::PoolError> for Error {
+    fn from(e: deadpool_postgres::PoolError) -> Self {
+        match e {
+            deadpool_postgres::PoolError::Backend(e) => Error::Postgres(e),
+            other => Error::Unavailable(other.to_string()),
+        }
+    }
 }
 
 /// Shorthand for store results.
@@ -129,7 +175,16 @@ from_redb!(
 /// kind, so callers will not change when it comes.
 #[derive(Clone)]
 pub struct Store {
-    inner: Arc<Redb>,
+    backend: Backend,
+}
+
+/// Which implementation a [`Store`] is.
+#[derive(Clone)]
+enum Backend {
+    /// The embedded file.
+    Redb(Arc<Redb>),
+    /// The shared database.
+    Postgres(Arc<pg::Pg>),
 }
 
 /// The redb side of the store: what the blocking pool works on.
@@ -155,9 +210,38 @@ impl Store {
     /// File name of the store inside the data directory.
     pub const FILE_NAME: &'static str = "davgate.redb";
 
-    /// Opens (or creates) the store at `path`, creating its tables and checking the schema.
-    /// Blocking (redb reads the file): call it off the async runtime.
-    pub fn open(path: &Path) -> Result<Self> {
+    /// Opens (or creates) the store at `location`, creating its tables and checking the schema.
+    /// redb's file is opened on the blocking pool; PostgreSQL is connected to, migrated, and
+    /// followed by a listener task (so call it inside a tokio runtime).
+    pub async fn open(location: &Location) -> Result<Self> {
+        match location {
+            Location::Redb(path) => {
+                let path = path.clone();
+                tokio::task::spawn_blocking(move || Self::open_file(&path)).await?
+            }
+            Location::Postgres(config) => {
+                let pg = pg::Pg::open(config, PropLimits::default()).await?;
+                Ok(Self { backend: Backend::Postgres(pg) })
+            }
+        }
+    }
+
+    /// [`Store::open`] with other property limits (the tests' small budgets).
+    #[cfg(test)]
+    pub(crate) async fn open_limited(location: &Location, limits: PropLimits) -> Result<Self> {
+        match location {
+            Location::Redb(path) => {
+                let path = path.clone();
+                tokio::task::spawn_blocking(move || Self::open_with(&path, limits)).await?
+            }
+            Location::Postgres(config) => {
+                Ok(Self { backend: Backend::Postgres(pg::Pg::open(config, limits).await?) })
+            }
+        }
+    }
+
+    /// Opens (or creates) the redb file at `path`. Blocking: call it off the async runtime.
+    pub fn open_file(path: &Path) -> Result<Self> {
         Self::open_with(path, PropLimits::default())
     }
 
@@ -181,28 +265,54 @@ impl Store {
         };
         let feed = Feed::new(settings);
         let inner = Redb { db, path: path.to_path_buf(), feed, prop_limits };
-        Ok(Self { inner: Arc::new(inner) })
+        Ok(Self { backend: Backend::Redb(Arc::new(inner)) })
     }
 
-    /// Where the store lives on disk.
-    pub fn path(&self) -> &Path {
-        &self.inner.path
+    /// Where the store lives on disk; None for PostgreSQL (it has no file here).
+    pub fn path(&self) -> Option<&Path> {
+        match &self.backend {
+            Backend::Redb(redb) => Some(&redb.path),
+            Backend::Postgres(_) => None,
+        }
+    }
+
+    /// The PostgreSQL backend, when that is what this store is: each public method answers
+    /// from it first.
+    fn postgres(&self) -> Option<&pg::Pg> {
+        match &self.backend {
+            Backend::Postgres(pg) => Some(pg),
+            Backend::Redb(_) => None,
+        }
+    }
+
+    fn feed(&self) -> &Feed {
+        match &self.backend {
+            Backend::Redb(redb) => &redb.feed,
+            Backend::Postgres(pg) => pg.feed(),
+        }
+    }
+
+    fn prop_limits(&self) -> PropLimits {
+        match &self.backend {
+            Backend::Redb(redb) => redb.prop_limits,
+            Backend::Postgres(pg) => pg.prop_limits(),
+        }
     }
 
     /// The change feed: the generation and the settings, moving after every change that can
     /// take a credential away (see [`Snapshot`] for the contract).
     pub fn changes(&self) -> watch::Receiver<Snapshot> {
-        self.inner.feed.subscribe()
+        self.feed().subscribe()
     }
 
     /// The current generation, for readers that compare it on every request.
     pub fn generation(&self) -> Generation {
-        self.inner.feed.generation()
+        self.feed().generation()
     }
 
     /// The settings in force: the current snapshot's, no database read.
     pub fn settings(&self) -> Arc<Settings> {
-        self.inner.feed.settings()
+        self.feed().settings()
     }
 
     /// Runs `work` off the async runtime's own duties: the one place redb work does so, and the
@@ -218,7 +328,10 @@ impl Store {
         &self,
         work: impl FnOnce(&Redb) -> Result<T> + Send + 'static,
     ) -> Result<T> {
-        let inner = Arc::clone(&self.inner);
+        let inner = match &self.backend {
+            Backend::Redb(redb) => Arc::clone(redb),
+            Backend::Postgres(_) => return Err(Error::WrongBackend),
+        };
         match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
             Ok(tokio::runtime::RuntimeFlavor::MultiThread) => {
                 tokio::task::block_in_place(move || work(&inner))

@@ -55,12 +55,12 @@ const PER_FILE: [&str; 5] = [
     "{http://owncloud.org/ns}checksums",
 ];
 
-fn is_counted(key: &str) -> bool {
+pub(super) fn is_counted(key: &str) -> bool {
     !PER_FILE.contains(&key)
 }
 
 /// (count, bytes) of one stored property towards the budget.
-fn cost(key: &str, stored: &[u8]) -> (u64, u64) {
+pub(super) fn cost(key: &str, stored: &[u8]) -> (u64, u64) {
     if is_counted(key) { (1, (key.len() + stored.len()) as u64) } else { (0, 0) }
 }
 
@@ -79,14 +79,14 @@ fn set_usage(txn: &WriteTransaction, user: &str, (count, bytes): (u64, u64)) -> 
 }
 
 /// `usage` plus `added` minus `removed`, never below zero.
-fn adjusted(usage: (u64, u64), added: (u64, u64), removed: (u64, u64)) -> (u64, u64) {
+pub(super) fn adjusted(usage: (u64, u64), added: (u64, u64), removed: (u64, u64)) -> (u64, u64) {
     (
         usage.0.saturating_add(added.0).saturating_sub(removed.0),
         usage.1.saturating_add(added.1).saturating_sub(removed.1),
     )
 }
 
-fn sum(costs: impl Iterator<Item = (u64, u64)>) -> (u64, u64) {
+pub(super) fn sum(costs: impl Iterator<Item = (u64, u64)>) -> (u64, u64) {
     costs.fold((0, 0), |acc, c| (acc.0 + c.0, acc.1 + c.1))
 }
 
@@ -127,7 +127,7 @@ impl DeadProp {
 }
 
 /// Keys of `path` itself and of everything below it, as (path, prop-key) bounds.
-fn subtree(path: &str) -> [(String, String); 2] {
+pub(super) fn subtree(path: &str) -> [(String, String); 2] {
     let below = if path == "/" { "/".to_string() } else { format!("{path}/") };
     // '0' is the character after '/', so [below, below-with-'0') is exactly the descendants.
     let end = format!("{}0", &below[..below.len() - 1]);
@@ -212,7 +212,7 @@ fn transplant(
 }
 
 /// The indices of `patch` that cannot be stored, by size alone.
-fn too_large(patch: &[(bool, DeadProp)], limits: &PropLimits) -> Vec<usize> {
+pub(super) fn too_large(patch: &[(bool, DeadProp)], limits: &PropLimits) -> Vec<usize> {
     let is_too_large = |prop: &DeadProp| {
         let key = DeadProp::key(prop.namespace.as_deref(), &prop.name);
         let cap = if is_counted(&key) { limits.value_bytes } else { limits.per_file_value_bytes };
@@ -271,6 +271,9 @@ fn patch(
 impl Store {
     /// The dead properties of one path.
     pub async fn dead_props(&self, user: &UserName, path: &str) -> Result<Vec<DeadProp>> {
+        if let Some(pg) = self.postgres() {
+            return pg.dead_props(user, path).await;
+        }
         let (user, path) = (user.clone(), path.to_string());
         self.read(move |txn| {
             let table = txn.open_table(DEAD_PROPS)?;
@@ -295,6 +298,9 @@ impl Store {
         path: &str,
         key: &str,
     ) -> Result<Option<DeadProp>> {
+        if let Some(pg) = self.postgres() {
+            return pg.dead_prop(user, path, key).await;
+        }
         let (user, path, key) = (user.clone(), path.to_string(), key.to_string());
         self.read(move |txn| {
             let table = txn.open_table(DEAD_PROPS)?;
@@ -312,7 +318,10 @@ impl Store {
         path: &str,
         changes: Vec<(bool, DeadProp)>,
     ) -> Result<PatchOutcome> {
-        let refused = too_large(&changes, &self.inner.prop_limits);
+        if let Some(pg) = self.postgres() {
+            return pg.patch_dead_props(user, path, changes).await;
+        }
+        let refused = too_large(&changes, &self.prop_limits());
         if !refused.is_empty() {
             return Ok(PatchOutcome::Refused(refused));
         }
@@ -332,17 +341,23 @@ impl Store {
     /// After a COPY: `to`'s subtree gets `from`'s properties (its own are dropped). False if
     /// the user's budget left no room for the counted ones, which were then not copied.
     pub async fn copy_dead_props(&self, user: &UserName, from: &str, to: &str) -> Result<bool> {
+        if let Some(pg) = self.postgres() {
+            return pg.copy_dead_props(user, from, to).await;
+        }
         self.transplant(user, from, to, true).await
     }
 
     /// After a MOVE: `from`'s properties now belong to `to`.
     pub async fn move_dead_props(&self, user: &UserName, from: &str, to: &str) -> Result<()> {
+        if let Some(pg) = self.postgres() {
+            return pg.move_dead_props(user, from, to).await;
+        }
         self.transplant(user, from, to, false).await?;
         Ok(())
     }
 
     async fn transplant(&self, user: &UserName, from: &str, to: &str, keep: bool) -> Result<bool> {
-        let limits = self.inner.prop_limits;
+        let limits = self.prop_limits();
         let (user, from, to) = (user.clone(), from.to_string(), to.to_string());
         self.write(Change::Harmless, move |txn| {
             transplant(txn, user.as_str(), &from, &to, keep, &limits)
@@ -352,6 +367,9 @@ impl Store {
 
     /// (count, bytes) of a user's counted dead properties.
     pub async fn dead_props_usage(&self, user: &UserName) -> Result<(u64, u64)> {
+        if let Some(pg) = self.postgres() {
+            return pg.dead_props_usage(user).await;
+        }
         let user = user.clone();
         self.read(move |txn| {
             let table = txn.open_table(DEAD_PROPS_USAGE)?;
@@ -362,6 +380,9 @@ impl Store {
 
     /// After a DELETE: the subtree's properties go too.
     pub async fn delete_dead_props(&self, user: &UserName, path: &str) -> Result<()> {
+        if let Some(pg) = self.postgres() {
+            return pg.delete_dead_props(user, path).await;
+        }
         let (user, path) = (user.clone(), path.to_string());
         self.write(Change::Harmless, move |txn| remove_subtree(txn, user.as_str(), &path)).await
     }
@@ -369,6 +390,7 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
+    use super::super::testing::{TestStore, conformance};
     use super::*;
 
     fn store(limits: PropLimits) -> (tempfile::TempDir, Store) {
@@ -394,18 +416,18 @@ mod tests {
     const SMALL: PropLimits =
         PropLimits { value_bytes: 200, per_file_value_bytes: 150, count: 3, bytes: 100_000 };
 
-    #[tokio::test]
-    async fn a_value_over_the_size_cap_refuses_the_whole_patch() {
-        let (_dir, store) = store(SMALL);
+    conformance!(a_value_over_the_size_cap_refuses_the_whole_patch, super::SMALL);
+    async fn a_value_over_the_size_cap_refuses_the_whole_patch(t: TestStore) {
+        let store = t.store.clone();
         let patch = vec![(true, prop("urn:x", "a", 10)), (true, prop("urn:x", "b", 500))];
         let outcome = store.patch_dead_props(&alice(), "/f", patch).await.unwrap();
         assert_eq!(outcome, PatchOutcome::Refused(vec![1]));
         assert!(store.dead_props(&alice(), "/f").await.unwrap().is_empty(), "all or nothing");
     }
 
-    #[tokio::test]
-    async fn the_budget_counts_properties_and_frees_them_when_removed() {
-        let (_dir, store) = store(SMALL);
+    conformance!(the_budget_counts_properties_and_frees_them_when_removed, super::SMALL);
+    async fn the_budget_counts_properties_and_frees_them_when_removed(t: TestStore) {
+        let store = t.store.clone();
         let set = async |path: &str, name: &str| {
             store.patch_dead_props(&alice(), path, vec![(true, prop("urn:x", name, 10))]).await
         };
@@ -428,9 +450,9 @@ mod tests {
         assert_eq!(store.dead_props_usage(&bob).await.unwrap(), (0, 0), "budgets are per user");
     }
 
-    #[tokio::test]
-    async fn per_file_properties_are_capped_in_size_but_not_counted() {
-        let (_dir, store) = store(SMALL);
+    conformance!(per_file_properties_are_capped_in_size_but_not_counted, super::SMALL);
+    async fn per_file_properties_are_capped_in_size_but_not_counted(t: TestStore) {
+        let store = t.store.clone();
         let ms = "urn:schemas-microsoft-com:";
         for i in 0..10 {
             let patch = vec![(true, prop(ms, "Win32CreationTime", 30))];
@@ -445,9 +467,9 @@ mod tests {
         );
     }
 
-    #[tokio::test]
-    async fn a_copy_over_the_budget_leaves_the_counted_properties_behind() {
-        let (_dir, store) = store(SMALL);
+    conformance!(a_copy_over_the_budget_leaves_the_counted_properties_behind, super::SMALL);
+    async fn a_copy_over_the_budget_leaves_the_counted_properties_behind(t: TestStore) {
+        let store = t.store.clone();
         let ms = "urn:schemas-microsoft-com:";
         let patch = vec![(true, prop("urn:x", "a", 10)), (true, prop(ms, "Win32CreationTime", 30))];
         store.patch_dead_props(&alice(), "/d/f", patch).await.unwrap();
@@ -479,7 +501,7 @@ mod tests {
             .await
             .unwrap();
         drop(store);
-        let store = Store::open(&dir.path().join(Store::FILE_NAME)).unwrap();
+        let store = Store::open_file(&dir.path().join(Store::FILE_NAME)).unwrap();
         assert_eq!(store.dead_props_usage(&alice()).await.unwrap(), expected);
         assert_eq!(expected.0, 1);
     }

@@ -178,7 +178,7 @@ impl Settings {
     }
 
     /// Parses `value` into `key`; returns the canonical text to store.
-    fn apply(&mut self, key: SettingKey, value: &str) -> Result<String, SettingError> {
+    pub(super) fn apply(&mut self, key: SettingKey, value: &str) -> Result<String, SettingError> {
         let word = value.trim().to_ascii_lowercase();
         let choice = |choices| SettingError::Choice { key, value: escaped(value), choices };
         match key {
@@ -241,20 +241,35 @@ fn yes_no(word: &str) -> Option<bool> {
 /// default rather than refusing to start (it can be set again).
 pub(super) fn load(txn: &ReadTransaction) -> Result<Settings> {
     let table = txn.open_table(SETTINGS)?;
-    let mut settings = Settings::default();
+    let mut pairs = Vec::new();
     for entry in table.iter()? {
         let (k, v) = entry?;
-        if let Ok(key) = k.value().parse::<SettingKey>() {
-            let _ = settings.apply(key, v.value());
-        }
+        pairs.push((k.value().to_string(), v.value().to_string()));
     }
-    Ok(settings)
+    Ok(Settings::from_stored(pairs))
+}
+
+impl Settings {
+    /// The defaults overlaid with stored (key, value) pairs, as either backend reads them; an
+    /// unknown key or a value that no longer parses is skipped.
+    pub(super) fn from_stored(pairs: impl IntoIterator<Item = (String, String)>) -> Self {
+        let mut settings = Settings::default();
+        for (key, value) in pairs {
+            if let Ok(key) = key.parse::<SettingKey>() {
+                let _ = settings.apply(key, &value);
+            }
+        }
+        settings
+    }
 }
 
 impl Store {
     /// Validates and stores one setting, then publishes the settings now in force (every
     /// setting can change who may log in or how, so each is a change on the feed).
     pub async fn set_setting(&self, key: SettingKey, value: &str) -> Result<Settings> {
+        if let Some(pg) = self.postgres() {
+            return pg.set_setting(key, value).await;
+        }
         let value = value.to_string();
         self.blocking(move |redb| {
             redb.feed.publish(|current| {

@@ -18,6 +18,9 @@ impl Store {
         password_hash: String,
         now: DateTime<Utc>,
     ) -> Result<User> {
+        if let Some(pg) = self.postgres() {
+            return pg.create_user(name, role, password_hash, now).await;
+        }
         let user = User {
             name: name.clone(),
             role,
@@ -39,12 +42,18 @@ impl Store {
 
     /// The account named `name`, if any.
     pub async fn user(&self, name: &UserName) -> Result<Option<User>> {
+        if let Some(pg) = self.postgres() {
+            return pg.user(name).await;
+        }
         let name = name.clone();
         self.read(move |txn| find(txn, &name)).await
     }
 
     /// Every account, sorted by name.
     pub async fn users(&self) -> Result<Vec<User>> {
+        if let Some(pg) = self.postgres() {
+            return pg.users().await;
+        }
         self.read(|txn| {
             let users = txn.open_table(USERS)?;
             users.iter()?.map(|e| decode(e?.1.value())).collect()
@@ -54,11 +63,17 @@ impl Store {
 
     /// True once any account exists (an empty store gets a first admin at `serve`).
     pub async fn has_users(&self) -> Result<bool> {
+        if let Some(pg) = self.postgres() {
+            return pg.has_users().await;
+        }
         self.read(|txn| Ok(!txn.open_table(USERS)?.is_empty()?)).await
     }
 
     /// Disables or enables an account. A disabled account's app passwords stop working at once.
     pub async fn set_user_disabled(&self, name: &UserName, disabled: bool) -> Result<User> {
+        if let Some(pg) = self.postgres() {
+            return pg.set_user_disabled(name, disabled).await;
+        }
         self.update(name, Change::TakesCredentials, move |txn, user| {
             if disabled {
                 refuse_last_admin(txn, user)?;
@@ -72,6 +87,9 @@ impl Store {
     /// Sets or clears the user's quota (bytes their home may hold); published, so that the
     /// cached limits are read again.
     pub async fn set_user_quota(&self, name: &UserName, quota_bytes: Option<u64>) -> Result<User> {
+        if let Some(pg) = self.postgres() {
+            return pg.set_user_quota(name, quota_bytes).await;
+        }
         self.update(name, Change::TakesCredentials, move |_, user| {
             user.quota_bytes = quota_bytes;
             Ok(())
@@ -81,6 +99,9 @@ impl Store {
 
     /// Replaces the primary password's hash.
     pub async fn set_user_password(&self, name: &UserName, password_hash: String) -> Result<()> {
+        if let Some(pg) = self.postgres() {
+            return pg.set_user_password(name, password_hash).await;
+        }
         self.update(name, Change::TakesCredentials, move |_, user| {
             user.password_hash = password_hash;
             Ok(())
@@ -92,6 +113,9 @@ impl Store {
     /// Sets (after a confirmed enrolment) or clears (disable, admin reset) the second factor.
     /// Not published: no cached credential depends on it (the web login reads the account).
     pub async fn set_user_totp(&self, name: &UserName, totp: Option<TotpFactor>) -> Result<User> {
+        if let Some(pg) = self.postgres() {
+            return pg.set_user_totp(name, totp).await;
+        }
         self.update(name, Change::Harmless, move |_, user| {
             user.totp = totp;
             Ok(())
@@ -103,6 +127,9 @@ impl Store {
     /// used, so that a code seen over a shoulder or in a proxy log cannot be replayed. Atomic:
     /// two logins racing with the same code cannot both win.
     pub async fn accept_totp_step(&self, name: &UserName, step: u64) -> Result<bool> {
+        if let Some(pg) = self.postgres() {
+            return pg.accept_totp_step(name, step).await;
+        }
         let name = name.clone();
         self.write(Change::Harmless, move |txn| {
             let mut user = load(txn, &name)?;

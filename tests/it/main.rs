@@ -24,6 +24,7 @@ mod limits;
 mod litmus;
 mod node;
 mod pages;
+mod pg;
 mod props;
 mod rclone;
 mod serve;

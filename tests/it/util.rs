@@ -10,6 +10,40 @@ use std::time::Duration;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_davgate");
 
+/// `DAVGATE_TEST_STORE=postgres` runs every server and CLI these fixtures start on PostgreSQL
+/// (a fresh database per data directory, on `DAVGATE_TEST_POSTGRES`) instead of the redb file:
+/// the whole suite once per store. Returns the `--store` URL for `data`, if so.
+pub fn store_for(data: &Path) -> Option<String> {
+    use std::collections::BTreeMap;
+    use std::sync::Mutex;
+    if std::env::var("DAVGATE_TEST_STORE").ok()?.as_str() != "postgres" {
+        return None;
+    }
+    // Kept to the end of the test process (a restarted server finds its database again); the
+    // throwaway cluster goes with the run.
+    static DATABASES: Mutex<BTreeMap<PathBuf, davgate::internal::TestDatabase>> =
+        Mutex::new(BTreeMap::new());
+    let mut databases = DATABASES.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(db) = databases.get(data) {
+        return Some(db.url().to_string());
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let db = runtime.block_on(davgate::internal::TestDatabase::create())?;
+    let url = db.url().to_string();
+    databases.insert(data.to_path_buf(), db);
+    Some(url)
+}
+
+/// `davgate --data DIR` (and the store [`store_for`] gives it).
+pub fn davgate(data: &Path) -> Command {
+    let mut command = Command::new(BIN);
+    command.arg("--data").arg(data);
+    if let Some(url) = store_for(data) {
+        command.env("DAVGATE_STORE", url);
+    }
+    command
+}
+
 /// A `davgate serve` process on 127.0.0.1:<free port>, killed when dropped.
 pub struct TestServer {
     child: Child,
@@ -29,9 +63,7 @@ impl TestServer {
     /// Starts a server on `data` with extra `serve` arguments.
     pub fn start_with(data: tempfile::TempDir, extra: &[&str]) -> Self {
         let log = std::fs::File::create(data.path().join("server.log")).expect("log file");
-        let mut child = Command::new(BIN)
-            .args(["--data"])
-            .arg(data.path())
+        let mut child = davgate(data.path())
             .args(["serve", "--listen", "127.0.0.1:0"])
             .args(extra)
             .stdout(Stdio::piped())
@@ -85,9 +117,7 @@ impl TestServer {
     /// Runs the CLI with `input` on standard input.
     pub fn cli_with_stdin(&self, args: &[&str], input: &str) -> Output {
         use std::io::Write;
-        let mut child = Command::new(BIN)
-            .arg("--data")
-            .arg(self.dir())
+        let mut child = davgate(self.dir())
             .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -164,7 +194,7 @@ impl Drop for TestServer {
 
 /// Runs `davgate --data DIR args...`.
 pub fn cli(data: &Path, args: &[&str]) -> Output {
-    Command::new(BIN).arg("--data").arg(data).args(args).output().expect("run davgate")
+    davgate(data).args(args).output().expect("run davgate")
 }
 
 /// Asserts success and returns stdout.

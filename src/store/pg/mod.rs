@@ -1,0 +1,206 @@
+//! The store in PostgreSQL: what several davgate nodes share.
+//!
+//! Same operations, same answers as the redb store (the conformance tests run against both).
+//! Each invariant redb kept by having one writer at a time is kept here by the database under
+//! concurrency across processes:
+//!
+//! - a TOTP step is accepted once: one conditional `UPDATE … WHERE totp_last_step < $step`;
+//! - first use is recorded once (`WHERE access_method IS NULL`), last used never moves back
+//!   (`GREATEST`);
+//! - one active app password per (owner, name): creating one locks the owner's row first
+//!   (`FOR UPDATE`), so two creations for one user take turns. A partial unique index cannot
+//!   say it, because "active" also means "not expired", which depends on the time;
+//! - the last enabled admin: disabling or removing an admin locks every enabled admin's row
+//!   before counting them;
+//! - a change that can take a credential away bumps `meta.generation` first (a row lock every
+//!   such change takes, so they are ordered), sends `pg_notify` (delivered at commit), and
+//!   publishes the new generation here after commit; other nodes learn it from
+//!   [`listener`].
+//!
+//! Every statement runs on a pooled connection (deadpool-postgres, small pool); the listener
+//! has its own.
+
+mod accounts;
+mod listener;
+mod props;
+mod schema;
+mod users;
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Transaction};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_postgres::NoTls;
+
+use super::changes::Feed;
+use super::{Error, Generation, PropLimits, Result, Settings};
+
+/// Connections per node: admin operations and uncached logins are short statements.
+const POOL_SIZE: usize = 8;
+
+/// How long a connection attempt may take before the store answers "unavailable".
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The channel the generation is sent on.
+const CHANNEL: &str = "davgate";
+
+/// The PostgreSQL side of a [`super::Store`].
+pub(super) struct Pg {
+    pool: Pool,
+    feed: Feed,
+    prop_limits: PropLimits,
+}
+
+impl Pg {
+    /// Connects, migrates, reads the generation and settings, and starts following the
+    /// feed. Fails if the database cannot be reached or was set up by a newer davgate.
+    pub(super) async fn open(
+        config: &tokio_postgres::Config,
+        prop_limits: PropLimits,
+    ) -> Result<Arc<Self>> {
+        let mut config = config.clone();
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
+        if config.get_application_name().is_none() {
+            config.application_name("davgate");
+        }
+        let mut listen_config = config.clone();
+        listen_config.application_name("davgate-listen");
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig { recycling_method: RecyclingMethod::Fast },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(POOL_SIZE)
+            .wait_timeout(Some(CONNECT_TIMEOUT))
+            .create_timeout(Some(CONNECT_TIMEOUT))
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .build()
+            .map_err(|e| Error::Unavailable(e.to_string()))?;
+        {
+            let mut client = pool.get().await?;
+            schema::migrate(&mut client).await?;
+        }
+        let (generation, settings) = state(&pool).await?;
+        let pg =
+            Arc::new(Self { pool, feed: Feed::starting_at(generation, settings), prop_limits });
+        listener::spawn(Arc::downgrade(&pg), listen_config);
+        Ok(pg)
+    }
+
+    pub(super) fn feed(&self) -> &Feed {
+        &self.feed
+    }
+
+    pub(super) fn prop_limits(&self) -> PropLimits {
+        self.prop_limits
+    }
+
+    /// A pooled connection.
+    async fn client(&self) -> Result<deadpool_postgres::Object> {
+        Ok(self.pool.get().await?)
+    }
+
+    /// Re-reads the generation and settings and publishes them if newer (the listener's and
+    /// the poll's one statement).
+    async fn refresh(&self) -> Result<()> {
+        let (generation, settings) = state(&self.pool).await?;
+        self.feed.advance(generation, settings);
+        Ok(())
+    }
+}
+
+/// The generation and the settings, in one statement (one snapshot: never a newer generation
+/// with older settings).
+async fn state(pool: &Pool) -> Result<(Generation, Settings)> {
+    let client = pool.get().await?;
+    let rows = client
+        .query(
+            "SELECT m.value, s.key, s.value FROM meta m LEFT JOIN settings s ON true
+             WHERE m.key = 'generation'",
+            &[],
+        )
+        .await?;
+    let generation = rows.first().map(|r| r.get::<_, i64>(0)).unwrap_or(0);
+    let pairs = rows.iter().filter_map(|r| Some((r.get::<_, Option<String>>(1)?, r.get(2))));
+    Ok((generation_of(generation)?, Settings::from_stored(pairs)))
+}
+
+fn generation_of(value: i64) -> Result<Generation> {
+    let n = u64::try_from(value).map_err(|_| Error::OutOfRange("meta.generation"))?;
+    Ok(Generation::from_number(n))
+}
+
+/// The first statement of a change that can take a credential away: moves the generation
+/// (holding its row until commit, so such changes are ordered cluster-wide) and queues the
+/// notification, which PostgreSQL sends only if the transaction commits.
+async fn bump(txn: &Transaction<'_>) -> Result<Generation> {
+    let row = txn
+        .query_one(
+            "UPDATE meta SET value = value + 1 WHERE key = 'generation' RETURNING value",
+            &[],
+        )
+        .await?;
+    let value: i64 = row.get(0);
+    txn.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &value.to_string()]).await?;
+    generation_of(value)
+}
+
+impl Pg {
+    /// Commits a transaction that began with [`bump`] and publishes its generation with the
+    /// settings as they are at that commit (read under the generation's row lock, so no other
+    /// change can slip in between).
+    async fn commit_published(&self, txn: Transaction<'_>, generation: Generation) -> Result<()> {
+        let rows = txn.query("SELECT key, value FROM settings", &[]).await?;
+        let settings = Settings::from_stored(rows.iter().map(|r| (r.get(0), r.get(1))));
+        txn.commit().await?;
+        self.feed.advance(generation, settings);
+        Ok(())
+    }
+}
+
+/// `at` as PostgreSQL keeps it (microseconds): what a call returns is what a later read
+/// returns, as with redb.
+fn stored_time(at: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
+    use chrono::DurationRound;
+    at.duration_trunc(chrono::TimeDelta::microseconds(1)).unwrap_or(at)
+}
+
+/// A u64 the store writes as bigint (quotas, steps): refused past i64::MAX rather than wrapped.
+fn to_bigint(value: u64, what: &'static str) -> Result<i64> {
+    i64::try_from(value).map_err(|_| Error::OutOfRange(what))
+}
+
+/// A bigint read back as u64.
+fn from_bigint(value: i64, what: &'static str) -> Result<u64> {
+    u64::try_from(value).map_err(|_| Error::OutOfRange(what))
+}
+
+impl Pg {
+    /// [`super::Store::set_setting`]: validated against the settings in force at the
+    /// generation's row lock, stored, published.
+    pub(super) async fn set_setting(
+        &self,
+        key: super::SettingKey,
+        value: &str,
+    ) -> Result<Settings> {
+        let mut client = self.client().await?;
+        let txn = client.transaction().await?;
+        let generation = bump(&txn).await?;
+        let rows = txn.query("SELECT key, value FROM settings", &[]).await?;
+        let mut next = Settings::from_stored(rows.iter().map(|r| (r.get(0), r.get(1))));
+        let canonical = next.apply(key, value)?;
+        txn.execute(
+            "INSERT INTO settings (key, value) VALUES ($1, $2)
+             ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+            &[&key.name(), &canonical],
+        )
+        .await?;
+        self.commit_published(txn, generation).await?;
+        Ok(next)
+    }
+}
+
+#[cfg(test)]
+mod tests;
