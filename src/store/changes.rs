@@ -6,11 +6,12 @@
 //! `tokio::sync::watch`: readers on the hot path take the current value (no database round
 //! trip), and a task that wants to act on a change awaits `changed()` on [`super::Store::changes`].
 //!
-//! The redb store publishes from the thread that committed, in commit order. A store shared by
-//! several nodes (PostgreSQL, next) feeds the same channel from `LISTEN/NOTIFY`: the generation
-//! is a row bumped in the same transaction as the change and sent with `pg_notify` (delivered
-//! only at commit), and the settings are re-read when it moves. The contract on [`Snapshot`] is
-//! what both must keep.
+//! The redb store publishes from the thread that committed, in commit order. The PostgreSQL
+//! store (shared by several nodes) feeds the same channel: the generation is a row bumped in
+//! the same transaction as the change and sent with `pg_notify` (delivered only at commit); the
+//! committing node publishes it after commit, the others from `LISTEN` or, when notifications
+//! are lost, from a poll every 500 ms (`pg/listener.rs`), re-reading the settings with it. The
+//! contract on [`Snapshot`] is what both must keep.
 
 use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
@@ -22,7 +23,8 @@ use super::{Result, Settings};
 /// It only grows, and it grows *after* such a change is committed, never before: whoever read
 /// generation `g` and then checked a credential knows that any change newer than that check
 /// shows as a generation above `g`. Values are comparable only with values of the same store
-/// handle (each process starts its redb feed at 0; a shared store would start from its row).
+/// handle (each process starts its redb feed at 0; the PostgreSQL feed starts from the database's row,
+/// so every node counts the same generations).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Generation(u64);
 

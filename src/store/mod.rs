@@ -169,10 +169,9 @@ from_redb!(
 
 /// The credential store: the one type callers see.
 ///
-/// A cheap handle (one `Arc`): clone it into whatever needs it. Its methods are `async` and
-/// run their redb work on the blocking pool themselves, because that work must own what it
-/// works on; a store shared by several nodes (a connection pool) is a handle of the same
-/// kind, so callers will not change when it comes.
+/// A cheap handle (one `Arc`): clone it into whatever needs it. Its methods are `async`: the
+/// redb arm runs its work off the async runtime's duties itself (that work must own what it
+/// works on), the PostgreSQL arm awaits its connection pool; callers see one type either way.
 #[derive(Clone)]
 pub struct Store {
     backend: Backend,
