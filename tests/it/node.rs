@@ -156,9 +156,7 @@ fn user_remove_moves_the_home_aside_in_the_files_root_it_is_given() {
     // The environment names it too.
     ok(&cli(data.path(), &["user", "add", "carol"]));
     std::fs::create_dir_all(shared.path().join("carol")).unwrap();
-    let out = Command::new(BIN)
-        .arg("--data")
-        .arg(data.path())
+    let out = davgate(data.path())
         .args(["user", "remove", "carol"])
         .env("DAVGATE_FILES", shared.path())
         .output()
