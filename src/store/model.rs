@@ -208,6 +208,27 @@ pub struct User {
     pub totp: Option<TotpFactor>,
 }
 
+impl User {
+    /// A new account as it is first stored: enabled, no quota, no second factor. Both stores
+    /// build it here, so that they cannot start an account differently.
+    pub fn new(
+        name: UserName,
+        role: Role,
+        password_hash: String,
+        created_at: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            name,
+            role,
+            password_hash,
+            created_at,
+            disabled: false,
+            quota_bytes: None,
+            totp: None,
+        }
+    }
+}
+
 /// A confirmed TOTP second factor (RFC 6238). The secret has to be kept readable to compute
 /// codes; it opens nothing on its own (the primary password is asked first).
 #[derive(Clone, Serialize, Deserialize)]

@@ -86,6 +86,15 @@ pub(super) fn adjusted(usage: (u64, u64), added: (u64, u64), removed: (u64, u64)
     )
 }
 
+/// True when a change took the usage from `before` to `after`, grew it, and so went past what
+/// `limits` allow: a change that shrinks or keeps the usage always passes, so that a user over
+/// the limit (after it was lowered) can still clean up.
+pub(super) fn grows_past(before: (u64, u64), after: (u64, u64), limits: &PropLimits) -> bool {
+    let grows = after.0 > before.0 || after.1 > before.1;
+    grows && (after.0 > limits.count || after.1 > limits.bytes)
+}
+
+/// The total of `costs`, as (properties, bytes).
 pub(super) fn sum(costs: impl Iterator<Item = (u64, u64)>) -> (u64, u64) {
     costs.fold((0, 0), |acc, c| (acc.0 + c.0, acc.1 + c.1))
 }
@@ -260,8 +269,7 @@ fn patch(
             now = adjusted(now, new, old);
         }
     }
-    let grows = now.0 > before.0 || now.1 > before.1;
-    if grows && (now.0 > limits.count || now.1 > limits.bytes) {
+    if grows_past(before, now, limits) {
         return Ok(PatchOutcome::Refused(growing));
     }
     set_usage(txn, user, now)?;

@@ -21,15 +21,7 @@ impl Store {
         if let Some(pg) = self.postgres() {
             return pg.create_user(name, role, password_hash, now).await;
         }
-        let user = User {
-            name: name.clone(),
-            role,
-            password_hash,
-            created_at: now,
-            disabled: false,
-            quota_bytes: None,
-            totp: None,
-        };
+        let user = User::new(name.clone(), role, password_hash, now);
         self.write(Change::Harmless, move |txn| {
             if get(&txn.open_table(USERS)?, &user.name)?.is_some() {
                 return Err(Error::UserExists(user.name.to_string()));

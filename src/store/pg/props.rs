@@ -7,7 +7,7 @@
 use deadpool_postgres::Transaction;
 
 use super::{Pg, from_bigint, to_bigint};
-use crate::store::props::{adjusted, cost, is_counted, subtree, sum, too_large};
+use crate::store::props::{adjusted, cost, grows_past, is_counted, subtree, sum, too_large};
 use crate::store::{DeadProp, PatchOutcome, PropLimits, Result, UserName, decode, encode};
 
 /// `path` itself or below it, as a range over `COLLATE "C"` (no LIKE escaping).
@@ -128,8 +128,7 @@ impl Pg {
             }
             now = adjusted(now, new, old);
         }
-        let grows = now.0 > before.0 || now.1 > before.1;
-        if grows && (now.0 > limits.count || now.1 > limits.bytes) {
+        if grows_past(before, now, &limits) {
             txn.rollback().await?;
             return Ok(PatchOutcome::Refused(growing));
         }

@@ -68,15 +68,7 @@ impl Pg {
         if inserted == 0 {
             return Err(Error::UserExists(name.to_string()));
         }
-        Ok(User {
-            name: name.clone(),
-            role,
-            password_hash,
-            created_at: now,
-            disabled: false,
-            quota_bytes: None,
-            totp: None,
-        })
+        Ok(User::new(name.clone(), role, password_hash, now))
     }
 
     pub(in crate::store) async fn user(&self, name: &UserName) -> Result<Option<User>> {
