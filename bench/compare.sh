@@ -13,6 +13,8 @@
 #   BENCH_BASELINE     a git revision (e.g. main~3): also build it and run it in every round beside
 #                      this tree's davgate, to show a change's cost side by side (default: none)
 #   BENCH_BASELINE_TARGET  where to build the baseline (default: target/bench-baseline)
+#   BENCH_POSTGRES     1: also run this tree's davgate on the PostgreSQL store (a throwaway
+#                      cluster from .ci/postgres, on loopback, stopped on exit) in every round
 #
 # Every server binds 127.0.0.1 on a free port and all traffic stays on loopback. Each server keeps
 # running for the whole script but only one is under load at a time: rounds go davgate, bypassed,
@@ -32,6 +34,8 @@ LOG_LEVEL=warn
 SERVERS=(davgate bypass apache rclone) # the order of every round
 BASELINE=${BENCH_BASELINE:-}
 [[ -z $BASELINE ]] || SERVERS=(davgate baseline bypass apache rclone)
+POSTGRES=${BENCH_POSTGRES:-}
+[[ -z $POSTGRES ]] || SERVERS=(davgate pg "${SERVERS[@]:1}")
 APACHE=/usr/sbin/apache2
 
 # shellcheck source=bench/lib.sh
@@ -80,7 +84,7 @@ seed_data() {
 # collection, with a trailing slash) and AUTH[KEY] (the Authorization value of a valid login).
 declare -A PID URL AUTH LABEL=(
     [davgate]=davgate [bypass]="davgate, gate bypassed" [apache]="Apache mod_dav" [rclone]="rclone serve"
-    [baseline]="davgate at $BASELINE"
+    [baseline]="davgate at $BASELINE" [pg]="davgate on PostgreSQL"
 )
 declare -A PASSWORD # davgate app passwords, for the attack's wrong-password generator
 
@@ -253,7 +257,7 @@ measure() { # KEY ROUND: every workload on one server
     # PUTs count any 2xx: 201 for the first, 204 after on davgate and Apache, 201 on rclone; rclone
     # answers concurrent PUTs to one path with 423, which do not count.
     case $key in
-    davgate | bypass | baseline)
+    davgate | bypass | baseline | pg)
         local mode
         for mode in fsync fast; do
             admin "$key" settings set durability "$mode" >/dev/null
@@ -365,6 +369,7 @@ medians() {
     done
 }
 plain() { echo "${1%×}"; } # a ratio without its sign, for comparisons
+pg_version() { ls -d /usr/lib/postgresql/*/ 2>/dev/null | sort -V | tail -n 1 | xargs -r basename; }
 
 report() {
     local w key r
@@ -374,7 +379,7 @@ report() {
     wrk_v=$(wrk -v 2>&1 | head -n1 | awk '{ print $1, $2 }' || true)
     echo "## davgate vs Apache mod_dav vs rclone: run of $(date -u '+%Y-%m-%d %H:%M UTC')"
     echo
-    echo "- command: \`bench/compare.sh\` (BENCH_DURATION=$DURATION, BENCH_ROUNDS=$ROUNDS${BASELINE:+, BENCH_BASELINE=$BASELINE})"
+    echo "- command: \`bench/compare.sh\` (BENCH_DURATION=$DURATION, BENCH_ROUNDS=$ROUNDS${BASELINE:+, BENCH_BASELINE=$BASELINE}${POSTGRES:+, BENCH_POSTGRES=1})"
     echo "- commit: $(git -C "$REPO" rev-parse --short HEAD)$(git -C "$REPO" diff --quiet HEAD -- src Cargo.toml Cargo.lock || echo ' (with uncommitted changes under src/ or Cargo.*)')"
     echo "- machine: nproc $(nproc), $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo); load average (1, 5, 15 min) at start $LOAD_START, at end $(cut -d' ' -f1-3 /proc/loadavg); wrk runs on the same cores as the servers"
     echo "- versions: davgate $("$BIN" --version | awk '{ print $2 }') (release, --features bench), $apache_v, $rclone_v, $wrk_v"
@@ -414,6 +419,19 @@ report() {
             echo "| ${WL_NAME[$w]} | $(fmt "${MED[$w,davgate]}") | $(fmt "${MED[$w,baseline]}") | $(ratio "${MED[$w,davgate]}" "${MED[$w,baseline]}") |"
         done
         echo "| peak RSS over all workloads, MiB | $(mib "${PEAK_HWM[davgate]}") | $(mib "${PEAK_HWM[baseline]}") | $(ratio "${PEAK_HWM[davgate]}" "${PEAK_HWM[baseline]}") |"
+        echo
+    fi
+    if [[ -n $POSTGRES ]]; then
+        echo "### This tree on PostgreSQL against the embedded store"
+        echo
+        echo "The same build with \`--store postgres://…\` (a throwaway PostgreSQL $(pg_version) cluster on loopback, fsync off) ran in every round right after the embedded store, on the same data."
+        echo
+        echo "| workload | davgate, redb | davgate, PostgreSQL | PostgreSQL / redb |"
+        echo "|---|--:|--:|--:|"
+        for w in "${WORKLOADS[@]}"; do
+            echo "| ${WL_NAME[$w]} | $(fmt "${MED[$w,davgate]}") | $(fmt "${MED[$w,pg]}") | $(ratio "${MED[$w,pg]}" "${MED[$w,davgate]}") |"
+        done
+        echo "| peak RSS over all workloads, MiB (davgate only) | $(mib "${PEAK_HWM[davgate]}") | $(mib "${PEAK_HWM[pg]}") | $(ratio "${PEAK_HWM[pg]}" "${PEAK_HWM[davgate]}") |"
         echo
     fi
     echo "### Memory"
@@ -514,6 +532,12 @@ seed_data
 echo "starting servers (davgate RUST_LOG=$LOG_LEVEL)" >&2
 setup_davgate davgate
 [[ -z $BASELINE ]] || setup_davgate baseline
+if [[ -n $POSTGRES ]]; then
+    bench_install pg_ctlcluster:postgresql
+    STORE_FOR[pg]=$(timeout 120 "$REPO/.ci/postgres" start "$WORK/pg-cluster")
+    CLEANUPS+=("'$REPO/.ci/postgres' stop '$WORK/pg-cluster'")
+    setup_davgate pg
+fi
 setup_davgate bypass --bench-bypass-gate alice
 setup_apache
 setup_rclone

@@ -53,10 +53,15 @@ stop_server() { # PID: SIGTERM, then SIGKILL after 10 s
     wait "$pid" 2>/dev/null || true
 }
 
+CLEANUPS=() # commands run on exit after the servers stop (e.g. a throwaway PostgreSQL)
+
 bench_cleanup() {
-    local pid
+    local pid cleanup
     for pid in "${SERVER_PIDS[@]}"; do
         stop_server "$pid"
+    done
+    for cleanup in "${CLEANUPS[@]}"; do
+        eval "$cleanup" || true
     done
     [[ -z $WORK ]] || rm -rf "$WORK"
 }
@@ -78,8 +83,9 @@ build_davgate() { # sets BIN
     [[ -x $BIN ]] || { echo "bench: no binary at $BIN" >&2; exit 1; }
 }
 
-# A server NAME runs ${BIN_FOR[NAME]} when set (an older build beside this one), else $BIN.
-declare -A BIN_FOR=()
+# A server NAME runs ${BIN_FOR[NAME]} when set (an older build beside this one), else $BIN, and
+# on the store ${STORE_FOR[NAME]} when set (a PostgreSQL URL), else its embedded redb file.
+declare -A BIN_FOR=() STORE_FOR=()
 
 build_baseline() { # REV: release build of git revision REV (its tree, not a worktree); sets BASELINE_BIN
     local rev=$1 target_dir=${BENCH_BASELINE_TARGET:-$REPO/target/bench-baseline} commit src
@@ -107,7 +113,7 @@ start_server() { # NAME [serve flags...]: sets SERVER_PID, SERVER_PORT; data in 
     local dir=$WORK/$name
     mkdir -p "$dir"
     : >"$dir/stdout"
-    RUST_LOG=$LOG_LEVEL "${BIN_FOR[$name]:-$BIN}" --data "$dir/data" serve --listen "$host:0" "$@" \
+    DAVGATE_STORE=${STORE_FOR[$name]:-} RUST_LOG=$LOG_LEVEL "${BIN_FOR[$name]:-$BIN}" --data "$dir/data" serve --listen "$host:0" "$@" \
         >"$dir/stdout" 2>"$dir/stderr" &
     SERVER_PID=$!
     track_pid "$SERVER_PID"
@@ -132,7 +138,7 @@ start_server() { # NAME [serve flags...]: sets SERVER_PID, SERVER_PORT; data in 
 admin() { # NAME args...: the admin CLI against server NAME's data dir
     local name=$1
     shift
-    RUST_LOG=$LOG_LEVEL "${BIN_FOR[$name]:-$BIN}" --data "$WORK/$name/data" "$@"
+    DAVGATE_STORE=${STORE_FOR[$name]:-} RUST_LOG=$LOG_LEVEL "${BIN_FOR[$name]:-$BIN}" --data "$WORK/$name/data" "$@"
 }
 
 new_app_password() { # NAME USER LABEL: prints the password
