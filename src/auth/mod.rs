@@ -458,7 +458,11 @@ impl Gate {
 
     async fn login_record(&self, id: &AppPasswordId) -> Result<Option<LoginRecord>, Denied> {
         self.store.login_record(id).await.map_err(|e| {
-            tracing::error!("credential store read failed: {e}");
+            if e.is_unavailable() {
+                tracing::warn!("credential store unreachable: {e}");
+            } else {
+                tracing::error!("credential store read failed: {e}");
+            }
             Denied::Unavailable
         })
     }

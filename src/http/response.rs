@@ -36,6 +36,16 @@ pub fn respond(
     res
 }
 
+/// Seconds a client is told to wait before it asks again after a 503 for a passing cause (the
+/// store out of reach): long enough for a database restart, short enough that a client does
+/// not give up.
+pub const RETRY_SECONDS: u32 = 5;
+
+/// Marks a 503 as passing: `Retry-After` [`RETRY_SECONDS`], unless the response says already.
+pub fn retry_later(res: &mut Response<Body>) {
+    res.headers_mut().entry(http::header::RETRY_AFTER).or_insert(HeaderValue::from(RETRY_SECONDS));
+}
+
 /// A plain-text answer.
 pub fn text(status: StatusCode, text: impl Into<Body>) -> Response<Body> {
     respond(status, TEXT, text)

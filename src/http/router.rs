@@ -88,10 +88,14 @@ impl App {
 fn refuse(refusal: &Refusal, peer: IpAddr) -> Response<Body> {
     let user = refusal.user.as_deref().map(log_safe).unwrap_or_default();
     match refusal.reason {
-        Denied::Unavailable => response::text(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "The credential store is unavailable; try again.\n",
-        ),
+        Denied::Unavailable => {
+            let mut res = response::text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The credential store is unavailable; try again in a few seconds.\n",
+            );
+            response::retry_later(&mut res);
+            res
+        }
         Denied::Busy => {
             let mut res = response::text(
                 StatusCode::SERVICE_UNAVAILABLE,

@@ -147,6 +147,35 @@ impl From<deadpool_postgres::PoolError> for Error {
     }
 }
 
+impl Error {
+    /// Whether the database could not be reached (down, restarting, refusing connections, the
+    /// connection lost mid-statement): a passing state the caller answers 503 with
+    /// `Retry-After`, not a fault in what was asked. A statement PostgreSQL refused (a constraint,
+    /// a type) is not this.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            Error::Unavailable(_) => true,
+            Error::Postgres(e) => postgres_unreachable(e),
+            _ => false,
+        }
+    }
+}
+
+/// A PostgreSQL error that says the server is out of reach: the connection is closed or failed
+/// on I/O (refused, reset, timed out), or the server said it is shutting down or starting
+/// (SQLSTATE class 08, 57P01–57P03).
+fn postgres_unreachable(e: &tokio_postgres::Error) -> bool {
+    use std::error::Error as _;
+    if e.is_closed() {
+        return true;
+    }
+    if let Some(db) = e.as_db_error() {
+        let code = db.code().code();
+        return code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03");
+    }
+    e.source().is_some_and(|cause| cause.is::<std::io::Error>())
+}
+
 /// Shorthand for store results.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 

@@ -56,6 +56,9 @@ fn refusal(web: &Web, e: ApiError) -> Response<Body> {
                 res.headers_mut().insert(header::RETRY_AFTER, wait.as_secs().max(1).into());
                 res.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
             }
+            if matches!(e, PortalError::Unavailable(_)) {
+                response::retry_later(&mut res);
+            }
             if matches!(e, PortalError::SignedOut) {
                 set_cookie(&mut res, &web.expired_session_cookie());
             }

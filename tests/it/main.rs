@@ -25,6 +25,7 @@ mod litmus;
 mod node;
 mod pages;
 mod pg;
+mod pg_down;
 mod props;
 mod rclone;
 mod serve;

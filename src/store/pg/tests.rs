@@ -188,3 +188,27 @@ async fn a_database_of_a_newer_davgate_is_refused_in_one_line() {
     assert!(refused.contains("newer davgate") && refused.contains("99"), "{refused}");
     assert!(!refused.contains('\n'));
 }
+
+#[tokio::test]
+async fn a_database_that_cannot_be_reached_is_unavailable() {
+    // Port 1: nothing listens, the connection is refused.
+    let config: tokio_postgres::Config = "postgres://davgate@127.0.0.1:1/db".parse().unwrap();
+    let Err(e) = config.connect(tokio_postgres::NoTls).await else {
+        panic!("something answered on port 1")
+    };
+    assert!(Error::Postgres(e).is_unavailable());
+    assert!(Error::Unavailable("pool timed out".into()).is_unavailable());
+    assert!(!Error::UserExists("alice".into()).is_unavailable());
+}
+
+#[tokio::test]
+async fn a_statement_the_database_refuses_is_not_unavailable() {
+    let Some(db) = crate::store::test_database::TestDatabase::create().await else { return };
+    let config: tokio_postgres::Config = db.url().parse().unwrap();
+    let (client, connection) = config.connect(tokio_postgres::NoTls).await.unwrap();
+    let driving = tokio::spawn(connection);
+    let refused = client.batch_execute("SELECT 1 / 0").await.unwrap_err();
+    assert!(!Error::Postgres(refused).is_unavailable());
+    drop(client);
+    let _ = driving.await;
+}

@@ -215,7 +215,14 @@ pub(super) fn row(lang: Lang, p: &AppPasswordView) -> Row {
 /// The page as HTML with `status`; a page that fails to render is a 503, logged.
 pub(super) fn render(status: StatusCode, page: &impl Template) -> Response<Body> {
     match page.render() {
-        Ok(html) => response::respond(status, response::HTML, html),
+        Ok(html) => {
+            let mut res = response::respond(status, response::HTML, html);
+            // Every page's 503 is a passing failure (the store out of reach, a busy server).
+            if status == StatusCode::SERVICE_UNAVAILABLE {
+                response::retry_later(&mut res);
+            }
+            res
+        }
         Err(e) => {
             tracing::error!(target: "davgate::web", "rendering a page failed: {e}");
             text_response(StatusCode::SERVICE_UNAVAILABLE, "The page could not be rendered.")
