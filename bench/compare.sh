@@ -371,6 +371,17 @@ medians() {
 plain() { echo "${1%×}"; } # a ratio without its sign, for comparisons
 pg_version() { ls -d /usr/lib/postgresql/*/ 2>/dev/null | sort -V | tail -n 1 | xargs -r basename; }
 
+pair_table() { # LEFT RIGHT LEFT_LABEL RIGHT_LABEL RATIO_LABEL: two servers' medians, LEFT/RIGHT
+    local left=$1 right=$2 w
+    echo "| workload | $3 | $4 | $5 |"
+    echo "|---|--:|--:|--:|"
+    for w in "${WORKLOADS[@]}"; do
+        echo "| ${WL_NAME[$w]} | $(fmt "${MED[$w,$left]}") | $(fmt "${MED[$w,$right]}") | $(ratio "${MED[$w,$left]}" "${MED[$w,$right]}") |"
+    done
+    echo "| peak RSS over all workloads, MiB | $(mib "${PEAK_HWM[$left]}") | $(mib "${PEAK_HWM[$right]}") | $(ratio "${PEAK_HWM[$left]}" "${PEAK_HWM[$right]}") |"
+    echo
+}
+
 report() {
     local w key r
     local apache_v rclone_v wrk_v
@@ -413,26 +424,14 @@ report() {
         echo
         echo "The same release build of \`$BASELINE\` ($(git -C "$REPO" rev-parse --short "$BASELINE")) ran in every round right after this tree's davgate, on the same data."
         echo
-        echo "| workload | davgate (this tree) | davgate at $BASELINE | this tree / baseline |"
-        echo "|---|--:|--:|--:|"
-        for w in "${WORKLOADS[@]}"; do
-            echo "| ${WL_NAME[$w]} | $(fmt "${MED[$w,davgate]}") | $(fmt "${MED[$w,baseline]}") | $(ratio "${MED[$w,davgate]}" "${MED[$w,baseline]}") |"
-        done
-        echo "| peak RSS over all workloads, MiB | $(mib "${PEAK_HWM[davgate]}") | $(mib "${PEAK_HWM[baseline]}") | $(ratio "${PEAK_HWM[davgate]}" "${PEAK_HWM[baseline]}") |"
-        echo
+        pair_table davgate baseline "davgate (this tree)" "davgate at $BASELINE" "this tree / baseline"
     fi
     if [[ -n $POSTGRES ]]; then
         echo "### This tree on PostgreSQL against the embedded store"
         echo
         echo "The same build with \`--store postgres://…\` (a throwaway PostgreSQL $(pg_version) cluster on loopback, fsync off) ran in every round right after the embedded store, on the same data."
         echo
-        echo "| workload | davgate, redb | davgate, PostgreSQL | PostgreSQL / redb |"
-        echo "|---|--:|--:|--:|"
-        for w in "${WORKLOADS[@]}"; do
-            echo "| ${WL_NAME[$w]} | $(fmt "${MED[$w,davgate]}") | $(fmt "${MED[$w,pg]}") | $(ratio "${MED[$w,pg]}" "${MED[$w,davgate]}") |"
-        done
-        echo "| peak RSS over all workloads, MiB (davgate only) | $(mib "${PEAK_HWM[davgate]}") | $(mib "${PEAK_HWM[pg]}") | $(ratio "${PEAK_HWM[pg]}" "${PEAK_HWM[davgate]}") |"
-        echo
+        pair_table pg davgate "davgate, PostgreSQL" "davgate, redb" "PostgreSQL / redb"
     fi
     echo "### Memory"
     echo
