@@ -1,8 +1,6 @@
 //! What the admin operations answer: store records without their hashes, times in RFC 3339, and
 //! the secrets shown once, which never appear in `Debug` (they are [`Secret`]s).
 
-use std::fmt;
-
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -66,30 +64,7 @@ pub struct AppPasswordView {
     pub revoked_at: Option<DateTime<Utc>>,
     /// Whether it still opens anything, as of the listing; written `"active"`, `"expired"` or
     /// `"revoked"`.
-    #[serde(with = "StatusWords")]
     pub status: AppPasswordStatus,
-}
-
-/// How the listings write an [`AppPasswordStatus`], and read it back from the admin socket: a
-/// mirror of the store's enum (serde checks it has the same variants), which has no
-/// `Deserialize` of its own.
-#[derive(Serialize, Deserialize)]
-#[serde(remote = "AppPasswordStatus", rename_all = "lowercase")]
-enum StatusWords {
-    Active,
-    Expired,
-    Revoked,
-}
-
-/// The word the listings write (what the CLI's tables print).
-impl fmt::Display for AppPasswordStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            AppPasswordStatus::Active => "active",
-            AppPasswordStatus::Expired => "expired",
-            AppPasswordStatus::Revoked => "revoked",
-        })
-    }
 }
 
 impl AppPasswordView {

@@ -277,8 +277,9 @@ pub struct AppPassword {
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
-/// Whether an app password still opens anything.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// Whether an app password still opens anything; written `active`, `expired` or `revoked` in
+/// listings, and read back from the admin socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum AppPasswordStatus {
     /// Opens WebDAV.
@@ -287,6 +288,17 @@ pub enum AppPasswordStatus {
     Expired,
     /// Revoked by its user or an admin.
     Revoked,
+}
+
+/// The word the listings write (what the CLI's tables print).
+impl std::fmt::Display for AppPasswordStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            AppPasswordStatus::Active => "active",
+            AppPasswordStatus::Expired => "expired",
+            AppPasswordStatus::Revoked => "revoked",
+        })
+    }
 }
 
 impl AppPassword {
