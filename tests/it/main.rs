@@ -13,6 +13,7 @@ mod browser;
 mod cli;
 mod clients;
 mod clock;
+mod cluster;
 mod connections;
 mod content;
 mod fail2ban;

@@ -4,73 +4,13 @@
 //! stopping it disturbs no other test.
 
 use serde_json::json;
-use std::path::PathBuf;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::util::{TestServer, add_user_with_password, cli, ok};
+use crate::util::{PgCluster, TestServer, add_user_with_password, cli, ok};
 
 /// How long recovery may take once the database is back (the pool reconnects on the next
 /// request; the listener backs off at most 5 s).
 const RECOVERY: Duration = Duration::from_secs(20);
-
-/// A throwaway PostgreSQL cluster, stopped and deleted when dropped.
-struct Cluster {
-    dir: tempfile::TempDir,
-    url: String,
-}
-
-impl Cluster {
-    /// Starts one; None when PostgreSQL tests are skipped (as the other PostgreSQL tests:
-    /// loudly, and only when asked).
-    fn start() -> Option<Self> {
-        if std::env::var_os("DAVGATE_TEST_POSTGRES").is_none() {
-            if std::env::var_os("DAVGATE_SKIP_POSTGRES").is_some() {
-                eprintln!("PostgreSQL test skipped (DAVGATE_SKIP_POSTGRES is set)");
-                return None;
-            }
-            panic!(
-                "DAVGATE_TEST_POSTGRES is not set: run .ci/run (it starts a throwaway \
-                 PostgreSQL), or set it, or DAVGATE_SKIP_POSTGRES=1"
-            );
-        }
-        let dir = tempfile::tempdir().unwrap();
-        let url = script("start", &dir);
-        Some(Self { dir, url: url.trim().to_string() })
-    }
-
-    /// Stops the database, keeping its data.
-    fn halt(&self) {
-        script("halt", &self.dir);
-    }
-
-    /// Starts it again on the same data and port.
-    fn resume(&self) {
-        script("resume", &self.dir);
-    }
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        let _ = Command::new(script_path()).arg("stop").arg(self.dir.path()).status();
-    }
-}
-
-fn script_path() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".ci/postgres")
-}
-
-/// Runs `.ci/postgres verb DIR`, panicking with its output on failure; returns stdout.
-fn script(verb: &str, dir: &tempfile::TempDir) -> String {
-    let out = Command::new(script_path()).arg(verb).arg(dir.path()).output().unwrap();
-    assert!(
-        out.status.success(),
-        ".ci/postgres {verb} failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 /// What a client sees of one answer: status, `Retry-After`, body.
 struct Seen {
@@ -138,7 +78,7 @@ fn eventually(what: &str, mut check: impl FnMut() -> Option<String>) {
 
 #[test]
 fn with_postgres_down_the_node_answers_503_retry_after_and_recovers_by_itself() {
-    let Some(cluster) = Cluster::start() else { return };
+    let Some(cluster) = PgCluster::start() else { return };
     let server = TestServer::start_with(tempfile::tempdir().unwrap(), &["--store", &cluster.url]);
     add_user_with_password(&server, "alice", PASSWORD);
     let (_, warm) = crate::util::create_app_password(server.dir(), "alice", "warm");

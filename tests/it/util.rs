@@ -62,9 +62,18 @@ impl TestServer {
 
     /// Starts a server on `data` with extra `serve` arguments.
     pub fn start_with(data: tempfile::TempDir, extra: &[&str]) -> Self {
-        let log = std::fs::File::create(data.path().join("server.log")).expect("log file");
+        Self::start_on(data, "127.0.0.1:0", extra)
+    }
+
+    /// Starts a server on `data` listening on `listen` (a node restarted on its old port).
+    pub fn start_on(data: tempfile::TempDir, listen: &str, extra: &[&str]) -> Self {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(data.path().join("server.log"))
+            .expect("log file");
         let mut child = davgate(data.path())
-            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(["serve", "--listen", listen])
             .args(extra)
             .stdout(Stdio::piped())
             .stderr(log)
@@ -177,6 +186,12 @@ impl TestServer {
     pub fn kill_hard(&mut self) -> std::io::Result<()> {
         self.child.kill()?;
         self.child.wait().map(|_| ())
+    }
+
+    /// Kills the server with SIGKILL and hands back its data directory, to start it again.
+    pub fn kill_keeping_data(mut self) -> tempfile::TempDir {
+        let _ = self.kill_hard();
+        std::mem::replace(&mut self.data, tempfile::tempdir().expect("temp dir"))
     }
 
     /// A user's home folder on disk.
@@ -333,4 +348,63 @@ pub fn session_cookie(headers: &reqwest::header::HeaderMap) -> Option<String> {
         .filter_map(|v| v.to_str().ok())
         .find_map(|v| v.strip_prefix("davgate_session="))
         .map(|v| v.split(';').next().unwrap_or_default().to_string())
+}
+
+/// A throwaway PostgreSQL cluster of a test's own (`.ci/postgres start` in a temporary
+/// directory), so that stopping it disturbs no other test; stopped and deleted when dropped.
+pub struct PgCluster {
+    dir: tempfile::TempDir,
+    pub url: String,
+}
+
+impl PgCluster {
+    /// Starts one; None when PostgreSQL tests are skipped (as the other PostgreSQL tests:
+    /// loudly, and only when asked).
+    pub fn start() -> Option<Self> {
+        if std::env::var_os("DAVGATE_TEST_POSTGRES").is_none() {
+            if std::env::var_os("DAVGATE_SKIP_POSTGRES").is_some() {
+                eprintln!("PostgreSQL test skipped (DAVGATE_SKIP_POSTGRES is set)");
+                return None;
+            }
+            panic!(
+                "DAVGATE_TEST_POSTGRES is not set: run .ci/run (it starts a throwaway \
+                 PostgreSQL), or set it, or DAVGATE_SKIP_POSTGRES=1"
+            );
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let url = pg_script("start", &dir);
+        Some(Self { dir, url: url.trim().to_string() })
+    }
+
+    /// Stops the database, keeping its data.
+    pub fn halt(&self) {
+        pg_script("halt", &self.dir);
+    }
+
+    /// Starts it again on the same data and port.
+    pub fn resume(&self) {
+        pg_script("resume", &self.dir);
+    }
+}
+
+impl Drop for PgCluster {
+    fn drop(&mut self) {
+        let _ = Command::new(pg_script_path()).arg("stop").arg(self.dir.path()).status();
+    }
+}
+
+fn pg_script_path() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".ci/postgres")
+}
+
+/// Runs `.ci/postgres verb DIR`, panicking with its output on failure; returns stdout.
+fn pg_script(verb: &str, dir: &tempfile::TempDir) -> String {
+    let out = Command::new(pg_script_path()).arg(verb).arg(dir.path()).output().unwrap();
+    assert!(
+        out.status.success(),
+        ".ci/postgres {verb} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
