@@ -119,12 +119,13 @@ impl Mount {
             .read_buf_size(128 * 1024)
             .build_handler();
         let generation = store.generation();
+        let locks = Locks::new(&store, clock.clone(), LockLimits::default());
         Self {
             handler,
             files_root,
             store,
             users: Mutex::new(HashMap::new()),
-            locks: Locks::new(clock.clone(), LockLimits::default()),
+            locks,
             checked_generation: AtomicU64::new(generation.get()),
             checking: tokio::sync::Mutex::new(()),
             limits,
@@ -230,7 +231,11 @@ impl Mount {
             .principal(who.user().as_str());
         let res = self.handler.handle_with(config, req).await;
         if let Some(refusal) = locks.refusal() {
-            return response::text(refusal.status(), refusal.explanation());
+            let mut res = response::text(refusal.status(), refusal.explanation());
+            if res.status() == StatusCode::SERVICE_UNAVAILABLE {
+                response::retry_later(&mut res);
+            }
+            return res;
         }
         if let Some(change) = props_change
             && matches!(res.status(), StatusCode::OK | StatusCode::CREATED | StatusCode::NO_CONTENT)
