@@ -198,7 +198,7 @@ fn chain_keys(key: &[u8]) -> Vec<String> {
 /// A new lock as a row; None if its owner element cannot be written as XML.
 fn stored(lock: &DavLock, key: &[u8]) -> Option<StoredLock> {
     let owner_xml = match lock.owner.as_deref() {
-        Some(owner) => Some(xml_of(owner)?),
+        Some(owner) => Some(xml_of(&bound(owner))?),
         None => None,
     };
     Some(StoredLock {
@@ -212,6 +212,18 @@ fn stored(lock: &DavLock, key: &[u8]) -> Option<StoredLock> {
         timeout: lock.timeout.unwrap_or_default(),
         timeout_at: lock.timeout_at.map_or(DateTime::<Utc>::MAX_UTC, utc),
     })
+}
+
+/// `owner` with its prefix bound in its own namespace map: dav-server renames the client's
+/// `<owner>` to `D:owner` without binding `D`, which writes XML that does not parse back.
+fn bound(owner: &Element) -> Element {
+    let mut owner = owner.clone();
+    if let (Some(prefix), Some(namespace)) = (&owner.prefix, &owner.namespace) {
+        let mut map = owner.namespaces.take().unwrap_or_else(xmltree::Namespace::empty);
+        map.force_put(prefix.clone(), namespace.clone());
+        owner.namespaces = Some(map);
+    }
+    owner
 }
 
 /// A row as a lock with its key. Only the lock root's href is read from `path` (dav-server
@@ -250,6 +262,17 @@ fn table_of(rows: Vec<StoredLock>) -> Result<UserTable, Failure> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_owner_renamed_by_dav_server_is_stored_as_xml_that_reads_back() {
+        let lockinfo = b"<lockinfo xmlns='DAV:'><owner>litmus test suite</owner></lockinfo>";
+        let mut owner = Element::parse(&lockinfo[..]).unwrap().take_child("owner").unwrap();
+        owner.prefix = Some("D".into()); // as dav-server's LOCK handler does
+        let xml = xml_of(&bound(&owner)).unwrap();
+        let back = Element::parse(xml.as_bytes()).unwrap();
+        assert_eq!((back.prefix.as_deref(), back.namespace.as_deref()), (Some("D"), Some("DAV:")));
+        assert_eq!(back.get_text().as_deref(), Some("litmus test suite"));
+    }
 
     #[test]
     fn stored_keys_are_ascii_and_read_back() {
