@@ -3,9 +3,9 @@
 //! behind a load balancer. They share one `ManualClock`, so lock timeouts pass when the test
 //! says so. Skipped (loudly, and only when asked) as the other PostgreSQL tests are.
 
-use davgate::UserName;
 use davgate::internal::TestDatabase;
 use davgate::{AppPasswordName, ManualClock, NewPassword, NodeId, Role, Server, ServerOptions};
+use davgate::{StoreLocation, UserName};
 use reqwest::blocking::{Client, RequestBuilder, Response};
 use std::time::Duration;
 
@@ -19,26 +19,32 @@ struct Pair {
     serving: Vec<tokio::task::JoinHandle<()>>,
     runtime: tokio::runtime::Runtime,
     _dirs: [tempfile::TempDir; 3],
-    _db: TestDatabase,
+    _db: Option<TestDatabase>,
 }
 
 impl Pair {
     /// Starts both nodes and gives alice an app password; None when PostgreSQL tests are
     /// skipped.
     fn start() -> Option<Self> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
+        let runtime = runtime();
         let db = runtime.block_on(TestDatabase::create())?;
+        let location = db.location();
+        Some(Self::start_on(runtime, location, Some(db)))
+    }
+
+    /// Both nodes on the store at `location`.
+    fn start_on(
+        runtime: tokio::runtime::Runtime,
+        location: StoreLocation,
+        db: Option<TestDatabase>,
+    ) -> Self {
         let dirs = [(); 3].map(|_| tempfile::tempdir().unwrap());
         let clock = ManualClock::new();
         let mut servers = Vec::new();
         for (i, data) in dirs[..2].iter().enumerate() {
             let mut options = ServerOptions::new(data.path());
             options.listen = "127.0.0.1:0".parse().unwrap();
-            options.store = Some(db.location());
+            options.store = Some(location.clone());
             options.files_root = Some(dirs[2].path().to_path_buf());
             options.node_id = Some(NodeId::parse(&format!("node{}", i + 1)).unwrap());
             options.clock = clock.clock();
@@ -61,7 +67,7 @@ impl Pair {
             })));
         }
         let client = Client::builder().timeout(Duration::from_secs(60)).build().unwrap();
-        Some(Self { clock, bases, password, client, stops, serving, runtime, _dirs: dirs, _db: db })
+        Self { clock, bases, password, client, stops, serving, runtime, _dirs: dirs, _db: db }
     }
 
     /// A request as alice to node `n` (1 or 2).
@@ -113,6 +119,10 @@ impl Drop for Pair {
             let _ = self.runtime.block_on(stopped);
         }
     }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
 }
 
 const LOCKINFO: &str = r#"<?xml version="1.0" encoding="utf-8"?><D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/></D:lockscope><D:locktype><D:write/></D:locktype><D:owner>alice's laptop</D:owner></D:lockinfo>"#;
@@ -179,4 +189,34 @@ impl Pair {
         let res = self.on(n, "LOCK", path).header("Timeout", "Second-60").body(LOCKINFO).send();
         status(res) == 423
     }
+}
+
+#[test]
+fn with_postgres_down_a_lock_operation_answers_503_retry_after_and_works_once_it_is_back() {
+    let Some(cluster) = crate::pg_down::Cluster::start() else { return };
+    let data = tempfile::tempdir().unwrap();
+    let location = StoreLocation::parse(Some(&cluster.url), data.path()).unwrap();
+    let pair = Pair::start_on(runtime(), location, None);
+    assert_eq!(pair.put(1, "/dav/a.txt", None), 201, "the credential is cached from here on");
+    let token = pair.lock(1, "/dav/a.txt", "Second-600");
+
+    cluster.halt();
+    for (what, req) in [
+        ("LOCK", pair.on(2, "LOCK", "/dav/b.txt").header("Timeout", "Second-60").body(LOCKINFO)),
+        ("UNLOCK", pair.on(1, "UNLOCK", "/dav/a.txt").header("Lock-Token", format!("<{token}>"))),
+        ("PROPFIND", pair.on(1, "PROPFIND", "/dav/").header("Depth", "1")),
+    ] {
+        let res = req.send().unwrap();
+        assert_eq!(res.status(), 503, "{what} with the database down");
+        let wait = res.headers().get("retry-after").map(|v| v.to_str().unwrap().to_string());
+        assert!(wait.is_some_and(|w| w.parse::<u32>().is_ok()), "{what}: no Retry-After");
+    }
+
+    cluster.resume();
+    let started = std::time::Instant::now();
+    while pair.put(2, "/dav/a.txt", Some(&token)) != 204 {
+        assert!(started.elapsed() < Duration::from_secs(20), "not back 20 s after the restart");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(pair.put(2, "/dav/a.txt", None), 423, "the lock survived the restart");
 }

@@ -184,6 +184,20 @@ impl RequestLocks {
         self.refusal.get().copied()
     }
 
+    /// Reads the snapshot `discover` answers from before a PROPFIND starts: dav-server streams
+    /// the multistatus, so a store failure met while listing could no longer change the
+    /// status, and lockdiscovery would silently show no locks. Nothing to do in memory.
+    pub async fn prepare_listing(&self) -> Result<(), Refusal> {
+        let Backend::Shared(shared) = &self.locks.backend else { return Ok(()) };
+        match self.snapshot(shared).await {
+            Ok(_) => Ok(()),
+            Err(failure) => {
+                self.failed(failure);
+                Err(self.refusal().unwrap_or(Refusal::Failed))
+            }
+        }
+    }
+
     fn refuse(&self, why: Refusal, path: &DavPath) -> Result<DavLock, DavLock> {
         let _ = self.refusal.set(why);
         Err(placeholder(path))
