@@ -310,7 +310,10 @@ impl DavLockSystem for RequestLocks {
                     self.drop_snapshot();
                     match store.unlock(&self.user, now, &key, &token).await {
                         Ok(found) => found.then_some(()).ok_or(()),
-                        Err(failure) => Err(self.failed(failure)),
+                        Err(failure) => {
+                            self.failed(failure);
+                            Err(())
+                        }
                     }
                 })
             }
@@ -336,7 +339,10 @@ impl DavLockSystem for RequestLocks {
                     self.drop_snapshot();
                     match store.refresh(&self.user, now, &key, &token, timeout).await {
                         Ok(found) => found.ok_or(()),
-                        Err(failure) => Err(self.failed(failure)),
+                        Err(failure) => {
+                            self.failed(failure);
+                            Err(())
+                        }
                     }
                 })
             }
@@ -406,7 +412,9 @@ impl DavLockSystem for RequestLocks {
             }
             Backend::Shared(store) => Box::pin(async move {
                 self.drop_snapshot();
-                store.delete(&self.user, &key).await.map_err(|failure| self.failed(failure))
+                store.delete(&self.user, &key).await.map_err(|failure| {
+                    self.failed(failure);
+                })
             }),
         }
     }
