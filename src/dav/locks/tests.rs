@@ -2,6 +2,10 @@
 //! rows (a fresh PostgreSQL database; skipped as the store's own PostgreSQL tests are). The
 //! shared store's own questions (two nodes, one request's snapshot) follow.
 
+use dav_server::davpath::DavPath;
+use dav_server::ls::{DavLock, DavLockSystem};
+use xmltree::Element;
+
 use super::*;
 use crate::clock::ManualClock;
 use crate::store::test_database::TestDatabase;
