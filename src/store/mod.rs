@@ -1,5 +1,6 @@
 //! The credential store: users, app passwords, settings and dead properties, in one redb file
-//! (the embedded default) or in PostgreSQL (several nodes sharing one store, [`pg`]).
+//! (the embedded default) or in PostgreSQL (several nodes sharing one store, [`pg`]), which
+//! also keeps the WebDAV locks the nodes share ([`locks`]).
 //!
 //! [`Store`] is the one type callers see, whichever backend is behind it: an enum of the two
 //! (not a trait object: async methods are not dyn-safe, and two arms need no boxing). Each

@@ -64,6 +64,7 @@ impl Memory {
         op(table.users.entry(user.clone()).or_default())
     }
 
+    /// Grants `wanted` on `key` unless a lock conflicts or a cap refuses it.
     pub fn lock(
         &self,
         user: &UserName,
@@ -81,10 +82,12 @@ impl Memory {
         })
     }
 
+    /// Removes the live lock `token` on `key` or above it; false if there is none.
     pub fn unlock(&self, user: &UserName, now: SystemTime, key: &[u8], token: &str) -> bool {
         self.with_user(user, now, |table| table.remove(key, token, now))
     }
 
+    /// Gives the live lock `token` on `key` or above it `timeout` from `now`.
     pub fn refresh(
         &self,
         user: &UserName,
@@ -101,6 +104,7 @@ impl Memory {
         })
     }
 
+    /// Whether `who` may change `key` (and below it, with `deep`).
     pub fn check(
         &self,
         user: &UserName,
@@ -118,6 +122,7 @@ impl Memory {
         })
     }
 
+    /// The locks covering `key`, for lockdiscovery.
     pub fn discover(&self, user: &UserName, now: SystemTime, key: &[u8]) -> Vec<DavLock> {
         self.with_user(user, now, |table| {
             table.sweep_path(key, now);
@@ -125,6 +130,7 @@ impl Memory {
         })
     }
 
+    /// Drops the locks of `key`'s subtree: the resources are gone.
     pub fn delete(&self, user: &UserName, now: SystemTime, key: &[u8]) {
         self.with_user(user, now, |table| table.remove_subtree(key));
     }

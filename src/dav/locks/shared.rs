@@ -50,10 +50,13 @@ impl std::fmt::Debug for Shared {
 }
 
 impl Shared {
+    /// The locks `store` keeps (it must be one that [`Store::keeps_locks`]).
     pub fn new(store: Store) -> Self {
         Self { store, last_sweep: Mutex::new(None) }
     }
 
+    /// Grants `wanted` on `key`, deciding inside the store's per-user transaction; then
+    /// sweeps long-expired rows if due.
     pub async fn lock(
         &self,
         user: &UserName,
@@ -88,6 +91,7 @@ impl Shared {
         Ok(decided)
     }
 
+    /// Removes the live lock `token` on `key` or above it; false if there is none.
     pub async fn unlock(
         &self,
         user: &UserName,
@@ -98,6 +102,7 @@ impl Shared {
         Ok(self.store.remove_lock(user, &chain_keys(key), token, utc(now)).await?)
     }
 
+    /// Gives the live lock `token` on `key` or above it `timeout` from `now`.
     pub async fn refresh(
         &self,
         user: &UserName,
@@ -111,6 +116,8 @@ impl Shared {
         refreshed.map(|row| lock_of(row).map(|(_, lock)| lock)).transpose()
     }
 
+    /// Whether `who` may change `key` (and below it, with `deep`), from the rows on its
+    /// chain (and subtree).
     pub async fn check(
         &self,
         user: &UserName,
@@ -131,6 +138,7 @@ impl Shared {
         table_of(self.store.live_locks(user, None, utc(now)).await?)
     }
 
+    /// Drops the rows of `key`'s subtree: the resources are gone.
     pub async fn delete(&self, user: &UserName, key: &[u8]) -> Result<(), Failure> {
         Ok(self.store.remove_locks_below(user, &stored_key(key)).await?)
     }

@@ -31,8 +31,11 @@ pub(super) enum Denied {
 
 /// Who asks, and with which lock tokens.
 pub(super) struct Conditions<'a> {
+    /// The principal dav-server names for the request (a token is its taker's only).
     pub principal: Option<&'a str>,
+    /// Whether any principal's token counts (dav-server's choice per operation).
     pub ignore_principal: bool,
+    /// The lock tokens the request submitted (`If:` header).
     pub tokens: &'a [String],
 }
 
@@ -45,11 +48,17 @@ impl Conditions<'_> {
 
 /// What a LOCK asks for.
 pub(super) struct Wanted<'a> {
+    /// The resource, as dav-server names it (the lock root answered).
     pub path: &'a DavPath,
+    /// Who asks: the lock's taker.
     pub principal: Option<&'a str>,
+    /// The client's `<D:owner>`, returned in lockdiscovery.
     pub owner: Option<&'a Element>,
+    /// Already capped at the `lock_timeout` in force.
     pub timeout: Duration,
+    /// A shared lock rather than an exclusive one.
     pub shared: bool,
+    /// Depth: infinity (members of a collection too).
     pub deep: bool,
 }
 
