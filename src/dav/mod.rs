@@ -119,12 +119,13 @@ impl Mount {
             .read_buf_size(128 * 1024)
             .build_handler();
         let generation = store.generation();
+        let locks = Locks::new(&store, clock.clone(), LockLimits::default());
         Self {
             handler,
             files_root,
             store,
             users: Mutex::new(HashMap::new()),
-            locks: Locks::new(clock.clone(), LockLimits::default()),
+            locks,
             checked_generation: AtomicU64::new(generation.get()),
             checking: tokio::sync::Mutex::new(()),
             limits,
@@ -224,13 +225,18 @@ impl Mount {
         let props_change = PropsChange::of(&req);
         let max_timeout = Duration::from_secs(self.store.settings().lock_timeout.as_seconds());
         let locks = self.locks.for_request(who.user(), max_timeout);
+        if req.method().as_str() == "PROPFIND"
+            && let Err(refusal) = locks.prepare_listing().await
+        {
+            return refused(refusal);
+        }
         let config = DavConfig::new()
             .filesystem(fs)
             .locksystem(locks.clone())
             .principal(who.user().as_str());
         let res = self.handler.handle_with(config, req).await;
         if let Some(refusal) = locks.refusal() {
-            return response::text(refusal.status(), refusal.explanation());
+            return refused(refusal);
         }
         if let Some(change) = props_change
             && matches!(res.status(), StatusCode::OK | StatusCode::CREATED | StatusCode::NO_CONTENT)
@@ -435,6 +441,16 @@ fn check_paths<B>(req: &Request<B>) -> Result<(), PathRefusal> {
         StatusCode::FORBIDDEN => (status, "The Destination must be inside /dav/.\n"),
         _ => (status, "The Destination path is not valid.\n"),
     })
+}
+
+/// The answer to a request whose lock operation failed ([`locks::Refusal`]); a passing store
+/// failure says when to come back.
+fn refused(refusal: locks::Refusal) -> Response<Body> {
+    let mut res = response::text(refusal.status(), refusal.explanation());
+    if res.status() == StatusCode::SERVICE_UNAVAILABLE {
+        response::retry_later(&mut res);
+    }
+    res
 }
 
 /// The raw path of the `Destination` header (an absolute URL or an absolute path; the host is

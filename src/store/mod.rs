@@ -1,5 +1,6 @@
 //! The credential store: users, app passwords, settings and dead properties, in one redb file
-//! (the embedded default) or in PostgreSQL (several nodes sharing one store, [`pg`]).
+//! (the embedded default) or in PostgreSQL (several nodes sharing one store, [`pg`]), which
+//! also keeps the WebDAV locks the nodes share ([`locks`]).
 //!
 //! [`Store`] is the one type callers see, whichever backend is behind it: an enum of the two
 //! (not a trait object: async methods are not dyn-safe, and two arms need no boxing). Each
@@ -21,6 +22,7 @@ mod accounts;
 mod app_passwords;
 mod changes;
 mod location;
+mod locks;
 mod model;
 mod pg;
 mod props;
@@ -35,6 +37,7 @@ pub use accounts::LoginRecord;
 pub use app_passwords::NewAppPassword;
 pub use changes::{Generation, Snapshot};
 pub use location::{Location, LocationError};
+pub use locks::{LockScope, LockView, StoredLock};
 pub use model::{
     ALPHABET, AppPassword, AppPasswordId, AppPasswordName, AppPasswordStatus, NameError, Role,
     TotpFactor, User, UserName,
@@ -133,6 +136,10 @@ pub enum Error {
     /// A redb transaction was asked of the PostgreSQL backend (a dispatch bug, never a user's).
     #[error("internal error: a redb operation reached the PostgreSQL store")]
     WrongBackend,
+    /// Shared WebDAV locks were asked of the embedded store, which keeps none (the mount keeps
+    /// them in memory): a dispatch bug, never a user's.
+    #[error("internal error: shared locks were asked of the embedded store")]
+    NoSharedLocks,
     /// A stored value is out of the range davgate writes (a hand-edited row).
     #[error("a stored value is out of range: {0}")]
     OutOfRange(&'static str),

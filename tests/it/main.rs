@@ -30,6 +30,7 @@ mod pg_down;
 mod props;
 mod rclone;
 mod serve;
+mod shared_locks;
 mod store;
 mod throttle;
 mod uploads;

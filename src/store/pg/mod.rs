@@ -22,6 +22,7 @@
 
 mod accounts;
 mod listener;
+mod locks;
 mod props;
 mod schema;
 mod users;

@@ -204,7 +204,7 @@ pub(super) async fn refuse_last_admin(
 }
 
 impl Pg {
-    /// The account, its app passwords (by the foreign key's cascade) and its properties.
+    /// The account, its app passwords (by the foreign key's cascade), its properties and locks.
     pub(in crate::store) async fn remove_user(&self, name: &UserName) -> Result<usize> {
         let mut client = self.client().await?;
         let txn = client.transaction().await?;
@@ -221,6 +221,7 @@ impl Pg {
         txn.execute("DELETE FROM users WHERE name = $1", &[&name.as_str()]).await?;
         txn.execute("DELETE FROM dead_props WHERE owner = $1", &[&name.as_str()]).await?;
         txn.execute("DELETE FROM dead_props_usage WHERE owner = $1", &[&name.as_str()]).await?;
+        txn.execute("DELETE FROM locks WHERE owner = $1", &[&name.as_str()]).await?;
         self.commit_published(txn, generation).await?;
         usize::try_from(passwords).map_err(|_| Error::OutOfRange("app password count"))
     }
