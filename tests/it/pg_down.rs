@@ -14,16 +14,26 @@ use crate::util::{TestServer, add_user_with_password, cli, ok};
 /// request; the listener backs off at most 5 s).
 const RECOVERY: Duration = Duration::from_secs(20);
 
-/// A throwaway PostgreSQL cluster, stopped and deleted when dropped.
-struct Cluster {
+/// A throwaway PostgreSQL cluster, stopped and deleted when dropped (also used by
+/// `revoke_nodes.rs` and `pg_tls.rs`).
+pub(crate) struct Cluster {
     dir: tempfile::TempDir,
-    url: String,
+    pub(crate) url: String,
 }
 
 impl Cluster {
     /// Starts one; None when PostgreSQL tests are skipped (as the other PostgreSQL tests:
     /// loudly, and only when asked).
-    fn start() -> Option<Self> {
+    pub(crate) fn start() -> Option<Self> {
+        Self::start_as(&[])
+    }
+
+    /// Starts one with TLS on, serving the PEM certificate `cert` and its key `key`.
+    pub(crate) fn start_tls(cert: &std::path::Path, key: &std::path::Path) -> Option<Self> {
+        Self::start_as(&[cert.as_os_str(), key.as_os_str()])
+    }
+
+    fn start_as(tls: &[&std::ffi::OsStr]) -> Option<Self> {
         if std::env::var_os("DAVGATE_TEST_POSTGRES").is_none() {
             if std::env::var_os("DAVGATE_SKIP_POSTGRES").is_some() {
                 eprintln!("PostgreSQL test skipped (DAVGATE_SKIP_POSTGRES is set)");
@@ -35,18 +45,19 @@ impl Cluster {
             );
         }
         let dir = tempfile::tempdir().unwrap();
-        let url = script("start", &dir);
+        let verb = if tls.is_empty() { "start" } else { "start-tls" };
+        let url = script(verb, &dir, tls);
         Some(Self { dir, url: url.trim().to_string() })
     }
 
     /// Stops the database, keeping its data.
-    fn halt(&self) {
-        script("halt", &self.dir);
+    pub(crate) fn halt(&self) {
+        script("halt", &self.dir, &[]);
     }
 
     /// Starts it again on the same data and port.
-    fn resume(&self) {
-        script("resume", &self.dir);
+    pub(crate) fn resume(&self) {
+        script("resume", &self.dir, &[]);
     }
 }
 
@@ -60,9 +71,9 @@ fn script_path() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".ci/postgres")
 }
 
-/// Runs `.ci/postgres verb DIR`, panicking with its output on failure; returns stdout.
-fn script(verb: &str, dir: &tempfile::TempDir) -> String {
-    let out = Command::new(script_path()).arg(verb).arg(dir.path()).output().unwrap();
+/// Runs `.ci/postgres verb DIR ARGS…`, panicking with its output on failure; returns stdout.
+fn script(verb: &str, dir: &tempfile::TempDir, args: &[&std::ffi::OsStr]) -> String {
+    let out = Command::new(script_path()).arg(verb).arg(dir.path()).args(args).output().unwrap();
     assert!(
         out.status.success(),
         ".ci/postgres {verb} failed: {}{}",
