@@ -114,8 +114,8 @@ impl Server {
         remove_leftovers(&temps, &files, &node_id).await;
         let location = (options.store.clone())
             .unwrap_or_else(|| crate::store::Location::Redb(data.join(Store::FILE_NAME)));
-        let store = Store::open(&location).await?;
         let clock = options.clock.clone();
+        let store = Store::open_node(&location, &node_id, clock.clone()).await?;
         let gate = Gate::start(store.clone(), &options.gate, clock.clone())
             .map_err(|e| Error::io("starting the auth gate", std::io::Error::other(e)))?;
         let gate = Arc::new(gate);

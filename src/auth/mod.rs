@@ -282,6 +282,8 @@ impl Gate {
             let outcome = self.confirm_cached(&entry, self.clock.now()).await;
             match outcome {
                 Err(Denied::Revoked | Denied::Expired) => self.cache.mark_stale(key),
+                // The store did not answer: the entry stays, to be confirmed once it does.
+                Err(Denied::Unavailable) => {}
                 Err(_) => self.cache.remove(&key),
                 Ok(_) => {}
             }
@@ -369,11 +371,15 @@ impl Gate {
     }
 
     /// A cache hit: still valid if the store's generation has not moved since it was checked
-    /// (nothing that can take a credential away was committed) and it has not expired;
-    /// otherwise the record is read again (no argon2: the secret already matched this hash).
+    /// (nothing that can take a credential away was committed), this node has confirmed that
+    /// generation recently ([`Store::cache_trusted`]: on a shared store, a node cut from its
+    /// notifications stops trusting what it cached), and it has not expired; otherwise the
+    /// record is read again (no argon2: the secret already matched this hash), and a store
+    /// that does not answer is answered 503.
     async fn confirm_cached(&self, entry: &CacheEntry, now: DateTime<Utc>) -> Outcome {
         let generation = self.store.generation();
-        if entry.generation() != generation || now >= entry.expires_at {
+        let trusted = self.store.cache_trusted();
+        if entry.generation() != generation || !trusted || now >= entry.expires_at {
             let record = self.login_record(&entry.id).await?.ok_or(Denied::UnknownId)?;
             if record.password.secret_hash != entry.secret_hash {
                 return Err(Denied::UnknownId);

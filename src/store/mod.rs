@@ -36,12 +36,13 @@ mod users;
 pub use accounts::LoginRecord;
 pub use app_passwords::NewAppPassword;
 pub use changes::{Generation, Snapshot};
-pub use location::{Location, LocationError};
+pub use location::{Location, LocationError, PgTarget};
 pub use locks::{LockScope, LockView, StoredLock};
 pub use model::{
     ALPHABET, AppPassword, AppPasswordId, AppPasswordName, AppPasswordStatus, NameError, Role,
     TotpFactor, User, UserName,
 };
+pub use pg::tls::TlsSetupError;
 pub use props::{DeadProp, PatchOutcome, PropLimits};
 pub use settings::{Durability, SettingError, SettingKey, Settings};
 
@@ -117,8 +118,10 @@ pub enum Error {
     /// The store's location cannot be used.
     #[error(transparent)]
     Location(#[from] LocationError),
-    /// PostgreSQL refused a statement or the connection failed.
-    #[error("PostgreSQL: {0}")]
+    /// PostgreSQL refused a statement or the connection failed (shown with its causes, on one
+    /// line: tokio-postgres' own message is only the kind, e.g. "error performing TLS
+    /// handshake").
+    #[error("PostgreSQL: {}", with_causes(.0))]
     Postgres(#[from] tokio_postgres::Error),
     /// No PostgreSQL connection could be had from the pool (the database is down or busy).
     #[error("PostgreSQL is unavailable: {0}")]
@@ -140,6 +143,9 @@ pub enum Error {
     /// them in memory): a dispatch bug, never a user's.
     #[error("internal error: shared locks were asked of the embedded store")]
     NoSharedLocks,
+    /// TLS to PostgreSQL could not be set up (the roots the URL names).
+    #[error("PostgreSQL: {0}")]
+    PgTls(#[from] TlsSetupError),
     /// A stored value is out of the range davgate writes (a hand-edited row).
     #[error("a stored value is out of range: {0}")]
     OutOfRange(&'static str),
@@ -166,6 +172,22 @@ impl Error {
             _ => false,
         }
     }
+}
+
+/// `e` and each of its causes, joined with ": ", on one line (a server's DETAIL and HINT come
+/// on lines of their own).
+fn with_causes(e: &tokio_postgres::Error) -> String {
+    use std::error::Error as _;
+    let mut shown = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let said = c.to_string();
+        if !shown.ends_with(&said) {
+            shown = format!("{shown}: {said}");
+        }
+        cause = c.source();
+    }
+    shown.replace(['\n', '\r'], "; ")
 }
 
 /// A PostgreSQL error that says the server is out of reach: the connection is closed or failed
@@ -245,17 +267,37 @@ impl Store {
     /// File name of the store inside the data directory.
     pub const FILE_NAME: &'static str = "davgate.redb";
 
-    /// Opens (or creates) the store at `location`, creating its tables and checking the schema.
+    /// Opens (or creates) the store at `location`, creating its tables and checking the schema,
+    /// as the CLI does (on PostgreSQL: connections named `davgate cli`, no node row).
     /// redb's file is opened on the blocking pool; PostgreSQL is connected to, migrated, and
     /// followed by a listener task (so call it inside a tokio runtime).
     pub async fn open(location: &Location) -> Result<Self> {
+        Self::open_as(location, None, crate::clock::Clock::system()).await
+    }
+
+    /// [`Store::open`] for the serving node `node`: on PostgreSQL it heartbeats and
+    /// acknowledges generations under that id, names its connections after it, and measures
+    /// its staleness ([`Store::cache_trusted`]) on `clock`. The same as `open` on redb.
+    pub async fn open_node(
+        location: &Location,
+        node: &crate::node::NodeId,
+        clock: crate::clock::Clock,
+    ) -> Result<Self> {
+        Self::open_as(location, Some(node.clone()), clock).await
+    }
+
+    async fn open_as(
+        location: &Location,
+        node: Option<crate::node::NodeId>,
+        clock: crate::clock::Clock,
+    ) -> Result<Self> {
         match location {
             Location::Redb(path) => {
                 let path = path.clone();
                 tokio::task::spawn_blocking(move || Self::open_file(&path)).await?
             }
-            Location::Postgres(config) => {
-                let pg = pg::Pg::open(config, PropLimits::default()).await?;
+            Location::Postgres(target) => {
+                let pg = pg::Pg::open(target, PropLimits::default(), node, clock).await?;
                 Ok(Self { backend: Backend::Postgres(pg) })
             }
         }
@@ -269,8 +311,10 @@ impl Store {
                 let path = path.clone();
                 tokio::task::spawn_blocking(move || Self::open_with(&path, limits)).await?
             }
-            Location::Postgres(config) => {
-                Ok(Self { backend: Backend::Postgres(pg::Pg::open(config, limits).await?) })
+            Location::Postgres(target) => {
+                let clock = crate::clock::Clock::system();
+                let pg = pg::Pg::open(target, limits, None, clock).await?;
+                Ok(Self { backend: Backend::Postgres(pg) })
             }
         }
     }
@@ -343,6 +387,17 @@ impl Store {
     /// The current generation, for readers that compare it on every request.
     pub fn generation(&self) -> Generation {
         self.feed().generation()
+    }
+
+    /// Whether credentials checked at the current [`Store::generation`] may be trusted without
+    /// asking the store: always on redb (one process sees every change at once); on
+    /// PostgreSQL while this node confirmed the cluster's generation less than the staleness
+    /// bound ago (2 s). An atomic load and a clock read.
+    pub fn cache_trusted(&self) -> bool {
+        match &self.backend {
+            Backend::Redb(_) => true,
+            Backend::Postgres(pg) => pg.is_fresh(),
+        }
     }
 
     /// The settings in force: the current snapshot's, no database read.

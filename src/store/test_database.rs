@@ -69,10 +69,10 @@ impl TestDatabase {
     pub fn location(&self) -> Location {
         let mut config = self.admin.clone();
         config.dbname(&self.name);
-        Location::Postgres(Box::new(config))
+        Location::Postgres(Box::new(super::PgTarget::new(config)))
     }
 
-    /// Ends every session of this test's listeners (`application_name = davgate-listen`), as
+    /// Ends every session of this test's listeners (`application_name` ending in `listener`), as
     /// a database restart or a network cut would: what a node does when notifications stop.
     pub async fn kill_listeners(&self) -> u64 {
         let (client, connection) = match self.admin.connect(tokio_postgres::NoTls).await {
@@ -83,7 +83,7 @@ impl TestDatabase {
         let rows = client
             .query(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-                 WHERE datname = $1 AND application_name = 'davgate-listen'",
+                 WHERE datname = $1 AND application_name LIKE 'davgate % listener'",
                 &[&self.name],
             )
             .await

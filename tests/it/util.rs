@@ -361,6 +361,15 @@ impl PgCluster {
     /// Starts one; None when PostgreSQL tests are skipped (as the other PostgreSQL tests:
     /// loudly, and only when asked).
     pub fn start() -> Option<Self> {
+        Self::start_as(&[])
+    }
+
+    /// Starts one with TLS on, serving the PEM certificate `cert` and its key `key`.
+    pub fn start_tls(cert: &std::path::Path, key: &std::path::Path) -> Option<Self> {
+        Self::start_as(&[cert.as_os_str(), key.as_os_str()])
+    }
+
+    fn start_as(tls: &[&std::ffi::OsStr]) -> Option<Self> {
         if std::env::var_os("DAVGATE_TEST_POSTGRES").is_none() {
             if std::env::var_os("DAVGATE_SKIP_POSTGRES").is_some() {
                 eprintln!("PostgreSQL test skipped (DAVGATE_SKIP_POSTGRES is set)");
@@ -372,18 +381,19 @@ impl PgCluster {
             );
         }
         let dir = tempfile::tempdir().unwrap();
-        let url = pg_script("start", &dir);
+        let verb = if tls.is_empty() { "start" } else { "start-tls" };
+        let url = pg_script(verb, &dir, tls);
         Some(Self { dir, url: url.trim().to_string() })
     }
 
     /// Stops the database, keeping its data.
     pub fn halt(&self) {
-        pg_script("halt", &self.dir);
+        pg_script("halt", &self.dir, &[]);
     }
 
     /// Starts it again on the same data and port.
     pub fn resume(&self) {
-        pg_script("resume", &self.dir);
+        pg_script("resume", &self.dir, &[]);
     }
 }
 
@@ -397,9 +407,9 @@ fn pg_script_path() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".ci/postgres")
 }
 
-/// Runs `.ci/postgres verb DIR`, panicking with its output on failure; returns stdout.
-fn pg_script(verb: &str, dir: &tempfile::TempDir) -> String {
-    let out = Command::new(pg_script_path()).arg(verb).arg(dir.path()).output().unwrap();
+/// Runs `.ci/postgres verb DIR ARGS…`, panicking with its output on failure; returns stdout.
+fn pg_script(verb: &str, dir: &tempfile::TempDir, args: &[&std::ffi::OsStr]) -> String {
+    let out = Command::new(pg_script_path()).arg(verb).arg(dir.path()).args(args).output().unwrap();
     assert!(
         out.status.success(),
         ".ci/postgres {verb} failed: {}{}",

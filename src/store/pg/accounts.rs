@@ -153,6 +153,8 @@ impl Pg {
         let unknown = || Error::UnknownAppPassword { user: owner.to_string(), id: id.to_string() };
         let password = password_of(&row.ok_or_else(unknown)?)?;
         self.commit_published(txn, generation).await?;
+        drop(client);
+        self.await_acks(generation).await;
         Ok(password)
     }
 
@@ -173,6 +175,8 @@ impl Pg {
             )
             .await?;
         self.commit_published(txn, generation).await?;
+        drop(client);
+        self.await_acks(generation).await;
         usize::try_from(revoked).map_err(|_| Error::OutOfRange("revoked count"))
     }
 

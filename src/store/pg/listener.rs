@@ -2,8 +2,9 @@
 //! lets this node's feed fall far behind when notifications are lost.
 //!
 //! One task per store, on its own connection (LISTEN needs a session of its own, never a
-//! pooled one). On a notification, and every [`POLL`] whatever happens, it re-reads the
-//! generation and the settings in one statement (on the pool) and publishes them if newer. So
+//! pooled one). On a notification, and every [`POLL`] whatever happens, it polls (on the pool:
+//! heartbeat, acknowledgement and the generation with the settings, `nodes.rs`) and publishes
+//! what is newer. So
 //! the feed is at most [`POLL`] plus one query behind the database even while the listening
 //! connection is down: a node that lost its notifications is slower to see a revoke, never
 //! blind to it. Reconnecting listens first and reads second (a notification sent in between
@@ -13,8 +14,9 @@
 use futures_util::StreamExt;
 use std::sync::Weak;
 use std::time::Duration;
-use tokio_postgres::{AsyncMessage, NoTls};
+use tokio_postgres::AsyncMessage;
 
+use super::tls::Tls;
 use super::{CHANNEL, Pg};
 
 /// The longest the feed may trail the database: every node re-reads the generation this
@@ -25,8 +27,8 @@ pub(crate) const POLL: Duration = Duration::from_millis(500);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 /// Starts following for the store behind `pg` (on the current runtime).
-pub(super) fn spawn(pg: Weak<Pg>, config: tokio_postgres::Config) {
-    tokio::spawn(follow(pg, config));
+pub(super) fn spawn(pg: Weak<Pg>, config: tokio_postgres::Config, tls: Tls) {
+    tokio::spawn(follow(pg, config, tls));
 }
 
 /// Re-reads and publishes; false once the store is gone (the task then ends).
@@ -38,12 +40,12 @@ async fn refresh(pg: &Weak<Pg>) -> bool {
     true
 }
 
-async fn follow(pg: Weak<Pg>, config: tokio_postgres::Config) {
+async fn follow(pg: Weak<Pg>, config: tokio_postgres::Config, tls: Tls) {
     let mut backoff = Duration::from_millis(100);
     let mut tick = tokio::time::interval(POLL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        match config.connect(NoTls).await {
+        match config.connect(tls.clone()).await {
             Ok((client, mut connection)) => {
                 let mut messages =
                     futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));

@@ -15,25 +15,34 @@
 //! - a change that can take a credential away bumps `meta.generation` first (a row lock every
 //!   such change takes, so they are ordered), sends `pg_notify` (delivered at commit), and
 //!   publishes the new generation here after commit; other nodes learn it from
-//!   [`listener`].
+//!   [`listener`]. The change returns once every live node has acknowledged it, or has
+//!   stopped trusting its cache ([`nodes`]).
 //!
 //! Every statement runs on a pooled connection (deadpool-postgres, small pool); the listener
-//! has its own.
+//! has its own. Each connection says whose it is in `pg_stat_activity.application_name`:
+//! `davgate <node-id>` (and `davgate <node-id> listener`), or `davgate cli`.
 
 mod accounts;
 mod listener;
 mod locks;
+mod nodes;
 mod props;
 mod schema;
+pub(super) mod tls;
 mod users;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Transaction};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio_postgres::NoTls;
 
 use super::changes::Feed;
+use super::location::PgTarget;
 use super::{Error, Generation, PropLimits, Result, Settings};
+use crate::clock::Clock;
+use crate::node::NodeId;
+use nodes::Freshness;
+#[cfg(test)]
+use nodes::STALENESS;
 
 /// Connections per node: admin operations and uncached logins are short statements.
 const POOL_SIZE: usize = 8;
@@ -49,27 +58,36 @@ pub(super) struct Pg {
     pool: Pool,
     feed: Feed,
     prop_limits: PropLimits,
+    /// The serving node this store belongs to; None for the CLI (no heartbeat, no row).
+    node: Option<NodeId>,
+    /// When the cluster's generation was last confirmed.
+    freshness: Freshness,
 }
 
 impl Pg {
-    /// Connects, migrates, reads the generation and settings, and starts following the
-    /// feed. Fails if the database cannot be reached or was set up by a newer davgate.
+    /// Connects (as `node`, or as the CLI), migrates, reads the generation and settings, and
+    /// starts following the feed. Fails if the database cannot be reached or was set up by a
+    /// newer davgate.
     pub(super) async fn open(
-        config: &tokio_postgres::Config,
+        target: &PgTarget,
         prop_limits: PropLimits,
+        node: Option<NodeId>,
+        clock: Clock,
     ) -> Result<Arc<Self>> {
-        let mut config = config.clone();
+        let mut config = target.config().clone();
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(CONNECT_TIMEOUT);
         }
-        if config.get_application_name().is_none() {
-            config.application_name("davgate");
-        }
+        // Always ours, even if the URL names one: an admin (and a test) tells nodes apart by it.
+        let me = node.as_ref().map_or_else(|| "cli".to_string(), |n| n.to_string());
+        config.application_name(format!("davgate {me}"));
         let mut listen_config = config.clone();
-        listen_config.application_name("davgate-listen");
+        listen_config.application_name(format!("davgate {me} listener"));
+        let policy = target.tls().clone();
+        let tls = tokio::task::spawn_blocking(move || tls::Tls::new(&policy)).await??;
         let manager = Manager::from_config(
             config,
-            NoTls,
+            tls.clone(),
             ManagerConfig { recycling_method: RecyclingMethod::Fast },
         );
         let pool = Pool::builder(manager)
@@ -83,11 +101,22 @@ impl Pg {
             let mut client = pool.get().await?;
             schema::migrate(&mut client).await?;
         }
+        let freshness = Freshness::new(clock);
         let (generation, settings) = state(&pool).await?;
-        let pg =
-            Arc::new(Self { pool, feed: Feed::starting_at(generation, settings), prop_limits });
-        listener::spawn(Arc::downgrade(&pg), listen_config);
+        let feed = Feed::starting_at(generation, settings);
+        let pg = Arc::new(Self { pool, feed, prop_limits, node, freshness });
+        if pg.node.is_some() {
+            // Registered (and acknowledging) before the first request is served.
+            pg.refresh().await?;
+        }
+        listener::spawn(Arc::downgrade(&pg), listen_config, tls);
         Ok(pg)
+    }
+
+    /// Whether cached credentials may be trusted without asking the database: the cluster's
+    /// generation was confirmed less than [`nodes::STALENESS`] ago.
+    pub(super) fn is_fresh(&self) -> bool {
+        self.freshness.is_fresh()
     }
 
     pub(super) fn feed(&self) -> &Feed {
@@ -101,14 +130,6 @@ impl Pg {
     /// A pooled connection.
     async fn client(&self) -> Result<deadpool_postgres::Object> {
         Ok(self.pool.get().await?)
-    }
-
-    /// Re-reads the generation and settings and publishes them if newer (the listener's and
-    /// the poll's one statement).
-    async fn refresh(&self) -> Result<()> {
-        let (generation, settings) = state(&self.pool).await?;
-        self.feed.advance(generation, settings);
-        Ok(())
     }
 }
 
@@ -151,7 +172,8 @@ async fn bump(txn: &Transaction<'_>) -> Result<Generation> {
 impl Pg {
     /// Commits a transaction that began with [`bump`] and publishes its generation with the
     /// settings as they are at that commit (read under the generation's row lock, so no other
-    /// change can slip in between).
+    /// change can slip in between). The caller then gives its connection back and calls
+    /// [`Pg::await_acks`] before it returns (so that waiting never holds two connections).
     async fn commit_published(&self, txn: Transaction<'_>, generation: Generation) -> Result<()> {
         let rows = txn.query("SELECT key, value FROM settings", &[]).await?;
         let settings = Settings::from_stored(rows.iter().map(|r| (r.get(0), r.get(1))));
@@ -199,6 +221,8 @@ impl Pg {
         )
         .await?;
         self.commit_published(txn, generation).await?;
+        drop(client);
+        self.await_acks(generation).await;
         Ok(next)
     }
 }

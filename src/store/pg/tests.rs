@@ -180,8 +180,8 @@ async fn a_settings_change_on_one_node_is_in_force_on_the_other() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_of_a_newer_davgate_is_refused_in_one_line() {
     let Some(t) = TestStore::postgres(PropLimits::default()).await else { return };
-    let crate::store::Location::Postgres(config) = t.database().location() else { panic!() };
-    let (client, connection) = config.connect(tokio_postgres::NoTls).await.unwrap();
+    let crate::store::Location::Postgres(target) = t.database().location() else { panic!() };
+    let (client, connection) = target.config().connect(tokio_postgres::NoTls).await.unwrap();
     tokio::spawn(connection);
     client.execute("UPDATE meta SET value = 99 WHERE key = 'schema_version'", &[]).await.unwrap();
     let refused = Store::open(&t.database().location()).await.err().unwrap().to_string();
@@ -211,4 +211,55 @@ async fn a_statement_the_database_refuses_is_not_unavailable() {
     assert!(!Error::Postgres(refused).is_unavailable());
     drop(client);
     let _ = driving.await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_clis_connections_say_davgate_cli_and_it_keeps_no_node_row() {
+    let Some(t) = TestStore::postgres(PropLimits::default()).await else { return };
+    t.store.create_user(&name("alice"), Role::User, "h".into(), Utc::now()).await.unwrap();
+    let crate::store::Location::Postgres(target) = t.database().location() else { panic!() };
+    let (client, connection) = target.config().connect(tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    let listening = "SELECT count(*) FROM pg_stat_activity
+                     WHERE datname = current_database() AND application_name = $1";
+    let started = std::time::Instant::now();
+    while client.query_one(listening, &[&"davgate cli listener"]).await.unwrap().get::<_, i64>(0)
+        == 0
+    {
+        assert!(started.elapsed() < Duration::from_secs(10), "no listener named davgate cli");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let pooled: i64 = client.query_one(listening, &[&"davgate cli"]).await.unwrap().get(0);
+    assert!(pooled >= 1, "the pool's connections");
+    let rows: i64 = client.query_one("SELECT count(*) FROM nodes", &[]).await.unwrap().get(0);
+    assert_eq!(rows, 0, "the CLI is no node");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoke_returns_once_a_live_node_has_applied_it_or_the_bound_has_passed() {
+    let Some(t) = TestStore::postgres(PropLimits::default()).await else { return };
+    let clock = crate::clock::Clock::system();
+    let node = crate::node::NodeId::parse("n2").unwrap();
+    let second = Store::open_node(&t.database().location(), &node, clock).await.unwrap();
+    let alice = name("alice");
+    t.store.create_user(&alice, Role::User, "h".into(), Utc::now()).await.unwrap();
+    t.store.set_user_disabled(&alice, true).await.unwrap();
+    assert_eq!(second.generation(), t.store.generation(), "applied by the time it returned");
+    assert!(second.cache_trusted());
+
+    // A node that stopped polling (its row says it was alive just now, at an old generation):
+    // the change waits until that heartbeat is older than the bound, and no longer.
+    drop(second);
+    let crate::store::Location::Postgres(target) = t.database().location() else { panic!() };
+    let (client, connection) = target.config().connect(tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    client
+        .execute("UPDATE nodes SET heartbeat_at = now(), seen_generation = 0", &[])
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    t.store.set_user_disabled(&alice, false).await.unwrap();
+    let waited = started.elapsed();
+    let bound = super::STALENESS;
+    assert!(waited > bound - Duration::from_millis(300) && waited < bound * 2, "{waited:?}");
 }

@@ -106,6 +106,8 @@ impl Pg {
         let row = txn.query_opt(&sql, &[&name.as_str(), &disabled]).await?;
         let user = user_of(&row.ok_or_else(|| unknown(name))?)?;
         self.commit_published(txn, generation).await?;
+        drop(client);
+        self.await_acks(generation).await;
         Ok(user)
     }
 
@@ -123,6 +125,8 @@ impl Pg {
         let row = txn.query_opt(&sql, &[&name.as_str(), &quota]).await?;
         let user = user_of(&row.ok_or_else(|| unknown(name))?)?;
         self.commit_published(txn, generation).await?;
+        drop(client);
+        self.await_acks(generation).await;
         Ok(user)
     }
 
@@ -138,7 +142,10 @@ impl Pg {
         if txn.execute(sql, &[&name.as_str(), &hash]).await? == 0 {
             return Err(unknown(name));
         }
-        self.commit_published(txn, generation).await
+        self.commit_published(txn, generation).await?;
+        drop(client);
+        self.await_acks(generation).await;
+        Ok(())
     }
 
     pub(in crate::store) async fn set_user_totp(
@@ -223,6 +230,8 @@ impl Pg {
         txn.execute("DELETE FROM dead_props_usage WHERE owner = $1", &[&name.as_str()]).await?;
         txn.execute("DELETE FROM locks WHERE owner = $1", &[&name.as_str()]).await?;
         self.commit_published(txn, generation).await?;
+        drop(client);
+        self.await_acks(generation).await;
         usize::try_from(passwords).map_err(|_| Error::OutOfRange("app password count"))
     }
 }
