@@ -24,11 +24,13 @@ mod location;
 mod model;
 mod pg;
 mod props;
+mod sessions;
 mod settings;
 mod tables;
 pub mod test_database;
 #[cfg(test)]
-mod testing;
+pub(crate) mod testing;
+mod throttle;
 mod users;
 
 pub use accounts::LoginRecord;
@@ -40,7 +42,9 @@ pub use model::{
     TotpFactor, User, UserName,
 };
 pub use props::{DeadProp, PatchOutcome, PropLimits};
+pub use sessions::{CodeClaim, SessionRecord, SessionRules, TokenDigest};
 pub use settings::{Durability, SettingError, SettingKey, Settings};
+pub use throttle::{ThrottleKey, ThrottleRow};
 
 use redb::{Database, ReadTransaction, ReadableDatabase, WriteTransaction};
 use std::os::unix::fs::PermissionsExt;

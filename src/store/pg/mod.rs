@@ -24,6 +24,8 @@ mod accounts;
 mod listener;
 mod props;
 mod schema;
+mod sessions;
+mod throttle;
 mod users;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Transaction};

@@ -1,0 +1,158 @@
+//! The sign-in throttle of a surface, wherever its counts live: in memory on the embedded store
+//! (one node: [`Throttle`], as it always was), in the store on PostgreSQL, so that every node
+//! counts the same failures (10 spread over 3 nodes lock out like 10 on one, with the same
+//! delays, and a success on any node starts the key over).
+//!
+//! Only attempts that are not answered from the credential cache reach a throttle, so the
+//! shared one costs the cached hot path nothing; an uncached attempt pays one transaction (an
+//! upsert that locks the key's row, the decision, the write) beside its argon2. Rows past the
+//! window are swept (at most once a minute per node) and the rows are capped like the memory
+//! tiers, so a flood of made-up names cannot grow the table without bound. If the database
+//! cannot be reached, [`LoginThrottle::admit`] fails and the attempt is answered 503, never let
+//! through uncounted; the later steps (refund, success, delay) log a failure and go on.
+
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use super::throttle::{Policy, Throttle, Verdict, WINDOW, charge_row, delay, key_parts};
+use crate::clock::Clock;
+use crate::store::{self, Store, ThrottleKey};
+
+/// How often one node sweeps the shared rows.
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
+
+/// One surface's throttle: its counts in memory or in the shared store.
+#[derive(Debug)]
+pub enum LoginThrottle {
+    /// The embedded store's one node: counts in memory.
+    Local(Throttle),
+    /// PostgreSQL: counts every node shares.
+    Shared(Shared),
+}
+
+/// The counts of one surface in the shared store.
+pub struct Shared {
+    store: Store,
+    /// `"dav"` or `"web"`: the surfaces count apart.
+    surface: &'static str,
+    /// Most rows kept (as the memory throttle's capacity).
+    capacity: usize,
+    /// When this node last swept.
+    swept: Mutex<Option<Instant>>,
+}
+
+impl LoginThrottle {
+    /// The throttle of `surface` (`"dav"`, `"web"`) for `store`: shared on PostgreSQL, in
+    /// memory (at most `capacity` keys) on the embedded store.
+    pub fn new(store: &Store, surface: &'static str, capacity: usize) -> Self {
+        if store.is_shared() {
+            let swept = Mutex::new(None);
+            LoginThrottle::Shared(Shared { store: store.clone(), surface, capacity, swept })
+        } else {
+            LoginThrottle::Local(Throttle::with_capacity(capacity))
+        }
+    }
+
+    /// Charges an attempt, or refuses it during a lockout ([`Throttle::admit`]); fails only
+    /// when the shared store cannot be reached.
+    pub async fn admit(
+        &self,
+        policy: &Policy,
+        ip: IpAddr,
+        user: &str,
+        clock: &Clock,
+    ) -> Result<Verdict, store::Error> {
+        let shared = match self {
+            LoginThrottle::Local(t) => return Ok(t.admit(policy, ip, user, clock.instant())),
+            LoginThrottle::Shared(shared) => shared,
+        };
+        let Some((network, user)) = key_parts(policy, ip, user) else { return Ok(Verdict::Allow) };
+        shared.sweep_if_due(policy, clock).await;
+        let key = ThrottleKey { surface: shared.surface, network, user: &user };
+        let (policy, now) = (policy.clone(), clock.now());
+        shared.store.throttle_charge(key, now, move |row| charge_row(row, &policy, now)).await
+    }
+
+    /// The admitted attempt failed as a guess: how long to hold the answer back.
+    pub async fn failed(&self, policy: &Policy, ip: IpAddr, user: &str) -> Duration {
+        let shared = match self {
+            LoginThrottle::Local(t) => return t.failed(policy, ip, user),
+            LoginThrottle::Shared(shared) => shared,
+        };
+        let Some((network, user)) = key_parts(policy, ip, user) else { return Duration::ZERO };
+        let key = ThrottleKey { surface: shared.surface, network, user: &user };
+        match shared.store.throttle_failures(key).await {
+            Ok(failures) => delay(failures),
+            Err(e) => {
+                log_failure("read a failure count", &e);
+                Duration::ZERO
+            }
+        }
+    }
+
+    /// The admitted attempt was no guess: take it back.
+    pub async fn refund(&self, policy: &Policy, ip: IpAddr, user: &str) {
+        let shared = match self {
+            LoginThrottle::Local(t) => return t.refund(policy, ip, user),
+            LoginThrottle::Shared(shared) => shared,
+        };
+        let Some((network, user)) = key_parts(policy, ip, user) else { return };
+        let key = ThrottleKey { surface: shared.surface, network, user: &user };
+        if let Err(e) = shared.store.throttle_refund(key).await {
+            log_failure("refund an attempt", &e);
+        }
+    }
+
+    /// A success: the key starts over, on every node.
+    pub async fn record_success(&self, policy: &Policy, ip: IpAddr, user: &str) {
+        let shared = match self {
+            LoginThrottle::Local(t) => return t.record_success(policy, ip, user),
+            LoginThrottle::Shared(shared) => shared,
+        };
+        let Some((network, user)) = key_parts(policy, ip, user) else { return };
+        let key = ThrottleKey { surface: shared.surface, network, user: &user };
+        if let Err(e) = shared.store.throttle_clear(key).await {
+            log_failure("clear a key after a success", &e);
+        }
+    }
+
+    /// Keys tracked in memory (0 when they are in the shared store: `davgate status` shows this
+    /// node's memory).
+    pub fn len(&self) -> usize {
+        match self {
+            LoginThrottle::Local(t) => t.len(),
+            LoginThrottle::Shared(_) => 0,
+        }
+    }
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared").field("surface", &self.surface).finish_non_exhaustive()
+    }
+}
+
+impl Shared {
+    /// Drops rows past the window and beyond the cap, at most once per [`SWEEP_EVERY`] on this
+    /// node (every node sweeps: whichever comes first does the work).
+    async fn sweep_if_due(&self, policy: &Policy, clock: &Clock) {
+        let now = clock.instant();
+        {
+            let mut swept = self.swept.lock().unwrap_or_else(|p| p.into_inner());
+            if swept.is_some_and(|t| now.saturating_duration_since(t) < SWEEP_EVERY) {
+                return;
+            }
+            *swept = Some(now);
+        }
+        let before = clock.now() - chrono::Duration::from_std(WINDOW).unwrap_or_default();
+        let cap = u64::try_from(self.capacity).unwrap_or(u64::MAX);
+        if let Err(e) = self.store.throttle_sweep(before, cap, policy.max_failures).await {
+            log_failure("sweep old rows", &e);
+        }
+    }
+}
+
+fn log_failure(what: &str, e: &store::Error) {
+    tracing::warn!(target: "davgate::auth", "the shared sign-in throttle could not {what}: {e}");
+}
