@@ -156,3 +156,105 @@ impl Shared {
 fn log_failure(what: &str, e: &store::Error) {
     tracing::warn!(target: "davgate::auth", "the shared sign-in throttle could not {what}: {e}");
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::store::testing::{TestStore, conformance};
+    use std::sync::Arc;
+
+    fn policy() -> Policy {
+        Policy { enabled: true, max_failures: 10, trusted: Vec::new(), trickle: false }
+    }
+
+    const IP: &str = "203.0.113.7";
+
+    /// The throttles of two nodes on the store (on redb, one node: the same throttle twice).
+    async fn two_nodes(t: &TestStore) -> (Arc<LoginThrottle>, Arc<LoginThrottle>) {
+        let one = Arc::new(LoginThrottle::new(&t.store, "dav", 1_000));
+        let two = if t.is_shared() {
+            Arc::new(LoginThrottle::new(&t.second_node().await, "dav", 1_000))
+        } else {
+            Arc::clone(&one)
+        };
+        (one, two)
+    }
+
+    /// One failed guess through `throttle`, as the gate records it; the delay it was held.
+    async fn fail(throttle: &LoginThrottle, clock: &Clock, user: &str) -> Duration {
+        let verdict = throttle.admit(&policy(), IP.parse().unwrap(), user, clock).await.unwrap();
+        assert_eq!(verdict, Verdict::Allow);
+        throttle.failed(&policy(), IP.parse().unwrap(), user).await
+    }
+
+    async fn admitted(throttle: &LoginThrottle, clock: &Clock, user: &str) -> Verdict {
+        throttle.admit(&policy(), IP.parse().unwrap(), user, clock).await.unwrap()
+    }
+
+    async fn ten_failures_spread_over_two_nodes_lock_out_on_both_with_the_same_delays(
+        t: TestStore,
+    ) {
+        let manual = ManualClock::new();
+        let clock = manual.clock();
+        let (one, two) = two_nodes(&t).await;
+        let mut delays = Vec::new();
+        for i in 0..10 {
+            let node = if i % 2 == 0 { &one } else { &two };
+            delays.push(fail(node, &clock, "alice").await);
+        }
+        let expected: Vec<Duration> = (1..=10).map(delay).collect();
+        assert_eq!(delays, expected, "the delays of ten failures on one node");
+        for node in [&one, &two] {
+            assert!(matches!(admitted(node, &clock, "alice").await, Verdict::Refuse { .. }));
+        }
+        assert_eq!(admitted(&two, &clock, "bob").await, Verdict::Allow, "another user");
+        manual.advance(super::super::throttle::LOCKOUT);
+        assert_eq!(admitted(&one, &clock, "alice").await, Verdict::Allow, "the lockout ended");
+    }
+    conformance!(ten_failures_spread_over_two_nodes_lock_out_on_both_with_the_same_delays);
+
+    async fn a_success_on_one_node_starts_the_key_over_on_both(t: TestStore) {
+        let clock = ManualClock::new().clock();
+        let (one, two) = two_nodes(&t).await;
+        for _ in 0..9 {
+            fail(&one, &clock, "alice").await;
+        }
+        assert_eq!(admitted(&two, &clock, "alice").await, Verdict::Allow);
+        two.record_success(&policy(), IP.parse().unwrap(), "alice").await;
+        assert_eq!(fail(&one, &clock, "alice").await, delay(1), "counted from one again");
+        // A refund takes one charge back, on both.
+        assert_eq!(admitted(&two, &clock, "alice").await, Verdict::Allow);
+        one.refund(&policy(), IP.parse().unwrap(), "alice").await;
+        assert_eq!(two.failed(&policy(), IP.parse().unwrap(), "alice").await, delay(1));
+    }
+    conformance!(a_success_on_one_node_starts_the_key_over_on_both);
+
+    /// The shared rows stay bounded: rows past the window are swept, and beyond the cap the
+    /// least telling go first, never a lockout.
+    async fn shared_rows_are_swept_and_capped_without_losing_a_lockout(t: TestStore) {
+        if !t.is_shared() {
+            return; // The memory throttle's bounds are tested in throttle.rs.
+        }
+        let manual = ManualClock::new();
+        let clock = manual.clock();
+        let throttle = LoginThrottle::new(&t.store, "web", 20);
+        for i in 0..30 {
+            fail(&throttle, &clock, &format!("old{i}")).await;
+        }
+        manual.advance(WINDOW + SWEEP_EVERY);
+        for _ in 0..10 {
+            fail(&throttle, &clock, "locked").await;
+        }
+        assert_eq!(t.store.throttle_rows().await.unwrap(), 1, "rows past the window went");
+        for i in 0..40 {
+            fail(&throttle, &clock, &format!("spray{i}")).await;
+        }
+        manual.advance(SWEEP_EVERY);
+        assert!(matches!(admitted(&throttle, &clock, "locked").await, Verdict::Refuse { .. }));
+        let rows = t.store.throttle_rows().await.unwrap();
+        assert!(rows <= 21, "{rows} rows: the cap, and the one charged after the sweep");
+        assert!(matches!(admitted(&throttle, &clock, "locked").await, Verdict::Refuse { .. }));
+    }
+    conformance!(shared_rows_are_swept_and_capped_without_losing_a_lockout);
+}

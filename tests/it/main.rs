@@ -29,6 +29,7 @@ mod pg_down;
 mod props;
 mod rclone;
 mod serve;
+mod shared_sessions;
 mod store;
 mod throttle;
 mod uploads;
