@@ -402,3 +402,6 @@ fn sweep(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;
