@@ -2,7 +2,7 @@
 //! [`crate::web::session::Sessions`]).
 
 use super::*;
-use crate::store::tables::META;
+use crate::store::tables::{META, WEB_SESSIONS, WEB_SESSIONS_BY_USE, WEB_SESSIONS_BY_USER};
 
 fn record(now: DateTime<Utc>) -> SessionRecord {
     SessionRecord {
@@ -47,7 +47,8 @@ async fn a_schema_2_store_gets_the_session_tables_at_open_and_sessions_survive_a
     store.open_session([9; 32], record(now), RULES, now).await.unwrap();
     drop(store);
     let store = Store::open_file(&path).unwrap();
-    let version = store.read(|txn| Ok(txn.open_table(META)?.get("schema_version")?.map(|v| v.value())));
+    let version =
+        store.read(|txn| Ok(txn.open_table(META)?.get("schema_version")?.map(|v| v.value())));
     assert_eq!(version.await.unwrap(), Some(3));
     let found = store.session([9; 32], RULES, now).await.unwrap();
     assert_eq!(found, Some(record(now)), "the session outlived the reopen");
