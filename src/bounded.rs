@@ -57,15 +57,6 @@ impl<K: Hash + Eq, V> Bounded<K, V> {
         self.map.get(key)
     }
 
-    /// The value of `key` to change, which now counts as the most recently used.
-    pub(crate) fn get_mut<Q>(&mut self, key: &Q) -> Option<&mut V>
-    where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
-    {
-        self.map.get_mut(key)
-    }
-
     /// The value of `key`, without counting as a use.
     pub(crate) fn peek<Q>(&self, key: &Q) -> Option<&V>
     where
@@ -73,15 +64,6 @@ impl<K: Hash + Eq, V> Bounded<K, V> {
         Q: Hash + Eq + ?Sized,
     {
         self.map.peek(key)
-    }
-
-    /// The value of `key` to change, without counting as a use.
-    pub(crate) fn peek_mut<Q>(&mut self, key: &Q) -> Option<&mut V>
-    where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
-    {
-        self.map.peek_mut(key)
     }
 
     /// Inserts (or replaces) `key` as the most recently used. Returns the entry forgotten to

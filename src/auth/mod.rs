@@ -17,6 +17,7 @@ pub mod basic;
 pub mod budget;
 pub mod cache;
 pub mod client;
+pub mod shared_throttle;
 pub mod throttle;
 pub mod token;
 pub mod verify;
@@ -33,7 +34,8 @@ use crate::clock::Clock;
 use crate::store::{AppPasswordId, LoginRecord, Store, UserName};
 use budget::AddressBudget;
 use cache::{CacheEntry, CacheKey, CredentialCache};
-use throttle::{Policy, Throttle, Verdict};
+use shared_throttle::LoginThrottle;
+use throttle::{Policy, Verdict};
 use token::Presented;
 use verify::Verifier;
 
@@ -154,7 +156,8 @@ pub struct Gate {
     cache: CredentialCache,
     inflight: Mutex<HashMap<CacheKey, Arc<OnceCell<Attempt>>>>,
     last_used: mpsc::Sender<(AppPasswordId, DateTime<Utc>)>,
-    throttle: Throttle,
+    /// WebDAV's failed sign-ins: in memory, or shared by every node on PostgreSQL.
+    throttle: LoginThrottle,
     budget: Arc<AddressBudget>,
     /// What every expiry, window and last-used time is read from.
     clock: Clock,
@@ -213,7 +216,7 @@ impl Gate {
         let (last_used, rx) = mpsc::channel(1024);
         tokio::spawn(write_last_used(store.clone(), rx));
         let inflight = Mutex::new(HashMap::new());
-        let throttle = Throttle::with_capacity(options.throttle_keys);
+        let throttle = LoginThrottle::new(&store, "dav", options.throttle_keys);
         let budget = Arc::new(AddressBudget::default());
         Ok(Self { store, verifier, cache, inflight, last_used, throttle, budget, clock })
     }
@@ -310,14 +313,21 @@ impl Gate {
         verification: impl std::future::Future<Output = Outcome>,
     ) -> Attempt {
         let policy = self.policy();
-        let now = self.clock.instant();
-        if let Verdict::Refuse { retry_after } = self.throttle.admit(&policy, peer, user, now) {
-            return Err((Denied::Throttled, Some(retry_after)));
+        match self.throttle.admit(&policy, peer, user, &self.clock).await {
+            Ok(Verdict::Allow) => {}
+            Ok(Verdict::Refuse { retry_after }) => {
+                return Err((Denied::Throttled, Some(retry_after)));
+            }
+            Err(e) => {
+                tracing::warn!(target: "davgate::auth", "sign-in refused, the throttle's store failed: {e}");
+                return Err((Denied::Unavailable, None));
+            }
         }
+        let now = self.clock.instant();
         if costs_argon2
             && let Verdict::Refuse { retry_after } = self.budget.charge(&policy, peer, now)
         {
-            self.throttle.refund(&policy, peer, user);
+            self.throttle.refund(&policy, peer, user).await;
             return Err((Denied::OverBudget, Some(retry_after)));
         }
         let outcome = verification.await;
@@ -326,14 +336,14 @@ impl Gate {
         }
         match outcome {
             Ok(who) => {
-                self.throttle.record_success(&policy, peer, user);
+                self.throttle.record_success(&policy, peer, user).await;
                 Ok(who)
             }
             Err(reason) => {
                 if reason.is_guess() {
-                    tokio::time::sleep(self.throttle.failed(&policy, peer, user)).await;
+                    tokio::time::sleep(self.throttle.failed(&policy, peer, user).await).await;
                 } else {
-                    self.throttle.refund(&policy, peer, user);
+                    self.throttle.refund(&policy, peer, user).await;
                 }
                 Err((reason, None))
             }

@@ -22,10 +22,13 @@
 //! user names (one failure each) only ever pushes out its own kind: it can never erase a
 //! lockout, nor a key with repeated failures.
 //!
-//! Both surfaces have their own [`Throttle`] (WebDAV's in the gate, the web sign-in's in the
-//! portal), sharing the settings' [`Policy`] but not the counts. The time is passed in (`now`,
-//! from the owner's [`crate::clock::Clock`]), so the windows are tested without waiting.
+//! Both surfaces have their own counts (WebDAV's in the gate, the web sign-in's in the portal),
+//! sharing the settings' [`Policy`] but not the counts. This file keeps them in memory: the
+//! embedded store's one node. On the shared store the same decisions ([`charge_row`]) run on
+//! rows every node sees ([`super::shared_throttle`]). The time is passed in (`now`, from the
+//! owner's [`crate::clock::Clock`]), so the windows are tested without waiting.
 
+use chrono::{DateTime, Utc};
 use ipnet::IpNet;
 use std::net::IpAddr;
 use std::sync::Mutex;
@@ -36,7 +39,7 @@ use crate::bounded::Bounded;
 /// How long a locked-out key stays refused after its last failure.
 pub const LOCKOUT: Duration = Duration::from_secs(15 * 60);
 /// Failures older than this are forgotten.
-const WINDOW: Duration = Duration::from_secs(60 * 60);
+pub const WINDOW: Duration = Duration::from_secs(60 * 60);
 /// During a lockout, one attempt per this long is still verified.
 pub const TRICKLE: Duration = Duration::from_secs(60);
 /// The longest delay of one failed answer.
@@ -90,15 +93,51 @@ struct Key {
     user: String,
 }
 
-/// One key's count.
+/// One key's count, at monotonic times in memory, wall times in the store.
 #[derive(Debug, Clone, Copy)]
-struct Bucket {
+struct Bucket<T = Instant> {
     /// Attempts charged (failures, and attempts still being verified).
     failures: u32,
     /// The last charge: the lockout and the window run from it.
-    last: Instant,
+    last: T,
     /// The last attempt let through during a lockout.
-    trickled: Option<Instant>,
+    trickled: Option<T>,
+}
+
+/// A point in time the throttle can measure from: an `Instant` in memory, a wall time in the
+/// store (which outlives a process, so a monotonic reading cannot be kept there).
+trait Moment: Copy {
+    /// Time from `earlier` to `self`, zero if `earlier` is later.
+    fn since(self, earlier: Self) -> Duration;
+}
+
+impl Moment for Instant {
+    fn since(self, earlier: Self) -> Duration {
+        self.saturating_duration_since(earlier)
+    }
+}
+
+impl Moment for DateTime<Utc> {
+    fn since(self, earlier: Self) -> Duration {
+        (self - earlier).to_std().unwrap_or_default()
+    }
+}
+
+/// [`Throttle::admit`]'s decision on a stored row at wall time `now`: the row to store and the
+/// verdict (the shared throttle's one step inside the store's transaction).
+pub(super) fn charge_row(
+    row: crate::store::ThrottleRow,
+    policy: &Policy,
+    now: DateTime<Utc>,
+) -> (crate::store::ThrottleRow, Verdict) {
+    let mut bucket = Bucket { failures: row.failures, last: row.last, trickled: row.trickled };
+    let verdict = charge(&mut bucket, policy, now);
+    let row = crate::store::ThrottleRow {
+        failures: bucket.failures,
+        last: bucket.last,
+        trickled: bucket.trickled,
+    };
+    (row, verdict)
 }
 
 /// One surface's counts of failed sign-ins (see the module doc for what it remembers, and for
@@ -174,14 +213,13 @@ impl Throttle {
 }
 
 /// Charges one attempt to `bucket` at `now`, unless a lockout refuses it.
-fn charge(bucket: &mut Bucket, policy: &Policy, now: Instant) -> Verdict {
-    let since = now.saturating_duration_since(bucket.last);
+fn charge<T: Moment>(bucket: &mut Bucket<T>, policy: &Policy, now: T) -> Verdict {
+    let since = now.since(bucket.last);
     if since > WINDOW {
         bucket.failures = 0;
     }
     if bucket.failures >= policy.max_failures && since < LOCKOUT {
-        let due = policy.trickle
-            && bucket.trickled.is_none_or(|t| now.saturating_duration_since(t) >= TRICKLE);
+        let due = policy.trickle && bucket.trickled.is_none_or(|t| now.since(t) >= TRICKLE);
         if !due {
             return Verdict::Refuse { retry_after: LOCKOUT - since };
         }
@@ -259,16 +297,21 @@ impl Tiers {
 }
 
 /// The delay of the `n`th failure in a row: 0.1 s × 2ⁿ⁻¹, at most 25 s.
-fn delay(n: u32) -> Duration {
+pub(super) fn delay(n: u32) -> Duration {
     let factor = 1u64 << n.saturating_sub(1).min(16);
     Duration::from_millis(100u64.saturating_mul(factor)).min(MAX_DELAY)
 }
 
 /// The key of an attempt, or None when it is not throttled (off, or a trusted network).
 fn key(policy: &Policy, ip: IpAddr, user: &str) -> Option<Key> {
-    let network = network(policy, ip)?;
-    let user = user.chars().take(64).collect::<String>().to_lowercase();
+    let (network, user) = key_parts(policy, ip, user)?;
     Some(Key { network, user })
+}
+
+/// The (network, user name) an attempt is counted under, or None when it is not throttled.
+pub(super) fn key_parts(policy: &Policy, ip: IpAddr, user: &str) -> Option<(IpAddr, String)> {
+    let network = network(policy, ip)?;
+    Some((network, user.chars().take(64).collect::<String>().to_lowercase()))
 }
 
 /// The client network of `ip` as the throttle and the address budget count it (an IPv4

@@ -26,11 +26,13 @@ mod locks;
 mod model;
 mod pg;
 mod props;
+mod sessions;
 mod settings;
 mod tables;
 pub mod test_database;
 #[cfg(test)]
-mod testing;
+pub(crate) mod testing;
+mod throttle;
 mod users;
 
 pub use accounts::LoginRecord;
@@ -44,7 +46,9 @@ pub use model::{
 };
 pub use pg::tls::TlsSetupError;
 pub use props::{DeadProp, PatchOutcome, PropLimits};
+pub use sessions::{CodeClaim, SessionRecord, SessionRules, TokenDigest};
 pub use settings::{Durability, SettingError, SettingKey, Settings};
+pub use throttle::{ThrottleKey, ThrottleRow};
 
 use redb::{Database, ReadTransaction, ReadableDatabase, WriteTransaction};
 use std::os::unix::fs::PermissionsExt;

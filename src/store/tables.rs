@@ -5,7 +5,7 @@ use redb::{ReadableTable, TableDefinition, WriteTransaction};
 use super::{Error, Result};
 
 /// Bump when a table or record changes shape, and add the migration to [`initialise`].
-pub const SCHEMA_VERSION: u64 = 2;
+pub const SCHEMA_VERSION: u64 = 3;
 
 /// `"schema_version"` → version number.
 pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
@@ -24,6 +24,14 @@ pub const DEAD_PROPS: TableDefinition<(&str, &str, &str), &[u8]> =
 /// Added in schema 2.
 pub const DEAD_PROPS_USAGE: TableDefinition<&str, (u64, u64)> =
     TableDefinition::new("dead_props_usage");
+/// SHA-256 of a session token → JSON session (see [`super::sessions`]). Added in schema 3.
+pub const WEB_SESSIONS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("web_sessions");
+/// use counter → session token digest: the sessions from least to most recently used.
+pub const WEB_SESSIONS_BY_USE: TableDefinition<u64, &[u8]> =
+    TableDefinition::new("web_sessions_by_use");
+/// (user, use counter) → session token digest: one account's sessions by use.
+pub const WEB_SESSIONS_BY_USER: TableDefinition<(&str, u64), &[u8]> =
+    TableDefinition::new("web_sessions_by_user");
 /// setting key → value as text.
 pub const SETTINGS: TableDefinition<&str, &str> = TableDefinition::new("settings");
 
@@ -50,9 +58,10 @@ pub fn initialise(txn: &WriteTransaction) -> Result<Migration> {
                 return Err(Error::NewerSchema { found: v, supported: SCHEMA_VERSION });
             }
             Some(SCHEMA_VERSION) => Migration::None,
-            Some(_) => {
+            Some(found) => {
                 meta.insert(VERSION_KEY, SCHEMA_VERSION)?;
-                Migration::PropsUsage
+                // Schema 3 only adds the session tables, created below.
+                if found < 2 { Migration::PropsUsage } else { Migration::None }
             }
             None => {
                 meta.insert(VERSION_KEY, SCHEMA_VERSION)?;
@@ -66,5 +75,8 @@ pub fn initialise(txn: &WriteTransaction) -> Result<Migration> {
     txn.open_table(SETTINGS)?;
     txn.open_table(DEAD_PROPS)?;
     txn.open_table(DEAD_PROPS_USAGE)?;
+    txn.open_table(WEB_SESSIONS)?;
+    txn.open_table(WEB_SESSIONS_BY_USE)?;
+    txn.open_table(WEB_SESSIONS_BY_USER)?;
     Ok(migration)
 }

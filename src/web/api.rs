@@ -106,7 +106,7 @@ async fn route(web: &Web, r: &WebRequest) -> Answer {
     match (method, segments.as_slice()) {
         (Method::GET, ["session"]) => ok(session_json(&viewer)),
         (Method::DELETE, ["session"]) => {
-            portal.logout(viewer.token.expose());
+            portal.logout(viewer.token.expose()).await?;
             let mut res = no_content();
             set_cookie(&mut res, &web.expired_session_cookie());
             Ok(res)
@@ -250,7 +250,7 @@ async fn login(web: &Web, r: &WebRequest) -> Answer {
 }
 
 async fn second_factor(web: &Web, r: &WebRequest) -> Answer {
-    let pending = web.portal.pending(r.token.as_deref()).ok_or(PortalError::SignedOut)?;
+    let pending = web.portal.pending(r.token.as_deref()).await?.ok_or(PortalError::SignedOut)?;
     if !csrf_matches(&pending.csrf, header_str(r, CSRF_HEADER)) {
         return Err(ApiError::Csrf);
     }

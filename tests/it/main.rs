@@ -33,6 +33,7 @@ mod rclone;
 mod revoke_nodes;
 mod serve;
 mod shared_locks;
+mod shared_sessions;
 mod store;
 mod throttle;
 mod uploads;

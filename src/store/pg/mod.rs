@@ -28,6 +28,8 @@ mod locks;
 mod nodes;
 mod props;
 mod schema;
+mod sessions;
+mod throttle;
 pub(super) mod tls;
 mod users;
 

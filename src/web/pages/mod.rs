@@ -103,7 +103,7 @@ async fn route(web: &Web, r: &WebRequest) -> Page {
     let field = |name: &str| form.get(name).map_or("", String::as_str);
     match segments.as_slice() {
         ["logout"] => {
-            portal.logout(viewer.token.expose());
+            portal.logout(viewer.token.expose()).await?;
             let mut res = see_other("/");
             set_cookie(&mut res, &web.expired_session_cookie());
             Ok(res)

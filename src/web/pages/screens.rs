@@ -20,7 +20,7 @@ pub(super) async fn root(web: &Web, r: &WebRequest) -> Page {
     if web.portal.viewer(r.token.as_deref()).await.is_ok() {
         return Ok(see_other("/profile"));
     }
-    let pending = web.portal.pending(r.token.as_deref());
+    let pending = web.portal.pending(r.token.as_deref()).await?;
     let mut page = chrome(r, None, texts(r.lang).sign_in);
     if let Some(session) = &pending {
         // The code form posts with the half-open session's token.
@@ -63,7 +63,7 @@ pub(super) async fn login(web: &Web, r: &WebRequest, form: &HashMap<String, Stri
 }
 
 pub(super) async fn login_code(web: &Web, r: &WebRequest, form: &HashMap<String, String>) -> Page {
-    let pending = web.portal.pending(r.token.as_deref()).ok_or(PortalError::SignedOut)?;
+    let pending = web.portal.pending(r.token.as_deref()).await?.ok_or(PortalError::SignedOut)?;
     if !csrf_matches(&pending.csrf, form.get("csrf").map(String::as_str)) {
         return Err(PageError::Csrf);
     }

@@ -131,7 +131,7 @@ impl Portal {
         let name = UserName::parse(name).map_err(about(name))?;
         let user = admin.set_user_disabled(&name, disabled).await.map_err(about(name.as_str()))?;
         if disabled {
-            self.sessions.close_all_of(&name);
+            self.sessions.close_all_of(&name).await?;
         }
         Ok(user)
     }
@@ -142,7 +142,7 @@ impl Portal {
         let name = UserName::parse(name).map_err(about(name))?;
         let changed =
             admin.set_password(&name, NewPassword::Generate).await.map_err(about(name.as_str()))?;
-        self.sessions.close_all_of(&changed.name);
+        self.sessions.close_all_of(&changed.name).await?;
         changed.generated_password.ok_or_else(|| {
             PortalError::Unavailable("a password change came back without the password".into())
         })
@@ -153,7 +153,7 @@ impl Portal {
         let admin = self.admin_only(viewer)?;
         let name = UserName::parse(name).map_err(about(name))?;
         let removed = admin.remove_user(&name).await.map_err(about(name.as_str()))?;
-        self.sessions.close_all_of(&removed.name);
+        self.sessions.close_all_of(&removed.name).await?;
         Ok(removed.app_passwords_removed)
     }
 
@@ -191,7 +191,7 @@ impl Portal {
         }
         let secret = totp::new_secret().map_err(unavailable)?;
         let enrolment = Enrolment::of(&secret, viewer.user.name.as_str()).map_err(unavailable)?;
-        self.sessions.update(viewer.token.expose(), |s| s.enrolment = Some(secret));
+        self.sessions.set_enrolment(viewer.token.expose(), Some(secret)).await?;
         Ok(enrolment)
     }
 
@@ -210,7 +210,7 @@ impl Portal {
             totp::check(&secret, code, self.clock.unix_seconds()).ok_or(PortalError::BadCode)?;
         let factor = TotpFactor { secret, enrolled_at: self.clock.now(), last_step: step };
         self.store.set_user_totp(&viewer.user.name, Some(factor)).await?;
-        self.sessions.update(viewer.token.expose(), |s| s.enrolment = None);
+        self.sessions.set_enrolment(viewer.token.expose(), None).await?;
         Ok(())
     }
 

@@ -231,3 +231,12 @@ impl From<session::RandomError> for PortalError {
         unavailable(e)
     }
 }
+
+impl From<session::SessionError> for PortalError {
+    fn from(e: session::SessionError) -> Self {
+        match e {
+            session::SessionError::Random(e) => e.into(),
+            session::SessionError::Store(e) => e.into(),
+        }
+    }
+}

@@ -25,7 +25,8 @@ use super::session::{Session, Sessions};
 use super::totp;
 use crate::admin::Admin;
 use crate::auth::budget::AddressBudget;
-use crate::auth::throttle::Throttle;
+use crate::auth::shared_throttle::LoginThrottle;
+use crate::auth::throttle::MAX_KEYS;
 use crate::auth::token::Secret;
 use crate::auth::verify::Verifier;
 use crate::clock::Clock;
@@ -65,11 +66,11 @@ pub struct Portal {
     store: Store,
     admin: Admin,
     verifier: Verifier,
-    /// Every open web session.
+    /// The web sessions, in the store.
     pub sessions: Sessions,
     /// Failed web sign-ins, counted apart from WebDAV's: a WebDAV brute force must not lock
     /// anyone out of this page, nor the reverse.
-    throttle: Throttle,
+    throttle: LoginThrottle,
     /// The per-network argon2 budget, shared with WebDAV: it is one pool they both drain.
     budget: Arc<AddressBudget>,
     /// What session lifetimes, the throttle's windows and the TOTP step are read from.
@@ -86,7 +87,8 @@ impl Portal {
         budget: Arc<AddressBudget>,
         clock: Clock,
     ) -> Self {
-        let (sessions, throttle) = (Sessions::default(), Throttle::default());
+        let sessions = Sessions::new(store.clone());
+        let throttle = LoginThrottle::new(&store, "web", MAX_KEYS);
         Self { store, admin, verifier, sessions, throttle, budget, clock }
     }
 
@@ -125,9 +127,18 @@ mod tests {
             quota_bytes: None,
             totp: None,
         };
-        let sessions = Sessions::default();
-        let (token, session) =
-            sessions.open(&user, Stage::SignedIn, std::time::Instant::now()).unwrap();
+        let token = crate::web::session::random_hex::<32>().unwrap();
+        let session = Session::from(crate::store::SessionRecord {
+            user: user.name.clone(),
+            credential: [7; 32],
+            csrf: crate::web::session::random_hex::<32>().unwrap(),
+            signed_in: true,
+            code_attempts: 0,
+            enrolment: None,
+            created_at: chrono::Utc::now(),
+            last_seen: chrono::Utc::now(),
+        });
+        assert_eq!(session.stage, Stage::SignedIn);
         let csrf = session.csrf.clone();
         let viewer = Viewer { user, token: Secret::new(token.clone()), session };
         let shown = format!("{viewer:?}");

@@ -5,7 +5,7 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use super::error::{Refusal, unavailable};
+use super::error::Refusal;
 use super::{Portal, PortalError, Viewer};
 use crate::auth::throttle::{Policy, Verdict};
 use crate::auth::token::Secret;
@@ -40,7 +40,7 @@ impl Portal {
         let key = name.trim().to_ascii_lowercase();
         let policy = self.policy();
         if let Verdict::Refuse { retry_after } =
-            self.throttle.admit(&policy, peer, &key, self.clock.instant())
+            self.throttle.admit(&policy, peer, &key, &self.clock).await?
         {
             log_throttled(&key, peer, retry_after);
             return Err(held(retry_after).await);
@@ -50,7 +50,7 @@ impl Portal {
         if let Verdict::Refuse { retry_after } =
             self.budget.charge(&policy, peer, self.clock.instant())
         {
-            self.throttle.refund(&policy, peer, &key);
+            self.throttle.refund(&policy, peer, &key).await;
             // The same line as a WebDAV refusal over the budget, for fail2ban.
             tracing::warn!(
                 target: "davgate::auth",
@@ -67,7 +67,7 @@ impl Portal {
                 Ok(user) => user,
                 Err(e) => {
                     self.budget.refund(&policy, peer, self.clock.instant());
-                    self.throttle.refund(&policy, peer, &key);
+                    self.throttle.refund(&policy, peer, &key).await;
                     return Err(e);
                 }
             },
@@ -79,7 +79,7 @@ impl Portal {
         };
         let Ok(ok) = verified else {
             self.budget.refund(&policy, peer, self.clock.instant());
-            self.throttle.refund(&policy, peer, &key);
+            self.throttle.refund(&policy, peer, &key).await;
             return Err(PortalError::Unavailable(format!("web sign-in refused: {Busy}")));
         };
         let user = match (ok, user) {
@@ -90,18 +90,18 @@ impl Portal {
                     "Login failed: '{}' (Remote IP: '{peer}') web: wrong user name or password",
                     crate::log_safe::log_safe(&key)
                 );
-                tokio::time::sleep(self.throttle.failed(&policy, peer, &key)).await;
+                tokio::time::sleep(self.throttle.failed(&policy, peer, &key).await).await;
                 return Err(PortalError::BadCredentials);
             }
         };
         if user.totp.is_some() {
             // The count goes on until the code is right: a stolen password alone cannot be used
             // to try codes for ever.
-            let (token, session) = self.open(&user, Stage::SecondFactor { attempts: 0 })?;
+            let (token, session) = self.open(&user, Stage::SecondFactor { attempts: 0 }).await?;
             return Ok(LoginStep::NeedsCode(token, session));
         }
-        self.throttle.record_success(&policy, peer, &key);
-        let (token, session) = self.open(&user, Stage::SignedIn)?;
+        self.throttle.record_success(&policy, peer, &key).await;
+        let (token, session) = self.open(&user, Stage::SignedIn).await?;
         Ok(LoginStep::SignedIn(token, session))
     }
 
@@ -114,28 +114,35 @@ impl Portal {
         code: &str,
     ) -> Result<(Secret, Session), PortalError> {
         let session =
-            self.sessions.get(token, self.clock.instant()).ok_or(PortalError::SignedOut)?;
+            self.sessions.get(token, self.clock.now()).await?.ok_or(PortalError::SignedOut)?;
         if session.stage == Stage::SignedIn {
             return Err(already_signed_in());
         }
         let key = session.user.as_str();
         let policy = self.policy();
         if let Verdict::Refuse { retry_after } =
-            self.throttle.admit(&policy, peer, key, self.clock.instant())
+            self.throttle.admit(&policy, peer, key, &self.clock).await?
         {
             log_throttled(key, peer, retry_after);
             return Err(held(retry_after).await);
         }
         // Claimed before the code is looked at: the sixth of any number of racing requests is
         // refused unchecked.
-        let attempt = match self.sessions.claim_code_attempt(token, self.clock.instant()) {
+        let claim = match self.sessions.claim_code_attempt(token, self.clock.now()).await {
+            Ok(claim) => claim,
+            Err(e) => {
+                self.throttle.refund(&policy, peer, key).await;
+                return Err(e.into());
+            }
+        };
+        let attempt = match claim {
             CodeClaim::Granted(n) => n,
             CodeClaim::Spent | CodeClaim::Gone => {
-                self.throttle.refund(&policy, peer, key);
+                self.throttle.refund(&policy, peer, key).await;
                 return Err(PortalError::SignedOut);
             }
             CodeClaim::SignedIn => {
-                self.throttle.refund(&policy, peer, key);
+                self.throttle.refund(&policy, peer, key).await;
                 return Err(already_signed_in());
             }
         };
@@ -152,19 +159,19 @@ impl Portal {
             _ => {
                 let spent = attempt >= MAX_CODE_ATTEMPTS;
                 if spent {
-                    self.sessions.close(token);
+                    self.sessions.close(token).await?;
                 }
                 tracing::warn!(
                     target: "davgate::auth",
                     "Login failed: '{key}' (Remote IP: '{peer}') web: wrong second-factor code"
                 );
-                tokio::time::sleep(self.throttle.failed(&policy, peer, key)).await;
+                tokio::time::sleep(self.throttle.failed(&policy, peer, key).await).await;
                 return Err(if spent { PortalError::SignedOut } else { PortalError::BadCode });
             }
         };
-        self.throttle.record_success(&policy, peer, key);
-        self.sessions.close(token);
-        self.open(&user, Stage::SignedIn)
+        self.throttle.record_success(&policy, peer, key).await;
+        self.sessions.close(token).await?;
+        self.open(&user, Stage::SignedIn).await
     }
 
     /// The signed-in viewer behind a session token, checked against the store: the sessions of
@@ -173,7 +180,7 @@ impl Portal {
     pub async fn viewer(&self, token: Option<&str>) -> Result<Viewer, PortalError> {
         let token = token.ok_or(PortalError::SignedOut)?;
         let session =
-            self.sessions.get(token, self.clock.instant()).ok_or(PortalError::SignedOut)?;
+            self.sessions.get(token, self.clock.now()).await?.ok_or(PortalError::SignedOut)?;
         if session.stage != Stage::SignedIn {
             return Err(PortalError::SignedOut);
         }
@@ -182,26 +189,26 @@ impl Portal {
                 Ok(Viewer { user, token: Secret::new(token.to_string()), session })
             }
             _ => {
-                self.sessions.close(token);
+                self.sessions.close(token).await?;
                 Err(PortalError::SignedOut)
             }
         }
     }
 
     /// The half-open session behind `token`, if it is waiting for a code.
-    pub fn pending(&self, token: Option<&str>) -> Option<Session> {
-        let session = self.sessions.get(token?, self.clock.instant())?;
-        matches!(session.stage, Stage::SecondFactor { .. }).then_some(session)
+    pub async fn pending(&self, token: Option<&str>) -> Result<Option<Session>, PortalError> {
+        let Some(token) = token else { return Ok(None) };
+        let session = self.sessions.get(token, self.clock.now()).await?;
+        Ok(session.filter(|s| matches!(s.stage, Stage::SecondFactor { .. })))
     }
 
-    /// Signs out.
-    pub fn logout(&self, token: &str) {
-        self.sessions.close(token);
+    /// Signs out: the session is gone from the store, for every node, when this returns.
+    pub async fn logout(&self, token: &str) -> Result<(), PortalError> {
+        Ok(self.sessions.close(token).await?)
     }
 
-    fn open(&self, user: &User, stage: Stage) -> Result<(Secret, Session), PortalError> {
-        let (token, session) =
-            self.sessions.open(user, stage, self.clock.instant()).map_err(unavailable)?;
+    async fn open(&self, user: &User, stage: Stage) -> Result<(Secret, Session), PortalError> {
+        let (token, session) = self.sessions.open(user, stage, self.clock.now()).await?;
         Ok((Secret::new(token), session))
     }
 }

@@ -26,3 +26,35 @@ CREATE TABLE nodes (
     seen_generation bigint NOT NULL,
     heartbeat_at    timestamptz NOT NULL
 );
+
+-- Web sessions and the shared sign-in throttle.
+
+-- A web session, keyed by the SHA-256 of its cookie token (never the token itself). `used`
+-- orders sessions by use (least recently used first), from web_sessions_use.
+CREATE TABLE web_sessions (
+    token_digest  bytea PRIMARY KEY CHECK (length(token_digest) = 32),
+    username      text NOT NULL,
+    credential    bytea NOT NULL,
+    csrf          text NOT NULL,
+    signed_in     boolean NOT NULL,
+    code_attempts smallint NOT NULL DEFAULT 0 CHECK (code_attempts >= 0),
+    enrolment     bytea,
+    created_at    timestamptz NOT NULL,
+    last_seen     timestamptz NOT NULL,
+    used          bigint NOT NULL
+);
+CREATE SEQUENCE web_sessions_use;
+CREATE INDEX web_sessions_by_use ON web_sessions (used);
+CREATE INDEX web_sessions_by_user ON web_sessions (username, used);
+
+-- Failed sign-ins per (surface, client network, user name), shared by every node.
+CREATE TABLE login_throttle (
+    surface     text NOT NULL,
+    network     text NOT NULL,
+    username    text NOT NULL,
+    failures    integer NOT NULL CHECK (failures >= 0),
+    last_at     timestamptz NOT NULL,
+    trickled_at timestamptz,
+    PRIMARY KEY (surface, network, username)
+);
+CREATE INDEX login_throttle_by_last ON login_throttle (last_at);
