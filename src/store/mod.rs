@@ -20,6 +20,7 @@
 mod accounts;
 mod app_passwords;
 mod changes;
+mod copy;
 mod location;
 mod model;
 mod pg;
@@ -34,6 +35,7 @@ mod users;
 pub use accounts::LoginRecord;
 pub use app_passwords::NewAppPassword;
 pub use changes::{Generation, Snapshot};
+pub use copy::{CopyCounts, CopyError, CopyProgress, copy_store};
 pub use location::{Location, LocationError};
 pub use model::{
     ALPHABET, AppPassword, AppPasswordId, AppPasswordName, AppPasswordStatus, NameError, Role,

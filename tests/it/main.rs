@@ -30,6 +30,7 @@ mod props;
 mod rclone;
 mod serve;
 mod store;
+mod store_copy;
 mod throttle;
 mod uploads;
 mod writes;

@@ -21,6 +21,7 @@
 //! has its own.
 
 mod accounts;
+mod copy;
 mod listener;
 mod props;
 mod schema;
