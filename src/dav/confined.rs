@@ -27,6 +27,7 @@ use std::time::SystemTime;
 use super::paths::{Access, Verified, check_path};
 use super::props_path;
 use super::quota::Usage;
+use super::request::RequestState;
 use super::temp::{TempNames, is_hidden_name};
 use super::upload::{Checksum, OnCommit, Upload, UploadContext};
 use crate::store::{DeadProp, Durability, PatchOutcome, Store, UserName};
@@ -49,6 +50,8 @@ pub struct ConfinedFs {
     /// Folders (relative to the home) this request already found to be real folders, not
     /// symlinks: a tree walk checks each new name once instead of re-walking its whole path.
     verified: Verified,
+    /// The dead properties this request read, and whether the store was out of reach.
+    request: RequestState,
     /// Most names a path may have below the home for anything created.
     max_depth: usize,
     /// How this node names its upload temporary files.
@@ -77,15 +80,32 @@ impl ConfinedFs {
             upload: None,
             usage,
             verified: Verified::default(),
+            request: RequestState::default(),
             max_depth,
             temps,
         })
     }
 
     /// This filesystem for one request (with its upload options if it is a PUT or COPY), with
-    /// nothing verified yet: what another request saw may have changed since.
+    /// nothing verified or read yet: what another request saw may have changed since.
     pub fn for_request(&self, context: Option<Arc<UploadContext>>) -> Box<Self> {
-        Box::new(Self { upload: context, verified: Verified::default(), ..self.clone() })
+        let (verified, request) = (Verified::default(), RequestState::default());
+        Box::new(Self { upload: context, verified, request, ..self.clone() })
+    }
+
+    /// What this request's calls remember (the mount asks it whether the store was reached).
+    pub fn request_state(&self) -> RequestState {
+        self.request.clone()
+    }
+
+    /// A store failure, answered 500 by dav-server; one that is the store out of reach is
+    /// noted, so that the mount answers 503 instead.
+    fn store_failed(&self, e: crate::store::Error) -> FsError {
+        if e.is_unavailable() {
+            self.request.mark_unreachable();
+        }
+        tracing::error!("dead property store: {e}");
+        FsError::GeneralFailure
     }
 
     /// Refuses to create `path` deeper than the nesting limit (403).
@@ -96,9 +116,13 @@ impl ConfinedFs {
         Ok(())
     }
 
-    /// The user's quota in bytes, if any (a store failure is a 500).
+    /// The user's quota in bytes, if any (a store failure is a 500, or 503 when it is the
+    /// store out of reach).
     async fn quota_limit(&self) -> FsResult<Option<u64>> {
         self.usage.limit(&self.store, &self.user).await.map_err(|e| {
+            if e.is_unavailable() {
+                self.request.mark_unreachable();
+            }
             tracing::error!("cannot read the quota of {}: {e}", self.user);
             FsError::GeneralFailure
         })
@@ -239,12 +263,6 @@ async fn record_properties(
         Ok(PatchOutcome::Refused(_)) => tracing::warn!("an upload's checksum was not kept"),
         Err(e) => tracing::error!("cannot record the checksum of an upload: {e}"),
     }
-}
-
-/// A dead-property store failure, answered 500.
-fn store_failed(e: crate::store::Error) -> FsError {
-    tracing::error!("dead property store: {e}");
-    FsError::GeneralFailure
 }
 
 fn checksums_prop(xml: Option<Vec<u8>>) -> DeadProp {
@@ -418,8 +436,9 @@ impl DavFileSystem for ConfinedFs {
             let key = props_path(path);
             let dead: Vec<(bool, DeadProp)> =
                 patch.iter().map(|(set, p)| (*set, to_dead(p))).collect();
-            let outcome =
-                self.store.patch_dead_props(&self.user, &key, dead).await.map_err(store_failed)?;
+            self.request.forget();
+            let outcome = self.store.patch_dead_props(&self.user, &key, dead).await;
+            let outcome = outcome.map_err(|e| self.store_failed(e))?;
             // RFC 4918 §9.2: what cannot be stored is 507, the rest 424 (nothing was changed).
             let status = |i| match &outcome {
                 PatchOutcome::Stored => StatusCode::OK,
@@ -438,7 +457,8 @@ impl DavFileSystem for ConfinedFs {
         async move {
             self.check(path, Access::Read).await?;
             let key = props_path(path);
-            let props = self.store.dead_props(&self.user, &key).await.map_err(store_failed)?;
+            let props = self.request.dead_props(&self.store, &self.user, &key).await;
+            let props = props.map_err(|e| self.store_failed(e))?;
             Ok(props
                 .into_iter()
                 .map(from_dead)
@@ -453,8 +473,11 @@ impl DavFileSystem for ConfinedFs {
             self.check(path, Access::Read).await?;
             let (key, name) =
                 (props_path(path), DeadProp::key(prop.namespace.as_deref(), &prop.name));
-            let found =
-                self.store.dead_prop(&self.user, &key, &name).await.map_err(store_failed)?;
+            let props = self.request.dead_props(&self.store, &self.user, &key).await;
+            let found = props
+                .map_err(|e| self.store_failed(e))?
+                .into_iter()
+                .find(|p| DeadProp::key(p.namespace.as_deref(), &p.name) == name);
             found.and_then(|p| p.xml).ok_or(FsError::NotFound)
         }
         .boxed()

@@ -14,6 +14,7 @@ pub mod limits;
 mod locks;
 mod paths;
 mod quota;
+mod request;
 mod temp;
 mod upload;
 mod walk;
@@ -224,6 +225,7 @@ impl Mount {
         let props_change = PropsChange::of(&req);
         let max_timeout = Duration::from_secs(self.store.settings().lock_timeout.as_seconds());
         let locks = self.locks.for_request(who.user(), max_timeout);
+        let request = fs.request_state();
         let config = DavConfig::new()
             .filesystem(fs)
             .locksystem(locks.clone())
@@ -231,6 +233,14 @@ impl Mount {
         let res = self.handler.handle_with(config, req).await;
         if let Some(refusal) = locks.refusal() {
             return response::text(refusal.status(), refusal.explanation());
+        }
+        if request.store_unreachable() {
+            let mut res = response::text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The store is out of reach; try again in a few seconds.\n",
+            );
+            response::retry_later(&mut res);
+            return res;
         }
         if let Some(change) = props_change
             && matches!(res.status(), StatusCode::OK | StatusCode::CREATED | StatusCode::NO_CONTENT)

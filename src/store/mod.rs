@@ -21,6 +21,7 @@ mod accounts;
 mod app_passwords;
 mod changes;
 mod copy;
+mod listing;
 mod location;
 mod model;
 mod pg;

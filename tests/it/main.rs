@@ -26,6 +26,7 @@ mod node;
 mod pages;
 mod pg;
 mod pg_down;
+mod pg_writes;
 mod props;
 mod rclone;
 mod serve;

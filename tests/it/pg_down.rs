@@ -15,15 +15,15 @@ use crate::util::{TestServer, add_user_with_password, cli, ok};
 const RECOVERY: Duration = Duration::from_secs(20);
 
 /// A throwaway PostgreSQL cluster, stopped and deleted when dropped.
-struct Cluster {
+pub(crate) struct Cluster {
     dir: tempfile::TempDir,
-    url: String,
+    pub(crate) url: String,
 }
 
 impl Cluster {
     /// Starts one; None when PostgreSQL tests are skipped (as the other PostgreSQL tests:
     /// loudly, and only when asked).
-    fn start() -> Option<Self> {
+    pub(crate) fn start() -> Option<Self> {
         if std::env::var_os("DAVGATE_TEST_POSTGRES").is_none() {
             if std::env::var_os("DAVGATE_SKIP_POSTGRES").is_some() {
                 eprintln!("PostgreSQL test skipped (DAVGATE_SKIP_POSTGRES is set)");
@@ -40,12 +40,12 @@ impl Cluster {
     }
 
     /// Stops the database, keeping its data.
-    fn halt(&self) {
+    pub(crate) fn halt(&self) {
         script("halt", &self.dir);
     }
 
     /// Starts it again on the same data and port.
-    fn resume(&self) {
+    pub(crate) fn resume(&self) {
         script("resume", &self.dir);
     }
 }
