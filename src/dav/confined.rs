@@ -28,6 +28,7 @@ use super::paths::{Access, Verified, check_path};
 use super::props_path;
 use super::quota::Usage;
 use super::request::RequestState;
+use super::shared_room::SharedRoom;
 use super::temp::{TempNames, is_hidden_name};
 use super::upload::{Checksum, OnCommit, Upload, UploadContext};
 use crate::store::{DeadProp, Durability, PatchOutcome, Store, UserName};
@@ -128,6 +129,38 @@ impl ConfinedFs {
         })
     }
 
+    /// On a shared store, the room a write of `size` over `target` needs, reserved where every
+    /// node sees it, against a fresh count of the home (another node may have written into it);
+    /// none needed without a limit or on the embedded store. No room is a 507.
+    async fn shared_room(
+        &self,
+        limit: Option<u64>,
+        target: &Path,
+        size: Size,
+    ) -> FsResult<Option<SharedRoom>> {
+        let Some(limit) = limit.filter(|_| self.store.shares_quota()) else { return Ok(None) };
+        let (usage, target) = (Arc::clone(&self.usage), target.to_path_buf());
+        let (used, size) = self
+            .inner
+            .blocking(move || {
+                usage.forget();
+                let used = usage.used()?;
+                let replaced = std::fs::symlink_metadata(&target).map_or(0, |m| m.len());
+                let size = match size {
+                    Size::Announced(size) => size.unwrap_or(0),
+                    Size::Of(source) => std::fs::symlink_metadata(source)?.len(),
+                };
+                Ok::<_, FsError>((used.saturating_sub(replaced), size))
+            })
+            .await?;
+        let clock = self.usage.clock();
+        match SharedRoom::reserve(&self.store, &self.user, used, size, limit, clock).await {
+            Ok(Some(room)) => Ok(Some(room)),
+            Ok(None) => Err(FsError::InsufficientStorage),
+            Err(e) => Err(self.store_failed(e)),
+        }
+    }
+
     /// Fails if a component of `path` is a symlink (NotFound) or a temporary name.
     async fn check(&self, path: &DavPath, access: Access) -> FsResult<()> {
         let home = Arc::clone(&self.home);
@@ -160,6 +193,7 @@ impl ConfinedFs {
         let runner = self.inner.clone();
         let usage = Arc::clone(&self.usage);
         let limit = self.quota_limit().await?;
+        let shared = self.shared_room(limit, &target, Size::Announced(options.size)).await?;
         let temp = self.temps.path_for(&target);
         self.inner
             .blocking(move || {
@@ -172,7 +206,8 @@ impl ConfinedFs {
                     }
                     Err(_) => (0, true),
                 };
-                let reservation = usage.reserve(limit, replaced, options.size.unwrap_or(0))?;
+                let reservation =
+                    usage.reserve(limit, replaced, options.size.unwrap_or(0), shared)?;
                 let on_commit: OnCommit =
                     Box::new(move |checksum, _written| record_properties(checksum, created));
                 let upload = Upload::create(
@@ -209,6 +244,7 @@ impl ConfinedFs {
         let fsync = self.upload_context().durability == Durability::Fsync;
         let usage = Arc::clone(&self.usage);
         let limit = self.quota_limit().await?;
+        let shared = self.shared_room(limit, &target, Size::Of(source.clone())).await?;
         let temps = self.temps.clone();
         self.inner
             .blocking(move || {
@@ -217,7 +253,7 @@ impl ConfinedFs {
                     return Err(FsError::Forbidden);
                 }
                 let replaced = std::fs::symlink_metadata(&target).map_or(0, |m| m.len());
-                let mut reservation = usage.reserve(limit, replaced, source_meta.len())?;
+                let mut reservation = usage.reserve(limit, replaced, source_meta.len(), shared)?;
                 let temp = temps.path_for(&target);
                 let copied = copy_via(&source, &temp, &target, fsync);
                 if copied.is_err() {
@@ -229,6 +265,12 @@ impl ConfinedFs {
             })
             .await
     }
+}
+
+/// How big a write will be: what the request announced, or the size of the file it copies.
+enum Size {
+    Announced(Option<u64>),
+    Of(PathBuf),
 }
 
 /// See [`ConfinedFs::record_properties`].

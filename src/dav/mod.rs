@@ -15,6 +15,7 @@ mod locks;
 mod paths;
 mod quota;
 mod request;
+mod shared_room;
 mod temp;
 mod upload;
 mod walk;

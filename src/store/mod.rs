@@ -26,6 +26,7 @@ mod location;
 mod model;
 mod pg;
 mod props;
+mod quota;
 mod settings;
 mod tables;
 pub mod test_database;
@@ -43,6 +44,7 @@ pub use model::{
     TotpFactor, User, UserName,
 };
 pub use props::{DeadProp, PatchOutcome, PropLimits};
+pub use quota::Room;
 pub use settings::{Durability, SettingError, SettingKey, Settings};
 
 use redb::{Database, ReadTransaction, ReadableDatabase, WriteTransaction};

@@ -24,6 +24,7 @@ mod accounts;
 mod copy;
 mod listener;
 mod props;
+mod quota;
 mod schema;
 mod users;
 
