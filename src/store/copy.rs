@@ -94,14 +94,8 @@ pub async fn copy_store(
     progress: &mut (dyn FnMut(CopyProgress) + Send),
 ) -> Result<CopyCounts, CopyError> {
     let Location::Postgres(config) = to else { return Err(CopyError::TargetNotPostgres) };
-    let file = if from.is_dir() { from.join(Store::FILE_NAME) } else { from.to_path_buf() };
-    if !file.is_file() {
-        return Err(CopyError::SourceMissing(file));
-    }
-    let dump = {
-        let file = file.clone();
-        tokio::task::spawn_blocking(move || read(&file)).await.map_err(Error::from)??
-    };
+    let from = from.to_path_buf();
+    let dump = tokio::task::spawn_blocking(move || read(&from)).await.map_err(Error::from)??;
     let target = pg::Pg::open(config, PropLimits::default()).await?;
     let counts = dump.counts();
     if !target.import(&dump, progress).await? {
@@ -110,9 +104,14 @@ pub async fn copy_store(
     Ok(counts)
 }
 
-/// Opens the file as a server would (migrating an older schema) and reads it whole.
-fn read(file: &Path) -> Result<Dump, CopyError> {
-    let store = Store::open_file(file).map_err(|e| match e {
+/// Opens the file at `from` (or in the directory `from`) as a server would (migrating an
+/// older schema) and reads it whole. Blocking.
+fn read(from: &Path) -> Result<Dump, CopyError> {
+    let file = if from.is_dir() { from.join(Store::FILE_NAME) } else { from.to_path_buf() };
+    if !file.is_file() {
+        return Err(CopyError::SourceMissing(file));
+    }
+    let store = Store::open_file(&file).map_err(|e| match e {
         Error::InUse(path) => CopyError::SourceInUse(path),
         other => other.into(),
     })?;
