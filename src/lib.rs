@@ -69,6 +69,9 @@ pub use store::{
     Location as StoreLocation, LocationError as StoreLocationError, NameError, Role, SettingKey,
     UserName,
 };
+/// `davgate store copy` moves an embedded store into PostgreSQL; the binary reaches it here,
+/// as any program embedding davgate that automates the move may.
+pub use store::{CopyCounts, CopyError, CopyProgress, copy_store};
 
 /// What the fuzz targets and the integration tests reach below the embedding API: the parsers of
 /// client input and a few test oracles. Not a stable interface.

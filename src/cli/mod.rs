@@ -1,4 +1,4 @@
-//! Command-line interface: `serve`, `user`, `app-password`, `settings`, `status`.
+//! Command-line interface: `serve`, `user`, `app-password`, `settings`, `status`, `store`.
 //!
 //! One file per job: the server ([`serve`]), each group of admin commands, and what they print
 //! ([`output`]). Admin commands reach the operations through a [`davgate::Client`] (the running
@@ -9,6 +9,7 @@ mod app_password;
 mod output;
 mod serve;
 mod settings;
+mod store;
 mod user;
 
 use clap::{Parser, Subcommand};
@@ -58,6 +59,9 @@ enum Command {
     /// Show or change server settings.
     #[command(subcommand)]
     Settings(settings::SettingsCommand),
+    /// Work on the store as a whole (move an embedded store to PostgreSQL).
+    #[command(subcommand)]
+    Store(store::StoreCommand),
     /// Show what the running server is doing (verifications, cache, throttled clients).
     Status {
         /// Print JSON.
@@ -81,6 +85,12 @@ pub enum CliError {
     /// A size on the command line is malformed.
     #[error(transparent)]
     Size(#[from] davgate::SizeError),
+    /// `store copy` was refused or failed (nothing was copied).
+    #[error(transparent)]
+    Copy(#[from] davgate::CopyError),
+    /// `store copy --from` is not `redb:PATH`.
+    #[error(transparent)]
+    NotRedb(#[from] store::NotRedb),
     /// A listing could not be written as JSON.
     #[error("cannot write the answer as JSON: {0}")]
     Json(#[from] serde_json::Error),
@@ -114,6 +124,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::AppPassword(cmd) => block_on(app_password::run(&data, cmd)),
         Command::Settings(cmd) => block_on(settings::run(&data, cmd)),
         Command::Status { json } => block_on(settings::status(&data, json)),
+        Command::Store(cmd) => block_on(store::run(cmd)),
     }
 }
 

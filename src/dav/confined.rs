@@ -27,6 +27,8 @@ use std::time::SystemTime;
 use super::paths::{Access, Verified, check_path};
 use super::props_path;
 use super::quota::Usage;
+use super::request::RequestState;
+use super::shared_room::SharedRoom;
 use super::temp::{TempNames, is_hidden_name};
 use super::upload::{Checksum, OnCommit, Upload, UploadContext};
 use crate::store::{DeadProp, Durability, PatchOutcome, Store, UserName};
@@ -49,6 +51,8 @@ pub struct ConfinedFs {
     /// Folders (relative to the home) this request already found to be real folders, not
     /// symlinks: a tree walk checks each new name once instead of re-walking its whole path.
     verified: Verified,
+    /// The dead properties this request read, and whether the store was out of reach.
+    request: RequestState,
     /// Most names a path may have below the home for anything created.
     max_depth: usize,
     /// How this node names its upload temporary files.
@@ -77,15 +81,32 @@ impl ConfinedFs {
             upload: None,
             usage,
             verified: Verified::default(),
+            request: RequestState::default(),
             max_depth,
             temps,
         })
     }
 
     /// This filesystem for one request (with its upload options if it is a PUT or COPY), with
-    /// nothing verified yet: what another request saw may have changed since.
+    /// nothing verified or read yet: what another request saw may have changed since.
     pub fn for_request(&self, context: Option<Arc<UploadContext>>) -> Box<Self> {
-        Box::new(Self { upload: context, verified: Verified::default(), ..self.clone() })
+        let (verified, request) = (Verified::default(), RequestState::default());
+        Box::new(Self { upload: context, verified, request, ..self.clone() })
+    }
+
+    /// What this request's calls remember (the mount asks it whether the store was reached).
+    pub fn request_state(&self) -> RequestState {
+        self.request.clone()
+    }
+
+    /// A store failure, answered 500 by dav-server; one that is the store out of reach is
+    /// noted, so that the mount answers 503 instead.
+    fn store_failed(&self, e: crate::store::Error) -> FsError {
+        if e.is_unavailable() {
+            self.request.mark_unreachable();
+        }
+        tracing::error!("dead property store: {e}");
+        FsError::GeneralFailure
     }
 
     /// Refuses to create `path` deeper than the nesting limit (403).
@@ -96,12 +117,48 @@ impl ConfinedFs {
         Ok(())
     }
 
-    /// The user's quota in bytes, if any (a store failure is a 500).
+    /// The user's quota in bytes, if any (a store failure is a 500, or 503 when it is the
+    /// store out of reach).
     async fn quota_limit(&self) -> FsResult<Option<u64>> {
         self.usage.limit(&self.store, &self.user).await.map_err(|e| {
+            if e.is_unavailable() {
+                self.request.mark_unreachable();
+            }
             tracing::error!("cannot read the quota of {}: {e}", self.user);
             FsError::GeneralFailure
         })
+    }
+
+    /// On a shared store, the room a write of `size` over `target` needs, reserved where every
+    /// node sees it, against a fresh count of the home (another node may have written into it);
+    /// none needed without a limit or on the embedded store. No room is a 507.
+    async fn shared_room(
+        &self,
+        limit: Option<u64>,
+        target: &Path,
+        size: Size,
+    ) -> FsResult<Option<SharedRoom>> {
+        let Some(limit) = limit.filter(|_| self.store.shares_quota()) else { return Ok(None) };
+        let (usage, target) = (Arc::clone(&self.usage), target.to_path_buf());
+        let (used, size) = self
+            .inner
+            .blocking(move || {
+                usage.forget();
+                let used = usage.used()?;
+                let replaced = std::fs::symlink_metadata(&target).map_or(0, |m| m.len());
+                let size = match size {
+                    Size::Announced(size) => size.unwrap_or(0),
+                    Size::Of(source) => std::fs::symlink_metadata(source)?.len(),
+                };
+                Ok::<_, FsError>((used.saturating_sub(replaced), size))
+            })
+            .await?;
+        let clock = self.usage.clock();
+        match SharedRoom::reserve(&self.store, &self.user, used, size, limit, clock).await {
+            Ok(Some(room)) => Ok(Some(room)),
+            Ok(None) => Err(FsError::InsufficientStorage),
+            Err(e) => Err(self.store_failed(e)),
+        }
     }
 
     /// Fails if a component of `path` is a symlink (NotFound) or a temporary name.
@@ -136,6 +193,7 @@ impl ConfinedFs {
         let runner = self.inner.clone();
         let usage = Arc::clone(&self.usage);
         let limit = self.quota_limit().await?;
+        let shared = self.shared_room(limit, &target, Size::Announced(options.size)).await?;
         let temp = self.temps.path_for(&target);
         self.inner
             .blocking(move || {
@@ -148,7 +206,8 @@ impl ConfinedFs {
                     }
                     Err(_) => (0, true),
                 };
-                let reservation = usage.reserve(limit, replaced, options.size.unwrap_or(0))?;
+                let reservation =
+                    usage.reserve(limit, replaced, options.size.unwrap_or(0), shared)?;
                 let on_commit: OnCommit =
                     Box::new(move |checksum, _written| record_properties(checksum, created));
                 let upload = Upload::create(
@@ -185,6 +244,7 @@ impl ConfinedFs {
         let fsync = self.upload_context().durability == Durability::Fsync;
         let usage = Arc::clone(&self.usage);
         let limit = self.quota_limit().await?;
+        let shared = self.shared_room(limit, &target, Size::Of(source.clone())).await?;
         let temps = self.temps.clone();
         self.inner
             .blocking(move || {
@@ -193,7 +253,7 @@ impl ConfinedFs {
                     return Err(FsError::Forbidden);
                 }
                 let replaced = std::fs::symlink_metadata(&target).map_or(0, |m| m.len());
-                let mut reservation = usage.reserve(limit, replaced, source_meta.len())?;
+                let mut reservation = usage.reserve(limit, replaced, source_meta.len(), shared)?;
                 let temp = temps.path_for(&target);
                 let copied = copy_via(&source, &temp, &target, fsync);
                 if copied.is_err() {
@@ -205,6 +265,12 @@ impl ConfinedFs {
             })
             .await
     }
+}
+
+/// How big a write will be: what the request announced, or the size of the file it copies.
+enum Size {
+    Announced(Option<u64>),
+    Of(PathBuf),
 }
 
 /// See [`ConfinedFs::record_properties`].
@@ -239,12 +305,6 @@ async fn record_properties(
         Ok(PatchOutcome::Refused(_)) => tracing::warn!("an upload's checksum was not kept"),
         Err(e) => tracing::error!("cannot record the checksum of an upload: {e}"),
     }
-}
-
-/// A dead-property store failure, answered 500.
-fn store_failed(e: crate::store::Error) -> FsError {
-    tracing::error!("dead property store: {e}");
-    FsError::GeneralFailure
 }
 
 fn checksums_prop(xml: Option<Vec<u8>>) -> DeadProp {
@@ -418,8 +478,9 @@ impl DavFileSystem for ConfinedFs {
             let key = props_path(path);
             let dead: Vec<(bool, DeadProp)> =
                 patch.iter().map(|(set, p)| (*set, to_dead(p))).collect();
-            let outcome =
-                self.store.patch_dead_props(&self.user, &key, dead).await.map_err(store_failed)?;
+            self.request.forget();
+            let outcome = self.store.patch_dead_props(&self.user, &key, dead).await;
+            let outcome = outcome.map_err(|e| self.store_failed(e))?;
             // RFC 4918 §9.2: what cannot be stored is 507, the rest 424 (nothing was changed).
             let status = |i| match &outcome {
                 PatchOutcome::Stored => StatusCode::OK,
@@ -438,7 +499,8 @@ impl DavFileSystem for ConfinedFs {
         async move {
             self.check(path, Access::Read).await?;
             let key = props_path(path);
-            let props = self.store.dead_props(&self.user, &key).await.map_err(store_failed)?;
+            let props = self.request.dead_props(&self.store, &self.user, &key).await;
+            let props = props.map_err(|e| self.store_failed(e))?;
             Ok(props
                 .into_iter()
                 .map(from_dead)
@@ -453,8 +515,11 @@ impl DavFileSystem for ConfinedFs {
             self.check(path, Access::Read).await?;
             let (key, name) =
                 (props_path(path), DeadProp::key(prop.namespace.as_deref(), &prop.name));
-            let found =
-                self.store.dead_prop(&self.user, &key, &name).await.map_err(store_failed)?;
+            let props = self.request.dead_props(&self.store, &self.user, &key).await;
+            let found = props
+                .map_err(|e| self.store_failed(e))?
+                .into_iter()
+                .find(|p| DeadProp::key(p.namespace.as_deref(), &p.name) == name);
             found.and_then(|p| p.xml).ok_or(FsError::NotFound)
         }
         .boxed()

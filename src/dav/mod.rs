@@ -14,6 +14,8 @@ pub mod limits;
 mod locks;
 mod paths;
 mod quota;
+mod request;
+mod shared_room;
 mod temp;
 mod upload;
 mod walk;
@@ -230,6 +232,7 @@ impl Mount {
         {
             return refused(refusal);
         }
+        let request = fs.request_state();
         let config = DavConfig::new()
             .filesystem(fs)
             .locksystem(locks.clone())
@@ -237,6 +240,14 @@ impl Mount {
         let res = self.handler.handle_with(config, req).await;
         if let Some(refusal) = locks.refusal() {
             return refused(refusal);
+        }
+        if request.store_unreachable() {
+            let mut res = response::text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The store is out of reach; try again in a few seconds.\n",
+            );
+            response::retry_later(&mut res);
+            return res;
         }
         if let Some(change) = props_change
             && matches!(res.status(), StatusCode::OK | StatusCode::CREATED | StatusCode::NO_CONTENT)

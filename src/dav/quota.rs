@@ -17,6 +17,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use super::shared_room::SharedRoom;
 use super::temp::is_temporary;
 use crate::clock::Clock;
 use crate::store::{Generation, Store, UserName};
@@ -96,17 +97,25 @@ impl Usage {
     /// Reserves `size` bytes for a write that will replace a file of `replaced` bytes; refused
     /// (507) if the home, with every other write in flight, has no room for them under `limit`
     /// (from [`Usage::limit`]). Reserve 0 when the size is unknown and grow the reservation as
-    /// the bytes arrive.
+    /// the bytes arrive. `shared` is the room other nodes see held (a shared store), released
+    /// with this reservation.
     pub fn reserve(
         self: &Arc<Self>,
         limit: Option<u64>,
         replaced: u64,
         size: u64,
+        shared: Option<SharedRoom>,
     ) -> FsResult<Reservation> {
+        let usage = Arc::clone(self);
         let mut reservation =
-            Reservation { usage: Arc::clone(self), limit, replaced, held: 0, committed: false };
+            Reservation { usage, limit, replaced, held: 0, committed: false, _shared: shared };
         reservation.grow_to(size)?;
         Ok(reservation)
+    }
+
+    /// The clock counts age by (a shared reservation expires by it too).
+    pub fn clock(&self) -> &Clock {
+        &self.clock
     }
 
     /// Forgets the count (after a delete): the next check counts again.
@@ -124,6 +133,8 @@ pub struct Reservation {
     replaced: u64,
     held: u64,
     committed: bool,
+    /// The room held in the store for other nodes to see; released when this is dropped.
+    _shared: Option<SharedRoom>,
 }
 
 impl Reservation {
@@ -205,6 +216,7 @@ mod tests {
             replaced,
             held: 0,
             committed: false,
+            _shared: None,
         }
     }
 

@@ -21,11 +21,14 @@
 mod accounts;
 mod app_passwords;
 mod changes;
+mod copy;
+mod listing;
 mod location;
 mod locks;
 mod model;
 mod pg;
 mod props;
+mod quota;
 mod sessions;
 mod settings;
 mod tables;
@@ -38,14 +41,17 @@ mod users;
 pub use accounts::LoginRecord;
 pub use app_passwords::NewAppPassword;
 pub use changes::{Generation, Snapshot};
+pub use copy::{CopyCounts, CopyError, CopyProgress, copy_store};
 pub use location::{Location, LocationError, PgTarget};
 pub use locks::{LockScope, LockView, StoredLock};
+
 pub use model::{
     ALPHABET, AppPassword, AppPasswordId, AppPasswordName, AppPasswordStatus, NameError, Role,
     TotpFactor, User, UserName,
 };
 pub use pg::tls::TlsSetupError;
 pub use props::{DeadProp, PatchOutcome, PropLimits};
+pub use quota::Room;
 pub use sessions::{CodeClaim, SessionRecord, SessionRules, TokenDigest};
 pub use settings::{Durability, SettingError, SettingKey, Settings};
 pub use throttle::{ThrottleKey, ThrottleRow};

@@ -23,10 +23,12 @@
 //! `davgate <node-id>` (and `davgate <node-id> listener`), or `davgate cli`.
 
 mod accounts;
+mod copy;
 mod listener;
 mod locks;
 mod nodes;
 mod props;
+mod quota;
 mod schema;
 mod sessions;
 mod throttle;

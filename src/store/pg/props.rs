@@ -74,6 +74,23 @@ impl Pg {
         rows.iter().map(|r| decode(r.get(0))).collect()
     }
 
+    /// [`crate::store::Store::dead_props_listing`]: one range scan of the primary key, the
+    /// deeper paths filtered out by the database.
+    pub(in crate::store) async fn dead_props_listing(
+        &self,
+        user: &UserName,
+        folder: &str,
+    ) -> Result<Vec<(String, DeadProp)>> {
+        let [(own, _), (below, end)] = subtree(folder);
+        let client = self.client().await?;
+        let sql = "SELECT path, record FROM dead_props WHERE owner = $1
+                   AND (path = $2 OR (path >= $3 AND path < $4
+                        AND strpos(substr(path, char_length($3) + 1), '/') = 0))
+                   ORDER BY path, prop";
+        let rows = client.query(sql, &[&user.as_str(), &own, &below, &end]).await?;
+        rows.iter().map(|r| Ok((r.get(0), decode(r.get(1))?))).collect()
+    }
+
     pub(in crate::store) async fn dead_prop(
         &self,
         user: &UserName,

@@ -9,7 +9,7 @@ use crate::store::{Error, Result, Role, TotpFactor, User, UserName};
 
 const USER_COLUMNS: &str = "name, role, password_hash, created_at, disabled, quota_bytes, \
                             totp_secret, totp_enrolled_at, totp_last_step";
-fn role_name(role: Role) -> &'static str {
+pub(super) fn role_name(role: Role) -> &'static str {
     match role {
         Role::Admin => "admin",
         Role::User => "user",
