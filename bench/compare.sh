@@ -74,6 +74,7 @@ seed_data() {
     for ((i = 0; i < 1000; i++)); do
         printf 'small file %04d\n' "$i" >"$SEED/many/f$(printf %04d "$i").txt"
     done
+    cp -a "$SEED/many" "$SEED/props" # davgate and PostgreSQL only: 3 dead properties per file
     # PROPFIND with an allprop body, as Windows and macOS clients send.
     printf '<?xml version="1.0" encoding="utf-8"?>\n<D:propfind xmlns:D="DAV:"><D:allprop/></D:propfind>\n' \
         >"$WORK/propfind.xml"
@@ -218,6 +219,30 @@ declare -A WL_NAME=(
     [put_fast]="PUT 4 KiB one path, 2xx/s, davgate durability fast"
 )
 
+# With BENCH_POSTGRES, the two stores also list a folder whose files carry dead properties (a
+# row in the PostgreSQL table only: the peers are not given them).
+PAIR_WORKLOADS=()
+[[ -z $POSTGRES ]] || PAIR_WORKLOADS=(propfind_props)
+WL_NAME[propfind_props]="PROPFIND Depth 1, 1,000 files with 3 dead properties each, req/s"
+
+dead_props() { # KEY: PROPPATCH 3 dead properties onto each file of props/, over one connection
+    python3 - "${URL[$1]}props/" "${AUTH[$1]}" <<'PY'
+import http.client, sys, urllib.parse
+url, auth = urllib.parse.urlsplit(sys.argv[1]), sys.argv[2]
+conn = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
+body = ('<?xml version="1.0" encoding="utf-8"?><D:propertyupdate xmlns:D="DAV:" xmlns:Z="urn:bench">'
+        '<D:set><D:prop><Z:author>alice</Z:author><Z:project>bench</Z:project>'
+        '<Z:color>blue</Z:color></D:prop></D:set></D:propertyupdate>')
+for i in range(1000):
+    conn.request("PROPPATCH", f"{url.path}f{i:04d}.txt", body,
+                 {"Authorization": auth, "Content-Type": "application/xml; charset=utf-8"})
+    res = conn.getresponse()
+    answer = res.read()
+    if res.status != 207 or b"200 OK" not in answer:
+        sys.exit(f"PROPPATCH f{i:04d}.txt answered {res.status}: {answer[:300]!r}")
+PY
+}
+
 record() { # WORKLOAD KEY ROUND VALUE
     RES[$1,$2,$3]=$4
     local unexpected=
@@ -254,6 +279,13 @@ measure() { # KEY ROUND: every workload on one server
         "$key-propfind-r$r" "$pid" "${url}many/" 207 "$auth"
     record propfind "$key" "$r" "$RATE"
     sample_memory "$key"
+    if [[ -n $POSTGRES && ($key == davgate || $key == pg) ]]; then
+        run_wrk -q -m PROPFIND -b "$WORK/propfind.xml" -H 'Depth: 1' \
+            -H 'Content-Type: application/xml; charset=utf-8' -T 10s \
+            "$key-propfind-props-r$r" "$pid" "${url}props/" 207 "$auth"
+        record propfind_props "$key" "$r" "$RATE"
+        sample_memory "$key"
+    fi
     # PUTs count any 2xx: 201 for the first, 204 after on davgate and Apache, 201 on rclone; rclone
     # answers concurrent PUTs to one path with 423, which do not count.
     case $key in
@@ -367,6 +399,13 @@ medians() {
             MED[$w,$key]=$(median "${vals[@]}")
         done
     done
+    for w in "${PAIR_WORKLOADS[@]}"; do
+        for key in davgate pg; do
+            vals=()
+            for ((r = 1; r <= ROUNDS; r++)); do vals+=("${RES[$w,$key,$r]}"); done
+            MED[$w,$key]=$(median "${vals[@]}")
+        done
+    done
 }
 plain() { echo "${1%×}"; } # a ratio without its sign, for comparisons
 pg_version() { ls -d /usr/lib/postgresql/*/ 2>/dev/null | sort -V | tail -n 1 | xargs -r basename; }
@@ -375,7 +414,9 @@ pair_table() { # LEFT RIGHT LEFT_LABEL RIGHT_LABEL RATIO_LABEL: two servers' med
     local left=$1 right=$2 w
     echo "| workload | $3 | $4 | $5 |"
     echo "|---|--:|--:|--:|"
-    for w in "${WORKLOADS[@]}"; do
+    local extra=()
+    [[ $left != pg ]] || extra=("${PAIR_WORKLOADS[@]}")
+    for w in "${WORKLOADS[@]}" "${extra[@]}"; do
         echo "| ${WL_NAME[$w]} | $(fmt "${MED[$w,$left]}") | $(fmt "${MED[$w,$right]}") | $(ratio "${MED[$w,$left]}" "${MED[$w,$right]}") |"
     done
     echo "| peak RSS over all workloads, MiB | $(mib "${PEAK_HWM[$left]}") | $(mib "${PEAK_HWM[$right]}") | $(ratio "${PEAK_HWM[$left]}" "${PEAK_HWM[$right]}") |"
@@ -543,6 +584,11 @@ setup_rclone
 for key in "${SERVERS[@]}"; do
     check_server "$key"
 done
+if [[ -n $POSTGRES ]]; then
+    echo "setting 3 dead properties on each of 1,000 files (davgate, redb and PostgreSQL)" >&2
+    dead_props davgate
+    dead_props pg
+fi
 
 echo "workloads: wrk -t$THREADS -c$CONNS -d$DURATION, $ROUNDS rounds" >&2
 for ((round = 1; round <= ROUNDS; round++)); do
