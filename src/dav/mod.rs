@@ -156,7 +156,8 @@ impl Mount {
             *req.uri_mut() = uri;
         }
         let destination = req.headers().get(DESTINATION).and_then(|d| d.to_str().ok());
-        if let Some(value) = destination.and_then(|d| HeaderValue::from_str(&format!("{prefix}{d}")).ok())
+        if let Some(value) =
+            destination.and_then(|d| HeaderValue::from_str(&format!("{prefix}{d}")).ok())
         {
             req.headers_mut().insert(DESTINATION, value);
         }

@@ -69,10 +69,6 @@ impl Access<'_> {
                 }
             };
         }
-        if probe {
-            line!(debug)
-        } else {
-            line!(info)
-        }
+        if probe { line!(debug) } else { line!(info) }
     }
 }

@@ -343,7 +343,8 @@ impl Context {
         let busy = self.tracker.begin();
         let n = self.requests.fetch_add(1, Ordering::Relaxed) + 1;
         let started = Instant::now();
-        let client = client_addr::resolve(&self.app.proxies, self.peer.ip(), self.tls, req.headers());
+        let client =
+            client_addr::resolve(&self.app.proxies, self.peer.ip(), self.tls, req.headers());
         let method = req.method().clone();
         let path = req.uri().path().to_string();
         let (mut res, user) = if self.verdict.treatment(n) == Treatment::Refuse {

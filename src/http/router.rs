@@ -110,10 +110,8 @@ impl App {
             return res;
         }
         self.public.outward_headers(res.headers_mut());
-        let is_html = res
-            .headers()
-            .get(CONTENT_TYPE)
-            .is_some_and(|t| t.as_bytes().starts_with(b"text/html"));
+        let is_html =
+            res.headers().get(CONTENT_TYPE).is_some_and(|t| t.as_bytes().starts_with(b"text/html"));
         if !is_html {
             return res;
         }

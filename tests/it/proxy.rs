@@ -38,7 +38,9 @@ impl Nginx {
                 eprintln!("nginx skipped (DAVGATE_SKIP_NGINX is set)");
                 return false;
             }
-            panic!("nginx is not installed: run .ci/run, or apt-get install nginx-light (or set DAVGATE_SKIP_NGINX=1)");
+            panic!(
+                "nginx is not installed: run .ci/run, or apt-get install nginx-light (or set DAVGATE_SKIP_NGINX=1)"
+            );
         }
         true
     }
@@ -245,10 +247,8 @@ fn the_throttle_locks_out_the_forwarded_attacker_while_the_user_signs_in_from_el
 #[test]
 fn forwarding_headers_from_an_untrusted_peer_are_ignored() {
     // A proxy is trusted, but not the loopback peer the requests come from.
-    let server = TestServer::start_with(
-        tempfile::tempdir().unwrap(),
-        &["--trusted-proxies", "10.0.0.0/8"],
-    );
+    let server =
+        TestServer::start_with(tempfile::tempdir().unwrap(), &["--trusted-proxies", "10.0.0.0/8"]);
     server.add_user("alice");
     ok(&server.cli(&["settings", "set", "login_max_failures", "3"]));
     let pw = server.app_password("alice", "laptop");
