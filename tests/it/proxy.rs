@@ -184,6 +184,23 @@ fn litmus_passes_every_test_of_the_five_suites_through_nginx() {
 }
 
 #[test]
+fn litmus_passes_every_test_under_a_path_prefix_through_nginx() {
+    if !crate::litmus::available() || !Nginx::available() {
+        return;
+    }
+    let port = free_port();
+    let public = format!("http://127.0.0.1:{port}/webdav/");
+    let server = TestServer::start_with(
+        tempfile::tempdir().unwrap(),
+        &["--trusted-proxies", "127.0.0.1/32", "--public-url", &public],
+    );
+    let _nginx = Nginx::start(port, &authority(&server), "/webdav/");
+    server.add_user("alice");
+    let pw = server.app_password("alice", "litmus");
+    crate::litmus::assert_passes(&format!("{public}dav/"), "alice", &pw, server.dir());
+}
+
+#[test]
 fn a_1_gib_upload_streams_through_nginx_and_arrives_whole() {
     const LEN: u64 = 1 << 30;
     let Some((server, nginx)) = behind_nginx(&[]) else { return };
