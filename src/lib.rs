@@ -60,7 +60,10 @@ pub use clock::{Clock, ManualClock};
 pub use dav::limits::{DEFAULT_MAX_DEPTH, DEFAULT_MAX_UPLOADS, DavLimits};
 pub use duration::HumanDuration;
 pub use error::Error;
-pub use http::{Error as HttpError, Limits};
+pub use http::{
+    BadLogFormat, BadNetwork, BadPublicUrl, Error as HttpError, Limits, LogFormat, PublicPrefix,
+    TrustedProxies,
+};
 pub use node::{NodeId, NodeIdError};
 pub use server::{FIRST_ADMIN, Server, ServerOptions};
 pub use size::{HumanSize, SizeError};

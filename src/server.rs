@@ -18,7 +18,7 @@ use crate::dav::{Mount, TempNames};
 use crate::error::Error;
 use crate::fs_private::create_private_dir;
 use crate::http::health::Health;
-use crate::http::{App, Limits, Listener};
+use crate::http::{App, Limits, Listener, LogFormat, PublicPrefix, TrustedProxies};
 use crate::node::NodeId;
 use crate::store::{Store, UserName};
 use crate::web::Web;
@@ -50,6 +50,13 @@ pub struct ServerOptions {
     pub dav: DavLimits,
     /// Connection caps and timeouts.
     pub limits: Limits,
+    /// Reverse proxies whose `Forwarded` / `X-Forwarded-*` headers are believed (none by
+    /// default: then the TCP peer is the client).
+    pub trusted_proxies: TrustedProxies,
+    /// The path everything is served under, from the public URL (none by default).
+    pub public_prefix: PublicPrefix,
+    /// How the access log is written.
+    pub log_format: LogFormat,
     /// Where every decision by time reads it (expiry, throttle windows, sessions, locks, the
     /// TOTP step): the system's clocks, or a test's [`crate::clock::ManualClock`].
     pub clock: Clock,
@@ -77,6 +84,9 @@ impl ServerOptions {
             gate: GateOptions::default(),
             dav: DavLimits::default(),
             limits: Limits::default(),
+            trusted_proxies: TrustedProxies::default(),
+            public_prefix: PublicPrefix::default(),
+            log_format: LogFormat::default(),
             clock: Clock::system(),
             #[cfg(feature = "bench")]
             bench_bypass_user: None,
@@ -134,10 +144,12 @@ impl Server {
             .and_then(|created| Some((first_admin, created.generated_password?)));
         let tls = options.tls.as_ref().map(|(c, k)| (c.as_path(), k.as_path()));
         let listener = Listener::bind(options.listen, tls, options.limits.clone()).await?;
-        let mount = Mount::new(files.clone(), store.clone(), options.dav, temps, clock.clone());
+        let public = options.public_prefix.clone();
+        let mount = Mount::new(files.clone(), store.clone(), options.dav, temps, clock.clone())
+            .under(public.as_str());
         let portal =
             Portal::new(store.clone(), admin.clone(), gate.verifier(), gate.budget(), clock);
-        let web = Web::new(portal, listener.is_tls());
+        let web = Web::new(portal, public.as_str());
         let health = Health::new(store.clone());
         #[cfg(feature = "bench")]
         let app = Arc::new(App {
@@ -145,10 +157,21 @@ impl Server {
             mount,
             web,
             health,
+            proxies: options.trusted_proxies.clone(),
+            public,
+            log_format: options.log_format,
             bench_bypass: options.bench_bypass_user.clone(),
         });
         #[cfg(not(feature = "bench"))]
-        let app = Arc::new(App { gate, mount, web, health });
+        let app = Arc::new(App {
+            gate,
+            mount,
+            web,
+            health,
+            proxies: options.trusted_proxies.clone(),
+            public,
+            log_format: options.log_format,
+        });
         let channel = AdminChannel::open(&data, &admin).map_err(|e| {
             Error::io(format!("cannot open the admin socket in {}", data.display()), e)
         })?;

@@ -52,6 +52,22 @@ pub(super) struct ServeArgs {
     /// client reads nothing of a response for this long.
     #[arg(long, env = "DAVGATE_BODY_TIMEOUT", default_value = "30s", value_name = "DURATION")]
     body_timeout: HumanDuration,
+    /// Reverse proxies in front of davgate (comma-separated networks, e.g.
+    /// 127.0.0.1/32,10.0.0.0/8,::1/128): only from these peers are `Forwarded` and
+    /// `X-Forwarded-For/-Proto/-Host` believed for the client's address, scheme and host
+    /// (default: none, the peer is the client).
+    #[arg(long, env = "DAVGATE_TRUSTED_PROXIES", value_name = "NETS", value_parser = parse_proxies)]
+    trusted_proxies: Option<davgate::TrustedProxies>,
+    /// The URL users reach davgate at, when it differs from --listen (behind a reverse proxy),
+    /// e.g. https://files.example.com/webdav/. A path in it is a prefix everything is served
+    /// under: WebDAV at <prefix>dav/, the pages, the API, the assets and health.
+    #[arg(long, env = "DAVGATE_PUBLIC_URL", value_name = "URL", value_parser = parse_public_url)]
+    public_url: Option<String>,
+    /// Log lines as `text` (for people, journald and fail2ban) or `json` (one object per line,
+    /// for log shippers).
+    #[arg(long, env = "DAVGATE_LOG_FORMAT", default_value = "text", value_name = "FORMAT",
+          value_parser = parse_log_format)]
+    log_format: davgate::LogFormat,
     /// Also serve HTTP/2 with prior knowledge (h2c) on a plain-HTTP listener (HTTPS always
     /// offers HTTP/2).
     #[arg(long, env = "DAVGATE_HTTP2_PLAIN")]
@@ -71,8 +87,14 @@ pub(super) fn serve(
     store: davgate::StoreLocation,
     args: ServeArgs,
 ) -> Result<(), Error> {
-    init_logging();
+    init_logging(args.log_format);
     let mut options = ServerOptions::new(data.clone());
+    options.log_format = args.log_format;
+    options.trusted_proxies = args.trusted_proxies.unwrap_or_default();
+    if let Some(url) = &args.public_url {
+        // Checked by clap already.
+        options.public_prefix = davgate::PublicPrefix::of_url(url).unwrap_or_default();
+    }
     options.store = Some(store);
     options.listen = args.listen;
     options.files_root = args.files;
@@ -110,7 +132,13 @@ pub(super) fn serve(
         let server = Server::start(options).await?;
         let base = format!("{}://{}", server.scheme(), server.local_addr());
         let mut text = format!("davgate {} serving {}\n", env!("CARGO_PKG_VERSION"), data.display());
-        text += &format!("  WebDAV:  {base}/dav/\n  listening on {base}\n");
+        match &args.public_url {
+            Some(url) => {
+                let url = url.trim_end_matches('/');
+                text += &format!("  WebDAV:  {url}/dav/\n  public:  {url}/\n  listening on {base}\n");
+            }
+            None => text += &format!("  WebDAV:  {base}/dav/\n  listening on {base}\n"),
+        }
         text += &format!("  node:    {}\n  files:   {}\n", server.node_id(), server.files_root().display());
         if let Some((name, password)) = server.first_admin() {
             text += &format!(
@@ -144,16 +172,31 @@ fn shell_quote(s: &str) -> String {
     }
 }
 
-fn init_logging() {
+fn parse_proxies(text: &str) -> Result<davgate::TrustedProxies, davgate::BadNetwork> {
+    text.parse()
+}
+
+fn parse_public_url(text: &str) -> Result<String, davgate::BadPublicUrl> {
+    davgate::PublicPrefix::of_url(text).map(|_| text.to_string())
+}
+
+fn parse_log_format(text: &str) -> Result<davgate::LogFormat, davgate::BadLogFormat> {
+    text.parse()
+}
+
+fn init_logging(format: davgate::LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,hyper=warn,dav_server=warn"));
-    // Colours only on a terminal: `docker logs`, journald and fail2ban read plain text.
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(ansi)
-        .init();
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        // One object per line, every field at the top level (`message` for prose lines).
+        davgate::LogFormat::Json => builder.json().flatten_event(true).init(),
+        davgate::LogFormat::Text => {
+            // Colours only on a terminal: `docker logs`, journald and fail2ban read plain text.
+            let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+            builder.with_ansi(ansi).init()
+        }
+    }
 }
 
 /// Completes on Ctrl-C or SIGTERM.

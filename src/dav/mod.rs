@@ -79,6 +79,10 @@ pub struct Mount {
     clock: Clock,
     /// How this node names upload temporary files (several nodes may share `files_root`).
     temps: TempNames,
+    /// The public URL's path prefix (`/webdav`, or empty): requests arrive without it, and
+    /// dav-server gets them with it back on, so that every href and `Location` it writes (and
+    /// every `Destination` and `If` URL it reads) is the public one.
+    public_prefix: String,
 }
 
 /// Why a user's mount cannot be had.
@@ -134,6 +138,28 @@ impl Mount {
             uploads: Arc::new(Semaphore::new(limits.max_uploads.min(Semaphore::MAX_PERMITS))),
             clock,
             temps,
+            public_prefix: String::new(),
+        }
+    }
+
+    /// This mount, answering as if at `prefix` + `/dav/` (the public URL's path, e.g. `/webdav`).
+    pub fn under(mut self, prefix: &str) -> Self {
+        self.public_prefix = prefix.to_string();
+        self
+    }
+
+    /// The request with the public prefix back on its path and `Destination`.
+    fn with_public_prefix<B>(&self, req: &mut Request<B>) {
+        let prefix = &self.public_prefix;
+        let public = format!("{prefix}{}", req.uri());
+        if let Ok(uri) = public.parse::<http::Uri>() {
+            *req.uri_mut() = uri;
+        }
+        let destination = req.headers().get(DESTINATION).and_then(|d| d.to_str().ok());
+        if let Some(value) =
+            destination.and_then(|d| HeaderValue::from_str(&format!("{prefix}{d}")).ok())
+        {
+            req.headers_mut().insert(DESTINATION, value);
         }
     }
 
@@ -216,7 +242,7 @@ impl Mount {
     async fn dispatch<B>(
         &self,
         who: &Authenticated,
-        req: Request<B>,
+        mut req: Request<B>,
         fs: Box<ConfinedFs>,
     ) -> Response<Body>
     where
@@ -233,10 +259,14 @@ impl Mount {
             return refused(refusal);
         }
         let request = fs.request_state();
-        let config = DavConfig::new()
+        let mut config = DavConfig::new()
             .filesystem(fs)
             .locksystem(locks.clone())
             .principal(who.user().as_str());
+        if !self.public_prefix.is_empty() {
+            self.with_public_prefix(&mut req);
+            config = config.strip_prefix(format!("{}{PREFIX}", self.public_prefix));
+        }
         let res = self.handler.handle_with(config, req).await;
         if let Some(refusal) = locks.refusal() {
             return refused(refusal);

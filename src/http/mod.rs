@@ -4,15 +4,21 @@
 //! caps, idle timeouts), its IO goes through the [`fragment::FragmentGuard`] (HTTP/1) and a
 //! write watch, and each request body gets a stall deadline ([`body::Deadline`]).
 
+mod access_log;
 mod body;
+pub mod client_addr;
 mod fragment;
 pub mod health;
 mod limits;
+pub mod prefix;
 pub mod response;
 mod router;
 mod tls;
 
+pub use access_log::{BadLogFormat, LogFormat};
+pub use client_addr::{BadNetwork, TrustedProxies};
 pub use limits::Limits;
+pub use prefix::{BadPublicUrl, PublicPrefix};
 pub use response::Body;
 pub use router::App;
 
@@ -248,6 +254,7 @@ impl Connection {
         let context = Arc::new(Context {
             app,
             peer,
+            tls: tls.is_some(),
             body_timeout,
             tracker: Arc::clone(tracker),
             verdict: Arc::clone(&verdict),
@@ -320,6 +327,8 @@ where
 struct Context {
     app: Arc<App>,
     peer: SocketAddr,
+    /// Whether the connection is HTTPS.
+    tls: bool,
     body_timeout: Duration,
     tracker: Arc<Tracker>,
     verdict: Arc<Verdict>,
@@ -334,27 +343,33 @@ impl Context {
         let busy = self.tracker.begin();
         let n = self.requests.fetch_add(1, Ordering::Relaxed) + 1;
         let started = Instant::now();
+        let client =
+            client_addr::resolve(&self.app.proxies, self.peer.ip(), self.tls, req.headers());
         let method = req.method().clone();
         let path = req.uri().path().to_string();
         let (mut res, user) = if self.verdict.treatment(n) == Treatment::Refuse {
             router::unfollowable()
         } else {
-            let (parts, body) = req.into_parts();
+            let (mut parts, body) = req.into_parts();
+            client_addr::apply_host(&client, &mut parts.headers);
             let req = hyper::Request::from_parts(parts, Deadline::new(body, self.body_timeout));
-            self.app.handle(req, self.peer.ip()).await
+            self.app.handle(req, &client).await
         };
         // Asked again: the guard may have lost track while this request was being served.
         if self.verdict.treatment(n) != Treatment::Serve {
             res.headers_mut().insert(CONNECTION, HeaderValue::from_static("close"));
         }
-        let (status, who) = (res.status().as_u16(), user.as_ref().map_or("-", |u| u.as_str()));
-        let ms = started.elapsed().as_secs_f64() * 1000.0;
-        // Load balancers probe every few seconds: their lines would drown everyone else's.
-        if health::is_probe(&path) {
-            tracing::debug!(target: "davgate::access", "{method} {path} {status} {who} {ms:.1}ms");
-        } else {
-            tracing::info!(target: "davgate::access", "{method} {path} {status} {who} {ms:.1}ms");
-        }
+        let access = access_log::Access {
+            client: client.addr,
+            method: method.as_str(),
+            path: &path,
+            status: res.status().as_u16(),
+            user: user.as_ref().map_or("-", |u| u.as_str()),
+            ms: started.elapsed().as_secs_f64() * 1000.0,
+        };
+        let probe =
+            health::is_probe(&path) || self.app.public.strip(&path).is_some_and(health::is_probe);
+        access.log(self.app.log_format, probe);
         res.map(|body| Tracked::new(body, busy))
     }
 }

@@ -1,11 +1,15 @@
 //! Path → handler. The gate sits in front of everything under `/dav/`.
 
-use http::header::{CONNECTION, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
+use http::header::{CONNECTION, CONTENT_TYPE, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{Request, Response, StatusCode};
+use http_body_util::BodyExt;
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use super::access_log::LogFormat;
+use super::client_addr::{Client, TrustedProxies};
 use super::health::Health;
+use super::prefix::PublicPrefix;
 use super::response::{self, Body};
 use crate::auth::{Denied, Gate, Refusal};
 use crate::dav::{self, Mount};
@@ -23,6 +27,12 @@ pub struct App {
     pub web: Web,
     /// `/healthz` and `/readyz`, for load balancers.
     pub health: Health,
+    /// The reverse proxies whose forwarding headers are believed.
+    pub proxies: TrustedProxies,
+    /// The path everything is served under (`--public-url`), or none.
+    pub public: PublicPrefix,
+    /// How the access log is written.
+    pub log_format: LogFormat,
     /// Benchmark builds only: every `/dav/` request is this user's, unauthenticated.
     #[cfg(feature = "bench")]
     pub bench_bypass: Option<UserName>,
@@ -36,19 +46,29 @@ const CHALLENGE: &str = "Basic realm=\"davgate\", charset=\"UTF-8\"";
 
 impl App {
     /// Answers one request; also returns who made it, for the access log.
+    /// `client` is who asks, as resolved behind any trusted proxy.
     pub async fn handle<B>(
         &self,
-        req: Request<B>,
-        peer: IpAddr,
+        mut req: Request<B>,
+        client: &Client,
     ) -> (Response<Body>, Option<UserName>)
     where
         B: http_body::Body + Send + 'static,
         B::Data: Send,
         B::Error: std::error::Error + Send + Sync + 'static,
     {
+        // Probes are answered at the server's own paths too: a balancer may ask it directly.
         if let Some(res) = self.health.answer(req.method(), req.uri().path()).await {
             return (res, None);
         }
+        if !self.public.inward(&mut req) {
+            let text = format!("Not found: this server answers under {}/.\n", self.public.as_str());
+            return (response::text(StatusCode::NOT_FOUND, text), None);
+        }
+        if let Some(res) = self.health.answer(req.method(), req.uri().path()).await {
+            return (res, None);
+        }
+        let peer = client.addr;
         if dav::is_root_options(&req) {
             return (dav::root_options(), None);
         }
@@ -80,7 +100,32 @@ impl App {
             dav::make_inert(&method, &path, &mut res);
             return (res, user);
         }
-        (self.web.handle(req, peer).await, None)
+        let res = self.web.handle(req, peer, client.https).await;
+        (self.outward(res).await, None)
+    }
+
+    /// A web response with the public prefix put back on its redirect, cookies and links.
+    async fn outward(&self, mut res: Response<Body>) -> Response<Body> {
+        if self.public.as_str().is_empty() {
+            return res;
+        }
+        self.public.outward_headers(res.headers_mut());
+        let is_html =
+            res.headers().get(CONTENT_TYPE).is_some_and(|t| t.as_bytes().starts_with(b"text/html"));
+        if !is_html {
+            return res;
+        }
+        // Pages are rendered in memory: collecting one waits for nothing.
+        let (mut parts, body) = res.into_parts();
+        let html = match body.collect().await {
+            Ok(collected) => String::from_utf8_lossy(&collected.to_bytes()).into_owned(),
+            Err(e) => {
+                tracing::error!("cannot read a page to serve it under the prefix: {e}");
+                return response::text(StatusCode::INTERNAL_SERVER_ERROR, "The page failed.\n");
+            }
+        };
+        parts.headers.remove(http::header::CONTENT_LENGTH);
+        Response::from_parts(parts, Body::from(self.public.outward_html(&html)))
     }
 }
 

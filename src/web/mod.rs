@@ -57,8 +57,9 @@ fn body_refusal(refusal: body::Refusal) -> (StatusCode, &'static str, &'static s
 pub struct Web {
     /// Sessions, login throttle and operations.
     pub portal: Portal,
-    /// Serving HTTPS: cookies get `Secure`.
-    secure: bool,
+    /// The public URL's path prefix (`/webdav`, or empty): the profile page shows the WebDAV
+    /// address under it.
+    public_path: String,
     /// Memory for the request bodies being read and handled.
     budget: body::Budget,
 }
@@ -71,6 +72,8 @@ pub struct WebRequest {
     headers: HeaderMap,
     body: Bytes,
     peer: IpAddr,
+    /// Whether the client's connection is HTTPS (its cookies get `Secure`).
+    https: bool,
     /// `host[:port]` the client addressed (Host header, or the HTTP/2 authority).
     host: Option<String>,
     token: Option<String>,
@@ -108,13 +111,14 @@ impl WebRequest {
 }
 
 impl Web {
-    /// The web surface over `portal`; `secure` when serving HTTPS.
-    pub fn new(portal: Portal, secure: bool) -> Self {
-        Self { portal, secure, budget: body::Budget::default() }
+    /// The web surface over `portal`, served under `public_path` (`/webdav`, or empty).
+    pub fn new(portal: Portal, public_path: &str) -> Self {
+        Self { portal, public_path: public_path.to_string(), budget: body::Budget::default() }
     }
 
-    /// Answers any request outside `/dav/`.
-    pub async fn handle<B>(&self, req: Request<B>, peer: IpAddr) -> Response<Body>
+    /// Answers any request outside `/dav/`, from `peer`; `https` when the client's connection
+    /// is (directly or to the proxy in front).
+    pub async fn handle<B>(&self, req: Request<B>, peer: IpAddr, https: bool) -> Response<Body>
     where
         B: http_body::Body + Send + 'static,
         B::Data: Send,
@@ -136,7 +140,7 @@ impl Web {
                 } else {
                     res.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
                 }
-                harden(res.headers_mut(), self.secure);
+                harden(res.headers_mut(), https);
                 return res;
             }
         };
@@ -165,6 +169,7 @@ impl Web {
             headers: parts.headers,
             body,
             peer,
+            https,
             host,
             token,
             lang,
@@ -175,26 +180,23 @@ impl Web {
         } else {
             pages::handle(self, request).await
         };
-        harden(res.headers_mut(), self.secure);
+        harden(res.headers_mut(), https);
         res
     }
 
     /// The `Set-Cookie` value that opens a session.
     fn session_cookie(&self, token: &str) -> String {
-        let secure = if self.secure { "; Secure" } else { "" };
-        format!("{}={token}; Path=/; HttpOnly; SameSite=Strict{secure}", session::COOKIE)
+        format!("{}={token}; Path=/; HttpOnly; SameSite=Strict", session::COOKIE)
     }
 
     /// The `Set-Cookie` value that ends a session in the browser.
     fn expired_session_cookie(&self) -> String {
-        let secure = if self.secure { "; Secure" } else { "" };
-        format!("{}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{secure}", session::COOKIE)
+        format!("{}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0", session::COOKIE)
     }
 
     /// The `Set-Cookie` value that remembers a language for a year.
     fn lang_cookie(&self, lang: Lang) -> String {
-        let secure = if self.secure { "; Secure" } else { "" };
-        format!("{LANG_COOKIE}={}; Path=/; SameSite=Lax; Max-Age=31536000{secure}", lang.code())
+        format!("{LANG_COOKIE}={}; Path=/; SameSite=Lax; Max-Age=31536000", lang.code())
     }
 }
 
@@ -218,7 +220,9 @@ fn csrf_matches(expected: &str, given: Option<&str>) -> bool {
 }
 
 /// Headers every web response carries: no framing, no sniffing, no referrer leaks, a strict
-/// content policy (the pages load only their own CSS and JS), and nothing personal cached.
+/// content policy (the pages load only their own CSS and JS), and nothing personal cached; over
+/// HTTPS, cookies `Secure` and HSTS. Decided here, per request: behind a proxy, the same server
+/// is reached over HTTPS by one client and plain HTTP by another.
 fn harden(headers: &mut HeaderMap, secure: bool) {
     let set = |headers: &mut HeaderMap, name: HeaderName, value: &'static str| {
         headers.entry(name).or_insert(HeaderValue::from_static(value));
@@ -233,6 +237,17 @@ fn harden(headers: &mut HeaderMap, secure: bool) {
     set(headers, header::CACHE_CONTROL, "no-store");
     if secure {
         set(headers, header::STRICT_TRANSPORT_SECURITY, "max-age=31536000");
+        let cookies: Vec<HeaderValue> = headers
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .filter_map(|c| HeaderValue::from_bytes(&[c.as_bytes(), b"; Secure"].concat()).ok())
+            .collect();
+        if !cookies.is_empty() {
+            headers.remove(header::SET_COOKIE);
+            for cookie in cookies {
+                headers.append(header::SET_COOKIE, cookie);
+            }
+        }
     }
 }
 

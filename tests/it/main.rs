@@ -30,6 +30,7 @@ mod pg_down;
 mod pg_tls;
 mod pg_writes;
 mod props;
+mod proxy;
 mod rclone;
 mod revoke_nodes;
 mod serve;

@@ -25,7 +25,7 @@ const MIB: u64 = 1024 * 1024;
 /// Deterministic pseudo-random bytes (xorshift64), generated on the fly one 64 KiB block at a
 /// time and hashed with SHA-256 as they are generated: never more than one block in memory.
 /// The digest (hex) is sent on the channel once the last block has been generated.
-struct Generator {
+pub(crate) struct Generator {
     state: u64,
     remaining: u64,
     block: Vec<u8>,
@@ -35,7 +35,7 @@ struct Generator {
 }
 
 impl Generator {
-    fn new(seed: u64, len: u64) -> (Self, mpsc::Receiver<String>) {
+    pub(crate) fn new(seed: u64, len: u64) -> (Self, mpsc::Receiver<String>) {
         let (tx, rx) = mpsc::channel();
         let generator = Self {
             // xorshift64 must not start at 0.
@@ -96,9 +96,9 @@ fn pseudo_random(seed: u64, len: u64) -> Vec<u8> {
 
 /// A writer that only hashes (SHA-256) and counts what it is given.
 #[derive(Default)]
-struct Hashing {
-    hasher: Sha256,
-    len: u64,
+pub(crate) struct Hashing {
+    pub(crate) hasher: Sha256,
+    pub(crate) len: u64,
 }
 
 impl Write for Hashing {
@@ -112,7 +112,7 @@ impl Write for Hashing {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 

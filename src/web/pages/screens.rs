@@ -132,13 +132,13 @@ pub(super) async fn profile_of(
     });
     page.error = message;
     let host = r.host.as_deref().unwrap_or("localhost");
-    let scheme = if web.secure { "https" } else { "http" };
+    let scheme = if r.https { "https" } else { "http" };
     let enrolment = match viewer.user.totp {
         Some(_) => None,
         None => web.portal.pending_enrolment(&viewer),
     };
     let profile = ProfilePage {
-        webdav_url: format!("{scheme}://{host}/dav/"),
+        webdav_url: format!("{scheme}://{host}{}/dav/", web.public_path),
         rows: rows.iter().map(|p| row(r.lang, p)).collect(),
         name_value,
         two_factor: viewer.user.totp.is_some(),
