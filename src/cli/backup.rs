@@ -2,7 +2,7 @@
 //! one back on a stopped server.
 
 use clap::Args;
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
 use super::output::print;
@@ -39,8 +39,7 @@ pub(super) async fn backup(data: &Target, args: BackupArgs) -> Result<(), CliErr
     if !store.exists() {
         return Err(OpError::from(BackupError::NoStore(store.clone())).into());
     }
-    let _ =
-        writeln!(std::io::stderr(), "backing up {} to {}", store.display(), args.file.display());
+    progress(&format_args!("backing up {} to {}", store.display(), args.file.display()));
     let summary = data.client().await?.backup(&args.file, args.force).await?;
     print(&format!(
         "wrote {}: {} users, {} app passwords, {} dead properties ({})\n",
@@ -61,7 +60,7 @@ pub(super) async fn restore(data: &Target, args: RestoreArgs) -> Result<(), CliE
     if Client::running(&data.dir).await.is_ok() {
         return Err(RestoreError::ServerRunning(data.dir.clone()).into());
     }
-    let _ = writeln!(std::io::stderr(), "checking {}", args.file.display());
+    progress(&format_args!("checking {}", args.file.display()));
     let (file, dir) = (args.file.clone(), data.dir.clone());
     let summary =
         tokio::task::spawn_blocking(move || davgate::restore(&file, &dir, chrono::Utc::now()))
@@ -79,4 +78,13 @@ pub(super) async fn restore(data: &Target, args: RestoreArgs) -> Result<(), CliE
     }
     print(&text);
     Ok(())
+}
+
+/// A progress line on standard error, for a person watching: not when a script reads it, whose
+/// refusals stay one line.
+fn progress(line: &dyn std::fmt::Display) {
+    let mut err = std::io::stderr();
+    if err.is_terminal() {
+        let _ = writeln!(err, "{line}");
+    }
 }
