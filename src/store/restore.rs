@@ -99,12 +99,16 @@ pub fn restore(
         .map_err(io("cannot create the data directory", data_dir))?;
     let store = data_dir.join(Store::FILE_NAME);
     let existed = store.exists();
-    // Held until the end: no server opens the store while it is being replaced.
+    // Held until the end: no server opens the store while it is being replaced. A store too
+    // damaged to open (the reason to restore, often) is held by no one, and is kept aside too.
     let held = match Database::create(&store) {
-        Ok(db) => db,
+        Ok(db) => Some(db),
         Err(redb::DatabaseError::DatabaseAlreadyOpen) => return Err(RestoreError::InUse(store)),
+        Err(_) if existed => None,
         Err(e) => return Err(Error::from(e).into()),
     };
+    // Where there was no store, the empty one just made to hold the name goes if this fails.
+    let mut placeholder = Candidate((!existed).then(|| store.clone()));
 
     let candidate =
         data_dir.join(format!(".{}.{}.restoring", Store::FILE_NAME, uuid::Uuid::new_v4().simple()));
@@ -142,8 +146,14 @@ pub fn restore(
     } else {
         None
     };
-    std::fs::rename(&candidate, &store).map_err(io("cannot put the backup in place as", &store))?;
+    if let Err(e) = std::fs::rename(&candidate, &store) {
+        if let Some(kept) = &kept {
+            let _ = std::fs::rename(kept, &store);
+        }
+        return Err(io("cannot put the backup in place as", &store)(e));
+    }
     cleanup.0 = None;
+    placeholder.0 = None;
     // Where the data directory held no store, `held` is the empty one made to hold the name,
     // now replaced: nothing to keep.
     drop(held);
@@ -153,7 +163,8 @@ pub fn restore(
     Ok(RestoreSummary { users, app_passwords, kept })
 }
 
-/// The copy of the backup being checked, removed unless it took the store's name.
+/// A file made for the restore (the copy being checked, the placeholder holding the store's
+/// name), removed unless the restore succeeded.
 struct Candidate(Option<PathBuf>);
 
 impl Drop for Candidate {
@@ -238,5 +249,61 @@ mod tests {
         drop(Database::create(&other).unwrap());
         let e = restore(&other, &dir.path().join("data"), Utc::now()).unwrap_err();
         assert!(e.to_string().contains("without davgate's tables"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn a_backup_restored_into_a_fresh_data_directory_counts_what_it_holds() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_file(&dir.path().join("live.redb")).unwrap();
+        let alice = super::super::UserName::parse("alice").unwrap();
+        store
+            .create_user(&alice, super::super::Role::User, "hash".into(), Utc::now())
+            .await
+            .unwrap();
+        let file = dir.path().join("backup.redb");
+        store.backup_to(&file, false).await.unwrap();
+        let fresh = dir.path().join("fresh");
+        let summary = restore(&file, &fresh, Utc::now()).unwrap();
+        assert_eq!((summary.users, summary.app_passwords, summary.kept), (1, 0, None));
+        let restored = Store::open_file(&fresh.join(Store::FILE_NAME)).unwrap();
+        assert_eq!(restored.users().await.unwrap()[0].name, alice);
+    }
+
+    #[test]
+    fn a_backup_from_a_newer_davgate_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let newer = dir.path().join("newer.redb");
+        let db = Database::create(&newer).unwrap();
+        let txn = db.begin_write().unwrap();
+        txn.open_table(META).unwrap().insert("schema_version", SCHEMA_VERSION + 1).unwrap();
+        txn.commit().unwrap();
+        drop(db);
+        let data = dir.path().join("data");
+        let e = restore(&newer, &data, Utc::now()).unwrap_err();
+        assert!(matches!(e, RestoreError::NewerSchema { .. }), "{e}");
+        assert!(e.to_string().contains("newer davgate"), "{e}");
+        assert_eq!(
+            std::fs::read_dir(&data).unwrap().count(),
+            0,
+            "a refused restore leaves nothing"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_damaged_store_is_replaced_and_kept_aside() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("backup.redb");
+        Store::open_file(&dir.path().join("live.redb"))
+            .unwrap()
+            .backup_to(&file, false)
+            .await
+            .unwrap();
+        let data = dir.path().join("data");
+        std::fs::create_dir(&data).unwrap();
+        std::fs::write(data.join(Store::FILE_NAME), "a disk error wrote this").unwrap();
+        let summary = restore(&file, &data, Utc::now()).unwrap();
+        let kept = summary.kept.unwrap();
+        assert_eq!(std::fs::read_to_string(kept).unwrap(), "a disk error wrote this");
+        Store::open_file(&data.join(Store::FILE_NAME)).unwrap();
     }
 }
