@@ -193,7 +193,7 @@ impl From<store::BackupError> for OpError {
         use store::BackupError as B;
         let message = e.to_string();
         match e {
-            B::Postgres | B::NoStore(_) | B::Exists(_) | B::NotAFile(_) => {
+            B::Postgres | B::NoStore(_) | B::Exists(_) | B::IsTheStore(_) | B::NotAFile(_) => {
                 OpError::BackupRefused(message)
             }
             _ => OpError::BackupFailed(message),

@@ -8,7 +8,7 @@
 //! by its commit, and only then given its name, so a half-written backup never carries it.
 
 use std::fs::OpenOptions;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -33,6 +33,10 @@ pub enum BackupError {
     /// The backup's name is taken, and replacing it was not asked for.
     #[error("{0} already exists: choose another name, or pass --force to replace it")]
     Exists(PathBuf),
+    /// The backup's path is the store itself: `--force` would put the copy in its place under
+    /// the running server.
+    #[error("{0} is the store itself: write the backup elsewhere")]
+    IsTheStore(PathBuf),
     /// The backup's path names a folder, not a file.
     #[error("{0} is not a file name to write the backup to")]
     NotAFile(PathBuf),
@@ -106,6 +110,11 @@ fn write(redb: &Redb, file: &Path, replace: bool) -> Result<BackupSummary, Backu
     if file.is_dir() {
         return Err(BackupError::NotAFile(file.into()));
     }
+    if let (Ok(target), Ok(store)) = (std::fs::metadata(file), std::fs::metadata(&redb.path))
+        && (target.dev(), target.ino()) == (store.dev(), store.ino())
+    {
+        return Err(BackupError::IsTheStore(file.into()));
+    }
     if !replace && file.symlink_metadata().is_ok() {
         return Err(BackupError::Exists(file.into()));
     }
@@ -165,11 +174,60 @@ mod tests {
         let e = store.backup_to(&file, false).await.unwrap_err();
         assert!(matches!(e, BackupError::Exists(_)), "{e}");
         store.backup_to(&file, true).await.unwrap();
+        let itself = dir.path().join(".").join(Store::FILE_NAME);
+        let e = store.backup_to(&itself, true).await.unwrap_err();
+        assert!(matches!(e, BackupError::IsTheStore(_)), "{e}");
         let names: Vec<_> = std::fs::read_dir(dir.path())
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
         assert!(!names.iter().any(|n| n.ends_with(".partial")), "{names:?}");
         Store::open_file(&file).unwrap();
+    }
+
+    /// Users and their app passwords written while backups are taken: each backup holds every
+    /// app password with its owner and its index entry (one write transaction each), never
+    /// part of one.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_backup_taken_during_writes_holds_each_write_whole_or_not_at_all() {
+        use super::super::{NewAppPassword, Role, UserName};
+        use redb::ReadableTableMetadata;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_file(&dir.path().join(Store::FILE_NAME)).unwrap();
+        let writer = {
+            let store = store.clone();
+            tokio::spawn(async move {
+                for i in 0..300 {
+                    let name = UserName::parse(&format!("u{i}")).unwrap();
+                    let now = chrono::Utc::now();
+                    store.create_user(&name, Role::User, "hash".into(), now).await.unwrap();
+                    let id = crate::auth::token::generate().unwrap().id;
+                    let new = NewAppPassword {
+                        id,
+                        owner: name,
+                        name: "laptop".into(),
+                        secret_hash: "hash".into(),
+                    };
+                    store.create_app_password(new, now).await.unwrap();
+                }
+            })
+        };
+        let mut seen = Vec::new();
+        for n in 0..20 {
+            let file = dir.path().join(format!("b{n}.redb"));
+            let summary = store.backup_to(&file, false).await.unwrap();
+            let db = redb::ReadOnlyDatabase::open(&file).unwrap();
+            let txn = db.begin_read().unwrap();
+            let by_owner = txn.open_table(tables::APP_PASSWORDS_BY_OWNER).unwrap().len().unwrap();
+            assert_eq!(by_owner, summary.app_passwords, "backup {n}: index and records agree");
+            assert!(summary.users >= summary.app_passwords, "backup {n}: {summary:?}");
+            assert!(summary.users <= summary.app_passwords + 1, "backup {n}: {summary:?}");
+            seen.push(summary.users);
+        }
+        writer.await.unwrap();
+        assert!(
+            seen.windows(2).any(|w| w[0] != w[1]),
+            "the writes ran during the backups: {seen:?}"
+        );
     }
 }
