@@ -72,6 +72,9 @@ pub use store::{
     Location as StoreLocation, LocationError as StoreLocationError, NameError, Role, SettingKey,
     UserName,
 };
+/// `davgate backup` and `restore`: a consistent copy of the embedded store, and putting one
+/// back on a stopped server.
+pub use store::{BackupError, BackupSummary, RestoreError, RestoreSummary, restore};
 /// `davgate store copy` moves an embedded store into PostgreSQL; the binary reaches it here,
 /// as any program embedding davgate that automates the move may.
 pub use store::{CopyCounts, CopyError, CopyProgress, copy_store};

@@ -19,7 +19,9 @@ use super::wire::{Reply, Request};
 use crate::auth::token::Secret;
 use crate::auth::verify::Hasher;
 use crate::clock::Clock;
-use crate::store::{self, AppPasswordId, AppPasswordName, Role, SettingKey, Store, UserName};
+use crate::store::{
+    self, AppPasswordId, AppPasswordName, BackupSummary, Role, SettingKey, Store, UserName,
+};
 
 /// The admin operations as the CLI reaches them.
 pub struct Client(Link);
@@ -290,6 +292,21 @@ impl Client {
         match server.call(&Request::SettingsSet { key, value: value.to_string() }).await? {
             Reply::Settings { settings } => Ok(settings),
             other => Err(unexpected("settings set", &other)),
+        }
+    }
+
+    /// [`Admin::backup`]; a relative `file` is taken from this process's working directory.
+    pub async fn backup(&self, file: &Path, replace: bool) -> Result<BackupSummary, OpError> {
+        let server = match &self.0 {
+            Link::Store(admin) => return admin.backup(file, replace).await,
+            Link::Server(server) => server,
+        };
+        let file = std::path::absolute(file).map_err(|e| {
+            OpError::BackupRefused(format!("cannot resolve {}: {e}", file.display()))
+        })?;
+        match server.call(&Request::Backup { file, replace }).await? {
+            Reply::BackupWritten(summary) => Ok(summary),
+            other => Err(unexpected("backup", &other)),
         }
     }
 

@@ -67,6 +67,13 @@ pub enum OpError {
     /// The server answered with the reply of another operation (a server of another version).
     #[error("{0}")]
     UnexpectedReply(String),
+    /// A backup was refused: its name is taken, the store is PostgreSQL (pg_dump backs it up),
+    /// or there is no store.
+    #[error("{0}")]
+    BackupRefused(String),
+    /// Writing a backup failed (the disk, the folder's permissions): no file has its name.
+    #[error("{0}")]
+    BackupFailed(String),
     /// The store, the random source or the hashing failed: nothing the caller typed is wrong.
     #[error("{0}")]
     Internal(String),
@@ -92,6 +99,8 @@ impl OpError {
             OpError::Busy(_) => "busy",
             OpError::Channel(_) => "channel",
             OpError::UnexpectedReply(_) => "unexpected_reply",
+            OpError::BackupRefused(_) => "backup_refused",
+            OpError::BackupFailed(_) => "backup_failed",
             OpError::Internal(_) => "internal",
         }
     }
@@ -116,6 +125,8 @@ impl OpError {
             "busy" => OpError::Busy(message),
             "channel" => OpError::Channel(message),
             "unexpected_reply" => OpError::UnexpectedReply(message),
+            "backup_refused" => OpError::BackupRefused(message),
+            "backup_failed" => OpError::BackupFailed(message),
             _ => OpError::Internal(message),
         }
     }
@@ -177,6 +188,19 @@ impl From<store::Error> for OpError {
     }
 }
 
+impl From<store::BackupError> for OpError {
+    fn from(e: store::BackupError) -> Self {
+        use store::BackupError as B;
+        let message = e.to_string();
+        match e {
+            B::Postgres | B::NoStore(_) | B::Exists(_) | B::IsTheStore(_) | B::NotAFile(_) => {
+                OpError::BackupRefused(message)
+            }
+            _ => OpError::BackupFailed(message),
+        }
+    }
+}
+
 impl From<HashError> for OpError {
     fn from(e: HashError) -> Self {
         OpError::Internal(e.to_string())
@@ -218,6 +242,8 @@ mod tests {
             OpError::Busy(m()),
             OpError::Channel(m()),
             OpError::UnexpectedReply(m()),
+            OpError::BackupRefused(m()),
+            OpError::BackupFailed(m()),
             OpError::Internal(m()),
         ]
     }

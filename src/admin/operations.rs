@@ -18,8 +18,8 @@ use crate::auth::verify::Hasher;
 use crate::clock::Clock;
 use crate::log_safe::escaped;
 use crate::store::{
-    self, AppPasswordId, AppPasswordName, AppPasswordStatus, NewAppPassword, Role, SettingKey,
-    Store, UserName,
+    self, AppPasswordId, AppPasswordName, AppPasswordStatus, BackupSummary, NewAppPassword, Role,
+    SettingKey, Store, UserName,
 };
 
 /// The password a new account or a password change gets.
@@ -277,6 +277,19 @@ impl Admin {
         let settings = self.store.set_setting(key, value).await?;
         self.record(Kind::Change, || format!("settings set {key} {}", escaped(value)));
         Ok(SettingValues::of(&settings))
+    }
+
+    /// Writes a consistent copy of the embedded store to `file` while it keeps serving (refused
+    /// if `file` exists, unless `replace`; refused on PostgreSQL, which pg_dump backs up). The
+    /// file is written by whoever holds the store: the server, when asked through its socket.
+    pub async fn backup(
+        &self,
+        file: &std::path::Path,
+        replace: bool,
+    ) -> Result<BackupSummary, OpError> {
+        let summary = self.store.backup_to(file, replace).await?;
+        self.record(Kind::Read, || format!("backup {}", escaped(&file.display().to_string())));
+        Ok(summary)
     }
 
     /// The running server's state; [`OpError::NoServer`] where there is no server.

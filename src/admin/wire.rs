@@ -14,7 +14,7 @@ use super::views::{
     UserRemoved, UserView,
 };
 use crate::auth::token::Secret;
-use crate::store::{AppPasswordId, AppPasswordName, Role, SettingKey, UserName};
+use crate::store::{AppPasswordId, AppPasswordName, BackupSummary, Role, SettingKey, UserName};
 
 /// One admin operation and its arguments, already validated by the sender (the names are
 /// parsed again on arrival).
@@ -49,6 +49,8 @@ pub(crate) enum Request {
     SettingsGet,
     /// [`Admin::set_setting`].
     SettingsSet { key: SettingKey, value: String },
+    /// [`Admin::backup`]; `file` is absolute (the server's working directory is not the CLI's).
+    Backup { file: std::path::PathBuf, replace: bool },
 }
 
 /// A successful operation's result, tagged by what it answers.
@@ -75,6 +77,8 @@ pub(crate) enum Reply {
     Status(ServerStatus),
     /// From [`Request::SettingsGet`] and [`Request::SettingsSet`].
     Settings { settings: SettingValues },
+    /// From [`Request::Backup`].
+    BackupWritten(BackupSummary),
 }
 
 impl Reply {
@@ -91,6 +95,7 @@ impl Reply {
             Reply::Revoked { .. } => "revoked",
             Reply::Status(_) => "status",
             Reply::Settings { .. } => "settings",
+            Reply::BackupWritten(_) => "backup_written",
         }
     }
 }
@@ -162,6 +167,9 @@ pub(crate) async fn answer(admin: &Admin, request: Request) -> Result<Reply, OpE
         Request::SettingsGet => Reply::Settings { settings: admin.settings().await? },
         Request::SettingsSet { key, value } => {
             Reply::Settings { settings: admin.set_setting(key, &value).await? }
+        }
+        Request::Backup { file, replace } => {
+            Reply::BackupWritten(admin.backup(&file, replace).await?)
         }
     })
 }

@@ -1,4 +1,5 @@
-//! Command-line interface: `serve`, `user`, `app-password`, `settings`, `status`, `store`.
+//! Command-line interface: `serve`, `user`, `app-password`, `settings`, `status`, `store`,
+//! `backup`, `restore`.
 //!
 //! One file per job: the server ([`serve`]), each group of admin commands, and what they print
 //! ([`output`]). Admin commands reach the operations through a [`davgate::Client`] (the running
@@ -6,6 +7,7 @@
 //! becomes one [`CliError`] line and a non-zero exit.
 
 mod app_password;
+mod backup;
 mod output;
 mod serve;
 mod settings;
@@ -62,6 +64,12 @@ enum Command {
     /// Work on the store as a whole (move an embedded store to PostgreSQL).
     #[command(subcommand)]
     Store(store::StoreCommand),
+    /// Write a consistent copy of the embedded store to FILE, while the server runs (the
+    /// server writes it) or not; PostgreSQL is backed up with pg_dump instead.
+    Backup(backup::BackupArgs),
+    /// Put a backup written by `davgate backup` back as the store of a stopped server (the
+    /// replaced store is kept beside it as davgate.redb.before-restore-<time>).
+    Restore(backup::RestoreArgs),
     /// Show what the running server is doing (verifications, cache, throttled clients).
     Status {
         /// Print JSON.
@@ -91,6 +99,9 @@ pub enum CliError {
     /// `store copy --from` is not `redb:PATH`.
     #[error(transparent)]
     NotRedb(#[from] store::NotRedb),
+    /// `restore` was refused or failed (the store is as it was).
+    #[error(transparent)]
+    Restore(#[from] davgate::RestoreError),
     /// A listing could not be written as JSON.
     #[error("cannot write the answer as JSON: {0}")]
     Json(#[from] serde_json::Error),
@@ -125,6 +136,8 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Settings(cmd) => block_on(settings::run(&data, cmd)),
         Command::Status { json } => block_on(settings::status(&data, json)),
         Command::Store(cmd) => block_on(store::run(cmd)),
+        Command::Backup(args) => block_on(backup::backup(&data, args)),
+        Command::Restore(args) => block_on(backup::restore(&data, args)),
     }
 }
 

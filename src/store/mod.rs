@@ -20,6 +20,7 @@
 
 mod accounts;
 mod app_passwords;
+mod backup;
 mod changes;
 mod copy;
 mod listing;
@@ -29,6 +30,7 @@ mod model;
 mod pg;
 mod props;
 mod quota;
+mod restore;
 mod sessions;
 mod settings;
 mod tables;
@@ -40,6 +42,7 @@ mod users;
 
 pub use accounts::LoginRecord;
 pub use app_passwords::NewAppPassword;
+pub use backup::{BackupError, BackupSummary};
 pub use changes::{Generation, Snapshot};
 pub use copy::{CopyCounts, CopyError, CopyProgress, copy_store};
 pub use location::{Location, LocationError, PgTarget};
@@ -52,6 +55,7 @@ pub use model::{
 pub use pg::tls::TlsSetupError;
 pub use props::{DeadProp, PatchOutcome, PropLimits};
 pub use quota::Room;
+pub use restore::{RestoreError, RestoreSummary, restore};
 pub use sessions::{CodeClaim, SessionRecord, SessionRules, TokenDigest};
 pub use settings::{Durability, SettingError, SettingKey, Settings};
 pub use throttle::{ThrottleKey, ThrottleRow};
@@ -156,6 +160,10 @@ pub enum Error {
     /// TLS to PostgreSQL could not be set up (the roots the URL names).
     #[error("PostgreSQL: {0}")]
     PgTls(#[from] TlsSetupError),
+    /// The file holds a table this davgate does not know (a newer one wrote it): a backup of
+    /// it would leave that table out, so none is made.
+    #[error("the store holds a table '{0}' this davgate does not know")]
+    UnknownTable(String),
     /// A stored value is out of the range davgate writes (a hand-edited row).
     #[error("a stored value is out of range: {0}")]
     OutOfRange(&'static str),

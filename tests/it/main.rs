@@ -9,6 +9,7 @@ mod util;
 mod admin_client;
 mod api;
 mod auth;
+mod backup;
 mod browser;
 mod cli;
 mod clients;

@@ -195,6 +195,8 @@ impl From<OpError> for PortalError {
             | OpError::Busy(_)
             | OpError::Channel(_)
             | OpError::UnexpectedReply(_)
+            | OpError::BackupRefused(_)
+            | OpError::BackupFailed(_)
             | OpError::Internal(_) => {
                 return PortalError::Unavailable(format!("operation failed: {e}"));
             }
