@@ -42,6 +42,7 @@ mod error;
 mod fs_private;
 mod http;
 mod log_safe;
+mod metrics;
 mod node;
 mod server;
 mod size;
@@ -61,7 +62,9 @@ pub use dav::limits::{DEFAULT_MAX_DEPTH, DEFAULT_MAX_UPLOADS, DavLimits};
 pub use duration::HumanDuration;
 pub use error::Error;
 pub use http::{Error as HttpError, Limits};
+pub use metrics::MetricsOptions;
 pub use node::{NodeId, NodeIdError};
+pub use server::TlsReload;
 pub use server::{FIRST_ADMIN, Server, ServerOptions};
 pub use size::{HumanSize, SizeError};
 pub use store::{

@@ -8,6 +8,7 @@ mod body;
 mod fragment;
 pub mod health;
 mod limits;
+pub mod metrics;
 pub mod response;
 mod router;
 mod tls;
@@ -15,6 +16,7 @@ mod tls;
 pub use limits::Limits;
 pub use response::Body;
 pub use router::App;
+pub use tls::Certificates;
 
 /// The fragment guard, public only so that `fuzz/fuzz_targets/fragment.rs` can drive it through
 /// its real `AsyncRead`; not part of the embedding API.
@@ -90,6 +92,8 @@ const H2_PING_TIMEOUT: Duration = Duration::from_secs(20);
 pub struct Listener {
     tcp: TcpListener,
     tls: Option<TlsAcceptor>,
+    /// The pair the acceptor serves, to reload.
+    certificates: Option<Arc<Certificates>>,
     limits: Limits,
 }
 
@@ -100,9 +104,15 @@ impl Listener {
         tls: Option<(&Path, &Path)>,
         limits: Limits,
     ) -> Result<Self, Error> {
-        let tls = tls.map(|(cert, key)| tls::acceptor(cert, key)).transpose()?;
+        let certificates = tls.map(|(cert, key)| Certificates::load(cert, key)).transpose()?;
+        let tls = certificates.as_ref().map(Certificates::acceptor).transpose()?;
         let tcp = listen(addr).map_err(|source| Error::Bind { addr, source })?;
-        Ok(Self { tcp, tls, limits })
+        Ok(Self { tcp, tls, certificates, limits })
+    }
+
+    /// The certificate and key served, when serving HTTPS: reload them there.
+    pub fn certificates(&self) -> Option<Arc<Certificates>> {
+        self.certificates.clone()
     }
 
     /// The bound address (with the real port when 0 was asked for).
@@ -223,6 +233,7 @@ impl Connection {
     /// Serves the connection until it ends or the registry closes it.
     async fn run(self, stream: TcpStream, admitted: Admitted) {
         let tracker = Arc::clone(admitted.tracker());
+        let _open = self.app.metrics.connection_opened();
         let peer = self.peer;
         // Nothing is allocated for a connection (TLS state, hyper's buffers, the large future
         // that serves it, boxed) before its first byte: a socket that only sits there costs
@@ -244,6 +255,7 @@ impl Connection {
 
     async fn serve(self, stream: TcpStream, tracker: &Arc<Tracker>) {
         let Connection { app, builder, tls, watcher, peer, body_timeout } = self;
+        let stream = metrics::Counted::new(stream, app.metrics.clone());
         let verdict = Arc::new(Verdict::default());
         let context = Arc::new(Context {
             app,
@@ -348,7 +360,9 @@ impl Context {
             res.headers_mut().insert(CONNECTION, HeaderValue::from_static("close"));
         }
         let (status, who) = (res.status().as_u16(), user.as_ref().map_or("-", |u| u.as_str()));
-        let ms = started.elapsed().as_secs_f64() * 1000.0;
+        let elapsed = started.elapsed();
+        self.app.metrics.request(metrics::surface(&path), &method, status, elapsed);
+        let ms = elapsed.as_secs_f64() * 1000.0;
         // Load balancers probe every few seconds: their lines would drown everyone else's.
         if health::is_probe(&path) {
             tracing::debug!(target: "davgate::access", "{method} {path} {status} {who} {ms:.1}ms");

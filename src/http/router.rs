@@ -23,6 +23,10 @@ pub struct App {
     pub web: Web,
     /// `/healthz` and `/readyz`, for load balancers.
     pub health: Health,
+    /// What the server counts, for Prometheus.
+    pub metrics: crate::metrics::Metrics,
+    /// `/metrics` here, behind its bearer token (when one is set).
+    pub scrape: super::metrics::Guarded,
     /// Benchmark builds only: every `/dav/` request is this user's, unauthenticated.
     #[cfg(feature = "bench")]
     pub bench_bypass: Option<UserName>,
@@ -46,6 +50,9 @@ impl App {
         B::Data: Send,
         B::Error: std::error::Error + Send + Sync + 'static,
     {
+        if let Some(res) = self.scrape.answer(req.method(), req.uri().path(), req.headers()) {
+            return (res, None);
+        }
         if let Some(res) = self.health.answer(req.method(), req.uri().path()).await {
             return (res, None);
         }
