@@ -122,6 +122,9 @@ pub(super) fn serve(
         let mut text = format!("davgate {} serving {}\n", env!("CARGO_PKG_VERSION"), data.display());
         text += &format!("  WebDAV:  {base}/dav/\n  listening on {base}\n");
         text += &format!("  node:    {}\n  files:   {}\n", server.node_id(), server.files_root().display());
+        if let Some(addr) = server.metrics_addr() {
+            text += &format!("  metrics: http://{addr}/metrics\n");
+        }
         if let Some((name, password)) = server.first_admin() {
             text += &format!(
                 "\nFirst start: created the admin account.\n  user:     {name}\n  password: {}\n\
@@ -136,9 +139,6 @@ pub(super) fn serve(
              then connect to {base}/dav/ with the user name and that app password.\n",
             shell_quote(&data.display().to_string())
         );
-        if let Some(addr) = server.metrics_addr() {
-            text += &format!("\nPrometheus metrics: http://{addr}/metrics\n");
-        }
         print(&text);
         tokio::spawn(reload_on_hangup(server.tls_reload()));
         server.run(shutdown_signal()).await;
