@@ -163,7 +163,10 @@ impl<IO: AsyncRead + Unpin> AsyncRead for Counted<IO> {
         let this = self.get_mut();
         let before = buf.filled().len();
         let poll = Pin::new(&mut this.io).poll_read(cx, buf);
-        this.metrics.received(buf.filled().len().saturating_sub(before));
+        let read = buf.filled().len().saturating_sub(before);
+        if read > 0 {
+            this.metrics.received(read);
+        }
         poll
     }
 }
