@@ -42,6 +42,7 @@ mod error;
 mod fs_private;
 mod http;
 mod log_safe;
+mod metrics;
 mod node;
 mod server;
 mod size;
@@ -64,7 +65,9 @@ pub use http::{
     BadLogFormat, BadNetwork, BadPublicUrl, Error as HttpError, Limits, LogFormat, PublicPrefix,
     TrustedProxies,
 };
+pub use metrics::MetricsOptions;
 pub use node::{NodeId, NodeIdError};
+pub use server::TlsReload;
 pub use server::{FIRST_ADMIN, Server, ServerOptions};
 pub use size::{HumanSize, SizeError};
 pub use store::{

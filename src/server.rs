@@ -18,7 +18,9 @@ use crate::dav::{Mount, TempNames};
 use crate::error::Error;
 use crate::fs_private::create_private_dir;
 use crate::http::health::Health;
-use crate::http::{App, Limits, Listener, LogFormat, PublicPrefix, TrustedProxies};
+use crate::http::metrics::{Guarded, MetricsListener};
+use crate::http::{App, Certificates, Limits, Listener, LogFormat, PublicPrefix, TrustedProxies};
+use crate::metrics::{Metrics, MetricsOptions, Readings};
 use crate::node::NodeId;
 use crate::store::{Store, UserName};
 use crate::web::Web;
@@ -57,6 +59,8 @@ pub struct ServerOptions {
     pub public_prefix: PublicPrefix,
     /// How the access log is written.
     pub log_format: LogFormat,
+    /// Where Prometheus reads `/metrics`: nowhere unless asked.
+    pub metrics: MetricsOptions,
     /// Where every decision by time reads it (expiry, throttle windows, sessions, locks, the
     /// TOTP step): the system's clocks, or a test's [`crate::clock::ManualClock`].
     pub clock: Clock,
@@ -87,6 +91,7 @@ impl ServerOptions {
             trusted_proxies: TrustedProxies::default(),
             public_prefix: PublicPrefix::default(),
             log_format: LogFormat::default(),
+            metrics: MetricsOptions::default(),
             clock: Clock::system(),
             #[cfg(feature = "bench")]
             bench_bypass_user: None,
@@ -104,6 +109,34 @@ pub struct Server {
     first_admin: Option<(UserName, Secret)>,
     node_id: NodeId,
     files_root: PathBuf,
+    scrape_listener: Option<MetricsListener>,
+    metrics: Metrics,
+}
+
+/// Reloads the TLS certificate and key of a running server from their files (what SIGHUP does).
+#[derive(Clone, Debug)]
+pub struct TlsReload(Arc<Certificates>);
+
+impl TlsReload {
+    /// Reads the files again: new connections get the new pair, open ones keep theirs. A pair
+    /// that cannot be used keeps the old one in force. Logs either way (info or warn) and
+    /// returns the new certificate's SHA-256 fingerprint.
+    pub async fn reload(&self) -> Result<String, crate::http::Error> {
+        let certificates = Arc::clone(&self.0);
+        let done = tokio::task::spawn_blocking(move || certificates.reload()).await;
+        let done = done.unwrap_or_else(|e| {
+            let reason = format!("the reload stopped: {e}");
+            Err(crate::http::Error::Tls { file: self.0.cert_file().to_path_buf(), reason })
+        });
+        match &done {
+            Ok(print) => tracing::info!(
+                "TLS certificate reloaded from {}: SHA-256 fingerprint {print}",
+                self.0.cert_file().display()
+            ),
+            Err(e) => tracing::warn!("TLS certificate not reloaded, the current one stays: {e}"),
+        }
+        done
+    }
 }
 
 /// Name of the account created when a server starts on an empty store.
@@ -126,7 +159,8 @@ impl Server {
             .unwrap_or_else(|| crate::store::Location::Redb(data.join(Store::FILE_NAME)));
         let clock = options.clock.clone();
         let store = Store::open_node(&location, &node_id, clock.clone()).await?;
-        let gate = Gate::start(store.clone(), &options.gate, clock.clone())
+        let metrics = Metrics::default();
+        let gate = Gate::start(store.clone(), &options.gate, clock.clone(), metrics.clone())
             .map_err(|e| Error::io("starting the auth gate", std::io::Error::other(e)))?;
         let gate = Arc::new(gate);
         let started_at = clock.now();
@@ -151,6 +185,18 @@ impl Server {
             Portal::new(store.clone(), admin.clone(), gate.verifier(), gate.budget(), clock);
         let web = Web::new(portal, public.as_str());
         let health = Health::new(store.clone());
+        let (queue, verifications) = (gate.verifier(), gate.verification_counter());
+        let uploads = mount.uploads_counter();
+        metrics.set_readings(Readings {
+            argon2_queue: Box::new(move || queue.queue_depth() as u64),
+            argon2_verifications: Box::new(move || verifications.get()),
+            uploads_in_flight: Box::new(move || uploads() as u64),
+        });
+        let scrape = Guarded::new(metrics.clone(), options.metrics.token.as_ref());
+        let scrape_listener = match options.metrics.listen {
+            Some(addr) => Some(MetricsListener::bind(addr).await?),
+            None => None,
+        };
         #[cfg(feature = "bench")]
         let app = Arc::new(App {
             gate,
@@ -160,6 +206,8 @@ impl Server {
             proxies: options.trusted_proxies.clone(),
             public,
             log_format: options.log_format,
+            metrics: metrics.clone(),
+            scrape,
             bench_bypass: options.bench_bypass_user.clone(),
         });
         #[cfg(not(feature = "bench"))]
@@ -171,12 +219,25 @@ impl Server {
             proxies: options.trusted_proxies.clone(),
             public,
             log_format: options.log_format,
+            metrics: metrics.clone(),
+            scrape,
         });
         let channel = AdminChannel::open(&data, &admin).map_err(|e| {
             Error::io(format!("cannot open the admin socket in {}", data.display()), e)
         })?;
         tracing::info!("node {node_id} serving files in {}", files.display());
-        Ok(Self { listener, app, channel, store, admin, first_admin, node_id, files_root: files })
+        Ok(Self {
+            listener,
+            app,
+            channel,
+            store,
+            admin,
+            first_admin,
+            node_id,
+            files_root: files,
+            scrape_listener,
+            metrics,
+        })
     }
 
     /// This node's name (given, or the host name and port).
@@ -192,6 +253,16 @@ impl Server {
     /// The address actually bound.
     pub fn local_addr(&self) -> SocketAddr {
         self.listener.local_addr().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+
+    /// The address of the metrics listener of its own, if there is one.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.scrape_listener.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
+    /// What reloads the certificate and key, when serving HTTPS.
+    pub fn tls_reload(&self) -> Option<TlsReload> {
+        self.listener.certificates().map(TlsReload)
     }
 
     /// `http` or `https`.
@@ -222,8 +293,12 @@ impl Server {
 
     /// Serves until `shutdown` completes, then drains requests and removes the admin socket.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
-        let Server { listener, app, channel, .. } = self;
+        let Server { listener, app, channel, scrape_listener, metrics, .. } = self;
+        let scraping = scrape_listener.map(|l| tokio::spawn(l.serve(metrics)));
         listener.serve(app, shutdown).await;
+        if let Some(task) = scraping {
+            task.abort();
+        }
         drop(channel);
     }
 }

@@ -31,6 +31,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::{OnceCell, mpsc};
 
 use crate::clock::Clock;
+use crate::metrics::{AuthOutcome, Metrics};
 use crate::store::{AppPasswordId, LoginRecord, Store, UserName};
 use budget::AddressBudget;
 use cache::{CacheEntry, CacheKey, CredentialCache};
@@ -111,6 +112,25 @@ impl Denied {
         }
     }
 
+    /// The series this refusal is counted in.
+    fn outcome(self) -> AuthOutcome {
+        match self {
+            Denied::NoCredentials => AuthOutcome::NoCredentials,
+            Denied::Malformed => AuthOutcome::Malformed,
+            Denied::NotAppPassword => AuthOutcome::NotAppPassword,
+            Denied::UnknownId => AuthOutcome::UnknownId,
+            Denied::WrongSecret => AuthOutcome::WrongSecret,
+            Denied::WrongUser => AuthOutcome::WrongUser,
+            Denied::Expired => AuthOutcome::Expired,
+            Denied::Revoked => AuthOutcome::Revoked,
+            Denied::Disabled => AuthOutcome::Disabled,
+            Denied::Unavailable => AuthOutcome::Unavailable,
+            Denied::Throttled => AuthOutcome::Throttled,
+            Denied::OverBudget => AuthOutcome::OverBudget,
+            Denied::Busy => AuthOutcome::Busy,
+        }
+    }
+
     /// True for the refusals answered 429 (held back a moment, connection closed).
     pub fn is_throttled(self) -> bool {
         matches!(self, Denied::Throttled | Denied::OverBudget)
@@ -161,6 +181,8 @@ pub struct Gate {
     budget: Arc<AddressBudget>,
     /// What every expiry, window and last-used time is read from.
     clock: Clock,
+    /// Where each answer and each credential lookup is counted.
+    metrics: Metrics,
 }
 
 /// Counters of the gate.
@@ -208,9 +230,14 @@ pub enum Error {
 }
 
 impl Gate {
-    /// Starts the gate on `clock`: its verification threads and its last-used writer (needs a
-    /// tokio runtime).
-    pub fn start(store: Store, options: &GateOptions, clock: Clock) -> Result<Self, Error> {
+    /// Starts the gate on `clock`, counting into `metrics`: its verification threads and its
+    /// last-used writer (needs a tokio runtime).
+    pub fn start(
+        store: Store,
+        options: &GateOptions,
+        clock: Clock,
+        metrics: Metrics,
+    ) -> Result<Self, Error> {
         let verifier = Verifier::start(options.verify_threads)?;
         let cache = CredentialCache::new(options.cache_capacity)?;
         let (last_used, rx) = mpsc::channel(1024);
@@ -218,7 +245,7 @@ impl Gate {
         let inflight = Mutex::new(HashMap::new());
         let throttle = LoginThrottle::new(&store, "dav", options.throttle_keys);
         let budget = Arc::new(AddressBudget::default());
-        Ok(Self { store, verifier, cache, inflight, last_used, throttle, budget, clock })
+        Ok(Self { store, verifier, cache, inflight, last_used, throttle, budget, clock, metrics })
     }
 
     /// What the gate has been doing, for `davgate status`.
@@ -252,12 +279,27 @@ impl Gate {
     }
 
     /// Checks a request's credentials; `peer` is the client's address (for the throttle and
-    /// the budget).
+    /// the budget). Each answer is counted (cached, verified or the reason refused).
     pub async fn authenticate(
         &self,
         headers: &HeaderMap,
         peer: IpAddr,
     ) -> Result<Authenticated, Refusal> {
+        let checked = self.check(headers, peer).await;
+        self.metrics.auth(match &checked {
+            Ok((_, true)) => AuthOutcome::Cached,
+            Ok((_, false)) => AuthOutcome::Verified,
+            Err(refusal) => refusal.reason.outcome(),
+        });
+        checked.map(|(who, _)| who)
+    }
+
+    /// [`Gate::authenticate`], also saying whether the answer came from the cache.
+    async fn check(
+        &self,
+        headers: &HeaderMap,
+        peer: IpAddr,
+    ) -> Result<(Authenticated, bool), Refusal> {
         let refuse = |reason, user: Option<&str>| Refusal {
             reason,
             user: user.map(str::to_string),
@@ -268,18 +310,17 @@ impl Gate {
         let basic =
             basic::parse(header.as_bytes()).ok_or_else(|| refuse(Denied::Malformed, None))?;
         let user = basic.user;
-        let presented = match token::parse(basic.password.expose()) {
-            Ok(presented) => presented,
-            Err(_) => {
-                let no = async { Err(Denied::NotAppPassword) };
-                let attempt = self.throttled(peer, &user, false, no).await;
-                return attempt.map_err(|(reason, retry_after)| Refusal {
-                    reason,
-                    user: Some(user),
-                    retry_after,
-                });
-            }
-        };
+        let presented =
+            match token::parse(basic.password.expose()) {
+                Ok(presented) => presented,
+                Err(_) => {
+                    let no = async { Err(Denied::NotAppPassword) };
+                    let attempt = self.throttled(peer, &user, false, no).await;
+                    return attempt.map(|who| (who, false)).map_err(|(reason, retry_after)| {
+                        Refusal { reason, user: Some(user), retry_after }
+                    });
+                }
+            };
         let key = self.cache.key(&user, &presented);
         if let Some(entry) = self.cache.get(&key) {
             let outcome = self.confirm_cached(&entry, self.clock.now()).await;
@@ -290,14 +331,20 @@ impl Gate {
                 Err(_) => self.cache.remove(&key),
                 Ok(_) => {}
             }
-            return outcome.map_err(|reason| refuse(reason, Some(entry.user.as_str())));
+            return outcome
+                .map(|who| (who, true))
+                .map_err(|reason| refuse(reason, Some(entry.user.as_str())));
         }
         if self.cache.is_stale(&key) {
             return Err(refuse(Denied::Revoked, Some(&user)));
         }
         let user_agent = headers.get(USER_AGENT).and_then(|v| v.to_str().ok());
         let attempt = self.verify_once(key, &user, presented, user_agent, peer).await;
-        attempt.map_err(|(reason, retry_after)| Refusal { reason, user: Some(user), retry_after })
+        attempt.map(|who| (who, false)).map_err(|(reason, retry_after)| Refusal {
+            reason,
+            user: Some(user),
+            retry_after,
+        })
     }
 
     /// Runs one verification under the throttle and, when it costs argon2, the network's
@@ -473,7 +520,10 @@ impl Gate {
     }
 
     async fn login_record(&self, id: &AppPasswordId) -> Result<Option<LoginRecord>, Denied> {
-        self.store.login_record(id).await.map_err(|e| {
+        let started = std::time::Instant::now();
+        let read = self.store.login_record(id).await;
+        self.metrics.credential_lookup(started.elapsed());
+        read.map_err(|e| {
             if e.is_unavailable() {
                 tracing::warn!("credential store unreachable: {e}");
             } else {

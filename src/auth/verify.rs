@@ -196,6 +196,11 @@ impl Verifier {
         answer.blocking_recv().map_err(|_| gone())?
     }
 
+    /// Jobs sent and not yet taken by a thread: how far the pool is behind.
+    pub fn queue_depth(&self) -> usize {
+        self.pending.load(Ordering::Relaxed)
+    }
+
     /// The count of argon2 verifications run since start (real and dummy).
     pub fn counter(&self) -> VerificationCounter {
         self.verifications.clone()

@@ -17,9 +17,17 @@ pub(super) struct ServeArgs {
     /// PEM certificate chain: serve HTTPS (Windows Explorer needs it for Basic auth).
     #[arg(long, env = "DAVGATE_TLS_CERT", requires = "tls_key", value_name = "FILE")]
     tls_cert: Option<PathBuf>,
-    /// PEM private key for --tls-cert.
+    /// PEM private key for --tls-cert. Both files are read again on SIGHUP.
     #[arg(long, env = "DAVGATE_TLS_KEY", requires = "tls_cert", value_name = "FILE")]
     tls_key: Option<PathBuf>,
+    /// Serve Prometheus metrics at http://ADDR/metrics: plain HTTP, nothing else there, no
+    /// token (bind it where only Prometheus reaches it). Off by default.
+    #[arg(long, env = "DAVGATE_METRICS_LISTEN", value_name = "ADDR")]
+    metrics_listen: Option<SocketAddr>,
+    /// Serve /metrics on the main listener to requests bearing the token in FILE
+    /// (Authorization: Bearer TOKEN). Off by default.
+    #[arg(long, env = "DAVGATE_METRICS_TOKEN_FILE", value_name = "FILE")]
+    metrics_token_file: Option<PathBuf>,
     /// Folder holding each user's files (default: <data>/files). Several nodes may share one
     /// on a coherent filesystem (NFSv4, CephFS), each with its own --data.
     #[arg(long, env = "DAVGATE_FILES", value_name = "DIR")]
@@ -100,6 +108,8 @@ pub(super) fn serve(
     options.files_root = args.files;
     options.node_id = args.node_id;
     options.tls = args.tls_cert.zip(args.tls_key);
+    options.metrics.listen = args.metrics_listen;
+    options.metrics.token = args.metrics_token_file.as_deref().map(read_token).transpose()?;
     // Both are range-checked by clap, far below usize::MAX.
     options.dav.max_uploads = usize::try_from(args.max_uploads).unwrap_or(usize::MAX);
     options.dav.max_depth = usize::try_from(args.max_depth).unwrap_or(usize::MAX);
@@ -140,6 +150,9 @@ pub(super) fn serve(
             None => text += &format!("  WebDAV:  {base}/dav/\n  listening on {base}\n"),
         }
         text += &format!("  node:    {}\n  files:   {}\n", server.node_id(), server.files_root().display());
+        if let Some(addr) = server.metrics_addr() {
+            text += &format!("  metrics: http://{addr}/metrics\n");
+        }
         if let Some((name, password)) = server.first_admin() {
             text += &format!(
                 "\nFirst start: created the admin account.\n  user:     {name}\n  password: {}\n\
@@ -155,6 +168,7 @@ pub(super) fn serve(
             shell_quote(&data.display().to_string())
         );
         print(&text);
+        tokio::spawn(reload_on_hangup(server.tls_reload()));
         server.run(shutdown_signal()).await;
         eprintln!("davgate: stopped");
         Ok(())
@@ -195,6 +209,33 @@ fn init_logging(format: davgate::LogFormat) {
             // Colours only on a terminal: `docker logs`, journald and fail2ban read plain text.
             let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
             builder.with_ansi(ansi).init()
+        }
+    }
+}
+
+/// The metrics token: the file's first line, which must not be empty.
+fn read_token(file: &std::path::Path) -> Result<davgate::Secret, Error> {
+    let context = || format!("cannot read the metrics token file {}", file.display());
+    let text = std::fs::read_to_string(file).map_err(|e| Error::io(context(), e))?;
+    let token = text.lines().next().unwrap_or("").trim();
+    if token.is_empty() {
+        let empty = std::io::Error::new(std::io::ErrorKind::InvalidData, "the file is empty");
+        return Err(Error::io(context(), empty));
+    }
+    Ok(davgate::Secret::new(token.to_string()))
+}
+
+/// On each SIGHUP, reads the TLS certificate and key again (a plain-HTTP server has none and
+/// says so). SIGHUP no longer ends the server: `systemctl reload` and certbot's deploy hooks
+/// send it to have a renewed certificate served without dropping a connection.
+async fn reload_on_hangup(tls: Option<davgate::TlsReload>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut hangup) = signal(SignalKind::hangup()) else { return };
+    while hangup.recv().await.is_some() {
+        match &tls {
+            // The outcome is logged by the reload itself.
+            Some(tls) => drop(tls.reload().await),
+            None => tracing::info!("SIGHUP: no TLS certificate to reload (serving plain HTTP)"),
         }
     }
 }

@@ -304,6 +304,13 @@ impl Mount {
         }
     }
 
+    /// Reads how many uploads (PUT, COPY) are in flight, server-wide, whenever it is called.
+    pub fn uploads_counter(&self) -> impl Fn() -> usize + Send + Sync + 'static {
+        let cap = self.limits.max_uploads.min(Semaphore::MAX_PERMITS);
+        let uploads = Arc::clone(&self.uploads);
+        move || cap.saturating_sub(uploads.available_permits())
+    }
+
     /// A permit for one more upload in flight, if the server-wide cap allows it.
     fn upload_slot(&self) -> Option<OwnedSemaphorePermit> {
         Arc::clone(&self.uploads).try_acquire_owned().ok()

@@ -10,6 +10,7 @@ pub mod client_addr;
 mod fragment;
 pub mod health;
 mod limits;
+pub mod metrics;
 pub mod prefix;
 pub mod response;
 mod router;
@@ -21,6 +22,7 @@ pub use limits::Limits;
 pub use prefix::{BadPublicUrl, PublicPrefix};
 pub use response::Body;
 pub use router::App;
+pub use tls::Certificates;
 
 /// The fragment guard, public only so that `fuzz/fuzz_targets/fragment.rs` can drive it through
 /// its real `AsyncRead`; not part of the embedding API.
@@ -96,6 +98,8 @@ const H2_PING_TIMEOUT: Duration = Duration::from_secs(20);
 pub struct Listener {
     tcp: TcpListener,
     tls: Option<TlsAcceptor>,
+    /// The pair the acceptor serves, to reload.
+    certificates: Option<Arc<Certificates>>,
     limits: Limits,
 }
 
@@ -106,9 +110,15 @@ impl Listener {
         tls: Option<(&Path, &Path)>,
         limits: Limits,
     ) -> Result<Self, Error> {
-        let tls = tls.map(|(cert, key)| tls::acceptor(cert, key)).transpose()?;
+        let certificates = tls.map(|(cert, key)| Certificates::load(cert, key)).transpose()?;
+        let tls = certificates.as_ref().map(Certificates::acceptor).transpose()?;
         let tcp = listen(addr).map_err(|source| Error::Bind { addr, source })?;
-        Ok(Self { tcp, tls, limits })
+        Ok(Self { tcp, tls, certificates, limits })
+    }
+
+    /// The certificate and key served, when serving HTTPS: reload them there.
+    pub fn certificates(&self) -> Option<Arc<Certificates>> {
+        self.certificates.clone()
     }
 
     /// The bound address (with the real port when 0 was asked for).
@@ -229,6 +239,7 @@ impl Connection {
     /// Serves the connection until it ends or the registry closes it.
     async fn run(self, stream: TcpStream, admitted: Admitted) {
         let tracker = Arc::clone(admitted.tracker());
+        let _open = self.app.metrics.connection_opened();
         let peer = self.peer;
         // Nothing is allocated for a connection (TLS state, hyper's buffers, the large future
         // that serves it, boxed) before its first byte: a socket that only sits there costs
@@ -250,6 +261,7 @@ impl Connection {
 
     async fn serve(self, stream: TcpStream, tracker: &Arc<Tracker>) {
         let Connection { app, builder, tls, watcher, peer, body_timeout } = self;
+        let stream = metrics::Counted::new(stream, app.metrics.clone());
         let verdict = Arc::new(Verdict::default());
         let context = Arc::new(Context {
             app,
@@ -359,13 +371,16 @@ impl Context {
         if self.verdict.treatment(n) != Treatment::Serve {
             res.headers_mut().insert(CONNECTION, HeaderValue::from_static("close"));
         }
+        let (status, elapsed) = (res.status().as_u16(), started.elapsed());
+        let inner = self.app.public.strip(&path).unwrap_or(&path);
+        self.app.metrics.request(metrics::surface(inner), &method, status, elapsed);
         let access = access_log::Access {
             client: client.addr,
             method: method.as_str(),
             path: &path,
-            status: res.status().as_u16(),
+            status,
             user: user.as_ref().map_or("-", |u| u.as_str()),
-            ms: started.elapsed().as_secs_f64() * 1000.0,
+            ms: elapsed.as_secs_f64() * 1000.0,
         };
         let probe =
             health::is_probe(&path) || self.app.public.strip(&path).is_some_and(health::is_probe);

@@ -33,6 +33,10 @@ pub struct App {
     pub public: PublicPrefix,
     /// How the access log is written.
     pub log_format: LogFormat,
+    /// What the server counts, for Prometheus.
+    pub metrics: crate::metrics::Metrics,
+    /// `/metrics` here, behind its bearer token (when one is set).
+    pub scrape: super::metrics::Guarded,
     /// Benchmark builds only: every `/dav/` request is this user's, unauthenticated.
     #[cfg(feature = "bench")]
     pub bench_bypass: Option<UserName>,
@@ -58,6 +62,9 @@ impl App {
         B::Error: std::error::Error + Send + Sync + 'static,
     {
         // Probes are answered at the server's own paths too: a balancer may ask it directly.
+        if let Some(res) = self.scrape.answer(req.method(), req.uri().path(), req.headers()) {
+            return (res, None);
+        }
         if let Some(res) = self.health.answer(req.method(), req.uri().path()).await {
             return (res, None);
         }
