@@ -51,7 +51,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the server: WebDAV under /dav/, the profile and admin pages and the JSON API at / (creates an 'admin' account on first start).
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Manage accounts.
     #[command(subcommand)]
     User(user::UserCommand),
@@ -130,7 +130,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
     let store = davgate::StoreLocation::parse(cli.store.as_deref(), &cli.data)?;
     let data = Target { dir: cli.data, store };
     match cli.command {
-        Command::Serve(args) => Ok(serve::serve(data.dir, data.store, args)?),
+        Command::Serve(args) => Ok(serve::serve(data.dir, data.store, *args)?),
         Command::User(cmd) => block_on(user::run(&data, cmd)),
         Command::AppPassword(cmd) => block_on(app_password::run(&data, cmd)),
         Command::Settings(cmd) => block_on(settings::run(&data, cmd)),
