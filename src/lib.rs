@@ -44,6 +44,7 @@ mod http;
 mod log_safe;
 mod metrics;
 mod node;
+mod secret;
 mod server;
 mod size;
 mod store;

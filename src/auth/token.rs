@@ -13,7 +13,6 @@
 
 use rand::rand_core::TryRng;
 use rand::rngs::SysRng;
-use std::fmt;
 
 use crate::store::{ALPHABET, AppPasswordId};
 
@@ -24,42 +23,7 @@ const CHECK_LEN: usize = 7;
 const BODY_LEN: usize = AppPasswordId::LEN + SECRET_LEN + CHECK_LEN;
 const GROUP: usize = 5;
 
-/// A secret string whose `Debug` and `Display` never show it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a secret: from here on it prints as `Secret(***)` in `Debug` and reaches text only
-    /// through [`Secret::expose`].
-    pub fn new(s: String) -> Self {
-        Self(s)
-    }
-    /// The secret itself: call only where it is hashed, verified, or shown once to its owner.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
-
-/// Serialised as the plain string: the admin socket and the API's creation answers must carry
-/// a new password to its owner once. Serialise a `Secret` only into such an answer, never into
-/// a log line.
-impl serde::Serialize for Secret {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.0)
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for Secret {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        <String as serde::Deserialize>::deserialize(d).map(Self)
-    }
-}
+pub use crate::secret::Secret;
 
 /// A freshly drawn app password.
 #[derive(Debug)]
@@ -106,8 +70,8 @@ pub fn generate() -> Result<Generated, rand::rngs::SysError> {
     let id = AppPasswordId::parse(id).expect("ten characters drawn from ALPHABET form an id");
     Ok(Generated {
         id,
-        secret: Secret(secret.to_string()),
-        password: Secret(format!("{PREFIX}-{}", groups.join("-"))),
+        secret: Secret::new(secret.to_string()),
+        password: Secret::new(format!("{PREFIX}-{}", groups.join("-"))),
     })
 }
 
@@ -118,7 +82,7 @@ pub fn primary_password() -> Result<Secret, rand::rngs::SysError> {
     let chars: Vec<u8> = bytes.iter().map(|&b| symbol(b.into())).collect();
     let groups: Vec<&str> =
         chars.chunks(GROUP).map(|g| std::str::from_utf8(g).unwrap_or_default()).collect();
-    Ok(Secret(groups.join("-")))
+    Ok(Secret::new(groups.join("-")))
 }
 
 /// Parses what a client sent as a password. Cheap: no hashing.
@@ -151,7 +115,7 @@ pub fn parse(input: &str) -> Result<Presented, TokenError> {
     let (id, secret) = payload.split_at(AppPasswordId::LEN);
     Ok(Presented {
         id: AppPasswordId::parse(id).map_err(|_| TokenError::Shape)?,
-        secret: Secret(secret.to_string()),
+        secret: Secret::new(secret.to_string()),
     })
 }
 

@@ -29,7 +29,7 @@ pub struct MetricsOptions {
     /// A listener of its own: plain HTTP, `/metrics` only, no token.
     pub listen: Option<std::net::SocketAddr>,
     /// On the main listener, to requests bearing this token (`Authorization: Bearer`).
-    pub token: Option<crate::auth::token::Secret>,
+    pub token: Option<crate::secret::Secret>,
 }
 
 /// Which part of the server answered a request: a label of the request series.
