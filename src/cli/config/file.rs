@@ -16,8 +16,8 @@ use toml::{Spanned, Value};
 /// Permission bits that let group or others read a file.
 const OTHERS: u32 = 0o077;
 
-/// One `key = value` of the file, resolved to its key.
-#[derive(Debug, Clone)]
+/// One `key = value` of the file, resolved to its key (its `Debug` masks secrets).
+#[derive(Clone)]
 pub(super) struct Entry {
     /// The key it sets.
     pub key: Key,
@@ -38,6 +38,19 @@ pub(super) struct ConfigFile {
     pub path: PathBuf,
     /// Its entries, in file order.
     pub entries: Vec<Entry>,
+}
+
+impl std::fmt::Debug for Entry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let shown: Vec<String> =
+            self.values.iter().map(|v| secret::masked(&self.key.name, v)).collect();
+        f.debug_struct("Entry")
+            .field("key", &self.key.name)
+            .field("values", &shown)
+            .field("at", &self.at)
+            .field("secret_file", &self.secret_file)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ConfigFile {
@@ -200,4 +213,22 @@ fn mode(path: &Path) -> Result<u32, ConfigError> {
     std::fs::metadata(path)
         .map(|m| m.permissions().mode())
         .map_err(|source| ConfigError::Read { file: path.to_path_buf(), source })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn an_entrys_debug_masks_a_secret() {
+        let keys = super::super::keys::keys(&crate::cli::Cli::command());
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("davgate.toml");
+        std::fs::write(&path, "store = \"postgres://u:hunter2@h/db\"\n").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let file = read(&path, true, &keys).unwrap();
+        let debug = format!("{file:?}");
+        assert!(!debug.contains("hunter2") && debug.contains("u:****@h"), "{debug}");
+    }
 }
