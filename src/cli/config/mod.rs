@@ -134,18 +134,21 @@ fn parse_alone(base: &Command, key: &Key, value: &str) -> Result<(), clap::Error
     if about_value && ours { Err(e) } else { Ok(()) }
 }
 
-/// `base` with the file's values as the defaults of their flags.
+/// `base` with the file's values as the defaults of their flags (a secret's default is kept
+/// out of `--help`).
 fn with_defaults(base: Command, file: Option<&ConfigFile>) -> Command {
     let entries = file.map(|f| f.entries.as_slice()).unwrap_or_default();
     entries.iter().fold(base, |command, entry| {
         let key = &entry.key;
-        let values = entry.values.clone();
+        let (values, secret) = (entry.values.clone(), key.is_secret());
+        let set = move |a: clap::Arg| {
+            let hide = secret || a.is_hide_default_value_set();
+            a.default_values(values).hide_default_value(hide)
+        };
         let id = key.arg.get_id().clone();
         match key.scope {
-            Scope::Global => command.mut_arg(id, |a| a.default_values(values)),
-            Scope::Serve => {
-                command.mut_subcommand("serve", |s| s.mut_arg(id, |a| a.default_values(values)))
-            }
+            Scope::Global => command.mut_arg(id, set),
+            Scope::Serve => command.mut_subcommand("serve", |s| s.mut_arg(id, set)),
         }
     })
 }
