@@ -6,7 +6,7 @@ use clap::parser::ValueSource;
 use std::path::PathBuf;
 
 use super::keys::{Key, Scope};
-use super::{Loaded, refused, secret, together};
+use super::{Loaded, secret, together};
 use crate::cli::CliError;
 use crate::cli::output::print;
 
@@ -48,8 +48,7 @@ fn check(loaded: &Loaded) -> Result<(), CliError> {
     })?;
     let serve = serve.subcommand_matches("serve").cloned().unwrap_or_default();
     if let Some(file) = &loaded.file {
-        together(&loaded.keys, file, &loaded.matches, &serve)
-            .map_err(|reason| refused(file, reason))?;
+        together(&loaded.keys, file, &loaded.matches, &serve)?;
     }
     let mut text = match &loaded.file {
         Some(file) => format!("# config file: {}\n", file.path.display()),

@@ -60,7 +60,7 @@ pub(super) fn load(args: Vec<OsString>) -> Result<(super::Cli, Loaded), ConfigEr
     let command = with_defaults(base, file.as_ref());
     let matches = command.clone().get_matches_from(args);
     if let (Some(file), Some(serve)) = (&file, matches.subcommand_matches("serve")) {
-        together(&keys, file, &matches, serve).map_err(|reason| refused(file, reason))?;
+        together(&keys, file, &matches, serve)?;
     }
     let cli = super::Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     Ok((cli, Loaded { file, keys, command, matches }))
@@ -161,7 +161,7 @@ fn together(
     file: &ConfigFile,
     root: &ArgMatches,
     serve: &ArgMatches,
-) -> Result<(), String> {
+) -> Result<(), ConfigError> {
     let mut argv: Vec<OsString> = vec!["davgate".into()];
     let mut serve_argv: Vec<OsString> = vec!["serve".into()];
     for key in keys {
@@ -189,13 +189,8 @@ fn together(
     argv.extend(serve_argv);
     match super::Cli::command().try_get_matches_from(argv) {
         Ok(_) => Ok(()),
-        Err(e) => Err(first_lines(&e)),
+        Err(e) => Err(ConfigError::Together { file: file.path.clone(), reason: first_lines(&e) }),
     }
-}
-
-/// The refusal for `reason`, naming the file.
-fn refused(file: &ConfigFile, reason: String) -> ConfigError {
-    ConfigError::Together { file: file.path.clone(), reason }
 }
 
 /// clap's message without its `error: ` prefix and usage hint, on one line.
