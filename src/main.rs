@@ -1,14 +1,13 @@
-//! The `davgate` binary: parse the command line, run one command, print one clear line on error.
+//! The `davgate` binary: read the config file and the command line, run one command, print one
+//! clear line on error.
 
 mod cli;
 
-use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
     return_large_blocks_to_the_system();
-    let args = cli::Cli::parse();
-    match cli::run(args) {
+    match cli::start(std::env::args_os().collect()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("davgate: {e}");

@@ -1,13 +1,15 @@
 //! Command-line interface: `serve`, `user`, `app-password`, `settings`, `status`, `store`,
-//! `backup`, `restore`.
+//! `backup`, `restore`, `config`.
 //!
 //! One file per job: the server ([`serve`]), each group of admin commands, and what they print
 //! ([`output`]). Admin commands reach the operations through a [`davgate::Client`] (the running
 //! server's socket, or the store itself) and print their typed results; every refusal or failure
-//! becomes one [`CliError`] line and a non-zero exit.
+//! becomes one [`CliError`] line and a non-zero exit. The options may also come from a TOML
+//! file ([`config`]), read before the command line is parsed.
 
 mod app_password;
 mod backup;
+mod config;
 mod output;
 mod serve;
 mod settings;
@@ -15,6 +17,7 @@ mod store;
 mod user;
 
 use clap::{Parser, Subcommand};
+use std::ffi::OsString;
 use std::io::BufRead;
 use std::path::PathBuf;
 
@@ -28,8 +31,12 @@ use davgate::UserName;
 /// Basic auth, so each application gets its own app password. Only app passwords open
 /// /dav/; the account's own password never does.
 #[derive(Debug, Parser)]
-#[command(name = "davgate", version, propagate_version = true)]
+#[command(name = "davgate", version, propagate_version = true, after_help = config::HELP)]
 pub struct Cli {
+    /// TOML config file: every option is also a key (default: <data>/davgate.toml when it
+    /// exists). Flags and the environment win over it.
+    #[arg(long, global = true, env = "DAVGATE_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
     /// Data directory: the store (davgate.redb) and each user's files (files/<user>/).
     #[arg(
         long,
@@ -51,6 +58,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the server: WebDAV under /dav/, the profile and admin pages and the JSON API at / (creates an 'admin' account on first start).
+    #[command(after_help = config::HELP)]
     Serve(Box<serve::ServeArgs>),
     /// Manage accounts.
     #[command(subcommand)]
@@ -70,6 +78,9 @@ enum Command {
     /// Put a backup written by `davgate backup` back as the store of a stopped server (the
     /// replaced store is kept beside it as davgate.redb.before-restore-<time>).
     Restore(backup::RestoreArgs),
+    /// Check the config file and show the effective configuration, or list every key.
+    #[command(subcommand, after_help = config::HELP)]
+    Config(config::ConfigCommand),
     /// Show what the running server is doing (verifications, cache, throttled clients).
     Status {
         /// Print JSON.
@@ -102,6 +113,9 @@ pub enum CliError {
     /// `restore` was refused or failed (the store is as it was).
     #[error(transparent)]
     Restore(#[from] davgate::RestoreError),
+    /// The config file was refused (exit 2, as for a bad flag).
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
     /// A listing could not be written as JSON.
     #[error("cannot write the answer as JSON: {0}")]
     Json(#[from] serde_json::Error),
@@ -116,17 +130,25 @@ pub enum CliError {
 }
 
 impl CliError {
-    /// The process exit code: 1 for anything refused or failed (clap uses 2 for usage errors).
+    /// The process exit code: 1 for anything refused or failed, 2 for a refused config file
+    /// (as clap for a bad flag).
     pub fn exit_code(&self) -> i32 {
         match self {
             CliError::Server(e) => e.exit_code(),
+            CliError::Config(_) => 2,
             _ => 1,
         }
     }
 }
 
+/// Reads the config file, parses the command line `args` over it and runs the command.
+pub fn start(args: Vec<OsString>) -> Result<(), CliError> {
+    let (cli, loaded) = config::load(args)?;
+    run(cli, &loaded)
+}
+
 /// Runs the parsed command.
-pub fn run(cli: Cli) -> Result<(), CliError> {
+fn run(cli: Cli, loaded: &config::Loaded) -> Result<(), CliError> {
     let store = davgate::StoreLocation::parse(cli.store.as_deref(), &cli.data)?;
     let data = Target { dir: cli.data, store };
     match cli.command {
@@ -138,6 +160,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Store(cmd) => block_on(store::run(cmd)),
         Command::Backup(args) => block_on(backup::backup(&data, args)),
         Command::Restore(args) => block_on(backup::restore(&data, args)),
+        Command::Config(cmd) => config::run(cmd, loaded),
     }
 }
 

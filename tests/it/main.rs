@@ -15,6 +15,7 @@ mod cli;
 mod clients;
 mod clock;
 mod cluster;
+mod config;
 mod connections;
 mod content;
 mod fail2ban;
