@@ -197,7 +197,6 @@ impl Server {
             Some(addr) => Some(MetricsListener::bind(addr).await?),
             None => None,
         };
-        #[cfg(feature = "bench")]
         let app = Arc::new(App {
             gate,
             mount,
@@ -208,19 +207,8 @@ impl Server {
             log_format: options.log_format,
             metrics: metrics.clone(),
             scrape,
+            #[cfg(feature = "bench")]
             bench_bypass: options.bench_bypass_user.clone(),
-        });
-        #[cfg(not(feature = "bench"))]
-        let app = Arc::new(App {
-            gate,
-            mount,
-            web,
-            health,
-            proxies: options.trusted_proxies.clone(),
-            public,
-            log_format: options.log_format,
-            metrics: metrics.clone(),
-            scrape,
         });
         let channel = AdminChannel::open(&data, &admin).map_err(|e| {
             Error::io(format!("cannot open the admin socket in {}", data.display()), e)
