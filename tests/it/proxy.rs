@@ -161,6 +161,19 @@ fn client() -> Client {
     Client::builder().redirect(Policy::none()).timeout(Duration::from_secs(900)).build().unwrap()
 }
 
+/// Signs the admin in through the page at `base`, claiming `X-Forwarded-Proto: https`; returns
+/// the session cookie the 303 sets.
+fn https_sign_in_cookie(base: &str, admin: &str) -> String {
+    let res = client()
+        .post(format!("{base}/login"))
+        .header("X-Forwarded-Proto", "https")
+        .form(&[("user", "admin"), ("password", admin)])
+        .send()
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 303);
+    res.headers()["set-cookie"].to_str().unwrap().to_string()
+}
+
 /// PROPFIND Depth 0 on `url` as alice, from the client `forwarded_for` says.
 fn propfind_from(url: &str, password: &str, forwarded_for: &str) -> u16 {
     let res = client()
@@ -290,14 +303,7 @@ fn forwarding_headers_from_an_untrusted_peer_are_ignored() {
     assert!(!log.contains("203.0.113.") && !log.contains("198.51.100.7"), "{log}");
     // Nor does a claimed https make the sign-in cookie Secure.
     let admin = first_admin_password(&server);
-    let res = client()
-        .post(format!("{}/login", server.base))
-        .header("X-Forwarded-Proto", "https")
-        .form(&[("user", "admin"), ("password", admin.as_str())])
-        .send()
-        .unwrap();
-    assert_eq!(res.status().as_u16(), 303);
-    let cookie = res.headers()["set-cookie"].to_str().unwrap();
+    let cookie = https_sign_in_cookie(&server.base, &admin);
     assert!(!cookie.contains("Secure"), "{cookie}");
 }
 
@@ -307,24 +313,10 @@ fn a_trusted_proxy_saying_https_makes_the_cookies_secure() {
     let admin = first_admin_password(&server);
     // nginx overwrites X-Forwarded-Proto with its own scheme (http), so the claim is davgate's
     // own test of the header: sent to davgate by its trusted peer (a client on 127.0.0.1).
-    let res = client()
-        .post(format!("{}/login", server.base))
-        .header("X-Forwarded-Proto", "https")
-        .form(&[("user", "admin"), ("password", admin.as_str())])
-        .send()
-        .unwrap();
-    assert_eq!(res.status().as_u16(), 303);
-    let cookie = res.headers()["set-cookie"].to_str().unwrap();
+    let cookie = https_sign_in_cookie(&server.base, &admin);
     assert!(cookie.contains("; Secure"), "{cookie}");
     // Through nginx on plain http: not Secure (the browser would drop it).
-    let res = client()
-        .post(format!("{}/login", nginx.base))
-        .header("X-Forwarded-Proto", "https")
-        .form(&[("user", "admin"), ("password", admin.as_str())])
-        .send()
-        .unwrap();
-    assert_eq!(res.status().as_u16(), 303);
-    let cookie = res.headers()["set-cookie"].to_str().unwrap();
+    let cookie = https_sign_in_cookie(&nginx.base, &admin);
     assert!(!cookie.contains("Secure"), "{cookie}");
 }
 
