@@ -4,7 +4,9 @@
 //! Run it with `cargo run --example embedded`, then for instance:
 //! `curl -u alice:<printed password> -T README.md http://127.0.0.1:<port>/dav/README.md`
 
-use davgate::{AppPasswordName, NewPassword, Role, Server, ServerOptions, UserName};
+use davgate::{
+    AppPasswordName, AppPasswordSpec, NewPassword, Role, Server, ServerOptions, UserName,
+};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -17,7 +19,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let alice = UserName::parse("alice")?;
     server.admin().add_user(&alice, Role::User, NewPassword::Generate).await?;
     let name = AppPasswordName::parse("example")?;
-    let created = server.admin().create_app_password(&alice, &name).await?;
+    let created = server.admin().create_app_password(&alice, &AppPasswordSpec::named(name)).await?;
     println!("WebDAV at http://{}/dav/", server.local_addr());
     println!("user alice, app password {}", created.password.expose());
     println!("data in {}; Ctrl-C to stop", data.display());

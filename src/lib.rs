@@ -16,13 +16,13 @@
 //!
 //! ```no_run
 //! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
-//! use davgate::{AppPasswordName, Server, ServerOptions, UserName};
+//! use davgate::{AppPasswordName, AppPasswordSpec, Server, ServerOptions, UserName};
 //!
 //! let server = Server::start(ServerOptions::new("/var/lib/davgate")).await?;
 //! let alice = UserName::parse("alice")?;
 //! let created = server
 //!     .admin()
-//!     .create_app_password(&alice, &AppPasswordName::parse("rclone on the NAS")?)
+//!     .create_app_password(&alice, &AppPasswordSpec::named(AppPasswordName::parse("rclone on the NAS")?))
 //!     .await?;
 //! println!("shown once: {}", created.password.expose());
 //! server.run(std::future::pending()).await;
@@ -52,15 +52,15 @@ mod web;
 
 pub use admin::homes::default_files_root;
 pub use admin::{
-    Admin, AppPasswordView, Audit, Client, CreatedAppPassword, Include, MIN_PASSWORD_LEN,
-    NewPassword, OpError, PasswordChanged, ServerStatus, SettingValues, UserCreated, UserRemoved,
-    UserView,
+    Admin, AppPasswordSpec, AppPasswordView, Audit, Client, CreatedAppPassword, Include,
+    MIN_PASSWORD_LEN, NewPassword, OpError, PasswordChanged, ServerStatus, SettingValues,
+    UserCreated, UserRemoved, UserView,
 };
 pub use auth::GateOptions;
 pub use auth::token::Secret;
 pub use clock::{Clock, ManualClock};
 pub use dav::limits::{DEFAULT_MAX_DEPTH, DEFAULT_MAX_UPLOADS, DavLimits};
-pub use duration::HumanDuration;
+pub use duration::{DurationError, HumanDuration};
 pub use error::Error;
 pub use http::{
     BadLogFormat, BadNetwork, BadPublicUrl, Error as HttpError, Limits, LogFormat, PublicPrefix,
@@ -72,9 +72,9 @@ pub use server::TlsReload;
 pub use server::{FIRST_ADMIN, Server, ServerOptions};
 pub use size::{HumanSize, SizeError};
 pub use store::{
-    AppPasswordId, AppPasswordName, AppPasswordStatus, Error as StoreError,
-    Location as StoreLocation, LocationError as StoreLocationError, NameError, Role, SettingKey,
-    UserName,
+    Access, AppPasswordId, AppPasswordName, AppPasswordStatus, Error as StoreError, Lifetime,
+    Location as StoreLocation, LocationError as StoreLocationError, NameError, Role, Scope,
+    ScopeError, ScopeFolder, SettingKey, UserName,
 };
 /// `davgate backup` and `restore`: a consistent copy of the embedded store, and putting one
 /// back on a stopped server.

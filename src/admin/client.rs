@@ -12,16 +12,14 @@ use super::OpError;
 use super::operations::{Admin, Include, NewPassword};
 use super::socket::{self, Connection};
 use super::views::{
-    AppPasswordView, CreatedAppPassword, PasswordChanged, ServerStatus, SettingValues, UserCreated,
-    UserRemoved, UserView,
+    AppPasswordSpec, AppPasswordView, CreatedAppPassword, PasswordChanged, ServerStatus,
+    SettingValues, UserCreated, UserRemoved, UserView,
 };
 use super::wire::{Reply, Request};
 use crate::auth::token::Secret;
 use crate::auth::verify::Hasher;
 use crate::clock::Clock;
-use crate::store::{
-    self, AppPasswordId, AppPasswordName, BackupSummary, Role, SettingKey, Store, UserName,
-};
+use crate::store::{self, AppPasswordId, BackupSummary, Role, SettingKey, Store, UserName};
 
 /// The admin operations as the CLI reaches them.
 pub struct Client(Link);
@@ -208,13 +206,13 @@ impl Client {
     pub async fn create_app_password(
         &self,
         owner: &UserName,
-        name: &AppPasswordName,
+        spec: &AppPasswordSpec,
     ) -> Result<CreatedAppPassword, OpError> {
         let server = match &self.0 {
-            Link::Store(admin) => return admin.create_app_password(owner, name).await,
+            Link::Store(admin) => return admin.create_app_password(owner, spec).await,
             Link::Server(server) => server,
         };
-        let request = Request::AppPasswordCreate { user: owner.clone(), name: name.clone() };
+        let request = Request::AppPasswordCreate { user: owner.clone(), spec: spec.clone() };
         match server.call(&request).await? {
             Reply::AppPasswordCreated(created) => Ok(created),
             other => Err(unexpected("app-password create", &other)),

@@ -47,6 +47,15 @@ pub enum OpError {
     /// The user already has an active app password of that name.
     #[error("{0}")]
     DuplicateAppPasswordName(String),
+    /// The asked lifetime is over `app_credentials_max_ttl`, or `never` where a maximum is set.
+    #[error("{0}")]
+    InvalidLifetime(String),
+    /// A scope that does not parse (a folder with `..`, a network that is not one).
+    #[error("{0}")]
+    InvalidScope(String),
+    /// The user already holds `app_credentials_max_per_user` live app passwords.
+    #[error("{0}")]
+    TooManyAppPasswords(String),
     /// Removing or disabling the account would leave no enabled admin.
     #[error("{0}")]
     LastAdmin(String),
@@ -93,6 +102,9 @@ impl OpError {
             OpError::UserExists(_) => "user_exists",
             OpError::UnknownAppPassword(_) => "unknown_app_password",
             OpError::DuplicateAppPasswordName(_) => "duplicate_app_password_name",
+            OpError::InvalidLifetime(_) => "invalid_lifetime",
+            OpError::InvalidScope(_) => "invalid_scope",
+            OpError::TooManyAppPasswords(_) => "too_many_app_passwords",
             OpError::LastAdmin(_) => "last_admin",
             OpError::HomeNotMoved(_) => "home_not_moved",
             OpError::NoServer(_) => "no_server",
@@ -119,6 +131,9 @@ impl OpError {
             "user_exists" => OpError::UserExists(message),
             "unknown_app_password" => OpError::UnknownAppPassword(message),
             "duplicate_app_password_name" => OpError::DuplicateAppPasswordName(message),
+            "invalid_lifetime" => OpError::InvalidLifetime(message),
+            "invalid_scope" => OpError::InvalidScope(message),
+            "too_many_app_passwords" => OpError::TooManyAppPasswords(message),
             "last_admin" => OpError::LastAdmin(message),
             "home_not_moved" => OpError::HomeNotMoved(message),
             "no_server" => OpError::NoServer(message),
@@ -162,6 +177,18 @@ impl From<NameError> for OpError {
     }
 }
 
+impl From<store::LifetimeError> for OpError {
+    fn from(e: store::LifetimeError) -> Self {
+        OpError::InvalidLifetime(e.to_string())
+    }
+}
+
+impl From<store::ScopeError> for OpError {
+    fn from(e: store::ScopeError) -> Self {
+        OpError::InvalidScope(e.to_string())
+    }
+}
+
 impl From<SettingError> for OpError {
     fn from(e: SettingError) -> Self {
         match e {
@@ -182,6 +209,7 @@ impl From<store::Error> for OpError {
             S::UserExists(_) => OpError::UserExists(message),
             S::UnknownAppPassword { .. } => OpError::UnknownAppPassword(message),
             S::DuplicateName { .. } => OpError::DuplicateAppPasswordName(message),
+            S::TooManyAppPasswords { .. } => OpError::TooManyAppPasswords(message),
             S::LastAdmin(_) => OpError::LastAdmin(message),
             _ => OpError::Internal(message),
         }
@@ -236,6 +264,9 @@ mod tests {
             OpError::UserExists(m()),
             OpError::UnknownAppPassword(m()),
             OpError::DuplicateAppPasswordName(m()),
+            OpError::InvalidLifetime(m()),
+            OpError::InvalidScope(m()),
+            OpError::TooManyAppPasswords(m()),
             OpError::LastAdmin(m()),
             OpError::HomeNotMoved(m()),
             OpError::NoServer(m()),

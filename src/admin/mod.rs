@@ -21,8 +21,8 @@ pub use client::Client;
 pub use error::OpError;
 pub use operations::{Admin, Audit, Include, NewPassword};
 pub use views::{
-    AppPasswordView, CreatedAppPassword, PasswordChanged, ServerStatus, SettingValues, UserCreated,
-    UserRemoved, UserView,
+    AppPasswordSpec, AppPasswordView, CreatedAppPassword, PasswordChanged, ServerStatus,
+    SettingValues, UserCreated, UserRemoved, UserView,
 };
 
 /// Shortest primary password accepted from a person.

@@ -9,8 +9,8 @@
 use std::sync::Arc;
 
 use super::views::{
-    AppPasswordView, CreatedAppPassword, PasswordChanged, ServerStatus, SettingValues, UserCreated,
-    UserRemoved, UserView,
+    AppPasswordSpec, AppPasswordView, CreatedAppPassword, PasswordChanged, ServerStatus,
+    SettingValues, UserCreated, UserRemoved, UserView,
 };
 use super::{MIN_PASSWORD_LEN, OpError, homes};
 use crate::auth::token::{self, Secret};
@@ -18,8 +18,8 @@ use crate::auth::verify::Hasher;
 use crate::clock::Clock;
 use crate::log_safe::escaped;
 use crate::store::{
-    self, AppPasswordId, AppPasswordName, AppPasswordStatus, BackupSummary, NewAppPassword, Role,
-    SettingKey, Store, UserName,
+    self, AppPasswordId, AppPasswordStatus, BackupSummary, NewAppPassword, Role, SettingKey, Store,
+    UserName,
 };
 
 /// The password a new account or a password change gets.
@@ -201,12 +201,15 @@ impl Admin {
         Ok(PasswordChanged { name: name.clone(), generated_password: generated })
     }
 
-    /// Creates an app password for `owner`: the only answer that ever holds its secret.
+    /// Creates an app password for `owner` as `spec` asks, its lifetime checked against
+    /// `app_credentials_max_ttl`: the only answer that ever holds its secret.
     pub async fn create_app_password(
         &self,
         owner: &UserName,
-        name: &AppPasswordName,
+        spec: &AppPasswordSpec,
     ) -> Result<CreatedAppPassword, OpError> {
+        let now = self.clock.now();
+        let expires_at = self.store.settings().expiry_for(spec.lifetime, now)?;
         // Ids are 50 random bits; a collision is astronomically rare, but handled.
         let record = loop {
             let generated = token::generate()?;
@@ -214,10 +217,12 @@ impl Admin {
             let new = NewAppPassword {
                 id: generated.id,
                 owner: owner.clone(),
-                name: name.to_string(),
+                name: spec.name.to_string(),
                 secret_hash,
+                expires_at,
+                scope: spec.scope.clone(),
             };
-            match self.store.create_app_password(new, self.clock.now()).await {
+            match self.store.create_app_password(new, now).await {
                 Ok(record) => break CreatedAppPassword::new(&record, generated.password),
                 Err(store::Error::IdTaken) => continue,
                 Err(e) => return Err(e.into()),
@@ -236,10 +241,13 @@ impl Admin {
         let list = self.store.app_passwords(owner).await?;
         self.record(Kind::Read, || "app-password list".into());
         let now = self.clock.now();
+        let policy = self.store.settings().use_policy();
         Ok(list
             .iter()
-            .filter(|p| include == Include::All || p.status(now) == AppPasswordStatus::Active)
-            .map(|p| AppPasswordView::new(p, now))
+            .filter(|p| {
+                include == Include::All || p.status(now, &policy) == AppPasswordStatus::Active
+            })
+            .map(|p| AppPasswordView::new(p, now, &policy))
             .collect())
     }
 

@@ -5,7 +5,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::token::Secret;
-use crate::store::{AppPassword, AppPasswordStatus, Role, SettingKey, Settings, User, UserName};
+use crate::store::{
+    Access, AppPassword, AppPasswordName, AppPasswordStatus, Lifetime, Role, Scope, SettingKey,
+    Settings, UsePolicy, User, UserName,
+};
 
 /// An account as listed.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -39,6 +42,31 @@ impl From<&User> for UserView {
     }
 }
 
+/// What a creation asks for. The scope is fixed for the password's life: another scope is
+/// another password.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AppPasswordSpec {
+    /// What its owner calls it.
+    pub name: AppPasswordName,
+    /// How long it lives, within `app_credentials_max_ttl`.
+    #[serde(default = "default_lifetime")]
+    pub lifetime: Lifetime,
+    /// What it may reach and do.
+    #[serde(default)]
+    pub scope: Scope,
+}
+
+fn default_lifetime() -> Lifetime {
+    Lifetime::Default
+}
+
+impl AppPasswordSpec {
+    /// An unscoped password of the default lifetime: the whole home, read-write, anywhere.
+    pub fn named(name: AppPasswordName) -> Self {
+        Self { name, lifetime: Lifetime::Default, scope: Scope::default() }
+    }
+}
+
 /// An app password as listed: never its secret or hash.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AppPasswordView {
@@ -54,22 +82,31 @@ pub struct AppPasswordView {
     pub user_agent: Option<String>,
     /// When it was created.
     pub created_at: DateTime<Utc>,
-    /// When it stops opening WebDAV (creation plus the `app_credentials_ttl` then in force).
-    pub expires_at: DateTime<Utc>,
+    /// When it stops opening WebDAV (creation plus the lifetime chosen); null: never.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// What it may do: `read_write`, `read_only` or `upload_only`.
+    #[serde(default)]
+    pub access: Access,
+    /// The folder of the home it is confined to (`/Projects`); null: the whole home.
+    #[serde(default)]
+    pub folder: Option<String>,
+    /// The networks it may be used from; empty: anywhere.
+    #[serde(default)]
+    pub allow_from: Vec<String>,
     /// First successful use.
     pub first_used_at: Option<DateTime<Utc>>,
     /// Last successful use (to the minute).
     pub last_used_at: Option<DateTime<Utc>>,
     /// When its owner or an admin revoked it; revoked ones are kept for the listing's history.
     pub revoked_at: Option<DateTime<Utc>>,
-    /// Whether it still opens anything, as of the listing; written `"active"`, `"expired"` or
-    /// `"revoked"`.
+    /// Whether it still opens anything, as of the listing: `active`, `expired`,
+    /// `expired_unused`, `expired_never_used` or `revoked`.
     pub status: AppPasswordStatus,
 }
 
 impl AppPasswordView {
-    /// The view of `p` as of `now`.
-    pub fn new(p: &AppPassword, now: DateTime<Utc>) -> Self {
+    /// The view of `p` as of `now`, under the admin's use `policy`.
+    pub fn new(p: &AppPassword, now: DateTime<Utc>, policy: &UsePolicy) -> Self {
         Self {
             id: p.id.to_string(),
             user: p.owner.to_string(),
@@ -78,10 +115,13 @@ impl AppPasswordView {
             user_agent: p.user_agent.clone(),
             created_at: p.created_at,
             expires_at: p.expires_at,
+            access: p.scope.access,
+            folder: p.scope.folder.as_ref().map(ToString::to_string),
+            allow_from: p.scope.allow_from.iter().map(ToString::to_string).collect(),
             first_used_at: p.first_used_at,
             last_used_at: p.last_used_at,
             revoked_at: p.revoked_at,
-            status: p.status(now),
+            status: p.status(now, policy),
         }
     }
 }
@@ -109,8 +149,11 @@ pub struct CreatedAppPassword {
     pub name: String,
     /// The whole password, shown once: only its argon2id hash is kept.
     pub password: Secret,
-    /// When it stops opening WebDAV.
-    pub expires_at: DateTime<Utc>,
+    /// When it stops opening WebDAV; null: never.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// What it may reach and do, as it was made.
+    #[serde(default)]
+    pub scope: Scope,
 }
 
 impl CreatedAppPassword {
@@ -122,6 +165,7 @@ impl CreatedAppPassword {
             name: record.name.clone(),
             password,
             expires_at: record.expires_at,
+            scope: record.scope.clone(),
         }
     }
 }
@@ -203,7 +247,8 @@ mod tests {
             user: "alice".into(),
             name: "laptop".into(),
             password: Secret::new(SECRET.into()),
-            expires_at: Utc::now(),
+            expires_at: Some(Utc::now()),
+            scope: Scope::default(),
         };
         let user_created = UserCreated { user: user(), generated_password: secret() };
         let name = UserName::parse("alice").unwrap();
@@ -228,6 +273,8 @@ mod tests {
         for (status, word) in [
             (AppPasswordStatus::Active, "active"),
             (AppPasswordStatus::Expired, "expired"),
+            (AppPasswordStatus::ExpiredUnused, "expired_unused"),
+            (AppPasswordStatus::ExpiredNeverUsed, "expired_never_used"),
             (AppPasswordStatus::Revoked, "revoked"),
         ] {
             let view = AppPasswordView {
@@ -237,7 +284,10 @@ mod tests {
                 access_method: None,
                 user_agent: None,
                 created_at: Utc::now(),
-                expires_at: Utc::now(),
+                expires_at: Some(Utc::now()),
+                access: Access::ReadOnly,
+                folder: Some("/Projects".into()),
+                allow_from: vec!["10.0.0.0/8".into()],
                 first_used_at: None,
                 last_used_at: None,
                 revoked_at: None,

@@ -10,11 +10,11 @@ use serde::{Deserialize, Serialize};
 use super::OpError;
 use super::operations::{Admin, Include, NewPassword};
 use super::views::{
-    AppPasswordView, CreatedAppPassword, PasswordChanged, ServerStatus, SettingValues, UserCreated,
-    UserRemoved, UserView,
+    AppPasswordSpec, AppPasswordView, CreatedAppPassword, PasswordChanged, ServerStatus,
+    SettingValues, UserCreated, UserRemoved, UserView,
 };
 use crate::auth::token::Secret;
-use crate::store::{AppPasswordId, AppPasswordName, BackupSummary, Role, SettingKey, UserName};
+use crate::store::{AppPasswordId, BackupSummary, Role, SettingKey, UserName};
 
 /// One admin operation and its arguments, already validated by the sender (the names are
 /// parsed again on arrival).
@@ -36,7 +36,7 @@ pub(crate) enum Request {
     /// [`Admin::set_password`]; no password: davgate draws one.
     UserPasswd { name: UserName, password: Option<Secret> },
     /// [`Admin::create_app_password`].
-    AppPasswordCreate { user: UserName, name: AppPasswordName },
+    AppPasswordCreate { user: UserName, spec: AppPasswordSpec },
     /// [`Admin::app_passwords`]; `all` includes revoked and expired ones.
     AppPasswordList { user: Option<UserName>, all: bool },
     /// [`Admin::revoke_app_password`].
@@ -147,8 +147,8 @@ pub(crate) async fn answer(admin: &Admin, request: Request) -> Result<Reply, OpE
         Request::UserPasswd { name, password } => {
             Reply::PasswordChanged(admin.set_password(&name, new_password(password)).await?)
         }
-        Request::AppPasswordCreate { user, name } => {
-            Reply::AppPasswordCreated(admin.create_app_password(&user, &name).await?)
+        Request::AppPasswordCreate { user, spec } => {
+            Reply::AppPasswordCreated(admin.create_app_password(&user, &spec).await?)
         }
         Request::AppPasswordList { user, all } => {
             let include = if all { Include::All } else { Include::Active };

@@ -37,8 +37,8 @@ pub struct CacheEntry {
     pub id: AppPasswordId,
     /// Its owner, who is the authenticated user.
     pub user: UserName,
-    /// Its expiry; checked on every hit.
-    pub expires_at: DateTime<Utc>,
+    /// Its expiry (None: never); checked on every hit.
+    pub expires_at: Option<DateTime<Utc>>,
     /// The hash it matched, to recognise the very same record on a re-check.
     pub secret_hash: String,
     generation: AtomicU64,
@@ -50,7 +50,7 @@ impl CacheEntry {
     pub fn new(
         id: AppPasswordId,
         user: UserName,
-        expires_at: DateTime<Utc>,
+        expires_at: Option<DateTime<Utc>>,
         secret_hash: String,
         generation: Generation,
         now: DateTime<Utc>,
@@ -174,7 +174,7 @@ mod tests {
         CacheEntry::new(
             id,
             user,
-            now + chrono::Duration::days(1),
+            Some(now + chrono::Duration::days(1)),
             "hash".into(),
             Generation::default(),
             now,

@@ -436,7 +436,10 @@ impl Gate {
     async fn confirm_cached(&self, entry: &CacheEntry, now: DateTime<Utc>) -> Outcome {
         let generation = self.store.generation();
         let trusted = self.store.cache_trusted();
-        if entry.generation() != generation || !trusted || now >= entry.expires_at {
+        if entry.generation() != generation
+            || !trusted
+            || entry.expires_at.is_some_and(|at| now >= at)
+        {
             let record = self.login_record(&entry.id).await?.ok_or(Denied::UnknownId)?;
             if record.password.secret_hash != entry.secret_hash {
                 return Err(Denied::UnknownId);
@@ -544,7 +547,7 @@ impl Gate {
 fn check_standing(record: &LoginRecord, now: DateTime<Utc>) -> Result<(), Denied> {
     if record.password.revoked_at.is_some() {
         Err(Denied::Revoked)
-    } else if now >= record.password.expires_at {
+    } else if record.password.expires_at.is_some_and(|at| now >= at) {
         Err(Denied::Expired)
     } else if record.owner_disabled {
         Err(Denied::Disabled)

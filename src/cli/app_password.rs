@@ -4,19 +4,36 @@ use clap::Subcommand;
 
 use super::output::{app_passwords_table, human_time, print, to_json};
 use super::{CliError, user_name};
-use davgate::{AppPasswordId, AppPasswordName};
-use davgate::{Include, OpError};
+use davgate::{Access, AppPasswordId, AppPasswordName, DurationError, Scope, ScopeFolder};
+use davgate::{AppPasswordSpec, Include, OpError};
 
 /// What `davgate app-password` does.
 #[derive(Debug, Subcommand)]
 pub(super) enum AppPasswordCommand {
-    /// Create an app password for USER named NAME; prints the password once.
+    /// Create an app password for USER named NAME; prints the password once. Its scope
+    /// (--read-only, --upload-only, --folder, --allow-from) is fixed for its life.
     Create {
         /// Owner.
         user: String,
         /// What it is for, e.g. "Office laptop drive".
         name: String,
-        /// Print {"id","name","password","expires_at"} as JSON.
+        /// Lifetime: a duration such as 30d or 12h, `never` (only where
+        /// app_credentials_max_ttl is none), or `default` (app_credentials_ttl).
+        #[arg(long, default_value = "default", value_name = "DURATION|never")]
+        expires: String,
+        /// Only GET, HEAD, OPTIONS and PROPFIND: nothing can be changed with it.
+        #[arg(long, conflicts_with = "upload_only")]
+        read_only: bool,
+        /// Only PUT of new files and MKCOL: no reading back, no overwrite, no delete.
+        #[arg(long)]
+        upload_only: bool,
+        /// Serve only this folder of the home as the password's /dav/, e.g. /Projects.
+        #[arg(long, value_name = "/FOLDER")]
+        folder: Option<String>,
+        /// Accept it only from these networks, e.g. 10.0.0.0/8,2001:db8::/48.
+        #[arg(long, value_name = "CIDR,...")]
+        allow_from: Option<String>,
+        /// Print {"id","name","password","expires_at","scope"} as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -47,25 +64,63 @@ pub(super) enum AppPasswordCommand {
 /// Runs one `app-password` command on the store and data directory `data`.
 pub(super) async fn run(data: &super::Target, cmd: AppPasswordCommand) -> Result<(), CliError> {
     match cmd {
-        AppPasswordCommand::Create { user, name, json } => {
+        AppPasswordCommand::Create {
+            user,
+            name,
+            expires,
+            read_only,
+            upload_only,
+            folder,
+            allow_from,
+            json,
+        } => {
             let owner = user_name(&user)?;
-            let name = AppPasswordName::parse(&name).map_err(OpError::from)?;
-            let created = data.client().await?.create_app_password(&owner, &name).await?;
+            let access = match (read_only, upload_only) {
+                (true, _) => Access::ReadOnly,
+                (_, true) => Access::UploadOnly,
+                _ => Access::ReadWrite,
+            };
+            let spec = AppPasswordSpec {
+                name: AppPasswordName::parse(&name).map_err(OpError::from)?,
+                lifetime: expires.parse().map_err(|e: DurationError| {
+                    OpError::InvalidLifetime(format!("--expires: {e}"))
+                })?,
+                scope: Scope {
+                    access,
+                    folder: folder
+                        .as_deref()
+                        .map(ScopeFolder::parse)
+                        .transpose()
+                        .map_err(OpError::from)?
+                        .flatten(),
+                    allow_from: allow_from
+                        .as_deref()
+                        .map(Scope::parse_networks)
+                        .transpose()
+                        .map_err(OpError::from)?
+                        .unwrap_or_default(),
+                },
+            };
+            let created = data.client().await?.create_app_password(&owner, &spec).await?;
             if json {
                 let value = serde_json::json!({
                     "id": created.id, "name": created.name,
                     "password": created.password, "expires_at": created.expires_at,
+                    "scope": created.scope,
                 });
                 print(&format!("{value}\n"));
             } else {
+                let until = created.expires_at.map_or_else(
+                    || "with no expiry".into(),
+                    |at| format!("valid until {}", human_time(at)),
+                );
                 print(&format!(
-                    "Created app password '{}' for {} (id {}), valid until {}.\n\
+                    "Created app password '{}' for {} (id {}), {until}.\n\
                      Password (shown once; it cannot be shown again):\n\n    {}\n\n\
                      Sign in to /dav/ with the user name '{}' and this password.\n",
                     created.name,
                     created.user,
                     created.id,
-                    human_time(created.expires_at),
                     created.password.expose(),
                     created.user
                 ));

@@ -55,7 +55,7 @@ pub(super) fn app_passwords_table(list: &[AppPasswordView], with_status: bool) -
                 p.user.clone(),
                 p.name.clone(),
                 p.access_method.clone().unwrap_or_else(|| "Not assigned".into()),
-                human_time(p.expires_at),
+                p.expires_at.map_or_else(|| "never".into(), human_time),
                 p.last_used_at.map_or_else(|| "never".into(), human_time),
             ];
             if with_status {

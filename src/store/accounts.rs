@@ -20,8 +20,9 @@ pub struct LoginRecord {
 }
 
 impl Store {
-    /// Stores a new app password for an existing account; its expiry is `now` + the
-    /// `app_credentials_ttl` in force.
+    /// Stores a new app password for an existing account, unless the owner already holds
+    /// `app_credentials_max_per_user` live ones (checked in the same transaction, so two
+    /// creations at once cannot both pass).
     pub async fn create_app_password(
         &self,
         new: NewAppPassword,
@@ -30,10 +31,10 @@ impl Store {
         if let Some(pg) = self.postgres() {
             return pg.create_app_password(new, now).await;
         }
-        let ttl = self.settings().app_credentials_ttl;
+        let max = self.settings().app_credentials_max_per_user;
         self.write(Change::Harmless, move |txn| {
             users::load(txn, &new.owner)?;
-            app_passwords::insert(txn, new, now, ttl)
+            app_passwords::insert(txn, new, now, max)
         })
         .await
     }

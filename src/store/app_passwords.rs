@@ -8,9 +8,8 @@ use chrono::{DateTime, Utc};
 use redb::{ReadTransaction, ReadableTable, WriteTransaction};
 
 use super::tables::{APP_PASSWORDS, APP_PASSWORDS_BY_OWNER};
-use super::{AppPassword, AppPasswordId, AppPasswordStatus, Change, Error, Result, Store};
+use super::{AppPassword, AppPasswordId, Change, Error, Result, Store};
 use super::{UserName, decode, encode};
-use crate::duration::HumanDuration;
 
 /// What `create_app_password` needs; the secret itself never reaches the store.
 #[derive(Debug)]
@@ -23,6 +22,11 @@ pub struct NewAppPassword {
     pub name: String,
     /// argon2id PHC string of the secret.
     pub secret_hash: String,
+    /// When it expires (None: never), from [`super::Settings::expiry_for`]: the caller checks
+    /// the lifetime against the policy in force.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// What it may reach and do, for good.
+    pub scope: super::Scope,
 }
 
 impl Store {
@@ -131,18 +135,25 @@ fn of_owner_in(txn: &WriteTransaction, owner: &UserName) -> Result<Vec<AppPasswo
     owned(&txn.open_table(APP_PASSWORDS_BY_OWNER)?, &txn.open_table(APP_PASSWORDS)?, owner)
 }
 
-/// Stores a new app password expiring `ttl` after `now`; refused if its owner already has an
-/// active one of that name, or (rarely) if its id is taken.
+/// Stores a new app password; refused if its owner already has a live one of that name or
+/// `max` live ones, or (rarely) if its id is taken.
 pub(super) fn insert(
     txn: &WriteTransaction,
     new: NewAppPassword,
     now: DateTime<Utc>,
-    ttl: HumanDuration,
+    max: u32,
 ) -> Result<AppPassword> {
-    for existing in of_owner_in(txn, &new.owner)? {
-        if existing.name == new.name && existing.status(now) == AppPasswordStatus::Active {
-            return Err(Error::DuplicateName { user: new.owner.to_string(), name: new.name });
-        }
+    let live: Vec<AppPassword> =
+        of_owner_in(txn, &new.owner)?.into_iter().filter(|p| !p.is_over(now)).collect();
+    if live.iter().any(|existing| existing.name == new.name) {
+        return Err(Error::DuplicateName { user: new.owner.to_string(), name: new.name });
+    }
+    if live.len() >= max as usize {
+        return Err(Error::TooManyAppPasswords {
+            user: new.owner.to_string(),
+            live: live.len(),
+            max,
+        });
     }
     let mut passwords = txn.open_table(APP_PASSWORDS)?;
     if passwords.get(new.id.as_str())?.is_some() {
@@ -154,7 +165,8 @@ pub(super) fn insert(
         name: new.name,
         secret_hash: new.secret_hash,
         created_at: now,
-        expires_at: now + ttl.as_chrono(),
+        expires_at: new.expires_at,
+        scope: new.scope,
         access_method: None,
         user_agent: None,
         first_used_at: None,
@@ -196,7 +208,7 @@ pub(super) fn revoke_all(
     let mut passwords = txn.open_table(APP_PASSWORDS)?;
     let mut count = 0;
     for mut record in owned {
-        if record.status(now) == AppPasswordStatus::Active {
+        if !record.is_over(now) {
             record.revoked_at = Some(now);
             passwords.insert(record.id.as_str(), encode(&record)?.as_slice())?;
             count += 1;
@@ -215,4 +227,68 @@ pub(super) fn remove_all_of(txn: &WriteTransaction, owner: &UserName) -> Result<
         by_owner.remove((owner.as_str(), id.as_str()))?;
     }
     Ok(ids.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::testing::{TestStore, conformance};
+    use crate::store::{Access, Role, Scope, ScopeFolder, SettingKey};
+
+    fn new(id: &str, owner: &UserName, name: &str, scope: Scope) -> NewAppPassword {
+        NewAppPassword {
+            id: AppPasswordId::parse(id).unwrap(),
+            owner: owner.clone(),
+            name: name.into(),
+            secret_hash: "hash".into(),
+            expires_at: None,
+            scope,
+        }
+    }
+
+    /// A scope and a missing expiry read back exactly as written, through every read path.
+    async fn a_scope_and_no_expiry_read_back_as_made(t: TestStore) {
+        let store = t.store.clone();
+        let alice = UserName::parse("alice").unwrap();
+        store.create_user(&alice, Role::User, "hash".into(), Utc::now()).await.unwrap();
+        let scope = Scope {
+            access: Access::UploadOnly,
+            folder: ScopeFolder::parse("/Scans/Büro").unwrap(),
+            allow_from: Scope::parse_networks("10.0.0.0/8,2001:db8::/48").unwrap(),
+        };
+        let made = store
+            .create_app_password(new("000000000a", &alice, "scanner", scope.clone()), Utc::now())
+            .await
+            .unwrap();
+        assert_eq!((made.scope.clone(), made.expires_at), (scope.clone(), None));
+        let record = store.login_record(&made.id).await.unwrap().unwrap();
+        assert_eq!((record.password.scope, record.password.expires_at), (scope.clone(), None));
+        let listed = store.app_passwords(Some(&alice)).await.unwrap();
+        assert_eq!(listed[0].scope, scope);
+    }
+    conformance!(a_scope_and_no_expiry_read_back_as_made);
+
+    /// The per-user cap counts live passwords only, and says how many exist.
+    async fn the_per_user_cap_counts_live_passwords(t: TestStore) {
+        let store = t.store.clone();
+        let alice = UserName::parse("alice").unwrap();
+        store.create_user(&alice, Role::User, "hash".into(), Utc::now()).await.unwrap();
+        store.set_setting(SettingKey::AppCredentialsMaxPerUser, "2").await.unwrap();
+        let now = Utc::now();
+        for (id, name) in [("000000000a", "one"), ("000000000b", "two")] {
+            store.create_app_password(new(id, &alice, name, Scope::default()), now).await.unwrap();
+        }
+        let third =
+            store.create_app_password(new("000000000c", &alice, "three", Scope::default()), now);
+        let e = third.await.unwrap_err();
+        assert!(matches!(e, Error::TooManyAppPasswords { live: 2, max: 2, .. }), "{e:?}");
+        assert!(e.to_string().contains("already has 2 app passwords"), "{e}");
+        let one = AppPasswordId::parse("000000000a").unwrap();
+        store.revoke_app_password(&alice, &one, now).await.unwrap();
+        store
+            .create_app_password(new("000000000c", &alice, "three", Scope::default()), now)
+            .await
+            .expect("a revoked password frees its place");
+    }
+    conformance!(the_per_user_cap_counts_live_passwords);
 }

@@ -207,6 +207,8 @@ mod tests {
                         owner: name,
                         name: "laptop".into(),
                         secret_hash: "hash".into(),
+                        expires_at: Some(now + chrono::TimeDelta::days(90)),
+                        scope: crate::store::Scope::default(),
                     };
                     store.create_app_password(new, now).await.unwrap();
                 }

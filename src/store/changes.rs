@@ -167,6 +167,8 @@ mod tests {
             owner: owner.clone(),
             name: name.into(),
             secret_hash: "hash".into(),
+            expires_at: Some(Utc::now() + chrono::TimeDelta::days(90)),
+            scope: crate::store::Scope::default(),
         };
         store.create_app_password(new, Utc::now()).await.unwrap();
         id

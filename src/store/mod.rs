@@ -31,6 +31,7 @@ mod pg;
 mod props;
 mod quota;
 mod restore;
+mod scope;
 mod sessions;
 mod settings;
 mod tables;
@@ -50,14 +51,15 @@ pub use locks::{LockScope, LockView, StoredLock};
 
 pub use model::{
     ALPHABET, AppPassword, AppPasswordId, AppPasswordName, AppPasswordStatus, NameError, Role,
-    TotpFactor, User, UserName,
+    TotpFactor, UsePolicy, User, UserName,
 };
 pub use pg::tls::TlsSetupError;
 pub use props::{DeadProp, PatchOutcome, PropLimits};
 pub use quota::Room;
 pub use restore::{RestoreError, RestoreSummary, restore};
+pub use scope::{Access, Scope, ScopeError, ScopeFolder};
 pub use sessions::{CodeClaim, SessionRecord, SessionRules, TokenDigest};
-pub use settings::{Durability, SettingError, SettingKey, Settings};
+pub use settings::{Durability, Lifetime, LifetimeError, SettingError, SettingKey, Settings};
 pub use throttle::{ThrottleKey, ThrottleRow};
 
 use redb::{Database, ReadTransaction, ReadableDatabase, WriteTransaction};
@@ -92,6 +94,10 @@ pub enum Error {
     /// A record could not be decoded.
     #[error("a stored record is unreadable: {0}")]
     Corrupt(#[from] serde_json::Error),
+    /// A stored value this build cannot read (a column written by hand, say): refused rather
+    /// than read as something wider.
+    #[error("a stored record is unreadable: {0}")]
+    BadValue(String),
     /// A name or id is malformed.
     #[error(transparent)]
     Name(#[from] NameError),
@@ -119,6 +125,19 @@ pub enum Error {
         user: String,
         /// The name.
         name: String,
+    },
+    /// The user holds as many live app passwords as `app_credentials_max_per_user` allows.
+    #[error(
+        "user '{user}' already has {live} app passwords that are not revoked or expired, the most \
+         allowed here (app_credentials_max_per_user = {max}): revoke one first"
+    )]
+    TooManyAppPasswords {
+        /// The owner.
+        user: String,
+        /// How many live ones exist.
+        live: usize,
+        /// The cap.
+        max: u32,
     },
     /// A freshly drawn id collided with an existing one (the caller draws another).
     #[error("app password id already taken")]

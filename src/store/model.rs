@@ -4,6 +4,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
+use super::scope::Scope;
+use crate::duration::HumanDuration;
 use crate::log_safe::{escaped, is_invisible};
 
 /// Crockford's base-32 alphabet in lower case: no `i`, `l`, `o`, `u`, so nothing can be misread
@@ -263,8 +265,11 @@ pub struct AppPassword {
     pub secret_hash: String,
     /// When it was created.
     pub created_at: DateTime<Utc>,
-    /// created_at + the `app_credentials_ttl` in force at creation.
-    pub expires_at: DateTime<Utc>,
+    /// When it stops working; None: never (only where `app_credentials_max_ttl` is `none`).
+    pub expires_at: Option<DateTime<Utc>>,
+    /// What it may reach and do; fixed at creation (records from before scopes: unscoped).
+    #[serde(default)]
+    pub scope: Scope,
     /// The client recognised at first successful use ("Windows Explorer"); None until then.
     pub access_method: Option<String>,
     /// The raw User-Agent seen at first successful use.
@@ -277,40 +282,93 @@ pub struct AppPassword {
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
-/// Whether an app password still opens anything; written `active`, `expired` or `revoked` in
-/// listings, and read back from the admin socket.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+/// The admin's rules that end a password before its expiry date, from the settings in force
+/// ([`crate::store::Settings::use_policy`]): they apply to every password at once, including
+/// those made before the rule was set, so tightening them takes effect immediately.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UsePolicy {
+    /// `app_credentials_idle_ttl`: unused this long (since its last use, or its creation if
+    /// never used), a password stops working.
+    pub idle_ttl: Option<HumanDuration>,
+    /// `app_credentials_activation_window`: never used this long after its creation, a
+    /// password stops working (a secret seen on a screen but never typed into an app).
+    pub activation_window: Option<HumanDuration>,
+}
+
+/// Whether an app password still opens anything; written as [`AppPasswordStatus::as_str`] in
+/// listings and the API, and read back from the admin socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum AppPasswordStatus {
     /// Opens WebDAV.
     Active,
-    /// Its expiry has passed.
+    /// Its expiry date has passed.
     Expired,
+    /// Unused for longer than `app_credentials_idle_ttl`.
+    ExpiredUnused,
+    /// Never used within `app_credentials_activation_window` of its creation.
+    ExpiredNeverUsed,
     /// Revoked by its user or an admin.
     Revoked,
+}
+
+impl AppPasswordStatus {
+    /// Every status, in the order filters offer them.
+    pub const ALL: [AppPasswordStatus; 5] = [
+        AppPasswordStatus::Active,
+        AppPasswordStatus::Expired,
+        AppPasswordStatus::ExpiredUnused,
+        AppPasswordStatus::ExpiredNeverUsed,
+        AppPasswordStatus::Revoked,
+    ];
+
+    /// The word the listings and the API write.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AppPasswordStatus::Active => "active",
+            AppPasswordStatus::Expired => "expired",
+            AppPasswordStatus::ExpiredUnused => "expired_unused",
+            AppPasswordStatus::ExpiredNeverUsed => "expired_never_used",
+            AppPasswordStatus::Revoked => "revoked",
+        }
+    }
 }
 
 /// The word the listings write (what the CLI's tables print).
 impl std::fmt::Display for AppPasswordStatus {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            AppPasswordStatus::Active => "active",
-            AppPasswordStatus::Expired => "expired",
-            AppPasswordStatus::Revoked => "revoked",
-        })
+        f.write_str(self.as_str())
     }
 }
 
 impl AppPassword {
-    /// Active, expired or revoked at `now`.
-    pub fn status(&self, now: DateTime<Utc>) -> AppPasswordStatus {
+    /// Whether it is past its own end (revoked, or its expiry date passed), whatever the
+    /// admin's use policy says: what the store itself reasons with (duplicate names,
+    /// revoke-all).
+    pub fn is_over(&self, now: DateTime<Utc>) -> bool {
+        self.revoked_at.is_some() || self.expires_at.is_some_and(|at| now >= at)
+    }
+
+    /// Its status at `now` under the admin's `policy`.
+    pub fn status(&self, now: DateTime<Utc>, policy: &UsePolicy) -> AppPasswordStatus {
         if self.revoked_at.is_some() {
-            AppPasswordStatus::Revoked
-        } else if now >= self.expires_at {
-            AppPasswordStatus::Expired
-        } else {
-            AppPasswordStatus::Active
+            return AppPasswordStatus::Revoked;
         }
+        if self.expires_at.is_some_and(|at| now >= at) {
+            return AppPasswordStatus::Expired;
+        }
+        if let Some(window) = policy.activation_window
+            && self.first_used_at.is_none()
+            && now >= self.created_at + window.as_chrono()
+        {
+            return AppPasswordStatus::ExpiredNeverUsed;
+        }
+        if let Some(idle) = policy.idle_ttl
+            && now >= self.last_used_at.unwrap_or(self.created_at) + idle.as_chrono()
+        {
+            return AppPasswordStatus::ExpiredUnused;
+        }
+        AppPasswordStatus::Active
     }
 }
 
@@ -351,5 +409,43 @@ mod tests {
         assert!(e.contains("right-to-left"), "{e}");
         let e = UserName::parse("al\u{202e}ice\nx").unwrap_err().to_string();
         assert!(e.contains("'al\\u{202e}ice\\nx'"), "{e}");
+    }
+
+    #[test]
+    fn status_follows_expiry_revocation_and_the_use_policy() {
+        let t0: DateTime<Utc> = "2026-01-01T00:00:00Z".parse().unwrap();
+        let day = chrono::TimeDelta::days(1);
+        let mut p = AppPassword {
+            id: AppPasswordId::parse("0123456789").unwrap(),
+            owner: UserName::parse("alice").unwrap(),
+            name: "x".into(),
+            secret_hash: String::new(),
+            created_at: t0,
+            expires_at: Some(t0 + day * 90),
+            scope: Scope::default(),
+            access_method: None,
+            user_agent: None,
+            first_used_at: None,
+            last_used_at: None,
+            revoked_at: None,
+        };
+        let off = UsePolicy::default();
+        let strict = UsePolicy {
+            idle_ttl: Some(HumanDuration::from_seconds(30 * 86_400)),
+            activation_window: Some(HumanDuration::from_seconds(86_400)),
+        };
+        assert_eq!(p.status(t0, &off), AppPasswordStatus::Active);
+        assert_eq!(p.status(t0 + day * 90, &off), AppPasswordStatus::Expired);
+        assert_eq!(p.status(t0 + day, &strict), AppPasswordStatus::ExpiredNeverUsed);
+        p.first_used_at = Some(t0);
+        p.last_used_at = Some(t0 + day * 10);
+        assert_eq!(p.status(t0 + day * 39, &strict), AppPasswordStatus::Active);
+        assert_eq!(p.status(t0 + day * 40, &strict), AppPasswordStatus::ExpiredUnused);
+        p.expires_at = None;
+        assert_eq!(p.status(t0 + day * 36_000, &off), AppPasswordStatus::Active);
+        assert!(!p.is_over(t0 + day * 36_000));
+        p.revoked_at = Some(t0);
+        assert_eq!(p.status(t0, &off), AppPasswordStatus::Revoked);
+        assert!(p.is_over(t0));
     }
 }

@@ -7,9 +7,10 @@ use std::fmt;
 use std::str::FromStr;
 
 use super::tables::SETTINGS;
-use super::{Change, Result, Store};
+use super::{Change, Result, Store, UsePolicy};
 use crate::duration::{DurationError, HumanDuration};
 use crate::log_safe::escaped;
+use chrono::{DateTime, Utc};
 use ipnet::IpNet;
 
 /// The settings in force.
@@ -18,6 +19,18 @@ pub struct Settings {
     /// How long a new app password stays valid (expiry = creation + this).
     #[serde(serialize_with = "as_text")]
     pub app_credentials_ttl: HumanDuration,
+    /// The longest lifetime a user may choose at creation; None (`none`): passwords may be
+    /// made that never expire.
+    #[serde(serialize_with = "as_optional")]
+    pub app_credentials_max_ttl: Option<HumanDuration>,
+    /// Unused this long, a password stops working; None (`off`): no idle expiry.
+    #[serde(serialize_with = "as_optional")]
+    pub app_credentials_idle_ttl: Option<HumanDuration>,
+    /// Never used this long after creation, a password stops working; None (`off`).
+    #[serde(serialize_with = "as_optional")]
+    pub app_credentials_activation_window: Option<HumanDuration>,
+    /// Most app passwords one user may hold that are not revoked or expired.
+    pub app_credentials_max_per_user: u32,
     /// Whether PROPFIND with `Depth: infinity` walks a whole tree (off: answered 403).
     pub propfind_depth_infinity: bool,
     /// Whether a successful upload is on disk before it is acknowledged.
@@ -52,10 +65,21 @@ fn as_text<S: serde::Serializer>(d: &HumanDuration, s: S) -> Result<S::Ok, S::Er
     s.collect_str(d)
 }
 
+fn as_optional<S: serde::Serializer>(d: &Option<HumanDuration>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => s.collect_str(d),
+        None => s.serialize_none(),
+    }
+}
+
 impl Default for Settings {
     fn default() -> Self {
         Self {
             app_credentials_ttl: HumanDuration::from_seconds(90 * 86_400),
+            app_credentials_max_ttl: Some(HumanDuration::from_seconds(365 * 86_400)),
+            app_credentials_idle_ttl: None,
+            app_credentials_activation_window: None,
+            app_credentials_max_per_user: 50,
             propfind_depth_infinity: false,
             durability: Durability::Fsync,
             lock_timeout: HumanDuration::from_seconds(10 * 60),
@@ -70,8 +94,19 @@ impl Default for Settings {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SettingKey {
-    /// `app_credentials_ttl`: `90d`, `12h`, `30m`, `45s`.
+    /// `app_credentials_ttl`: the default lifetime of a new password, `90d`, `12h`, `30m`,
+    /// `45s`; at most `app_credentials_max_ttl`.
     AppCredentialsTtl,
+    /// `app_credentials_max_ttl`: the longest lifetime a user may choose (default `365d`;
+    /// `none`: no maximum, passwords may never expire).
+    AppCredentialsMaxTtl,
+    /// `app_credentials_idle_ttl`: unused this long, a password stops working (default `off`).
+    AppCredentialsIdleTtl,
+    /// `app_credentials_activation_window`: never used this long after creation, a password
+    /// stops working (default `off`).
+    AppCredentialsActivationWindow,
+    /// `app_credentials_max_per_user`: live passwords per user, 1 to 10000 (default 50).
+    AppCredentialsMaxPerUser,
     /// `propfind_depth_infinity`: `true` or `false`.
     PropfindDepthInfinity,
     /// `durability`: `fsync` or `fast`.
@@ -85,6 +120,68 @@ pub enum SettingKey {
     LoginMaxFailures,
     /// `login_trusted_networks`: comma-separated networks, e.g. `10.0.0.0/8,2001:db8::/48`.
     LoginTrustedNetworks,
+}
+
+/// The lifetime a user asks for a new app password; written `default`, `never` or a duration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum Lifetime {
+    /// `app_credentials_ttl`, the admin's default.
+    Default,
+    /// This long (`30d`).
+    For(HumanDuration),
+    /// No expiry: only where `app_credentials_max_ttl` is `none`.
+    Never,
+}
+
+impl FromStr for Lifetime {
+    type Err = DurationError;
+    /// `never`, `default`, or a duration such as `30d`.
+    fn from_str(s: &str) -> Result<Self, DurationError> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "never" | "none" => Ok(Lifetime::Never),
+            "default" | "" => Ok(Lifetime::Default),
+            other => other.parse().map(Lifetime::For),
+        }
+    }
+}
+
+impl TryFrom<String> for Lifetime {
+    type Error = DurationError;
+    fn try_from(s: String) -> Result<Self, DurationError> {
+        s.parse()
+    }
+}
+
+impl From<Lifetime> for String {
+    fn from(l: Lifetime) -> String {
+        match l {
+            Lifetime::Default => "default".into(),
+            Lifetime::For(d) => d.to_string(),
+            Lifetime::Never => "never".into(),
+        }
+    }
+}
+
+/// Why a requested lifetime was refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum LifetimeError {
+    /// Longer than the admin allows.
+    #[error(
+        "an app password may live at most {max} here (app_credentials_max_ttl); {asked} was asked"
+    )]
+    OverMax {
+        /// What was asked.
+        asked: HumanDuration,
+        /// The maximum.
+        max: HumanDuration,
+    },
+    /// No expiry, where the admin sets a maximum.
+    #[error("app passwords must expire here: at most {max} (app_credentials_max_ttl)")]
+    NeverRefused {
+        /// The maximum.
+        max: HumanDuration,
+    },
 }
 
 /// Why a setting was refused.
@@ -101,6 +198,17 @@ pub enum SettingError {
         /// What was wrong.
         source: DurationError,
     },
+    /// The default lifetime would exceed the maximum one (or the other way round).
+    #[error(
+        "app_credentials_ttl ({ttl}) cannot be longer than app_credentials_max_ttl ({max}): \
+         raise app_credentials_max_ttl first, or lower app_credentials_ttl"
+    )]
+    TtlOverMax {
+        /// The default lifetime.
+        ttl: HumanDuration,
+        /// The maximum.
+        max: HumanDuration,
+    },
     /// A setting with fixed choices got something else.
     #[error("{key}: '{value}' is not one of: {choices}")]
     Choice {
@@ -115,8 +223,12 @@ pub enum SettingError {
 
 impl SettingKey {
     /// Every setting, in listing order.
-    pub const ALL: [SettingKey; 7] = [
+    pub const ALL: [SettingKey; 11] = [
         SettingKey::AppCredentialsTtl,
+        SettingKey::AppCredentialsMaxTtl,
+        SettingKey::AppCredentialsIdleTtl,
+        SettingKey::AppCredentialsActivationWindow,
+        SettingKey::AppCredentialsMaxPerUser,
         SettingKey::PropfindDepthInfinity,
         SettingKey::Durability,
         SettingKey::LockTimeout,
@@ -129,6 +241,10 @@ impl SettingKey {
     pub fn name(self) -> &'static str {
         match self {
             SettingKey::AppCredentialsTtl => "app_credentials_ttl",
+            SettingKey::AppCredentialsMaxTtl => "app_credentials_max_ttl",
+            SettingKey::AppCredentialsIdleTtl => "app_credentials_idle_ttl",
+            SettingKey::AppCredentialsActivationWindow => "app_credentials_activation_window",
+            SettingKey::AppCredentialsMaxPerUser => "app_credentials_max_per_user",
             SettingKey::PropfindDepthInfinity => "propfind_depth_infinity",
             SettingKey::Durability => "durability",
             SettingKey::LockTimeout => "lock_timeout",
@@ -160,6 +276,12 @@ impl Settings {
     pub fn get(&self, key: SettingKey) -> String {
         match key {
             SettingKey::AppCredentialsTtl => self.app_credentials_ttl.to_string(),
+            SettingKey::AppCredentialsMaxTtl => or_word(self.app_credentials_max_ttl, "none"),
+            SettingKey::AppCredentialsIdleTtl => or_word(self.app_credentials_idle_ttl, "off"),
+            SettingKey::AppCredentialsActivationWindow => {
+                or_word(self.app_credentials_activation_window, "off")
+            }
+            SettingKey::AppCredentialsMaxPerUser => self.app_credentials_max_per_user.to_string(),
             SettingKey::PropfindDepthInfinity => self.propfind_depth_infinity.to_string(),
             SettingKey::Durability => match self.durability {
                 Durability::Fsync => "fsync".into(),
@@ -177,6 +299,51 @@ impl Settings {
         }
     }
 
+    /// What an admin's `settings set` does: [`Settings::apply`], then the rules between
+    /// settings (the default lifetime within the maximum). Stored values are read back with
+    /// `apply` alone, so the order they are read in cannot matter.
+    pub(super) fn apply_checked(
+        &mut self,
+        key: SettingKey,
+        value: &str,
+    ) -> Result<String, SettingError> {
+        let canonical = self.apply(key, value)?;
+        if let Some(max) = self.app_credentials_max_ttl
+            && self.app_credentials_ttl > max
+        {
+            return Err(SettingError::TtlOverMax { ttl: self.app_credentials_ttl, max });
+        }
+        Ok(canonical)
+    }
+
+    /// The rules that end passwords early, as [`super::AppPassword::status`] takes them.
+    pub fn use_policy(&self) -> UsePolicy {
+        UsePolicy {
+            idle_ttl: self.app_credentials_idle_ttl,
+            activation_window: self.app_credentials_activation_window,
+        }
+    }
+
+    /// When a password made at `now` with the `requested` lifetime expires (None: never), or
+    /// why that lifetime is refused under `app_credentials_max_ttl`.
+    pub fn expiry_for(
+        &self,
+        requested: Lifetime,
+        now: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, LifetimeError> {
+        let chosen = match requested {
+            Lifetime::Default => Some(self.app_credentials_ttl),
+            Lifetime::For(d) => Some(d),
+            Lifetime::Never => None,
+        };
+        match (chosen, self.app_credentials_max_ttl) {
+            (None, Some(max)) => Err(LifetimeError::NeverRefused { max }),
+            (Some(d), Some(max)) if d > max => Err(LifetimeError::OverMax { asked: d, max }),
+            (Some(d), _) => Ok(Some(now + d.as_chrono())),
+            (None, None) => Ok(None),
+        }
+    }
+
     /// Parses `value` into `key`; returns the canonical text to store.
     pub(super) fn apply(&mut self, key: SettingKey, value: &str) -> Result<String, SettingError> {
         let word = value.trim().to_ascii_lowercase();
@@ -185,6 +352,22 @@ impl Settings {
             SettingKey::AppCredentialsTtl => {
                 self.app_credentials_ttl =
                     value.parse().map_err(|source| SettingError::Duration { key, source })?;
+            }
+            SettingKey::AppCredentialsMaxTtl => {
+                self.app_credentials_max_ttl = optional(key, value, "none")?;
+            }
+            SettingKey::AppCredentialsIdleTtl => {
+                self.app_credentials_idle_ttl = optional(key, value, "off")?;
+            }
+            SettingKey::AppCredentialsActivationWindow => {
+                self.app_credentials_activation_window = optional(key, value, "off")?;
+            }
+            SettingKey::AppCredentialsMaxPerUser => {
+                self.app_credentials_max_per_user = word
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=10_000).contains(n))
+                    .ok_or_else(|| choice("a whole number from 1 to 10000"))?;
             }
             SettingKey::LockTimeout => {
                 self.lock_timeout =
@@ -227,6 +410,24 @@ impl Settings {
         }
         Ok(self.get(key))
     }
+}
+
+/// `d` as text, or `word` (`none`, `off`) when unset.
+fn or_word(d: Option<HumanDuration>, word: &str) -> String {
+    d.map_or_else(|| word.to_string(), |d| d.to_string())
+}
+
+/// A duration, or `word` (also `0`) for unset.
+fn optional(
+    key: SettingKey,
+    value: &str,
+    word: &str,
+) -> Result<Option<HumanDuration>, SettingError> {
+    let trimmed = value.trim();
+    if trimmed.eq_ignore_ascii_case(word) || trimmed == "0" {
+        return Ok(None);
+    }
+    trimmed.parse().map(Some).map_err(|source| SettingError::Duration { key, source })
 }
 
 fn yes_no(word: &str) -> Option<bool> {
@@ -274,7 +475,7 @@ impl Store {
         self.blocking(move |redb| {
             redb.feed.publish(|current| {
                 let mut next = current.clone();
-                let canonical = next.apply(key, &value)?;
+                let canonical = next.apply_checked(key, &value)?;
                 redb.write(Change::Harmless, |txn| {
                     txn.open_table(SETTINGS)?.insert(key.name(), canonical.as_str())?;
                     Ok(())

@@ -32,6 +32,12 @@ pub struct Texts {
     pub err_unavailable: &'static str,
     pub err_not_found: &'static str,
     pub err_duplicate_name: &'static str,
+    /// The asked lifetime is longer than the admin allows.
+    pub err_lifetime: &'static str,
+    /// The folder or the networks of a new password do not parse.
+    pub err_scope: &'static str,
+    /// The user holds as many app passwords as the admin allows.
+    pub err_too_many_app_passwords: &'static str,
     pub err_name_required: &'static str,
     pub err_unknown_user: &'static str,
     pub err_unknown_app_password: &'static str,
@@ -66,6 +72,10 @@ pub struct Texts {
     pub copy: &'static str,
     pub copied: &'static str,
     pub connect_until: &'static str,
+    /// In place of an expiry date, for a password that never expires.
+    pub expires_never: &'static str,
+    /// The dialog's note for a password that never expires.
+    pub connect_forever: &'static str,
     pub never_again: &'static str,
     pub done: &'static str,
     pub two_factor: &'static str,
@@ -190,6 +200,9 @@ static EN: Texts = Texts {
     err_unavailable: "The server could not complete this. Try again.",
     err_not_found: "Not found.",
     err_duplicate_name: "You already have an active app password with this name.",
+    err_lifetime: "This lifetime is longer than your administrator allows.",
+    err_scope: "Check the folder (like /Projects) and the networks (like 10.0.0.0/8).",
+    err_too_many_app_passwords: "You have as many app passwords as allowed here. Revoke one you no longer use first.",
     err_name_required: "Give the app password a name: 1 to 100 visible characters, without \
                         invisible formatting characters.",
     err_unknown_user: "There is no user named '{}'.",
@@ -229,6 +242,8 @@ static EN: Texts = Texts {
     dialog_title: "Your new app password",
     copy: "Copy",
     copied: "Copied",
+    expires_never: "Never",
+    connect_forever: "This app password does not expire: revoke it when the application no longer needs it.",
     connect_until: "This app password lets you connect until {}; after that you will need to \
                     create a new one.",
     never_again: "It will never be shown again: copy it into your application now.",
@@ -334,6 +349,9 @@ static FR: Texts = Texts {
     err_unavailable: "Le serveur n’a pas pu terminer l’opération. Réessayez.",
     err_not_found: "Introuvable.",
     err_duplicate_name: "Vous avez déjà un mot de passe d’application actif portant ce nom.",
+    err_lifetime: "Cette durée de vie dépasse ce que votre administrateur autorise.",
+    err_scope: "Vérifiez le dossier (par exemple /Projets) et les réseaux (par exemple 10.0.0.0/8).",
+    err_too_many_app_passwords: "Vous avez autant de mots de passe d’application qu’autorisé ici. Révoquez d’abord celui que vous n’utilisez plus.",
     err_name_required: "Donnez un nom au mot de passe d’application : 1 à 100 caractères \
                         visibles, sans caractères de mise en forme invisibles.",
     err_unknown_user: "Aucun utilisateur ne s’appelle « {} ».",
@@ -376,6 +394,8 @@ static FR: Texts = Texts {
     dialog_title: "Votre nouveau mot de passe d’application",
     copy: "Copier",
     copied: "Copié",
+    expires_never: "Jamais",
+    connect_forever: "Ce mot de passe d’application n’expire pas : révoquez-le quand l’application n’en a plus besoin.",
     connect_until: "Ce mot de passe d’application vous permet de vous connecter jusqu’au {} ; \
                     ensuite, vous devrez en créer un nouveau.",
     never_again: "Il ne sera plus jamais affiché : copiez-le dès maintenant dans votre \

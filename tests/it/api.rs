@@ -589,6 +589,10 @@ fn settings_are_read_and_changed_by_an_admin() {
     let map = settings["settings"].as_object().unwrap();
     let keys: BTreeSet<&str> = map.keys().map(String::as_str).collect();
     let expected = [
+        "app_credentials_activation_window",
+        "app_credentials_idle_ttl",
+        "app_credentials_max_per_user",
+        "app_credentials_max_ttl",
         "app_credentials_ttl",
         "durability",
         "lock_timeout",
@@ -600,6 +604,9 @@ fn settings_are_read_and_changed_by_an_admin() {
     assert_eq!(keys, BTreeSet::from(expected));
     assert!(map.values().all(Value::is_string), "every value is text: {settings}");
     assert_eq!(map["app_credentials_ttl"], "90d");
+    assert_eq!(map["app_credentials_max_ttl"], "365d");
+    assert_eq!(map["app_credentials_idle_ttl"], "off");
+    assert_eq!(map["app_credentials_max_per_user"], "50");
 
     let changed =
         admin.call("PUT", "/settings/app_credentials_ttl", Some(json!({ "value": "2d" })));

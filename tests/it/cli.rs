@@ -21,7 +21,8 @@ fn the_cli_manages_users_and_app_passwords_without_a_server() {
     )))
     .unwrap();
     let keys: Vec<&String> = created.as_object().unwrap().keys().collect();
-    assert_eq!(keys, ["expires_at", "id", "name", "password"]);
+    assert_eq!(keys, ["expires_at", "id", "name", "password", "scope"]);
+    assert_eq!(created["scope"]["access"], "read_write", "unscoped unless asked");
     assert!(created["password"].as_str().unwrap().starts_with("dgp-"));
     let expires =
         chrono::DateTime::parse_from_rfc3339(created["expires_at"].as_str().unwrap()).unwrap();

@@ -295,7 +295,10 @@ async fn a_lockout_survives_a_flood_of_made_up_user_names() {
     admin.add_user(&bob, Role::User, NewPassword::Generate).await.unwrap();
     admin.set_setting(SettingKey::LoginMaxFailures, "3").await.unwrap();
     let laptop = AppPasswordName::parse("laptop").unwrap();
-    let created = admin.create_app_password(&bob, &laptop).await.expect("created");
+    let created = admin
+        .create_app_password(&bob, &davgate::AppPasswordSpec::named(laptop))
+        .await
+        .expect("created");
     let url = format!("http://{}/dav/", server.local_addr());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let serving = tokio::spawn(server.run(async {

@@ -19,7 +19,8 @@ async fn a_credential_costs_one_verification_however_many_requests_use_it() {
     let admin = server.admin().clone();
     admin.add_user(&alice, Role::User, NewPassword::Generate).await.unwrap();
     let laptop = AppPasswordName::parse("laptop").unwrap();
-    let created = admin.create_app_password(&alice, &laptop).await.unwrap();
+    let created =
+        admin.create_app_password(&alice, &davgate::AppPasswordSpec::named(laptop)).await.unwrap();
     let counter = server.verification_counter();
     let url = format!("http://{}/dav/", server.local_addr());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

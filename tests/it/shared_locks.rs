@@ -55,7 +55,13 @@ impl Pair {
         let laptop = AppPasswordName::parse("laptop").unwrap();
         let password = runtime.block_on(async {
             admin.add_user(&alice, Role::User, NewPassword::Generate).await.unwrap();
-            admin.create_app_password(&alice, &laptop).await.unwrap().password.expose().to_string()
+            admin
+                .create_app_password(&alice, &davgate::AppPasswordSpec::named(laptop.clone()))
+                .await
+                .unwrap()
+                .password
+                .expose()
+                .to_string()
         });
         let bases = [0, 1].map(|i| format!("http://{}", servers[i].local_addr()));
         let (mut stops, mut serving) = (Vec::new(), Vec::new());

@@ -9,11 +9,13 @@ use tokio_postgres::Row;
 use super::users::unknown;
 use super::{Pg, bump, stored_time};
 use crate::store::{
-    AppPassword, AppPasswordId, Error, LoginRecord, NewAppPassword, Result, UserName,
+    Access, AppPassword, AppPasswordId, Error, LoginRecord, NewAppPassword, Result, Scope,
+    ScopeFolder, UserName,
 };
 
 const PASSWORD_COLUMNS: &str = "id, owner, name, secret_hash, created_at, expires_at, \
-                                access_method, user_agent, first_used_at, last_used_at, revoked_at";
+                                access, folder, allow_from, access_method, user_agent, \
+                                first_used_at, last_used_at, revoked_at";
 
 fn password_of(row: &Row) -> Result<AppPassword> {
     Ok(AppPassword {
@@ -23,12 +25,40 @@ fn password_of(row: &Row) -> Result<AppPassword> {
         secret_hash: row.try_get("secret_hash")?,
         created_at: row.try_get("created_at")?,
         expires_at: row.try_get("expires_at")?,
+        scope: scope_of(row)?,
         access_method: row.try_get("access_method")?,
         user_agent: row.try_get("user_agent")?,
         first_used_at: row.try_get("first_used_at")?,
         last_used_at: row.try_get("last_used_at")?,
         revoked_at: row.try_get("revoked_at")?,
     })
+}
+
+/// The scope columns of a row; a value this build cannot read is refused, never widened.
+fn scope_of(row: &Row) -> Result<Scope> {
+    let bad = |what: &str, value: &str| Error::BadValue(format!("app password {what} '{value}'"));
+    let access: String = row.try_get("access")?;
+    let access = Access::ALL
+        .into_iter()
+        .find(|a| a.as_str() == access)
+        .ok_or_else(|| bad("access", &access))?;
+    let folder: Option<String> = row.try_get("folder")?;
+    let folder = match folder {
+        Some(f) => Some(ScopeFolder::try_from(f.clone()).map_err(|_| bad("folder", &f))?),
+        None => None,
+    };
+    let nets: Vec<String> = row.try_get("allow_from")?;
+    let allow_from = nets
+        .iter()
+        .map(|n| n.parse().map_err(|_| bad("network", n)))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Scope { access, folder, allow_from })
+}
+
+/// The scope as the three columns store it.
+pub(super) fn scope_columns(scope: &Scope) -> (&'static str, Option<&str>, Vec<String>) {
+    let nets = scope.allow_from.iter().map(ToString::to_string).collect();
+    (scope.access.as_str(), scope.folder.as_ref().map(ScopeFolder::as_str), nets)
 }
 
 /// Locks `owner`'s row (so that one user's app-password changes take turns), or
@@ -45,26 +75,37 @@ impl Pg {
         new: NewAppPassword,
         now: DateTime<Utc>,
     ) -> Result<AppPassword> {
-        let ttl = self.feed.settings().app_credentials_ttl;
+        let max = self.feed.settings().app_credentials_max_per_user;
         let now = stored_time(now);
         let mut client = self.client().await?;
         let txn = client.transaction().await?;
         lock_owner(&txn, &new.owner).await?;
-        let duplicate = txn
-            .query_opt(
-                "SELECT 1 FROM app_passwords
-                 WHERE owner = $1 AND name = $2 AND revoked_at IS NULL AND expires_at > $3",
+        let live = txn
+            .query_one(
+                "SELECT count(*) AS live, count(*) FILTER (WHERE name = $2) AS same_name
+                 FROM app_passwords
+                 WHERE owner = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $3)",
                 &[&new.owner.as_str(), &new.name, &now],
             )
             .await?;
-        if duplicate.is_some() {
+        if live.try_get::<_, i64>("same_name")? > 0 {
             return Err(Error::DuplicateName { user: new.owner.to_string(), name: new.name });
         }
-        let expires_at = stored_time(now + ttl.as_chrono());
+        let count = usize::try_from(live.try_get::<_, i64>("live")?).unwrap_or(usize::MAX);
+        if count >= max as usize {
+            return Err(Error::TooManyAppPasswords {
+                user: new.owner.to_string(),
+                live: count,
+                max,
+            });
+        }
+        let expires_at = new.expires_at.map(stored_time);
+        let (access, folder, allow_from) = scope_columns(&new.scope);
         let inserted = txn
             .execute(
-                "INSERT INTO app_passwords (id, owner, name, secret_hash, created_at, expires_at)
-                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING",
+                "INSERT INTO app_passwords (id, owner, name, secret_hash, created_at, expires_at,
+                     access, folder, allow_from)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING",
                 &[
                     &new.id.as_str(),
                     &new.owner.as_str(),
@@ -72,6 +113,9 @@ impl Pg {
                     &new.secret_hash,
                     &now,
                     &expires_at,
+                    &access,
+                    &folder,
+                    &allow_from,
                 ],
             )
             .await?;
@@ -86,6 +130,7 @@ impl Pg {
             secret_hash: new.secret_hash,
             created_at: now,
             expires_at,
+            scope: new.scope,
             access_method: None,
             user_agent: None,
             first_used_at: None,

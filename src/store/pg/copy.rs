@@ -118,13 +118,15 @@ async fn app_passwords(
     let statement = txn
         .prepare(
             "INSERT INTO app_passwords (id, owner, name, secret_hash, created_at, expires_at,
-                 access_method, user_agent, first_used_at, last_used_at, revoked_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                 access, folder, allow_from, access_method, user_agent, first_used_at,
+                 last_used_at, revoked_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
         )
         .await?;
     in_batches("app passwords", &dump.app_passwords, progress, |p| {
         let statement = &statement;
         async move {
+            let (access, folder, allow_from) = super::accounts::scope_columns(&p.scope);
             txn.execute(
                 statement,
                 &[
@@ -134,6 +136,9 @@ async fn app_passwords(
                     &p.secret_hash,
                     &p.created_at,
                     &p.expires_at,
+                    &access,
+                    &folder,
+                    &allow_from,
                     &p.access_method,
                     &p.user_agent,
                     &p.first_used_at,

@@ -217,7 +217,7 @@ impl Pg {
         let generation = bump(&txn).await?;
         let rows = txn.query("SELECT key, value FROM settings", &[]).await?;
         let mut next = Settings::from_stored(rows.iter().map(|r| (r.get(0), r.get(1))));
-        let canonical = next.apply(key, value)?;
+        let canonical = next.apply_checked(key, value)?;
         txn.execute(
             "INSERT INTO settings (key, value) VALUES ($1, $2)
              ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",

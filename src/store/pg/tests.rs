@@ -28,6 +28,8 @@ fn new_password(id: &str, owner: &str, label: &str) -> NewAppPassword {
         owner: name(owner),
         name: label.into(),
         secret_hash: "hash".into(),
+        expires_at: Some(chrono::Utc::now() + chrono::TimeDelta::days(90)),
+        scope: crate::store::Scope::default(),
     }
 }
 

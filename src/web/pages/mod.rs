@@ -112,12 +112,17 @@ async fn route(web: &Web, r: &WebRequest) -> Page {
             match portal.create_app_password(&viewer, &me, field("name")).await {
                 Ok(created) => {
                     let t = texts(r.lang);
-                    let until = absolute(r.lang, &created.expires_at.with_timezone(&Local));
+                    let lasts = match created.expires_at {
+                        Some(at) => {
+                            t.with(t.connect_until, &absolute(r.lang, &at.with_timezone(&Local)))
+                        }
+                        None => t.connect_forever.to_string(),
+                    };
                     let shown = Shown {
                         title: t.dialog_title.to_string(),
                         subject: created.name.clone(),
                         secret: created.password.expose().to_string(),
-                        notes: vec![t.with(t.connect_until, &until), t.never_again.to_string()],
+                        notes: vec![lasts, t.never_again.to_string()],
                         done_href: "/profile".into(),
                     };
                     profile_of(web, r, viewer, None, Some(shown), String::new()).await
@@ -255,6 +260,9 @@ fn refused(t: &'static Texts, refusal: Refusal) -> &'static str {
         Refusal::UserExists => t.err_user_exists,
         Refusal::LastAdmin => t.err_last_admin,
         Refusal::AppPasswordNameTaken => t.err_duplicate_name,
+        Refusal::InvalidLifetime => t.err_lifetime,
+        Refusal::InvalidScope => t.err_scope,
+        Refusal::TooManyAppPasswords => t.err_too_many_app_passwords,
         Refusal::AlreadySignedIn => t.err_already_signed_in,
         Refusal::TwoFactorOn => t.err_two_factor_on,
         Refusal::TwoFactorOff => t.err_two_factor_off,

@@ -205,9 +205,14 @@ pub(super) fn row(lang: Lang, p: &AppPasswordView) -> Row {
         id: p.id.clone(),
         name: p.name.clone(),
         access_method: p.access_method.clone(),
-        expires_iso: p.expires_at.to_rfc3339(),
-        expires_abs: absolute(lang, &local(p.expires_at)),
-        expires_rel: relative(lang, &local(p.expires_at), &now),
+        expires_iso: p.expires_at.map(|d| d.to_rfc3339()).unwrap_or_default(),
+        expires_abs: p
+            .expires_at
+            .map_or_else(|| texts(lang).expires_never.to_string(), |d| absolute(lang, &local(d))),
+        expires_rel: p.expires_at.map_or_else(
+            || texts(lang).expires_never.to_string(),
+            |d| relative(lang, &local(d), &now),
+        ),
         last_used: p.last_used_at.or(p.first_used_at).map(|d| relative(lang, &local(d), &now)),
     }
 }

@@ -6,8 +6,8 @@
 use super::error::{Refusal, about, unavailable};
 use super::{Portal, PortalError, Viewer, totp};
 use crate::admin::{
-    Admin, AppPasswordView, Audit, CreatedAppPassword, Include, NewPassword, SettingValues,
-    UserView,
+    Admin, AppPasswordSpec, AppPasswordView, Audit, CreatedAppPassword, Include, NewPassword,
+    SettingValues, UserView,
 };
 use crate::auth::token::Secret;
 use crate::store::{self, AppPasswordId, AppPasswordName, Role, SettingKey, TotpFactor, UserName};
@@ -64,7 +64,8 @@ impl Portal {
         let owner = manageable(viewer, owner)?;
         let name = AppPasswordName::parse(name)?;
         let admin = self.admin_for(viewer);
-        admin.create_app_password(&owner, &name).await.map_err(about(owner.as_str()))
+        let spec = AppPasswordSpec::named(name);
+        admin.create_app_password(&owner, &spec).await.map_err(about(owner.as_str()))
     }
 
     /// Revokes one app password of `owner`.

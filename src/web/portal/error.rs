@@ -73,6 +73,12 @@ pub enum Refusal {
     LastAdmin,
     /// The account already has an active app password of that name.
     AppPasswordNameTaken,
+    /// The asked lifetime is over the admin's maximum.
+    InvalidLifetime,
+    /// The folder or the networks of a new password do not parse.
+    InvalidScope,
+    /// The user holds as many live app passwords as allowed.
+    TooManyAppPasswords,
     /// A code was sent for a session that is already signed in.
     AlreadySignedIn,
     /// Enrolment was asked while two-factor sign-in is on.
@@ -96,6 +102,8 @@ impl Refusal {
             | Refusal::InvalidAppPasswordName
             | Refusal::InvalidAppPasswordId
             | Refusal::InvalidSetting
+            | Refusal::InvalidLifetime
+            | Refusal::InvalidScope
             | Refusal::WeakPassword
             | Refusal::AlreadySignedIn
             | Refusal::TwoFactorOff
@@ -103,6 +111,7 @@ impl Refusal {
             Refusal::UserExists
             | Refusal::LastAdmin
             | Refusal::AppPasswordNameTaken
+            | Refusal::TooManyAppPasswords
             | Refusal::TwoFactorOn => S::CONFLICT,
         }
     }
@@ -190,6 +199,9 @@ impl From<OpError> for PortalError {
             OpError::UserExists(_) => Refusal::UserExists,
             OpError::LastAdmin(_) => Refusal::LastAdmin,
             OpError::DuplicateAppPasswordName(_) => Refusal::AppPasswordNameTaken,
+            OpError::InvalidLifetime(_) => Refusal::InvalidLifetime,
+            OpError::InvalidScope(_) => Refusal::InvalidScope,
+            OpError::TooManyAppPasswords(_) => Refusal::TooManyAppPasswords,
             OpError::HomeNotMoved(_)
             | OpError::NoServer(_)
             | OpError::Busy(_)
