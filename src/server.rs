@@ -181,6 +181,8 @@ impl Server {
         let public = options.public_prefix.clone();
         let mount = Mount::new(files.clone(), store.clone(), options.dav, temps, clock.clone())
             .under(public.as_str());
+        let locks = mount.locks();
+        let admin = admin.on_revocation(move |user, ids| locks.release_taken_by(user, ids));
         let portal =
             Portal::new(store.clone(), admin.clone(), gate.verifier(), gate.budget(), clock);
         let web = Web::new(portal, public.as_str());

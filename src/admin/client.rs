@@ -19,7 +19,9 @@ use super::wire::{Reply, Request};
 use crate::auth::token::Secret;
 use crate::auth::verify::Hasher;
 use crate::clock::Clock;
-use crate::store::{self, AppPasswordId, BackupSummary, Role, SettingKey, Store, UserName};
+use crate::store::{
+    self, AppPasswordId, AppPasswordName, BackupSummary, Role, SettingKey, Store, UserName,
+};
 
 /// The admin operations as the CLI reaches them.
 pub struct Client(Link);
@@ -262,6 +264,25 @@ impl Client {
         match server.call(&Request::AppPasswordRevokeAll { user: owner.clone() }).await? {
             Reply::Revoked { count } => Ok(count),
             other => Err(unexpected("app-password revoke --all", &other)),
+        }
+    }
+
+    /// [`Admin::rename_app_password`].
+    pub async fn rename_app_password(
+        &self,
+        owner: &UserName,
+        id: &AppPasswordId,
+        name: &AppPasswordName,
+    ) -> Result<AppPasswordView, OpError> {
+        let server = match &self.0 {
+            Link::Store(admin) => return admin.rename_app_password(owner, id, name).await,
+            Link::Server(server) => server,
+        };
+        let request =
+            Request::AppPasswordRename { user: owner.clone(), id: id.clone(), name: name.clone() };
+        match server.call(&request).await? {
+            Reply::AppPassword { app_password } => Ok(app_password),
+            other => Err(unexpected("app-password rename", &other)),
         }
     }
 

@@ -18,8 +18,8 @@ use crate::auth::verify::Hasher;
 use crate::clock::Clock;
 use crate::log_safe::escaped;
 use crate::store::{
-    self, AppPasswordId, AppPasswordStatus, BackupSummary, NewAppPassword, Role, SettingKey, Store,
-    UserName,
+    self, AppPasswordId, AppPasswordName, AppPasswordStatus, BackupSummary, NewAppPassword, Role,
+    SettingKey, Store, UserName,
 };
 
 /// The password a new account or a password change gets.
@@ -63,6 +63,10 @@ enum Kind {
 /// Reads a running server's live status for [`Admin::status`].
 type StatusSource = Arc<dyn Fn() -> ServerStatus + Send + Sync>;
 
+/// Told which app passwords of a user were just revoked: a running server's WebDAV mount,
+/// which releases the locks they took (in memory; the shared store deletes them itself).
+type RevocationSink = Arc<dyn Fn(&UserName, &[AppPasswordId]) + Send + Sync>;
+
 /// The admin operations over one store. Cheap to clone (its parts are shared).
 #[derive(Clone)]
 pub struct Admin {
@@ -72,6 +76,7 @@ pub struct Admin {
     /// Where the homes are, to move a removed account's aside.
     files_root: Arc<std::path::PathBuf>,
     status: Option<StatusSource>,
+    revoked: Option<RevocationSink>,
     audit: Audit,
 }
 
@@ -86,7 +91,24 @@ impl Admin {
         files_root: impl Into<std::path::PathBuf>,
     ) -> Self {
         let files_root = Arc::new(files_root.into());
-        Self { store, hasher, clock, files_root, status: None, audit: Audit::Off }
+        Self { store, hasher, clock, files_root, status: None, revoked: None, audit: Audit::Off }
+    }
+
+    /// The same operations, telling `revoked` which app passwords each revocation ended (a
+    /// running server's mount, to release their locks).
+    pub fn on_revocation(
+        self,
+        revoked: impl Fn(&UserName, &[AppPasswordId]) + Send + Sync + 'static,
+    ) -> Self {
+        Self { revoked: Some(Arc::new(revoked)), ..self }
+    }
+
+    fn ended(&self, owner: &UserName, ids: &[AppPasswordId]) {
+        if let Some(revoked) = &self.revoked
+            && !ids.is_empty()
+        {
+            revoked(owner, ids);
+        }
     }
 
     /// The same operations, answering [`Admin::status`] from `status` (a running server's).
@@ -188,7 +210,9 @@ impl Admin {
         Ok(UserView::from(&user))
     }
 
-    /// Sets a new primary password; every web session opened with the old one ends.
+    /// Sets a new primary password (an admin's reset): every web session opened with the old
+    /// one ends, and every live app password of the user is revoked (their locks released),
+    /// since whoever knew the old password could have made them.
     pub async fn set_password(
         &self,
         name: &UserName,
@@ -197,8 +221,15 @@ impl Admin {
         let (password, generated) = choose(password)?;
         let hash = self.hash(password).await?;
         self.store.set_user_password(name, hash).await?;
-        self.record(Kind::Change, || format!("user passwd {name}"));
-        Ok(PasswordChanged { name: name.clone(), generated_password: generated })
+        let revoked = self.store.revoke_all_app_passwords(name, self.clock.now()).await?;
+        self.ended(name, &revoked);
+        let count = revoked.len();
+        self.record(Kind::Change, || format!("user passwd {name} ({count} app passwords revoked)"));
+        Ok(PasswordChanged {
+            name: name.clone(),
+            generated_password: generated,
+            app_passwords_revoked: count,
+        })
     }
 
     /// Creates an app password for `owner` as `spec` asks, its lifetime checked against
@@ -258,15 +289,31 @@ impl Admin {
         id: &AppPasswordId,
     ) -> Result<(), OpError> {
         self.store.revoke_app_password(owner, id, self.clock.now()).await?;
+        self.ended(owner, std::slice::from_ref(id));
         self.record(Kind::Change, || format!("app-password revoke {owner} {id}"));
         Ok(())
     }
 
     /// Revokes every active app password of `owner`; answers how many.
     pub async fn revoke_all_app_passwords(&self, owner: &UserName) -> Result<usize, OpError> {
-        let count = self.store.revoke_all_app_passwords(owner, self.clock.now()).await?;
+        let revoked = self.store.revoke_all_app_passwords(owner, self.clock.now()).await?;
+        self.ended(owner, &revoked);
         self.record(Kind::Change, || format!("app-password revoke {owner} --all"));
-        Ok(count)
+        Ok(revoked.len())
+    }
+
+    /// Renames one app password of `owner` (its name only: a scope never changes); refused if
+    /// another live one of theirs has that name.
+    pub async fn rename_app_password(
+        &self,
+        owner: &UserName,
+        id: &AppPasswordId,
+        name: &AppPasswordName,
+    ) -> Result<AppPasswordView, OpError> {
+        let now = self.clock.now();
+        let record = self.store.rename_app_password(owner, id, name.as_str(), now).await?;
+        self.record(Kind::Change, || format!("app-password rename {owner} {id}"));
+        Ok(AppPasswordView::new(&record, now, &self.store.settings().use_policy()))
     }
 
     /// The settings in force.

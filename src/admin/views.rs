@@ -186,6 +186,10 @@ pub struct PasswordChanged {
     pub name: UserName,
     /// Shown once, when davgate generated it; `None` when the admin gave one.
     pub generated_password: Option<Secret>,
+    /// How many of their app passwords the change revoked (all that were live: a reset
+    /// password means the old one may be known, and so may what was made with it).
+    #[serde(default)]
+    pub app_passwords_revoked: usize,
 }
 
 /// An account was removed: its app passwords went with it, its files were moved aside.
@@ -252,7 +256,8 @@ mod tests {
         };
         let user_created = UserCreated { user: user(), generated_password: secret() };
         let name = UserName::parse("alice").unwrap();
-        let changed = PasswordChanged { name, generated_password: secret() };
+        let changed =
+            PasswordChanged { name, generated_password: secret(), app_passwords_revoked: 0 };
         for shown in [format!("{created:?}"), format!("{user_created:?}"), format!("{changed:?}")] {
             assert!(!shown.contains("sekrt"), "{shown}");
         }

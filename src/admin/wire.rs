@@ -14,7 +14,7 @@ use super::views::{
     SettingValues, UserCreated, UserRemoved, UserView,
 };
 use crate::auth::token::Secret;
-use crate::store::{AppPasswordId, BackupSummary, Role, SettingKey, UserName};
+use crate::store::{AppPasswordId, AppPasswordName, BackupSummary, Role, SettingKey, UserName};
 
 /// One admin operation and its arguments, already validated by the sender (the names are
 /// parsed again on arrival).
@@ -43,6 +43,8 @@ pub(crate) enum Request {
     AppPasswordRevoke { user: UserName, id: AppPasswordId },
     /// [`Admin::revoke_all_app_passwords`].
     AppPasswordRevokeAll { user: UserName },
+    /// [`Admin::rename_app_password`].
+    AppPasswordRename { user: UserName, id: AppPasswordId, name: AppPasswordName },
     /// [`Admin::status`].
     Status,
     /// [`Admin::settings`].
@@ -71,6 +73,8 @@ pub(crate) enum Reply {
     AppPasswordCreated(CreatedAppPassword),
     /// From [`Request::AppPasswordList`].
     AppPasswords { app_passwords: Vec<AppPasswordView> },
+    /// From [`Request::AppPasswordRename`]: the password as it is now.
+    AppPassword { app_password: AppPasswordView },
     /// From the revocations: how many.
     Revoked { count: usize },
     /// From [`Request::Status`].
@@ -92,6 +96,7 @@ impl Reply {
             Reply::PasswordChanged(_) => "password_changed",
             Reply::AppPasswordCreated(_) => "app_password_created",
             Reply::AppPasswords { .. } => "app_passwords",
+            Reply::AppPassword { .. } => "app_password",
             Reply::Revoked { .. } => "revoked",
             Reply::Status(_) => "status",
             Reply::Settings { .. } => "settings",
@@ -162,6 +167,9 @@ pub(crate) async fn answer(admin: &Admin, request: Request) -> Result<Reply, OpE
         }
         Request::AppPasswordRevokeAll { user } => {
             Reply::Revoked { count: admin.revoke_all_app_passwords(&user).await? }
+        }
+        Request::AppPasswordRename { user, id, name } => {
+            Reply::AppPassword { app_password: admin.rename_app_password(&user, &id, &name).await? }
         }
         Request::Status => Reply::Status(admin.status().await?),
         Request::SettingsGet => Reply::Settings { settings: admin.settings().await? },

@@ -43,6 +43,9 @@ pub struct CacheEntry {
     pub secret_hash: String,
     generation: AtomicU64,
     last_used_written: AtomicI64,
+    /// This node's last successful use (seconds): the idle limit is judged on it without a
+    /// store read, and the store's own record (written once a minute) only when it is due.
+    last_seen: AtomicI64,
 }
 
 impl CacheEntry {
@@ -62,6 +65,7 @@ impl CacheEntry {
             secret_hash,
             generation: AtomicU64::new(generation.get()),
             last_used_written: AtomicI64::new(now.timestamp()),
+            last_seen: AtomicI64::new(now.timestamp()),
         }
     }
 
@@ -73,6 +77,16 @@ impl CacheEntry {
     /// Marks the entry as confirmed at `generation`.
     pub fn confirm(&self, generation: Generation) {
         self.generation.store(generation.get(), Ordering::Release);
+    }
+
+    /// This node's last successful use of the credential.
+    pub fn last_seen(&self) -> DateTime<Utc> {
+        DateTime::from_timestamp(self.last_seen.load(Ordering::Relaxed), 0).unwrap_or_default()
+    }
+
+    /// Records a successful use at `now` (never moves back).
+    pub fn seen(&self, now: DateTime<Utc>) {
+        self.last_seen.fetch_max(now.timestamp(), Ordering::Relaxed);
     }
 
     /// True (once per `interval_secs`) when "last used" is due to be written again.

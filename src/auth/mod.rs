@@ -32,7 +32,9 @@ use tokio::sync::{OnceCell, mpsc};
 
 use crate::clock::Clock;
 use crate::metrics::{AuthOutcome, Metrics};
-use crate::store::{AppPasswordId, LoginRecord, Store, UserName};
+use crate::store::{
+    AppPasswordId, AppPasswordStatus, Generation, LoginRecord, Store, UsePolicy, UserName,
+};
 use budget::AddressBudget;
 use cache::{CacheEntry, CacheKey, CredentialCache};
 use shared_throttle::LoginThrottle;
@@ -45,19 +47,53 @@ use verify::Verifier;
 #[derive(Debug, Clone)]
 pub struct Authenticated {
     user: UserName,
+    /// The app password that opened the request and the store generation it was last
+    /// confirmed at: what a lock records as its taker, and what an upload re-confirms before
+    /// it commits. None only for the benchmarks' bypass.
+    credential: Option<(AppPasswordId, Generation)>,
 }
 
 impl Authenticated {
+    fn by(user: UserName, id: AppPasswordId, generation: Generation) -> Self {
+        Self { user, credential: Some((id, generation)) }
+    }
+
     /// The user whose home is served.
     pub fn user(&self) -> &UserName {
         &self.user
     }
 
+    /// The app password that opened the request: revoking it releases the locks it took.
+    pub fn app_password(&self) -> Option<&AppPasswordId> {
+        self.credential.as_ref().map(|(id, _)| id)
+    }
+
     /// Benchmark-only: an identity without any credential, to measure the gate's own cost.
     #[cfg(feature = "bench")]
     pub fn bench_bypass(user: UserName) -> Self {
-        Self { user }
+        Self { user, credential: None }
     }
+}
+
+/// Whether the credential that opened `who`'s request still stands at `now`: free while the
+/// store generation has not moved since it was confirmed (nothing that can take a credential
+/// away was committed), else one store read (no argon2). An upload asks just before its
+/// atomic rename, so a password revoked (or an owner disabled) while the body streamed stores
+/// nothing. The admin's use policy is not asked again here: an upload in progress is a use.
+pub async fn still_standing(
+    store: &Store,
+    who: &Authenticated,
+    now: DateTime<Utc>,
+) -> Result<(), Denied> {
+    let Some((id, generation)) = &who.credential else { return Ok(()) };
+    if store.generation() == *generation && store.cache_trusted() {
+        return Ok(());
+    }
+    let record = store.login_record(id).await.map_err(|e| {
+        tracing::warn!("cannot re-confirm a credential before an upload commits: {e}");
+        Denied::Unavailable
+    })?;
+    check_standing(&record.ok_or(Denied::UnknownId)?, now, &UsePolicy::default())
 }
 
 /// Why a request was refused. Every reason but `Unavailable` is answered with the same 401.
@@ -79,6 +115,10 @@ pub enum Denied {
     Expired,
     /// Revoked.
     Revoked,
+    /// Unused for longer than `app_credentials_idle_ttl`.
+    IdleExpired,
+    /// Never used within `app_credentials_activation_window` of its creation.
+    NeverActivated,
     /// The owner is disabled or removed.
     Disabled,
     /// The store could not be read: a server fault, not the client's.
@@ -104,6 +144,8 @@ impl Denied {
             Denied::WrongUser => "app password of another user",
             Denied::Expired => "expired app password",
             Denied::Revoked => "revoked app password",
+            Denied::IdleExpired => "app password unused for longer than the idle limit",
+            Denied::NeverActivated => "app password never used within its activation window",
             Denied::Disabled => "disabled user",
             Denied::Unavailable => "store unavailable",
             Denied::Throttled => "too many failures",
@@ -123,6 +165,8 @@ impl Denied {
             Denied::WrongUser => AuthOutcome::WrongUser,
             Denied::Expired => AuthOutcome::Expired,
             Denied::Revoked => AuthOutcome::Revoked,
+            Denied::IdleExpired => AuthOutcome::IdleExpired,
+            Denied::NeverActivated => AuthOutcome::NeverActivated,
             Denied::Disabled => AuthOutcome::Disabled,
             Denied::Unavailable => AuthOutcome::Unavailable,
             Denied::Throttled => AuthOutcome::Throttled,
@@ -428,29 +472,38 @@ impl Gate {
     }
 
     /// A cache hit: still valid if the store's generation has not moved since it was checked
-    /// (nothing that can take a credential away was committed), this node has confirmed that
-    /// generation recently ([`Store::cache_trusted`]: on a shared store, a node cut from its
-    /// notifications stops trusting what it cached), and it has not expired; otherwise the
-    /// record is read again (no argon2: the secret already matched this hash), and a store
-    /// that does not answer is answered 503.
+    /// (nothing that can take a credential away was committed; a setting change moves it too),
+    /// this node has confirmed that generation recently ([`Store::cache_trusted`]: on a shared
+    /// store, a node cut from its notifications stops trusting what it cached), it has not
+    /// expired, and its last use on this node is within the idle limit; otherwise the record
+    /// is read again (no argon2: the secret already matched this hash), and a store that does
+    /// not answer is answered 503. The hit itself costs two atomics and the settings snapshot.
     async fn confirm_cached(&self, entry: &CacheEntry, now: DateTime<Utc>) -> Outcome {
         let generation = self.store.generation();
         let trusted = self.store.cache_trusted();
+        let policy = self.store.settings().use_policy();
+        let idle = policy.idle_ttl.is_some_and(|ttl| now >= entry.last_seen() + ttl.as_chrono());
         if entry.generation() != generation
             || !trusted
+            || idle
             || entry.expires_at.is_some_and(|at| now >= at)
         {
-            let record = self.login_record(&entry.id).await?.ok_or(Denied::UnknownId)?;
+            let mut record = self.login_record(&entry.id).await?.ok_or(Denied::UnknownId)?;
             if record.password.secret_hash != entry.secret_hash {
                 return Err(Denied::UnknownId);
             }
-            check_standing(&record, now)?;
+            // This node's own uses count too: the store's "last used" is written once a minute.
+            let password = &mut record.password;
+            password.last_used_at = password.last_used_at.max(Some(entry.last_seen()));
+            password.first_used_at.get_or_insert(entry.last_seen());
+            check_standing(&record, now, &policy)?;
             entry.confirm(generation);
         }
+        entry.seen(now);
         if entry.last_used_due(now, LAST_USED_INTERVAL_SECS) {
             let _ = self.last_used.try_send((entry.id.clone(), now));
         }
-        Ok(Authenticated { user: entry.user.clone() })
+        Ok(Authenticated::by(entry.user.clone(), entry.id.clone(), generation))
     }
 
     async fn verify_new(
@@ -476,7 +529,8 @@ impl Gate {
         if !user.eq_ignore_ascii_case(password.owner.as_str()) {
             return Err(Denied::WrongUser);
         }
-        if let Err(reason) = check_standing(&record, now) {
+        let policy = self.store.settings().use_policy();
+        if let Err(reason) = check_standing(&record, now, &policy) {
             if matches!(reason, Denied::Revoked | Denied::Expired) {
                 self.cache.mark_stale(key);
             }
@@ -496,7 +550,7 @@ impl Gate {
             now,
         );
         self.cache.insert(key, entry);
-        Ok(Authenticated { user: password.owner.clone() })
+        Ok(Authenticated::by(password.owner.clone(), password.id.clone(), generation))
     }
 
     /// Stores the client of a first use before answering, so that the very first response
@@ -543,16 +597,27 @@ impl Gate {
     }
 }
 
-/// Whether an app password still opens anything: not revoked, not expired, owner enabled.
-fn check_standing(record: &LoginRecord, now: DateTime<Utc>) -> Result<(), Denied> {
+/// Whether an app password still opens anything: not revoked, not expired, owner enabled, and
+/// within the admin's use `policy` (idle limit, activation window). A disabled owner is not
+/// final: enabling the account again lets every password still in standing work again.
+fn check_standing(
+    record: &LoginRecord,
+    now: DateTime<Utc>,
+    policy: &UsePolicy,
+) -> Result<(), Denied> {
     if record.password.revoked_at.is_some() {
-        Err(Denied::Revoked)
-    } else if record.password.expires_at.is_some_and(|at| now >= at) {
-        Err(Denied::Expired)
-    } else if record.owner_disabled {
-        Err(Denied::Disabled)
-    } else {
-        Ok(())
+        return Err(Denied::Revoked);
+    }
+    if record.password.expires_at.is_some_and(|at| now >= at) {
+        return Err(Denied::Expired);
+    }
+    if record.owner_disabled {
+        return Err(Denied::Disabled);
+    }
+    match record.password.status(now, policy) {
+        AppPasswordStatus::ExpiredUnused => Err(Denied::IdleExpired),
+        AppPasswordStatus::ExpiredNeverUsed => Err(Denied::NeverActivated),
+        _ => Ok(()),
     }
 }
 

@@ -142,6 +142,12 @@ impl Mount {
         }
     }
 
+    /// The mount's lock system: the server's admin operations release a revoked password's
+    /// locks through it.
+    pub fn locks(&self) -> Locks {
+        self.locks.clone()
+    }
+
     /// This mount, answering as if at `prefix` + `/dav/` (the public URL's path, e.g. `/webdav`).
     pub fn under(mut self, prefix: &str) -> Self {
         self.public_prefix = prefix.to_string();
@@ -223,9 +229,14 @@ impl Mount {
         let mtime = is_put
             .then(|| req.headers().get(X_OC_MTIME)?.to_str().ok().and_then(upload::parse_oc_mtime))
             .flatten();
-        let context = Arc::new(UploadContext::new(mtime, self.store.settings().durability));
+        let context = UploadContext::new(mtime, self.store.settings().durability)
+            .reconfirming(self.reconfirm(who));
+        let context = Arc::new(context);
         let fs = mount.fs.for_request(Some(Arc::clone(&context)));
         let mut res = self.dispatch(who, req, fs).await;
+        if let Some(denied) = context.refused() {
+            return credential_lost(denied);
+        }
         if context.checksum_mismatch() {
             return response::text(
                 StatusCode::BAD_REQUEST,
@@ -236,6 +247,15 @@ impl Mount {
             res.headers_mut().insert(X_OC_MTIME, HeaderValue::from_static("accepted"));
         }
         res
+    }
+
+    /// What an upload of `who` asks before it commits: whether its credential still stands.
+    fn reconfirm(&self, who: &Authenticated) -> upload::Reconfirm {
+        let (store, clock, who) = (self.store.clone(), self.clock.clone(), who.clone());
+        Arc::new(move || {
+            let (store, clock, who) = (store.clone(), clock.clone(), who.clone());
+            Box::pin(async move { crate::auth::still_standing(&store, &who, clock.now()).await })
+        })
     }
 
     /// Hands a checked request to dav-server with the user's filesystem and locks.
@@ -252,7 +272,7 @@ impl Mount {
     {
         let props_change = PropsChange::of(&req);
         let max_timeout = Duration::from_secs(self.store.settings().lock_timeout.as_seconds());
-        let locks = self.locks.for_request(who.user(), max_timeout);
+        let locks = self.locks.for_request(who.user(), who.app_password(), max_timeout);
         if req.method().as_str() == "PROPFIND"
             && let Err(refusal) = locks.prepare_listing().await
         {
@@ -400,6 +420,29 @@ impl Mount {
     fn lock_users(&self) -> std::sync::MutexGuard<'_, HashMap<UserName, UserMount>> {
         self.users.lock().unwrap_or_else(|p| p.into_inner())
     }
+}
+
+/// The answer to an upload whose credential was revoked (or its owner disabled) while its
+/// body arrived: nothing was stored. 401 as for any refused credential, 503 if the store could
+/// not say.
+fn credential_lost(denied: crate::auth::Denied) -> Response<Body> {
+    if denied == crate::auth::Denied::Unavailable {
+        let mut res = response::text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "The credential store is unavailable; nothing was stored. Try again in a few seconds.\n",
+        );
+        response::retry_later(&mut res);
+        return res;
+    }
+    tracing::warn!(target: "davgate::auth", "upload refused at commit: {}", denied.as_str());
+    let mut res = response::text(
+        StatusCode::UNAUTHORIZED,
+        "This app password no longer opens WebDAV (revoked while the upload was sent); \
+         nothing was stored.\n",
+    );
+    res.headers_mut()
+        .insert(http::header::WWW_AUTHENTICATE, HeaderValue::from_static(crate::http::CHALLENGE));
+    res
 }
 
 /// What a COPY, MOVE or DELETE does to dead properties once it succeeded (property keys).

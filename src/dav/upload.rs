@@ -21,11 +21,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::quota::Reservation;
+use crate::auth::Denied;
 use crate::store::Durability;
+
+/// Asked just before an upload's atomic rename: whether the credential that sent it still
+/// stands ([`crate::auth::still_standing`]). A refusal stores nothing.
+pub type Reconfirm = Arc<dyn Fn() -> BoxFuture<'static, Result<(), Denied>> + Send + Sync>;
 
 /// What one request asked of an upload beyond its body, and what became of it (read back by
 /// the mount to shape the answer).
-#[derive(Debug)]
 pub struct UploadContext {
     /// `X-OC-Mtime`: the modification time to give the file.
     pub mtime: Option<SystemTime>,
@@ -33,6 +37,29 @@ pub struct UploadContext {
     pub durability: Durability,
     checksum_mismatch: AtomicBool,
     mtime_applied: AtomicBool,
+    reconfirm: Option<Reconfirm>,
+    /// Why the credential no longer stood at commit, if it did not.
+    refused: std::sync::OnceLock<Denied>,
+}
+
+impl std::fmt::Debug for Reconfirming<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() { "Some(..)" } else { "None" })
+    }
+}
+
+/// Shows whether an upload re-confirms its credential (the closure itself has no Debug).
+struct Reconfirming<'a>(&'a Option<Reconfirm>);
+
+impl std::fmt::Debug for UploadContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UploadContext")
+            .field("mtime", &self.mtime)
+            .field("durability", &self.durability)
+            .field("reconfirm", &Reconfirming(&self.reconfirm))
+            .field("refused", &self.refused.get())
+            .finish_non_exhaustive()
+    }
 }
 
 impl UploadContext {
@@ -43,7 +70,30 @@ impl UploadContext {
             durability,
             checksum_mismatch: AtomicBool::new(false),
             mtime_applied: AtomicBool::new(false),
+            reconfirm: None,
+            refused: std::sync::OnceLock::new(),
         }
+    }
+
+    /// The same context, asking `reconfirm` before each commit.
+    pub fn reconfirming(mut self, reconfirm: Reconfirm) -> Self {
+        self.reconfirm = Some(reconfirm);
+        self
+    }
+
+    /// Why the upload's credential no longer stood when it was about to commit (nothing was
+    /// stored), if that is why it failed.
+    pub fn refused(&self) -> Option<Denied> {
+        self.refused.get().copied()
+    }
+
+    /// Asks the credential once more (see [`Reconfirm`]).
+    async fn reconfirm(&self) -> FsResult<()> {
+        let Some(reconfirm) = &self.reconfirm else { return Ok(()) };
+        reconfirm().await.map_err(|denied| {
+            let _ = self.refused.set(denied);
+            FsError::Forbidden
+        })
     }
 
     /// True if the body did not match its `OC-Checksum` (nothing was stored).
@@ -231,6 +281,8 @@ impl DavFile for Upload {
     /// Commits the upload: verify, fsync, rename into place, fsync the folder.
     fn flush(&mut self) -> FsFuture<'_, ()> {
         async move {
+            // The body is all here: a credential revoked meanwhile must not store it.
+            self.context.reconfirm().await?;
             let sink = self.sink.take().ok_or(FsError::GeneralFailure)?;
             let (temp, target) = (self.temp.clone(), self.target.clone());
             let (context, on_commit) = (Arc::clone(&self.context), self.on_commit.take());

@@ -46,7 +46,7 @@ pub struct App {
 const THROTTLED_HOLD: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The challenge every refused WebDAV request gets.
-const CHALLENGE: &str = "Basic realm=\"davgate\", charset=\"UTF-8\"";
+pub(crate) const CHALLENGE: &str = "Basic realm=\"davgate\", charset=\"UTF-8\"";
 
 impl App {
     /// Answers one request; also returns who made it, for the access log.

@@ -97,6 +97,8 @@ pub enum AuthOutcome {
     WrongUser,
     Expired,
     Revoked,
+    IdleExpired,
+    NeverActivated,
     Disabled,
     Unavailable,
     Busy,
@@ -105,7 +107,7 @@ pub enum AuthOutcome {
 }
 
 impl AuthOutcome {
-    const ALL: [AuthOutcome; 15] = [
+    const ALL: [AuthOutcome; 17] = [
         AuthOutcome::Cached,
         AuthOutcome::Verified,
         AuthOutcome::NoCredentials,
@@ -116,6 +118,8 @@ impl AuthOutcome {
         AuthOutcome::WrongUser,
         AuthOutcome::Expired,
         AuthOutcome::Revoked,
+        AuthOutcome::IdleExpired,
+        AuthOutcome::NeverActivated,
         AuthOutcome::Disabled,
         AuthOutcome::Unavailable,
         AuthOutcome::Busy,
@@ -136,6 +140,8 @@ impl AuthOutcome {
             AuthOutcome::WrongUser => ("refused", Some("wrong_user")),
             AuthOutcome::Expired => ("refused", Some("expired")),
             AuthOutcome::Revoked => ("refused", Some("revoked")),
+            AuthOutcome::IdleExpired => ("refused", Some("idle_expired")),
+            AuthOutcome::NeverActivated => ("refused", Some("never_activated")),
             AuthOutcome::Disabled => ("refused", Some("disabled")),
             AuthOutcome::Unavailable => ("refused", Some("store_unavailable")),
             AuthOutcome::Busy => ("refused", Some("argon2_busy")),

@@ -77,7 +77,28 @@ impl Store {
         Ok(all)
     }
 
-    /// Revokes one of `owner`'s app passwords. An id that is not theirs is unknown to them.
+    /// Renames one of `owner`'s app passwords (its name only: scope and expiry stay); refused
+    /// with [`Error::DuplicateName`] if another live one of theirs has that name.
+    pub async fn rename_app_password(
+        &self,
+        owner: &UserName,
+        id: &AppPasswordId,
+        name: &str,
+        now: DateTime<Utc>,
+    ) -> Result<AppPassword> {
+        if let Some(pg) = self.postgres() {
+            return pg.rename_app_password(owner, id, name, now).await;
+        }
+        let (owner, id, name) = (owner.clone(), id.clone(), name.to_string());
+        self.write(Change::Harmless, move |txn| {
+            users::load(txn, &owner)?;
+            app_passwords::rename(txn, &owner, &id, name, now)
+        })
+        .await
+    }
+
+    /// Revokes one of `owner`'s app passwords. An id that is not theirs is unknown to them. On
+    /// PostgreSQL the locks it took are deleted in the same transaction.
     pub async fn revoke_app_password(
         &self,
         owner: &UserName,
@@ -95,12 +116,13 @@ impl Store {
         .await
     }
 
-    /// Revokes every active app password of `owner`; returns how many were revoked.
+    /// Revokes every active app password of `owner`; returns the ids revoked. On PostgreSQL
+    /// the locks they took are deleted in the same transaction.
     pub async fn revoke_all_app_passwords(
         &self,
         owner: &UserName,
         now: DateTime<Utc>,
-    ) -> Result<usize> {
+    ) -> Result<Vec<AppPasswordId>> {
         if let Some(pg) = self.postgres() {
             return pg.revoke_all_app_passwords(owner, now).await;
         }

@@ -198,23 +198,46 @@ pub(super) fn revoke(
     Ok(record)
 }
 
-/// Revokes every active app password of `owner`; returns how many were revoked.
+/// Revokes every active app password of `owner`; returns the ids revoked.
 pub(super) fn revoke_all(
     txn: &WriteTransaction,
     owner: &UserName,
     now: DateTime<Utc>,
-) -> Result<usize> {
+) -> Result<Vec<AppPasswordId>> {
     let owned = of_owner_in(txn, owner)?;
     let mut passwords = txn.open_table(APP_PASSWORDS)?;
-    let mut count = 0;
+    let mut revoked = Vec::new();
     for mut record in owned {
         if !record.is_over(now) {
             record.revoked_at = Some(now);
             passwords.insert(record.id.as_str(), encode(&record)?.as_slice())?;
-            count += 1;
+            revoked.push(record.id);
         }
     }
-    Ok(count)
+    Ok(revoked)
+}
+
+/// Renames `owner`'s app password `id`; refused if another live one of theirs has that name.
+pub(super) fn rename(
+    txn: &WriteTransaction,
+    owner: &UserName,
+    id: &AppPasswordId,
+    name: String,
+    now: DateTime<Utc>,
+) -> Result<AppPassword> {
+    let unknown = || Error::UnknownAppPassword { user: owner.to_string(), id: id.to_string() };
+    let others = of_owner_in(txn, owner)?;
+    if others.iter().any(|p| &p.id != id && !p.is_over(now) && p.name == name) {
+        return Err(Error::DuplicateName { user: owner.to_string(), name });
+    }
+    let mut passwords = txn.open_table(APP_PASSWORDS)?;
+    let mut record = get(&passwords, id)?.ok_or_else(unknown)?;
+    if &record.owner != owner {
+        return Err(unknown());
+    }
+    record.name = name;
+    passwords.insert(id.as_str(), encode(&record)?.as_slice())?;
+    Ok(record)
 }
 
 /// Deletes every app password of `owner` (with the account); returns how many there were.

@@ -32,6 +32,8 @@ pub struct StoredLock {
     pub shared: bool,
     /// Who took it, as dav-server names them.
     pub principal: Option<String>,
+    /// The app password it was taken with (its id): revoking that password deletes the row.
+    pub taker: Option<String>,
     /// The client's `<D:owner>` element as XML, returned in `lockdiscovery`.
     pub owner_xml: Option<String>,
     /// The timeout it was granted or last refreshed with.

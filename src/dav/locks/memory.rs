@@ -12,7 +12,7 @@ use std::time::SystemTime;
 
 use super::table::{Conditions, Denied, UserTable, Wanted};
 use super::{LockLimits, SWEEP_EVERY};
-use crate::store::UserName;
+use crate::store::{AppPasswordId, UserName};
 
 /// Every user's locks.
 #[derive(Debug, Default)]
@@ -23,10 +23,31 @@ pub(super) struct Memory {
 #[derive(Debug, Default)]
 struct Table {
     users: HashMap<UserName, UserTable>,
+    /// The app password that took each lock (by token), to release them when it is revoked;
+    /// tokens of locks gone by other ways are dropped at the next sweep.
+    takers: HashMap<String, AppPasswordId>,
     last_sweep: Option<SystemTime>,
 }
 
 impl Memory {
+    /// Removes every lock of `user` whose taker is one of `revoked`.
+    pub fn release_taken_by(&self, user: &UserName, revoked: &[AppPasswordId]) {
+        let mut guard = self.table.lock().unwrap_or_else(|p| p.into_inner());
+        let table = &mut *guard;
+        let tokens: Vec<String> = (table.takers.iter())
+            .filter(|(_, taker)| revoked.contains(taker))
+            .map(|(token, _)| token.clone())
+            .collect();
+        if let Some(locks) = table.users.get_mut(user) {
+            for token in &tokens {
+                locks.remove_token(token);
+            }
+        }
+        for token in &tokens {
+            table.takers.remove(token);
+        }
+    }
+
     /// Drops every lock of `user`.
     pub fn forget(&self, user: &UserName) {
         self.table.lock().unwrap_or_else(|p| p.into_inner()).users.remove(user);
@@ -49,6 +70,8 @@ impl Memory {
                 user.sweep(now);
                 !user.is_empty()
             });
+            let Table { users, takers, .. } = &mut *table;
+            takers.retain(|token, _| users.values().any(|u| u.holds_token(token)));
             table.last_sweep = Some(now);
         }
         table
@@ -73,13 +96,17 @@ impl Memory {
         wanted: &Wanted,
         limits: &LockLimits,
     ) -> Result<DavLock, Denied> {
-        self.with_user(user, now, |table| {
-            table.sweep(now);
-            table.may_grant(&key, wanted, table.count(), limits)?;
-            let lock = wanted.granted(now);
-            table.insert(key, lock.clone());
-            Ok(lock)
-        })
+        let mut guard = self.lock_table(now);
+        let table = &mut *guard;
+        let locks = table.users.entry(user.clone()).or_default();
+        locks.sweep(now);
+        locks.may_grant(&key, wanted, locks.count(), limits)?;
+        let lock = wanted.granted(now);
+        locks.insert(key, lock.clone());
+        if let Some(taker) = wanted.taker {
+            table.takers.insert(lock.token.clone(), taker.clone());
+        }
+        Ok(lock)
     }
 
     /// Removes the live lock `token` on `key` or above it; false if there is none.

@@ -29,7 +29,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::clock::Clock;
-use crate::store::{Store, UserName};
+use crate::store::{AppPasswordId, Store, UserName};
 use memory::Memory;
 pub use request::RequestLocks;
 use shared::Shared;
@@ -124,10 +124,25 @@ impl Locks {
         Self { backend, clock, limits }
     }
 
-    /// The lock system dav-server gets for one request of `user`: no lock it grants or
-    /// refreshes lives longer than `max_timeout`.
-    pub fn for_request(&self, user: &UserName, max_timeout: Duration) -> Box<RequestLocks> {
-        Box::new(RequestLocks::new(self.clone(), user.clone(), max_timeout))
+    /// The lock system dav-server gets for one request of `user` opened by the app password
+    /// `taker` (the locks it grants remember it): no lock it grants or refreshes lives longer
+    /// than `max_timeout`.
+    pub fn for_request(
+        &self,
+        user: &UserName,
+        taker: Option<&AppPasswordId>,
+        max_timeout: Duration,
+    ) -> Box<RequestLocks> {
+        Box::new(RequestLocks::new(self.clone(), user.clone(), taker.cloned(), max_timeout))
+    }
+
+    /// Releases every lock of `user` taken through one of the app passwords `revoked`: a
+    /// revoked laptop must not keep a file locked for the user's other clients. (The shared
+    /// store deletes those rows in the revoking transaction itself.)
+    pub fn release_taken_by(&self, user: &UserName, revoked: &[AppPasswordId]) {
+        if let Backend::Memory(memory) = &self.backend {
+            memory.release_taken_by(user, revoked);
+        }
     }
 
     /// Drops every lock of `user`: their account was removed, and a new account of the same

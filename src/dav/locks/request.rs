@@ -11,7 +11,7 @@ use xmltree::Element;
 use super::shared::{Failure, Shared};
 use super::table::{Conditions, Denied, UserTable, Wanted, path_key, xml_size};
 use super::{Backend, Locks, Refusal};
-use crate::store::UserName;
+use crate::store::{AppPasswordId, UserName};
 
 /// A user's locks as one request sees them; dav-server's `DavLockSystem`.
 ///
@@ -23,6 +23,7 @@ use crate::store::UserName;
 pub struct RequestLocks {
     locks: Locks,
     user: UserName,
+    taker: Option<AppPasswordId>,
     max_timeout: Duration,
     refusal: Arc<OnceLock<Refusal>>,
     snapshot: Arc<Mutex<Option<Arc<UserTable>>>>,
@@ -43,11 +44,16 @@ fn placeholder(path: &DavPath) -> DavLock {
 }
 
 impl RequestLocks {
-    /// `user`'s locks for one request, none granted or refreshed for longer than
-    /// `max_timeout`.
-    pub(super) fn new(locks: Locks, user: UserName, max_timeout: Duration) -> Self {
+    /// `user`'s locks for one request opened by `taker`, none granted or refreshed for longer
+    /// than `max_timeout`.
+    pub(super) fn new(
+        locks: Locks,
+        user: UserName,
+        taker: Option<AppPasswordId>,
+        max_timeout: Duration,
+    ) -> Self {
         let (refusal, snapshot) = (Arc::new(OnceLock::new()), Arc::new(Mutex::new(None)));
-        Self { locks, user, max_timeout, refusal, snapshot }
+        Self { locks, user, taker, max_timeout, refusal, snapshot }
     }
 
     /// Why this request's lock operation failed, if a cap or the store (not a conflict) made it
@@ -140,7 +146,8 @@ impl DavLockSystem for RequestLocks {
         };
         match &self.locks.backend {
             Backend::Memory(memory) => {
-                let wanted = Wanted { path, principal, owner, timeout, shared, deep };
+                let taker = self.taker.as_ref();
+                let wanted = Wanted { path, principal, taker, owner, timeout, shared, deep };
                 let outcome = memory.lock(&self.user, now, key, &wanted, &self.locks.limits);
                 ready(answer(self, outcome, path))
             }
@@ -152,6 +159,7 @@ impl DavLockSystem for RequestLocks {
                     let wanted = Wanted {
                         path: &path,
                         principal: principal.as_deref(),
+                        taker: self.taker.as_ref(),
                         owner: owner.as_ref(),
                         timeout,
                         shared,

@@ -81,7 +81,7 @@ impl Shared {
                     return (None, Ok(Err(denied)));
                 }
                 let lock = wanted.granted(now);
-                match stored(&lock, &key) {
+                match stored(&lock, &key, wanted.taker) {
                     Some(row) => (Some(row), Ok(Ok(lock))),
                     None => (None, Err(Failure::Corrupt("the new lock's owner element"))),
                 }
@@ -204,7 +204,11 @@ fn chain_keys(key: &[u8]) -> Vec<String> {
 }
 
 /// A new lock as a row; None if its owner element cannot be written as XML.
-fn stored(lock: &DavLock, key: &[u8]) -> Option<StoredLock> {
+fn stored(
+    lock: &DavLock,
+    key: &[u8],
+    taker: Option<&crate::store::AppPasswordId>,
+) -> Option<StoredLock> {
     let owner_xml = match lock.owner.as_deref() {
         Some(owner) => Some(xml_of(&bound(owner))?),
         None => None,
@@ -216,6 +220,7 @@ fn stored(lock: &DavLock, key: &[u8]) -> Option<StoredLock> {
         deep: lock.deep,
         shared: lock.shared,
         principal: lock.principal.clone(),
+        taker: taker.map(|id| id.to_string()),
         owner_xml,
         timeout: lock.timeout.unwrap_or_default(),
         timeout_at: lock.timeout_at.map_or(DateTime::<Utc>::MAX_UTC, utc),

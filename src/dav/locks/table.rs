@@ -52,6 +52,8 @@ pub(super) struct Wanted<'a> {
     pub path: &'a DavPath,
     /// Who asks: the lock's taker.
     pub principal: Option<&'a str>,
+    /// The app password the request came with: revoking it releases the lock.
+    pub taker: Option<&'a crate::store::AppPasswordId>,
     /// The client's `<D:owner>`, returned in lockdiscovery.
     pub owner: Option<&'a Element>,
     /// Already capped at the `lock_timeout` in force.
@@ -186,6 +188,29 @@ impl UserTable {
             }
         }
         true
+    }
+
+    /// Removes the lock `token` wherever it is, live or not; false if there is none.
+    pub fn remove_token(&mut self, token: &str) -> bool {
+        let Some(key) = self.key_of_token(token) else { return false };
+        if let Some(locks) = self.by_path.get_mut(&key) {
+            locks.retain(|l| l.token != token);
+            if locks.is_empty() {
+                self.by_path.remove(&key);
+            }
+        }
+        true
+    }
+
+    /// Whether the lock `token` is in the table, live or not.
+    pub fn holds_token(&self, token: &str) -> bool {
+        self.key_of_token(token).is_some()
+    }
+
+    fn key_of_token(&self, token: &str) -> Option<Vec<u8>> {
+        (self.by_path.iter())
+            .find(|(_, locks)| locks.iter().any(|l| l.token == token))
+            .map(|(key, _)| key.clone())
     }
 
     /// Drops the locks of `key` and of everything below it.

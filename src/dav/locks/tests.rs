@@ -105,7 +105,7 @@ both!(
 );
 
 fn alice(locks: &Locks) -> Box<RequestLocks> {
-    locks.for_request(&UserName::parse("alice").unwrap(), Duration::from_secs(60))
+    locks.for_request(&UserName::parse("alice").unwrap(), None, Duration::from_secs(60))
 }
 
 fn path(p: &str) -> DavPath {
@@ -158,7 +158,7 @@ async fn expired_locks_are_purged_even_on_paths_never_touched_again(backing: Bac
     for i in 0..10 {
         lock(&ls, &format!("/f{i}.txt"), false, false).await.unwrap();
     }
-    let bob = f.locks.for_request(&UserName::parse("bob").unwrap(), Duration::from_secs(60));
+    let bob = f.locks.for_request(&UserName::parse("bob").unwrap(), None, Duration::from_secs(60));
     match &f.locks.backend {
         Backend::Memory(memory) => {
             f.clock.advance(61 + SWEEP_EVERY.as_secs());
@@ -193,7 +193,7 @@ async fn locks_are_capped_per_path_and_per_user(backing: Backing) {
     lock(&ls, "/b.txt", false, false).await.unwrap();
     assert!(lock(&ls, "/c.txt", false, false).await.is_err());
     assert_eq!(ls.refusal(), Some(Refusal::TooManyForUser));
-    let bob = f.locks.for_request(&UserName::parse("bob").unwrap(), Duration::from_secs(60));
+    let bob = f.locks.for_request(&UserName::parse("bob").unwrap(), None, Duration::from_secs(60));
     assert!(lock(&bob, "/c.txt", false, false).await.is_ok(), "the cap is per user");
     f.clock.advance(60);
     let ls = alice(&f.locks);

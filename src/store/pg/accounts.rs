@@ -197,6 +197,7 @@ impl Pg {
         let row = txn.query_opt(&sql, &[&id.as_str(), &owner.as_str(), &now]).await?;
         let unknown = || Error::UnknownAppPassword { user: owner.to_string(), id: id.to_string() };
         let password = password_of(&row.ok_or_else(unknown)?)?;
+        txn.execute("DELETE FROM locks WHERE app_password = $1", &[&id.as_str()]).await?;
         self.commit_published(txn, generation).await?;
         drop(client);
         self.await_acks(generation).await;
@@ -207,22 +208,59 @@ impl Pg {
         &self,
         owner: &UserName,
         now: DateTime<Utc>,
-    ) -> Result<usize> {
+    ) -> Result<Vec<AppPasswordId>> {
         let mut client = self.client().await?;
         let txn = client.transaction().await?;
         let generation = bump(&txn).await?;
         lock_owner(&txn, owner).await?;
-        let revoked = txn
-            .execute(
+        let rows = txn
+            .query(
                 "UPDATE app_passwords SET revoked_at = $2
-                 WHERE owner = $1 AND revoked_at IS NULL AND expires_at > $2",
+                 WHERE owner = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $2)
+                 RETURNING id",
                 &[&owner.as_str(), &now],
             )
             .await?;
+        let ids: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+        txn.execute("DELETE FROM locks WHERE app_password = ANY($1)", &[&ids]).await?;
         self.commit_published(txn, generation).await?;
         drop(client);
         self.await_acks(generation).await;
-        usize::try_from(revoked).map_err(|_| Error::OutOfRange("revoked count"))
+        ids.iter().map(|id| Ok(AppPasswordId::parse(id)?)).collect()
+    }
+
+    /// See [`crate::store::Store::rename_app_password`].
+    pub(in crate::store) async fn rename_app_password(
+        &self,
+        owner: &UserName,
+        id: &AppPasswordId,
+        name: &str,
+        now: DateTime<Utc>,
+    ) -> Result<AppPassword> {
+        let now = stored_time(now);
+        let mut client = self.client().await?;
+        let txn = client.transaction().await?;
+        lock_owner(&txn, owner).await?;
+        let same = txn
+            .query_one(
+                "SELECT count(*) FROM app_passwords
+                 WHERE owner = $1 AND id <> $2 AND name = $3 AND revoked_at IS NULL
+                   AND (expires_at IS NULL OR expires_at > $4)",
+                &[&owner.as_str(), &id.as_str(), &name, &now],
+            )
+            .await?;
+        if same.try_get::<_, i64>(0)? > 0 {
+            return Err(Error::DuplicateName { user: owner.to_string(), name: name.to_string() });
+        }
+        let sql = format!(
+            "UPDATE app_passwords SET name = $3 WHERE id = $1 AND owner = $2
+             RETURNING {PASSWORD_COLUMNS}"
+        );
+        let row = txn.query_opt(&sql, &[&id.as_str(), &owner.as_str(), &name]).await?;
+        let unknown = || Error::UnknownAppPassword { user: owner.to_string(), id: id.to_string() };
+        let password = password_of(&row.ok_or_else(unknown)?)?;
+        txn.commit().await?;
+        Ok(password)
     }
 
     /// Only the first call for an id has any effect (`WHERE access_method IS NULL`).

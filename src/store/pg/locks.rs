@@ -15,7 +15,7 @@ use crate::store::props::subtree;
 use crate::store::{Result, UserName};
 
 const COLUMNS: &str =
-    "token, path, href, deep, shared, principal, owner_xml, timeout_secs, timeout_at";
+    "token, path, href, deep, shared, principal, owner_xml, timeout_secs, timeout_at, app_password";
 
 /// The predicate of a scope: `$2` the chain, `$3`..`$5` the subtree's key and its bounds.
 const IN_SCOPE: &str = "(path = ANY($2) OR path = $3 OR (path >= $4 AND path < $5))";
@@ -45,6 +45,7 @@ fn lock_of(row: &Row) -> Result<StoredLock> {
         owner_xml: row.get(6),
         timeout: Duration::from_secs(from_bigint(row.get(7), "locks.timeout_secs")?),
         timeout_at: row.get(8),
+        taker: row.get(9),
     })
 }
 
@@ -91,8 +92,8 @@ impl Pg {
             let timeout = to_bigint(lock.timeout.as_secs(), "locks.timeout_secs")?;
             txn.execute(
                 "INSERT INTO locks (owner, token, path, href, deep, shared, principal, owner_xml,
-                                    timeout_secs, timeout_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                                    timeout_secs, timeout_at, app_password)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
                 &[
                     &user,
                     &lock.token,
@@ -104,6 +105,7 @@ impl Pg {
                     &lock.owner_xml,
                     &timeout,
                     &stored_time(lock.timeout_at),
+                    &lock.taker,
                 ],
             )
             .await?;
