@@ -48,6 +48,16 @@ pub(super) enum AppPasswordCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Rename app password ID of USER to NAME (only its name: create a new one to change its
+    /// scope or expiry).
+    Rename {
+        /// Owner.
+        user: String,
+        /// The id shown by 'app-password list'.
+        id: String,
+        /// The new name.
+        name: String,
+    },
     /// Revoke one app password of USER by ID, or all of them with --all.
     Revoke {
         /// Owner.
@@ -132,6 +142,16 @@ pub(super) async fn run(data: &super::Target, cmd: AppPasswordCommand) -> Result
             let client = data.client().await?;
             let list = client.app_passwords(owner.as_ref(), include).await?;
             print(&if json { to_json(&list)? } else { app_passwords_table(&list, all) });
+        }
+        AppPasswordCommand::Rename { user, id, name } => {
+            let owner = user_name(&user)?;
+            let id = AppPasswordId::parse(&id).map_err(OpError::from)?;
+            let name = AppPasswordName::parse(&name).map_err(OpError::from)?;
+            let renamed = data.client().await?.rename_app_password(&owner, &id, &name).await?;
+            print(&format!(
+                "Renamed app password {} of '{owner}' to '{}'.\n",
+                renamed.id, renamed.name
+            ));
         }
         AppPasswordCommand::Revoke { user, id, all } => {
             let owner = user_name(&user)?;

@@ -54,6 +54,7 @@ pub(super) fn app_passwords_table(list: &[AppPasswordView], with_status: bool) -
                 p.id.clone(),
                 p.user.clone(),
                 p.name.clone(),
+                scope_cell(p),
                 p.access_method.clone().unwrap_or_else(|| "Not assigned".into()),
                 p.expires_at.map_or_else(|| "never".into(), human_time),
                 p.last_used_at.map_or_else(|| "never".into(), human_time),
@@ -64,11 +65,26 @@ pub(super) fn app_passwords_table(list: &[AppPasswordView], with_status: bool) -
             row
         })
         .collect();
-    let mut headers = vec!["ID", "USER", "NAME", "ACCESS METHOD", "VALID UNTIL", "LAST USED"];
+    let mut headers =
+        vec!["ID", "USER", "NAME", "SCOPE", "ACCESS METHOD", "VALID UNTIL", "LAST USED"];
     if with_status {
         headers.push("STATUS");
     }
     table(&headers, &rows)
+}
+
+/// An app password's scope in one cell: `read_only /Projects from 10.0.0.0/8`.
+fn scope_cell(p: &AppPasswordView) -> String {
+    let mut cell = p.access.as_str().to_string();
+    if let Some(folder) = &p.folder {
+        cell.push(' ');
+        cell.push_str(folder);
+    }
+    if !p.allow_from.is_empty() {
+        cell.push_str(" from ");
+        cell.push_str(&p.allow_from.join(","));
+    }
+    cell
 }
 
 /// Left-aligned columns separated by two spaces.

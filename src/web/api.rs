@@ -12,7 +12,9 @@ use serde_json::{Value, json};
 
 use super::portal::{LoginStep, PortalError, Viewer};
 use super::{Web, WebRequest, csrf_matches, set_cookie};
-use crate::admin::SettingValues;
+use crate::admin::{AppPasswordSpec, OpError, SettingValues};
+use crate::duration::DurationError;
+use crate::store::{Access, AppPasswordName, Lifetime, Scope, ScopeFolder};
 
 /// Where the API lives.
 pub const PREFIX: &str = "/api/v1";
@@ -113,6 +115,14 @@ async fn route(web: &Web, r: &WebRequest) -> Answer {
         }
         (Method::GET, ["me", "app-passwords"]) => list_app_passwords(web, &viewer, &me).await,
         (Method::POST, ["me", "app-passwords"]) => create_app_password(web, r, &viewer, &me).await,
+        (Method::PATCH, ["me", "app-passwords", id]) => {
+            let body: NameBody = parse(r)?;
+            ok(json!(portal.rename_app_password(&viewer, &me, id, &body.name).await?))
+        }
+        (Method::PATCH, ["users", name, "app-passwords", id]) => {
+            let body: NameBody = parse(r)?;
+            ok(json!(portal.rename_app_password(&viewer, name, id, &body.name).await?))
+        }
         (Method::DELETE, ["me", "app-passwords", id]) => {
             portal.revoke_app_password(&viewer, &me, id).await?;
             Ok(no_content())
@@ -271,8 +281,66 @@ async fn list_app_passwords(web: &Web, viewer: &Viewer, owner: &str) -> Answer {
 }
 
 async fn create_app_password(web: &Web, r: &WebRequest, viewer: &Viewer, owner: &str) -> Answer {
-    let body: NameBody = parse(r)?;
-    created(json!(web.portal.create_app_password(viewer, owner, &body.name).await?))
+    let body: CreateBody = parse(r)?;
+    // A bad name is refused as before (the portal's answer); a bad lifetime or scope is a 400.
+    let name = AppPasswordName::parse(&body.name).map_err(PortalError::from)?;
+    let spec = body.spec(name).map_err(|e| ApiError::BadBody(e.to_string()))?;
+    created(json!(web.portal.create_app_password_as(viewer, owner, &spec).await?))
+}
+
+/// The create body: `{name, expires, access, folder, allow_from}`; all but `name` optional
+/// (`expires`: a duration such as `30d`, `never` or `default`; `access`: `read_write`,
+/// `read_only` or `upload_only`; `allow_from`: a list of networks or one comma-separated text).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateBody {
+    name: String,
+    #[serde(default)]
+    expires: Option<String>,
+    #[serde(default)]
+    access: Option<String>,
+    #[serde(default)]
+    folder: Option<String>,
+    #[serde(default)]
+    allow_from: Option<Networks>,
+}
+
+/// `allow_from` as a list or as one text.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Networks {
+    List(Vec<String>),
+    Text(String),
+}
+
+impl CreateBody {
+    fn spec(&self, name: AppPasswordName) -> Result<AppPasswordSpec, OpError> {
+        let lifetime = match self.expires.as_deref() {
+            None => Lifetime::Default,
+            Some(text) => text
+                .parse()
+                .map_err(|e: DurationError| OpError::InvalidLifetime(format!("expires: {e}")))?,
+        };
+        let access = match self.access.as_deref() {
+            None | Some("read_write") => Access::ReadWrite,
+            Some("read_only") => Access::ReadOnly,
+            Some("upload_only") => Access::UploadOnly,
+            Some(other) => {
+                return Err(OpError::InvalidScope(format!(
+                    "access: '{other}' is not read_write, read_only or upload_only"
+                )));
+            }
+        };
+        let folder = self.folder.as_deref().map(ScopeFolder::parse).transpose()?.flatten();
+        let networks = match &self.allow_from {
+            None => String::new(),
+            Some(Networks::List(list)) => list.join(","),
+            Some(Networks::Text(text)) => text.clone(),
+        };
+        let allow_from =
+            if networks.trim().is_empty() { Vec::new() } else { Scope::parse_networks(&networks)? };
+        Ok(AppPasswordSpec { name, lifetime, scope: Scope { access, folder, allow_from } })
+    }
 }
 
 fn session_json(viewer: &Viewer) -> Value {

@@ -32,6 +32,7 @@ mod pg;
 mod pg_down;
 mod pg_tls;
 mod pg_writes;
+mod policy;
 mod props;
 mod proxy;
 mod rclone;

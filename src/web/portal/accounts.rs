@@ -61,11 +61,34 @@ impl Portal {
         owner: &str,
         name: &str,
     ) -> Result<CreatedAppPassword, PortalError> {
-        let owner = manageable(viewer, owner)?;
         let name = AppPasswordName::parse(name)?;
+        self.create_app_password_as(viewer, owner, &AppPasswordSpec::named(name)).await
+    }
+
+    /// Creates an app password for `owner` as `spec` asks (lifetime and scope).
+    pub async fn create_app_password_as(
+        &self,
+        viewer: &Viewer,
+        owner: &str,
+        spec: &AppPasswordSpec,
+    ) -> Result<CreatedAppPassword, PortalError> {
+        let owner = manageable(viewer, owner)?;
         let admin = self.admin_for(viewer);
-        let spec = AppPasswordSpec::named(name);
-        admin.create_app_password(&owner, &spec).await.map_err(about(owner.as_str()))
+        admin.create_app_password(&owner, spec).await.map_err(about(owner.as_str()))
+    }
+
+    /// Renames one app password of `owner`.
+    pub async fn rename_app_password(
+        &self,
+        viewer: &Viewer,
+        owner: &str,
+        id: &str,
+        name: &str,
+    ) -> Result<AppPasswordView, PortalError> {
+        let owner = manageable(viewer, owner)?;
+        let (id, name) = (AppPasswordId::parse(id)?, AppPasswordName::parse(name)?);
+        let admin = self.admin_for(viewer);
+        admin.rename_app_password(&owner, &id, &name).await.map_err(about(owner.as_str()))
     }
 
     /// Revokes one app password of `owner`.
