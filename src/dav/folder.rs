@@ -105,7 +105,8 @@ impl FolderRoot {
     pub fn real_path(&self, visible: &DavPath) -> Option<DavPath> {
         let prefix = visible.prefix().to_string();
         let rest = visible.as_url_string();
-        let mut real = DavPath::new(&format!("{}{}{rest}", encode(prefix.as_bytes()), self.url)).ok()?;
+        let mut real =
+            DavPath::new(&format!("{}{}{rest}", encode(prefix.as_bytes()), self.url)).ok()?;
         real.set_prefix(&prefix).ok()?;
         Some(real)
     }
@@ -146,7 +147,8 @@ impl FolderRoot {
 /// Where `needle` starts in `hay` as a whole segment run, if it does.
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     (0..hay.len()).find(|&i| {
-        hay[i..].starts_with(needle) && matches!(hay.get(i + needle.len()), None | Some(b'/'))
+        hay.get(i..).is_some_and(|rest| rest.starts_with(needle))
+            && matches!(hay.get(i + needle.len()), None | Some(b'/'))
     })
 }
 
