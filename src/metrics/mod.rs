@@ -104,10 +104,12 @@ pub enum AuthOutcome {
     Busy,
     Throttled,
     OverBudget,
+    /// A scoped app password used from outside its allowed networks.
+    AddressNotAllowed,
 }
 
 impl AuthOutcome {
-    const ALL: [AuthOutcome; 17] = [
+    const ALL: [AuthOutcome; 18] = [
         AuthOutcome::Cached,
         AuthOutcome::Verified,
         AuthOutcome::NoCredentials,
@@ -125,6 +127,7 @@ impl AuthOutcome {
         AuthOutcome::Busy,
         AuthOutcome::Throttled,
         AuthOutcome::OverBudget,
+        AuthOutcome::AddressNotAllowed,
     ];
 
     /// The `outcome` label and, for a refusal, the `reason` label.
@@ -147,6 +150,7 @@ impl AuthOutcome {
             AuthOutcome::Busy => ("refused", Some("argon2_busy")),
             AuthOutcome::Throttled => ("throttled", Some("failures")),
             AuthOutcome::OverBudget => ("throttled", Some("network_budget")),
+            AuthOutcome::AddressNotAllowed => ("refused", Some("address_not_allowed")),
         }
     }
 }
