@@ -25,7 +25,7 @@ use std::sync::{Arc, Mutex};
 
 use super::token::Presented;
 use crate::bounded::Bounded;
-use crate::store::{AppPasswordId, Generation, UserName};
+use crate::store::{AppPasswordId, Generation, Scope, UserName};
 
 /// HMAC of an `Authorization` header value.
 pub type CacheKey = [u8; 32];
@@ -41,6 +41,9 @@ pub struct CacheEntry {
     pub expires_at: Option<DateTime<Utc>>,
     /// The hash it matched, to recognise the very same record on a re-check.
     pub secret_hash: String,
+    /// What the password may reach and do (fixed at creation, so it never needs re-reading):
+    /// its allowed networks are checked on every hit.
+    pub scope: Arc<Scope>,
     generation: AtomicU64,
     last_used_written: AtomicI64,
 }
@@ -52,6 +55,7 @@ impl CacheEntry {
         user: UserName,
         expires_at: Option<DateTime<Utc>>,
         secret_hash: String,
+        scope: Arc<Scope>,
         generation: Generation,
         now: DateTime<Utc>,
     ) -> Self {
@@ -60,6 +64,7 @@ impl CacheEntry {
             user,
             expires_at,
             secret_hash,
+            scope,
             generation: AtomicU64::new(generation.get()),
             last_used_written: AtomicI64::new(now.timestamp()),
         }
@@ -176,6 +181,7 @@ mod tests {
             user,
             Some(now + chrono::Duration::days(1)),
             "hash".into(),
+            Arc::default(),
             Generation::default(),
             now,
         )

@@ -32,7 +32,7 @@ use tokio::sync::{OnceCell, mpsc};
 
 use crate::clock::Clock;
 use crate::metrics::{AuthOutcome, Metrics};
-use crate::store::{AppPasswordId, LoginRecord, Store, UserName};
+use crate::store::{AppPasswordId, LoginRecord, Scope, Store, UserName};
 use budget::AddressBudget;
 use cache::{CacheEntry, CacheKey, CredentialCache};
 use shared_throttle::LoginThrottle;
@@ -42,9 +42,15 @@ use verify::Verifier;
 
 /// Proof that a request carried a valid app password. Only this module can make one, and the
 /// DAV mount takes one, so no path reaches the files without passing the gate.
+/// It carries the app password's scope, so that the mount serves only what the password may
+/// reach and do.
 #[derive(Debug, Clone)]
 pub struct Authenticated {
     user: UserName,
+    /// The app password that opened the request (None: the benchmark's bypass).
+    app_password: Option<AppPasswordId>,
+    /// What that password may reach and do (shared with the cache entry: no copy per request).
+    scope: Arc<Scope>,
 }
 
 impl Authenticated {
@@ -53,10 +59,25 @@ impl Authenticated {
         &self.user
     }
 
+    /// The app password that opened the request, for the locks and uploads it owns.
+    pub fn app_password(&self) -> Option<&AppPasswordId> {
+        self.app_password.as_ref()
+    }
+
+    /// What the password may reach and do: its access, its folder, its networks.
+    pub fn scope(&self) -> &Scope {
+        &self.scope
+    }
+
     /// Benchmark-only: an identity without any credential, to measure the gate's own cost.
     #[cfg(feature = "bench")]
     pub fn bench_bypass(user: UserName) -> Self {
-        Self { user }
+        Self { user, app_password: None, scope: Arc::default() }
+    }
+
+    fn of(entry: &CacheEntry) -> Self {
+        let (user, app_password) = (entry.user.clone(), Some(entry.id.clone()));
+        Self { user, app_password, scope: Arc::clone(&entry.scope) }
     }
 }
 
@@ -90,6 +111,9 @@ pub enum Denied {
     OverBudget,
     /// Every argon2 thread is busy and the queue stayed full: refused unverified (503).
     Busy,
+    /// A scoped password used from outside its allowed networks: the same 401, decided from
+    /// the record (or the cache) before any argon2.
+    AddressNotAllowed,
 }
 
 impl Denied {
@@ -109,6 +133,7 @@ impl Denied {
             Denied::Throttled => "too many failures",
             Denied::OverBudget => "too many sign-in attempts from this network",
             Denied::Busy => "argon2 pool saturated",
+            Denied::AddressNotAllowed => "address not allowed for this app password",
         }
     }
 
@@ -128,6 +153,7 @@ impl Denied {
             Denied::Throttled => AuthOutcome::Throttled,
             Denied::OverBudget => AuthOutcome::OverBudget,
             Denied::Busy => AuthOutcome::Busy,
+            Denied::AddressNotAllowed => AuthOutcome::AddressNotAllowed,
         }
     }
 
@@ -140,11 +166,17 @@ impl Denied {
 impl Denied {
     /// Whether this refusal counts as a guess for the throttle. Stale clients (revoked, expired)
     /// and a disabled owner with the right secret are not guessing; neither is a client that has
-    /// not sent credentials yet.
+    /// not sent credentials yet. A refused address (decided before argon2, from the record) is
+    /// counted as a guess: its quick answer shows that the id exists, so an attacker probing ids
+    /// from outside the allowed networks pays the throttle, as a wrong secret does.
     fn is_guess(self) -> bool {
         matches!(
             self,
-            Denied::NotAppPassword | Denied::UnknownId | Denied::WrongSecret | Denied::WrongUser
+            Denied::NotAppPassword
+                | Denied::UnknownId
+                | Denied::WrongSecret
+                | Denied::WrongUser
+                | Denied::AddressNotAllowed
         )
     }
 }
@@ -174,7 +206,9 @@ pub struct Gate {
     store: Store,
     verifier: Verifier,
     cache: CredentialCache,
-    inflight: Mutex<HashMap<CacheKey, Arc<OnceCell<Attempt>>>>,
+    /// One verification per credential and client address at a time (the address decides an
+    /// address-limited password's answer, so two addresses never share one).
+    inflight: Mutex<HashMap<(CacheKey, IpAddr), Arc<OnceCell<Attempt>>>>,
     last_used: mpsc::Sender<(AppPasswordId, DateTime<Utc>)>,
     /// WebDAV's failed sign-ins: in memory, or shared by every node on PostgreSQL.
     throttle: LoginThrottle,
@@ -323,6 +357,10 @@ impl Gate {
             };
         let key = self.cache.key(&user, &presented);
         if let Some(entry) = self.cache.get(&key) {
+            // Checked on every request: a cached credential is no pass from another network.
+            if !entry.scope.allows(peer) {
+                return Err(refuse(Denied::AddressNotAllowed, Some(entry.user.as_str())));
+            }
             let outcome = self.confirm_cached(&entry, self.clock.now()).await;
             match outcome {
                 Err(Denied::Revoked | Denied::Expired) => self.cache.mark_stale(key),
@@ -407,17 +445,17 @@ impl Gate {
         user_agent: Option<&str>,
         peer: IpAddr,
     ) -> Attempt {
-        let cell = Arc::clone(self.lock_inflight().entry(key).or_default());
+        let cell = Arc::clone(self.lock_inflight().entry((key, peer)).or_default());
         let outcome = cell
             .get_or_init(|| {
-                let verification = self.verify_new(key, user, presented, user_agent);
+                let verification = self.verify_new(key, user, presented, user_agent, peer);
                 self.throttled(peer, user, true, verification)
             })
             .await
             .clone();
         let mut inflight = self.lock_inflight();
-        if inflight.get(&key).is_some_and(|c| Arc::ptr_eq(c, &cell)) {
-            inflight.remove(&key);
+        if inflight.get(&(key, peer)).is_some_and(|c| Arc::ptr_eq(c, &cell)) {
+            inflight.remove(&(key, peer));
         }
         outcome
     }
@@ -450,15 +488,19 @@ impl Gate {
         if entry.last_used_due(now, LAST_USED_INTERVAL_SECS) {
             let _ = self.last_used.try_send((entry.id.clone(), now));
         }
-        Ok(Authenticated { user: entry.user.clone() })
+        Ok(Authenticated::of(entry))
     }
 
+    /// A credential not in the cache: the record is read, then verified with argon2 (a dummy
+    /// one for an unknown id). An address outside the password's networks is refused from the
+    /// record, before argon2: a password that cannot be used from here costs nothing to refuse.
     async fn verify_new(
         &self,
         key: CacheKey,
         user: &str,
         presented: Presented,
         user_agent: Option<&str>,
+        peer: IpAddr,
     ) -> Outcome {
         let generation = self.store.generation();
         let now = self.clock.now();
@@ -467,6 +509,9 @@ impl Gate {
             return Err(Denied::UnknownId);
         };
         let password = &record.password;
+        if !password.scope.allows(peer) {
+            return Err(Denied::AddressNotAllowed);
+        }
         // Verified even when revoked or expired: the same time and answer as a wrong secret.
         let matched = self.verifier.verify(&password.secret_hash, &presented.secret).await;
         if !matched.map_err(|_| Denied::Busy)? {
@@ -492,11 +537,13 @@ impl Gate {
             password.owner.clone(),
             password.expires_at,
             password.secret_hash.clone(),
+            Arc::new(password.scope.clone()),
             generation,
             now,
         );
+        let who = Authenticated::of(&entry);
         self.cache.insert(key, entry);
-        Ok(Authenticated { user: password.owner.clone() })
+        Ok(who)
     }
 
     /// Stores the client of a first use before answering, so that the very first response
@@ -538,7 +585,7 @@ impl Gate {
 
     fn lock_inflight(
         &self,
-    ) -> std::sync::MutexGuard<'_, HashMap<CacheKey, Arc<OnceCell<Attempt>>>> {
+    ) -> std::sync::MutexGuard<'_, HashMap<(CacheKey, IpAddr), Arc<OnceCell<Attempt>>>> {
         self.inflight.lock().unwrap_or_else(|p| p.into_inner())
     }
 }

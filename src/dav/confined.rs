@@ -24,6 +24,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use super::folder::FolderRoot;
 use super::paths::{Access, Verified, check_path};
 use super::props_path;
 use super::quota::Usage;
@@ -57,6 +58,9 @@ pub struct ConfinedFs {
     max_depth: usize,
     /// How this node names its upload temporary files.
     temps: TempNames,
+    /// A folder-scoped password's folder: `home` is that folder then, and dead properties are
+    /// keyed by their real path below the user's home.
+    folder: Option<Arc<FolderRoot>>,
 }
 
 impl ConfinedFs {
@@ -84,7 +88,25 @@ impl ConfinedFs {
             request: RequestState::default(),
             max_depth,
             temps,
+            folder: None,
         })
+    }
+
+    /// This filesystem rooted at `root`, the user's `folder` (made ready by
+    /// [`FolderRoot::prepare`]): the same confinement below it, the same quota count (the
+    /// user's), dead properties at their real paths.
+    pub fn for_folder(&self, root: PathBuf, folder: Arc<FolderRoot>) -> Box<Self> {
+        let inner = *LocalFs::new(&root, false, false, false);
+        let home = Arc::new(root);
+        Box::new(Self { inner, home, folder: Some(folder), ..self.clone() })
+    }
+
+    /// The key `path`'s dead properties are stored under: its real path below the home.
+    fn props_key(&self, path: &DavPath) -> String {
+        match &self.folder {
+            Some(folder) => folder.props_key(&props_path(path)),
+            None => props_path(path),
+        }
     }
 
     /// This filesystem for one request (with its upload options if it is a PUT or COPY), with
@@ -232,7 +254,7 @@ impl ConfinedFs {
         &self,
         path: &DavPath,
     ) -> impl FnOnce(Option<String>, bool) -> BoxFuture<'static, ()> + Send + Sync + 'static {
-        let (store, user, key) = (self.store.clone(), self.user.clone(), props_path(path));
+        let (store, user, key) = (self.store.clone(), self.user.clone(), self.props_key(path));
         move |checksum: Option<String>, created: bool| {
             async move { record_properties(&store, &user, &key, checksum, created).await }.boxed()
         }
@@ -475,7 +497,7 @@ impl DavFileSystem for ConfinedFs {
         async move {
             self.check(path, Access::Write).await?;
             self.inner.metadata(path).await?;
-            let key = props_path(path);
+            let key = self.props_key(path);
             let dead: Vec<(bool, DeadProp)> =
                 patch.iter().map(|(set, p)| (*set, to_dead(p))).collect();
             self.request.forget();
@@ -498,7 +520,7 @@ impl DavFileSystem for ConfinedFs {
     fn get_props<'a>(&'a self, path: &'a DavPath, do_content: bool) -> FsFuture<'a, Vec<DavProp>> {
         async move {
             self.check(path, Access::Read).await?;
-            let key = props_path(path);
+            let key = self.props_key(path);
             let props = self.request.dead_props(&self.store, &self.user, &key).await;
             let props = props.map_err(|e| self.store_failed(e))?;
             Ok(props
@@ -514,7 +536,7 @@ impl DavFileSystem for ConfinedFs {
         async move {
             self.check(path, Access::Read).await?;
             let (key, name) =
-                (props_path(path), DeadProp::key(prop.namespace.as_deref(), &prop.name));
+                (self.props_key(path), DeadProp::key(prop.namespace.as_deref(), &prop.name));
             let props = self.request.dead_props(&self.store, &self.user, &key).await;
             let found = props
                 .map_err(|e| self.store_failed(e))?

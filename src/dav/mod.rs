@@ -9,12 +9,14 @@
 //! uploads past the server-wide cap ([`limits`]).
 
 mod confined;
+mod folder;
 mod inert;
 pub mod limits;
 mod locks;
 mod paths;
 mod quota;
 mod request;
+mod scoped;
 mod shared_room;
 mod temp;
 mod upload;
@@ -37,6 +39,7 @@ use crate::fs_private::create_private_dir;
 use crate::http::response::{self, Body};
 use crate::store::{Store, UserName};
 pub use confined::ConfinedFs;
+use folder::FolderRoot;
 pub use inert::make_inert;
 use limits::DavLimits;
 use locks::{LockLimits, Locks};
@@ -170,9 +173,15 @@ impl Mount {
         B::Data: Send,
         B::Error: std::error::Error + Send + Sync + 'static,
     {
-        if let Err((status, why)) =
-            check_paths(&req).and_then(|()| limits::refuse_partial_write(&req))
+        let access = who.scope().access;
+        if let Err((status, why)) = check_paths(&req)
+            .and_then(|()| scoped::admit(access, &mut req))
+            .and_then(|()| limits::refuse_partial_write(&req))
         {
+            if status == StatusCode::FORBIDDEN && access != crate::store::Access::ReadWrite {
+                let id = who.app_password().map_or("", |id| id.as_str());
+                tracing::debug!(user = %who.user(), app_password = id, %access, "refused by the app password's scope");
+            }
             return response::text(status, why);
         }
         req.headers_mut().remove(X_LITMUS);
@@ -198,18 +207,26 @@ impl Mount {
                 );
             }
         };
+        let home = self.files_root.join(who.user().as_str());
+        let (fs, root, folder) = match &who.scope().folder {
+            None => (mount.fs, home, None),
+            Some(folder) => match prepare_folder(FolderRoot::new(folder), home).await {
+                Ok((root, folder)) => (mount.fs.for_folder(root.clone(), Arc::clone(&folder)), root, Some(folder)),
+                Err(res) => return res,
+            },
+        };
         // A COPY/MOVE that takes a tree deeper checks its depth and runs alone among the user's
         // deepening ones: two racing could each pass and together nest past the limit.
         let _deepening = match deepens(&req) {
             true => Some(Arc::clone(&mount.deepening).lock_owned().await),
             false => None,
         };
-        if let Err(refused) = self.check_shape(who.user(), &req).await {
+        if let Err(refused) = self.check_shape(root, &req).await {
             return refused;
         }
         let is_put = req.method() == Method::PUT;
         if !is_put && req.method().as_str() != "COPY" {
-            return self.dispatch(who, req, mount.fs.for_request(None)).await;
+            return self.dispatch(who, req, fs.for_request(None), folder).await;
         }
         let Some(_upload_slot) = self.upload_slot() else {
             let mut res = response::text(
@@ -224,8 +241,8 @@ impl Mount {
             .then(|| req.headers().get(X_OC_MTIME)?.to_str().ok().and_then(upload::parse_oc_mtime))
             .flatten();
         let context = Arc::new(UploadContext::new(mtime, self.store.settings().durability));
-        let fs = mount.fs.for_request(Some(Arc::clone(&context)));
-        let mut res = self.dispatch(who, req, fs).await;
+        let fs = fs.for_request(Some(Arc::clone(&context)));
+        let mut res = self.dispatch(who, req, fs, folder).await;
         if context.checksum_mismatch() {
             return response::text(
                 StatusCode::BAD_REQUEST,
@@ -238,21 +255,23 @@ impl Mount {
         res
     }
 
-    /// Hands a checked request to dav-server with the user's filesystem and locks.
+    /// Hands a checked request to dav-server with the user's filesystem and locks (seen from
+    /// the password's `folder`, if it has one).
     async fn dispatch<B>(
         &self,
         who: &Authenticated,
         mut req: Request<B>,
         fs: Box<ConfinedFs>,
+        folder: Option<Arc<FolderRoot>>,
     ) -> Response<Body>
     where
         B: http_body::Body + Send + 'static,
         B::Data: Send,
         B::Error: std::error::Error + Send + Sync + 'static,
     {
-        let props_change = PropsChange::of(&req);
+        let props_change = PropsChange::of(&req, folder.as_deref());
         let max_timeout = Duration::from_secs(self.store.settings().lock_timeout.as_seconds());
-        let locks = self.locks.for_request(who.user(), max_timeout);
+        let locks = self.locks.for_request(who.user(), max_timeout).within(folder);
         if req.method().as_str() == "PROPFIND"
             && let Err(refusal) = locks.prepare_listing().await
         {
@@ -317,11 +336,7 @@ impl Mount {
     }
 
     /// Refuses, before anything is touched, what [`limits::check_shape`] refuses.
-    async fn check_shape<B>(
-        &self,
-        user: &UserName,
-        req: &Request<B>,
-    ) -> Result<(), Response<Body>> {
+    async fn check_shape<B>(&self, home: PathBuf, req: &Request<B>) -> Result<(), Response<Body>> {
         let method = req.method().as_str();
         if !matches!(method, "MKCOL" | "PUT" | "COPY" | "MOVE") {
             return Ok(());
@@ -332,7 +347,6 @@ impl Mount {
             Some(Ok(raw)) => relative_path(&raw),
             _ => None,
         };
-        let home = self.files_root.join(user.as_str());
         let max = self.limits.max_depth;
         limits::check_shape(home, method, &source, destination.as_deref(), max)
             .await
@@ -410,11 +424,13 @@ enum PropsChange {
 }
 
 impl PropsChange {
-    fn of<B>(req: &Request<B>) -> Option<Self> {
+    /// The change a request makes, with the real keys of a password seeing only `folder`.
+    fn of<B>(req: &Request<B>, folder: Option<&FolderRoot>) -> Option<Self> {
         let key = |raw: &str| {
             let mut path = DavPath::new(raw).ok()?;
             path.set_prefix(PREFIX).ok()?;
-            Some(props_path(&path))
+            let key = props_path(&path);
+            Some(folder.map_or_else(|| key.clone(), |f| f.props_key(&key)))
         };
         let destination = || key(&destination_path(req)?.ok()?);
         let from = key(req.uri().path())?;
@@ -435,8 +451,13 @@ pub fn props_path(path: &DavPath) -> String {
         [rest @ .., b'/'] if !rest.is_empty() => rest,
         _ => bytes,
     };
-    let mut key = String::with_capacity(trimmed.len());
-    for &b in trimmed {
+    escape_key(trimmed)
+}
+
+/// Raw path bytes as a property key: bytes outside printable ASCII (and `%`) percent-escaped.
+fn escape_key(raw: &[u8]) -> String {
+    let mut key = String::with_capacity(raw.len());
+    for &b in raw {
         if b.is_ascii_graphic() && b != b'%' {
             key.push(char::from(b));
         } else {
@@ -444,6 +465,36 @@ pub fn props_path(path: &DavPath) -> String {
         }
     }
     if key.is_empty() { "/".to_string() } else { key }
+}
+
+/// The password's folder made ready below `home` ([`FolderRoot::prepare`], off the runtime):
+/// where its filesystem is rooted. Something in the folder's way is the client's 409; a folder
+/// that cannot be made is the server's 500.
+async fn prepare_folder(
+    folder: FolderRoot,
+    home: PathBuf,
+) -> Result<(PathBuf, Arc<FolderRoot>), Response<Body>> {
+    let folder = Arc::new(folder);
+    let preparing = Arc::clone(&folder);
+    let prepared = tokio::task::spawn_blocking(move || preparing.prepare(&home)).await;
+    match prepared {
+        Ok(Ok(root)) => Ok((root, folder)),
+        Ok(Err(folder::FolderError::InTheWay(name))) => Err(response::text(
+            StatusCode::CONFLICT,
+            format!(
+                "This app password's folder {} cannot be opened: a file or a link is in its place.\n",
+                crate::log_safe::escaped(&name)
+            ),
+        )),
+        Ok(Err(e)) => {
+            tracing::error!("cannot serve an app password's folder: {e}");
+            Err(response::text(StatusCode::INTERNAL_SERVER_ERROR, "The folder cannot be created.\n"))
+        }
+        Err(e) => {
+            tracing::error!("cannot serve an app password's folder: {e}");
+            Err(response::text(StatusCode::INTERNAL_SERVER_ERROR, "The folder cannot be created.\n"))
+        }
+    }
 }
 
 /// True for a COPY or MOVE whose destination lies deeper than its source.

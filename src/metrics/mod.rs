@@ -102,10 +102,12 @@ pub enum AuthOutcome {
     Busy,
     Throttled,
     OverBudget,
+    /// A scoped app password used from outside its allowed networks.
+    AddressNotAllowed,
 }
 
 impl AuthOutcome {
-    const ALL: [AuthOutcome; 15] = [
+    const ALL: [AuthOutcome; 16] = [
         AuthOutcome::Cached,
         AuthOutcome::Verified,
         AuthOutcome::NoCredentials,
@@ -121,6 +123,7 @@ impl AuthOutcome {
         AuthOutcome::Busy,
         AuthOutcome::Throttled,
         AuthOutcome::OverBudget,
+        AuthOutcome::AddressNotAllowed,
     ];
 
     /// The `outcome` label and, for a refusal, the `reason` label.
@@ -141,6 +144,7 @@ impl AuthOutcome {
             AuthOutcome::Busy => ("refused", Some("argon2_busy")),
             AuthOutcome::Throttled => ("throttled", Some("failures")),
             AuthOutcome::OverBudget => ("throttled", Some("network_budget")),
+            AuthOutcome::AddressNotAllowed => ("refused", Some("address_not_allowed")),
         }
     }
 }

@@ -11,6 +11,7 @@ use xmltree::Element;
 use super::shared::{Failure, Shared};
 use super::table::{Conditions, Denied, UserTable, Wanted, path_key, xml_size};
 use super::{Backend, Locks, Refusal};
+use crate::dav::folder::FolderRoot;
 use crate::store::UserName;
 
 /// A user's locks as one request sees them; dav-server's `DavLockSystem`.
@@ -26,6 +27,9 @@ pub struct RequestLocks {
     max_timeout: Duration,
     refusal: Arc<OnceLock<Refusal>>,
     snapshot: Arc<Mutex<Option<Arc<UserTable>>>>,
+    /// A folder-scoped password's folder: locks are keyed and rooted at their real paths below
+    /// the home, and shown to this request relative to the folder.
+    folder: Option<Arc<FolderRoot>>,
 }
 
 /// The value dav-server gets for a failed lock: never shown, the mount answers instead.
@@ -47,7 +51,35 @@ impl RequestLocks {
     /// `max_timeout`.
     pub(super) fn new(locks: Locks, user: UserName, max_timeout: Duration) -> Self {
         let (refusal, snapshot) = (Arc::new(OnceLock::new()), Arc::new(Mutex::new(None)));
-        Self { locks, user, max_timeout, refusal, snapshot }
+        Self { locks, user, max_timeout, refusal, snapshot, folder: None }
+    }
+
+    /// These locks as a password confined to `folder` sees them.
+    pub fn within(mut self: Box<Self>, folder: Option<Arc<FolderRoot>>) -> Box<Self> {
+        self.folder = folder;
+        self
+    }
+
+    /// The key of a path this request names: its real path's.
+    fn key(&self, path: &DavPath) -> Vec<u8> {
+        match &self.folder {
+            Some(folder) => folder.lock_key(&path_key(path)),
+            None => path_key(path),
+        }
+    }
+
+    /// The real path of a path this request names (where a new lock is rooted).
+    fn real(&self, path: &DavPath) -> DavPath {
+        let real = self.folder.as_ref().and_then(|folder| folder.real_path(path));
+        real.unwrap_or_else(|| path.clone())
+    }
+
+    /// A lock as this request sees it.
+    fn visible(&self, lock: DavLock) -> DavLock {
+        match &self.folder {
+            Some(folder) => folder.visible_lock(lock),
+            None => lock,
+        }
     }
 
     /// Why this request's lock operation failed, if a cap or the store (not a conflict) made it
@@ -130,17 +162,18 @@ impl DavLockSystem for RequestLocks {
         if owner.is_some_and(|o| xml_size(o) > self.locks.limits.owner_bytes) {
             return ready(self.refuse(Refusal::OwnerTooLarge, path));
         }
-        let key = path_key(path);
+        let key = self.key(path);
         let timeout = self.capped(timeout);
         let now = self.now();
         let answer = |this: &Self, outcome: Result<DavLock, Denied>, path: &DavPath| match outcome {
-            Ok(lock) => Ok(lock),
-            Err(Denied::Conflict(lock)) => Err(lock),
+            Ok(lock) => Ok(this.visible(lock)),
+            Err(Denied::Conflict(lock)) => Err(this.visible(lock)),
             Err(Denied::Refused(why)) => this.refuse(why, path),
         };
+        let real = self.real(path);
         match &self.locks.backend {
             Backend::Memory(memory) => {
-                let wanted = Wanted { path, principal, owner, timeout, shared, deep };
+                let wanted = Wanted { path: &real, principal, owner, timeout, shared, deep };
                 let outcome = memory.lock(&self.user, now, key, &wanted, &self.locks.limits);
                 ready(answer(self, outcome, path))
             }
@@ -150,7 +183,7 @@ impl DavLockSystem for RequestLocks {
                 Box::pin(async move {
                     self.drop_snapshot();
                     let wanted = Wanted {
-                        path: &path,
+                        path: &real,
                         principal: principal.as_deref(),
                         owner: owner.as_ref(),
                         timeout,
@@ -170,7 +203,7 @@ impl DavLockSystem for RequestLocks {
     }
 
     fn unlock(&'_ self, path: &DavPath, token: &str) -> LsFuture<'_, Result<(), ()>> {
-        let key = path_key(path);
+        let key = self.key(path);
         let now = self.now();
         match &self.locks.backend {
             Backend::Memory(memory) => {
@@ -198,19 +231,20 @@ impl DavLockSystem for RequestLocks {
         token: &str,
         timeout: Option<Duration>,
     ) -> LsFuture<'_, Result<DavLock, ()>> {
-        let key = path_key(path);
+        let key = self.key(path);
         let timeout = self.capped(timeout);
         let now = self.now();
         match &self.locks.backend {
             Backend::Memory(memory) => {
-                ready(memory.refresh(&self.user, now, &key, token, timeout).ok_or(()))
+                let found = memory.refresh(&self.user, now, &key, token, timeout);
+                ready(found.map(|lock| self.visible(lock)).ok_or(()))
             }
             Backend::Shared(store) => {
                 let token = token.to_string();
                 Box::pin(async move {
                     self.drop_snapshot();
                     match store.refresh(&self.user, now, &key, &token, timeout).await {
-                        Ok(found) => found.ok_or(()),
+                        Ok(found) => found.map(|lock| self.visible(lock)).ok_or(()),
                         Err(failure) => {
                             self.failed(failure);
                             Err(())
@@ -229,12 +263,12 @@ impl DavLockSystem for RequestLocks {
         deep: bool,
         submitted_tokens: &[String],
     ) -> LsFuture<'_, Result<(), DavLock>> {
-        let key = path_key(path);
+        let key = self.key(path);
         let now = self.now();
         match &self.locks.backend {
             Backend::Memory(memory) => {
                 let who = Conditions { principal, ignore_principal, tokens: submitted_tokens };
-                ready(memory.check(&self.user, now, &key, &who, deep))
+                ready(memory.check(&self.user, now, &key, &who, deep).map_err(|l| self.visible(l)))
             }
             Backend::Shared(store) => {
                 let (path, principal) = (path.clone(), principal.map(str::to_string));
@@ -246,7 +280,7 @@ impl DavLockSystem for RequestLocks {
                         tokens: &tokens,
                     };
                     match store.check(&self.user, now, &key, &who, deep).await {
-                        Ok(outcome) => outcome,
+                        Ok(outcome) => outcome.map_err(|lock| self.visible(lock)),
                         Err(failure) => {
                             self.failed(failure);
                             Err(placeholder(&path))
@@ -258,13 +292,16 @@ impl DavLockSystem for RequestLocks {
     }
 
     fn discover(&'_ self, path: &DavPath) -> LsFuture<'_, Vec<DavLock>> {
-        let key = path_key(path);
+        let key = self.key(path);
         let now = self.now();
         match &self.locks.backend {
-            Backend::Memory(memory) => ready(memory.discover(&self.user, now, &key)),
+            Backend::Memory(memory) => {
+                let found = memory.discover(&self.user, now, &key);
+                ready(found.into_iter().map(|lock| self.visible(lock)).collect())
+            }
             Backend::Shared(store) => Box::pin(async move {
                 match self.snapshot(store).await {
-                    Ok(table) => table.discover(&key),
+                    Ok(table) => table.discover(&key).into_iter().map(|l| self.visible(l)).collect(),
                     Err(failure) => {
                         self.failed(failure);
                         Vec::new()
@@ -275,7 +312,7 @@ impl DavLockSystem for RequestLocks {
     }
 
     fn delete(&'_ self, path: &DavPath) -> LsFuture<'_, Result<(), ()>> {
-        let key = path_key(path);
+        let key = self.key(path);
         let now = self.now();
         match &self.locks.backend {
             Backend::Memory(memory) => {
