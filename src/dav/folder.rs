@@ -105,7 +105,8 @@ impl FolderRoot {
     pub fn real_path(&self, visible: &DavPath) -> Option<DavPath> {
         let prefix = visible.prefix().to_string();
         let rest = visible.as_url_string();
-        let mut real = DavPath::new(&format!("{}{}{rest}", encode(prefix.as_bytes()), self.url)).ok()?;
+        let mut real =
+            DavPath::new(&format!("{}{}{rest}", encode(prefix.as_bytes()), self.url)).ok()?;
         real.set_prefix(&prefix).ok()?;
         Some(real)
     }

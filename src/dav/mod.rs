@@ -211,7 +211,9 @@ impl Mount {
         let (fs, root, folder) = match &who.scope().folder {
             None => (mount.fs, home, None),
             Some(folder) => match prepare_folder(FolderRoot::new(folder), home).await {
-                Ok((root, folder)) => (mount.fs.for_folder(root.clone(), Arc::clone(&folder)), root, Some(folder)),
+                Ok((root, folder)) => {
+                    (mount.fs.for_folder(root.clone(), Arc::clone(&folder)), root, Some(folder))
+                }
                 Err(res) => return res,
             },
         };
@@ -488,11 +490,17 @@ async fn prepare_folder(
         )),
         Ok(Err(e)) => {
             tracing::error!("cannot serve an app password's folder: {e}");
-            Err(response::text(StatusCode::INTERNAL_SERVER_ERROR, "The folder cannot be created.\n"))
+            Err(response::text(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "The folder cannot be created.\n",
+            ))
         }
         Err(e) => {
             tracing::error!("cannot serve an app password's folder: {e}");
-            Err(response::text(StatusCode::INTERNAL_SERVER_ERROR, "The folder cannot be created.\n"))
+            Err(response::text(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "The folder cannot be created.\n",
+            ))
         }
     }
 }

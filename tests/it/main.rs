@@ -11,6 +11,7 @@ mod api;
 mod auth;
 mod backup;
 mod browser;
+mod browser_scopes;
 mod cli;
 mod clients;
 mod clock;

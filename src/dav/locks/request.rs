@@ -301,7 +301,9 @@ impl DavLockSystem for RequestLocks {
             }
             Backend::Shared(store) => Box::pin(async move {
                 match self.snapshot(store).await {
-                    Ok(table) => table.discover(&key).into_iter().map(|l| self.visible(l)).collect(),
+                    Ok(table) => {
+                        table.discover(&key).into_iter().map(|l| self.visible(l)).collect()
+                    }
                     Err(failure) => {
                         self.failed(failure);
                         Vec::new()

@@ -73,6 +73,8 @@ pub(super) struct ConnectBox {
     pub label: &'static str,
     /// The line, with the URL, the user name and the password filled in.
     pub text: String,
+    /// Rows its box needs to show the whole line at the dialog's width.
+    pub rows: usize,
 }
 
 /// The create form of an app password: what it offers under the admin's policy, and what was
@@ -355,6 +357,9 @@ pub(super) fn create_form(
     CreateForm { action, lifetimes, accesses, typed }
 }
 
+/// About how many characters of a connection line fit one row of its box in the dialog.
+const CHARS_PER_ROW: usize = 68;
+
 /// The one-time dialog of a new app password, with "Connect your application" for `dav_url`;
 /// Done goes to `done_href`.
 pub(super) fn created_dialog(
@@ -374,6 +379,7 @@ pub(super) fn created_dialog(
         .map(|line| ConnectBox {
             id: format!("connect-{}", line.client.id()),
             label: t.apps.client(line.client),
+            rows: line.text.len().div_ceil(CHARS_PER_ROW),
             text: line.text,
         })
         .collect();
