@@ -99,7 +99,7 @@ impl AppTexts {
         let s = d.as_seconds();
         let (n, unit) = [(86_400, 0), (3_600, 1), (60, 2), (1, 3)]
             .into_iter()
-            .find(|(size, _)| s % size == 0)
+            .find(|(size, _)| s.is_multiple_of(*size))
             .map_or((s, 3), |(size, unit)| (s / size, unit));
         let (one, many) = self.units.get(unit).copied().unwrap_or(("s", "s"));
         format!("{n} {}", if n == 1 { one } else { many })

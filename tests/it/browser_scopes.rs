@@ -79,7 +79,7 @@ fn the_rclone_line_of_a_read_only_folder_password_lists_that_folder_only() {
         b.click("#done").await;
         b.screenshot_of("#app-password-list", "app-password-list-en").await;
         assert_eq!(b.cell("Photo frame", "td.scope").await, "Read only\n/Projects");
-        assert_eq!(b.cell("Photo frame", "td.status").await, "Active");
+        assert_eq!(b.cell("Photo frame", "td.expires .status").await, "Active");
         (password, line)
     });
 
@@ -115,7 +115,7 @@ fn the_rclone_line_of_a_read_only_folder_password_lists_that_folder_only() {
         b.screenshot("connect-your-application-fr", false).await;
         b.click("#done").await;
         assert_eq!(b.cell("Scanner", "td.scope").await, "Dépôt seul\nTous les fichiers");
-        assert_eq!(b.cell("Scanner", "td.status").await, "Actif");
+        assert_eq!(b.cell("Scanner", "td.expires .status").await, "Actif");
     });
     rt.block_on(b.close());
 }

@@ -82,6 +82,8 @@ pub(super) struct ConnectBox {
 pub(super) struct CreateForm {
     /// Where it posts.
     pub action: String,
+    /// The name field's example (none on an admin's Security tab, whose list it would read as).
+    pub placeholder: &'static str,
     /// The lifetimes within `app_credentials_max_ttl`.
     pub lifetimes: Vec<Choice>,
     /// The three accesses, each with its line saying what it allows.
@@ -354,7 +356,8 @@ pub(super) fn create_form(
                 || (typed.access.is_empty() && *a == Access::ReadWrite),
         })
         .collect();
-    CreateForm { action, lifetimes, accesses, typed }
+    let placeholder = if action.starts_with("/profile") { texts(lang).name_hint } else { "" };
+    CreateForm { action, placeholder, lifetimes, accesses, typed }
 }
 
 /// About how many characters of a connection line fit one row of its box in the dialog.
