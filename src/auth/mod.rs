@@ -196,6 +196,10 @@ type Outcome = Result<Authenticated, Denied>;
 /// An outcome through the throttle: a refusal may carry when to retry.
 type Attempt = Result<Authenticated, (Denied, Option<std::time::Duration>)>;
 
+/// The verifications under way, by credential and client address, each shared by the requests
+/// that wait for it.
+type Inflight = HashMap<(CacheKey, IpAddr), Arc<OnceCell<Attempt>>>;
+
 /// "Last used" is written at most this often per app password.
 const LAST_USED_INTERVAL_SECS: i64 = 60;
 /// Longest User-Agent kept in the store.
@@ -208,7 +212,7 @@ pub struct Gate {
     cache: CredentialCache,
     /// One verification per credential and client address at a time (the address decides an
     /// address-limited password's answer, so two addresses never share one).
-    inflight: Mutex<HashMap<(CacheKey, IpAddr), Arc<OnceCell<Attempt>>>>,
+    inflight: Mutex<Inflight>,
     last_used: mpsc::Sender<(AppPasswordId, DateTime<Utc>)>,
     /// WebDAV's failed sign-ins: in memory, or shared by every node on PostgreSQL.
     throttle: LoginThrottle,
@@ -583,9 +587,7 @@ impl Gate {
         })
     }
 
-    fn lock_inflight(
-        &self,
-    ) -> std::sync::MutexGuard<'_, HashMap<(CacheKey, IpAddr), Arc<OnceCell<Attempt>>>> {
+    fn lock_inflight(&self) -> std::sync::MutexGuard<'_, Inflight> {
         self.inflight.lock().unwrap_or_else(|p| p.into_inner())
     }
 }

@@ -147,7 +147,8 @@ impl FolderRoot {
 /// Where `needle` starts in `hay` as a whole segment run, if it does.
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     (0..hay.len()).find(|&i| {
-        hay[i..].starts_with(needle) && matches!(hay.get(i + needle.len()), None | Some(b'/'))
+        hay.get(i..).is_some_and(|rest| rest.starts_with(needle))
+            && matches!(hay.get(i + needle.len()), None | Some(b'/'))
     })
 }
 

@@ -3,9 +3,11 @@
 //!
 //! - read-only: GET, HEAD, OPTIONS and PROPFIND;
 //! - upload-only: PUT of a new file (an existing one answers 412 and stays as it was), MKCOL,
-//!   OPTIONS, and PROPFIND at `Depth: 0` (a client checks the folder it uploads into, or whether
-//!   its target exists); no listing, no reading back, no delete, copy, move, property change or
-//!   lock.
+//!   OPTIONS, and PROPFIND of one entry: a client checks the folder it uploads into, or reads
+//!   back the size and date of what it just uploaded (rclone asks that with `Depth: 1` on the
+//!   file). So a PROPFIND is answered at `Depth: 0` whatever it asks, except one asking a
+//!   folder (`…/`) for its children, which is refused: no listing, no reading back, no delete,
+//!   copy, move, property change or lock.
 //!
 //! Everything else answers 403 with one line saying why.
 
@@ -47,7 +49,13 @@ pub fn admit<B>(access: Access, req: &mut Request<B>) -> Result<(), Refusal> {
             }
             "MKCOL" | "OPTIONS" => Ok(()),
             "PROPFIND" if depth_zero(req) => Ok(()),
-            "PROPFIND" => Err((StatusCode::FORBIDDEN, UPLOAD_ONLY_LISTING)),
+            "PROPFIND" if req.uri().path().ends_with('/') => {
+                Err((StatusCode::FORBIDDEN, UPLOAD_ONLY_LISTING))
+            }
+            "PROPFIND" => {
+                req.headers_mut().insert("depth", HeaderValue::from_static("0"));
+                Ok(())
+            }
             _ => Err((StatusCode::FORBIDDEN, UPLOAD_ONLY)),
         },
     }
@@ -63,7 +71,7 @@ mod tests {
     use super::*;
 
     fn ask(access: Access, method: &str, depth: Option<&str>) -> Result<(), Refusal> {
-        let mut req = Request::builder().method(method).uri("/dav/x");
+        let mut req = Request::builder().method(method).uri("/dav/x/");
         if let Some(d) = depth {
             req = req.header("depth", d);
         }
@@ -90,6 +98,10 @@ mod tests {
         for depth in [None, Some("1"), Some("infinity")] {
             assert!(ask(Access::UploadOnly, "PROPFIND", depth).is_err(), "{depth:?}");
         }
+        let file = Request::builder().method("PROPFIND").uri("/dav/x.pdf").header("depth", "1");
+        let mut file = file.body(()).unwrap();
+        admit(Access::UploadOnly, &mut file).unwrap();
+        assert_eq!(file.headers()["depth"], "0", "one entry, whatever was asked");
         for m in ["GET", "HEAD", "DELETE", "COPY", "MOVE", "PROPPATCH", "LOCK", "UNLOCK"] {
             assert!(ask(Access::UploadOnly, m, None).is_err(), "{m}");
         }

@@ -37,6 +37,8 @@ mod props;
 mod proxy;
 mod rclone;
 mod revoke_nodes;
+mod scopes;
+mod scopes_folder;
 mod serve;
 mod shared_locks;
 mod shared_sessions;
