@@ -37,6 +37,7 @@ mod props;
 mod proxy;
 mod rclone;
 mod revoke_nodes;
+mod scope_pages;
 mod scopes;
 mod scopes_folder;
 mod serve;
