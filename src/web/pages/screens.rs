@@ -6,9 +6,10 @@ use http::header::{self, HeaderValue};
 use http::{Response, StatusCode};
 use std::collections::HashMap;
 
+use super::create::{Typed, create_form, created_dialog};
 use super::templates::{
-    LoginPage, ProfilePage, RemovePage, SettingsPage, Shown, Typed, UserPage, UsersPage, chrome,
-    create_form, created_dialog, render, row,
+    LoginPage, ProfilePage, RemovePage, SettingsPage, Shown, UserPage, UsersPage, chrome, render,
+    row,
 };
 use super::{Page, PageError, refusal};
 use crate::admin::SettingValues;
