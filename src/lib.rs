@@ -36,6 +36,7 @@ mod admin;
 mod auth;
 mod bounded;
 mod clock;
+mod connect;
 mod dav;
 mod duration;
 mod error;
@@ -59,6 +60,7 @@ pub use admin::{
 pub use auth::GateOptions;
 pub use auth::token::Secret;
 pub use clock::{Clock, ManualClock};
+pub use connect::{ConnectClient, ConnectLine, connect_lines, dav_url};
 pub use dav::limits::{DEFAULT_MAX_DEPTH, DEFAULT_MAX_UPLOADS, DavLimits};
 pub use duration::{DurationError, HumanDuration};
 pub use error::Error;

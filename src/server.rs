@@ -185,7 +185,7 @@ impl Server {
         let admin = admin.on_revocation(move |user, ids| locks.release_taken_by(user, ids));
         let portal =
             Portal::new(store.clone(), admin.clone(), gate.verifier(), gate.budget(), clock);
-        let web = Web::new(portal, public.as_str());
+        let web = Web::new(portal, &public);
         let health = Health::new(store.clone());
         let (queue, verifications) = (gate.verifier(), gate.verification_counter());
         let uploads = mount.uploads_counter();

@@ -71,8 +71,39 @@ pub(super) enum AppPasswordCommand {
     },
 }
 
-/// Runs one `app-password` command on the store and data directory `data`.
-pub(super) async fn run(data: &super::Target, cmd: AppPasswordCommand) -> Result<(), CliError> {
+/// "Connect your application" as the CLI prints it: the URL is `--public-url`'s, which the CLI
+/// knows only from the environment or the config file; without it, a placeholder to replace.
+fn connect_text(public_url: Option<&str>, user: &str, password: &str) -> String {
+    let url = davgate::dav_url(public_url.unwrap_or("https://YOUR-SERVER"));
+    let mut text = String::from("\nConnect your application:\n");
+    for line in davgate::connect_lines(&url, user, password) {
+        text += &format!("\n  {}:\n    {}\n", client_label(line.client), line.text);
+    }
+    if public_url.is_none() {
+        text += "\n(Replace YOUR-SERVER with the address users reach davgate at; set --public-url \
+                 to have it filled in.)\n";
+    }
+    text
+}
+
+/// Which application a connection line is for, as the CLI (in English) names it.
+fn client_label(client: davgate::ConnectClient) -> &'static str {
+    match client {
+        davgate::ConnectClient::Windows => "Windows (command prompt)",
+        davgate::ConnectClient::Finder => "macOS Finder (Go > Connect to Server)",
+        davgate::ConnectClient::Rclone => "rclone",
+        davgate::ConnectClient::Davfs2 => "Linux davfs2, a line of /etc/davfs2/secrets",
+        davgate::ConnectClient::Cadaver => "cadaver, a line of ~/.netrc",
+    }
+}
+
+/// Runs one `app-password` command on the store and data directory `data`; `public_url` is the
+/// server's `--public-url`, if configured (the connection lines of `create` name it).
+pub(super) async fn run(
+    data: &super::Target,
+    cmd: AppPasswordCommand,
+    public_url: Option<&str>,
+) -> Result<(), CliError> {
     match cmd {
         AppPasswordCommand::Create {
             user,
@@ -134,6 +165,7 @@ pub(super) async fn run(data: &super::Target, cmd: AppPasswordCommand) -> Result
                     created.password.expose(),
                     created.user
                 ));
+                print(&connect_text(public_url, &created.user, created.password.expose()));
             }
         }
         AppPasswordCommand::List { user, all, json } => {

@@ -154,7 +154,9 @@ fn run(cli: Cli, loaded: &config::Loaded) -> Result<(), CliError> {
     match cli.command {
         Command::Serve(args) => Ok(serve::serve(data.dir, data.store, *args)?),
         Command::User(cmd) => block_on(user::run(&data, cmd)),
-        Command::AppPassword(cmd) => block_on(app_password::run(&data, cmd)),
+        Command::AppPassword(cmd) => {
+            block_on(app_password::run(&data, cmd, loaded.public_url().as_deref()))
+        }
         Command::Settings(cmd) => block_on(settings::run(&data, cmd)),
         Command::Status { json } => block_on(settings::status(&data, json)),
         Command::Store(cmd) => block_on(store::run(cmd)),

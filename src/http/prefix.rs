@@ -10,9 +10,11 @@
 use http::header::{HeaderValue, LOCATION, SET_COOKIE};
 use http::{HeaderMap, Request, Uri};
 
-/// The path prefix of the public URL, without its final `/` (`/webdav`); empty for none.
+/// The path prefix of the public URL, without its final `/` (`/webdav`); empty for none. It
+/// keeps the URL's origin too (`https://files.example.com`): the lines a page or the CLI gives
+/// to connect an application name the address users reach, not the one the server listens on.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PublicPrefix(String);
+pub struct PublicPrefix(String, String);
 
 /// A `--public-url` that is no absolute http(s) URL.
 #[derive(Debug, thiserror::Error)]
@@ -36,7 +38,17 @@ impl PublicPrefix {
         if uri.query().is_some() || uri.path().contains("//") || uri.path().contains('%') {
             return Err(bad());
         }
-        Ok(Self(uri.path().trim_end_matches('/').to_string()))
+        let origin = match uri.authority() {
+            Some(authority) => format!("{}://{authority}", uri.scheme_str().unwrap_or("https")),
+            None => return Err(bad()),
+        };
+        Ok(Self(uri.path().trim_end_matches('/').to_string(), origin))
+    }
+
+    /// The public URL without its final `/` (`https://files.example.com/webdav`); None when
+    /// no `--public-url` was given.
+    pub fn url(&self) -> Option<String> {
+        (!self.1.is_empty()).then(|| format!("{}{}", self.1, self.0))
     }
 
     /// The prefix (`/webdav`, or empty).
@@ -135,6 +147,14 @@ mod tests {
 
     fn prefix() -> PublicPrefix {
         PublicPrefix::of_url("https://files.example.com/webdav/").unwrap()
+    }
+
+    #[test]
+    fn the_public_url_is_kept_for_the_connection_lines() {
+        assert_eq!(prefix().url().as_deref(), Some("https://files.example.com/webdav"));
+        let bare = PublicPrefix::of_url("http://nas.local:8080").unwrap();
+        assert_eq!(bare.url().as_deref(), Some("http://nas.local:8080"));
+        assert_eq!(PublicPrefix::default().url(), None);
     }
 
     #[test]

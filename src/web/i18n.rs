@@ -2,6 +2,7 @@
 //! translation is a compile error, not an English word in a French page. Patterns hold `{}`
 //! where [`Texts::with`] puts a value (escaped by the template like any other value).
 
+pub use super::i18n_apps::AppTexts;
 pub use super::i18n_time::{Lang, absolute, relative};
 
 use crate::store::Role;
@@ -149,6 +150,8 @@ pub struct Texts {
     pub expired_title: &'static str,
     pub failed_title: &'static str,
     pub back: &'static str,
+    /// App passwords' scopes, lifetimes, statuses and "Connect your application".
+    pub apps: &'static AppTexts,
 }
 
 impl Texts {
@@ -321,6 +324,7 @@ static EN: Texts = Texts {
     expired_title: "This form has expired",
     failed_title: "That did not work",
     back: "Back to davgate",
+    apps: &super::i18n_apps::EN,
 };
 
 static FR: Texts = Texts {
@@ -480,6 +484,7 @@ static FR: Texts = Texts {
     expired_title: "Ce formulaire a expiré",
     failed_title: "L’opération n’a pas abouti",
     back: "Retour à davgate",
+    apps: &super::i18n_apps::FR,
 };
 
 #[cfg(test)]

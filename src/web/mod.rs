@@ -7,6 +7,7 @@ pub mod api;
 mod assets;
 mod body;
 pub mod i18n;
+pub mod i18n_apps;
 pub mod i18n_time;
 mod pages;
 pub mod portal;
@@ -60,6 +61,9 @@ pub struct Web {
     /// The public URL's path prefix (`/webdav`, or empty): the profile page shows the WebDAV
     /// address under it.
     public_path: String,
+    /// The public URL without its final `/`, when `--public-url` gave one: the WebDAV address
+    /// the pages show and fill into "Connect your application".
+    public_url: Option<String>,
     /// Memory for the request bodies being read and handled.
     budget: body::Budget,
 }
@@ -111,9 +115,29 @@ impl WebRequest {
 }
 
 impl Web {
-    /// The web surface over `portal`, served under `public_path` (`/webdav`, or empty).
-    pub fn new(portal: Portal, public_path: &str) -> Self {
-        Self { portal, public_path: public_path.to_string(), budget: body::Budget::default() }
+    /// The web surface over `portal`, served under the public URL's `public` prefix (`/webdav`,
+    /// or none).
+    pub fn new(portal: Portal, public: &crate::http::PublicPrefix) -> Self {
+        Self {
+            portal,
+            public_path: public.as_str().to_string(),
+            public_url: public.url(),
+            budget: body::Budget::default(),
+        }
+    }
+
+    /// The WebDAV URL for a page answering `r`: under `--public-url` when it was given, else at
+    /// the origin the browser used (only ever shown to the signed-in user it was asked by).
+    fn dav_url(&self, r: &WebRequest) -> String {
+        let base = match &self.public_url {
+            Some(url) => url.clone(),
+            None => {
+                let host = r.host.as_deref().unwrap_or("localhost");
+                let scheme = if r.https { "https" } else { "http" };
+                format!("{scheme}://{host}{}", self.public_path)
+            }
+        };
+        crate::connect::dav_url(&base)
     }
 
     /// Answers any request outside `/dav/`, from `peer`; `https` when the client's connection

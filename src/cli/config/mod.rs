@@ -45,6 +45,19 @@ pub(super) struct Loaded {
     matches: ArgMatches,
 }
 
+impl Loaded {
+    /// The public URL `serve` is given (`DAVGATE_PUBLIC_URL`, else the file's `public_url`):
+    /// what `app-password create` fills into its connection lines. Commands other than `serve`
+    /// have no `--public-url` of their own, so this reads the same sources `serve` would.
+    pub(super) fn public_url(&self) -> Option<String> {
+        let from_env = std::env::var("DAVGATE_PUBLIC_URL").ok().filter(|u| !u.trim().is_empty());
+        from_env.or_else(|| {
+            let entries = self.file.as_ref()?.entries.iter();
+            entries.filter(|e| e.key.name == "public_url").find_map(|e| e.values.first().cloned())
+        })
+    }
+}
+
 /// Reads the config file (if any) and parses the command line over it. clap's own errors
 /// (`--help` included) print and exit as usual.
 pub(super) fn load(args: Vec<OsString>) -> Result<(super::Cli, Loaded), ConfigError> {

@@ -180,8 +180,7 @@ impl DavLockSystem for RequestLocks {
         match &self.locks.backend {
             Backend::Memory(memory) => {
                 let taker = self.taker.as_ref();
-                let wanted =
-                    Wanted { path: &real, principal, taker, owner, timeout, shared, deep };
+                let wanted = Wanted { path: &real, principal, taker, owner, timeout, shared, deep };
                 let outcome = memory.lock(&self.user, now, key, &wanted, &self.locks.limits);
                 ready(answer(self, outcome, path))
             }

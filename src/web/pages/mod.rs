@@ -3,20 +3,20 @@
 //! redirect (so a reload never posts twice), except where a secret must be shown exactly once:
 //! that answer renders the dialog itself and is never cached.
 
+mod create;
 mod screens;
 mod templates;
 
 use crate::http::response::Body;
-use chrono::Local;
 use http::{Method, Response, StatusCode};
 use std::collections::HashMap;
 
-use super::i18n::{Texts, absolute, texts};
+use super::i18n::{Texts, texts};
 use super::portal::{PortalError, Refusal};
 use super::{Web, WebRequest, assets, csrf_matches, see_other, set_cookie};
 use screens::{
-    login, login_code, profile, profile_of, remove_confirmation, root, save_settings, settings,
-    switch_language, user, users,
+    create_app_password, login, login_code, profile, remove_confirmation, root, save_settings,
+    settings, switch_language, user, users,
 };
 use templates::{MessagePage, Shown, chrome, render};
 
@@ -79,7 +79,7 @@ async fn route(web: &Web, r: &WebRequest) -> Page {
             ["lang", code] => Ok(switch_language(web, r, code)),
             ["profile"] => profile(web, r, None, None).await,
             ["admin"] => users(web, r, None, None).await,
-            ["admin", "users", name] => user(web, r, name, None).await,
+            ["admin", "users", name] => user(web, r, name, None, None).await,
             ["admin", "users", name, "remove"] => remove_confirmation(web, r, name).await,
             ["admin", "settings"] => settings(web, r, None).await,
             _ => Err(PageError::NotFound),
@@ -108,37 +108,7 @@ async fn route(web: &Web, r: &WebRequest) -> Page {
             set_cookie(&mut res, &web.expired_session_cookie());
             Ok(res)
         }
-        ["profile", "app-passwords"] => {
-            match portal.create_app_password(&viewer, &me, field("name")).await {
-                Ok(created) => {
-                    let t = texts(r.lang);
-                    let lasts = match created.expires_at {
-                        Some(at) => {
-                            t.with(t.connect_until, &absolute(r.lang, &at.with_timezone(&Local)))
-                        }
-                        None => t.connect_forever.to_string(),
-                    };
-                    let shown = Shown {
-                        title: t.dialog_title.to_string(),
-                        subject: created.name.clone(),
-                        secret: created.password.expose().to_string(),
-                        notes: vec![lasts, t.never_again.to_string()],
-                        done_href: "/profile".into(),
-                    };
-                    profile_of(web, r, viewer, None, Some(shown), String::new()).await
-                }
-                Err(
-                    e @ PortalError::Refused {
-                        refusal: Refusal::InvalidAppPasswordName | Refusal::AppPasswordNameTaken,
-                        ..
-                    },
-                ) => {
-                    let name = field("name").to_string();
-                    profile_of(web, r, viewer, Some(e), None, name).await
-                }
-                Err(e) => Err(e.into()),
-            }
-        }
+        ["profile", "app-passwords"] => create_app_password(web, r, viewer, None, &form).await,
         ["profile", "app-passwords", id, "revoke"] => {
             portal.revoke_app_password(&viewer, &me, id).await?;
             Ok(see_other("/profile?done=revoked"))
@@ -168,6 +138,7 @@ async fn route(web: &Web, r: &WebRequest) -> Page {
                         secret: password.expose().to_string(),
                         notes: vec![t.password_once.to_string()],
                         done_href: "/admin".into(),
+                        connect: Vec::new(),
                     };
                     users(web, r, Some(shown), None).await
                 }
@@ -179,6 +150,9 @@ async fn route(web: &Web, r: &WebRequest) -> Page {
                 ) => users(web, r, None, Some(e)).await,
                 Err(e) => Err(e.into()),
             }
+        }
+        ["admin", "users", name, "app-passwords"] => {
+            create_app_password(web, r, viewer, Some(name), &form).await
         }
         ["admin", "users", name, action] => {
             let back = format!("/admin/users/{name}");
@@ -200,8 +174,9 @@ async fn route(web: &Web, r: &WebRequest) -> Page {
                         secret: password.expose().to_string(),
                         notes: vec![t.password_once.to_string()],
                         done_href: back,
+                        connect: Vec::new(),
                     };
-                    user(web, r, name, Some(shown)).await
+                    user(web, r, name, Some(shown), None).await
                 }
                 "remove" => {
                     portal.remove_user(&viewer, name).await?;

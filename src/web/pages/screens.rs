@@ -6,6 +6,7 @@ use http::header::{self, HeaderValue};
 use http::{Response, StatusCode};
 use std::collections::HashMap;
 
+use super::create::{Typed, create_form, created_dialog};
 use super::templates::{
     LoginPage, ProfilePage, RemovePage, SettingsPage, Shown, UserPage, UsersPage, chrome, render,
     row,
@@ -105,6 +106,70 @@ pub(super) fn switch_language(web: &Web, r: &WebRequest, code: &str) -> Response
     res
 }
 
+/// Creates an app password from a posted create form: the viewer's own (`owner` None, from the
+/// profile) or, for an admin, `owner`'s (from their Security tab). The answer is the page with
+/// the one-time dialog, or the page with the refusal above the form, what was typed kept.
+pub(super) async fn create_app_password(
+    web: &Web,
+    r: &WebRequest,
+    viewer: Viewer,
+    owner: Option<&str>,
+    form: &HashMap<String, String>,
+) -> Page {
+    let typed = typed(form);
+    let me = viewer.user.name.to_string();
+    let result =
+        web.portal.create_scoped_app_password(&viewer, owner.unwrap_or(&me), &typed.fields()).await;
+    let done = match owner {
+        None => "/profile".to_string(),
+        Some(name) => format!("/admin/users/{name}?tab=security"),
+    };
+    match (result, owner) {
+        (Ok(created), None) => {
+            let shown = created_dialog(r.lang, &created, &web.dav_url(r), done);
+            profile_of(web, r, viewer, None, Some(shown), Typed::default()).await
+        }
+        (Ok(created), Some(name)) => {
+            let shown = created_dialog(r.lang, &created, &web.dav_url(r), done);
+            user(web, r, name, Some(shown), None).await
+        }
+        (Err(e), None) if is_form_refusal(&e) => {
+            profile_of(web, r, viewer, Some(e), None, typed).await
+        }
+        (Err(e), Some(name)) if is_form_refusal(&e) => {
+            user(web, r, name, None, Some((e, typed))).await
+        }
+        (Err(e), _) => Err(e.into()),
+    }
+}
+
+/// Whether `e` is a refusal the create form shows above itself, keeping what was typed.
+fn is_form_refusal(e: &PortalError) -> bool {
+    matches!(
+        e,
+        PortalError::Refused {
+            refusal: Refusal::InvalidAppPasswordName
+                | Refusal::AppPasswordNameTaken
+                | Refusal::InvalidLifetime
+                | Refusal::InvalidScope
+                | Refusal::TooManyAppPasswords,
+            ..
+        }
+    )
+}
+
+/// The create form's fields of a posted `form`.
+fn typed(form: &HashMap<String, String>) -> Typed {
+    let field = |name: &str| form.get(name).cloned().unwrap_or_default();
+    Typed {
+        name: field("name"),
+        lifetime: field("lifetime"),
+        access: field("access"),
+        folder: field("folder"),
+        networks: field("networks"),
+    }
+}
+
 pub(super) async fn profile(
     web: &Web,
     r: &WebRequest,
@@ -112,7 +177,7 @@ pub(super) async fn profile(
     shown: Option<Shown>,
 ) -> Page {
     let viewer = web.portal.viewer(r.token.as_deref()).await?;
-    profile_of(web, r, viewer, error, shown, String::new()).await
+    profile_of(web, r, viewer, error, shown, Typed::default()).await
 }
 
 pub(super) async fn profile_of(
@@ -121,26 +186,25 @@ pub(super) async fn profile_of(
     viewer: Viewer,
     error: Option<PortalError>,
     shown: Option<Shown>,
-    name_value: String,
+    typed: Typed,
 ) -> Page {
     let me = viewer.user.name.to_string();
     let rows = web.portal.app_passwords(&viewer, &me).await?;
+    let policy = web.portal.app_password_policy();
     let mut page = chrome(r, Some(&viewer), texts(r.lang).profile_title);
     let (status, message) = error.as_ref().map_or((StatusCode::OK, None), |e| {
         let (status, message) = refusal(page.t, e);
         (status, Some(message))
     });
     page.error = message;
-    let host = r.host.as_deref().unwrap_or("localhost");
-    let scheme = if r.https { "https" } else { "http" };
     let enrolment = match viewer.user.totp {
         Some(_) => None,
         None => web.portal.pending_enrolment(&viewer),
     };
     let profile = ProfilePage {
-        webdav_url: format!("{scheme}://{host}{}/dav/", web.public_path),
-        rows: rows.iter().map(|p| row(r.lang, p)).collect(),
-        name_value,
+        webdav_url: web.dav_url(r),
+        rows: rows.iter().map(|p| row(r.lang, p, policy.app_credentials_idle_ttl)).collect(),
+        create: create_form(r.lang, &policy, "/profile/app-passwords".into(), typed),
         two_factor: viewer.user.totp.is_some(),
         enrolment,
         shown,
@@ -166,18 +230,41 @@ pub(super) async fn users(
     Ok(render(status, &UsersPage { page, users, shown }))
 }
 
-pub(super) async fn user(web: &Web, r: &WebRequest, name: &str, shown: Option<Shown>) -> Page {
+/// One user's page (admins); `failed` is a refused creation from its Security tab, shown
+/// above the create form with what was typed.
+pub(super) async fn user(
+    web: &Web,
+    r: &WebRequest,
+    name: &str,
+    shown: Option<Shown>,
+    failed: Option<(PortalError, Typed)>,
+) -> Page {
     let viewer = web.portal.viewer(r.token.as_deref()).await?;
     if !viewer.is_admin() {
         return Err(PortalError::Forbidden.into());
     }
     let user = web.portal.user(&viewer, name).await?;
     let rows = web.portal.app_passwords(&viewer, name).await?;
+    let policy = web.portal.app_password_policy();
     let t = texts(r.lang);
-    let page = chrome(r, Some(&viewer), &t.with(t.edit_user_title, &user.name));
-    let security = r.query_param("tab").as_deref() == Some("security");
-    let rows = rows.iter().map(|p| row(r.lang, p)).collect();
-    Ok(render(StatusCode::OK, &UserPage { page, user, security, rows, shown }))
+    let mut page = chrome(r, Some(&viewer), &t.with(t.edit_user_title, &user.name));
+    // A creation posted from the Security tab answers on it.
+    let security = r.query_param("tab").as_deref() == Some("security")
+        || failed.is_some()
+        || shown.as_ref().is_some_and(|s| !s.connect.is_empty());
+    let (status, typed) = match failed {
+        Some((e, typed)) => {
+            let (status, message) = refusal(page.t, &e);
+            page.error = Some(message);
+            (status, typed)
+        }
+        None => (StatusCode::OK, Typed::default()),
+    };
+    let idle = policy.app_credentials_idle_ttl;
+    let rows = rows.iter().map(|p| row(r.lang, p, idle)).collect();
+    let action = format!("/admin/users/{}/app-passwords", user.name);
+    let create = create_form(r.lang, &policy, action, typed);
+    Ok(render(status, &UserPage { page, user, security, rows, create, shown }))
 }
 
 pub(super) async fn remove_confirmation(web: &Web, r: &WebRequest, name: &str) -> Page {

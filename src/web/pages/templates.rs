@@ -7,7 +7,10 @@ use chrono::{DateTime, Local, Utc};
 use http::{Method, Response, StatusCode};
 use std::collections::HashMap;
 
+use super::create::{ConnectBox, CreateForm};
 use crate::admin::{AppPasswordView, UserView};
+use crate::duration::HumanDuration;
+use crate::store::AppPasswordStatus;
 use crate::web::i18n::{Lang, Texts, absolute, relative, texts};
 use crate::web::portal::{Enrolment, Viewer};
 use crate::web::{WebRequest, text_response};
@@ -58,6 +61,8 @@ pub(super) struct Shown {
     pub notes: Vec<String>,
     /// Where "Done" goes (a plain GET: the secret leaves the page).
     pub done_href: String,
+    /// "Connect your application": one copy box per client (empty for a primary password).
+    pub connect: Vec<ConnectBox>,
 }
 
 /// One app password as a table row.
@@ -76,6 +81,16 @@ pub(super) struct Row {
     pub expires_rel: String,
     /// Last use, relative.
     pub last_used: Option<String>,
+    /// Its access in words ("Read only").
+    pub access: &'static str,
+    /// The folder it is confined to; None: the whole home.
+    pub folder: Option<String>,
+    /// The networks it is limited to, comma-separated; None: anywhere.
+    pub networks: Option<String>,
+    /// Its status in words ("Expired: unused for 30 days").
+    pub status: String,
+    /// Whether it still opens WebDAV (the status is shown plain, else as a warning).
+    pub active: bool,
 }
 
 #[derive(Template)]
@@ -92,7 +107,7 @@ pub(super) struct ProfilePage {
     pub(super) page: Chrome,
     pub(super) webdav_url: String,
     pub(super) rows: Vec<Row>,
-    pub(super) name_value: String,
+    pub(super) create: CreateForm,
     pub(super) two_factor: bool,
     pub(super) enrolment: Option<Enrolment>,
     pub(super) shown: Option<Shown>,
@@ -113,6 +128,7 @@ pub(super) struct UserPage {
     pub(super) user: UserView,
     pub(super) security: bool,
     pub(super) rows: Vec<Row>,
+    pub(super) create: CreateForm,
     pub(super) shown: Option<Shown>,
 }
 
@@ -197,11 +213,17 @@ fn done_message(t: &'static Texts, done: &str) -> Option<&'static str> {
     })
 }
 
-/// An app password as the tables show it, in `lang`.
-pub(super) fn row(lang: Lang, p: &AppPasswordView) -> Row {
+/// An app password as the tables show it, in `lang`; `idle` is `app_credentials_idle_ttl`.
+pub(super) fn row(lang: Lang, p: &AppPasswordView, idle: Option<HumanDuration>) -> Row {
     let now = Local::now();
     let local = |d: DateTime<Utc>| d.with_timezone(&Local);
+    let words = texts(lang).apps;
     Row {
+        access: words.access_name(&p.access),
+        folder: p.folder.clone(),
+        networks: (!p.allow_from.is_empty()).then(|| p.allow_from.join(", ")),
+        status: words.status(p.status, idle),
+        active: p.status == AppPasswordStatus::Active,
         id: p.id.clone(),
         name: p.name.clone(),
         access_method: p.access_method.clone(),

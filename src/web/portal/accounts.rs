@@ -5,12 +5,60 @@
 
 use super::error::{Refusal, about, unavailable};
 use super::{Portal, PortalError, Viewer, totp};
+use crate::admin::OpError;
 use crate::admin::{
     Admin, AppPasswordSpec, AppPasswordView, Audit, CreatedAppPassword, Include, NewPassword,
     SettingValues, UserView,
 };
 use crate::auth::token::Secret;
-use crate::store::{self, AppPasswordId, AppPasswordName, Role, SettingKey, TotpFactor, UserName};
+use crate::duration::DurationError;
+use crate::log_safe::escaped;
+use crate::store::{self, Access, AppPasswordId, AppPasswordName, Role, Scope, ScopeFolder};
+use crate::store::{SettingKey, TotpFactor, UserName};
+
+/// The create form's fields as typed: empty ones mean the default (the admin's lifetime,
+/// read-write, the whole home, from anywhere).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct AppPasswordForm<'a> {
+    /// What its owner calls it.
+    pub name: &'a str,
+    /// `default`, `never` or a duration such as `30d`.
+    pub lifetime: &'a str,
+    /// `read_write`, `read_only` or `upload_only`.
+    pub access: &'a str,
+    /// A folder of the home such as `/Projects`.
+    pub folder: &'a str,
+    /// Comma-separated networks.
+    pub networks: &'a str,
+}
+
+impl AppPasswordForm<'_> {
+    /// What the fields ask for, or why they do not parse.
+    fn spec(&self) -> Result<AppPasswordSpec, OpError> {
+        let access = match self.access.trim() {
+            "" | "read_write" => Access::ReadWrite,
+            "read_only" => Access::ReadOnly,
+            "upload_only" => Access::UploadOnly,
+            other => {
+                return Err(OpError::InvalidScope(format!("'{}' is no access", escaped(other))));
+            }
+        };
+        let lifetime = self
+            .lifetime
+            .trim()
+            .parse()
+            .map_err(|e: DurationError| OpError::InvalidLifetime(e.to_string()))?;
+        Ok(AppPasswordSpec {
+            name: AppPasswordName::parse(self.name)?,
+            lifetime,
+            scope: Scope {
+                access,
+                folder: ScopeFolder::parse(self.folder)?,
+                allow_from: Scope::parse_networks(self.networks)?,
+            },
+        })
+    }
+}
 
 /// A second factor being enrolled: what the page shows once. Every field holds the secret.
 #[derive(Clone, serde::Serialize)]
@@ -54,18 +102,21 @@ impl Portal {
         admin.app_passwords(Some(&owner), Include::Active).await.map_err(about(owner.as_str()))
     }
 
-    /// Creates an app password for `owner`: the only answer that ever holds its secret.
-    pub async fn create_app_password(
+    /// Creates an app password for `owner` as the create form asked (lifetime and scope); the
+    /// operation re-checks the lifetime against the admin's maximum, whatever the form offered.
+    pub async fn create_scoped_app_password(
         &self,
         viewer: &Viewer,
         owner: &str,
-        name: &str,
+        form: &AppPasswordForm<'_>,
     ) -> Result<CreatedAppPassword, PortalError> {
-        let name = AppPasswordName::parse(name)?;
-        self.create_app_password_as(viewer, owner, &AppPasswordSpec::named(name)).await
+        let owner = manageable(viewer, owner)?;
+        let spec = form.spec().map_err(about(owner.as_str()))?;
+        let admin = self.admin_for(viewer);
+        admin.create_app_password(&owner, &spec).await.map_err(about(owner.as_str()))
     }
 
-    /// Creates an app password for `owner` as `spec` asks (lifetime and scope).
+    /// Creates an app password for `owner` as `spec` asks (lifetime and scope): the API's way.
     pub async fn create_app_password_as(
         &self,
         viewer: &Viewer,
@@ -89,6 +140,12 @@ impl Portal {
         let (id, name) = (AppPasswordId::parse(id)?, AppPasswordName::parse(name)?);
         let admin = self.admin_for(viewer);
         admin.rename_app_password(&owner, &id, &name).await.map_err(about(owner.as_str()))
+    }
+
+    /// The settings that shape the create form and the lists (the lifetimes offered, the idle
+    /// time a status names): readable by every signed-in user, unlike the Settings page.
+    pub fn app_password_policy(&self) -> std::sync::Arc<store::Settings> {
+        self.store.settings()
     }
 
     /// Revokes one app password of `owner`.

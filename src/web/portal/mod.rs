@@ -17,7 +17,7 @@ mod sign_in;
 
 use std::sync::Arc;
 
-pub use accounts::Enrolment;
+pub use accounts::{AppPasswordForm, Enrolment};
 pub use error::{PortalError, Refusal};
 pub use sign_in::LoginStep;
 
