@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::token::Secret;
 use crate::store::{
-    Access, AppPassword, AppPasswordName, AppPasswordStatus, Lifetime, Role, Scope, SettingKey,
-    Settings, UsePolicy, User, UserName,
+    Access, AppPassword, AppPasswordName, AppPasswordStatus, ExternalIdentity, Lifetime,
+    LoginMethod, Role, Scope, SettingKey, Settings, UsePolicy, User, UserName,
 };
 
 /// An account as listed.
@@ -27,6 +27,12 @@ pub struct UserView {
     /// Whether the web login asks for a TOTP code.
     #[serde(default)]
     pub two_factor: bool,
+    /// How the account signs in to the pages: `password`, `sso` or `both`.
+    #[serde(default)]
+    pub login: LoginMethod,
+    /// The identity-provider identity it is linked to (no secret in it).
+    #[serde(default)]
+    pub external: Option<ExternalIdentity>,
 }
 
 impl From<&User> for UserView {
@@ -38,6 +44,8 @@ impl From<&User> for UserView {
             disabled: u.disabled,
             quota_bytes: u.quota_bytes,
             two_factor: u.totp.is_some(),
+            login: u.login,
+            external: u.external.clone(),
         }
     }
 }
@@ -240,6 +248,8 @@ mod tests {
             disabled: false,
             quota_bytes: None,
             two_factor: false,
+            login: LoginMethod::Password,
+            external: None,
         }
     }
 

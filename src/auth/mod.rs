@@ -104,7 +104,8 @@ pub async fn still_standing(
         tracing::warn!("cannot re-confirm a credential before an upload commits: {e}");
         Denied::Unavailable
     })?;
-    check_standing(&record.ok_or(Denied::UnknownId)?, now, &UsePolicy::default())
+    let reauth = store.settings().sso_reauth_interval.map(|d| d.as_chrono());
+    check_standing(&record.ok_or(Denied::UnknownId)?, now, &UsePolicy::default(), reauth)
 }
 
 /// Why a request was refused. Every reason but `Unavailable` is answered with the same 401.
@@ -498,6 +499,11 @@ impl Gate {
         outcome
     }
 
+    /// `sso_reauth_interval` in force (None: off).
+    fn reauth_interval(&self) -> Option<chrono::TimeDelta> {
+        self.store.settings().sso_reauth_interval.map(|d| d.as_chrono())
+    }
+
     /// The throttle policy in force (the settings of the store's current snapshot).
     fn policy(&self) -> Policy {
         Policy::from_settings(&self.store.settings())
@@ -528,8 +534,12 @@ impl Gate {
             let password = &mut record.password;
             password.last_used_at = password.last_used_at.max(Some(entry.last_seen()));
             password.first_used_at.get_or_insert(entry.last_seen());
-            check_standing(&record, now, &policy)?;
+            check_standing(&record, now, &policy, self.reauth_interval())?;
+            entry.set_sso_since(record.owner_sso_since);
             entry.confirm(generation);
+        }
+        if entry.needs_reauth(now, self.reauth_interval()) {
+            return Err(Denied::Disabled);
         }
         entry.seen(now);
         if entry.last_used_due(now, LAST_USED_INTERVAL_SECS) {
@@ -569,7 +579,7 @@ impl Gate {
             return Err(Denied::WrongUser);
         }
         let policy = self.store.settings().use_policy();
-        if let Err(reason) = check_standing(&record, now, &policy) {
+        if let Err(reason) = check_standing(&record, now, &policy, self.reauth_interval()) {
             if matches!(reason, Denied::Revoked | Denied::Expired) {
                 self.cache.mark_stale(key);
             }
@@ -589,6 +599,7 @@ impl Gate {
             generation,
             now,
         );
+        entry.set_sso_since(record.owner_sso_since);
         let who = Authenticated::of(&entry, generation);
         self.cache.insert(key, entry);
         Ok(who)
@@ -637,20 +648,25 @@ impl Gate {
 }
 
 /// Whether an app password still opens anything: not revoked, not expired, owner enabled, and
-/// within the admin's use `policy` (idle limit, activation window). A disabled owner is not
-/// final: enabling the account again lets every password still in standing work again.
+/// within the admin's use `policy` (idle limit, activation window), and an `sso` owner signed
+/// in through the provider within `reauth` (refused like a disabled owner until they sign in
+/// again). A disabled owner is not final: enabling the account again lets every password still
+/// in standing work again.
 fn check_standing(
     record: &LoginRecord,
     now: DateTime<Utc>,
     policy: &UsePolicy,
+    reauth: Option<chrono::TimeDelta>,
 ) -> Result<(), Denied> {
+    let stale_sso =
+        matches!((record.owner_sso_since, reauth), (Some(since), Some(r)) if now - since > r);
     if record.password.revoked_at.is_some() {
         return Err(Denied::Revoked);
     }
     if record.password.expires_at.is_some_and(|at| now >= at) {
         return Err(Denied::Expired);
     }
-    if record.owner_disabled {
+    if record.owner_disabled || stale_sso {
         return Err(Denied::Disabled);
     }
     match record.password.status(now, policy) {

@@ -602,6 +602,9 @@ fn settings_are_read_and_changed_by_an_admin() {
         "login_throttle",
         "login_trusted_networks",
         "propfind_depth_infinity",
+        "sso_clock_skew",
+        "sso_reauth_interval",
+        "sso_recheck_interval",
     ];
     assert_eq!(keys, BTreeSet::from(expected));
     assert!(map.values().all(Value::is_string), "every value is text: {settings}");

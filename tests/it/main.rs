@@ -28,6 +28,7 @@ mod limits;
 mod litmus;
 mod metrics;
 mod node;
+mod oidc_core;
 mod pages;
 mod pg;
 mod pg_down;

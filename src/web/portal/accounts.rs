@@ -264,6 +264,10 @@ impl Portal {
     /// Starts enrolling a second factor for the viewer: a new secret kept in their session
     /// until a code confirms it.
     pub async fn begin_totp(&self, viewer: &Viewer) -> Result<Enrolment, PortalError> {
+        // The identity provider owns an `sso` account's second factor.
+        if viewer.user.login == crate::store::LoginMethod::Sso {
+            return Err(PortalError::Forbidden);
+        }
         if viewer.user.totp.is_some() {
             return Err(PortalError::refused(
                 Refusal::TwoFactorOn,

@@ -202,6 +202,9 @@ impl From<OpError> for PortalError {
             OpError::InvalidLifetime(_) => Refusal::InvalidLifetime,
             OpError::InvalidScope(_) => Refusal::InvalidScope,
             OpError::TooManyAppPasswords(_) => Refusal::TooManyAppPasswords,
+            // Until the pages and the API manage providers, their refusals read as a setting's.
+            OpError::InvalidProvider(_) | OpError::UnknownProvider(_) => Refusal::InvalidSetting,
+            OpError::IdentityTaken(_) => Refusal::UserExists,
             OpError::HomeNotMoved(_)
             | OpError::NoServer(_)
             | OpError::Busy(_)
