@@ -27,6 +27,8 @@ mod limits;
 mod litmus;
 mod metrics;
 mod node;
+mod oidc_client;
+mod oidc_op;
 mod pages;
 mod pg;
 mod pg_down;

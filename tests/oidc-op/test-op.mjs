@@ -9,6 +9,7 @@
 // The first stdout line is "test OP listening: <issuer>"; tests read the issuer there.
 import { createServer } from 'node:http';
 import Provider from 'oidc-provider';
+import MemoryAdapter from 'oidc-provider/lib/adapters/memory_adapter.js';
 import { generateKeyPair, exportJWK, calculateJwkThumbprint, SignJWT, decodeJwt, decodeProtectedHeader } from 'jose';
 
 // Bounded life: a killed test (no Drop run) must never leave this process behind. It ends when
@@ -36,9 +37,12 @@ async function newKey() {
   return { privateKey, jwk: { ...jwk, kid, alg: 'RS256', use: 'sig' } };
 }
 
-// One Provider per signing key. Rotating builds a new one with a new key and swaps it in; the
-// memory adapter's storage is module-wide, so sessions, codes and grants survive the swap, as
-// they would across a real provider's key rotation.
+// One Provider per signing key. Rotating builds a new one with a new key and swaps it in.
+// Sessions, codes, grants and refresh tokens must survive the swap, as they do across a real
+// provider's key rotation: given its own MemoryAdapter class, oidc-provider would make a store
+// per instance; a subclass uses the module-wide one (lib/adapters/memory_adapter.js of the
+// pinned 9.13.3).
+class SharedMemoryAdapter extends MemoryAdapter {}
 function makeProvider(key) {
   const provider = new Provider(issuer, {
     clients: [{
@@ -47,6 +51,7 @@ function makeProvider(key) {
       redirect_uris: (process.env.OP_REDIRECT_URIS ?? 'http://127.0.0.1:8080/auth/oidc/callback').split(','),
       grant_types: ['authorization_code', 'refresh_token'],
     }],
+    adapter: SharedMemoryAdapter,
     jwks: { keys: [key.jwk] },
     claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name', 'preferred_username'], groups: ['groups'] },
     scopes: ['openid', 'offline_access', 'email', 'profile', 'groups'],
@@ -92,7 +97,9 @@ function makeProvider(key) {
       tamper = null;
     }
   });
+  // Why the provider refused, on stderr (TestOp::log shows it in failure messages).
   provider.on('server_error', (ctx, err) => console.error('test OP server_error:', err));
+  provider.on('grant.error', (ctx, err) => console.error('test OP grant.error:', err.error_detail ?? err.message));
   return provider.callback();
 }
 
