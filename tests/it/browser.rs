@@ -22,14 +22,14 @@ const RCLONE: &str = "rclone/v1.60.1";
 
 /// A `chromedriver` on a free loopback port, in its own process group so that dropping it ends
 /// the browsers it started too, even when a test panics.
-struct ChromeDriver {
+pub(crate) struct ChromeDriver {
     child: Child,
     url: String,
 }
 
 impl ChromeDriver {
     /// Starts chromedriver, or returns None when it is missing and DAVGATE_SKIP_BROWSER is set.
-    fn start() -> Option<Self> {
+    pub(crate) fn start() -> Option<Self> {
         use std::os::unix::process::CommandExt;
         if Command::new("chromedriver").arg("--version").output().is_err() {
             if std::env::var_os("DAVGATE_SKIP_BROWSER").is_some() {
@@ -79,18 +79,18 @@ impl Drop for ChromeDriver {
 
 /// A tokio runtime for the browser steps; the WebDAV steps (blocking reqwest) run between its
 /// `block_on` calls.
-fn runtime() -> tokio::runtime::Runtime {
+pub(crate) fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime")
 }
 
 /// One browser window on one server.
-struct Browser {
+pub(crate) struct Browser {
     c: Client,
     base: String,
 }
 
 impl Browser {
-    async fn open(driver: &ChromeDriver, base: &str) -> Self {
+    pub(crate) async fn open(driver: &ChromeDriver, base: &str) -> Self {
         let caps = serde_json::json!({
             "browserName": "chrome",
             "goog:chromeOptions": {
@@ -115,12 +115,12 @@ impl Browser {
         Self { c, base: base.to_string() }
     }
 
-    async fn close(self) {
+    pub(crate) async fn close(self) {
         let _ = self.c.close().await;
     }
 
     /// Where the browser is and what the page says, for failure messages.
-    async fn context(&self) -> String {
+    pub(crate) async fn context(&self) -> String {
         let url = self.c.current_url().await.map(|u| u.to_string()).unwrap_or_default();
         let text = self
             .c
@@ -132,12 +132,12 @@ impl Browser {
         format!("at {url}; the page shows:\n{text}")
     }
 
-    async fn goto(&self, path: &str) {
+    pub(crate) async fn goto(&self, path: &str) {
         let url = format!("{}{path}", self.base);
         self.c.goto(&url).await.unwrap_or_else(|e| panic!("cannot open {url}: {e}"));
     }
 
-    async fn path(&self) -> String {
+    pub(crate) async fn path(&self) -> String {
         let url = self.c.current_url().await.expect("current url");
         match url.query() {
             Some(q) => format!("{}?{q}", url.path()),
@@ -146,32 +146,32 @@ impl Browser {
     }
 
     /// The first element matching `css`, waiting for it to appear.
-    async fn find(&self, css: &str) -> Element {
+    pub(crate) async fn find(&self, css: &str) -> Element {
         match self.c.wait().at_most(TIMEOUT).for_element(Locator::Css(css)).await {
             Ok(e) => e,
             Err(e) => panic!("no element {css} ({e}) {}", self.context().await),
         }
     }
 
-    async fn find_xpath(&self, xpath: &str) -> Element {
+    pub(crate) async fn find_xpath(&self, xpath: &str) -> Element {
         match self.c.wait().at_most(TIMEOUT).for_element(Locator::XPath(xpath)).await {
             Ok(e) => e,
             Err(e) => panic!("no element {xpath} ({e}) {}", self.context().await),
         }
     }
 
-    async fn exists(&self, css: &str) -> bool {
+    pub(crate) async fn exists(&self, css: &str) -> bool {
         !self.c.find_all(Locator::Css(css)).await.expect("find_all").is_empty()
     }
 
     /// The visible text of the element matching `css`.
-    async fn text(&self, css: &str) -> String {
+    pub(crate) async fn text(&self, css: &str) -> String {
         self.find(css).await.text().await.expect("element text")
     }
 
     /// Clicks a link or button that loads a page, and waits for the new page to be loaded (the
     /// old one is marked first, so a page that looks the same is not taken for the new one).
-    async fn click(&self, css: &str) {
+    pub(crate) async fn click(&self, css: &str) {
         let element = self.find(css).await;
         self.click_element(element, css).await;
     }
@@ -198,19 +198,19 @@ impl Browser {
     }
 
     /// Types `value` into the empty field `css`.
-    async fn fill(&self, css: &str, value: &str) {
+    pub(crate) async fn fill(&self, css: &str, value: &str) {
         let field = self.find(css).await;
         field.clear().await.expect("clear field");
         field.send_keys(value).await.expect("type into field");
     }
 
     /// Evaluates a JavaScript expression.
-    async fn eval(&self, expr: &str) -> serde_json::Value {
+    pub(crate) async fn eval(&self, expr: &str) -> serde_json::Value {
         self.c.execute(&format!("return ({expr});"), vec![]).await.expect("script")
     }
 
     /// Waits until the JavaScript expression `expr` is true on the page.
-    async fn wait_until(&self, what: &str, expr: &str) {
+    pub(crate) async fn wait_until(&self, what: &str, expr: &str) {
         let started = Instant::now();
         loop {
             let script = format!("return !!({expr});");
@@ -230,7 +230,7 @@ impl Browser {
 
     /// Saves a screenshot of the window as target/screenshots/<name>.png, and as docs/<name>.png
     /// too when `docs` is true and DAVGATE_UPDATE_SCREENSHOTS=1.
-    async fn screenshot(&self, name: &str, docs: bool) {
+    pub(crate) async fn screenshot(&self, name: &str, docs: bool) {
         let png = self.c.screenshot().await.expect("screenshot");
         let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
         let mut dirs = vec![root.join("target").join("screenshots")];
@@ -280,7 +280,7 @@ impl Browser {
     }
 
     /// The text of cell `css` in the row of `name`.
-    async fn cell(&self, name: &str, css: &str) -> String {
+    pub(crate) async fn cell(&self, name: &str, css: &str) -> String {
         let row = self.row(name).await;
         let cell = row.find(Locator::Css(css)).await.expect("cell");
         cell.text().await.expect("cell text")
@@ -298,7 +298,7 @@ impl Browser {
 
     /// Creates an app password from the profile and reads it from the one-time dialog, leaving
     /// the dialog open.
-    async fn create_app_password(&self, name: &str) -> String {
+    pub(crate) async fn create_app_password(&self, name: &str) -> String {
         self.fill("#name", name).await;
         self.click("#add-app-password button[type=submit]").await;
         self.find("#shown").await;
@@ -315,7 +315,7 @@ impl Browser {
     }
 
     /// Clicks Done in the one-time dialog and checks that the secret left the page.
-    async fn done(&self, secret: &str) {
+    pub(crate) async fn done(&self, secret: &str) {
         self.click("#done").await;
         self.secret_is_gone(secret).await;
     }

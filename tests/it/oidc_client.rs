@@ -36,11 +36,6 @@ impl Page {
         Some(Url::parse(&self.url).ok()?.join(&target).ok()?.to_string())
     }
 
-    /// A query parameter of the page's own address.
-    pub fn param(&self, name: &str) -> Option<String> {
-        query_param(&self.url, name)
-    }
-
     /// Asserts that the page shows every one of `texts`, with the page in the message.
     pub fn shows(&self, texts: &[&str]) -> &Self {
         for text in texts {
@@ -139,10 +134,8 @@ impl Headless {
         let op = origin(authorize_url);
         let mut page = self.follow(authorize_url);
         for _ in 0..5 {
-            if let Some(next) = page.location() {
-                if origin(&next) != op {
-                    return next;
-                }
+            if let Some(next) = page.location().filter(|next| origin(next) != op) {
+                return next;
             }
             let action = form_action(&page).unwrap_or_else(|| {
                 panic!("no form at the provider ({} {}):\n{}", page.url, page.status, page.body)

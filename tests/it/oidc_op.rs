@@ -172,10 +172,9 @@ fn jwt_parts(token: &str) -> (Value, Value) {
     (part(0), part(1))
 }
 
-/// What an RP does by hand: an authorization request for `login` through the headless client
-/// (up to the redirect to the callback, not followed: nothing listens there), then the code
-/// exchange. Returns the callback's parameters and the token answer.
-fn code_flow(op: &TestOp, callback: &str, login: &str) -> (String, Value) {
+/// An authorization request to `op` as an RP makes one (PKCE S256, state `the-state`, nonce
+/// `the-nonce`), sending the code to `callback`: (its address, the PKCE verifier).
+pub fn authorization_request(op: &TestOp, callback: &str) -> (String, String) {
     let discovery = op.discovery();
     let (verifier, challenge) = pkce();
     let mut url =
@@ -189,7 +188,16 @@ fn code_flow(op: &TestOp, callback: &str, login: &str) -> (String, Value) {
         .append_pair("nonce", "the-nonce")
         .append_pair("code_challenge", &challenge)
         .append_pair("code_challenge_method", "S256");
-    let back = crate::oidc_client::Headless::new().authorize(url.as_str(), login);
+    (url.to_string(), verifier)
+}
+
+/// What an RP does by hand: an authorization request for `login` through the headless client
+/// (up to the redirect to the callback, not followed: nothing listens there), then the code
+/// exchange. Returns the callback's address and the token answer.
+fn code_flow(op: &TestOp, callback: &str, login: &str) -> (String, Value) {
+    let discovery = op.discovery();
+    let (url, verifier) = authorization_request(op, callback);
+    let back = crate::oidc_client::Headless::new().authorize(&url, login);
     let code = crate::oidc_client::query_param(&back, "code").unwrap_or_else(|| panic!("{back}"));
     let res = Client::new()
         .post(discovery["token_endpoint"].as_str().unwrap())
