@@ -44,6 +44,7 @@ mod http;
 mod log_safe;
 mod metrics;
 mod node;
+pub mod oidc;
 mod secret;
 mod server;
 mod size;
@@ -56,6 +57,7 @@ pub use admin::{
     NewPassword, OpError, PasswordChanged, ServerStatus, SettingValues, UserCreated, UserRemoved,
     UserView,
 };
+pub use admin::{IdentityHint, ProviderInput, ProviderView};
 pub use auth::GateOptions;
 pub use auth::token::Secret;
 pub use clock::{Clock, ManualClock};
@@ -82,6 +84,7 @@ pub use store::{BackupError, BackupSummary, RestoreError, RestoreSummary, restor
 /// `davgate store copy` moves an embedded store into PostgreSQL; the binary reaches it here,
 /// as any program embedding davgate that automates the move may.
 pub use store::{CopyCounts, CopyError, CopyProgress, copy_store};
+pub use store::{ExternalIdentity, LoginMethod, ProviderId};
 
 /// What the fuzz targets and the integration tests reach below the embedding API: the parsers of
 /// client input and a few test oracles. Not a stable interface.

@@ -11,6 +11,7 @@ use std::time::Duration;
 use super::OpError;
 use super::operations::{Admin, Include, NewPassword};
 use super::socket::{self, Connection};
+use super::sso::{IdentityHint, ProviderInput, ProviderView};
 use super::views::{
     AppPasswordView, CreatedAppPassword, PasswordChanged, ServerStatus, SettingValues, UserCreated,
     UserRemoved, UserView,
@@ -20,7 +21,8 @@ use crate::auth::token::Secret;
 use crate::auth::verify::Hasher;
 use crate::clock::Clock;
 use crate::store::{
-    self, AppPasswordId, AppPasswordName, BackupSummary, Role, SettingKey, Store, UserName,
+    self, AppPasswordId, AppPasswordName, BackupSummary, LoginMethod, ProviderId, Role, SettingKey,
+    Store, UserName,
 };
 
 /// The admin operations as the CLI reaches them.
@@ -323,6 +325,129 @@ impl Client {
     }
 }
 
+/// The single sign-on operations, as the CLI reaches them.
+impl Client {
+    /// Sends `request` to the server, or runs `local` on the store; answers what `accept`
+    /// takes from the reply.
+    async fn call<T>(
+        &self,
+        what: &str,
+        request: Request,
+        local: impl AsyncFnOnce(&Admin) -> Result<T, OpError>,
+        accept: impl FnOnce(Reply) -> Result<T, &'static str>,
+    ) -> Result<T, OpError> {
+        match &self.0 {
+            Link::Store(admin) => local(admin).await,
+            Link::Server(server) => {
+                accept(server.call(&request).await?).map_err(|other| unexpected_named(what, other))
+            }
+        }
+    }
+
+    /// [`Admin::add_provider`].
+    pub async fn add_provider(&self, input: ProviderInput) -> Result<ProviderView, OpError> {
+        let request = Request::OidcAdd { provider: Box::new(input.clone()) };
+        self.call(
+            "oidc add",
+            request,
+            async |a| a.add_provider(input).await,
+            |r| match r {
+                Reply::Provider { provider } => Ok(*provider),
+                other => Err(other.name()),
+            },
+        )
+        .await
+    }
+
+    /// [`Admin::providers`].
+    pub async fn providers(&self) -> Result<Vec<ProviderView>, OpError> {
+        self.call(
+            "oidc list",
+            Request::OidcList,
+            async |a| a.providers().await,
+            |r| match r {
+                Reply::Providers { providers } => Ok(providers),
+                other => Err(other.name()),
+            },
+        )
+        .await
+    }
+
+    /// [`Admin::remove_provider`].
+    pub async fn remove_provider(&self, id: &ProviderId) -> Result<(), OpError> {
+        let request = Request::OidcRemove { id: id.clone() };
+        self.call(
+            "oidc remove",
+            request,
+            async |a| a.remove_provider(id).await,
+            |r| match r {
+                Reply::ProviderRemoved => Ok(()),
+                other => Err(other.name()),
+            },
+        )
+        .await
+    }
+
+    /// [`Admin::add_sso_user`].
+    pub async fn add_sso_user(
+        &self,
+        name: &UserName,
+        role: Role,
+        provider: &ProviderId,
+        hint: IdentityHint,
+    ) -> Result<UserView, OpError> {
+        let request = Request::UserAddSso {
+            name: name.clone(),
+            role,
+            provider: provider.clone(),
+            hint: hint.clone(),
+        };
+        let local = async |a: &Admin| a.add_sso_user(name, role, provider, hint).await;
+        self.call("user add --sso", request, local, user_reply).await
+    }
+
+    /// [`Admin::link_user`].
+    pub async fn link_user(
+        &self,
+        name: &UserName,
+        provider: &ProviderId,
+        subject: String,
+    ) -> Result<UserView, OpError> {
+        let request = Request::UserLink {
+            name: name.clone(),
+            provider: provider.clone(),
+            subject: subject.clone(),
+        };
+        let local = async |a: &Admin| a.link_user(name, provider, subject).await;
+        self.call("user link", request, local, user_reply).await
+    }
+
+    /// [`Admin::unlink_user`].
+    pub async fn unlink_user(&self, name: &UserName) -> Result<UserView, OpError> {
+        let request = Request::UserUnlink { name: name.clone() };
+        self.call("user unlink", request, async |a| a.unlink_user(name).await, user_reply).await
+    }
+
+    /// [`Admin::set_login_method`].
+    pub async fn set_login_method(
+        &self,
+        name: &UserName,
+        login: LoginMethod,
+    ) -> Result<UserView, OpError> {
+        let request = Request::UserLoginMethod { name: name.clone(), login };
+        let local = async |a: &Admin| a.set_login_method(name, login).await;
+        self.call("user login-method", request, local, user_reply).await
+    }
+}
+
+/// Takes the account from a reply that answers one.
+fn user_reply(reply: Reply) -> Result<UserView, &'static str> {
+    match reply {
+        Reply::User { user } => Ok(user),
+        other => Err(other.name()),
+    }
+}
+
 /// A new password as the wire carries it: none when davgate is to draw one.
 fn sent(password: NewPassword) -> Option<Secret> {
     match password {
@@ -333,9 +458,13 @@ fn sent(password: NewPassword) -> Option<Secret> {
 
 /// The server answered `reply` to the operation `what`.
 fn unexpected(what: &str, reply: &Reply) -> OpError {
+    unexpected_named(what, reply.name())
+}
+
+/// The server answered the reply named `reply` to the operation `what`.
+fn unexpected_named(what: &str, reply: &str) -> OpError {
     OpError::UnexpectedReply(format!(
-        "the server answered '{what}' with a '{}' reply; is it another version of davgate?",
-        reply.name()
+        "the server answered '{what}' with a '{reply}' reply; is it another version of davgate?"
     ))
 }
 

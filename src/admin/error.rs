@@ -74,6 +74,16 @@ pub enum OpError {
     /// Writing a backup failed (the disk, the folder's permissions): no file has its name.
     #[error("{0}")]
     BackupFailed(String),
+    /// An identity-provider setting is refused (its id, an issuer that is not https, Entra's
+    /// shared `/common` issuer, a missing secret).
+    #[error("{0}")]
+    InvalidProvider(String),
+    /// No identity provider of that id is configured.
+    #[error("{0}")]
+    UnknownProvider(String),
+    /// The identity is already linked to another account (never relinked silently).
+    #[error("{0}")]
+    IdentityTaken(String),
     /// The store, the random source or the hashing failed: nothing the caller typed is wrong.
     #[error("{0}")]
     Internal(String),
@@ -101,6 +111,9 @@ impl OpError {
             OpError::UnexpectedReply(_) => "unexpected_reply",
             OpError::BackupRefused(_) => "backup_refused",
             OpError::BackupFailed(_) => "backup_failed",
+            OpError::InvalidProvider(_) => "invalid_provider",
+            OpError::UnknownProvider(_) => "unknown_provider",
+            OpError::IdentityTaken(_) => "identity_taken",
             OpError::Internal(_) => "internal",
         }
     }
@@ -127,6 +140,9 @@ impl OpError {
             "unexpected_reply" => OpError::UnexpectedReply(message),
             "backup_refused" => OpError::BackupRefused(message),
             "backup_failed" => OpError::BackupFailed(message),
+            "invalid_provider" => OpError::InvalidProvider(message),
+            "unknown_provider" => OpError::UnknownProvider(message),
+            "identity_taken" => OpError::IdentityTaken(message),
             _ => OpError::Internal(message),
         }
     }
@@ -158,6 +174,7 @@ impl From<NameError> for OpError {
             NameError::UserName(_) => OpError::InvalidUserName(message),
             NameError::AppPasswordName(_) => OpError::InvalidAppPasswordName(message),
             NameError::AppPasswordId(_) => OpError::InvalidAppPasswordId(message),
+            NameError::ProviderId(_) => OpError::InvalidProvider(message),
         }
     }
 }
@@ -183,6 +200,8 @@ impl From<store::Error> for OpError {
             S::UnknownAppPassword { .. } => OpError::UnknownAppPassword(message),
             S::DuplicateName { .. } => OpError::DuplicateAppPasswordName(message),
             S::LastAdmin(_) => OpError::LastAdmin(message),
+            S::UnknownProvider(_) => OpError::UnknownProvider(message),
+            S::IdentityTaken(_) => OpError::IdentityTaken(message),
             _ => OpError::Internal(message),
         }
     }
@@ -244,6 +263,9 @@ mod tests {
             OpError::UnexpectedReply(m()),
             OpError::BackupRefused(m()),
             OpError::BackupFailed(m()),
+            OpError::InvalidProvider(m()),
+            OpError::UnknownProvider(m()),
+            OpError::IdentityTaken(m()),
             OpError::Internal(m()),
         ]
     }

@@ -14,12 +14,14 @@ mod error;
 pub mod homes;
 mod operations;
 pub mod socket;
+mod sso;
 mod views;
 mod wire;
 
 pub use client::Client;
 pub use error::OpError;
 pub use operations::{Admin, Audit, Include, NewPassword};
+pub use sso::{IdentityHint, ProviderInput, ProviderView};
 pub use views::{
     AppPasswordView, CreatedAppPassword, PasswordChanged, ServerStatus, SettingValues, UserCreated,
     UserRemoved, UserView,

@@ -55,7 +55,7 @@ pub enum Audit {
 
 /// Whether an operation changes something (always audited) or only reads.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Kind {
+pub(super) enum Kind {
     Read,
     Change,
 }
@@ -304,7 +304,7 @@ impl Admin {
 
     /// Writes the audit line of a successful operation, as [`Audit`] says. Every value a person
     /// typed is escaped ([`escaped`]): a newline in a setting cannot forge a second log line.
-    fn record(&self, kind: Kind, what: impl FnOnce() -> String) {
+    pub(super) fn record(&self, kind: Kind, what: impl FnOnce() -> String) {
         match &self.audit {
             Audit::Off => {}
             Audit::Socket => tracing::info!(target: "davgate::admin", "{}", what()),
@@ -313,6 +313,16 @@ impl Admin {
             }
             Audit::Web(_) => {}
         }
+    }
+
+    /// The store the operations work on (for the single sign-on operations' file).
+    pub(super) fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The clock the operations date with.
+    pub(super) fn clock(&self) -> &Clock {
+        &self.clock
     }
 
     /// The argon2id PHC string of `secret`, computed off the async runtime.

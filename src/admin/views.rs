@@ -5,7 +5,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::token::Secret;
-use crate::store::{AppPassword, AppPasswordStatus, Role, SettingKey, Settings, User, UserName};
+use crate::store::{
+    AppPassword, AppPasswordStatus, ExternalIdentity, LoginMethod, Role, SettingKey, Settings,
+    User, UserName,
+};
 
 /// An account as listed.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -24,6 +27,12 @@ pub struct UserView {
     /// Whether the web login asks for a TOTP code.
     #[serde(default)]
     pub two_factor: bool,
+    /// How the account signs in to the pages: `password`, `sso` or `both`.
+    #[serde(default)]
+    pub login: LoginMethod,
+    /// The identity-provider identity it is linked to (no secret in it).
+    #[serde(default)]
+    pub external: Option<ExternalIdentity>,
 }
 
 impl From<&User> for UserView {
@@ -35,6 +44,8 @@ impl From<&User> for UserView {
             disabled: u.disabled,
             quota_bytes: u.quota_bytes,
             two_factor: u.totp.is_some(),
+            login: u.login,
+            external: u.external.clone(),
         }
     }
 }
@@ -192,6 +203,8 @@ mod tests {
             disabled: false,
             quota_bytes: None,
             two_factor: false,
+            login: LoginMethod::Password,
+            external: None,
         }
     }
 

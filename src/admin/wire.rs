@@ -9,12 +9,16 @@ use serde::{Deserialize, Serialize};
 
 use super::OpError;
 use super::operations::{Admin, Include, NewPassword};
+use super::sso::{IdentityHint, ProviderInput, ProviderView};
 use super::views::{
     AppPasswordView, CreatedAppPassword, PasswordChanged, ServerStatus, SettingValues, UserCreated,
     UserRemoved, UserView,
 };
 use crate::auth::token::Secret;
-use crate::store::{AppPasswordId, AppPasswordName, BackupSummary, Role, SettingKey, UserName};
+use crate::store::{
+    AppPasswordId, AppPasswordName, BackupSummary, LoginMethod, ProviderId, Role, SettingKey,
+    UserName,
+};
 
 /// One admin operation and its arguments, already validated by the sender (the names are
 /// parsed again on arrival).
@@ -51,6 +55,20 @@ pub(crate) enum Request {
     SettingsSet { key: SettingKey, value: String },
     /// [`Admin::backup`]; `file` is absolute (the server's working directory is not the CLI's).
     Backup { file: std::path::PathBuf, replace: bool },
+    /// [`Admin::add_provider`] (the secret travels once, as a password does).
+    OidcAdd { provider: Box<ProviderInput> },
+    /// [`Admin::providers`].
+    OidcList,
+    /// [`Admin::remove_provider`].
+    OidcRemove { id: ProviderId },
+    /// [`Admin::add_sso_user`].
+    UserAddSso { name: UserName, role: Role, provider: ProviderId, hint: IdentityHint },
+    /// [`Admin::link_user`].
+    UserLink { name: UserName, provider: ProviderId, subject: String },
+    /// [`Admin::unlink_user`].
+    UserUnlink { name: UserName },
+    /// [`Admin::set_login_method`].
+    UserLoginMethod { name: UserName, login: LoginMethod },
 }
 
 /// A successful operation's result, tagged by what it answers.
@@ -79,6 +97,12 @@ pub(crate) enum Reply {
     Settings { settings: SettingValues },
     /// From [`Request::Backup`].
     BackupWritten(BackupSummary),
+    /// From [`Request::OidcList`].
+    Providers { providers: Vec<ProviderView> },
+    /// From [`Request::OidcAdd`].
+    Provider { provider: Box<ProviderView> },
+    /// From [`Request::OidcRemove`].
+    ProviderRemoved,
 }
 
 impl Reply {
@@ -96,6 +120,9 @@ impl Reply {
             Reply::Status(_) => "status",
             Reply::Settings { .. } => "settings",
             Reply::BackupWritten(_) => "backup_written",
+            Reply::Providers { .. } => "providers",
+            Reply::Provider { .. } => "provider",
+            Reply::ProviderRemoved => "provider_removed",
         }
     }
 }
@@ -170,6 +197,24 @@ pub(crate) async fn answer(admin: &Admin, request: Request) -> Result<Reply, OpE
         }
         Request::Backup { file, replace } => {
             Reply::BackupWritten(admin.backup(&file, replace).await?)
+        }
+        Request::OidcAdd { provider } => {
+            Reply::Provider { provider: Box::new(admin.add_provider(*provider).await?) }
+        }
+        Request::OidcList => Reply::Providers { providers: admin.providers().await? },
+        Request::OidcRemove { id } => {
+            admin.remove_provider(&id).await?;
+            Reply::ProviderRemoved
+        }
+        Request::UserAddSso { name, role, provider, hint } => {
+            Reply::User { user: admin.add_sso_user(&name, role, &provider, hint).await? }
+        }
+        Request::UserLink { name, provider, subject } => {
+            Reply::User { user: admin.link_user(&name, &provider, subject).await? }
+        }
+        Request::UserUnlink { name } => Reply::User { user: admin.unlink_user(&name).await? },
+        Request::UserLoginMethod { name, login } => {
+            Reply::User { user: admin.set_login_method(&name, login).await? }
         }
     })
 }

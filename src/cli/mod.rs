@@ -10,6 +10,7 @@
 mod app_password;
 mod backup;
 mod config;
+mod oidc;
 mod output;
 mod serve;
 mod settings;
@@ -63,6 +64,9 @@ enum Command {
     /// Manage accounts.
     #[command(subcommand)]
     User(user::UserCommand),
+    /// Manage the company identity providers (OpenID Connect single sign-on).
+    #[command(subcommand)]
+    Oidc(oidc::OidcCommand),
     /// Manage app passwords: one per application, shown once, expiring.
     #[command(subcommand, name = "app-password")]
     AppPassword(app_password::AppPasswordCommand),
@@ -116,6 +120,12 @@ pub enum CliError {
     /// The config file was refused (exit 2, as for a bad flag).
     #[error(transparent)]
     Config(#[from] config::ConfigError),
+    /// The HTTP client for the identity providers could not be set up.
+    #[error(transparent)]
+    Oidc(davgate::oidc::http::ClientError),
+    /// `oidc check`: the provider's discovery failed.
+    #[error(transparent)]
+    Discovery(Box<davgate::oidc::DiscoveryError>),
     /// A listing could not be written as JSON.
     #[error("cannot write the answer as JSON: {0}")]
     Json(#[from] serde_json::Error),
@@ -155,6 +165,7 @@ fn run(cli: Cli, loaded: &config::Loaded) -> Result<(), CliError> {
         Command::Serve(args) => Ok(serve::serve(data.dir, data.store, *args)?),
         Command::User(cmd) => block_on(user::run(&data, cmd)),
         Command::AppPassword(cmd) => block_on(app_password::run(&data, cmd)),
+        Command::Oidc(cmd) => block_on(oidc::run(&data, cmd)),
         Command::Settings(cmd) => block_on(settings::run(&data, cmd)),
         Command::Status { json } => block_on(settings::status(&data, json)),
         Command::Store(cmd) => block_on(store::run(cmd)),

@@ -35,11 +35,21 @@ pub(super) fn users_table(users: &[UserView]) -> String {
                 u.role.to_string(),
                 status.into(),
                 u.quota_bytes.map_or_else(|| "none".into(), |q| HumanSize(q).to_string()),
+                login_cell(u),
                 human_time(u.created_at),
             ]
         })
         .collect();
-    table(&["NAME", "ROLE", "STATUS", "QUOTA", "CREATED"], &rows)
+    table(&["NAME", "ROLE", "STATUS", "QUOTA", "LOGIN", "CREATED"], &rows)
+}
+
+/// The LOGIN column: the method, and the provider of a linked (or pending) identity.
+fn login_cell(u: &UserView) -> String {
+    match &u.external {
+        Some(x) if x.subject.is_some() => format!("{} ({})", u.login, x.provider),
+        Some(x) => format!("{} ({}, pending)", u.login, x.provider),
+        None => u.login.to_string(),
+    }
 }
 
 /// `app-password list`, with a STATUS column under `--all`.
@@ -121,6 +131,8 @@ mod tests {
             disabled: false,
             quota_bytes: Some(10),
             two_factor: true,
+            login: Default::default(),
+            external: None,
         };
         let text = to_json(&vec![user]).unwrap();
         let parsed: serde_json::Value = serde_json::from_str(&text).unwrap();

@@ -7,6 +7,7 @@ use super::{CliError, read_password, user_name};
 use davgate::HumanSize;
 use davgate::NewPassword;
 use davgate::Role;
+use davgate::{IdentityHint, LoginMethod, OpError, ProviderId};
 
 /// What `davgate user` does.
 #[derive(Debug, Subcommand)]
@@ -19,11 +20,46 @@ pub(super) enum UserCommand {
         #[arg(long)]
         admin: bool,
         /// Read the primary password from the first line of standard input.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "sso")]
         password_stdin: bool,
+        /// Sign in only through this identity provider (no password); identify the person with
+        /// --email or --subject.
+        #[arg(long, value_name = "PROVIDER")]
+        sso: Option<String>,
+        /// With --sso: link at the first sign-in whose e-mail is this one, verified.
+        #[arg(long, requires = "sso", conflicts_with = "subject")]
+        email: Option<String>,
+        /// With --sso: the provider's subject (`sub`) of the person, linked at once.
+        #[arg(long, requires = "sso")]
+        subject: Option<String>,
         /// Print the result as JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Link an account to the identity SUBJECT at a provider (a password account becomes
+    /// `both`: see login-method).
+    Link {
+        /// Account name.
+        name: String,
+        /// Provider id.
+        provider: String,
+        /// The provider's subject (`sub`) of the person.
+        #[arg(long)]
+        subject: String,
+    },
+    /// Unlink an account's identity-provider identity.
+    Unlink {
+        /// Account name.
+        name: String,
+    },
+    /// How an account signs in to the pages: password, sso (the provider only) or both.
+    #[command(name = "login-method")]
+    LoginMethod {
+        /// Account name.
+        name: String,
+        /// password, sso or both.
+        #[arg(value_parser = ["password", "sso", "both"])]
+        method: String,
     },
     /// List accounts.
     List {
@@ -77,7 +113,48 @@ pub(super) enum UserCommand {
 /// Runs one `user` command on the store and data directory `data`.
 pub(super) async fn run(data: &super::Target, cmd: UserCommand) -> Result<(), CliError> {
     match cmd {
-        UserCommand::Add { name, admin, password_stdin, json } => {
+        UserCommand::Add { name, admin, sso: Some(provider), email, subject, json, .. } => {
+            let role = if admin { Role::Admin } else { Role::User };
+            let name = user_name(&name)?;
+            let provider = ProviderId::parse(&provider).map_err(OpError::from)?;
+            let hint = match (email, subject) {
+                (Some(e), _) => IdentityHint::Email(e),
+                (None, Some(s)) => IdentityHint::Subject(s),
+                (None, None) => {
+                    let message = "--sso needs --email or --subject".to_string();
+                    return Err(OpError::InvalidProvider(message).into());
+                }
+            };
+            let user = data.client().await?.add_sso_user(&name, role, &provider, hint).await?;
+            if json {
+                print(&to_json(&user)?);
+            } else {
+                print(&format!(
+                    "Created {} '{}', signing in through '{provider}' only.\n",
+                    user.role, user.name
+                ));
+            }
+        }
+        UserCommand::Link { name, provider, subject } => {
+            let name = user_name(&name)?;
+            let provider = ProviderId::parse(&provider).map_err(OpError::from)?;
+            let user = data.client().await?.link_user(&name, &provider, subject).await?;
+            print(&format!(
+                "Linked '{}' to its identity at '{provider}' (login method: {}).\n",
+                user.name, user.login
+            ));
+        }
+        UserCommand::Unlink { name } => {
+            let user = data.client().await?.unlink_user(&user_name(&name)?).await?;
+            print(&format!("Unlinked the identity of '{}'.\n", user.name));
+        }
+        UserCommand::LoginMethod { name, method } => {
+            let login = LoginMethod::parse(&method).unwrap_or_default();
+            let name = user_name(&name)?;
+            let user = data.client().await?.set_login_method(&name, login).await?;
+            print(&format!("'{}' now signs in with: {}.\n", user.name, user.login));
+        }
+        UserCommand::Add { name, admin, password_stdin, json, .. } => {
             let password = new_password(password_stdin)?;
             let role = if admin { Role::Admin } else { Role::User };
             let name = user_name(&name)?;

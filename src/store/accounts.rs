@@ -8,7 +8,7 @@
 use chrono::{DateTime, Utc};
 
 use super::{AppPassword, AppPasswordId, Change, Error, NewAppPassword, Result, Store, UserName};
-use super::{app_passwords, props, users};
+use super::{app_passwords, identities, props, users};
 
 /// Everything a login needs, read in one transaction.
 #[derive(Debug, Clone)]
@@ -119,6 +119,7 @@ impl Store {
         }
         let name = name.clone();
         self.write(Change::TakesCredentials, move |txn| {
+            identities::forget(txn, &users::load(txn, &name)?)?;
             users::remove(txn, &name)?;
             let removed = app_passwords::remove_all_of(txn, &name)?;
             props::remove_all_of(txn, &name)?;

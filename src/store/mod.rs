@@ -23,12 +23,15 @@ mod app_passwords;
 mod backup;
 mod changes;
 mod copy;
+mod identities;
+mod identity;
 mod listing;
 mod location;
 mod locks;
 mod model;
 mod pg;
 mod props;
+mod providers;
 mod quota;
 mod restore;
 mod sessions;
@@ -45,6 +48,8 @@ pub use app_passwords::NewAppPassword;
 pub use backup::{BackupError, BackupSummary};
 pub use changes::{Generation, Snapshot};
 pub use copy::{CopyCounts, CopyError, CopyProgress, copy_store};
+pub use identities::SsoSignIn;
+pub use identity::{ExternalIdentity, LoginMethod, NO_PASSWORD, OidcProvider, ProviderId};
 pub use location::{Location, LocationError, PgTarget};
 pub use locks::{LockScope, LockView, StoredLock};
 
@@ -123,6 +128,13 @@ pub enum Error {
     /// A freshly drawn id collided with an existing one (the caller draws another).
     #[error("app password id already taken")]
     IdTaken,
+    /// The identity (issuer, subject) is already linked to another account: never relinked
+    /// silently.
+    #[error("this identity is already linked to the user '{0}'")]
+    IdentityTaken(String),
+    /// No identity provider with this id is configured.
+    #[error("no identity provider with the id '{0}'")]
+    UnknownProvider(String),
     /// The change would leave no enabled admin.
     #[error("'{0}' is the last enabled admin; create or enable another admin first")]
     LastAdmin(String),

@@ -37,6 +37,9 @@ pub enum NameError {
         "'{0}' is not an app password id: ids are 10 characters, as shown by 'app-password list'"
     )]
     AppPasswordId(String),
+    /// The identity-provider id breaks the rules.
+    #[error("'{0}' is not a valid provider id: use 1 to 32 of a-z 0-9 -")]
+    ProviderId(String),
 }
 
 impl UserName {
@@ -206,6 +209,12 @@ pub struct User {
     /// The confirmed second factor of the web login; None: password alone.
     #[serde(default)]
     pub totp: Option<TotpFactor>,
+    /// How the account signs in to the pages (older records: the password).
+    #[serde(default)]
+    pub login: super::LoginMethod,
+    /// The identity-provider identity it is linked to, if any.
+    #[serde(default)]
+    pub external: Option<super::ExternalIdentity>,
 }
 
 impl User {
@@ -225,6 +234,8 @@ impl User {
             disabled: false,
             quota_bytes: None,
             totp: None,
+            login: super::LoginMethod::Password,
+            external: None,
         }
     }
 }

@@ -7,7 +7,7 @@ use redb::{
 use super::{Error, Result};
 
 /// Bump when a table or record changes shape, and add the migration to [`initialise`].
-pub const SCHEMA_VERSION: u64 = 3;
+pub const SCHEMA_VERSION: u64 = 4;
 
 /// `"schema_version"` → version number.
 pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
@@ -34,6 +34,13 @@ pub const WEB_SESSIONS_BY_USE: TableDefinition<u64, &[u8]> =
 /// (user, use counter) → session token digest: one account's sessions by use.
 pub const WEB_SESSIONS_BY_USER: TableDefinition<(&str, u64), &[u8]> =
     TableDefinition::new("web_sessions_by_user");
+/// (issuer, subject) → user name: the unique index of linked identities. Added in schema 4.
+pub const EXTERNAL_IDENTITIES: TableDefinition<(&str, &str), &str> =
+    TableDefinition::new("external_identities");
+/// provider id → JSON [`super::OidcProvider`]. Added in schema 4.
+pub const OIDC_PROVIDERS: TableDefinition<&str, &[u8]> = TableDefinition::new("oidc_providers");
+/// user name → the provider's refresh token (the refresh check). Added in schema 4.
+pub const OIDC_REFRESH: TableDefinition<&str, &str> = TableDefinition::new("oidc_refresh");
 /// setting key → value as text.
 pub const SETTINGS: TableDefinition<&str, &str> = TableDefinition::new("settings");
 
@@ -62,7 +69,8 @@ pub fn initialise(txn: &WriteTransaction) -> Result<Migration> {
             Some(SCHEMA_VERSION) => Migration::None,
             Some(found) => {
                 meta.insert(VERSION_KEY, SCHEMA_VERSION)?;
-                // Schema 3 only adds the session tables, created below.
+                // Schemas 3 and 4 only add tables, created below (older users read with
+                // serde defaults).
                 if found < 2 { Migration::PropsUsage } else { Migration::None }
             }
             None => {
@@ -80,6 +88,9 @@ pub fn initialise(txn: &WriteTransaction) -> Result<Migration> {
     txn.open_table(WEB_SESSIONS)?;
     txn.open_table(WEB_SESSIONS_BY_USE)?;
     txn.open_table(WEB_SESSIONS_BY_USER)?;
+    txn.open_table(EXTERNAL_IDENTITIES)?;
+    txn.open_table(OIDC_PROVIDERS)?;
+    txn.open_table(OIDC_REFRESH)?;
     Ok(migration)
 }
 
@@ -98,7 +109,7 @@ pub struct Copied {
 /// for record. A table this list does not know is refused rather than left out, so that a
 /// table added to the schema without being added here cannot make a silent partial backup.
 pub fn copy_all(from: &ReadTransaction, to: &WriteTransaction) -> Result<Copied> {
-    const KNOWN: [&str; 10] = [
+    const KNOWN: [&str; 13] = [
         "meta",
         "users",
         "app_passwords",
@@ -109,6 +120,9 @@ pub fn copy_all(from: &ReadTransaction, to: &WriteTransaction) -> Result<Copied>
         "web_sessions_by_use",
         "web_sessions_by_user",
         "settings",
+        "external_identities",
+        "oidc_providers",
+        "oidc_refresh",
     ];
     if let Some(unknown) = from.list_tables()?.find(|t| !KNOWN.contains(&t.name())) {
         return Err(Error::UnknownTable(unknown.name().to_string()));
@@ -123,6 +137,9 @@ pub fn copy_all(from: &ReadTransaction, to: &WriteTransaction) -> Result<Copied>
     copy(from, to, WEB_SESSIONS_BY_USE)?;
     copy(from, to, WEB_SESSIONS_BY_USER)?;
     copy(from, to, SETTINGS)?;
+    copy(from, to, EXTERNAL_IDENTITIES)?;
+    copy(from, to, OIDC_PROVIDERS)?;
+    copy(from, to, OIDC_REFRESH)?;
     Ok(Copied { users, app_passwords, dead_props })
 }
 

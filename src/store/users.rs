@@ -172,7 +172,8 @@ pub(super) fn load(txn: &WriteTransaction, name: &UserName) -> Result<User> {
     get(&txn.open_table(USERS)?, name)?.ok_or_else(|| Error::UnknownUser(name.to_string()))
 }
 
-fn put(txn: &WriteTransaction, user: &User) -> Result<()> {
+/// Writes `user` back (the identity file keeps its index beside it).
+pub(super) fn put(txn: &WriteTransaction, user: &User) -> Result<()> {
     txn.open_table(USERS)?.insert(user.name.as_str(), encode(user)?.as_slice())?;
     Ok(())
 }
@@ -187,7 +188,7 @@ pub(super) fn remove(txn: &WriteTransaction, name: &UserName) -> Result<()> {
 }
 
 /// Refuses to take away the last enabled admin: nobody could manage the server afterwards.
-fn refuse_last_admin(txn: &WriteTransaction, user: &User) -> Result<()> {
+pub(super) fn refuse_last_admin(txn: &WriteTransaction, user: &User) -> Result<()> {
     if user.role != Role::Admin || user.disabled {
         return Ok(());
     }

@@ -79,8 +79,10 @@ async fn users(
     let statement = txn
         .prepare(
             "INSERT INTO users (name, role, password_hash, created_at, disabled, quota_bytes,
-                                totp_secret, totp_enrolled_at, totp_last_step)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                                totp_secret, totp_enrolled_at, totp_last_step, login,
+                                ext_provider, ext_issuer, ext_subject, ext_email, ext_linked_at,
+                                ext_last_sso_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
         )
         .await?;
     in_batches("users", &dump.users, progress, |user| {
@@ -89,6 +91,7 @@ async fn users(
             let quota = user.quota_bytes.map(|q| to_bigint(q, "quota")).transpose()?;
             let totp = user.totp.as_ref();
             let last_step = to_bigint(totp.map_or(0, |t| t.last_step), "totp step")?;
+            let x = user.external.as_ref();
             txn.execute(
                 statement,
                 &[
@@ -101,6 +104,13 @@ async fn users(
                     &totp.map(|t| t.secret.as_slice()),
                     &totp.map(|t| t.enrolled_at),
                     &last_step,
+                    &user.login.as_str(),
+                    &x.map(|x| x.provider.as_str()),
+                    &x.map(|x| x.issuer.as_str()),
+                    &x.and_then(|x| x.subject.as_deref()),
+                    &x.and_then(|x| x.email.as_deref()),
+                    &x.and_then(|x| x.linked_at),
+                    &x.and_then(|x| x.last_sso_at),
                 ],
             )
             .await?;

@@ -24,10 +24,12 @@
 
 mod accounts;
 mod copy;
+mod identities;
 mod listener;
 mod locks;
 mod nodes;
 mod props;
+mod providers;
 mod quota;
 mod schema;
 mod sessions;

@@ -5,10 +5,13 @@ use chrono::{DateTime, Utc};
 use tokio_postgres::Row;
 
 use super::{Pg, bump, from_bigint, stored_time, to_bigint};
-use crate::store::{Error, Result, Role, TotpFactor, User, UserName};
+use crate::store::{
+    Error, ExternalIdentity, LoginMethod, ProviderId, Result, Role, TotpFactor, User, UserName,
+};
 
-const USER_COLUMNS: &str = "name, role, password_hash, created_at, disabled, quota_bytes, \
-                            totp_secret, totp_enrolled_at, totp_last_step";
+pub(super) const USER_COLUMNS: &str = "name, role, password_hash, created_at, disabled, \
+    quota_bytes, totp_secret, totp_enrolled_at, totp_last_step, login, ext_provider, ext_issuer, \
+    ext_subject, ext_email, ext_linked_at, ext_last_sso_at";
 pub(super) fn role_name(role: Role) -> &'static str {
     match role {
         Role::Admin => "admin",
@@ -16,7 +19,7 @@ pub(super) fn role_name(role: Role) -> &'static str {
     }
 }
 
-fn user_of(row: &Row) -> Result<User> {
+pub(super) fn user_of(row: &Row) -> Result<User> {
     let role = match row.try_get::<_, &str>("role")? {
         "admin" => Role::Admin,
         "user" => Role::User,
@@ -41,7 +44,23 @@ fn user_of(row: &Row) -> Result<User> {
         disabled: row.try_get("disabled")?,
         quota_bytes: quota.map(|q| from_bigint(q, "users.quota_bytes")).transpose()?,
         totp,
+        login: LoginMethod::parse(row.try_get("login")?).ok_or(Error::OutOfRange("users.login"))?,
+        external: external_of(row)?,
     })
+}
+
+fn external_of(row: &Row) -> Result<Option<ExternalIdentity>> {
+    let provider: Option<&str> = row.try_get("ext_provider")?;
+    let issuer: Option<String> = row.try_get("ext_issuer")?;
+    let (Some(provider), Some(issuer)) = (provider, issuer) else { return Ok(None) };
+    Ok(Some(ExternalIdentity {
+        provider: ProviderId::parse(provider)?,
+        issuer,
+        subject: row.try_get("ext_subject")?,
+        email: row.try_get("ext_email")?,
+        linked_at: row.try_get("ext_linked_at")?,
+        last_sso_at: row.try_get("ext_last_sso_at")?,
+    }))
 }
 
 pub(super) fn unknown(name: &UserName) -> Error {

@@ -49,7 +49,7 @@ async fn a_schema_2_store_gets_the_session_tables_at_open_and_sessions_survive_a
     let store = Store::open_file(&path).unwrap();
     let version =
         store.read(|txn| Ok(txn.open_table(META)?.get("schema_version")?.map(|v| v.value())));
-    assert_eq!(version.await.unwrap(), Some(3));
+    assert_eq!(version.await.unwrap(), Some(crate::store::tables::SCHEMA_VERSION));
     let found = store.session([9; 32], RULES, now).await.unwrap();
     assert_eq!(found, Some(record(now)), "the session outlived the reopen");
 }

@@ -190,6 +190,9 @@ impl From<OpError> for PortalError {
             OpError::UserExists(_) => Refusal::UserExists,
             OpError::LastAdmin(_) => Refusal::LastAdmin,
             OpError::DuplicateAppPasswordName(_) => Refusal::AppPasswordNameTaken,
+            // Until the pages and the API manage providers, their refusals read as a setting's.
+            OpError::InvalidProvider(_) | OpError::UnknownProvider(_) => Refusal::InvalidSetting,
+            OpError::IdentityTaken(_) => Refusal::UserExists,
             OpError::HomeNotMoved(_)
             | OpError::NoServer(_)
             | OpError::Busy(_)

@@ -126,6 +126,8 @@ mod tests {
             disabled: false,
             quota_bytes: None,
             totp: None,
+            login: Default::default(),
+            external: None,
         };
         let token = crate::web::session::random_hex::<32>().unwrap();
         let session = Session::from(crate::store::SessionRecord {

@@ -27,6 +27,8 @@ fn user(name: &str) -> User {
         disabled: false,
         quota_bytes: None,
         totp: None,
+        login: Default::default(),
+        external: None,
     }
 }
 
