@@ -57,6 +57,9 @@ pub struct ServerOptions {
     pub trusted_proxies: TrustedProxies,
     /// The path everything is served under, from the public URL (none by default).
     pub public_prefix: PublicPrefix,
+    /// The public URL itself (`--public-url`): single sign-on's redirect URI is built from it,
+    /// never from the Host header; without it no identity provider is offered.
+    pub public_url: Option<String>,
     /// How the access log is written.
     pub log_format: LogFormat,
     /// Where Prometheus reads `/metrics`: nowhere unless asked.
@@ -90,6 +93,7 @@ impl ServerOptions {
             limits: Limits::default(),
             trusted_proxies: TrustedProxies::default(),
             public_prefix: PublicPrefix::default(),
+            public_url: None,
             log_format: LogFormat::default(),
             metrics: MetricsOptions::default(),
             clock: Clock::system(),
@@ -139,6 +143,21 @@ impl TlsReload {
     }
 }
 
+/// Single sign-on: the providers' registry, kept current by a task of its own (discovery
+/// failing marks a provider unavailable, never stops the server).
+fn start_sso(
+    store: &Store,
+    clock: &Clock,
+    public_url: Option<&str>,
+) -> Result<Arc<crate::web::portal::Sso>, Error> {
+    let http = crate::oidc::http::client()
+        .map_err(|e| Error::io("starting single sign-on", std::io::Error::other(e)))?;
+    let registry =
+        Arc::new(crate::oidc::Registry::new(store.clone(), http, clock.clone(), public_url));
+    registry.spawn();
+    Ok(Arc::new(crate::web::portal::Sso::new(registry)))
+}
+
 /// Name of the account created when a server starts on an empty store.
 pub const FIRST_ADMIN: &str = "admin";
 
@@ -181,8 +200,10 @@ impl Server {
         let public = options.public_prefix.clone();
         let mount = Mount::new(files.clone(), store.clone(), options.dav, temps, clock.clone())
             .under(public.as_str());
+        let sso = start_sso(&store, &clock, options.public_url.as_deref())?;
         let portal =
-            Portal::new(store.clone(), admin.clone(), gate.verifier(), gate.budget(), clock);
+            Portal::new(store.clone(), admin.clone(), gate.verifier(), gate.budget(), clock)
+                .with_sso(sso);
         let web = Web::new(portal, public.as_str());
         let health = Health::new(store.clone());
         let (queue, verifications) = (gate.verifier(), gate.verification_counter());

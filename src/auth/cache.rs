@@ -43,7 +43,13 @@ pub struct CacheEntry {
     pub secret_hash: String,
     generation: AtomicU64,
     last_used_written: AtomicI64,
+    /// For an `sso` owner, since when (Unix seconds) the re-authentication rule counts;
+    /// [`NOT_SSO`] otherwise. Checked on every hit, refreshed on every re-read of the record.
+    sso_since: AtomicI64,
 }
+
+/// `sso_since` of an owner the re-authentication rule does not apply to.
+const NOT_SSO: i64 = i64::MIN;
 
 impl CacheEntry {
     /// A new entry checked at store generation `generation`, last-used written at `now`.
@@ -62,6 +68,22 @@ impl CacheEntry {
             secret_hash,
             generation: AtomicU64::new(generation.get()),
             last_used_written: AtomicI64::new(now.timestamp()),
+            sso_since: AtomicI64::new(NOT_SSO),
+        }
+    }
+
+    /// Records since when the re-authentication rule counts for the owner (None: not `sso`).
+    pub fn set_sso_since(&self, since: Option<DateTime<Utc>>) {
+        self.sso_since.store(since.map_or(NOT_SSO, |t| t.timestamp()), Ordering::Release);
+    }
+
+    /// Whether the owner is `sso` and last signed in through the provider more than
+    /// `interval` before `now` (two loads and a comparison: the cached path checks it always).
+    pub fn needs_reauth(&self, now: DateTime<Utc>, interval: Option<chrono::TimeDelta>) -> bool {
+        let since = self.sso_since.load(Ordering::Acquire);
+        match interval {
+            Some(interval) if since != NOT_SSO => now.timestamp() - since > interval.num_seconds(),
+            _ => false,
         }
     }
 

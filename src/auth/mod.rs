@@ -422,6 +422,11 @@ impl Gate {
         outcome
     }
 
+    /// `sso_reauth_interval` in force (None: off).
+    fn reauth_interval(&self) -> Option<chrono::TimeDelta> {
+        self.store.settings().sso_reauth_interval.map(|d| d.as_chrono())
+    }
+
     /// The throttle policy in force (the settings of the store's current snapshot).
     fn policy(&self) -> Policy {
         Policy::from_settings(&self.store.settings())
@@ -441,8 +446,12 @@ impl Gate {
             if record.password.secret_hash != entry.secret_hash {
                 return Err(Denied::UnknownId);
             }
-            check_standing(&record, now)?;
+            check_standing(&record, now, self.reauth_interval())?;
+            entry.set_sso_since(record.owner_sso_since);
             entry.confirm(generation);
+        }
+        if entry.needs_reauth(now, self.reauth_interval()) {
+            return Err(Denied::Disabled);
         }
         if entry.last_used_due(now, LAST_USED_INTERVAL_SECS) {
             let _ = self.last_used.try_send((entry.id.clone(), now));
@@ -473,7 +482,7 @@ impl Gate {
         if !user.eq_ignore_ascii_case(password.owner.as_str()) {
             return Err(Denied::WrongUser);
         }
-        if let Err(reason) = check_standing(&record, now) {
+        if let Err(reason) = check_standing(&record, now, self.reauth_interval()) {
             if matches!(reason, Denied::Revoked | Denied::Expired) {
                 self.cache.mark_stale(key);
             }
@@ -492,6 +501,7 @@ impl Gate {
             generation,
             now,
         );
+        entry.set_sso_since(record.owner_sso_since);
         self.cache.insert(key, entry);
         Ok(Authenticated { user: password.owner.clone() })
     }
@@ -540,13 +550,21 @@ impl Gate {
     }
 }
 
-/// Whether an app password still opens anything: not revoked, not expired, owner enabled.
-fn check_standing(record: &LoginRecord, now: DateTime<Utc>) -> Result<(), Denied> {
+/// Whether an app password still opens anything: not revoked, not expired, owner enabled, and
+/// an `sso` owner signed in through the provider within `reauth` (refused like a disabled
+/// owner until they sign in again).
+fn check_standing(
+    record: &LoginRecord,
+    now: DateTime<Utc>,
+    reauth: Option<chrono::TimeDelta>,
+) -> Result<(), Denied> {
+    let stale_sso =
+        matches!((record.owner_sso_since, reauth), (Some(since), Some(r)) if now - since > r);
     if record.password.revoked_at.is_some() {
         Err(Denied::Revoked)
     } else if now >= record.password.expires_at {
         Err(Denied::Expired)
-    } else if record.owner_disabled {
+    } else if record.owner_disabled || stale_sso {
         Err(Denied::Disabled)
     } else {
         Ok(())

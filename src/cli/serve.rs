@@ -102,6 +102,7 @@ pub(super) fn serve(
     if let Some(url) = &args.public_url {
         // Checked by clap already.
         options.public_prefix = davgate::PublicPrefix::of_url(url).unwrap_or_default();
+        options.public_url = Some(url.clone());
     }
     options.store = Some(store);
     options.listen = args.listen;

@@ -8,9 +8,14 @@
 //! the signature; what it leaves to its users (clock leeway, `iat` ahead, RFC 9207 `iss`,
 //! verified e-mails, domains, groups, key refresh) is done here.
 
+pub mod account;
 pub mod discovery;
+pub mod flow;
 pub mod http;
 pub mod issuer;
+pub mod registry;
+pub mod token;
 
 pub use discovery::{Discovered, DiscoveryError};
 pub use issuer::{IssuerError, check_issuer};
+pub use registry::Registry;

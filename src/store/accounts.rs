@@ -17,6 +17,17 @@ pub struct LoginRecord {
     pub password: AppPassword,
     /// Whether its owner is disabled (or gone).
     pub owner_disabled: bool,
+    /// For an `sso` owner, since when the re-authentication rule counts: its last sign-in
+    /// through the provider (or its creation, before the first). None for other owners.
+    pub owner_sso_since: Option<DateTime<Utc>>,
+}
+
+impl LoginRecord {
+    /// For an `sso` owner: since when the rule counts (see `owner_sso_since`).
+    pub fn sso_since(owner: Option<&super::User>) -> Option<DateTime<Utc>> {
+        let owner = owner.filter(|u| u.login == super::LoginMethod::Sso)?;
+        Some(owner.external.as_ref().and_then(|x| x.last_sso_at).unwrap_or(owner.created_at))
+    }
 }
 
 impl Store {
@@ -49,8 +60,9 @@ impl Store {
                 return Ok(None);
             };
             let owner = users::find(txn, &password.owner)?;
-            let owner_disabled = owner.is_none_or(|u| u.disabled);
-            Ok(Some(LoginRecord { password, owner_disabled }))
+            let owner_disabled = owner.as_ref().is_none_or(|u| u.disabled);
+            let owner_sso_since = LoginRecord::sso_since(owner.as_ref());
+            Ok(Some(LoginRecord { password, owner_disabled, owner_sso_since }))
         })
         .await
     }

@@ -32,6 +32,23 @@ pub struct Settings {
     /// Networks never throttled.
     #[serde(serialize_with = "as_list")]
     pub login_trusted_networks: Vec<IpNet>,
+    /// An `sso` account's app passwords stop opening WebDAV once its owner has not signed in
+    /// through the provider for this long; None (`0`): never.
+    #[serde(serialize_with = "as_optional")]
+    pub sso_reauth_interval: Option<HumanDuration>,
+    /// How often the refresh-token check asks the providers about each account.
+    #[serde(serialize_with = "as_text")]
+    pub sso_recheck_interval: HumanDuration,
+    /// The clock difference allowed with a provider (ID token expiry and issue time).
+    #[serde(serialize_with = "as_text")]
+    pub sso_clock_skew: HumanDuration,
+}
+
+fn as_optional<S: serde::Serializer>(d: &Option<HumanDuration>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => s.collect_str(d),
+        None => s.serialize_str("0"),
+    }
 }
 
 fn as_list<S: serde::Serializer>(nets: &[IpNet], s: S) -> Result<S::Ok, S::Error> {
@@ -62,6 +79,9 @@ impl Default for Settings {
             login_throttle: true,
             login_max_failures: 10,
             login_trusted_networks: Vec::new(),
+            sso_reauth_interval: Some(HumanDuration::from_seconds(30 * 86_400)),
+            sso_recheck_interval: HumanDuration::from_seconds(86_400),
+            sso_clock_skew: HumanDuration::from_seconds(60),
         }
     }
 }
@@ -85,6 +105,12 @@ pub enum SettingKey {
     LoginMaxFailures,
     /// `login_trusted_networks`: comma-separated networks, e.g. `10.0.0.0/8,2001:db8::/48`.
     LoginTrustedNetworks,
+    /// `sso_reauth_interval`: `30d` (default), or `0` for never.
+    SsoReauthInterval,
+    /// `sso_recheck_interval`: `24h` (default).
+    SsoRecheckInterval,
+    /// `sso_clock_skew`: `60s` (default), at most `5m`.
+    SsoClockSkew,
 }
 
 /// Why a setting was refused.
@@ -115,7 +141,7 @@ pub enum SettingError {
 
 impl SettingKey {
     /// Every setting, in listing order.
-    pub const ALL: [SettingKey; 7] = [
+    pub const ALL: [SettingKey; 10] = [
         SettingKey::AppCredentialsTtl,
         SettingKey::PropfindDepthInfinity,
         SettingKey::Durability,
@@ -123,6 +149,9 @@ impl SettingKey {
         SettingKey::LoginThrottle,
         SettingKey::LoginMaxFailures,
         SettingKey::LoginTrustedNetworks,
+        SettingKey::SsoReauthInterval,
+        SettingKey::SsoRecheckInterval,
+        SettingKey::SsoClockSkew,
     ];
 
     /// The setting's name.
@@ -135,6 +164,9 @@ impl SettingKey {
             SettingKey::LoginThrottle => "login_throttle",
             SettingKey::LoginMaxFailures => "login_max_failures",
             SettingKey::LoginTrustedNetworks => "login_trusted_networks",
+            SettingKey::SsoReauthInterval => "sso_reauth_interval",
+            SettingKey::SsoRecheckInterval => "sso_recheck_interval",
+            SettingKey::SsoClockSkew => "sso_clock_skew",
         }
     }
 }
@@ -174,6 +206,11 @@ impl Settings {
                 .map(ToString::to_string)
                 .collect::<Vec<_>>()
                 .join(","),
+            SettingKey::SsoReauthInterval => {
+                self.sso_reauth_interval.map_or_else(|| "0".into(), |d| d.to_string())
+            }
+            SettingKey::SsoRecheckInterval => self.sso_recheck_interval.to_string(),
+            SettingKey::SsoClockSkew => self.sso_clock_skew.to_string(),
         }
     }
 
@@ -216,6 +253,26 @@ impl Settings {
                     .collect();
                 self.login_trusted_networks =
                     nets.map_err(|_| choice("networks like 10.0.0.0/8,192.168.1.5,2001:db8::/48"))?;
+            }
+            SettingKey::SsoReauthInterval => {
+                self.sso_reauth_interval = match word.as_str() {
+                    "0" | "off" | "never" => None,
+                    _ => Some(
+                        value.parse().map_err(|source| SettingError::Duration { key, source })?,
+                    ),
+                };
+            }
+            SettingKey::SsoRecheckInterval => {
+                self.sso_recheck_interval =
+                    value.parse().map_err(|source| SettingError::Duration { key, source })?;
+            }
+            SettingKey::SsoClockSkew => {
+                let skew: HumanDuration =
+                    value.parse().map_err(|source| SettingError::Duration { key, source })?;
+                if skew.as_seconds() > 300 {
+                    return Err(choice("a duration of at most 5m"));
+                }
+                self.sso_clock_skew = skew;
             }
             SettingKey::Durability => {
                 self.durability = match word.as_str() {

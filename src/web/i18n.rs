@@ -138,6 +138,18 @@ pub struct Texts {
     pub not_found_title: &'static str,
     pub expired_title: &'static str,
     pub failed_title: &'static str,
+    // Single sign-on (OpenID Connect): `{}` is the provider's display name.
+    pub sso_button: &'static str,
+    pub sso_or: &'static str,
+    pub sso_wait: &'static str,
+    pub err_sso_flow: &'static str,
+    pub err_sso_email: &'static str,
+    pub err_sso_domain: &'static str,
+    pub err_sso_group: &'static str,
+    pub err_sso_unknown: &'static str,
+    pub err_sso_idp: &'static str,
+    pub sso_profile: &'static str,
+    pub sso_two_factor: &'static str,
     pub back: &'static str,
 }
 
@@ -305,6 +317,17 @@ static EN: Texts = Texts {
     not_found_title: "Page not found",
     expired_title: "This form has expired",
     failed_title: "That did not work",
+    sso_button: "Sign in with {}",
+    sso_or: "or",
+    sso_wait: "Signing you in…",
+    err_sso_flow: "The sign-in took too long or was started in another browser. Try again.",
+    err_sso_email: "Your identity provider did not confirm your e-mail address.",
+    err_sso_domain: "Accounts of this domain are not accepted here.",
+    err_sso_group: "Your account is not in a group allowed here.",
+    err_sso_unknown: "No account is linked to this identity. Ask an administrator.",
+    err_sso_idp: "{} refused the sign-in.",
+    sso_profile: "Signed in with {} ({})",
+    sso_two_factor: "Two-factor sign-in is managed by {}.",
     back: "Back to davgate",
 };
 
@@ -459,6 +482,18 @@ static FR: Texts = Texts {
     not_found_title: "Page introuvable",
     expired_title: "Ce formulaire a expiré",
     failed_title: "L’opération n’a pas abouti",
+    sso_button: "Se connecter avec {}",
+    sso_or: "ou",
+    sso_wait: "Connexion en cours…",
+    err_sso_flow: "La connexion a pris trop de temps ou a été commencée dans un autre navigateur. \
+                   Réessayez.",
+    err_sso_email: "Votre fournisseur d'identité n'a pas confirmé votre adresse e-mail.",
+    err_sso_domain: "Les comptes de ce domaine ne sont pas acceptés ici.",
+    err_sso_group: "Votre compte n'appartient à aucun groupe autorisé ici.",
+    err_sso_unknown: "Aucun compte n'est lié à cette identité. Demandez à un administrateur.",
+    err_sso_idp: "{} a refusé la connexion.",
+    sso_profile: "Connecté avec {} ({})",
+    sso_two_factor: "La connexion à deux facteurs est gérée par {}.",
     back: "Retour à davgate",
 };
 

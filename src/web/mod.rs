@@ -201,7 +201,7 @@ impl Web {
 }
 
 /// The request's cookies as (name, value) pairs.
-fn cookies(headers: &HeaderMap) -> Vec<(&str, &str)> {
+pub(crate) fn cookies(headers: &HeaderMap) -> Vec<(&str, &str)> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -257,7 +257,7 @@ fn text_response(status: StatusCode, text: &str) -> Response<Body> {
 }
 
 /// Adds a `Set-Cookie` header.
-fn set_cookie(res: &mut Response<Body>, cookie: &str) {
+pub(crate) fn set_cookie(res: &mut Response<Body>, cookie: &str) {
     if let Ok(value) = HeaderValue::from_str(cookie) {
         res.headers_mut().append(header::SET_COOKIE, value);
     }

@@ -101,13 +101,16 @@ impl Pg {
     ) -> Result<Option<LoginRecord>> {
         let client = self.client().await?;
         let sql = format!(
-            "SELECT {cols}, COALESCE(u.disabled, true) AS owner_disabled
+            "SELECT {cols}, COALESCE(u.disabled, true) AS owner_disabled,
+                    CASE WHEN u.login = 'sso' THEN COALESCE(u.ext_last_sso_at, u.created_at) END
+                        AS owner_sso_since
              FROM app_passwords p LEFT JOIN users u ON u.name = p.owner WHERE p.id = $1",
             cols = prefixed("p", PASSWORD_COLUMNS)
         );
         let Some(row) = client.query_opt(&sql, &[&id.as_str()]).await? else { return Ok(None) };
         let owner_disabled = row.try_get("owner_disabled")?;
-        Ok(Some(LoginRecord { password: password_of(&row)?, owner_disabled }))
+        let owner_sso_since = row.try_get("owner_sso_since")?;
+        Ok(Some(LoginRecord { password: password_of(&row)?, owner_disabled, owner_sso_since }))
     }
 
     pub(in crate::store) async fn app_passwords(

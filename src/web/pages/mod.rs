@@ -4,6 +4,7 @@
 //! that answer renders the dialog itself and is never cached.
 
 mod screens;
+mod sso;
 mod templates;
 
 use crate::http::response::Body;
@@ -77,6 +78,8 @@ async fn route(web: &Web, r: &WebRequest) -> Page {
             [] => root(web, r).await,
             ["static", file] => assets::serve(file).ok_or(PageError::NotFound),
             ["lang", code] => Ok(switch_language(web, r, code)),
+            ["auth", "oidc", "login"] => Ok(sso::login(web, r)),
+            ["auth", "oidc", "callback"] => Ok(sso::callback(web, r).await),
             ["profile"] => profile(web, r, None, None).await,
             ["admin"] => users(web, r, None, None).await,
             ["admin", "users", name] => user(web, r, name, None).await,

@@ -28,7 +28,11 @@ pub(super) async fn root(web: &Web, r: &WebRequest) -> Page {
         page.title = page.t.code_title.to_string();
     }
     let code_stage = pending.is_some();
-    Ok(render(StatusCode::OK, &LoginPage { page, code_stage, user_value: String::new() }))
+    let providers = sso_links(web, page.t);
+    Ok(render(
+        StatusCode::OK,
+        &LoginPage { page, code_stage, user_value: String::new(), providers },
+    ))
 }
 
 pub(super) async fn login(web: &Web, r: &WebRequest, form: &HashMap<String, String>) -> Page {
@@ -51,7 +55,12 @@ pub(super) async fn login(web: &Web, r: &WebRequest, form: &HashMap<String, Stri
             page.error = Some(message);
             let mut res = render(
                 status,
-                &LoginPage { page, code_stage: false, user_value: user.to_string() },
+                &LoginPage {
+                    providers: sso_links(web, page.t),
+                    page,
+                    code_stage: false,
+                    user_value: user.to_string(),
+                },
             );
             if let PortalError::Throttled(wait) = e {
                 res.headers_mut().insert(header::RETRY_AFTER, wait.as_secs().max(1).into());
@@ -80,24 +89,40 @@ pub(super) async fn login_code(web: &Web, r: &WebRequest, form: &HashMap<String,
             let (status, message) = refusal(page.t, &e);
             page.error = Some(message);
             page.csrf = pending.csrf;
-            Ok(render(status, &LoginPage { page, code_stage: true, user_value: String::new() }))
+            let providers = Vec::new();
+            Ok(render(
+                status,
+                &LoginPage { page, code_stage: true, user_value: String::new(), providers },
+            ))
         }
         Err(e) => Err(e.into()),
     }
 }
 
+/// The "Sign in with …" links of the providers offered.
+fn sso_links(web: &Web, t: &'static crate::web::i18n::Texts) -> Vec<(String, String)> {
+    web.portal
+        .sso_offered()
+        .into_iter()
+        .map(|(id, name)| (format!("/auth/oidc/login?provider={id}"), t.with(t.sso_button, &name)))
+        .collect()
+}
+
+/// `next` if it is a path on this site, else `/`: browsers drop tabs and newlines, so
+/// `/\t/evil` would become `//evil`, another site. The language switch and single sign-on
+/// both land through it.
+pub(super) fn safe_next(next: Option<String>) -> String {
+    next.filter(|n| {
+        n.starts_with('/')
+            && !n.starts_with("//")
+            && !n.contains('\\')
+            && !n.chars().any(char::is_control)
+    })
+    .unwrap_or_else(|| "/".into())
+}
+
 pub(super) fn switch_language(web: &Web, r: &WebRequest, code: &str) -> Response<Body> {
-    let next = r
-        .query_param("next")
-        // Only a path on this site: browsers drop tabs and newlines, so `/\t/evil` would become
-        // `//evil`, another site.
-        .filter(|n| {
-            n.starts_with('/')
-                && !n.starts_with("//")
-                && !n.contains('\\')
-                && !n.chars().any(char::is_control)
-        })
-        .unwrap_or_else(|| "/".into());
+    let next = safe_next(r.query_param("next"));
     let mut res = see_other(&next);
     if let Some(lang) = Lang::from_code(code) {
         set_cookie(&mut res, &web.lang_cookie(lang));
@@ -137,7 +162,18 @@ pub(super) async fn profile_of(
         Some(_) => None,
         None => web.portal.pending_enrolment(&viewer),
     };
+    let sso = match (&viewer.user.external, viewer.user.login) {
+        (Some(x), crate::store::LoginMethod::Sso) => {
+            let t = texts(r.lang);
+            let name = web.portal.sso_name(&x.provider).unwrap_or_else(|| x.provider.to_string());
+            let who = x.email.clone().or_else(|| x.subject.clone()).unwrap_or_default();
+            let shown = t.sso_profile.replacen("{}", &name, 1).replacen("{}", &who, 1);
+            Some((shown, t.with(t.sso_two_factor, &name)))
+        }
+        _ => None,
+    };
     let profile = ProfilePage {
+        sso,
         webdav_url: format!("{scheme}://{host}{}/dav/", web.public_path),
         rows: rows.iter().map(|p| row(r.lang, p)).collect(),
         name_value,

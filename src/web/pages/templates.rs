@@ -84,6 +84,19 @@ pub(super) struct LoginPage {
     pub(super) page: Chrome,
     pub(super) code_stage: bool,
     pub(super) user_value: String,
+    /// "Sign in with …" links: (href, label). Links, never a form: `form-action 'self'` would
+    /// block a form's redirect to the provider.
+    pub(super) providers: Vec<(String, String)>,
+}
+
+/// The answer to a successful callback: 200 and a same-site refresh, so that the `Strict`
+/// session cookie set here is sent with the next request (it is not after a cross-site 303).
+#[derive(Template)]
+#[template(path = "sso_wait.html")]
+pub(super) struct SsoWaitPage {
+    pub(super) lang: &'static str,
+    pub(super) wait: &'static str,
+    pub(super) next: String,
 }
 
 #[derive(Template)]
@@ -94,6 +107,9 @@ pub(super) struct ProfilePage {
     pub(super) rows: Vec<Row>,
     pub(super) name_value: String,
     pub(super) two_factor: bool,
+    /// For an `sso` account: "Signed in with …" and who manages its second factor (TOTP is
+    /// not offered: the provider owns it).
+    pub(super) sso: Option<(String, String)>,
     pub(super) enrolment: Option<Enrolment>,
     pub(super) shown: Option<Shown>,
 }

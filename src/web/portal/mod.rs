@@ -14,12 +14,14 @@
 mod accounts;
 mod error;
 mod sign_in;
+mod sso;
 
 use std::sync::Arc;
 
 pub use accounts::Enrolment;
 pub use error::{PortalError, Refusal};
 pub use sign_in::LoginStep;
+pub use sso::{Callback, Sso, SsoError};
 
 use super::session::{Session, Sessions};
 use super::totp;
@@ -75,6 +77,8 @@ pub struct Portal {
     budget: Arc<AddressBudget>,
     /// What session lifetimes, the throttle's windows and the TOTP step are read from.
     clock: Clock,
+    /// Single sign-on, when the server offers it.
+    sso: Option<Arc<Sso>>,
 }
 
 impl Portal {
@@ -89,7 +93,12 @@ impl Portal {
     ) -> Self {
         let sessions = Sessions::new(store.clone());
         let throttle = LoginThrottle::new(&store, "web", MAX_KEYS);
-        Self { store, admin, verifier, sessions, throttle, budget, clock }
+        Self { store, admin, verifier, sessions, throttle, budget, clock, sso: None }
+    }
+
+    /// The same portal, signing in through the providers of `sso` too.
+    pub fn with_sso(self, sso: Arc<Sso>) -> Self {
+        Self { sso: Some(sso), ..self }
     }
 
     /// True if `code` is current for `factor` and its step was not used before (then it is

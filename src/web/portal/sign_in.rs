@@ -73,8 +73,12 @@ impl Portal {
             },
             Err(_) => None,
         };
+        // An `sso` account's password never signs in: the same dummy work and the same answer
+        // as a wrong password, so the page tells nobody which accounts use the provider.
         let verified = match &user {
-            Some(u) if !u.disabled => self.verifier.verify(&u.password_hash, &secret).await,
+            Some(u) if !u.disabled && u.login.allows_password() => {
+                self.verifier.verify(&u.password_hash, &secret).await
+            }
             _ => self.verifier.verify_dummy(&secret).await,
         };
         let Ok(ok) = verified else {
@@ -207,7 +211,12 @@ impl Portal {
         Ok(self.sessions.close(token).await?)
     }
 
-    async fn open(&self, user: &User, stage: Stage) -> Result<(Secret, Session), PortalError> {
+    /// Opens a session for `user` (the password sign-in's and single sign-on's).
+    pub(super) async fn open(
+        &self,
+        user: &User,
+        stage: Stage,
+    ) -> Result<(Secret, Session), PortalError> {
         let (token, session) = self.sessions.open(user, stage, self.clock.now()).await?;
         Ok((Secret::new(token), session))
     }
