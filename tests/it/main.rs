@@ -31,6 +31,7 @@ mod oidc;
 mod oidc_accounts;
 mod oidc_browser;
 mod oidc_client;
+mod oidc_clock;
 mod oidc_op;
 mod oidc_site;
 mod pages;

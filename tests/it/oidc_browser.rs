@@ -26,7 +26,6 @@ async fn sign_in_at_the_provider(b: &Browser, login: &str) {
 /// names the provider (and offers no two-factor set-up: the provider owns it), creates
 /// "Office laptop drive" in the one-time dialog and maps the drive with it.
 #[test]
-#[ignore = "needs issue 13's davgate side (branch oidc-core); remove at merge"]
 fn a_person_signs_in_with_the_company_provider_in_chromium_and_maps_a_drive() {
     let Some(sso) = Sso::start(&["--auto-provision", "--allowed-domains", "example.com"]) else {
         return;
@@ -72,7 +71,6 @@ fn a_person_signs_in_with_the_company_provider_in_chromium_and_maps_a_drive() {
 /// 1 ★ in French: the link says "Se connecter avec Test IdP" and the profile it lands on is
 /// French.
 #[test]
-#[ignore = "needs issue 13's davgate side (branch oidc-core); remove at merge"]
 fn the_provider_link_and_the_profile_it_lands_on_are_french_in_french() {
     let Some(sso) = Sso::start(&["--auto-provision", "--allowed-domains", "example.com"]) else {
         return;

@@ -94,6 +94,7 @@ impl Sso {
         let data = tempfile::tempdir().unwrap();
         site.add_provider(data.path(), PROVIDER, PROVIDER_NAME, &op, policy);
         let server = site.serve(data);
+        wait_until_offered(&server.base, &[PROVIDER_NAME]);
         Some(Self { server, op, site })
     }
 
@@ -109,11 +110,52 @@ impl Sso {
     }
 
     /// Stops davgate (SIGKILL) and starts it again on the same data and port.
-    pub fn restart(self) -> Self {
-        let Sso { server, op, site } = self;
-        let data = server.kill_keeping_data();
-        let server = site.serve(data);
-        Self { server, op, site }
+    pub fn restart(&mut self) {
+        let _ = self.server.kill_hard();
+        let data = std::mem::replace(&mut self.server.data, tempfile::tempdir().unwrap());
+        self.server = self.site.serve(data);
+        wait_until_offered(&self.server.base, &[PROVIDER_NAME]);
+    }
+}
+
+impl Drop for Sso {
+    /// A failed test shows why davgate and the provider refused (their logs hold no token).
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("davgate's log:\n{}\ntest OP's log:\n{}", self.server.log(), self.op.log());
+        }
+    }
+}
+
+/// Shows davgate's and the providers' logs when the test fails (for a setup without [`Sso`]).
+pub struct LogsOnPanic<'a>(pub &'a TestServer, pub &'a [&'a TestOp]);
+
+impl Drop for LogsOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("davgate's log:\n{}", self.0.log());
+            for op in self.1 {
+                eprintln!("test OP {}'s log:\n{}", op.issuer, op.log());
+            }
+        }
+    }
+}
+
+/// Waits (10 s at most) until the sign-in page offers "Sign in with NAME" for each of `names`:
+/// davgate is ready before discovery ends, and a provider not yet discovered is not offered.
+pub fn wait_until_offered(base: &str, names: &[&str]) {
+    let started = std::time::Instant::now();
+    loop {
+        let page = Headless::new().get(&format!("{base}/"));
+        if names.iter().all(|n| page.body.contains(&format!("Sign in with {n}"))) {
+            return;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "the sign-in page never offered {names:?}:\n{}",
+            page.body
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
 
