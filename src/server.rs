@@ -158,6 +158,20 @@ fn start_sso(
     Ok(Arc::new(crate::web::portal::Sso::new(registry)))
 }
 
+/// The periodic refresh-token check (`sso_recheck_interval`, read before each wait), which
+/// asks nothing of anyone while no refresh token is kept.
+fn spawn_recheck(store: Store, admin: Admin) {
+    tokio::spawn(async move {
+        loop {
+            let interval = store.settings().sso_recheck_interval.as_seconds().max(60);
+            tokio::time::sleep(std::time::Duration::from_secs(interval)).await;
+            if store.refresh_tokens().await.is_ok_and(|t| !t.is_empty()) {
+                let _ = admin.recheck_sso().await;
+            }
+        }
+    });
+}
+
 /// Name of the account created when a server starts on an empty store.
 pub const FIRST_ADMIN: &str = "admin";
 
@@ -201,6 +215,7 @@ impl Server {
         let mount = Mount::new(files.clone(), store.clone(), options.dav, temps, clock.clone())
             .under(public.as_str());
         let sso = start_sso(&store, &clock, options.public_url.as_deref())?;
+        spawn_recheck(store.clone(), admin.clone());
         let portal =
             Portal::new(store.clone(), admin.clone(), gate.verifier(), gate.budget(), clock)
                 .with_sso(sso);

@@ -388,6 +388,21 @@ impl Client {
         .await
     }
 
+    /// [`Admin::recheck_sso`].
+    pub async fn recheck_sso(&self) -> Result<crate::oidc::recheck::Rechecked, OpError> {
+        let request = Request::OidcRecheck;
+        self.call(
+            "oidc recheck",
+            request,
+            async |a| a.recheck_sso().await,
+            |r| match r {
+                Reply::Rechecked(done) => Ok(done),
+                other => Err(other.name()),
+            },
+        )
+        .await
+    }
+
     /// [`Admin::add_sso_user`].
     pub async fn add_sso_user(
         &self,

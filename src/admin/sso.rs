@@ -290,6 +290,17 @@ impl Admin {
         Ok(UserView::from(&user))
     }
 
+    /// Runs the refresh-token check now: a provider's `invalid_grant` disables the account
+    /// through [`Admin::set_user_disabled`] (app passwords refused at once); a network error
+    /// never does.
+    pub async fn recheck_sso(&self) -> Result<crate::oidc::recheck::Rechecked, OpError> {
+        let http = crate::oidc::http::client().map_err(|e| OpError::Internal(e.to_string()))?;
+        let disable = async |name: UserName| self.set_user_disabled(&name, true).await.is_ok();
+        let done = crate::oidc::recheck::run(self.store(), &http, disable).await;
+        self.record(Kind::Change, || format!("oidc recheck: {} disabled", done.disabled.len()));
+        Ok(done)
+    }
+
     /// Sets how the account signs in to the pages.
     pub async fn set_login_method(
         &self,

@@ -69,6 +69,8 @@ pub(crate) enum Request {
     UserUnlink { name: UserName },
     /// [`Admin::set_login_method`].
     UserLoginMethod { name: UserName, login: LoginMethod },
+    /// [`Admin::recheck_sso`].
+    OidcRecheck,
 }
 
 /// A successful operation's result, tagged by what it answers.
@@ -103,6 +105,8 @@ pub(crate) enum Reply {
     Provider { provider: Box<ProviderView> },
     /// From [`Request::OidcRemove`].
     ProviderRemoved,
+    /// From [`Request::OidcRecheck`].
+    Rechecked(crate::oidc::recheck::Rechecked),
 }
 
 impl Reply {
@@ -123,6 +127,7 @@ impl Reply {
             Reply::Providers { .. } => "providers",
             Reply::Provider { .. } => "provider",
             Reply::ProviderRemoved => "provider_removed",
+            Reply::Rechecked(_) => "rechecked",
         }
     }
 }
@@ -212,6 +217,7 @@ pub(crate) async fn answer(admin: &Admin, request: Request) -> Result<Reply, OpE
         Request::UserLink { name, provider, subject } => {
             Reply::User { user: admin.link_user(&name, &provider, subject).await? }
         }
+        Request::OidcRecheck => Reply::Rechecked(admin.recheck_sso().await?),
         Request::UserUnlink { name } => Reply::User { user: admin.unlink_user(&name).await? },
         Request::UserLoginMethod { name, login } => {
             Reply::User { user: admin.set_login_method(&name, login).await? }

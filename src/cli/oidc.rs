@@ -24,6 +24,9 @@ pub(super) enum OidcCommand {
         /// Provider id.
         id: String,
     },
+    /// Run the refresh-token check now: accounts the provider refuses (invalid_grant) are
+    /// disabled; an unreachable provider disables nobody.
+    Recheck,
     /// Run discovery and fetch the signing keys of a provider; print its endpoints.
     Check {
         /// Provider id.
@@ -103,6 +106,19 @@ pub(super) async fn run(data: &super::Target, cmd: OidcCommand) -> Result<(), Cl
             let id = ProviderId::parse(&id).map_err(davgate::OpError::from)?;
             data.client().await?.remove_provider(&id).await?;
             print(&format!("Removed identity provider '{id}'.\n"));
+        }
+        OidcCommand::Recheck => {
+            let done = data.client().await?.recheck_sso().await?;
+            let mut text = format!(
+                "Refresh check: {} accepted, {} disabled, {} not checked.\n",
+                done.accepted,
+                done.disabled.len(),
+                done.unchecked
+            );
+            for name in &done.disabled {
+                text += &format!("Disabled '{name}': its identity provider refused it.\n");
+            }
+            print(&text);
         }
         OidcCommand::Check { id } => {
             let id = ProviderId::parse(&id).map_err(davgate::OpError::from)?;

@@ -13,6 +13,7 @@ pub mod discovery;
 pub mod flow;
 pub mod http;
 pub mod issuer;
+pub mod recheck;
 pub mod registry;
 pub mod token;
 

@@ -91,7 +91,7 @@ pub struct Checked {
 }
 
 /// The client for `provider` as discovered, redirecting to `redirect_uri`.
-fn client(
+pub(super) fn client(
     provider: &OidcProvider,
     metadata: &CoreProviderMetadata,
     redirect_uri: &str,

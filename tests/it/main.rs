@@ -32,6 +32,7 @@ mod oidc_accounts;
 mod oidc_browser;
 mod oidc_client;
 mod oidc_clock;
+mod oidc_core;
 mod oidc_op;
 mod oidc_site;
 mod pages;

@@ -67,7 +67,8 @@ fn failure(r: &WebRequest, e: &SsoError) -> Response<Body> {
     let t = page.t;
     let (status, message) = match e {
         SsoError::Flow => (StatusCode::BAD_REQUEST, t.err_sso_flow.to_string()),
-        SsoError::Provider(name) => (StatusCode::BAD_GATEWAY, t.with(t.err_sso_idp, name)),
+        // A refusal of what the provider sent (or its own `error=`): the sign-in is refused.
+        SsoError::Provider(name) => (StatusCode::FORBIDDEN, t.with(t.err_sso_idp, name)),
         SsoError::Refused(refusal) => {
             let words = match refusal {
                 Refusal::Email => t.err_sso_email,
