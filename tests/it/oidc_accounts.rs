@@ -176,7 +176,6 @@ fn the_providers_admin_group_promotes_and_demotes_at_each_sign_in() {
 /// 10 The provider disables carol: with the refresh-token check, `davgate oidc recheck`
 /// disables her account, her app password gets 401 and her session is over.
 #[test]
-#[ignore = "oidc-core has no `davgate oidc recheck` yet (notes/oidc-op.md)"]
 fn the_provider_disabling_a_person_disables_the_account_and_its_app_passwords() {
     let policy = ["--auto-provision", "--allowed-domains", "example.com", "--refresh-check"];
     let Some(sso) = Sso::start(&policy) else { return };
