@@ -3,6 +3,7 @@
 //! where [`Texts::with`] puts a value (escaped by the template like any other value).
 
 pub use super::i18n_apps::AppTexts;
+pub use super::i18n_password::PasswordTexts;
 pub use super::i18n_time::{Lang, absolute, relative};
 
 use crate::store::Role;
@@ -152,6 +153,7 @@ pub struct Texts {
     pub back: &'static str,
     /// App passwords' scopes, lifetimes, statuses and "Connect your application".
     pub apps: &'static AppTexts,
+    pub pw: &'static PasswordTexts,
 }
 
 impl Texts {
@@ -325,6 +327,7 @@ static EN: Texts = Texts {
     failed_title: "That did not work",
     back: "Back to davgate",
     apps: &super::i18n_apps::EN,
+    pw: &super::i18n_password::EN,
 };
 
 static FR: Texts = Texts {
@@ -485,6 +488,7 @@ static FR: Texts = Texts {
     failed_title: "L’opération n’a pas abouti",
     back: "Retour à davgate",
     apps: &super::i18n_apps::FR,
+    pw: &super::i18n_password::FR,
 };
 
 #[cfg(test)]
