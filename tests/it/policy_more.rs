@@ -286,3 +286,31 @@ fn the_settings_page_shows_and_changes_the_four_policy_settings_with_their_units
     fr.sign_in("admin", &first_admin_password(&server));
     fr.get("/admin/settings").shows(200, &["Délai d’activation", "au plus, de 1 à 10000"]);
 }
+
+#[test]
+fn davgate_status_counts_the_refusals_of_an_address_limit_and_scoped_refusals_read_in_one_line() {
+    let server = TestServer::start();
+    server.add_user("alice");
+    let args = ["app-password", "create", "alice", "office", "--allow-from", "10.0.0.0/8"];
+    let office: Value = {
+        let mut args = args.to_vec();
+        args.push("--json");
+        serde_json::from_str(&ok(&server.cli(&args))).unwrap()
+    };
+    let office = office["password"].as_str().unwrap();
+    assert_eq!(server.probe("alice", office), 401);
+    assert_eq!(server.probe("alice", office), 401);
+    let shown = ok(&server.cli(&["status"]));
+    assert!(shown.contains("refused by an app password's address limit: 2"), "{shown}");
+    let json: Value = serde_json::from_str(&ok(&server.cli(&["status", "--json"]))).unwrap();
+    assert_eq!(json["address_refusals"], 2, "{json}");
+
+    let args = ["app-password", "create", "alice", "frame", "--read-only", "--json"];
+    let frame: Value = serde_json::from_str(&ok(&server.cli(&args))).unwrap();
+    let put = server.as_user("alice", frame["password"].as_str().unwrap(), "PUT", "/dav/a.txt");
+    let res = put.body("x").send().unwrap();
+    assert_eq!(res.status().as_u16(), 403);
+    let text = res.text().unwrap();
+    assert_eq!(text.trim_end().lines().count(), 1, "{text}");
+    assert!(text.contains("read-only") && text.contains("nothing can be saved"), "{text}");
+}
