@@ -218,13 +218,42 @@ impl Admin {
         name: &UserName,
         password: NewPassword,
     ) -> Result<PasswordChanged, OpError> {
+        self.replace_password(name, password, true, "user passwd").await
+    }
+
+    /// The user's own change of their primary password (the profile's "Change password"):
+    /// their app passwords are revoked too (locks released) when `revoke_app_passwords`, the
+    /// default offered, since the change is often made because the old one leaked; unticked,
+    /// a person who merely rotates keeps their applications connected.
+    pub async fn change_own_password(
+        &self,
+        name: &UserName,
+        password: Secret,
+        revoke_app_passwords: bool,
+    ) -> Result<PasswordChanged, OpError> {
+        let given = NewPassword::Given(password);
+        self.replace_password(name, given, revoke_app_passwords, "password change").await
+    }
+
+    async fn replace_password(
+        &self,
+        name: &UserName,
+        password: NewPassword,
+        revoke_app_passwords: bool,
+        audited_as: &str,
+    ) -> Result<PasswordChanged, OpError> {
         let (password, generated) = choose(password)?;
         let hash = self.hash(password).await?;
         self.store.set_user_password(name, hash).await?;
-        let revoked = self.store.revoke_all_app_passwords(name, self.clock.now()).await?;
+        let revoked = match revoke_app_passwords {
+            true => self.store.revoke_all_app_passwords(name, self.clock.now()).await?,
+            false => Vec::new(),
+        };
         self.ended(name, &revoked);
         let count = revoked.len();
-        self.record(Kind::Change, || format!("user passwd {name} ({count} app passwords revoked)"));
+        self.record(Kind::Change, || {
+            format!("{audited_as} {name} ({count} app passwords revoked)")
+        });
         Ok(PasswordChanged {
             name: name.clone(),
             generated_password: generated,

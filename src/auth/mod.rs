@@ -270,6 +270,10 @@ pub struct GateStats {
     /// Client networks that have spent part of their argon2 budget.
     #[serde(default)]
     pub budget_networks: usize,
+    /// WebDAV sign-ins refused since start because the app password may not be used from the
+    /// client's address (answered without argon2).
+    #[serde(default)]
+    pub address_refusals: u64,
 }
 
 /// How many argon2 threads the gate runs and how many verified credentials it remembers:
@@ -328,6 +332,7 @@ impl Gate {
             cached_credentials: self.cache.len(),
             throttled_keys: self.throttle.len(),
             budget_networks: self.budget.len(),
+            address_refusals: self.metrics.auth_count(AuthOutcome::AddressNotAllowed),
         }
     }
 

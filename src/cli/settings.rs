@@ -74,7 +74,8 @@ pub(super) async fn status(data: &super::Target, json: bool) -> Result<(), CliEr
          argon2 verifications:        {}\n\
          verified credentials cached: {}\n\
          (network, user) pairs with recent failures: {}\n\
-         networks that spent part of their argon2 budget: {}\n",
+         networks that spent part of their argon2 budget: {}\n\
+         refused by an app password's address limit: {}\n",
         s.version,
         data.dir.display(),
         human_time(s.started_at),
@@ -83,7 +84,8 @@ pub(super) async fn status(data: &super::Target, json: bool) -> Result<(), CliEr
         s.gate.argon2_verifications,
         s.gate.cached_credentials,
         s.gate.throttled_keys,
-        s.gate.budget_networks
+        s.gate.budget_networks,
+        s.gate.address_refusals
     ));
     Ok(())
 }

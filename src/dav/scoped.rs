@@ -19,12 +19,16 @@ use crate::store::Access;
 /// A refused request: the status and its one-line explanation.
 pub type Refusal = (StatusCode, &'static str);
 
-const READ_ONLY: &str =
-    "This app password is read-only: it may only read (GET, HEAD, OPTIONS, PROPFIND).\n";
-const UPLOAD_ONLY: &str =
-    "This app password is upload-only: it may only create new files (PUT) and folders (MKCOL).\n";
-const UPLOAD_ONLY_LISTING: &str =
-    "This app password is upload-only: it may not list folders (only PROPFIND with Depth: 0).\n";
+// One line each, in the words of the person at the client (Explorer, Finder, rclone), not
+// of the protocol.
+const READ_ONLY: &str = "This app password is read-only: files can be opened, downloaded and \
+    listed, but nothing can be saved, renamed, moved or deleted (make a read-write app password \
+    for that).\n";
+const UPLOAD_ONLY: &str = "This app password is upload-only: it can only add new files and \
+    folders; opening, listing, replacing, renaming or deleting files is refused (with rclone use \
+    copyto, or copy --no-traverse).\n";
+const UPLOAD_ONLY_LISTING: &str = "This app password is upload-only: it cannot list folders \
+    (with rclone use copyto, or copy --no-traverse).\n";
 
 /// Refuses what `access` does not allow; an upload-only PUT is made conditional on the target
 /// not existing (`If-None-Match: *`, answered 412 by dav-server before anything is written).

@@ -230,6 +230,11 @@ impl Metrics {
         }
     }
 
+    /// How many WebDAV sign-ins ended with `outcome` since start (for `davgate status`).
+    pub fn auth_count(&self, outcome: AuthOutcome) -> u64 {
+        self.counts.auth.get(outcome as usize).map_or(0, |c| c.load(Ordering::Relaxed))
+    }
+
     /// Records how long one credential lookup in the store took (the reads the cache misses).
     pub fn credential_lookup(&self, elapsed: Duration) {
         self.counts.credential_lookups.observe(elapsed);

@@ -113,6 +113,7 @@ async fn route(web: &Web, r: &WebRequest) -> Answer {
             set_cookie(&mut res, &web.expired_session_cookie());
             Ok(res)
         }
+        (Method::POST, ["me", "password"]) => change_password(web, r, &viewer).await,
         (Method::GET, ["me", "app-passwords"]) => list_app_passwords(web, &viewer, &me).await,
         (Method::POST, ["me", "app-passwords"]) => create_app_password(web, r, &viewer, &me).await,
         (Method::PATCH, ["me", "app-passwords", id]) => {
@@ -193,6 +194,7 @@ fn known(segments: &[&str]) -> bool {
         segments,
         ["session"]
             | ["session", "totp"]
+            | ["me", "password"]
             | ["me", "app-passwords"]
             | ["me", "app-passwords", _]
             | ["me", "totp"]
@@ -221,6 +223,19 @@ struct CodeBody {
 #[derive(Deserialize)]
 struct NameBody {
     name: String,
+}
+
+/// `{current_password, new_password, revoke_app_passwords}`; the last defaults to true.
+#[derive(Deserialize)]
+struct PasswordBody {
+    current_password: String,
+    new_password: String,
+    #[serde(default = "yes")]
+    revoke_app_passwords: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Deserialize)]
@@ -272,6 +287,26 @@ async fn second_factor(web: &Web, r: &WebRequest) -> Answer {
         &json!({ "user": session.user, "csrf_token": session.csrf, "second_factor_required": false }),
     );
     set_cookie(&mut res, &web.session_cookie(token.expose()));
+    Ok(res)
+}
+
+/// The own password change: the session goes on under a new cookie and CSRF token (answered),
+/// every other session of the person ends.
+async fn change_password(web: &Web, r: &WebRequest, viewer: &Viewer) -> Answer {
+    let body: PasswordBody = parse(r)?;
+    let (current, new) = (&body.current_password, &body.new_password);
+    let changed = web
+        .portal
+        .change_own_password(viewer, r.peer, current, new, body.revoke_app_passwords)
+        .await?;
+    let mut res = json_response(
+        StatusCode::OK,
+        &json!({
+            "app_passwords_revoked": changed.app_passwords_revoked,
+            "csrf_token": changed.session.csrf,
+        }),
+    );
+    set_cookie(&mut res, &web.session_cookie(changed.token.expose()));
     Ok(res)
 }
 

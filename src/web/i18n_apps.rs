@@ -48,6 +48,14 @@ pub struct AppTexts {
     pub client_cadaver: &'static str,
     /// Unit words, singular and plural: day, hour, minute, second.
     pub units: [(&'static str, &'static str); 4],
+    pub max_ttl_label: &'static str,
+    pub max_ttl_help: &'static str,
+    pub idle_label: &'static str,
+    pub idle_help: &'static str,
+    pub activation_label: &'static str,
+    pub activation_help: &'static str,
+    pub max_per_user_label: &'static str,
+    pub max_per_user_unit: &'static str,
 }
 
 impl AppTexts {
@@ -143,6 +151,16 @@ pub static EN: AppTexts = AppTexts {
     client_davfs2: "Linux davfs2 (/etc/davfs2/secrets)",
     client_cadaver: "cadaver (~/.netrc)",
     units: [("day", "days"), ("hour", "hours"), ("minute", "minutes"), ("second", "seconds")],
+    max_ttl_label: "Longest app password lifetime",
+    max_ttl_help: "The longest lifetime a user may choose when creating one; none: no maximum \
+                   (passwords that never expire are allowed).",
+    idle_label: "Unused app passwords expire after",
+    idle_help: "An app password not used for this long stops working; off: never.",
+    activation_label: "Activation window",
+    activation_help: "A new app password not used within this time after its creation stops \
+                      working; off: no window.",
+    max_per_user_label: "App passwords per user",
+    max_per_user_unit: "at most, 1 to 10000",
 };
 
 /// French.
@@ -182,6 +200,17 @@ pub static FR: AppTexts = AppTexts {
     client_davfs2: "Linux davfs2 (/etc/davfs2/secrets)",
     client_cadaver: "cadaver (~/.netrc)",
     units: [("jour", "jours"), ("heure", "heures"), ("minute", "minutes"), ("seconde", "secondes")],
+    max_ttl_label: "Durée de validité maximale des mots de passe d’application",
+    max_ttl_help: "La plus longue durée qu’un utilisateur peut choisir à la création ; none : \
+                   aucun maximum (les mots de passe sans expiration sont permis).",
+    idle_label: "Les mots de passe d’application inutilisés expirent après",
+    idle_help: "Un mot de passe d’application inutilisé pendant cette durée cesse de \
+                fonctionner ; off : jamais.",
+    activation_label: "Délai d’activation",
+    activation_help: "Un nouveau mot de passe d’application non utilisé dans ce délai après sa \
+                      création cesse de fonctionner ; off : aucun délai.",
+    max_per_user_label: "Mots de passe d’application par utilisateur",
+    max_per_user_unit: "au plus, de 1 à 10000",
 };
 
 #[cfg(test)]

@@ -18,6 +18,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("POST", "/session/totp"),
     ("GET", "/session"),
     ("DELETE", "/session"),
+    ("POST", "/me/password"),
     ("GET", "/me/app-passwords"),
     ("POST", "/me/app-passwords"),
     ("DELETE", "/me/app-passwords/{id}"),

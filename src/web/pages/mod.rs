@@ -116,6 +116,7 @@ async fn route(web: &Web, r: &WebRequest) -> Page {
             portal.revoke_app_password(&viewer, &me, id).await?;
             Ok(see_other("/profile?done=revoked"))
         }
+        ["profile", "password"] => change_password(web, r, &viewer, &form).await,
         ["profile", "totp"] => {
             portal.begin_totp(&viewer).await?;
             Ok(see_other("/profile#two-factor"))
@@ -242,9 +243,42 @@ fn refused(t: &'static Texts, refusal: Refusal) -> &'static str {
         Refusal::InvalidScope => t.err_scope,
         Refusal::TooManyAppPasswords => t.err_too_many_app_passwords,
         Refusal::AlreadySignedIn => t.err_already_signed_in,
+        Refusal::WrongCurrentPassword => t.pw.err_wrong_current,
+        Refusal::PasswordsDiffer => t.pw.err_differ,
         Refusal::TwoFactorOn => t.err_two_factor_on,
         Refusal::TwoFactorOff => t.err_two_factor_off,
         Refusal::NoEnrolment => t.err_no_enrolment,
+    }
+}
+
+/// The profile's "Change password": on success the session's new cookie and back to the
+/// profile; a refusal (wrong current password, too short, the two differ, throttled) shows the
+/// profile with it.
+async fn change_password(
+    web: &Web,
+    r: &WebRequest,
+    viewer: &super::portal::Viewer,
+    form: &HashMap<String, String>,
+) -> Page {
+    let field = |name: &str| form.get(name).map_or("", String::as_str);
+    let revoke = field("revoke_app_passwords") == "on";
+    let (current, new) = (field("current_password"), field("new_password"));
+    let changed = if new != field("new_password_again") {
+        Err(PortalError::refused(Refusal::PasswordsDiffer, "the two new passwords differ"))
+    } else {
+        web.portal.change_own_password(viewer, r.peer, current, new, revoke).await
+    };
+    match changed {
+        Ok(changed) => {
+            let done = if changed.app_passwords_revoked > 0 { "password-apps" } else { "password" };
+            let mut res = see_other(&format!("/profile?done={done}#password"));
+            set_cookie(&mut res, &web.session_cookie(changed.token.expose()));
+            Ok(res)
+        }
+        Err(e @ (PortalError::Refused { .. } | PortalError::Throttled(_))) => {
+            profile(web, r, Some(e), None).await
+        }
+        Err(e) => Err(e.into()),
     }
 }
 

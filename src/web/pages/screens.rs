@@ -243,6 +243,7 @@ pub(super) async fn profile_of(
         create: create_form(r.lang, &policy, "/profile/app-passwords".into(), typed),
         two_factor: viewer.user.totp.is_some(),
         enrolment,
+        min_password_len: crate::admin::MIN_PASSWORD_LEN,
         shown,
         page,
     };

@@ -126,6 +126,8 @@ pub(super) struct ProfilePage {
     /// not offered: the provider owns it).
     pub(super) sso: Option<(String, String)>,
     pub(super) enrolment: Option<Enrolment>,
+    /// The shortest new password accepted (the form's `minlength`).
+    pub(super) min_password_len: usize,
     pub(super) shown: Option<Shown>,
 }
 
@@ -225,6 +227,8 @@ fn done_message(t: &'static Texts, done: &str) -> Option<&'static str> {
         "enabled" => t.done_enabled,
         "removed" => t.done_removed,
         "saved" => t.done_saved,
+        "password" => t.pw.done,
+        "password-apps" => t.pw.done_apps_revoked,
         _ => return None,
     })
 }

@@ -313,7 +313,7 @@ impl Portal {
 
     /// The operations in the viewer's name: their changes are audited as `web: <viewer> ...`,
     /// once the operation has validated what was typed, and escaped all the same.
-    fn admin_for(&self, viewer: &Viewer) -> Admin {
+    pub(super) fn admin_for(&self, viewer: &Viewer) -> Admin {
         self.admin.audited(Audit::Web(viewer.user.name.clone()))
     }
 

@@ -81,6 +81,10 @@ pub enum Refusal {
     TooManyAppPasswords,
     /// A code was sent for a session that is already signed in.
     AlreadySignedIn,
+    /// The current password given to change one's own password is wrong.
+    WrongCurrentPassword,
+    /// The new password and its repetition differ (the pages' form).
+    PasswordsDiffer,
     /// Enrolment was asked while two-factor sign-in is on.
     TwoFactorOn,
     /// Turning two-factor sign-in off was asked while it is off.
@@ -91,7 +95,8 @@ pub enum Refusal {
 
 impl Refusal {
     /// The HTTP status that says this: 404 for what does not exist, 400 for what is malformed
-    /// or asked at the wrong time, 409 for what the current state forbids.
+    /// or asked at the wrong time, 409 for what the current state forbids, 403 for a wrong
+    /// current password (the session is fine: 401 would read as signed out).
     pub fn status(self) -> http::StatusCode {
         use http::StatusCode as S;
         match self {
@@ -105,6 +110,7 @@ impl Refusal {
             | Refusal::InvalidLifetime
             | Refusal::InvalidScope
             | Refusal::WeakPassword
+            | Refusal::PasswordsDiffer
             | Refusal::AlreadySignedIn
             | Refusal::TwoFactorOff
             | Refusal::NoEnrolment => S::BAD_REQUEST,
@@ -113,13 +119,14 @@ impl Refusal {
             | Refusal::AppPasswordNameTaken
             | Refusal::TooManyAppPasswords
             | Refusal::TwoFactorOn => S::CONFLICT,
+            Refusal::WrongCurrentPassword => S::FORBIDDEN,
         }
     }
 }
 
 impl PortalError {
     /// A refusal of the portal's own (not an operation's), worded `message` for the API.
-    pub(super) fn refused(refusal: Refusal, message: &str) -> Self {
+    pub(crate) fn refused(refusal: Refusal, message: &str) -> Self {
         PortalError::Refused { refusal, subject: String::new(), message: message.into() }
     }
 
@@ -157,6 +164,9 @@ impl PortalError {
             PortalError::BadCode => "bad_code",
             PortalError::Forbidden => "forbidden",
             PortalError::Throttled(_) => "throttled",
+            PortalError::Refused { refusal: Refusal::WrongCurrentPassword, .. } => {
+                "wrong_current_password"
+            }
             PortalError::Refused { refusal, .. } => match refusal.status() {
                 S::NOT_FOUND => "not_found",
                 S::CONFLICT => "conflict",

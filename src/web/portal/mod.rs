@@ -7,12 +7,14 @@
 //!
 //! - this file: the [`Portal`] itself and the [`Viewer`] every action is asked for;
 //! - [`sign_in`]: the password and code steps of a login, the web's own throttle, sessions;
+//! - [`password`]: a person's change of their own password;
 //! - [`accounts`]: what a signed-in person does to accounts (app passwords, users, settings,
 //!   two-factor enrolment), each through the typed operations;
 //! - [`error`]: why an action was refused, as a status and an API code.
 
 mod accounts;
 mod error;
+mod password;
 mod sign_in;
 mod sso;
 

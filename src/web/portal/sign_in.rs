@@ -25,7 +25,7 @@ pub enum LoginStep {
 impl Portal {
     /// The throttle policy of a web sign-in: the settings', without the one attempt a minute
     /// WebDAV lets through a lockout (here it would be a guess a minute at a chosen password).
-    fn policy(&self) -> Policy {
+    pub(super) fn policy(&self) -> Policy {
         Policy { trickle: false, ..Policy::from_settings(&self.store.settings()) }
     }
 
@@ -39,35 +39,13 @@ impl Portal {
     ) -> Result<LoginStep, PortalError> {
         let key = name.trim().to_ascii_lowercase();
         let policy = self.policy();
-        if let Verdict::Refuse { retry_after } =
-            self.throttle.admit(&policy, peer, &key, &self.clock).await?
-        {
-            log_throttled(&key, peer, retry_after);
-            return Err(held(retry_after).await);
-        }
-        // Every sign-in costs one argon2 from the network's budget, and keeps it even when right
-        // (a right password is not cached: a refund would let one account loop on the pool).
-        if let Verdict::Refuse { retry_after } =
-            self.budget.charge(&policy, peer, self.clock.instant())
-        {
-            self.throttle.refund(&policy, peer, &key).await;
-            // The same line as a WebDAV refusal over the budget, for fail2ban.
-            tracing::warn!(
-                target: "davgate::auth",
-                "Login throttled: '{}' (Remote IP: '{peer}') web: too many sign-in attempts \
-                 from this network, retry in {}s",
-                crate::log_safe::log_safe(&key),
-                retry_after.as_secs().max(1)
-            );
-            return Err(held(retry_after).await);
-        }
+        self.admit(&policy, peer, &key).await?;
         let secret = Secret::new(password.to_string());
         let user = match UserName::parse(&key) {
             Ok(name) => match self.load(name).await {
                 Ok(user) => user,
                 Err(e) => {
-                    self.budget.refund(&policy, peer, self.clock.instant());
-                    self.throttle.refund(&policy, peer, &key).await;
+                    self.refund(&policy, peer, &key).await;
                     return Err(e);
                 }
             },
@@ -82,8 +60,7 @@ impl Portal {
             _ => self.verifier.verify_dummy(&secret).await,
         };
         let Ok(ok) = verified else {
-            self.budget.refund(&policy, peer, self.clock.instant());
-            self.throttle.refund(&policy, peer, &key).await;
+            self.refund(&policy, peer, &key).await;
             return Err(PortalError::Unavailable(format!("web sign-in refused: {Busy}")));
         };
         let user = match (ok, user) {
@@ -107,6 +84,45 @@ impl Portal {
         self.throttle.record_success(&policy, peer, &key).await;
         let (token, session) = self.open(&user, Stage::SignedIn).await?;
         Ok(LoginStep::SignedIn(token, session))
+    }
+
+    /// Lets one password check of `key` from `peer` go ahead, or refuses it (after the hold)
+    /// when the web's per-user throttle or the network's argon2 budget says so. Every check
+    /// costs one argon2 from the budget, and keeps it even when right (a right password is not
+    /// cached: a refund would let one account loop on the pool).
+    pub(super) async fn admit(
+        &self,
+        policy: &Policy,
+        peer: IpAddr,
+        key: &str,
+    ) -> Result<(), PortalError> {
+        if let Verdict::Refuse { retry_after } =
+            self.throttle.admit(policy, peer, key, &self.clock).await?
+        {
+            log_throttled(key, peer, retry_after);
+            return Err(held(retry_after).await);
+        }
+        if let Verdict::Refuse { retry_after } =
+            self.budget.charge(policy, peer, self.clock.instant())
+        {
+            self.throttle.refund(policy, peer, key).await;
+            // The same line as a WebDAV refusal over the budget, for fail2ban.
+            tracing::warn!(
+                target: "davgate::auth",
+                "Login throttled: '{}' (Remote IP: '{peer}') web: too many sign-in attempts \
+                 from this network, retry in {}s",
+                crate::log_safe::log_safe(key),
+                retry_after.as_secs().max(1)
+            );
+            return Err(held(retry_after).await);
+        }
+        Ok(())
+    }
+
+    /// Gives back what [`Portal::admit`] took when the check could not run.
+    pub(super) async fn refund(&self, policy: &Policy, peer: IpAddr, key: &str) {
+        self.budget.refund(policy, peer, self.clock.instant());
+        self.throttle.refund(policy, peer, key).await;
     }
 
     /// The code step of a login in the half-open session `token`: a signed-in session under a
