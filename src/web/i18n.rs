@@ -3,6 +3,7 @@
 //! where [`Texts::with`] puts a value (escaped by the template like any other value).
 
 pub use super::i18n_apps::AppTexts;
+pub use super::i18n_sso::SsoTexts;
 pub use super::i18n_time::{Lang, absolute, relative};
 
 use crate::store::Role;
@@ -164,6 +165,8 @@ pub struct Texts {
     pub back: &'static str,
     /// App passwords' scopes, lifetimes, statuses and "Connect your application".
     pub apps: &'static AppTexts,
+    /// The admin's single sign-on: providers, login methods, identities.
+    pub sso: &'static SsoTexts,
 }
 
 impl Texts {
@@ -348,6 +351,7 @@ static EN: Texts = Texts {
     sso_two_factor: "Two-factor sign-in is managed by {}.",
     back: "Back to davgate",
     apps: &super::i18n_apps::EN,
+    sso: &super::i18n_sso::EN,
 };
 
 static FR: Texts = Texts {
@@ -520,6 +524,7 @@ static FR: Texts = Texts {
     sso_two_factor: "La connexion à deux facteurs est gérée par {}.",
     back: "Retour à davgate",
     apps: &super::i18n_apps::FR,
+    sso: &super::i18n_sso::FR,
 };
 
 #[cfg(test)]

@@ -8,8 +8,8 @@ use std::collections::HashMap;
 
 use super::create::{Typed, create_form, created_dialog};
 use super::templates::{
-    LoginPage, ProfilePage, RemovePage, SettingsPage, Shown, UserPage, UsersPage, chrome, render,
-    row,
+    IdentityFacts, LoginPage, ProfilePage, RemovePage, SettingsPage, Shown, UserPage, UsersPage,
+    chrome, render, row,
 };
 use super::{Page, PageError, refusal};
 use crate::admin::SettingValues;
@@ -257,13 +257,14 @@ pub(super) async fn users(
 ) -> Page {
     let viewer = web.portal.viewer(r.token.as_deref()).await?;
     let users = web.portal.users(&viewer).await?;
+    let providers = super::sso_admin::choices(web, &viewer).await;
     let mut page = chrome(r, Some(&viewer), texts(r.lang).users_title);
     let (status, message) = error.as_ref().map_or((StatusCode::OK, None), |e| {
         let (status, message) = refusal(page.t, e);
         (status, Some(message))
     });
     page.error = message;
-    Ok(render(status, &UsersPage { page, users, shown }))
+    Ok(render(status, &UsersPage { page, users, shown, providers }))
 }
 
 /// One user's page (admins); `failed` is a refused creation from its Security tab, shown
@@ -300,7 +301,32 @@ pub(super) async fn user(
     let rows = rows.iter().map(|p| row(r.lang, p, idle)).collect();
     let action = format!("/admin/users/{}/app-passwords", user.name);
     let create = create_form(r.lang, &policy, action, typed);
-    Ok(render(status, &UserPage { page, user, security, rows, create, shown }))
+    let providers = super::sso_admin::choices(web, &viewer).await;
+    let sso = identity_facts(r, &user, &providers);
+    let page_of = UserPage { page, user, security, rows, create, shown, providers, sso };
+    Ok(render(status, &page_of))
+}
+
+/// The linked identity as the user's page shows it: provider (by its display name among
+/// `providers`), subject, e-mail and the last sign-in through the provider, in the page's
+/// language.
+fn identity_facts(
+    r: &WebRequest,
+    user: &crate::admin::UserView,
+    providers: &[(String, String)],
+) -> Option<IdentityFacts> {
+    let x = user.external.as_ref()?;
+    let id = x.provider.to_string();
+    let provider = providers.iter().find(|(p, _)| *p == id).map_or(id, |(_, name)| name.clone());
+    let words = texts(r.lang).sso;
+    let now = chrono::Local::now();
+    let last = x.last_sso_at.map(|d| super::templates::relative_time(r.lang, d, &now));
+    Some(IdentityFacts {
+        provider,
+        subject: x.subject.clone().unwrap_or_else(|| words.pending.to_string()),
+        email: x.email.clone().unwrap_or_default(),
+        last_sign_in: last.unwrap_or_else(|| words.never.to_string()),
+    })
 }
 
 pub(super) async fn remove_confirmation(web: &Web, r: &WebRequest, name: &str) -> Page {
@@ -320,9 +346,12 @@ pub(super) async fn settings(
 ) -> Page {
     let viewer = web.portal.viewer(r.token.as_deref()).await?;
     let values = named(&web.portal.settings(&viewer).await?);
+    let providers = super::sso_admin::rows(web, r, &viewer).await?;
+    let redirect_uri = web.portal.sso_redirect_uri();
     let page = chrome(r, Some(&viewer), texts(r.lang).settings_title);
     let status = if errors.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
-    Ok(render(status, &SettingsPage { page, values, errors: errors.unwrap_or_default() }))
+    let errors = errors.unwrap_or_default();
+    Ok(render(status, &SettingsPage { page, values, errors, providers, redirect_uri }))
 }
 
 /// Applies each setting the form changed; fields that do not validate are shown with their

@@ -9,10 +9,12 @@
 //! - [`sign_in`]: the password and code steps of a login, the web's own throttle, sessions;
 //! - [`accounts`]: what a signed-in person does to accounts (app passwords, users, settings,
 //!   two-factor enrolment), each through the typed operations;
+//! - [`providers`]: the admin's single sign-on: identity providers, login methods, identities;
 //! - [`error`]: why an action was refused, as a status and an API code.
 
 mod accounts;
 mod error;
+mod providers;
 mod sign_in;
 mod sso;
 
@@ -20,6 +22,7 @@ use std::sync::Arc;
 
 pub use accounts::{AppPasswordForm, Enrolment};
 pub use error::{PortalError, Refusal};
+pub use providers::ProviderState;
 pub use sign_in::LoginStep;
 pub use sso::{Callback, Sso, SsoError};
 
