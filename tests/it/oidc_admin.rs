@@ -278,7 +278,7 @@ fn the_settings_page_adds_edits_and_removes_a_provider_without_ever_showing_its_
     settings.shows(200, &["Provider sign-in needed at least every", "--public-url"]);
     assert_eq!(settings.value("sso_reauth_interval"), "30d");
     assert_eq!(settings.value("sso_recheck_interval"), "1d");
-    assert_eq!(settings.value("sso_clock_skew"), "60s");
+    assert_eq!(settings.value("sso_clock_skew"), "1m");
 
     let form = admin.get("/admin/settings/sso/new");
     form.shows(200, &["Add a provider", "Client secret", "Never shown again after saving."]);
@@ -336,7 +336,7 @@ fn the_settings_page_adds_edits_and_removes_a_provider_without_ever_showing_its_
     }
     let refused = admin.post("/admin/settings", &fields);
     refused.shows(400, &[]);
-    assert_eq!(refused.value("sso_clock_skew"), "60s", "over 5 minutes: refused");
+    assert_eq!(refused.value("sso_clock_skew"), "1m", "over 5 minutes: refused");
     fields.retain(|(k, _)| *k != "sso_clock_skew");
     admin.post("/admin/settings", &fields).redirects_to("/admin/settings?done=saved");
     assert_eq!(admin.get("/admin/settings").value("sso_reauth_interval"), "7d");
@@ -429,4 +429,29 @@ fn a_non_admin_reaches_none_of_the_single_sign_on_pages() {
     bob.post("/admin/users/bob/link", &[("provider", "corp"), ("subject", "b")]).shows(403, &[]);
     let stored = ok(&server.cli(&["oidc", "list", "--json"]));
     assert!(stored.contains("Contoso") && !stored.contains("Evil"), "{stored}");
+}
+
+#[test]
+fn the_settings_single_sign_on_part_in_a_browser() {
+    use crate::browser::{Browser, ChromeDriver, runtime};
+    let Some(driver) = ChromeDriver::start() else { return };
+    let server = TestServer::start();
+    let api = Api::admin(&server);
+    api.call("PUT", "/oidc/providers/corp", Some(corp(Some(SECRET)))).expect(200);
+    let rt = runtime();
+    let b = rt.block_on(Browser::open(&driver, &server.base));
+    rt.block_on(async {
+        b.sign_in_to_profile("admin", &first_admin_password(&server)).await;
+        b.goto("/admin/settings").await;
+        let part = b.text("section[aria-labelledby=sso]").await;
+        for shown in ["Single sign-on", "Identity providers", "Contoso", "Unavailable"] {
+            assert!(part.contains(shown), "{shown:?} is not in the part:\n{part}");
+        }
+        assert!(!b.source().await.contains(SECRET));
+        b.screenshot_of("section[aria-labelledby=sso]", "settings-sso").await;
+        b.goto("/admin/settings/sso/corp").await;
+        assert_eq!(b.text("h1").await, "Edit Contoso");
+        b.screenshot("settings-sso-edit", false).await;
+    });
+    rt.block_on(b.close());
 }
