@@ -8,8 +8,8 @@ use std::collections::HashMap;
 
 use super::create::{Typed, create_form, created_dialog};
 use super::templates::{
-    IdentityFacts, LoginPage, ProfilePage, RemovePage, SettingsPage, Shown, UserPage, UsersPage,
-    chrome, render, row,
+    LoginPage, ProfilePage, RemovePage, SettingsPage, Shown, UserPage, UsersPage, chrome, render,
+    row,
 };
 use super::{Page, PageError, refusal};
 use crate::admin::SettingValues;
@@ -302,31 +302,9 @@ pub(super) async fn user(
     let action = format!("/admin/users/{}/app-passwords", user.name);
     let create = create_form(r.lang, &policy, action, typed);
     let providers = super::sso_admin::choices(web, &viewer).await;
-    let sso = identity_facts(r, &user, &providers);
+    let sso = super::sso_admin::identity_facts(r, &user, &providers);
     let page_of = UserPage { page, user, security, rows, create, shown, providers, sso };
     Ok(render(status, &page_of))
-}
-
-/// The linked identity as the user's page shows it: provider (by its display name among
-/// `providers`), subject, e-mail and the last sign-in through the provider, in the page's
-/// language.
-fn identity_facts(
-    r: &WebRequest,
-    user: &crate::admin::UserView,
-    providers: &[(String, String)],
-) -> Option<IdentityFacts> {
-    let x = user.external.as_ref()?;
-    let id = x.provider.to_string();
-    let provider = providers.iter().find(|(p, _)| *p == id).map_or(id, |(_, name)| name.clone());
-    let words = texts(r.lang).sso;
-    let now = chrono::Local::now();
-    let last = x.last_sso_at.map(|d| super::templates::relative_time(r.lang, d, &now));
-    Some(IdentityFacts {
-        provider,
-        subject: x.subject.clone().unwrap_or_else(|| words.pending.to_string()),
-        email: x.email.clone().unwrap_or_default(),
-        last_sign_in: last.unwrap_or_else(|| words.never.to_string()),
-    })
 }
 
 pub(super) async fn remove_confirmation(web: &Web, r: &WebRequest, name: &str) -> Page {

@@ -7,7 +7,7 @@ use http::StatusCode;
 use std::collections::HashMap;
 
 use super::templates::{
-    ProviderFields, ProviderPage, ProviderRemovePage, ProviderRow, chrome, render,
+    IdentityFacts, ProviderFields, ProviderPage, ProviderRemovePage, ProviderRow, chrome, render,
 };
 use super::{Page, PageError, refusal};
 use crate::admin::{IdentityHint, ProviderInput, ProviderView};
@@ -48,7 +48,8 @@ pub(super) async fn form(web: &Web, r: &WebRequest, id: Option<&str>) -> Page {
             (fields_of(&p.view), title)
         }
         None => {
-            web.portal.providers(&viewer).await?; // admins only, as the rest
+            // Admins only, as the edit form.
+            web.portal.providers(&viewer).await?;
             let defaults = ProviderFields {
                 scopes: "openid, email, profile".into(),
                 username_claim: "preferred_username".into(),
@@ -71,26 +72,24 @@ pub(super) async fn save(
     viewer: &Viewer,
     form: &HashMap<String, String>,
 ) -> Page {
-    let field = |name: &str| form.get(name).map_or("", String::as_str).trim().to_string();
-    let editing = web.portal.provider(viewer, &field("id")).await.is_ok();
-    let input = input_of(form);
-    match web.portal.save_provider(viewer, input).await {
+    let id = form.get("id").map_or("", |id| id.trim());
+    // What is stored under this id (to tell an edit from an addition, and where its secret
+    // comes from), before saving.
+    let stored = web.portal.provider(viewer, id).await.ok();
+    match web.portal.save_provider(viewer, input_of(form)).await {
         Ok(_) => Ok(see_other("/admin/settings?done=saved#sso")),
         Err(e @ PortalError::Refused { refusal: Refusal::InvalidProvider, .. }) => {
             let t = texts(r.lang);
-            let title = if editing {
-                t.with(t.sso.edit_provider, &field("id"))
-            } else {
-                t.sso.add_provider.to_string()
+            let title = match &stored {
+                Some(p) => t.with(t.sso.edit_provider, &p.view.display_name),
+                None => t.sso.add_provider.to_string(),
             };
             let mut page = chrome(r, Some(viewer), &title);
             let (status, words) = refusal(page.t, &e);
             page.error = Some(format!("{words} {e}"));
             let mut f = typed(form);
-            f.secret_state = if editing { "stored".into() } else { "none".into() };
-            if let Ok(p) = web.portal.provider(viewer, &field("id")).await {
-                f.secret_state = p.view.client_secret;
-            }
+            let editing = stored.is_some();
+            f.secret_state = stored.map_or_else(|| "none".into(), |p| p.view.client_secret);
             Ok(render(status, &ProviderPage { page, editing, f }))
         }
         Err(e) => Err(e.into()),
@@ -238,4 +237,26 @@ fn input_of(form: &HashMap<String, String>) -> ProviderInput {
         refresh_check: form.contains_key("refresh_check"),
         enabled: Some(form.contains_key("enabled")),
     }
+}
+
+/// The linked identity as the user's page shows it: provider (by its display name among
+/// `providers`), subject, e-mail and the last sign-in through the provider, in the page's
+/// language.
+pub(super) fn identity_facts(
+    r: &WebRequest,
+    user: &crate::admin::UserView,
+    providers: &[(String, String)],
+) -> Option<IdentityFacts> {
+    let x = user.external.as_ref()?;
+    let id = x.provider.to_string();
+    let provider = providers.iter().find(|(p, _)| *p == id).map_or(id, |(_, name)| name.clone());
+    let words = texts(r.lang).sso;
+    let now = chrono::Local::now();
+    let last = x.last_sso_at.map(|d| super::templates::relative_time(r.lang, d, &now));
+    Some(IdentityFacts {
+        provider,
+        subject: x.subject.clone().unwrap_or_else(|| words.pending.to_string()),
+        email: x.email.clone().unwrap_or_default(),
+        last_sign_in: last.unwrap_or_else(|| words.never.to_string()),
+    })
 }
