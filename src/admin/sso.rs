@@ -19,7 +19,8 @@ use crate::store::{ExternalIdentity, LoginMethod, OidcProvider, ProviderId, Role
 /// the research spec (scopes `openid email profile`, claims `preferred_username`, `groups`).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ProviderInput {
-    /// The id (`[a-z0-9-]{1,32}`).
+    /// The id (`[a-z0-9-]{1,32}`); the API takes it from the path.
+    #[serde(default)]
     pub id: String,
     /// The link's text; default: the id.
     pub display_name: Option<String>,
@@ -55,6 +56,10 @@ pub struct ProviderInput {
     /// Keep refresh tokens and check them periodically.
     #[serde(default)]
     pub refresh_check: bool,
+    /// Offered on the sign-in page; default: yes. Off keeps the settings and the linked
+    /// accounts, and offers no link.
+    #[serde(default)]
+    pub enabled: Option<bool>,
 }
 
 /// A provider as listed: everything but the secret.
@@ -193,14 +198,23 @@ pub fn validate(input: ProviderInput) -> Result<OidcProvider, OpError> {
         auto_provision: input.auto_provision,
         trust_xms_edov: input.trust_xms_edov,
         refresh_check: input.refresh_check,
-        enabled: true,
+        enabled: input.enabled.unwrap_or(true),
         id,
     })
 }
 
 impl Admin {
-    /// Adds a provider, or replaces the one of its id.
-    pub async fn add_provider(&self, input: ProviderInput) -> Result<ProviderView, OpError> {
+    /// Adds a provider, or replaces the one of its id. A replacement that names neither a
+    /// secret nor a secret file keeps the stored one (the pages and the API never show it, so
+    /// an edit cannot send it back).
+    pub async fn add_provider(&self, mut input: ProviderInput) -> Result<ProviderView, OpError> {
+        if input.client_secret.is_none() && input.client_secret_file.is_none() {
+            let id = ProviderId::parse(&input.id)?;
+            if let Some(stored) = self.store().provider(&id).await? {
+                input.client_secret = stored.client_secret;
+                input.client_secret_file = stored.client_secret_file;
+            }
+        }
         let provider = validate(input)?;
         let view = ProviderView::from(&provider);
         self.store().put_provider(provider).await?;
@@ -213,6 +227,13 @@ impl Admin {
         let list = self.store().providers().await?;
         self.record(Kind::Read, || "oidc list".into());
         Ok(list.iter().map(ProviderView::from).collect())
+    }
+
+    /// The provider `id`, without its secret.
+    pub async fn provider(&self, id: &ProviderId) -> Result<ProviderView, OpError> {
+        let provider = self.known_provider(id).await?;
+        self.record(Kind::Read, || format!("oidc show {id}"));
+        Ok(ProviderView::from(&provider))
     }
 
     /// Removes a provider (its accounts keep their identity, and cannot sign in through it).

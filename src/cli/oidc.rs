@@ -166,6 +166,7 @@ fn input(a: AddArgs) -> Result<ProviderInput, CliError> {
         auto_provision: a.auto_provision,
         trust_xms_edov: a.trust_xms_edov,
         refresh_check: a.refresh_check,
+        enabled: None,
     })
 }
 

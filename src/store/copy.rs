@@ -10,8 +10,11 @@
 use redb::{ReadTransaction, ReadableTable};
 use std::path::{Path, PathBuf};
 
-use super::tables::{APP_PASSWORDS, DEAD_PROPS, DEAD_PROPS_USAGE, SETTINGS, USERS};
-use super::{AppPassword, Backend, Error, Location, PropLimits, Store, User, decode, pg};
+use super::tables::{
+    APP_PASSWORDS, DEAD_PROPS, DEAD_PROPS_USAGE, OIDC_PROVIDERS, OIDC_REFRESH, SETTINGS, USERS,
+};
+use super::{AppPassword, Backend, Error, Location, OidcProvider, PropLimits, Store, User};
+use super::{decode, pg};
 use crate::clock::Clock;
 
 /// Why a copy was refused or failed. Nothing was written to the target in any case.
@@ -50,6 +53,10 @@ pub struct CopyCounts {
     pub settings: u64,
     /// Dead properties, every user's.
     pub dead_props: u64,
+    /// Identity providers (their secrets with them).
+    pub providers: u64,
+    /// Kept refresh tokens of single sign-on accounts.
+    pub refresh_tokens: u64,
 }
 
 /// One step of a copy, for a progress line: `done` of `total` records of `table` written.
@@ -72,6 +79,10 @@ pub(super) struct Dump {
     pub(super) dead_props: Vec<(String, String, String, Vec<u8>)>,
     /// (owner, count, bytes) of each user's counted properties.
     pub(super) usage: Vec<(String, u64, u64)>,
+    /// The identity providers, as stored (a stored client secret included).
+    pub(super) providers: Vec<OidcProvider>,
+    /// (account, refresh token): the refresh check's tokens, as readable as the TOTP secrets.
+    pub(super) refresh_tokens: Vec<(String, String)>,
 }
 
 impl Dump {
@@ -82,6 +93,8 @@ impl Dump {
             app_passwords: n(self.app_passwords.len()),
             settings: n(self.settings.len()),
             dead_props: n(self.dead_props.len()),
+            providers: n(self.providers.len()),
+            refresh_tokens: n(self.refresh_tokens.len()),
         }
     }
 }
@@ -142,5 +155,89 @@ fn dump(txn: &ReadTransaction) -> super::Result<Dump> {
         let (count, bytes) = v.value();
         usage.push((k.value().to_string(), count, bytes));
     }
-    Ok(Dump { users: users?, app_passwords: app_passwords?, settings, dead_props, usage })
+    let providers: super::Result<Vec<OidcProvider>> =
+        txn.open_table(OIDC_PROVIDERS)?.iter()?.map(|e| decode(e?.1.value())).collect();
+    let mut refresh_tokens = Vec::new();
+    for entry in txn.open_table(OIDC_REFRESH)?.iter()? {
+        let (k, v) = entry?;
+        refresh_tokens.push((k.value().to_string(), v.value().to_string()));
+    }
+    Ok(Dump {
+        users: users?,
+        app_passwords: app_passwords?,
+        settings,
+        dead_props,
+        usage,
+        providers: providers?,
+        refresh_tokens,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secret::Secret;
+    use crate::store::{ExternalIdentity, LoginMethod, ProviderId, Role, UserName};
+
+    /// A provider with a stored secret, an account linked to it and its refresh token, made
+    /// on a redb file and copied to PostgreSQL, come along whole: sign-in through the provider
+    /// and the refresh check keep working on the shared store.
+    #[tokio::test]
+    async fn identity_providers_and_refresh_tokens_are_copied_to_postgres() {
+        let Some(db) = crate::store::test_database::TestDatabase::create().await else { return };
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join(Store::FILE_NAME);
+        let opened = file.clone();
+        let store =
+            tokio::task::spawn_blocking(move || Store::open_file(&opened)).await.unwrap().unwrap();
+        let provider = OidcProvider {
+            id: ProviderId::parse("corp").unwrap(),
+            display_name: "Contoso".into(),
+            issuer: "https://idp.contoso.example".into(),
+            client_id: "davgate".into(),
+            client_secret: Some(Secret::new("client-secret-1".into())),
+            client_secret_file: None,
+            scopes: vec!["openid".into(), "email".into()],
+            username_claim: "preferred_username".into(),
+            groups_claim: "groups".into(),
+            allowed_domains: vec!["contoso.example".into()],
+            allowed_groups: Vec::new(),
+            admin_groups: vec!["admins".into()],
+            auto_provision: true,
+            trust_xms_edov: false,
+            refresh_check: true,
+            enabled: true,
+        };
+        store.put_provider(provider.clone()).await.unwrap();
+        let carol = UserName::parse("carol").unwrap();
+        let identity = ExternalIdentity {
+            provider: provider.id.clone(),
+            issuer: provider.issuer.clone(),
+            subject: Some("carol-sub".into()),
+            email: None,
+            linked_at: Some(chrono::Utc::now()),
+            last_sso_at: None,
+        };
+        let now = chrono::Utc::now();
+        store
+            .create_linked_user(&carol, Role::User, LoginMethod::Sso, identity, now)
+            .await
+            .unwrap();
+        store.set_refresh_token(&carol, Some(Secret::new("refresh-1".into()))).await.unwrap();
+        drop(store);
+
+        let to = Location::parse(Some(db.url()), dir.path()).unwrap();
+        let mut reports = Vec::new();
+        let counts = copy_store(&file, &to, &mut |p| reports.push(p.table)).await.unwrap();
+        assert_eq!((counts.providers, counts.refresh_tokens), (1, 1));
+        assert!(reports.contains(&"identity providers") && reports.contains(&"refresh tokens"));
+
+        let shared = Store::open(&to).await.unwrap();
+        assert_eq!(shared.providers().await.unwrap(), vec![provider]);
+        let tokens = shared.refresh_tokens().await.unwrap();
+        assert_eq!(tokens.len(), 1);
+        assert_eq!((&tokens[0].0, tokens[0].1.expose()), (&carol, "refresh-1"));
+        let linked = shared.user_by_identity("https://idp.contoso.example", "carol-sub").await;
+        assert_eq!(linked.unwrap().map(|u| u.name), Some(carol));
+    }
 }

@@ -3,6 +3,8 @@
 //! changes something carries the session's token in `X-CSRF-Token`. Errors are JSON objects
 //! `{"error": code, "message": text}`, never a stack trace.
 
+mod sso;
+
 use crate::http::response::{self, Body};
 use http::header::{self, HeaderValue};
 use http::{Method, Response, StatusCode};
@@ -97,11 +99,15 @@ async fn route(web: &Web, r: &WebRequest) -> Answer {
     match (&method, segments.as_slice()) {
         (&Method::POST, ["session"]) => return login(web, r).await,
         (&Method::POST, ["session", "totp"]) => return second_factor(web, r).await,
+        (&Method::GET, ["auth", "providers"]) => return sso::public_providers(web),
         _ => {}
     }
     let viewer = web.portal.viewer(r.token.as_deref()).await?;
     if changes && !csrf_matches(&viewer.session.csrf, header_str(r, CSRF_HEADER)) {
         return Err(ApiError::Csrf);
+    }
+    if let Some(answer) = sso::route(web, r, &viewer, &method, &segments).await {
+        return answer;
     }
     let me = viewer.user.name.to_string();
     let portal = &web.portal;
@@ -156,6 +162,9 @@ async fn route(web: &Web, r: &WebRequest) -> Answer {
         (Method::GET, ["users"]) => ok(json!({ "users": portal.users(&viewer).await? })),
         (Method::POST, ["users"]) => {
             let body: NewUserBody = parse(r)?;
+            if let Some(identity) = &body.sso {
+                return sso::create_sso_user(web, &viewer, &body.name, body.admin, identity).await;
+            }
             let (user, password) = portal.create_user(&viewer, &body.name, body.admin).await?;
             created(json!({ "user": user, "password": password }))
         }
@@ -183,7 +192,7 @@ async fn route(web: &Web, r: &WebRequest) -> Answer {
             };
             ok(settings_json(portal.set_setting(&viewer, key, &value).await?))
         }
-        (_, segments) if known(segments) => Err(ApiError::Method),
+        (_, segments) if known(segments) || sso::known(segments) => Err(ApiError::Method),
         _ => Err(ApiError::NoRoute),
     }
 }
@@ -243,6 +252,9 @@ struct NewUserBody {
     name: String,
     #[serde(default)]
     admin: bool,
+    /// An account for an identity at a provider instead of one with a password.
+    #[serde(default)]
+    sso: Option<sso::SsoUser>,
 }
 
 #[derive(Deserialize)]

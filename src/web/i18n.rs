@@ -4,6 +4,7 @@
 
 pub use super::i18n_apps::AppTexts;
 pub use super::i18n_password::PasswordTexts;
+pub use super::i18n_sso::SsoTexts;
 pub use super::i18n_time::{Lang, absolute, relative};
 
 use crate::store::Role;
@@ -166,6 +167,8 @@ pub struct Texts {
     /// App passwords' scopes, lifetimes, statuses and "Connect your application".
     pub apps: &'static AppTexts,
     pub pw: &'static PasswordTexts,
+    /// The admin's single sign-on: providers, login methods, identities.
+    pub sso: &'static SsoTexts,
 }
 
 impl Texts {
@@ -351,6 +354,7 @@ static EN: Texts = Texts {
     back: "Back to davgate",
     apps: &super::i18n_apps::EN,
     pw: &super::i18n_password::EN,
+    sso: &super::i18n_sso::EN,
 };
 
 static FR: Texts = Texts {
@@ -524,6 +528,7 @@ static FR: Texts = Texts {
     back: "Retour à davgate",
     apps: &super::i18n_apps::FR,
     pw: &super::i18n_password::FR,
+    sso: &super::i18n_sso::FR,
 };
 
 #[cfg(test)]

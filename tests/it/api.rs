@@ -40,6 +40,14 @@ const ROUTES: &[(&str, &str)] = &[
     ("DELETE", "/users/{name}/totp"),
     ("GET", "/settings"),
     ("PUT", "/settings/{key}"),
+    ("GET", "/auth/providers"),
+    ("GET", "/oidc/providers"),
+    ("GET", "/oidc/providers/{id}"),
+    ("PUT", "/oidc/providers/{id}"),
+    ("DELETE", "/oidc/providers/{id}"),
+    ("PUT", "/users/{name}/login-method"),
+    ("POST", "/users/{name}/identity"),
+    ("DELETE", "/users/{name}/identity"),
 ];
 
 /// A well-formed app-password id that names nothing.
@@ -217,7 +225,8 @@ fn without_a_session_every_route_but_login_is_401_signed_out() {
     let server = TestServer::start();
     let bogus_cookie = format!("davgate_session={}", "ab".repeat(32));
     for (method, template) in ROUTES {
-        if (*method, *template) == ("POST", "/session") {
+        // Signing in, and the list of providers the sign-in page offers, need no session.
+        if matches!((*method, *template), ("POST", "/session") | ("GET", "/auth/providers")) {
             continue;
         }
         let path = template
@@ -875,11 +884,16 @@ fn a_path_that_no_method_takes_is_404_not_405() {
     }
 }
 
-/// The (method, path template) pairs the API's router matches, read from its source: a quoted
-/// segment is literal, a bound one (`name`, `id`, `key`) a `{placeholder}`.
+/// The (method, path template) pairs the API's router matches, read from its source (the
+/// router and its single sign-on part): a quoted segment is literal, a bound one (`name`, `id`,
+/// `key`) a `{placeholder}`.
 fn routes_in_source() -> BTreeSet<(String, String)> {
-    let source = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/src/web/api.rs"))
-        .expect("src/web/api.rs");
+    let source = ["/src/web/api.rs", "/src/web/api/sso.rs"]
+        .map(|file| {
+            let path = format!("{}{file}", env!("CARGO_MANIFEST_DIR"));
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+        })
+        .join("\n");
     let mut routes = BTreeSet::new();
     for line in source.lines() {
         let Some(at) = line.find("Method::") else { continue };
@@ -928,7 +942,9 @@ fn the_openapi_document_describes_every_route() {
             "docs/openapi.yaml has no {method} under {API}{template}"
         );
     }
-    for schema in ["Error", "UserView", "AppPasswordView", "CreatedAppPassword", "Enrolment"] {
+    for schema in
+        ["Error", "UserView", "AppPasswordView", "CreatedAppPassword", "Enrolment", "ProviderView"]
+    {
         assert!(doc.contains(&format!("    {schema}:")), "no schema {schema}");
     }
     assert!(doc.contains("davgate_session") && doc.contains("X-CSRF-Token"));

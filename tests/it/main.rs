@@ -30,6 +30,7 @@ mod metrics;
 mod node;
 mod oidc;
 mod oidc_accounts;
+mod oidc_admin;
 mod oidc_browser;
 mod oidc_client;
 mod oidc_clock;

@@ -202,3 +202,46 @@ fn store_copy_explains_itself_and_refuses_a_source_that_is_not_redb() {
     let line = refused(&cli(dir.path(), &["store", "copy", "--from", &from, "--to", to]));
     assert!(line.contains("no davgate store"), "{line}");
 }
+
+#[test]
+fn an_embedded_store_copied_to_postgres_keeps_its_identity_providers_and_linked_accounts() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let Some(db) = runtime.block_on(TestDatabase::create()) else { return };
+    let url = db.url().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let secret = "client-secret-copied-along";
+    let add = [
+        "oidc",
+        "add",
+        "corp",
+        "--issuer",
+        "https://idp.contoso.example",
+        "--client-id",
+        "davgate",
+        "--client-secret-stdin",
+        "--name",
+        "Contoso",
+        "--admin-groups",
+        "admins",
+        "--refresh-check",
+    ];
+    let mut args = vec!["--store", "redb"];
+    args.extend_from_slice(&add);
+    let mut cmd = crate::util::davgate(dir.path());
+    cmd.args(&args).stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped());
+    let mut child = cmd.stderr(std::process::Stdio::piped()).spawn().unwrap();
+    use std::io::Write;
+    writeln!(child.stdin.take().unwrap(), "{secret}").unwrap();
+    ok(&child.wait_with_output().unwrap());
+    ok(&on_redb(dir.path(), &["user", "add", "carol", "--sso", "corp", "--subject", "carol-sub"]));
+    let providers_before = ok(&on_redb(dir.path(), &["oidc", "list", "--json"]));
+    let users_before = ok(&on_redb(dir.path(), &["user", "list", "--json"]));
+
+    let stdout = ok(&copy(dir.path(), &url));
+    assert!(stdout.contains("1 identity providers"), "{stdout}");
+    assert_eq!(ok(&on_pg(&url, &["oidc", "list", "--json"])), providers_before);
+    assert!(providers_before.contains("\"stored\"") && !providers_before.contains(secret));
+    let users = ok(&on_pg(&url, &["user", "list", "--json"]));
+    assert_eq!(in_micros(&users), in_micros(&users_before));
+    assert!(users.contains("carol-sub"), "{users}");
+}

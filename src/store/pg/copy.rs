@@ -42,6 +42,7 @@ impl Pg {
         app_passwords(&txn, dump, progress).await?;
         settings(&txn, dump, progress).await?;
         dead_props(&txn, dump, progress).await?;
+        single_sign_on(&txn, dump, progress).await?;
         self.commit_published(txn, generation).await?;
         Ok(true)
     }
@@ -219,4 +220,32 @@ async fn dead_props(
     });
     try_join_all(rows).await?;
     Ok(())
+}
+
+/// The identity providers and the kept refresh tokens (after the users they belong to).
+async fn single_sign_on(
+    txn: &Transaction<'_>,
+    dump: &Dump,
+    progress: &mut (dyn FnMut(CopyProgress) + Send),
+) -> Result<()> {
+    let statement = txn.prepare("INSERT INTO oidc_providers (id, record) VALUES ($1, $2)").await?;
+    in_batches("identity providers", &dump.providers, progress, |provider| {
+        let statement = &statement;
+        async move {
+            let record = serde_json::to_vec(provider)?;
+            txn.execute(statement, &[&provider.id.as_str(), &record]).await?;
+            Ok(())
+        }
+    })
+    .await?;
+    let statement =
+        txn.prepare("INSERT INTO oidc_refresh (username, token) VALUES ($1, $2)").await?;
+    in_batches("refresh tokens", &dump.refresh_tokens, progress, |(name, token)| {
+        let statement = &statement;
+        async move {
+            txn.execute(statement, &[name, token]).await?;
+            Ok(())
+        }
+    })
+    .await
 }

@@ -6,6 +6,7 @@
 mod create;
 mod screens;
 mod sso;
+mod sso_admin;
 mod templates;
 
 use crate::http::response::Body;
@@ -85,6 +86,11 @@ async fn route(web: &Web, r: &WebRequest) -> Page {
             ["admin", "users", name] => user(web, r, name, None, None).await,
             ["admin", "users", name, "remove"] => remove_confirmation(web, r, name).await,
             ["admin", "settings"] => settings(web, r, None).await,
+            ["admin", "settings", "sso", "new"] => sso_admin::form(web, r, None).await,
+            ["admin", "settings", "sso", id] => sso_admin::form(web, r, Some(id)).await,
+            ["admin", "settings", "sso", id, "remove"] => {
+                sso_admin::remove_confirmation(web, r, id).await
+            }
             _ => Err(PageError::NotFound),
         };
     }
@@ -131,6 +137,23 @@ async fn route(web: &Web, r: &WebRequest) -> Page {
             Err(e @ PortalError::BadCode) => profile(web, r, Some(e), None).await,
             Err(e) => Err(e.into()),
         },
+        ["admin", "users"] if !field("sso").is_empty() => {
+            match sso_admin::create_user(web, &viewer, &form).await {
+                Ok(landing) => Ok(see_other(&landing)),
+                Err(
+                    e @ PortalError::Refused {
+                        refusal:
+                            Refusal::InvalidUserName
+                            | Refusal::UserExists
+                            | Refusal::InvalidProvider
+                            | Refusal::UnknownProvider
+                            | Refusal::IdentityTaken,
+                        ..
+                    },
+                ) => users(web, r, None, Some(e)).await,
+                Err(e) => Err(e.into()),
+            }
+        }
         ["admin", "users"] => {
             let is_admin = field("admin") == "on";
             match portal.create_user(&viewer, field("name"), is_admin).await {
@@ -159,6 +182,9 @@ async fn route(web: &Web, r: &WebRequest) -> Page {
             create_app_password(web, r, viewer, Some(name), &form).await
         }
         ["admin", "users", name, action] => {
+            if let Some(page) = sso_admin::user_action(web, &viewer, name, action, &form).await {
+                return page;
+            }
             let back = format!("/admin/users/{name}");
             match *action {
                 "disable" => {
@@ -202,6 +228,8 @@ async fn route(web: &Web, r: &WebRequest) -> Page {
             Ok(see_other(&format!("/admin/users/{name}?tab=security&done=revoked")))
         }
         ["admin", "settings"] => save_settings(web, r, &viewer, &form).await,
+        ["admin", "settings", "sso"] => sso_admin::save(web, r, &viewer, &form).await,
+        ["admin", "settings", "sso", id, "remove"] => sso_admin::remove(web, &viewer, id).await,
         _ => Err(PageError::NotFound),
     }
 }
@@ -248,6 +276,9 @@ fn refused(t: &'static Texts, refusal: Refusal) -> &'static str {
         Refusal::TwoFactorOn => t.err_two_factor_on,
         Refusal::TwoFactorOff => t.err_two_factor_off,
         Refusal::NoEnrolment => t.err_no_enrolment,
+        Refusal::InvalidProvider => t.sso.err_invalid_provider,
+        Refusal::UnknownProvider => t.sso.err_unknown_provider,
+        Refusal::IdentityTaken => t.sso.err_identity_taken,
     }
 }
 

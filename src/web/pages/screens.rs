@@ -258,13 +258,14 @@ pub(super) async fn users(
 ) -> Page {
     let viewer = web.portal.viewer(r.token.as_deref()).await?;
     let users = web.portal.users(&viewer).await?;
+    let providers = super::sso_admin::choices(web, &viewer).await;
     let mut page = chrome(r, Some(&viewer), texts(r.lang).users_title);
     let (status, message) = error.as_ref().map_or((StatusCode::OK, None), |e| {
         let (status, message) = refusal(page.t, e);
         (status, Some(message))
     });
     page.error = message;
-    Ok(render(status, &UsersPage { page, users, shown }))
+    Ok(render(status, &UsersPage { page, users, shown, providers }))
 }
 
 /// One user's page (admins); `failed` is a refused creation from its Security tab, shown
@@ -301,7 +302,10 @@ pub(super) async fn user(
     let rows = rows.iter().map(|p| row(r.lang, p, idle)).collect();
     let action = format!("/admin/users/{}/app-passwords", user.name);
     let create = create_form(r.lang, &policy, action, typed);
-    Ok(render(status, &UserPage { page, user, security, rows, create, shown }))
+    let providers = super::sso_admin::choices(web, &viewer).await;
+    let sso = super::sso_admin::identity_facts(r, &user, &providers);
+    let page_of = UserPage { page, user, security, rows, create, shown, providers, sso };
+    Ok(render(status, &page_of))
 }
 
 pub(super) async fn remove_confirmation(web: &Web, r: &WebRequest, name: &str) -> Page {
@@ -321,9 +325,12 @@ pub(super) async fn settings(
 ) -> Page {
     let viewer = web.portal.viewer(r.token.as_deref()).await?;
     let values = named(&web.portal.settings(&viewer).await?);
+    let providers = super::sso_admin::rows(web, r, &viewer).await?;
+    let redirect_uri = web.portal.sso_redirect_uri();
     let page = chrome(r, Some(&viewer), texts(r.lang).settings_title);
     let status = if errors.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
-    Ok(render(status, &SettingsPage { page, values, errors: errors.unwrap_or_default() }))
+    let errors = errors.unwrap_or_default();
+    Ok(render(status, &SettingsPage { page, values, errors, providers, redirect_uri }))
 }
 
 /// Applies each setting the form changed; fields that do not validate are shown with their

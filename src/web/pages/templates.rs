@@ -137,6 +137,8 @@ pub(super) struct UsersPage {
     pub(super) page: Chrome,
     pub(super) users: Vec<UserView>,
     pub(super) shown: Option<Shown>,
+    /// The identity providers an account can be made for, as (id, display name).
+    pub(super) providers: Vec<(String, String)>,
 }
 
 #[derive(Template)]
@@ -148,6 +150,20 @@ pub(super) struct UserPage {
     pub(super) rows: Vec<Row>,
     pub(super) create: CreateForm,
     pub(super) shown: Option<Shown>,
+    /// The identity providers the account can be linked to, as (id, display name).
+    pub(super) providers: Vec<(String, String)>,
+    /// Its linked identity, if any.
+    pub(super) sso: Option<IdentityFacts>,
+}
+
+/// A linked identity as the admin's user page shows it.
+pub(super) struct IdentityFacts {
+    pub provider: String,
+    /// The subject, or "waiting for the first sign-in" for a pre-created account.
+    pub subject: String,
+    pub email: String,
+    /// The last sign-in through the provider, in words ("Never").
+    pub last_sign_in: String,
 }
 
 #[derive(Template)]
@@ -163,6 +179,59 @@ pub(super) struct SettingsPage {
     pub(super) page: Chrome,
     pub(super) values: HashMap<String, String>,
     pub(super) errors: HashMap<String, String>,
+    /// The identity providers of the "Single sign-on" part.
+    pub(super) providers: Vec<ProviderRow>,
+    /// The redirect URI to register at them; None without `--public-url`.
+    pub(super) redirect_uri: Option<String>,
+}
+
+/// A provider as the Settings page lists it.
+pub(super) struct ProviderRow {
+    pub id: String,
+    pub name: String,
+    pub issuer: String,
+    /// Its state in words.
+    pub state: &'static str,
+    pub available: bool,
+}
+
+/// A provider's form, to add one or edit one: never its secret (only where it comes from).
+#[derive(Template)]
+#[template(path = "provider.html")]
+pub(super) struct ProviderPage {
+    pub(super) page: Chrome,
+    pub(super) editing: bool,
+    pub(super) f: ProviderFields,
+}
+
+/// The form's fields as text (lists comma-separated).
+#[derive(Default)]
+pub(super) struct ProviderFields {
+    pub id: String,
+    pub display_name: String,
+    pub issuer: String,
+    pub client_id: String,
+    /// `stored`, `file` or `none`.
+    pub secret_state: String,
+    pub client_secret_file: String,
+    pub scopes: String,
+    pub username_claim: String,
+    pub groups_claim: String,
+    pub allowed_domains: String,
+    pub allowed_groups: String,
+    pub admin_groups: String,
+    pub auto_provision: bool,
+    pub trust_xms_edov: bool,
+    pub refresh_check: bool,
+    pub enabled: bool,
+}
+
+#[derive(Template)]
+#[template(path = "provider_remove.html")]
+pub(super) struct ProviderRemovePage {
+    pub(super) page: Chrome,
+    pub(super) id: String,
+    pub(super) name: String,
 }
 
 impl SettingsPage {
@@ -257,6 +326,11 @@ pub(super) fn row(lang: Lang, p: &AppPasswordView, idle: Option<HumanDuration>) 
         ),
         last_used: p.last_used_at.or(p.first_used_at).map(|d| relative(lang, &local(d), &now)),
     }
+}
+
+/// How long ago `at` was, in `lang` ("3 days ago").
+pub(super) fn relative_time(lang: Lang, at: DateTime<Utc>, now: &DateTime<Local>) -> String {
+    relative(lang, &at.with_timezone(&Local), now)
 }
 
 /// The page as HTML with `status`; a page that fails to render is a 503, logged.

@@ -318,7 +318,7 @@ impl Portal {
     }
 
     /// [`Portal::admin_for`] the viewer, if they are an admin.
-    fn admin_only(&self, viewer: &Viewer) -> Result<Admin, PortalError> {
+    pub(super) fn admin_only(&self, viewer: &Viewer) -> Result<Admin, PortalError> {
         if viewer.is_admin() { Ok(self.admin_for(viewer)) } else { Err(PortalError::Forbidden) }
     }
 }

@@ -91,6 +91,12 @@ pub enum Refusal {
     TwoFactorOff,
     /// A code confirmed an enrolment that was never started (or has ended with the session).
     NoEnrolment,
+    /// An identity provider's settings do not validate (issuer, client, secret, id).
+    InvalidProvider,
+    /// No identity provider of that id.
+    UnknownProvider,
+    /// The identity is linked to another account already.
+    IdentityTaken,
 }
 
 impl Refusal {
@@ -100,9 +106,10 @@ impl Refusal {
     pub fn status(self) -> http::StatusCode {
         use http::StatusCode as S;
         match self {
-            Refusal::UnknownUser | Refusal::UnknownAppPassword | Refusal::UnknownSetting => {
-                S::NOT_FOUND
-            }
+            Refusal::UnknownUser
+            | Refusal::UnknownAppPassword
+            | Refusal::UnknownSetting
+            | Refusal::UnknownProvider => S::NOT_FOUND,
             Refusal::InvalidUserName
             | Refusal::InvalidAppPasswordName
             | Refusal::InvalidAppPasswordId
@@ -113,12 +120,14 @@ impl Refusal {
             | Refusal::PasswordsDiffer
             | Refusal::AlreadySignedIn
             | Refusal::TwoFactorOff
-            | Refusal::NoEnrolment => S::BAD_REQUEST,
+            | Refusal::NoEnrolment
+            | Refusal::InvalidProvider => S::BAD_REQUEST,
             Refusal::UserExists
             | Refusal::LastAdmin
             | Refusal::AppPasswordNameTaken
             | Refusal::TooManyAppPasswords
-            | Refusal::TwoFactorOn => S::CONFLICT,
+            | Refusal::TwoFactorOn
+            | Refusal::IdentityTaken => S::CONFLICT,
             Refusal::WrongCurrentPassword => S::FORBIDDEN,
         }
     }
@@ -212,9 +221,9 @@ impl From<OpError> for PortalError {
             OpError::InvalidLifetime(_) => Refusal::InvalidLifetime,
             OpError::InvalidScope(_) => Refusal::InvalidScope,
             OpError::TooManyAppPasswords(_) => Refusal::TooManyAppPasswords,
-            // Until the pages and the API manage providers, their refusals read as a setting's.
-            OpError::InvalidProvider(_) | OpError::UnknownProvider(_) => Refusal::InvalidSetting,
-            OpError::IdentityTaken(_) => Refusal::UserExists,
+            OpError::InvalidProvider(_) => Refusal::InvalidProvider,
+            OpError::UnknownProvider(_) => Refusal::UnknownProvider,
+            OpError::IdentityTaken(_) => Refusal::IdentityTaken,
             OpError::HomeNotMoved(_)
             | OpError::NoServer(_)
             | OpError::Busy(_)

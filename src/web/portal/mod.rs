@@ -10,11 +10,13 @@
 //! - [`password`]: a person's change of their own password;
 //! - [`accounts`]: what a signed-in person does to accounts (app passwords, users, settings,
 //!   two-factor enrolment), each through the typed operations;
+//! - [`providers`]: the admin's single sign-on: identity providers, login methods, identities;
 //! - [`error`]: why an action was refused, as a status and an API code.
 
 mod accounts;
 mod error;
 mod password;
+mod providers;
 mod sign_in;
 mod sso;
 
@@ -22,6 +24,7 @@ use std::sync::Arc;
 
 pub use accounts::{AppPasswordForm, Enrolment};
 pub use error::{PortalError, Refusal};
+pub use providers::ProviderState;
 pub use sign_in::LoginStep;
 pub use sso::{Callback, Sso, SsoError};
 
