@@ -61,11 +61,11 @@ fn digest(token: &str) -> [u8; 32] {
 }
 
 impl Flows {
-    /// Keeps `record` under the cookie token `token`.
-    pub fn start(&self, token: &str, record: FlowRecord) {
-        if let Ok(mut flows) = self.0.lock() {
-            flows.insert(digest(token), record);
-        }
+    /// Keeps `record` under the cookie token `token`; true when the table was full and the
+    /// oldest flow was forgotten for it (its callback then gets the ordinary "try again" page).
+    pub fn start(&self, token: &str, record: FlowRecord) -> bool {
+        let Ok(mut flows) = self.0.lock() else { return false };
+        flows.insert(digest(token), record).is_some()
     }
 
     /// Takes the flow of `token` out (a second callback finds nothing), if it is younger than

@@ -159,6 +159,8 @@ pub struct Texts {
     pub err_sso_group: &'static str,
     pub err_sso_unknown: &'static str,
     pub err_sso_idp: &'static str,
+    pub err_sso_verify: &'static str,
+    pub err_sso_not_ready: &'static str,
     pub sso_profile: &'static str,
     pub sso_two_factor: &'static str,
     pub back: &'static str,
@@ -344,6 +346,9 @@ static EN: Texts = Texts {
     err_sso_group: "Your account is not in a group allowed here.",
     err_sso_unknown: "No account is linked to this identity. Ask an administrator.",
     err_sso_idp: "{} refused the sign-in.",
+    err_sso_verify: "The sign-in could not be verified. Try again; if it keeps failing, tell your \
+                     administrator.",
+    err_sso_not_ready: "Sign-in with {} is not available right now. Try again in a minute.",
     sso_profile: "Signed in with {} ({})",
     sso_two_factor: "Two-factor sign-in is managed by {}.",
     back: "Back to davgate",
@@ -516,6 +521,10 @@ static FR: Texts = Texts {
     err_sso_group: "Votre compte n'appartient à aucun groupe autorisé ici.",
     err_sso_unknown: "Aucun compte n'est lié à cette identité. Demandez à un administrateur.",
     err_sso_idp: "{} a refusé la connexion.",
+    err_sso_verify: "La connexion n'a pas pu être vérifiée. Réessayez ; si l'échec persiste, \
+                     prévenez votre administrateur.",
+    err_sso_not_ready: "La connexion avec {} n'est pas disponible pour le moment. Réessayez dans \
+                        une minute.",
     sso_profile: "Connecté avec {} ({})",
     sso_two_factor: "La connexion à deux facteurs est gérée par {}.",
     back: "Retour à davgate",

@@ -78,7 +78,7 @@ async fn route(web: &Web, r: &WebRequest) -> Page {
             [] => root(web, r).await,
             ["static", file] => assets::serve(file).ok_or(PageError::NotFound),
             ["lang", code] => Ok(switch_language(web, r, code)),
-            ["auth", "oidc", "login"] => Ok(sso::login(web, r)),
+            ["auth", "oidc", "login"] => Ok(sso::login(web, r).await),
             ["auth", "oidc", "callback"] => Ok(sso::callback(web, r).await),
             ["profile"] => profile(web, r, None, None).await,
             ["admin"] => users(web, r, None, None).await,

@@ -25,7 +25,7 @@ pub enum LoginStep {
 impl Portal {
     /// The throttle policy of a web sign-in: the settings', without the one attempt a minute
     /// WebDAV lets through a lockout (here it would be a guess a minute at a chosen password).
-    fn policy(&self) -> Policy {
+    pub(super) fn policy(&self) -> Policy {
         Policy { trickle: false, ..Policy::from_settings(&self.store.settings()) }
     }
 
