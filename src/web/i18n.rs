@@ -161,6 +161,8 @@ pub struct Texts {
     pub err_sso_idp: &'static str,
     pub err_sso_verify: &'static str,
     pub err_sso_not_ready: &'static str,
+    pub err_sso_again: &'static str,
+    pub sso_again: &'static str,
     pub sso_profile: &'static str,
     pub sso_two_factor: &'static str,
     pub back: &'static str,
@@ -349,6 +351,8 @@ static EN: Texts = Texts {
     err_sso_verify: "The sign-in could not be verified. Try again; if it keeps failing, tell your \
                      administrator.",
     err_sso_not_ready: "Sign-in with {} is not available right now. Try again in a minute.",
+    err_sso_again: "Sign in through your identity provider again to create an app password.",
+    sso_again: "Sign in with {} again to create an app password",
     sso_profile: "Signed in with {} ({})",
     sso_two_factor: "Two-factor sign-in is managed by {}.",
     back: "Back to davgate",
@@ -525,6 +529,9 @@ static FR: Texts = Texts {
                      prévenez votre administrateur.",
     err_sso_not_ready: "La connexion avec {} n'est pas disponible pour le moment. Réessayez dans \
                         une minute.",
+    err_sso_again: "Reconnectez-vous par votre fournisseur d'identité pour créer un mot de passe \
+                    d'application.",
+    sso_again: "Reconnectez-vous avec {} pour créer un mot de passe d'application",
     sso_profile: "Connecté avec {} ({})",
     sso_two_factor: "La connexion à deux facteurs est gérée par {}.",
     back: "Retour à davgate",

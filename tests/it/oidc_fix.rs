@@ -108,3 +108,56 @@ fn a_full_flow_table_forgets_the_oldest_flow_with_a_page_and_keeps_the_newest() 
     let (b, page) = sso.sign_in("carol");
     assert_on_profile(&b, &page, base, "carol");
 }
+
+/// POST /api/v1/me/app-passwords from the signed-in session of `b`: the status and the body.
+fn create_app_password(b: &Headless, base: &str, name: &str) -> (u16, serde_json::Value) {
+    let session =
+        crate::oidc_op::json_of(b.client().get(format!("{base}/api/v1/session")).send().unwrap());
+    let res = b
+        .client()
+        .post(format!("{base}/api/v1/me/app-passwords"))
+        .header("X-CSRF-Token", session["csrf_token"].as_str().unwrap_or_default())
+        .header("Content-Type", "application/json")
+        .body(serde_json::json!({ "name": name }).to_string())
+        .send()
+        .unwrap();
+    (res.status().as_u16(), crate::oidc_op::json_of(res))
+}
+
+/// An `sso` account creates app passwords within 15 minutes of its provider sign-in; past that
+/// the profile offers "Sign in with Test IdP again to create an app password" instead of the
+/// form, the API refuses, and the round trip through the provider allows it again.
+#[test]
+fn an_app_password_needs_a_provider_sign_in_less_than_15_minutes_old() {
+    use crate::oidc_clock::ClockedSso;
+    let policy = ["--auto-provision", "--allowed-domains", "example.com"];
+    let Some(sso) = ClockedSso::start(&policy) else { return };
+    let base = sso.base();
+    let b = Headless::new();
+    assert_on_profile(&b, &b.sign_in(base, PROVIDER, "carol", "/profile"), base, "carol");
+    let (status, body) = create_app_password(&b, base, "Office laptop drive");
+    assert_eq!(status, 201, "{body}");
+    sso.clock.advance(std::time::Duration::from_secs(14 * 60));
+    assert_eq!(create_app_password(&b, base, "Phone").0, 201, "at 14 minutes");
+
+    sso.clock.advance(std::time::Duration::from_secs(2 * 60));
+    let (status, body) = create_app_password(&b, base, "Tablet");
+    assert_eq!((status, body["error"].as_str()), (403, Some("sign_in_again")), "{body}");
+    let page = b.get(&format!("{base}/profile"));
+    assert_eq!(page.status, 200, "still signed in:\n{}", page.body);
+    page.shows(&[
+        "Sign in with Test IdP again to create an app password",
+        "href=\"/auth/oidc/login?provider=test&#38;next=%2Fprofile\"",
+    ]);
+    assert!(
+        !page.body.contains("action=\"/profile/app-passwords\""),
+        "the create form is still offered:\n{}",
+        page.body
+    );
+
+    sso.next_token_valid_on_the_servers_clock();
+    let page = b.sign_in(base, PROVIDER, "carol", "/profile");
+    assert_on_profile(&b, &page, base, "carol");
+    assert!(!page.body.contains("again to create an app password"), "{}", page.body);
+    assert_eq!(create_app_password(&b, base, "Tablet").0, 201, "after signing in again");
+}

@@ -245,6 +245,7 @@ fn refused(t: &'static Texts, refusal: Refusal) -> &'static str {
         Refusal::TwoFactorOn => t.err_two_factor_on,
         Refusal::TwoFactorOff => t.err_two_factor_off,
         Refusal::NoEnrolment => t.err_no_enrolment,
+        Refusal::SignInAgain => t.err_sso_again,
     }
 }
 

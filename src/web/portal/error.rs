@@ -87,6 +87,9 @@ pub enum Refusal {
     TwoFactorOff,
     /// A code confirmed an enrolment that was never started (or has ended with the session).
     NoEnrolment,
+    /// An `sso` account's provider sign-in is too old to create an app password: sign in
+    /// through the provider again.
+    SignInAgain,
 }
 
 impl Refusal {
@@ -113,6 +116,7 @@ impl Refusal {
             | Refusal::AppPasswordNameTaken
             | Refusal::TooManyAppPasswords
             | Refusal::TwoFactorOn => S::CONFLICT,
+            Refusal::SignInAgain => S::FORBIDDEN,
         }
     }
 }
@@ -157,6 +161,7 @@ impl PortalError {
             PortalError::BadCode => "bad_code",
             PortalError::Forbidden => "forbidden",
             PortalError::Throttled(_) => "throttled",
+            PortalError::Refused { refusal: Refusal::SignInAgain, .. } => "sign_in_again",
             PortalError::Refused { refusal, .. } => match refusal.status() {
                 S::NOT_FOUND => "not_found",
                 S::CONFLICT => "conflict",

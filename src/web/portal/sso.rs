@@ -20,7 +20,7 @@ use crate::oidc::account::{self, Refusal};
 use crate::oidc::flow::{FlowRecord, Flows};
 use crate::oidc::registry::Entry;
 use crate::oidc::token::{self, TokenError};
-use crate::store::ProviderId;
+use crate::store::{LoginMethod, ProviderId};
 use crate::web::session::{Session, Stage};
 
 /// The single sign-on state of a server: its providers and the flows in progress.
@@ -36,6 +36,10 @@ impl Sso {
         Self { registry, flows: Flows::default() }
     }
 }
+
+/// How recent an `sso` account's provider sign-in must be to create an app password. Always
+/// on: the provider's own session usually makes the round trip a pair of redirects.
+pub const FRESH_SIGN_IN: chrono::TimeDelta = chrono::TimeDelta::minutes(15);
 
 /// The web throttle's key for single sign-on: counted per client network, apart from every
 /// account (`*` is in no user name).
@@ -259,6 +263,27 @@ impl Portal {
             user.name
         );
         Ok((token, session, flow.next))
+    }
+
+    /// For an `sso` account whose provider sign-in (its session's opening) is older than
+    /// [`FRESH_SIGN_IN`]: its provider, whose flow the profile links to before an app password
+    /// can be created. None for every other account and for a recent sign-in.
+    pub fn sso_sign_in_again(&self, viewer: &super::Viewer) -> Option<ProviderId> {
+        let external = viewer.user.external.as_ref()?;
+        let stale = self.clock.now() - viewer.session.opened_at > FRESH_SIGN_IN;
+        (viewer.user.login == LoginMethod::Sso && stale).then(|| external.provider.clone())
+    }
+
+    /// Refuses to create an app password on a stale provider sign-in ([`Portal::sso_sign_in_again`]):
+    /// a web session taken from someone cannot mint a credential that outlives it.
+    pub(super) fn require_fresh_sign_in(&self, viewer: &super::Viewer) -> Result<(), PortalError> {
+        match self.sso_sign_in_again(viewer) {
+            None => Ok(()),
+            Some(_) => Err(PortalError::refused(
+                super::error::Refusal::SignInAgain,
+                "sign in through your identity provider again to create an app password",
+            )),
+        }
     }
 
     /// The display name of provider `id`, for pages.
