@@ -161,3 +161,42 @@ fn an_app_password_needs_a_provider_sign_in_less_than_15_minutes_old() {
     assert!(!page.body.contains("again to create an app password"), "{}", page.body);
     assert_eq!(create_app_password(&b, base, "Tablet").0, 201, "after signing in again");
 }
+
+/// Two nodes on one PostgreSQL database behind one public address (a balancer without
+/// stickiness): a sign-in started on one node finishes on the other, once. PostgreSQL pass only
+/// (`DAVGATE_TEST_STORE=postgres`): on the embedded store there is one node.
+#[test]
+fn a_sign_in_started_on_one_node_finishes_on_the_other() {
+    let site = Site::new();
+    let data = tempfile::tempdir().unwrap();
+    let Some(url) = store_for(data.path()) else { return };
+    let Some(op) = site.provider(&people()) else { return };
+    site.add_provider(data.path(), PROVIDER, PROVIDER_NAME, &op, &[]);
+    let one = site.serve(data);
+    let two_port = crate::oidc_op::free_port();
+    let two = TestServer::start_on(
+        tempfile::tempdir().unwrap(),
+        &format!("127.0.0.1:{two_port}"),
+        &["--store", &url, "--public-url", &site.base],
+    );
+    let _logs = crate::oidc_site::LogsOnPanic(&one, &[&op]);
+    wait_until_offered(&one.base, &[PROVIDER_NAME]);
+    wait_until_offered(&two.base, &[PROVIDER_NAME]);
+    ok(&one.cli(&["user", "add", "carol", "--sso", PROVIDER, "--subject", "carol"]));
+
+    let b = Headless::new();
+    let back = b.authorize(&b.begin(&one.base, PROVIDER, "/profile"), "carol");
+    // The balancer sends the provider's redirect to the other node (cookies ignore the port).
+    let elsewhere = back.replacen(&one.base, &two.base, 1);
+    assert_ne!(elsewhere, back);
+    let page = b.finish(&elsewhere);
+    assert_on_profile(&b, &page, &two.base, "carol");
+    assert_eq!(b.signed_in_as(&one.base).as_deref(), Some("carol"), "the session on node one");
+    let replayed = b.get(&back);
+    assert!(
+        (400..500).contains(&replayed.status),
+        "replayed on the first node: {}",
+        replayed.status
+    );
+    replayed.shows(&[FLOW_MESSAGE]);
+}

@@ -31,9 +31,10 @@ pub struct Sso {
 }
 
 impl Sso {
-    /// Single sign-on over `registry`.
-    pub fn new(registry: Arc<Registry>) -> Self {
-        Self { registry, flows: Flows::default() }
+    /// Single sign-on over `registry`, its flows kept where `store` keeps shared state (in
+    /// memory on the embedded store, in the database on PostgreSQL).
+    pub fn new(registry: Arc<Registry>, store: &crate::store::Store) -> Self {
+        Self { registry, flows: Flows::new(store) }
     }
 }
 
@@ -139,7 +140,8 @@ impl Portal {
             next,
             started_at: self.clock.now(),
         };
-        if sso.flows.start(&cookie, record) {
+        let evicted = sso.flows.start(&cookie, record).await;
+        if evicted.map_err(|e| SsoError::Unavailable(e.into()))? {
             tracing::warn!(
                 target: "davgate::auth",
                 "single sign-on: {} flows in progress, the oldest was forgotten",
@@ -159,7 +161,13 @@ impl Portal {
     ) -> Result<(Secret, Session, String), SsoError> {
         let sso = self.sso()?;
         self.sso_admit(peer).await?;
-        let flow = cookie.and_then(|c| sso.flows.take(c, self.clock.now()));
+        let flow = match cookie {
+            Some(c) => {
+                let taken = sso.flows.take(c, self.clock.now()).await;
+                taken.map_err(|e| SsoError::Unavailable(e.into()))?
+            }
+            None => None,
+        };
         if flow.is_some() {
             // The flow's start was charged already: its callback is not charged twice.
             self.throttle.refund(&self.policy(), peer, THROTTLE_KEY).await;
