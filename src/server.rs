@@ -155,7 +155,7 @@ fn start_sso(
     let registry =
         Arc::new(crate::oidc::Registry::new(store.clone(), http, clock.clone(), public_url));
     registry.spawn();
-    Ok(Arc::new(crate::web::portal::Sso::new(registry)))
+    Ok(Arc::new(crate::web::portal::Sso::new(registry, store)))
 }
 
 /// The periodic refresh-token check (`sso_recheck_interval`, read before each wait), which

@@ -4,14 +4,15 @@
 //! Keyed by the SHA-256 of the cookie's token, never the `state` alone: an attacker's callback
 //! URL opened in a victim's browser finds no record, so it cannot sign the victim in as the
 //! attacker. Single use (taken out at the callback), ten minutes, at most [`MAX_FLOWS`] (the
-//! oldest is forgotten first), bound to one provider.
+//! oldest is forgotten first), bound to one provider. On PostgreSQL they live in the shared
+//! store, so that a cluster's nodes need no session affinity for `/auth/oidc/`.
 
 use chrono::{DateTime, TimeDelta, Utc};
 use sha2::{Digest, Sha256};
 use std::sync::Mutex;
 
 use crate::bounded::Bounded;
-use crate::store::ProviderId;
+use crate::store::{FlowRow, ProviderId, Store};
 
 /// The flow cookie's name.
 pub const COOKIE: &str = "davgate_oidc";
@@ -47,12 +48,21 @@ impl std::fmt::Debug for FlowRecord {
     }
 }
 
-/// The flows in progress on this node.
-pub struct Flows(Mutex<Bounded<[u8; 32], FlowRecord>>);
+/// The flows in progress: in this node's memory on the embedded store, in the shared store on
+/// PostgreSQL (a callback may reach any node of a cluster).
+pub struct Flows(Kept);
+
+/// Where [`Flows`] keeps them.
+enum Kept {
+    /// One node: a bounded map.
+    Local(Mutex<Bounded<[u8; 32], FlowRecord>>),
+    /// Every node: the store's `oidc_flows`.
+    Shared(Store),
+}
 
 impl Default for Flows {
     fn default() -> Self {
-        Self(Mutex::new(Bounded::new(MAX_FLOWS)))
+        Self(Kept::Local(Mutex::new(Bounded::new(MAX_FLOWS))))
     }
 }
 
@@ -61,18 +71,68 @@ fn digest(token: &str) -> [u8; 32] {
 }
 
 impl Flows {
-    /// Keeps `record` under the cookie token `token`.
-    pub fn start(&self, token: &str, record: FlowRecord) {
-        if let Ok(mut flows) = self.0.lock() {
-            flows.insert(digest(token), record);
+    /// The flows of a server on `store`: shared when the store is.
+    pub fn new(store: &Store) -> Self {
+        if store.is_shared() { Self(Kept::Shared(store.clone())) } else { Self::default() }
+    }
+
+    /// Keeps `record` under the cookie token `token`; true when the table was full and the
+    /// oldest flow was forgotten for it (its callback then gets the ordinary "try again" page).
+    pub async fn start(
+        &self,
+        token: &str,
+        record: FlowRecord,
+    ) -> Result<bool, crate::store::Error> {
+        match &self.0 {
+            Kept::Local(flows) => {
+                let Ok(mut flows) = flows.lock() else { return Ok(false) };
+                Ok(flows.insert(digest(token), record).is_some())
+            }
+            Kept::Shared(store) => {
+                let expired_before = record.started_at - FLOW_TTL;
+                let row = FlowRow {
+                    provider: record.provider.to_string(),
+                    state: record.state,
+                    nonce: record.nonce,
+                    pkce_verifier: record.pkce_verifier,
+                    next: record.next,
+                    started_at: record.started_at,
+                };
+                let max = MAX_FLOWS as u64;
+                Ok(store.flow_put(digest(token), row, expired_before, max).await? > 0)
+            }
         }
     }
 
     /// Takes the flow of `token` out (a second callback finds nothing), if it is younger than
     /// [`FLOW_TTL`] at `now`.
-    pub fn take(&self, token: &str, now: DateTime<Utc>) -> Option<FlowRecord> {
-        let record = self.0.lock().ok()?.remove(&digest(token))?;
-        (now - record.started_at <= FLOW_TTL).then_some(record)
+    pub async fn take(
+        &self,
+        token: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<FlowRecord>, crate::store::Error> {
+        let record = match &self.0 {
+            Kept::Local(flows) => {
+                let Ok(mut flows) = flows.lock() else { return Ok(None) };
+                flows.remove(&digest(token))
+            }
+            Kept::Shared(store) => {
+                let Some(row) = store.flow_take(digest(token), now - FLOW_TTL).await? else {
+                    return Ok(None);
+                };
+                // A provider id that no longer parses is a flow nobody can finish.
+                let Ok(provider) = ProviderId::parse(&row.provider) else { return Ok(None) };
+                Some(FlowRecord {
+                    provider,
+                    state: row.state,
+                    nonce: row.nonce,
+                    pkce_verifier: row.pkce_verifier,
+                    next: row.next,
+                    started_at: row.started_at,
+                })
+            }
+        };
+        Ok(record.filter(|r| now - r.started_at <= FLOW_TTL))
     }
 }
 
@@ -91,15 +151,16 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_flow_is_taken_once_and_not_after_ten_minutes() {
+    #[tokio::test]
+    async fn a_flow_is_taken_once_and_not_after_ten_minutes() {
         let flows = Flows::default();
         let now = Utc::now();
-        flows.start("a", record(now));
-        assert!(flows.take("b", now).is_none());
-        assert!(flows.take("a", now).is_some());
-        assert!(flows.take("a", now).is_none(), "replayed");
-        flows.start("c", record(now));
-        assert!(flows.take("c", now + FLOW_TTL + TimeDelta::seconds(1)).is_none());
+        flows.start("a", record(now)).await.unwrap();
+        assert!(flows.take("b", now).await.unwrap().is_none());
+        assert!(flows.take("a", now).await.unwrap().is_some());
+        assert!(flows.take("a", now).await.unwrap().is_none(), "replayed");
+        flows.start("c", record(now)).await.unwrap();
+        let late = now + FLOW_TTL + TimeDelta::seconds(1);
+        assert!(flows.take("c", late).await.unwrap().is_none());
     }
 }

@@ -3,9 +3,10 @@
 //! a token names a key it does not have. A provider whose discovery fails is kept as
 //! unavailable (its link is not offered) and never stops the server.
 
-use chrono::TimeDelta;
+use chrono::{DateTime, TimeDelta, Utc};
 use std::collections::BTreeMap;
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use super::discovery::{Discovered, discover};
@@ -16,7 +17,9 @@ use crate::store::{OidcProvider, ProviderId, Store};
 /// How often every provider is discovered again.
 pub const REFRESH: Duration = Duration::from_secs(3600);
 /// The least time between two discoveries of one provider for an unknown key id (a token
-/// naming keys that do not exist cannot make davgate fetch on every request).
+/// naming keys that do not exist cannot make davgate fetch on every request). Counted from
+/// the last such discovery only: a key rotated a moment after the start or an hourly refresh
+/// is still fetched at once.
 pub const MIN_REFETCH: TimeDelta = TimeDelta::seconds(30);
 
 /// One provider and what its discovery brought.
@@ -38,6 +41,10 @@ pub struct Registry {
     /// `{public_url}/auth/oidc/callback`; None without `--public-url` (no provider is offered).
     redirect_uri: Option<String>,
     entries: RwLock<BTreeMap<ProviderId, Entry>>,
+    /// When each provider was last discovered again for an unknown key id.
+    key_refetched: Mutex<BTreeMap<ProviderId, DateTime<Utc>>>,
+    /// Whether the store's providers were read once.
+    loaded: AtomicBool,
 }
 
 impl Registry {
@@ -50,7 +57,15 @@ impl Registry {
     ) -> Self {
         let redirect_uri =
             public_url.map(|u| format!("{}/auth/oidc/callback", u.trim_end_matches('/')));
-        Self { store, http, clock, redirect_uri, entries: RwLock::new(BTreeMap::new()) }
+        Self {
+            store,
+            http,
+            clock,
+            redirect_uri,
+            entries: RwLock::new(BTreeMap::new()),
+            key_refetched: Mutex::new(BTreeMap::new()),
+            loaded: AtomicBool::new(false),
+        }
     }
 
     /// The back-channel client.
@@ -91,6 +106,17 @@ impl Registry {
                 return;
             }
         };
+        // The new ones are known at once, as not discovered yet: a sign-in started meanwhile is
+        // told to try again in a minute, not that its flow is lost.
+        if let Ok(mut entries) = self.entries.write() {
+            for stored in &providers {
+                entries.entry(stored.id.clone()).or_insert_with(|| Entry {
+                    provider: stored.clone(),
+                    discovered: None,
+                    error: Some("not discovered yet".into()),
+                });
+            }
+        }
         let mut fresh = BTreeMap::new();
         for stored in providers {
             let previous = self.get(&stored.id);
@@ -108,18 +134,26 @@ impl Registry {
         if let Ok(mut entries) = self.entries.write() {
             *entries = fresh;
         }
+        self.loaded.store(true, Ordering::Release);
     }
 
-    /// Discovers `id` again, for a token naming a key we do not have; false when it was
-    /// discovered less than [`MIN_REFETCH`] ago or is gone.
+    /// False until the providers were read from the store once: an unknown id may still be
+    /// one that is being loaded.
+    pub fn is_loaded(&self) -> bool {
+        self.loaded.load(Ordering::Acquire)
+    }
+
+    /// Discovers `id` again, for a token naming a key we do not have; false when an unknown
+    /// key made us discover it less than [`MIN_REFETCH`] ago, or it is gone.
     pub async fn rediscover(&self, id: &ProviderId) -> bool {
         let Some(entry) = self.get(id) else { return false };
-        let recent = entry
-            .discovered
-            .as_ref()
-            .is_some_and(|d| self.clock.now() - d.fetched_at < MIN_REFETCH);
-        if recent {
-            return false;
+        let now = self.clock.now();
+        {
+            let Ok(mut refetched) = self.key_refetched.lock() else { return false };
+            if refetched.get(id).is_some_and(|at| now - *at < MIN_REFETCH) {
+                return false;
+            }
+            refetched.insert(id.clone(), now);
         }
         let entry = self.discovered(entry.provider).await;
         let found = entry.discovered.is_some();

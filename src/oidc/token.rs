@@ -10,8 +10,8 @@ use openidconnect::core::{
 use openidconnect::{
     AdditionalClaims, AuthorizationCode, ClaimsVerificationError, ClientId, ClientSecret,
     CsrfToken, EndpointMaybeSet, EndpointNotSet, EndpointSet, IdToken, Nonce, OAuth2TokenResponse,
-    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope, SignatureVerificationError,
-    TokenResponse, UserInfoClaims,
+    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RequestTokenError, Scope,
+    SignatureVerificationError, TokenResponse, UserInfoClaims,
 };
 use serde::{Deserialize, Serialize};
 
@@ -52,9 +52,12 @@ pub enum TokenError {
     /// The settings are incomplete (no secret readable, no token endpoint, a bad redirect).
     #[error("provider setup: {0}")]
     Setup(String),
-    /// The token endpoint refused the code or could not be reached.
-    #[error("code exchange failed: {0}")]
+    /// The token endpoint answered with a refusal of the code (an OAuth `error`).
+    #[error("code exchange refused: {0}")]
     Exchange(String),
+    /// The token endpoint could not be reached, or its answer not read.
+    #[error("code exchange failed: {0}")]
+    Unreachable(String),
     /// No ID token came with the tokens.
     #[error("no ID token in the token response")]
     NoIdToken,
@@ -179,7 +182,10 @@ pub async fn exchange(
         .set_pkce_verifier(PkceCodeVerifier::new(pkce_verifier.to_string()))
         .request_async(http)
         .await
-        .map_err(|e| TokenError::Exchange(with_causes(&e)))?;
+        .map_err(|e| match &e {
+            RequestTokenError::ServerResponse(_) => TokenError::Exchange(with_causes(&e)),
+            _ => TokenError::Unreachable(with_causes(&e)),
+        })?;
     let id_token = response.id_token().ok_or(TokenError::NoIdToken)?.to_string();
     Ok(Exchanged {
         id_token,

@@ -23,6 +23,7 @@ mod app_passwords;
 mod backup;
 mod changes;
 mod copy;
+pub(crate) mod flows;
 mod identities;
 mod identity;
 mod listing;
@@ -54,6 +55,7 @@ pub use identity::{ExternalIdentity, LoginMethod, NO_PASSWORD, OidcProvider, Pro
 pub use location::{Location, LocationError, PgTarget};
 pub use locks::{LockScope, LockView, StoredLock};
 
+pub use flows::FlowRow;
 pub use model::{
     ALPHABET, AppPassword, AppPasswordId, AppPasswordName, AppPasswordStatus, NameError, Role,
     TotpFactor, UsePolicy, User, UserName,

@@ -161,6 +161,10 @@ pub struct Texts {
     pub err_sso_group: &'static str,
     pub err_sso_unknown: &'static str,
     pub err_sso_idp: &'static str,
+    pub err_sso_verify: &'static str,
+    pub err_sso_not_ready: &'static str,
+    pub err_sso_again: &'static str,
+    pub sso_again: &'static str,
     pub sso_profile: &'static str,
     pub sso_two_factor: &'static str,
     pub back: &'static str,
@@ -349,6 +353,11 @@ static EN: Texts = Texts {
     err_sso_group: "Your account is not in a group allowed here.",
     err_sso_unknown: "No account is linked to this identity. Ask an administrator.",
     err_sso_idp: "{} refused the sign-in.",
+    err_sso_verify: "The sign-in could not be verified. Try again; if it keeps failing, tell your \
+                     administrator.",
+    err_sso_not_ready: "Sign-in with {} is not available right now. Try again in a minute.",
+    err_sso_again: "Sign in through your identity provider again to create an app password.",
+    sso_again: "Sign in with {} again to create an app password",
     sso_profile: "Signed in with {} ({})",
     sso_two_factor: "Two-factor sign-in is managed by {}.",
     back: "Back to davgate",
@@ -523,6 +532,13 @@ static FR: Texts = Texts {
     err_sso_group: "Votre compte n'appartient à aucun groupe autorisé ici.",
     err_sso_unknown: "Aucun compte n'est lié à cette identité. Demandez à un administrateur.",
     err_sso_idp: "{} a refusé la connexion.",
+    err_sso_verify: "La connexion n'a pas pu être vérifiée. Réessayez ; si l'échec persiste, \
+                     prévenez votre administrateur.",
+    err_sso_not_ready: "La connexion avec {} n'est pas disponible pour le moment. Réessayez dans \
+                        une minute.",
+    err_sso_again: "Reconnectez-vous par votre fournisseur d'identité pour créer un mot de passe \
+                    d'application.",
+    sso_again: "Reconnectez-vous avec {} pour créer un mot de passe d'application",
     sso_profile: "Connecté avec {} ({})",
     sso_two_factor: "La connexion à deux facteurs est gérée par {}.",
     back: "Retour à davgate",

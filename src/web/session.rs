@@ -106,6 +106,9 @@ pub struct Session {
     pub stage: Stage,
     /// A TOTP secret drawn for enrolment, kept until confirmed by a code.
     pub enrolment: Option<Vec<u8>>,
+    /// When it was opened: for an `sso` account, the moment of its provider sign-in (such an
+    /// account has no other way in), which creating an app password asks to be recent.
+    pub opened_at: DateTime<Utc>,
 }
 
 impl std::fmt::Debug for Session {
@@ -116,6 +119,7 @@ impl std::fmt::Debug for Session {
             .field("csrf", &"***")
             .field("stage", &self.stage)
             .field("enrolment", &self.enrolment.as_ref().map(|_| "***"))
+            .field("opened_at", &self.opened_at)
             .finish()
     }
 }
@@ -127,8 +131,9 @@ impl From<SessionRecord> for Session {
         } else {
             Stage::SecondFactor { attempts: r.code_attempts }
         };
-        let (user, csrf, enrolment) = (r.user, r.csrf, r.enrolment);
-        Self { user, credential: CredentialStamp(r.credential), csrf, stage, enrolment }
+        let (user, csrf, enrolment, opened_at) = (r.user, r.csrf, r.enrolment, r.created_at);
+        let credential = CredentialStamp(r.credential);
+        Self { user, credential, csrf, stage, enrolment, opened_at }
     }
 }
 

@@ -35,6 +35,7 @@ mod oidc_browser;
 mod oidc_client;
 mod oidc_clock;
 mod oidc_core;
+mod oidc_fix;
 mod oidc_op;
 mod oidc_site;
 mod own_password;

@@ -15,8 +15,8 @@ use std::time::Duration;
 const HOUR: Duration = Duration::from_secs(3600);
 
 /// davgate in this process on a clock that moves when the test says, with provider "test".
-struct ClockedSso {
-    clock: ManualClock,
+pub(crate) struct ClockedSso {
+    pub(crate) clock: ManualClock,
     site: Site,
     op: TestOp,
     data: tempfile::TempDir,
@@ -26,7 +26,7 @@ struct ClockedSso {
 }
 
 impl ClockedSso {
-    fn start(policy: &[&str]) -> Option<Self> {
+    pub(crate) fn start(policy: &[&str]) -> Option<Self> {
         let site = Site::new();
         let op = site.provider(&people())?;
         let data = tempfile::tempdir().unwrap();
@@ -53,16 +53,16 @@ impl ClockedSso {
         Some(Self { clock, site, op, data, stop: Some(stop), serving: Some(serving), runtime })
     }
 
-    fn base(&self) -> &str {
+    pub(crate) fn base(&self) -> &str {
         &self.site.base
     }
 
-    fn cli(&self, args: &[&str]) -> String {
+    pub(crate) fn cli(&self, args: &[&str]) -> String {
         ok(&cli(self.data.path(), args))
     }
 
     /// PROPFIND Depth 0 on /dav/ with Basic `user`:`password`.
-    fn probe(&self, user: &str, password: &str) -> u16 {
+    pub(crate) fn probe(&self, user: &str, password: &str) -> u16 {
         let client = reqwest::blocking::Client::new();
         let propfind = reqwest::Method::from_bytes(b"PROPFIND").unwrap();
         let req = client.request(propfind, format!("{}/dav/", self.base()));
@@ -72,7 +72,7 @@ impl ClockedSso {
     /// The next ID token is valid on both the server's clock and the system's: issued now (the
     /// system's time, in the server clock's past) and expiring five minutes after the server
     /// clock's now (in the system's future).
-    fn next_token_valid_on_the_servers_clock(&self) {
+    pub(crate) fn next_token_valid_on_the_servers_clock(&self) {
         let server_now = self.clock.clock().now().timestamp();
         self.op.tamper(&json!({ "iat": chrono::Utc::now().timestamp(), "exp": server_now + 300 }));
     }

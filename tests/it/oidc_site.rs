@@ -199,6 +199,10 @@ pub fn assert_refused(browser: &Headless, page: &Page, base: &str, message: Opti
     assert_eq!(browser.signed_in_as(base), None, "signed in after a refusal");
 }
 
+/// `err_sso_verify`, English: davgate refused the ID token (nonce, issuer, times, signature).
+pub const VERIFY_MESSAGE: &str =
+    "The sign-in could not be verified. Try again; if it keeps failing, tell your administrator.";
+
 /// `err_sso_flow`, English.
 pub const FLOW_MESSAGE: &str =
     "The sign-in took too long or was started in another browser. Try again.";

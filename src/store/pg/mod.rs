@@ -24,6 +24,7 @@
 
 mod accounts;
 mod copy;
+mod flows;
 mod identities;
 mod listener;
 mod locks;

@@ -79,7 +79,7 @@ async fn route(web: &Web, r: &WebRequest) -> Page {
             [] => root(web, r).await,
             ["static", file] => assets::serve(file).ok_or(PageError::NotFound),
             ["lang", code] => Ok(switch_language(web, r, code)),
-            ["auth", "oidc", "login"] => Ok(sso::login(web, r)),
+            ["auth", "oidc", "login"] => Ok(sso::login(web, r).await),
             ["auth", "oidc", "callback"] => Ok(sso::callback(web, r).await),
             ["profile"] => profile(web, r, None, None).await,
             ["admin"] => users(web, r, None, None).await,
@@ -279,6 +279,7 @@ fn refused(t: &'static Texts, refusal: Refusal) -> &'static str {
         Refusal::InvalidProvider => t.sso.err_invalid_provider,
         Refusal::UnknownProvider => t.sso.err_unknown_provider,
         Refusal::IdentityTaken => t.sso.err_identity_taken,
+        Refusal::SignInAgain => t.err_sso_again,
     }
 }
 

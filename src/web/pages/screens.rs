@@ -236,8 +236,14 @@ pub(super) async fn profile_of(
         }
         _ => None,
     };
+    let sign_in_again = web.portal.sso_sign_in_again(&viewer).map(|id| {
+        let t = texts(r.lang);
+        let name = web.portal.sso_name(&id).unwrap_or_else(|| id.to_string());
+        (format!("/auth/oidc/login?provider={id}&next=%2Fprofile"), t.with(t.sso_again, &name))
+    });
     let profile = ProfilePage {
         sso,
+        sign_in_again,
         webdav_url: web.dav_url(r),
         rows: rows.iter().map(|p| row(r.lang, p, policy.app_credentials_idle_ttl)).collect(),
         create: create_form(r.lang, &policy, "/profile/app-passwords".into(), typed),

@@ -24,10 +24,10 @@ fn cleared_flow_cookie() -> String {
 }
 
 /// `GET /auth/oidc/login`.
-pub(super) fn login(web: &Web, r: &WebRequest) -> Response<Body> {
+pub(super) async fn login(web: &Web, r: &WebRequest) -> Response<Body> {
     let provider = r.query_param("provider").unwrap_or_default();
     let next = safe_next(r.query_param("next"));
-    match web.portal.sso_begin(r.peer, &provider, next) {
+    match web.portal.sso_begin(r.peer, &provider, next).await {
         Ok((token, url)) => {
             let mut res = see_other(&url);
             set_cookie(&mut res, &flow_cookie(token.expose()));
@@ -67,8 +67,14 @@ fn failure(r: &WebRequest, e: &SsoError) -> Response<Body> {
     let t = page.t;
     let (status, message) = match e {
         SsoError::Flow => (StatusCode::BAD_REQUEST, t.err_sso_flow.to_string()),
-        // A refusal of what the provider sent (or its own `error=`): the sign-in is refused.
+        // The provider's own refusal (`error=`, the code refused).
         SsoError::Provider(name) => (StatusCode::FORBIDDEN, t.with(t.err_sso_idp, name)),
+        // davgate refused what the provider sent: not the provider's fault, nor the person's.
+        SsoError::Unverified => (StatusCode::FORBIDDEN, t.err_sso_verify.to_string()),
+        SsoError::NotReady(name) => {
+            (StatusCode::SERVICE_UNAVAILABLE, t.with(t.err_sso_not_ready, name))
+        }
+        SsoError::Throttled(_) => (StatusCode::TOO_MANY_REQUESTS, t.err_throttled.to_string()),
         SsoError::Refused(refusal) => {
             let words = match refusal {
                 Refusal::Email => t.err_sso_email,
@@ -85,5 +91,14 @@ fn failure(r: &WebRequest, e: &SsoError) -> Response<Body> {
     };
     page.title = t.failed_title.to_string();
     page.error = Some(message);
-    render(status, &MessagePage { page, heading: t.failed_title.to_string() })
+    let mut res = render(status, &MessagePage { page, heading: t.failed_title.to_string() });
+    let wait = match e {
+        SsoError::Throttled(wait) => Some(wait.as_secs().max(1)),
+        SsoError::NotReady(_) => Some(60),
+        _ => None,
+    };
+    if let Some(wait) = wait {
+        res.headers_mut().insert(http::header::RETRY_AFTER, wait.into());
+    }
+    res
 }

@@ -125,6 +125,9 @@ pub(super) struct ProfilePage {
     /// For an `sso` account: "Signed in with …" and who manages its second factor (TOTP is
     /// not offered: the provider owns it).
     pub(super) sso: Option<(String, String)>,
+    /// For an `sso` account whose provider sign-in is over 15 minutes old: the link through
+    /// the provider back to the profile and its words, shown instead of the create form.
+    pub(super) sign_in_again: Option<(String, String)>,
     pub(super) enrolment: Option<Enrolment>,
     /// The shortest new password accepted (the form's `minlength`).
     pub(super) min_password_len: usize,

@@ -111,6 +111,7 @@ impl Portal {
         form: &AppPasswordForm<'_>,
     ) -> Result<CreatedAppPassword, PortalError> {
         let owner = manageable(viewer, owner)?;
+        self.require_fresh_sign_in(viewer)?;
         let spec = form.spec().map_err(about(owner.as_str()))?;
         let admin = self.admin_for(viewer);
         admin.create_app_password(&owner, &spec).await.map_err(about(owner.as_str()))
@@ -124,6 +125,7 @@ impl Portal {
         spec: &AppPasswordSpec,
     ) -> Result<CreatedAppPassword, PortalError> {
         let owner = manageable(viewer, owner)?;
+        self.require_fresh_sign_in(viewer)?;
         let admin = self.admin_for(viewer);
         admin.create_app_password(&owner, spec).await.map_err(about(owner.as_str()))
     }

@@ -97,6 +97,9 @@ pub enum Refusal {
     UnknownProvider,
     /// The identity is linked to another account already.
     IdentityTaken,
+    /// An `sso` account's provider sign-in is too old to create an app password: sign in
+    /// through the provider again.
+    SignInAgain,
 }
 
 impl Refusal {
@@ -128,7 +131,7 @@ impl Refusal {
             | Refusal::TooManyAppPasswords
             | Refusal::TwoFactorOn
             | Refusal::IdentityTaken => S::CONFLICT,
-            Refusal::WrongCurrentPassword => S::FORBIDDEN,
+            Refusal::WrongCurrentPassword | Refusal::SignInAgain => S::FORBIDDEN,
         }
     }
 }
@@ -176,6 +179,7 @@ impl PortalError {
             PortalError::Refused { refusal: Refusal::WrongCurrentPassword, .. } => {
                 "wrong_current_password"
             }
+            PortalError::Refused { refusal: Refusal::SignInAgain, .. } => "sign_in_again",
             PortalError::Refused { refusal, .. } => match refusal.status() {
                 S::NOT_FOUND => "not_found",
                 S::CONFLICT => "conflict",

@@ -7,10 +7,12 @@
 
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use subtle::ConstantTimeEq;
 
 use super::{Portal, PortalError};
+use crate::auth::throttle::Verdict;
 use crate::auth::token::Secret;
 use crate::log_safe::log_safe;
 use crate::oidc::Registry;
@@ -18,7 +20,7 @@ use crate::oidc::account::{self, Refusal};
 use crate::oidc::flow::{FlowRecord, Flows};
 use crate::oidc::registry::Entry;
 use crate::oidc::token::{self, TokenError};
-use crate::store::ProviderId;
+use crate::store::{LoginMethod, ProviderId};
 use crate::web::session::{Session, Stage};
 
 /// The single sign-on state of a server: its providers and the flows in progress.
@@ -29,11 +31,20 @@ pub struct Sso {
 }
 
 impl Sso {
-    /// Single sign-on over `registry`.
-    pub fn new(registry: Arc<Registry>) -> Self {
-        Self { registry, flows: Flows::default() }
+    /// Single sign-on over `registry`, its flows kept where `store` keeps shared state (in
+    /// memory on the embedded store, in the database on PostgreSQL).
+    pub fn new(registry: Arc<Registry>, store: &crate::store::Store) -> Self {
+        Self { registry, flows: Flows::new(store) }
     }
 }
+
+/// How recent an `sso` account's provider sign-in must be to create an app password. Always
+/// on: the provider's own session usually makes the round trip a pair of redirects.
+pub const FRESH_SIGN_IN: chrono::TimeDelta = chrono::TimeDelta::minutes(15);
+
+/// The web throttle's key for single sign-on: counted per client network, apart from every
+/// account (`*` is in no user name).
+const THROTTLE_KEY: &str = "*sso";
 
 /// Why a sign-in through a provider failed: what the person's page says.
 #[derive(Debug)]
@@ -41,9 +52,17 @@ pub enum SsoError {
     /// No flow for this browser (no cookie, expired, replayed, another browser), a `state`
     /// or `iss` that does not match, or an unknown provider.
     Flow,
-    /// The provider (named) refused or failed: `error=` on the callback, the code exchange or
-    /// the ID token's checks.
+    /// The provider (named) refused: its `error=` on the callback, or its token endpoint
+    /// refusing the code.
     Provider(String),
+    /// davgate refused what the provider sent (the ID token's signature, issuer, audience,
+    /// times or nonce; userinfo for another subject): the provider is not to blame.
+    Unverified,
+    /// The provider (named) is not discovered yet, its discovery failed, its settings lack a
+    /// secret, or its token endpoint cannot be reached: a minute later it may work.
+    NotReady(String),
+    /// Too many flows from this network that did not end in a sign-in.
+    Throttled(Duration),
     /// A policy refusal of [`account::resolve`].
     Refused(Refusal),
     /// Something on our side (the store, the random source).
@@ -73,9 +92,33 @@ impl Portal {
         self.sso.as_deref().ok_or(SsoError::Flow)
     }
 
+    /// Charges one attempt of `peer`'s network to the web throttle, or refuses it during a
+    /// lockout: every flow started and every callback without one counts, a sign-in clears
+    /// the count. So one network cannot fill the flow table nor hammer the callback.
+    async fn sso_admit(&self, peer: IpAddr) -> Result<(), SsoError> {
+        let policy = self.policy();
+        let verdict = self
+            .throttle
+            .admit(&policy, peer, THROTTLE_KEY, &self.clock)
+            .await
+            .map_err(|e| SsoError::Unavailable(e.into()))?;
+        match verdict {
+            Verdict::Allow => Ok(()),
+            Verdict::Refuse { retry_after } => {
+                tracing::warn!(
+                    target: "davgate::auth",
+                    "Login throttled: '-' (Remote IP: '{peer}') web: single sign-on: too many \
+                     unfinished sign-ins from this network, retry in {}s",
+                    retry_after.as_secs().max(1)
+                );
+                Err(SsoError::Throttled(retry_after))
+            }
+        }
+    }
+
     /// Starts a sign-in through `provider`, landing on `next` (already checked): answers the
     /// flow cookie's token and the provider's authorization URL.
-    pub fn sso_begin(
+    pub async fn sso_begin(
         &self,
         peer: IpAddr,
         provider: &str,
@@ -84,8 +127,9 @@ impl Portal {
         let sso = self.sso()?;
         let id = ProviderId::parse(provider).map_err(|_| SsoError::Flow)?;
         let (entry, discovered, redirect) = usable(sso, &id)?;
+        self.sso_admit(peer).await?;
         let auth = token::authorize(&entry.provider, &discovered.metadata, &redirect)
-            .map_err(|e| logged(peer, &id, "-", &e.to_string(), provider_error(&entry)))?;
+            .map_err(|e| logged(peer, &id, "-", &e.to_string(), blame(&entry, &e)))?;
         let cookie = crate::web::session::random_hex::<32>()
             .map_err(|e| SsoError::Unavailable(PortalError::Unavailable(e.to_string())))?;
         let record = FlowRecord {
@@ -96,7 +140,14 @@ impl Portal {
             next,
             started_at: self.clock.now(),
         };
-        sso.flows.start(&cookie, record);
+        let evicted = sso.flows.start(&cookie, record).await;
+        if evicted.map_err(|e| SsoError::Unavailable(e.into()))? {
+            tracing::warn!(
+                target: "davgate::auth",
+                "single sign-on: {} flows in progress, the oldest was forgotten",
+                crate::oidc::flow::MAX_FLOWS
+            );
+        }
         Ok((Secret::new(cookie), auth.url))
     }
 
@@ -109,7 +160,18 @@ impl Portal {
         answer: Callback,
     ) -> Result<(Secret, Session, String), SsoError> {
         let sso = self.sso()?;
-        let flow = cookie.and_then(|c| sso.flows.take(c, self.clock.now()));
+        self.sso_admit(peer).await?;
+        let flow = match cookie {
+            Some(c) => {
+                let taken = sso.flows.take(c, self.clock.now()).await;
+                taken.map_err(|e| SsoError::Unavailable(e.into()))?
+            }
+            None => None,
+        };
+        if flow.is_some() {
+            // The flow's start was charged already: its callback is not charged twice.
+            self.throttle.refund(&self.policy(), peer, THROTTLE_KEY).await;
+        }
         let Some(flow) = flow else {
             return Err(logged_flow(
                 peer,
@@ -127,7 +189,7 @@ impl Portal {
         let (entry, discovered, redirect) = usable(sso, &id)?;
         if let Some(error) = &answer.error {
             let why = format!("the provider answered error={}", log_safe(error));
-            return Err(logged(peer, &id, "-", &why, provider_error(&entry)));
+            return Err(logged(peer, &id, "-", &why, named(&entry, SsoError::Provider)));
         }
         let issuer = discovered.metadata.issuer().as_str();
         if answer.iss.as_deref().is_some_and(|iss| iss != issuer) {
@@ -147,7 +209,7 @@ impl Portal {
             http,
         )
         .await
-        .map_err(|e| logged(peer, &id, "-", &e.to_string(), provider_error(&entry)))?;
+        .map_err(|e| logged(peer, &id, "-", &e.to_string(), blame(&entry, &e)))?;
         let skew = self.store.settings().sso_clock_skew.as_chrono();
         let now = self.clock.now();
         let mut checked = token::check(
@@ -180,7 +242,7 @@ impl Portal {
             }
         }
         let checked =
-            checked.map_err(|e| logged(peer, &id, "-", &e.to_string(), provider_error(&entry)))?;
+            checked.map_err(|e| logged(peer, &id, "-", &e.to_string(), blame(&entry, &e)))?;
         let subject = log_safe(&checked.subject);
         let user = match account::resolve(&self.store, provider, &checked, now).await {
             Ok(user) => user,
@@ -202,12 +264,34 @@ impl Portal {
         }
         let (token, session) =
             self.open(&user, Stage::SignedIn).await.map_err(SsoError::Unavailable)?;
+        self.throttle.record_success(&self.policy(), peer, THROTTLE_KEY).await;
         tracing::info!(
             target: "davgate::auth",
             "Login: '{}' (Remote IP: '{peer}') web: signed in through '{id}'",
             user.name
         );
         Ok((token, session, flow.next))
+    }
+
+    /// For an `sso` account whose provider sign-in (its session's opening) is older than
+    /// [`FRESH_SIGN_IN`]: its provider, whose flow the profile links to before an app password
+    /// can be created. None for every other account and for a recent sign-in.
+    pub fn sso_sign_in_again(&self, viewer: &super::Viewer) -> Option<ProviderId> {
+        let external = viewer.user.external.as_ref()?;
+        let stale = self.clock.now() - viewer.session.opened_at > FRESH_SIGN_IN;
+        (viewer.user.login == LoginMethod::Sso && stale).then(|| external.provider.clone())
+    }
+
+    /// Refuses to create an app password on a stale provider sign-in ([`Portal::sso_sign_in_again`]):
+    /// a web session taken from someone cannot mint a credential that outlives it.
+    pub(super) fn require_fresh_sign_in(&self, viewer: &super::Viewer) -> Result<(), PortalError> {
+        match self.sso_sign_in_again(viewer) {
+            None => Ok(()),
+            Some(_) => Err(PortalError::refused(
+                super::error::Refusal::SignInAgain,
+                "sign in through your identity provider again to create an app password",
+            )),
+        }
     }
 
     /// The display name of provider `id`, for pages.
@@ -223,13 +307,34 @@ fn usable(
     id: &ProviderId,
 ) -> Result<(Entry, Arc<crate::oidc::Discovered>, String), SsoError> {
     let redirect = sso.registry.redirect_uri().ok_or(SsoError::Flow)?.to_string();
-    let entry = sso.registry.get(id).filter(|e| e.provider.enabled).ok_or(SsoError::Flow)?;
-    let discovered = entry.discovered.clone().ok_or_else(|| provider_error(&entry))?;
+    let Some(entry) = sso.registry.get(id) else {
+        // Serve has just started: the providers are being read.
+        let loading = !sso.registry.is_loaded();
+        return Err(if loading { SsoError::NotReady(id.to_string()) } else { SsoError::Flow });
+    };
+    if !entry.provider.enabled {
+        return Err(SsoError::Flow);
+    }
+    let discovered = entry.discovered.clone().ok_or_else(|| named(&entry, SsoError::NotReady))?;
     Ok((entry, discovered, redirect))
 }
 
-fn provider_error(entry: &Entry) -> SsoError {
-    SsoError::Provider(entry.provider.display_name.clone())
+/// `variant` with the provider's display name.
+fn named(entry: &Entry, variant: fn(String) -> SsoError) -> SsoError {
+    variant(entry.provider.display_name.clone())
+}
+
+/// Who a failed step is on: the provider's own refusal of the code, a provider out of reach
+/// or set up without a secret, or davgate refusing the token it sent.
+fn blame(entry: &Entry, e: &TokenError) -> SsoError {
+    match e {
+        TokenError::Exchange(_) => named(entry, SsoError::Provider),
+        TokenError::Setup(_) | TokenError::Unreachable(_) => named(entry, SsoError::NotReady),
+        TokenError::NoIdToken
+        | TokenError::UnknownKey
+        | TokenError::IdToken(_)
+        | TokenError::UserInfo(_) => SsoError::Unverified,
+    }
 }
 
 /// Logs a refused sign-in (never a token: `why` is built from the checks' texts) and answers
