@@ -33,6 +33,7 @@
 #![forbid(unsafe_code)]
 
 mod admin;
+mod audit;
 mod auth;
 mod bounded;
 mod clock;
