@@ -88,6 +88,8 @@ pub use store::{BackupError, BackupSummary, RestoreError, RestoreSummary, restor
 /// as any program embedding davgate that automates the move may.
 pub use store::{CopyCounts, CopyError, CopyProgress, copy_store};
 pub use store::{ExternalIdentity, LoginMethod, ProviderId};
+/// The audit log: its events and the queries that read them.
+pub use store::{ActorKind, AuditEvent, AuditQuery, EventKind, MAX_AUDIT_PAGE, Outcome};
 
 /// What the fuzz targets and the integration tests reach below the embedding API: the parsers of
 /// client input and a few test oracles. Not a stable interface.

@@ -133,7 +133,7 @@ impl Admin {
         let user = self.store.create_user(name, role, hash, self.clock.now()).await?;
         self.record(Kind::Change, || format!("user add {name} admin={}", role == Role::Admin));
         let role_word = if role == Role::Admin { "admin" } else { "user" };
-        self.event(EventKind::AccountCreated, Some(name), None, serde_json::json!({ "role": role_word }));
+        self.event(EventKind::AccountCreated, Some(name), None, serde_json::json!({ "role": role_word })).await;
         Ok(UserCreated { user: UserView::from(&user), generated_password: generated })
     }
 
@@ -167,7 +167,7 @@ impl Admin {
         let user = self.store.set_user_disabled(name, disabled).await?;
         self.record(Kind::Change, || format!("user {name} disabled={disabled}"));
         let kind = if disabled { EventKind::AccountDisabled } else { EventKind::AccountEnabled };
-        self.event(kind, Some(name), None, serde_json::Value::Null);
+        self.event(kind, Some(name), None, serde_json::Value::Null).await;
         Ok(UserView::from(&user))
     }
 
@@ -177,7 +177,7 @@ impl Admin {
         let app_passwords_removed = self.store.remove_user(name).await?;
         self.record(Kind::Change, || format!("user remove {name}"));
         let detail = serde_json::json!({ "app_passwords_removed": app_passwords_removed });
-        self.event(EventKind::AccountRemoved, Some(name), None, detail);
+        self.event(EventKind::AccountRemoved, Some(name), None, detail).await;
         let not_moved = |home: &str, reason: &dyn std::fmt::Display| {
             OpError::HomeNotMoved(format!(
                 "removed user '{name}', but their files could not be moved aside from {home}: \
@@ -206,7 +206,7 @@ impl Admin {
         let user = self.store.set_user_quota(name, quota_bytes).await?;
         self.record(Kind::Change, || format!("user quota {name} {quota_bytes:?}"));
         let detail = serde_json::json!({ "quota_bytes": quota_bytes });
-        self.event(EventKind::QuotaChanged, Some(name), None, detail);
+        self.event(EventKind::QuotaChanged, Some(name), None, detail).await;
         Ok(UserView::from(&user))
     }
 
@@ -215,7 +215,7 @@ impl Admin {
     pub async fn reset_totp(&self, name: &UserName) -> Result<UserView, OpError> {
         let user = self.store.set_user_totp(name, None).await?;
         self.record(Kind::Change, || format!("user reset-2fa {name}"));
-        self.event(EventKind::SecondFactorReset, Some(name), None, serde_json::Value::Null);
+        self.event(EventKind::SecondFactorReset, Some(name), None, serde_json::Value::Null).await;
         Ok(UserView::from(&user))
     }
 
@@ -235,7 +235,7 @@ impl Admin {
         let count = revoked.len();
         self.record(Kind::Change, || format!("user passwd {name} ({count} app passwords revoked)"));
         let detail = serde_json::json!({ "app_passwords_revoked": count });
-        self.event(EventKind::PasswordReset, Some(name), None, detail);
+        self.event(EventKind::PasswordReset, Some(name), None, detail).await;
         Ok(PasswordChanged {
             name: name.clone(),
             generated_password: generated,
@@ -272,7 +272,7 @@ impl Admin {
         };
         self.record(Kind::Change, || format!("app-password create for {owner}"));
         let detail = serde_json::json!({ "name": record.name });
-        self.event(EventKind::AppPasswordCreated, Some(owner), Some(record.id.clone()), detail);
+        self.event(EventKind::AppPasswordCreated, Some(owner), Some(record.id.clone()), detail).await;
         Ok(record)
     }
 
@@ -304,7 +304,7 @@ impl Admin {
         self.store.revoke_app_password(owner, id, self.clock.now()).await?;
         self.ended(owner, std::slice::from_ref(id));
         self.record(Kind::Change, || format!("app-password revoke {owner} {id}"));
-        self.event(EventKind::AppPasswordRevoked, Some(owner), Some(id.to_string()), serde_json::Value::Null);
+        self.event(EventKind::AppPasswordRevoked, Some(owner), Some(id.to_string()), serde_json::Value::Null).await;
         Ok(())
     }
 
@@ -314,7 +314,7 @@ impl Admin {
         self.ended(owner, &revoked);
         self.record(Kind::Change, || format!("app-password revoke {owner} --all"));
         for id in &revoked {
-            self.event(EventKind::AppPasswordRevoked, Some(owner), Some(id.to_string()), serde_json::Value::Null);
+            self.event(EventKind::AppPasswordRevoked, Some(owner), Some(id.to_string()), serde_json::Value::Null).await;
         }
         Ok(revoked.len())
     }
@@ -331,7 +331,7 @@ impl Admin {
         let record = self.store.rename_app_password(owner, id, name.as_str(), now).await?;
         self.record(Kind::Change, || format!("app-password rename {owner} {id}"));
         let detail = serde_json::json!({ "name": name.as_str() });
-        self.event(EventKind::AppPasswordRenamed, Some(owner), Some(id.to_string()), detail);
+        self.event(EventKind::AppPasswordRenamed, Some(owner), Some(id.to_string()), detail).await;
         Ok(AppPasswordView::new(&record, now, &self.store.settings().use_policy()))
     }
 
@@ -353,7 +353,7 @@ impl Admin {
         self.record(Kind::Change, || format!("settings set {key} {}", escaped(value)));
         let (old, new) = (masked(key, old), masked(key, settings.get(key)));
         let detail = serde_json::json!({ "setting": key.name(), "old": old, "new": new });
-        self.event(EventKind::SettingChanged, None, None, detail);
+        self.event(EventKind::SettingChanged, None, None, detail).await;
         Ok(SettingValues::of(&settings))
     }
 
@@ -396,7 +396,7 @@ impl Admin {
     /// Records `kind` about `subject` (and `app_password`) in the audit log, in the name
     /// [`Audit`] says: a person on the pages acting on their own account is its user, on
     /// another's an admin; the admin socket and the CLI are an admin they cannot name.
-    pub(super) fn event(
+    pub(super) async fn event(
         &self,
         kind: EventKind,
         subject: Option<&UserName>,
@@ -413,6 +413,10 @@ impl Admin {
         event.app_password = app_password;
         event.detail = detail;
         self.store.audit(crate::audit::from_current_client(event));
+        // The CLI on the store exits when the command is done: its events are written first.
+        if matches!(self.audit, Audit::Off) {
+            self.store.audit_flush().await;
+        }
     }
 
     /// The store the operations work on (for the single sign-on operations' file).

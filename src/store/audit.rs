@@ -175,7 +175,7 @@ impl AuditEvent {
 }
 
 /// Which events a read answers: newest first, at most `limit`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct AuditQuery {
     /// Only events about this account.
     pub subject: Option<UserName>,

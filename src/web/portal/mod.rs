@@ -12,6 +12,7 @@
 //! - [`error`]: why an action was refused, as a status and an API code.
 
 mod accounts;
+mod activity;
 mod error;
 mod sign_in;
 mod sso;
