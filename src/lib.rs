@@ -81,6 +81,8 @@ pub use store::{
     Location as StoreLocation, LocationError as StoreLocationError, NameError, Role, Scope,
     ScopeError, ScopeFolder, SettingKey, UserName,
 };
+/// The audit log: its events and the queries that read them.
+pub use store::{ActorKind, AuditEvent, AuditQuery, EventKind, MAX_AUDIT_PAGE, Outcome};
 /// `davgate backup` and `restore`: a consistent copy of the embedded store, and putting one
 /// back on a stopped server.
 pub use store::{BackupError, BackupSummary, RestoreError, RestoreSummary, restore};
@@ -88,8 +90,6 @@ pub use store::{BackupError, BackupSummary, RestoreError, RestoreSummary, restor
 /// as any program embedding davgate that automates the move may.
 pub use store::{CopyCounts, CopyError, CopyProgress, copy_store};
 pub use store::{ExternalIdentity, LoginMethod, ProviderId};
-/// The audit log: its events and the queries that read them.
-pub use store::{ActorKind, AuditEvent, AuditQuery, EventKind, MAX_AUDIT_PAGE, Outcome};
 
 /// What the fuzz targets and the integration tests reach below the embedding API: the parsers of
 /// client input and a few test oracles. Not a stable interface.

@@ -133,7 +133,13 @@ impl Admin {
         let user = self.store.create_user(name, role, hash, self.clock.now()).await?;
         self.record(Kind::Change, || format!("user add {name} admin={}", role == Role::Admin));
         let role_word = if role == Role::Admin { "admin" } else { "user" };
-        self.event(EventKind::AccountCreated, Some(name), None, serde_json::json!({ "role": role_word })).await;
+        self.event(
+            EventKind::AccountCreated,
+            Some(name),
+            None,
+            serde_json::json!({ "role": role_word }),
+        )
+        .await;
         Ok(UserCreated { user: UserView::from(&user), generated_password: generated })
     }
 
@@ -272,7 +278,8 @@ impl Admin {
         };
         self.record(Kind::Change, || format!("app-password create for {owner}"));
         let detail = serde_json::json!({ "name": record.name });
-        self.event(EventKind::AppPasswordCreated, Some(owner), Some(record.id.clone()), detail).await;
+        self.event(EventKind::AppPasswordCreated, Some(owner), Some(record.id.clone()), detail)
+            .await;
         Ok(record)
     }
 
@@ -304,7 +311,13 @@ impl Admin {
         self.store.revoke_app_password(owner, id, self.clock.now()).await?;
         self.ended(owner, std::slice::from_ref(id));
         self.record(Kind::Change, || format!("app-password revoke {owner} {id}"));
-        self.event(EventKind::AppPasswordRevoked, Some(owner), Some(id.to_string()), serde_json::Value::Null).await;
+        self.event(
+            EventKind::AppPasswordRevoked,
+            Some(owner),
+            Some(id.to_string()),
+            serde_json::Value::Null,
+        )
+        .await;
         Ok(())
     }
 
@@ -314,7 +327,13 @@ impl Admin {
         self.ended(owner, &revoked);
         self.record(Kind::Change, || format!("app-password revoke {owner} --all"));
         for id in &revoked {
-            self.event(EventKind::AppPasswordRevoked, Some(owner), Some(id.to_string()), serde_json::Value::Null).await;
+            self.event(
+                EventKind::AppPasswordRevoked,
+                Some(owner),
+                Some(id.to_string()),
+                serde_json::Value::Null,
+            )
+            .await;
         }
         Ok(revoked.len())
     }

@@ -627,9 +627,10 @@ impl Gate {
                 tracing::info!(app_password = %id, access_method = %method, "app password first used");
                 let kind = crate::store::EventKind::AppPasswordFirstUsed;
                 let actor = crate::store::ActorKind::User;
-                let mut event = crate::store::AuditEvent::new(now, kind, actor, Some(owner.as_str()))
-                    .about(owner)
-                    .from_client(Some(peer), user_agent);
+                let mut event =
+                    crate::store::AuditEvent::new(now, kind, actor, Some(owner.as_str()))
+                        .about(owner)
+                        .from_client(Some(peer), user_agent);
                 event.app_password = Some(id.to_string());
                 event.detail = serde_json::json!({ "access_method": method.to_string() });
                 self.store.audit(event);

@@ -167,9 +167,8 @@ impl AuditEvent {
     /// The same event from a client at `address` with `user_agent` (control characters
     /// dropped, cut to [`MAX_AUDIT_USER_AGENT`]).
     pub fn from_client(self, address: Option<IpAddr>, user_agent: Option<&str>) -> Self {
-        let user_agent = user_agent.map(|ua| {
-            ua.chars().filter(|c| !c.is_control()).take(MAX_AUDIT_USER_AGENT).collect()
-        });
+        let user_agent = user_agent
+            .map(|ua| ua.chars().filter(|c| !c.is_control()).take(MAX_AUDIT_USER_AGENT).collect());
         Self { address, user_agent, ..self }
     }
 }
@@ -296,4 +295,88 @@ fn prune(txn: &WriteTransaction, before: DateTime<Utc>, max: usize) -> Result<u6
         }
     }
     Ok(old.len() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::testing::{TestStore, conformance};
+    use chrono::TimeDelta;
+
+    fn event(at: DateTime<Utc>, kind: EventKind, subject: Option<&str>) -> AuditEvent {
+        let event = AuditEvent::new(at, kind, ActorKind::Admin, None);
+        match subject {
+            Some(s) => event.about(&UserName::parse(s).unwrap()),
+            None => event,
+        }
+    }
+
+    /// Events read back newest first, a page at a time, everyone's or one account's, and
+    /// through the queue as directly.
+    async fn events_page_newest_first_per_user_and_globally(t: TestStore) {
+        let store = t.store.clone();
+        let start = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let mut batch = Vec::new();
+        for i in 0..25 {
+            let who = if i % 2 == 0 { "alice" } else { "bob" };
+            batch.push(event(start + TimeDelta::seconds(i), EventKind::SignIn, Some(who)));
+        }
+        batch.push(event(start + TimeDelta::seconds(30), EventKind::SettingChanged, None));
+        store.append_audit(batch).await.unwrap();
+        let long_agent = "x".repeat(1000);
+        store.audit(
+            event(start + TimeDelta::seconds(40), EventKind::Lockout, Some("alice"))
+                .from_client(Some([127, 0, 0, 2].into()), Some(&long_agent)),
+        );
+
+        let all = store.audit_events(AuditQuery { limit: 200, ..AuditQuery::default() }).await;
+        let all = all.unwrap();
+        assert_eq!(all.len(), 27);
+        assert!(all.windows(2).all(|w| w[0].id > w[1].id && w[0].at >= w[1].at));
+        assert_eq!(all[0].kind, EventKind::Lockout, "the queued one is read back");
+        assert_eq!(all[0].user_agent.as_ref().map(String::len), Some(MAX_AUDIT_USER_AGENT));
+
+        let alice = Some(UserName::parse("alice").unwrap());
+        let mut pages = Vec::new();
+        let mut before = None;
+        loop {
+            let query = AuditQuery { subject: alice.clone(), since: None, before, limit: 5 };
+            let page = store.audit_events(query).await.unwrap();
+            if page.is_empty() {
+                break;
+            }
+            before = page.last().map(|e| e.id);
+            pages.extend(page);
+        }
+        assert_eq!(pages.len(), 14, "13 sign-ins and the lockout");
+        assert!(pages.iter().all(|e| e.subject == alice));
+        assert!(pages.windows(2).all(|w| w[0].id > w[1].id));
+
+        let since = Some(start + TimeDelta::seconds(20));
+        let recent = AuditQuery { subject: alice.clone(), since, before: None, limit: 50 };
+        let recent = store.audit_events(recent).await.unwrap();
+        assert_eq!(recent.len(), 4, "sign-ins at 20, 22, 24 and the lockout: {recent:#?}");
+    }
+    conformance!(events_page_newest_first_per_user_and_globally);
+
+    /// The prune removes the oldest events, before the cutoff only, in bounded steps.
+    async fn prune_takes_only_what_is_older_than_the_cutoff(t: TestStore) {
+        let store = t.store.clone();
+        // Whole seconds: PostgreSQL keeps microseconds.
+        let start = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let batch = (0..10)
+            .map(|i| event(start + TimeDelta::days(i), EventKind::AccountCreated, Some("carol")))
+            .collect();
+        store.append_audit(batch).await.unwrap();
+        let cutoff = start + TimeDelta::days(6);
+        assert_eq!(store.prune_audit(cutoff, 4).await.unwrap(), 4);
+        assert_eq!(store.prune_audit(cutoff, 4).await.unwrap(), 2);
+        assert_eq!(store.prune_audit(cutoff, 4).await.unwrap(), 0);
+        let carol = Some(UserName::parse("carol").unwrap());
+        let left = AuditQuery { subject: carol, limit: 50, ..AuditQuery::default() };
+        let left = store.audit_events(left).await.unwrap();
+        assert_eq!(left.len(), 4);
+        assert!(left.iter().all(|e| e.at >= cutoff));
+    }
+    conformance!(prune_takes_only_what_is_older_than_the_cutoff);
 }

@@ -201,10 +201,18 @@ impl Web {
         };
         let client = crate::audit::Client {
             address: peer,
-            user_agent: request.headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_string),
+            user_agent: request
+                .headers
+                .get(header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string),
         };
         let answer = async {
-            if is_api { api::handle(self, request).await } else { pages::handle(self, request).await }
+            if is_api {
+                api::handle(self, request).await
+            } else {
+                pages::handle(self, request).await
+            }
         };
         let mut res = crate::audit::with_client(client, answer).await;
         harden(res.headers_mut(), https);

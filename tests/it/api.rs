@@ -39,6 +39,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("DELETE", "/users/{name}/totp"),
     ("GET", "/settings"),
     ("PUT", "/settings/{key}"),
+    ("GET", "/me/activity"),
+    ("GET", "/audit"),
 ];
 
 /// A well-formed app-password id that names nothing.
@@ -605,6 +607,7 @@ fn settings_are_read_and_changed_by_an_admin() {
         "sso_clock_skew",
         "sso_reauth_interval",
         "sso_recheck_interval",
+        "audit_retention",
     ];
     assert_eq!(keys, BTreeSet::from(expected));
     assert!(map.values().all(Value::is_string), "every value is text: {settings}");

@@ -18,12 +18,8 @@ impl Portal {
         before: Option<u64>,
         limit: usize,
     ) -> Result<Vec<AuditEvent>, PortalError> {
-        let query = AuditQuery {
-            subject: Some(viewer.user.name.clone()),
-            since: None,
-            before,
-            limit,
-        };
+        let query =
+            AuditQuery { subject: Some(viewer.user.name.clone()), since: None, before, limit };
         Ok(self.store.audit_events(query).await?)
     }
 

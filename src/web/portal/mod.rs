@@ -124,15 +124,10 @@ impl Portal {
 
     /// Records `kind` done by `user` themselves (a sign-in, their second factor) in the audit
     /// log, from the request's client; `reason` is a failure's class, never what was typed.
-    fn own_event(
-        &self,
-        user: &UserName,
-        kind: EventKind,
-        outcome: Outcome,
-        reason: Option<&str>,
-    ) {
-        let mut event = AuditEvent::new(self.clock.now(), kind, ActorKind::User, Some(user.as_str()))
-            .about(user);
+    fn own_event(&self, user: &UserName, kind: EventKind, outcome: Outcome, reason: Option<&str>) {
+        let mut event =
+            AuditEvent::new(self.clock.now(), kind, ActorKind::User, Some(user.as_str()))
+                .about(user);
         event.outcome = outcome;
         if let Some(reason) = reason {
             event.detail = serde_json::json!({ "reason": reason });
