@@ -229,14 +229,13 @@ impl Store {
 fn append(txn: &WriteTransaction, events: Vec<AuditEvent>) -> Result<()> {
     let mut table = txn.open_table(AUDIT_EVENTS)?;
     let mut by_subject = txn.open_table(AUDIT_EVENTS_BY_SUBJECT)?;
-    let mut next = table.last()?.map_or(1, |(k, _)| k.value() + 1);
-    for mut event in events {
-        event.id = next;
-        table.insert(next, encode(&event)?.as_slice())?;
+    let first = table.last()?.map_or(1, |(k, _)| k.value() + 1);
+    for (id, mut event) in (first..).zip(events) {
+        event.id = id;
+        table.insert(id, encode(&event)?.as_slice())?;
         if let Some(subject) = &event.subject {
-            by_subject.insert((subject.as_str(), next), ())?;
+            by_subject.insert((subject.as_str(), id), ())?;
         }
-        next += 1;
     }
     Ok(())
 }

@@ -8,6 +8,7 @@ mod assets;
 mod body;
 pub mod i18n;
 pub mod i18n_apps;
+pub mod i18n_audit;
 pub mod i18n_time;
 mod pages;
 pub mod portal;

@@ -306,3 +306,45 @@ fn retention_prunes_what_is_older_than_audit_retention_on_the_servers_clock() {
     assert!(events("new").is_empty(), "a shorter retention prunes at once");
     drop(server);
 }
+
+#[test]
+fn the_profile_and_the_admin_user_page_show_recent_activity_in_the_visitors_language() {
+    let server = TestServer::start();
+    let admin = admin_session(&server);
+    let created = admin.expect("POST", "/users", Some(json!({ "name": "erin" })), 201);
+    let erin = Session::open(&server, "erin", created["password"].as_str().unwrap(), "Erin/1");
+    for i in 0..22 {
+        let name = format!("Device {i}");
+        erin.expect("POST", "/me/app-passwords", Some(json!({ "name": name })), 201);
+    }
+    let page = |session: &Session, path: &str, lang: &str| {
+        let res = server
+            .request("GET", path)
+            .header("Cookie", format!("davgate_session={}; davgate_lang={lang}", session.cookie))
+            .send()
+            .unwrap();
+        assert_eq!(res.status(), 200, "{path}");
+        res.text().unwrap()
+    };
+    let profile = page(&erin, "/profile", "en");
+    assert!(profile.contains("Recent activity"), "{profile}");
+    assert!(profile.contains("App password created · Device 21"), "newest first: {profile}");
+    assert!(!profile.contains("created · Device 1<"), "an older one is on the next page");
+    assert_eq!(profile.matches("<tr class=\"event\">").count(), 20, "one page");
+    let older = profile
+        .split("href=\"")
+        .find_map(|s| s.strip_prefix("/profile?before="))
+        .and_then(|s| s.split('#').next())
+        .expect("a link to older activity")
+        .to_string();
+    let second = page(&erin, &format!("/profile?before={older}"), "fr");
+    assert!(second.contains("Activité récente"), "{second}");
+    assert!(second.contains("Compte créé"), "the oldest event: {second}");
+    assert!(second.contains("Mot de passe d’application créé · Device 1<"), "{second}");
+    assert!(second.contains("Connexion au site"), "{second}");
+    assert_eq!(second.matches("<tr class=\"event\">").count(), 4);
+
+    let on_admin_page = page(&admin, "/admin/users/erin", "en");
+    assert!(on_admin_page.contains("App password created · Device 21"), "{on_admin_page}");
+    assert!(on_admin_page.contains("Recent activity"));
+}

@@ -6,6 +6,7 @@ use http::header::{self, HeaderValue};
 use http::{Response, StatusCode};
 use std::collections::HashMap;
 
+use super::activity::{self, Activity};
 use super::create::{Typed, create_form, created_dialog};
 use super::templates::{
     LoginPage, ProfilePage, RemovePage, SettingsPage, Shown, UserPage, UsersPage, chrome, render,
@@ -13,6 +14,7 @@ use super::templates::{
 };
 use super::{Page, PageError, refusal};
 use crate::admin::SettingValues;
+use crate::store::AuditQuery;
 use crate::web::i18n::{Lang, texts};
 use crate::web::portal::{LoginStep, PortalError, Refusal, Viewer};
 use crate::web::{Web, WebRequest, csrf_matches, see_other, set_cookie};
@@ -236,7 +238,11 @@ pub(super) async fn profile_of(
         }
         _ => None,
     };
+    let before = activity::before(r.query_param("before"));
+    let events = web.portal.activity(&viewer, before, activity::PAGE).await?;
+    let activity = Activity::of(r.lang, "/profile", events, before.is_some());
     let profile = ProfilePage {
+        activity,
         sso,
         webdav_url: web.dav_url(r),
         rows: rows.iter().map(|p| row(r.lang, p, policy.app_credentials_idle_ttl)).collect(),
@@ -300,7 +306,12 @@ pub(super) async fn user(
     let rows = rows.iter().map(|p| row(r.lang, p, idle)).collect();
     let action = format!("/admin/users/{}/app-passwords", user.name);
     let create = create_form(r.lang, &policy, action, typed);
-    Ok(render(status, &UserPage { page, user, security, rows, create, shown }))
+    let before = activity::before(r.query_param("before"));
+    let query = AuditQuery { subject: None, since: None, before, limit: activity::PAGE };
+    let events = web.portal.audit(&viewer, Some(name), query).await?;
+    let path = format!("/admin/users/{}", user.name);
+    let activity = Activity::of(r.lang, &path, events, before.is_some());
+    Ok(render(status, &UserPage { page, user, security, rows, create, shown, activity }))
 }
 
 pub(super) async fn remove_confirmation(web: &Web, r: &WebRequest, name: &str) -> Page {

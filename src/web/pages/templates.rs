@@ -127,6 +127,7 @@ pub(super) struct ProfilePage {
     pub(super) sso: Option<(String, String)>,
     pub(super) enrolment: Option<Enrolment>,
     pub(super) shown: Option<Shown>,
+    pub(super) activity: super::activity::Activity,
 }
 
 #[derive(Template)]
@@ -146,6 +147,7 @@ pub(super) struct UserPage {
     pub(super) rows: Vec<Row>,
     pub(super) create: CreateForm,
     pub(super) shown: Option<Shown>,
+    pub(super) activity: super::activity::Activity,
 }
 
 #[derive(Template)]
