@@ -57,10 +57,10 @@ fn row(lang: Lang, a: &ActivityTexts, e: &AuditEvent) -> ActivityRow {
         (Some(ip), _) => ip.to_string(),
         (None, _) => String::new(),
     };
-    let name = e.detail.get("name").and_then(|n| n.as_str());
+    // By id, as the lists name a password: its name is the owner's word and may be gone.
     let phrase = event_phrase(lang, e.kind);
-    let what = match name {
-        Some(name) => format!("{phrase} · {name}"),
+    let what = match &e.app_password {
+        Some(id) => format!("{phrase} · {id}"),
         None => phrase.to_string(),
     };
     ActivityRow {
