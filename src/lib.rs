@@ -33,6 +33,7 @@
 #![forbid(unsafe_code)]
 
 mod admin;
+mod audit;
 mod auth;
 mod bounded;
 mod clock;
@@ -80,6 +81,8 @@ pub use store::{
     Location as StoreLocation, LocationError as StoreLocationError, NameError, Role, Scope,
     ScopeError, ScopeFolder, SettingKey, UserName,
 };
+/// The audit log: its events and the queries that read them.
+pub use store::{ActorKind, AuditEvent, AuditQuery, EventKind, MAX_AUDIT_PAGE, Outcome};
 /// `davgate backup` and `restore`: a consistent copy of the embedded store, and putting one
 /// back on a stopped server.
 pub use store::{BackupError, BackupSummary, RestoreError, RestoreSummary, restore};

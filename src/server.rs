@@ -218,6 +218,7 @@ impl Server {
         let admin = admin.on_revocation(move |user, ids| locks.release_taken_by(user, ids));
         let sso = start_sso(&store, &clock, options.public_url.as_deref())?;
         spawn_recheck(store.clone(), admin.clone());
+        crate::admin::spawn_audit_prune(admin.clone());
         let portal =
             Portal::new(store.clone(), admin.clone(), gate.verifier(), gate.budget(), clock)
                 .with_sso(sso);
@@ -319,9 +320,11 @@ impl Server {
 
     /// Serves until `shutdown` completes, then drains requests and removes the admin socket.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
-        let Server { listener, app, channel, scrape_listener, metrics, .. } = self;
+        let Server { listener, app, channel, scrape_listener, metrics, store, .. } = self;
         let scraping = scrape_listener.map(|l| tokio::spawn(l.serve(metrics)));
         listener.serve(app, shutdown).await;
+        // What the requests recorded is in the log before the server says it stopped.
+        store.audit_flush().await;
         if let Some(task) = scraping {
             task.abort();
         }

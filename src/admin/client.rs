@@ -331,6 +331,21 @@ impl Client {
         }
     }
 
+    /// [`Admin::audit_events`].
+    pub async fn audit_events(
+        &self,
+        query: store::AuditQuery,
+    ) -> Result<Vec<store::AuditEvent>, OpError> {
+        let server = match &self.0 {
+            Link::Store(admin) => return admin.audit_events(query).await,
+            Link::Server(server) => server,
+        };
+        match server.call(&Request::Audit { query }).await? {
+            Reply::AuditEvents { events } => Ok(events),
+            other => Err(unexpected("audit", &other)),
+        }
+    }
+
     /// [`Admin::status`].
     pub async fn status(&self) -> Result<ServerStatus, OpError> {
         let server = match &self.0 {

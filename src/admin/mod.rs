@@ -9,6 +9,7 @@
 //! through the socket takes effect in the server at once. The socket's JSON lines are this
 //! module's private business (`wire`): nothing else builds or reads them.
 
+mod audit;
 mod client;
 mod error;
 pub mod homes;
@@ -18,6 +19,7 @@ mod sso;
 mod views;
 mod wire;
 
+pub(crate) use audit::spawn_prune as spawn_audit_prune;
 pub use client::Client;
 pub use error::OpError;
 pub use operations::{Admin, Audit, Include, NewPassword};

@@ -18,8 +18,8 @@ use crate::auth::verify::Hasher;
 use crate::clock::Clock;
 use crate::log_safe::escaped;
 use crate::store::{
-    self, AppPasswordId, AppPasswordName, AppPasswordStatus, BackupSummary, NewAppPassword, Role,
-    SettingKey, Store, UserName,
+    self, ActorKind, AppPasswordId, AppPasswordName, AppPasswordStatus, AuditEvent, BackupSummary,
+    EventKind, NewAppPassword, Role, SettingKey, Store, UserName,
 };
 
 /// The password a new account or a password change gets.
@@ -132,6 +132,14 @@ impl Admin {
         let hash = self.hash(password).await?;
         let user = self.store.create_user(name, role, hash, self.clock.now()).await?;
         self.record(Kind::Change, || format!("user add {name} admin={}", role == Role::Admin));
+        let role_word = if role == Role::Admin { "admin" } else { "user" };
+        self.event(
+            EventKind::AccountCreated,
+            Some(name),
+            None,
+            serde_json::json!({ "role": role_word }),
+        )
+        .await;
         Ok(UserCreated { user: UserView::from(&user), generated_password: generated })
     }
 
@@ -164,6 +172,8 @@ impl Admin {
     ) -> Result<UserView, OpError> {
         let user = self.store.set_user_disabled(name, disabled).await?;
         self.record(Kind::Change, || format!("user {name} disabled={disabled}"));
+        let kind = if disabled { EventKind::AccountDisabled } else { EventKind::AccountEnabled };
+        self.event(kind, Some(name), None, serde_json::Value::Null).await;
         Ok(UserView::from(&user))
     }
 
@@ -172,6 +182,8 @@ impl Admin {
     pub async fn remove_user(&self, name: &UserName) -> Result<UserRemoved, OpError> {
         let app_passwords_removed = self.store.remove_user(name).await?;
         self.record(Kind::Change, || format!("user remove {name}"));
+        let detail = serde_json::json!({ "app_passwords_removed": app_passwords_removed });
+        self.event(EventKind::AccountRemoved, Some(name), None, detail).await;
         let not_moved = |home: &str, reason: &dyn std::fmt::Display| {
             OpError::HomeNotMoved(format!(
                 "removed user '{name}', but their files could not be moved aside from {home}: \
@@ -199,6 +211,8 @@ impl Admin {
     ) -> Result<UserView, OpError> {
         let user = self.store.set_user_quota(name, quota_bytes).await?;
         self.record(Kind::Change, || format!("user quota {name} {quota_bytes:?}"));
+        let detail = serde_json::json!({ "quota_bytes": quota_bytes });
+        self.event(EventKind::QuotaChanged, Some(name), None, detail).await;
         Ok(UserView::from(&user))
     }
 
@@ -207,6 +221,7 @@ impl Admin {
     pub async fn reset_totp(&self, name: &UserName) -> Result<UserView, OpError> {
         let user = self.store.set_user_totp(name, None).await?;
         self.record(Kind::Change, || format!("user reset-2fa {name}"));
+        self.event(EventKind::SecondFactorReset, Some(name), None, serde_json::Value::Null).await;
         Ok(UserView::from(&user))
     }
 
@@ -254,6 +269,8 @@ impl Admin {
         self.record(Kind::Change, || {
             format!("{audited_as} {name} ({count} app passwords revoked)")
         });
+        let detail = serde_json::json!({ "app_passwords_revoked": count });
+        self.event(EventKind::PasswordReset, Some(name), None, detail).await;
         Ok(PasswordChanged {
             name: name.clone(),
             generated_password: generated,
@@ -289,6 +306,9 @@ impl Admin {
             }
         };
         self.record(Kind::Change, || format!("app-password create for {owner}"));
+        let detail = serde_json::json!({ "name": record.name });
+        self.event(EventKind::AppPasswordCreated, Some(owner), Some(record.id.clone()), detail)
+            .await;
         Ok(record)
     }
 
@@ -320,6 +340,13 @@ impl Admin {
         self.store.revoke_app_password(owner, id, self.clock.now()).await?;
         self.ended(owner, std::slice::from_ref(id));
         self.record(Kind::Change, || format!("app-password revoke {owner} {id}"));
+        self.event(
+            EventKind::AppPasswordRevoked,
+            Some(owner),
+            Some(id.to_string()),
+            serde_json::Value::Null,
+        )
+        .await;
         Ok(())
     }
 
@@ -328,6 +355,15 @@ impl Admin {
         let revoked = self.store.revoke_all_app_passwords(owner, self.clock.now()).await?;
         self.ended(owner, &revoked);
         self.record(Kind::Change, || format!("app-password revoke {owner} --all"));
+        for id in &revoked {
+            self.event(
+                EventKind::AppPasswordRevoked,
+                Some(owner),
+                Some(id.to_string()),
+                serde_json::Value::Null,
+            )
+            .await;
+        }
         Ok(revoked.len())
     }
 
@@ -342,6 +378,8 @@ impl Admin {
         let now = self.clock.now();
         let record = self.store.rename_app_password(owner, id, name.as_str(), now).await?;
         self.record(Kind::Change, || format!("app-password rename {owner} {id}"));
+        let detail = serde_json::json!({ "name": name.as_str() });
+        self.event(EventKind::AppPasswordRenamed, Some(owner), Some(id.to_string()), detail).await;
         Ok(AppPasswordView::new(&record, now, &self.store.settings().use_policy()))
     }
 
@@ -358,8 +396,12 @@ impl Admin {
         key: SettingKey,
         value: &str,
     ) -> Result<SettingValues, OpError> {
+        let old = self.store.settings().get(key);
         let settings = self.store.set_setting(key, value).await?;
         self.record(Kind::Change, || format!("settings set {key} {}", escaped(value)));
+        let (old, new) = (masked(key, old), masked(key, settings.get(key)));
+        let detail = serde_json::json!({ "setting": key.name(), "old": old, "new": new });
+        self.event(EventKind::SettingChanged, None, None, detail).await;
         Ok(SettingValues::of(&settings))
     }
 
@@ -399,6 +441,32 @@ impl Admin {
         }
     }
 
+    /// Records `kind` about `subject` (and `app_password`) in the audit log, in the name
+    /// [`Audit`] says: a person on the pages acting on their own account is its user, on
+    /// another's an admin; the admin socket and the CLI are an admin they cannot name.
+    pub(super) async fn event(
+        &self,
+        kind: EventKind,
+        subject: Option<&UserName>,
+        app_password: Option<String>,
+        detail: serde_json::Value,
+    ) {
+        let (actor_kind, actor) = match &self.audit {
+            Audit::Web(who) if Some(who) == subject => (ActorKind::User, Some(who.as_str())),
+            Audit::Web(who) => (ActorKind::Admin, Some(who.as_str())),
+            Audit::Socket | Audit::Off => (ActorKind::Admin, None),
+        };
+        let mut event = AuditEvent::new(self.clock.now(), kind, actor_kind, actor);
+        event.subject = subject.cloned();
+        event.app_password = app_password;
+        event.detail = detail;
+        self.store.audit(crate::audit::from_current_client(event));
+        // The CLI on the store exits when the command is done: its events are written first.
+        if matches!(self.audit, Audit::Off) {
+            self.store.audit_flush().await;
+        }
+    }
+
     /// The store the operations work on (for the single sign-on operations' file).
     pub(super) fn store(&self) -> &Store {
         &self.store
@@ -413,6 +481,16 @@ impl Admin {
     async fn hash(&self, secret: Secret) -> Result<String, OpError> {
         let hasher = self.hasher.clone();
         Ok(tokio::task::spawn_blocking(move || hasher.hash(secret.expose())).await??)
+    }
+}
+
+/// A setting's value as the audit log keeps it: a secret one (a password, a key) as stars.
+fn masked(key: SettingKey, value: String) -> String {
+    let name = key.name();
+    if ["password", "secret", "token", "key"].iter().any(|w| name.contains(w)) {
+        "********".into()
+    } else {
+        value
     }
 }
 

@@ -51,6 +51,8 @@ pub(crate) enum Request {
     AppPasswordRename { user: UserName, id: AppPasswordId, name: AppPasswordName },
     /// [`Admin::status`].
     Status,
+    /// [`Admin::audit_events`].
+    Audit { query: crate::store::AuditQuery },
     /// [`Admin::settings`].
     SettingsGet,
     /// [`Admin::set_setting`].
@@ -99,6 +101,8 @@ pub(crate) enum Reply {
     Revoked { count: usize },
     /// From [`Request::Status`].
     Status(ServerStatus),
+    /// From [`Request::Audit`]: newest first.
+    AuditEvents { events: Vec<crate::store::AuditEvent> },
     /// From [`Request::SettingsGet`] and [`Request::SettingsSet`].
     Settings { settings: SettingValues },
     /// From [`Request::Backup`].
@@ -127,6 +131,7 @@ impl Reply {
             Reply::AppPassword { .. } => "app_password",
             Reply::Revoked { .. } => "revoked",
             Reply::Status(_) => "status",
+            Reply::AuditEvents { .. } => "audit_events",
             Reply::Settings { .. } => "settings",
             Reply::BackupWritten(_) => "backup_written",
             Reply::Providers { .. } => "providers",
@@ -204,6 +209,7 @@ pub(crate) async fn answer(admin: &Admin, request: Request) -> Result<Reply, OpE
             Reply::AppPassword { app_password: admin.rename_app_password(&user, &id, &name).await? }
         }
         Request::Status => Reply::Status(admin.status().await?),
+        Request::Audit { query } => Reply::AuditEvents { events: admin.audit_events(query).await? },
         Request::SettingsGet => Reply::Settings { settings: admin.settings().await? },
         Request::SettingsSet { key, value } => {
             Reply::Settings { settings: admin.set_setting(key, &value).await? }

@@ -591,7 +591,7 @@ impl Gate {
             return Err(reason);
         }
         if password.access_method.is_none() {
-            self.record_first_use(&password.id, user_agent, now).await;
+            self.record_first_use(&password.id, &password.owner, user_agent, peer, now).await;
         } else {
             let _ = self.last_used.try_send((password.id.clone(), now));
         }
@@ -615,7 +615,9 @@ impl Gate {
     async fn record_first_use(
         &self,
         id: &AppPasswordId,
+        owner: &UserName,
         user_agent: Option<&str>,
+        peer: IpAddr,
         now: DateTime<Utc>,
     ) {
         let method = client::access_method(user_agent);
@@ -627,7 +629,16 @@ impl Gate {
             .collect();
         match self.store.record_first_use(id, &method, &raw, now).await {
             Ok(()) => {
-                tracing::info!(app_password = %id, access_method = %method, "app password first used")
+                tracing::info!(app_password = %id, access_method = %method, "app password first used");
+                let kind = crate::store::EventKind::AppPasswordFirstUsed;
+                let actor = crate::store::ActorKind::User;
+                let mut event =
+                    crate::store::AuditEvent::new(now, kind, actor, Some(owner.as_str()))
+                        .about(owner)
+                        .from_client(Some(peer), user_agent);
+                event.app_password = Some(id.to_string());
+                event.detail = serde_json::json!({ "access_method": method.to_string() });
+                self.store.audit(event);
             }
             Err(e) => tracing::error!(app_password = %id, "cannot record first use: {e}"),
         }

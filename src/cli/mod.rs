@@ -8,6 +8,7 @@
 //! file ([`config`]), read before the command line is parsed.
 
 mod app_password;
+mod audit;
 mod backup;
 mod config;
 mod oidc;
@@ -85,6 +86,8 @@ enum Command {
     /// Check the config file and show the effective configuration, or list every key.
     #[command(subcommand, after_help = config::HELP)]
     Config(config::ConfigCommand),
+    /// Show the audit log, newest first: who created, used, revoked or changed what.
+    Audit(audit::AuditArgs),
     /// Show what the running server is doing (verifications, cache, throttled clients).
     Status {
         /// Print JSON.
@@ -169,6 +172,7 @@ fn run(cli: Cli, loaded: &config::Loaded) -> Result<(), CliError> {
         }
         Command::Oidc(cmd) => block_on(oidc::run(&data, cmd)),
         Command::Settings(cmd) => block_on(settings::run(&data, cmd)),
+        Command::Audit(args) => block_on(audit::run(&data, args)),
         Command::Status { json } => block_on(settings::status(&data, json)),
         Command::Store(cmd) => block_on(store::run(cmd)),
         Command::Backup(args) => block_on(backup::backup(&data, args)),

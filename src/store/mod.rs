@@ -20,6 +20,8 @@
 
 mod accounts;
 mod app_passwords;
+mod audit;
+mod audit_queue;
 mod backup;
 mod changes;
 mod copy;
@@ -47,6 +49,7 @@ mod users;
 
 pub use accounts::LoginRecord;
 pub use app_passwords::NewAppPassword;
+pub use audit::{ActorKind, AuditEvent, AuditQuery, EventKind, MAX_AUDIT_PAGE, Outcome};
 pub use backup::{BackupError, BackupSummary};
 pub use changes::{Generation, Snapshot};
 pub use copy::{CopyCounts, CopyError, CopyProgress, copy_store};
@@ -284,6 +287,8 @@ from_redb!(
 #[derive(Clone)]
 pub struct Store {
     backend: Backend,
+    /// The audit log's writer queue, shared by every clone ([`audit_queue`]).
+    audit: Arc<audit_queue::AuditQueue>,
 }
 
 /// Which implementation a [`Store`] is.
@@ -349,7 +354,7 @@ impl Store {
             }
             Location::Postgres(target) => {
                 let pg = pg::Pg::open(target, PropLimits::default(), node, clock).await?;
-                Ok(Self { backend: Backend::Postgres(pg) })
+                Ok(Self { backend: Backend::Postgres(pg), audit: Arc::default() })
             }
         }
     }
@@ -365,7 +370,7 @@ impl Store {
             Location::Postgres(target) => {
                 let clock = crate::clock::Clock::system();
                 let pg = pg::Pg::open(target, limits, None, clock).await?;
-                Ok(Self { backend: Backend::Postgres(pg) })
+                Ok(Self { backend: Backend::Postgres(pg), audit: Arc::default() })
             }
         }
     }
@@ -395,7 +400,7 @@ impl Store {
         };
         let feed = Feed::new(settings);
         let inner = Redb { db, path: path.to_path_buf(), feed, prop_limits };
-        Ok(Self { backend: Backend::Redb(Arc::new(inner)) })
+        Ok(Self { backend: Backend::Redb(Arc::new(inner)), audit: Arc::default() })
     }
 
     /// Where the store lives on disk; None for PostgreSQL (it has no file here).

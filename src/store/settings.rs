@@ -55,6 +55,9 @@ pub struct Settings {
     /// The clock difference allowed with a provider (ID token expiry and issue time).
     #[serde(serialize_with = "as_text")]
     pub sso_clock_skew: HumanDuration,
+    /// How long the audit log keeps an event before the periodic prune removes it.
+    #[serde(serialize_with = "as_text")]
+    pub audit_retention: HumanDuration,
 }
 
 fn as_optional<S: serde::Serializer>(d: &Option<HumanDuration>, s: S) -> Result<S::Ok, S::Error> {
@@ -106,6 +109,7 @@ impl Default for Settings {
             sso_reauth_interval: Some(HumanDuration::from_seconds(30 * 86_400)),
             sso_recheck_interval: HumanDuration::from_seconds(86_400),
             sso_clock_skew: HumanDuration::from_seconds(60),
+            audit_retention: HumanDuration::from_seconds(365 * 86_400),
         }
     }
 }
@@ -146,6 +150,8 @@ pub enum SettingKey {
     SsoRecheckInterval,
     /// `sso_clock_skew`: `60s` (default), at most `5m`.
     SsoClockSkew,
+    /// `audit_retention`: how long audit events are kept, `365d` (default).
+    AuditRetention,
 }
 
 /// The lifetime a user asks for a new app password; written `default`, `never` or a duration.
@@ -249,7 +255,7 @@ pub enum SettingError {
 
 impl SettingKey {
     /// Every setting, in listing order.
-    pub const ALL: [SettingKey; 14] = [
+    pub const ALL: [SettingKey; 15] = [
         SettingKey::AppCredentialsTtl,
         SettingKey::AppCredentialsMaxTtl,
         SettingKey::AppCredentialsIdleTtl,
@@ -264,6 +270,7 @@ impl SettingKey {
         SettingKey::SsoReauthInterval,
         SettingKey::SsoRecheckInterval,
         SettingKey::SsoClockSkew,
+        SettingKey::AuditRetention,
     ];
 
     /// The setting's name.
@@ -283,6 +290,7 @@ impl SettingKey {
             SettingKey::SsoReauthInterval => "sso_reauth_interval",
             SettingKey::SsoRecheckInterval => "sso_recheck_interval",
             SettingKey::SsoClockSkew => "sso_clock_skew",
+            SettingKey::AuditRetention => "audit_retention",
         }
     }
 }
@@ -333,6 +341,7 @@ impl Settings {
             }
             SettingKey::SsoRecheckInterval => self.sso_recheck_interval.to_string(),
             SettingKey::SsoClockSkew => self.sso_clock_skew.to_string(),
+            SettingKey::AuditRetention => self.audit_retention.to_string(),
         }
     }
 
@@ -456,6 +465,10 @@ impl Settings {
                     return Err(choice("a duration of at most 5m"));
                 }
                 self.sso_clock_skew = skew;
+            }
+            SettingKey::AuditRetention => {
+                self.audit_retention =
+                    value.parse().map_err(|source| SettingError::Duration { key, source })?;
             }
             SettingKey::Durability => {
                 self.durability = match word.as_str() {

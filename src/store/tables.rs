@@ -7,7 +7,7 @@ use redb::{
 use super::{Error, Result};
 
 /// Bump when a table or record changes shape, and add the migration to [`initialise`].
-pub const SCHEMA_VERSION: u64 = 4;
+pub const SCHEMA_VERSION: u64 = 5;
 
 /// `"schema_version"` → version number.
 pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
@@ -41,6 +41,12 @@ pub const EXTERNAL_IDENTITIES: TableDefinition<(&str, &str), &str> =
 pub const OIDC_PROVIDERS: TableDefinition<&str, &[u8]> = TableDefinition::new("oidc_providers");
 /// user name → the provider's refresh token (the refresh check). Added in schema 4.
 pub const OIDC_REFRESH: TableDefinition<&str, &str> = TableDefinition::new("oidc_refresh");
+/// sequence number → JSON [`super::AuditEvent`]: the audit log, oldest first. Added in
+/// schema 5.
+pub const AUDIT_EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("audit_events");
+/// (subject user, sequence number) → (): one account's events without a scan. Added in schema 5.
+pub const AUDIT_EVENTS_BY_SUBJECT: TableDefinition<(&str, u64), ()> =
+    TableDefinition::new("audit_events_by_subject");
 /// setting key → value as text.
 pub const SETTINGS: TableDefinition<&str, &str> = TableDefinition::new("settings");
 
@@ -69,7 +75,7 @@ pub fn initialise(txn: &WriteTransaction) -> Result<Migration> {
             Some(SCHEMA_VERSION) => Migration::None,
             Some(found) => {
                 meta.insert(VERSION_KEY, SCHEMA_VERSION)?;
-                // Schemas 3 and 4 only add tables, created below (older users read with
+                // Schemas 3, 4 and 5 only add tables, created below (older users read with
                 // serde defaults).
                 if found < 2 { Migration::PropsUsage } else { Migration::None }
             }
@@ -91,6 +97,8 @@ pub fn initialise(txn: &WriteTransaction) -> Result<Migration> {
     txn.open_table(EXTERNAL_IDENTITIES)?;
     txn.open_table(OIDC_PROVIDERS)?;
     txn.open_table(OIDC_REFRESH)?;
+    txn.open_table(AUDIT_EVENTS)?;
+    txn.open_table(AUDIT_EVENTS_BY_SUBJECT)?;
     Ok(migration)
 }
 
@@ -109,7 +117,7 @@ pub struct Copied {
 /// for record. A table this list does not know is refused rather than left out, so that a
 /// table added to the schema without being added here cannot make a silent partial backup.
 pub fn copy_all(from: &ReadTransaction, to: &WriteTransaction) -> Result<Copied> {
-    const KNOWN: [&str; 13] = [
+    const KNOWN: [&str; 15] = [
         "meta",
         "users",
         "app_passwords",
@@ -123,6 +131,8 @@ pub fn copy_all(from: &ReadTransaction, to: &WriteTransaction) -> Result<Copied>
         "external_identities",
         "oidc_providers",
         "oidc_refresh",
+        "audit_events",
+        "audit_events_by_subject",
     ];
     if let Some(unknown) = from.list_tables()?.find(|t| !KNOWN.contains(&t.name())) {
         return Err(Error::UnknownTable(unknown.name().to_string()));
@@ -140,6 +150,8 @@ pub fn copy_all(from: &ReadTransaction, to: &WriteTransaction) -> Result<Copied>
     copy(from, to, EXTERNAL_IDENTITIES)?;
     copy(from, to, OIDC_PROVIDERS)?;
     copy(from, to, OIDC_REFRESH)?;
+    copy(from, to, AUDIT_EVENTS)?;
+    copy(from, to, AUDIT_EVENTS_BY_SUBJECT)?;
     Ok(Copied { users, app_passwords, dead_props })
 }
 

@@ -16,7 +16,9 @@ use super::portal::{LoginStep, PortalError, Viewer};
 use super::{Web, WebRequest, csrf_matches, set_cookie};
 use crate::admin::{AppPasswordSpec, OpError, SettingValues};
 use crate::duration::DurationError;
-use crate::store::{Access, AppPasswordName, Lifetime, Scope, ScopeFolder};
+use crate::store::{
+    Access, AppPasswordName, AuditEvent, AuditQuery, Lifetime, MAX_AUDIT_PAGE, Scope, ScopeFolder,
+};
 
 /// Where the API lives.
 pub const PREFIX: &str = "/api/v1";
@@ -183,6 +185,20 @@ async fn route(web: &Web, r: &WebRequest) -> Answer {
         (Method::DELETE, ["users", name, "totp"]) => {
             ok(json!(portal.reset_totp(&viewer, name).await?))
         }
+        (Method::GET, ["me", "activity"]) => {
+            let page = Page::of(r)?;
+            events_json(portal.activity(&viewer, page.before, page.limit).await?, page.limit)
+        }
+        (Method::GET, ["audit"]) => {
+            let page = Page::of(r)?;
+            let since = match r.query_param("since") {
+                Some(text) => Some(since(&text, web.portal.now())?),
+                None => None,
+            };
+            let query = AuditQuery { subject: None, since, before: page.before, limit: page.limit };
+            let user = r.query_param("user").filter(|u| !u.is_empty());
+            events_json(portal.audit(&viewer, user.as_deref(), query).await?, page.limit)
+        }
         (Method::GET, ["settings"]) => ok(settings_json(portal.settings(&viewer).await?)),
         (Method::PUT, ["settings", key]) => {
             let body: SettingBody = parse(r)?;
@@ -215,7 +231,51 @@ fn known(segments: &[&str]) -> bool {
             | ["users", _, "password" | "totp"]
             | ["settings"]
             | ["settings", _]
+            | ["me", "activity"]
+            | ["audit"]
     )
+}
+
+/// A page of audit events asked in the query: `before` (the last id of the previous page) and
+/// `limit` (1 to 200, 50 if not given).
+struct Page {
+    before: Option<u64>,
+    limit: usize,
+}
+
+impl Page {
+    fn of(r: &WebRequest) -> Result<Self, ApiError> {
+        let number = |name: &str| -> Result<Option<u64>, ApiError> {
+            match r.query_param(name) {
+                None => Ok(None),
+                Some(text) => text.parse().map(Some).map_err(|_| {
+                    ApiError::BadBody(format!("'{name}' must be a whole number, not '{text}'"))
+                }),
+            }
+        };
+        let limit = number("limit")?.map_or(50, |n| n.clamp(1, MAX_AUDIT_PAGE as u64) as usize);
+        Ok(Self { before: number("before")?, limit })
+    }
+}
+
+/// `since=`: a duration back from now (`7d`, `12h`) or an RFC 3339 time.
+fn since(
+    text: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<chrono::DateTime<chrono::Utc>, ApiError> {
+    if let Ok(at) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Ok(at.with_timezone(&chrono::Utc));
+    }
+    let back: crate::duration::HumanDuration = text.parse().map_err(|e: DurationError| {
+        ApiError::BadBody(format!("'since' must be a duration or an RFC 3339 time: {e}"))
+    })?;
+    Ok(now - back.as_chrono())
+}
+
+/// A page of events, and where the next one starts (null on the last page).
+fn events_json(events: Vec<AuditEvent>, limit: usize) -> Answer {
+    let next_before = events.last().filter(|_| events.len() >= limit).map(|e| e.id);
+    ok(json!({ "events": events, "next_before": next_before }))
 }
 
 #[derive(Deserialize)]

@@ -134,6 +134,7 @@ pub struct Texts {
     pub trusted_label: &'static str,
     pub trusted_help: &'static str,
     pub lock_timeout_label: &'static str,
+    pub audit_retention_label: &'static str,
     pub duration_help: &'static str,
     pub depth_label: &'static str,
     pub durability_label: &'static str,
@@ -327,6 +328,7 @@ static EN: Texts = Texts {
     trusted_label: "Networks never throttled",
     trusted_help: "Comma-separated addresses or networks, e.g. 10.0.0.0/8, 192.168.1.5",
     lock_timeout_label: "Longest WebDAV lock",
+    audit_retention_label: "Keep the audit log for",
     duration_help: "A number and a unit: d (days), h (hours), m (minutes), s (seconds), e.g. 90d.",
     depth_label: "Allow PROPFIND with Depth: infinity (lists whole trees in one request)",
     durability_label: "Uploads",
@@ -501,6 +503,7 @@ static FR: Texts = Texts {
     trusted_label: "Réseaux jamais ralentis",
     trusted_help: "Adresses ou réseaux séparés par des virgules, par ex. 10.0.0.0/8, 192.168.1.5",
     lock_timeout_label: "Durée maximale d’un verrou WebDAV",
+    audit_retention_label: "Durée de conservation du journal d’audit",
     duration_help: "Un nombre et une unité : d (jours), h (heures), m (minutes), s (secondes), \
                     par ex. 90d.",
     depth_label: "Autoriser PROPFIND avec Depth: infinity (liste une arborescence entière en une \

@@ -8,6 +8,7 @@ mod assets;
 mod body;
 pub mod i18n;
 pub mod i18n_apps;
+pub mod i18n_audit;
 pub mod i18n_password;
 pub mod i18n_sso;
 pub mod i18n_time;
@@ -201,11 +202,22 @@ impl Web {
             lang,
             _held: held,
         };
-        let mut res = if is_api {
-            api::handle(self, request).await
-        } else {
-            pages::handle(self, request).await
+        let client = crate::audit::Client {
+            address: peer,
+            user_agent: request
+                .headers
+                .get(header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string),
         };
+        let answer = async {
+            if is_api {
+                api::handle(self, request).await
+            } else {
+                pages::handle(self, request).await
+            }
+        };
+        let mut res = crate::audit::with_client(client, answer).await;
         harden(res.headers_mut(), https);
         res
     }

@@ -48,6 +48,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("PUT", "/users/{name}/login-method"),
     ("POST", "/users/{name}/identity"),
     ("DELETE", "/users/{name}/identity"),
+    ("GET", "/me/activity"),
+    ("GET", "/audit"),
 ];
 
 /// A well-formed app-password id that names nothing.
@@ -615,6 +617,7 @@ fn settings_are_read_and_changed_by_an_admin() {
         "sso_clock_skew",
         "sso_reauth_interval",
         "sso_recheck_interval",
+        "audit_retention",
     ];
     assert_eq!(keys, BTreeSet::from(expected));
     assert!(map.values().all(Value::is_string), "every value is text: {settings}");

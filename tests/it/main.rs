@@ -8,6 +8,7 @@ mod util;
 
 mod admin_client;
 mod api;
+mod audit;
 mod auth;
 mod backup;
 mod browser;

@@ -23,6 +23,7 @@
 //! `davgate <node-id>` (and `davgate <node-id> listener`), or `davgate cli`.
 
 mod accounts;
+mod audit;
 mod copy;
 mod flows;
 mod identities;

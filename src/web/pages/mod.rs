@@ -3,6 +3,7 @@
 //! redirect (so a reload never posts twice), except where a secret must be shown exactly once:
 //! that answer renders the dialog itself and is never cached.
 
+mod activity;
 mod create;
 mod screens;
 mod sso;

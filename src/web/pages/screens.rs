@@ -6,6 +6,7 @@ use http::header::{self, HeaderValue};
 use http::{Response, StatusCode};
 use std::collections::HashMap;
 
+use super::activity::{self, Activity};
 use super::create::{Typed, create_form, created_dialog};
 use super::templates::{
     LoginPage, ProfilePage, RemovePage, SettingsPage, Shown, UserPage, UsersPage, chrome, render,
@@ -13,6 +14,7 @@ use super::templates::{
 };
 use super::{Page, PageError, refusal};
 use crate::admin::SettingValues;
+use crate::store::AuditQuery;
 use crate::web::i18n::{Lang, texts};
 use crate::web::portal::{LoginStep, PortalError, Refusal, Viewer};
 use crate::web::{Web, WebRequest, csrf_matches, see_other, set_cookie};
@@ -241,7 +243,11 @@ pub(super) async fn profile_of(
         let name = web.portal.sso_name(&id).unwrap_or_else(|| id.to_string());
         (format!("/auth/oidc/login?provider={id}&next=%2Fprofile"), t.with(t.sso_again, &name))
     });
+    let before = activity::before(r.query_param("before"));
+    let events = web.portal.activity(&viewer, before, activity::PAGE).await?;
+    let activity = Activity::of(r.lang, "/profile", events, before.is_some());
     let profile = ProfilePage {
+        activity,
         sso,
         sign_in_again,
         webdav_url: web.dav_url(r),
@@ -310,7 +316,12 @@ pub(super) async fn user(
     let create = create_form(r.lang, &policy, action, typed);
     let providers = super::sso_admin::choices(web, &viewer).await;
     let sso = super::sso_admin::identity_facts(r, &user, &providers);
-    let page_of = UserPage { page, user, security, rows, create, shown, providers, sso };
+    let before = activity::before(r.query_param("before"));
+    let query = AuditQuery { subject: None, since: None, before, limit: activity::PAGE };
+    let events = web.portal.audit(&viewer, Some(name), query).await?;
+    let path = format!("/admin/users/{}", user.name);
+    let activity = Activity::of(r.lang, &path, events, before.is_some());
+    let page_of = UserPage { page, user, security, rows, create, shown, providers, sso, activity };
     Ok(render(status, &page_of))
 }
 

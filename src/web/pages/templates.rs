@@ -132,6 +132,7 @@ pub(super) struct ProfilePage {
     /// The shortest new password accepted (the form's `minlength`).
     pub(super) min_password_len: usize,
     pub(super) shown: Option<Shown>,
+    pub(super) activity: super::activity::Activity,
 }
 
 #[derive(Template)]
@@ -157,6 +158,7 @@ pub(super) struct UserPage {
     pub(super) providers: Vec<(String, String)>,
     /// Its linked identity, if any.
     pub(super) sso: Option<IdentityFacts>,
+    pub(super) activity: super::activity::Activity,
 }
 
 /// A linked identity as the admin's user page shows it.

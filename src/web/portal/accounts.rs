@@ -14,7 +14,7 @@ use crate::auth::token::Secret;
 use crate::duration::DurationError;
 use crate::log_safe::escaped;
 use crate::store::{self, Access, AppPasswordId, AppPasswordName, Role, Scope, ScopeFolder};
-use crate::store::{SettingKey, TotpFactor, UserName};
+use crate::store::{EventKind, Outcome, SettingKey, TotpFactor, UserName};
 
 /// The create form's fields as typed: empty ones mean the default (the admin's lifetime,
 /// read-write, the whole home, from anywhere).
@@ -298,6 +298,7 @@ impl Portal {
         let factor = TotpFactor { secret, enrolled_at: self.clock.now(), last_step: step };
         self.store.set_user_totp(&viewer.user.name, Some(factor)).await?;
         self.sessions.set_enrolment(viewer.token.expose(), None).await?;
+        self.own_event(&viewer.user.name, EventKind::SecondFactorEnrolled, Outcome::Success, None);
         Ok(())
     }
 
@@ -310,6 +311,7 @@ impl Portal {
             return Err(PortalError::BadCode);
         }
         self.store.set_user_totp(&viewer.user.name, None).await?;
+        self.own_event(&viewer.user.name, EventKind::SecondFactorRemoved, Outcome::Success, None);
         Ok(())
     }
 

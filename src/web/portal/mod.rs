@@ -14,6 +14,7 @@
 //! - [`error`]: why an action was refused, as a status and an API code.
 
 mod accounts;
+mod activity;
 mod error;
 mod password;
 mod providers;
@@ -37,7 +38,9 @@ use crate::auth::throttle::MAX_KEYS;
 use crate::auth::token::Secret;
 use crate::auth::verify::Verifier;
 use crate::clock::Clock;
-use crate::store::{Role, Store, TotpFactor, User, UserName};
+use crate::store::{
+    ActorKind, AuditEvent, EventKind, Outcome, Role, Store, TotpFactor, User, UserName,
+};
 
 /// A signed-in person making a request.
 #[derive(Clone)]
@@ -122,6 +125,19 @@ impl Portal {
 
     async fn load(&self, name: UserName) -> Result<Option<User>, PortalError> {
         Ok(self.store.user(&name).await?)
+    }
+
+    /// Records `kind` done by `user` themselves (a sign-in, their second factor) in the audit
+    /// log, from the request's client; `reason` is a failure's class, never what was typed.
+    fn own_event(&self, user: &UserName, kind: EventKind, outcome: Outcome, reason: Option<&str>) {
+        let mut event =
+            AuditEvent::new(self.clock.now(), kind, ActorKind::User, Some(user.as_str()))
+                .about(user);
+        event.outcome = outcome;
+        if let Some(reason) = reason {
+            event.detail = serde_json::json!({ "reason": reason });
+        }
+        self.store.audit(crate::audit::from_current_client(event));
     }
 }
 

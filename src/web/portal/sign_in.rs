@@ -10,7 +10,7 @@ use super::{Portal, PortalError, Viewer};
 use crate::auth::throttle::{Policy, Verdict};
 use crate::auth::token::Secret;
 use crate::auth::verify::Busy;
-use crate::store::{User, UserName};
+use crate::store::{ActorKind, AuditEvent, EventKind, Outcome, User, UserName};
 use crate::web::session::{CodeClaim, MAX_CODE_ATTEMPTS, Session, Stage};
 
 /// The result of the password step of a login.
@@ -63,6 +63,7 @@ impl Portal {
             self.refund(&policy, peer, &key).await;
             return Err(PortalError::Unavailable(format!("web sign-in refused: {Busy}")));
         };
+        let known = user.as_ref().map(|u| u.name.clone());
         let user = match (ok, user) {
             (true, Some(user)) => user,
             _ => {
@@ -71,6 +72,7 @@ impl Portal {
                     "Login failed: '{}' (Remote IP: '{peer}') web: wrong user name or password",
                     crate::log_safe::log_safe(&key)
                 );
+                self.sign_in_failed(known.as_ref(), "bad_credentials");
                 tokio::time::sleep(self.throttle.failed(&policy, peer, &key).await).await;
                 return Err(PortalError::BadCredentials);
             }
@@ -83,6 +85,7 @@ impl Portal {
         }
         self.throttle.record_success(&policy, peer, &key).await;
         let (token, session) = self.open(&user, Stage::SignedIn).await?;
+        self.own_event(&user.name, EventKind::SignIn, Outcome::Success, None);
         Ok(LoginStep::SignedIn(token, session))
     }
 
@@ -185,13 +188,31 @@ impl Portal {
                     target: "davgate::auth",
                     "Login failed: '{key}' (Remote IP: '{peer}') web: wrong second-factor code"
                 );
+                self.sign_in_failed(Some(&session.user), "bad_code");
                 tokio::time::sleep(self.throttle.failed(&policy, peer, key).await).await;
                 return Err(if spent { PortalError::SignedOut } else { PortalError::BadCode });
             }
         };
         self.throttle.record_success(&policy, peer, key).await;
         self.sessions.close(token).await?;
-        self.open(&user, Stage::SignedIn).await
+        let opened = self.open(&user, Stage::SignedIn).await?;
+        self.own_event(&user.name, EventKind::SignIn, Outcome::Success, None);
+        Ok(opened)
+    }
+
+    /// A refused sign-in in the audit log: about the account when the name is one (a name
+    /// that is none is not kept: it may be a password typed in the wrong field).
+    fn sign_in_failed(&self, user: Option<&UserName>, reason: &str) {
+        match user {
+            Some(user) => self.own_event(user, EventKind::SignIn, Outcome::Failure, Some(reason)),
+            None => {
+                let mut event =
+                    AuditEvent::new(self.clock.now(), EventKind::SignIn, ActorKind::User, None);
+                event.outcome = Outcome::Failure;
+                event.detail = serde_json::json!({ "reason": reason });
+                self.store.audit(crate::audit::from_current_client(event));
+            }
+        }
     }
 
     /// The signed-in viewer behind a session token, checked against the store: the sessions of
