@@ -29,6 +29,7 @@ mod listing;
 mod location;
 mod locks;
 mod model;
+mod networks;
 mod pg;
 mod props;
 mod providers;
@@ -57,6 +58,9 @@ pub use locks::{LockScope, LockView, StoredLock};
 pub use model::{
     ALPHABET, AppPassword, AppPasswordId, AppPasswordName, AppPasswordStatus, NameError, Role,
     TotpFactor, UsePolicy, User, UserName,
+};
+pub use networks::{
+    MAX_NETWORK_USER_AGENT, MAX_NETWORKS, NetworkUse, UsedNetwork, clean_user_agent, network_of,
 };
 pub use pg::tls::TlsSetupError;
 pub use props::{DeadProp, PatchOutcome, PropLimits};

@@ -291,6 +291,9 @@ pub struct AppPassword {
     pub last_used_at: Option<DateTime<Utc>>,
     /// When it was revoked, if it was.
     pub revoked_at: Option<DateTime<Utc>>,
+    /// The last networks it was used from, newest first (records from before: none).
+    #[serde(default)]
+    pub networks: Vec<super::UsedNetwork>,
 }
 
 /// The admin's rules that end a password before its expiry date, from the settings in force
@@ -439,6 +442,7 @@ mod tests {
             first_used_at: None,
             last_used_at: None,
             revoked_at: None,
+            networks: Vec::new(),
         };
         let off = UsePolicy::default();
         let strict = UsePolicy {

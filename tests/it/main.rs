@@ -8,6 +8,7 @@ mod util;
 
 mod admin_client;
 mod api;
+mod audit_mail;
 mod auth;
 mod backup;
 mod browser;

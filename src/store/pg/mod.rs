@@ -27,6 +27,7 @@ mod copy;
 mod identities;
 mod listener;
 mod locks;
+mod networks;
 mod nodes;
 mod props;
 mod providers;
