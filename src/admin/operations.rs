@@ -18,8 +18,8 @@ use crate::auth::verify::Hasher;
 use crate::clock::Clock;
 use crate::log_safe::escaped;
 use crate::store::{
-    self, AppPasswordId, AppPasswordName, AppPasswordStatus, BackupSummary, NewAppPassword, Role,
-    SettingKey, Store, UserName,
+    self, AppPasswordId, AppPasswordName, AppPasswordStatus, BackupSummary, EmailAddress,
+    NewAppPassword, Role, SettingKey, Store, UserName,
 };
 
 /// The password a new account or a password change gets.
@@ -189,6 +189,17 @@ impl Admin {
             app_passwords_removed,
             files_moved_to: moved.map(|p| p.display().to_string()),
         })
+    }
+
+    /// Sets (`Some`) or clears (`None`) where a user's security e-mails go.
+    pub async fn set_email(
+        &self,
+        name: &UserName,
+        email: Option<EmailAddress>,
+    ) -> Result<UserView, OpError> {
+        let user = self.store.set_user_email(name, email.clone()).await?;
+        self.record(Kind::Change, || format!("user email {name} {email:?}"));
+        Ok(UserView::from(&user))
     }
 
     /// Sets (`Some(bytes)`) or lifts (`None`) the most a user's home may hold.

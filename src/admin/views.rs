@@ -33,6 +33,12 @@ pub struct UserView {
     /// The identity-provider identity it is linked to (no secret in it).
     #[serde(default)]
     pub external: Option<ExternalIdentity>,
+    /// The address set on the account by an admin or the user; null: none set.
+    #[serde(default)]
+    pub email: Option<String>,
+    /// Where security e-mails go: `email`, else the provider's address; null: nowhere.
+    #[serde(default)]
+    pub mail_to: Option<String>,
 }
 
 impl From<&User> for UserView {
@@ -46,6 +52,8 @@ impl From<&User> for UserView {
             two_factor: u.totp.is_some(),
             login: u.login,
             external: u.external.clone(),
+            email: u.email.as_ref().map(ToString::to_string),
+            mail_to: u.mail_to().map(String::from),
         }
     }
 }

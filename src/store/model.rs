@@ -217,6 +217,10 @@ pub struct User {
     /// The identity-provider identity it is linked to, if any.
     #[serde(default)]
     pub external: Option<super::ExternalIdentity>,
+    /// Where security e-mails go, set by an admin or the user (None: the provider's claim, if
+    /// any: [`User::mail_to`]).
+    #[serde(default)]
+    pub email: Option<super::EmailAddress>,
 }
 
 impl User {
@@ -238,6 +242,7 @@ impl User {
             totp: None,
             login: super::LoginMethod::Password,
             external: None,
+            email: None,
         }
     }
 }

@@ -37,6 +37,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("DELETE", "/users/{name}"),
     ("POST", "/users/{name}/password"),
     ("DELETE", "/users/{name}/totp"),
+    ("PUT", "/me/email"),
+    ("PUT", "/users/{name}/email"),
     ("GET", "/settings"),
     ("PUT", "/settings/{key}"),
 ];

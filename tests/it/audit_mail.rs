@@ -63,3 +63,22 @@ fn the_list_shows_each_network_a_password_was_used_from_newest_first() {
     let listed = list_app_passwords(server.dir(), Some("alice"));
     assert_eq!(listed[0]["access_method"], "Windows Explorer", "the first use's client stays");
 }
+
+#[test]
+fn an_admin_sets_and_clears_where_a_users_security_emails_go() {
+    let server = TestServer::start();
+    server.add_user("alice");
+    let out = crate::util::ok(&server.cli(&["user", "email", "alice", " alice@example.org "]));
+    assert!(out.contains("alice@example.org"), "{out}");
+    let refused = crate::util::refused(&server.cli(&["user", "email", "alice", "Eve <eve@x.org>"]));
+    assert!(refused.contains("not an e-mail address"), "{refused}");
+    let users: serde_json::Value =
+        serde_json::from_str(&crate::util::ok(&server.cli(&["user", "list", "--json"]))).unwrap();
+    let alice = users.as_array().unwrap().iter().find(|u| u["name"] == "alice").unwrap().clone();
+    assert_eq!(
+        (&alice["email"], &alice["mail_to"]),
+        (&"alice@example.org".into(), &"alice@example.org".into())
+    );
+    let out = crate::util::ok(&server.cli(&["user", "email", "alice", "none"]));
+    assert!(out.contains("no address"), "{out}");
+}
