@@ -291,6 +291,8 @@ mod tests {
             two_factor: false,
             login: LoginMethod::Password,
             external: None,
+            email: None,
+            mail_to: None,
         }
     }
 

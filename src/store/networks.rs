@@ -93,7 +93,7 @@ pub fn merge(networks: &mut Vec<UsedNetwork>, use_: &NetworkUse) -> bool {
             true
         }
     };
-    networks.sort_by(|a, b| b.last_at.cmp(&a.last_at));
+    networks.sort_by_key(|n| std::cmp::Reverse(n.last_at));
     networks.truncate(MAX_NETWORKS);
     new
 }
