@@ -137,7 +137,7 @@ async fn app_passwords(
         let statement = &statement;
         async move {
             let (access, folder, allow_from) = super::accounts::scope_columns(&p.scope);
-            let networks = serde_json::to_string(&p.networks)?;
+            let networks = serde_json::to_string(&super::networks::in_micros(&p.networks))?;
             txn.execute(
                 statement,
                 &[

@@ -5,9 +5,19 @@
 
 use std::collections::BTreeMap;
 
-use super::Pg;
+use super::{Pg, stored_time};
 use crate::store::networks::{NetworkUse, UsedNetwork, merge};
 use crate::store::{Error, Result};
+
+/// `networks` with its times to the microsecond, as PostgreSQL keeps every other time (a
+/// copied embedded store reads back the same as its own columns do).
+pub(super) fn in_micros(networks: &[UsedNetwork]) -> Vec<UsedNetwork> {
+    let mut networks = networks.to_vec();
+    for n in &mut networks {
+        (n.first_at, n.last_at) = (stored_time(n.first_at), stored_time(n.last_at));
+    }
+    networks
+}
 
 /// The stored list of a row's `networks` column; a value this build cannot read is refused.
 pub(super) fn networks_of(json: &str) -> Result<Vec<UsedNetwork>> {
@@ -25,7 +35,9 @@ impl Pg {
             return Ok(Vec::new());
         }
         let mut by_id: BTreeMap<String, Vec<NetworkUse>> = BTreeMap::new();
-        for use_ in uses {
+        for mut use_ in uses {
+            // To the microsecond, as every time PostgreSQL stores.
+            use_.at = stored_time(use_.at);
             by_id.entry(use_.id.as_str().to_string()).or_default().push(use_);
         }
         let mut client = self.client().await?;
