@@ -89,6 +89,8 @@ pub use store::{BackupError, BackupSummary, RestoreError, RestoreSummary, restor
 /// `davgate store copy` moves an embedded store into PostgreSQL; the binary reaches it here,
 /// as any program embedding davgate that automates the move may.
 pub use store::{CopyCounts, CopyError, CopyProgress, copy_store};
+/// Where security e-mails go: `davgate user email` validates an address with it.
+pub use store::{EmailAddress, EmailError};
 pub use store::{ExternalIdentity, LoginMethod, ProviderId};
 
 /// What the fuzz targets and the integration tests reach below the embedding API: the parsers of

@@ -161,6 +161,22 @@ impl Client {
         }
     }
 
+    /// [`Admin::set_email`].
+    pub async fn set_email(
+        &self,
+        name: &UserName,
+        email: Option<crate::store::EmailAddress>,
+    ) -> Result<UserView, OpError> {
+        let server = match &self.0 {
+            Link::Store(admin) => return admin.set_email(name, email).await,
+            Link::Server(server) => server,
+        };
+        match server.call(&Request::UserEmail { name: name.clone(), email }).await? {
+            Reply::User { user } => Ok(user),
+            other => Err(unexpected("user email", &other)),
+        }
+    }
+
     /// [`Admin::set_quota`].
     pub async fn set_quota(
         &self,

@@ -56,6 +56,9 @@ pub enum OpError {
     /// The user already holds `app_credentials_max_per_user` live app passwords.
     #[error("{0}")]
     TooManyAppPasswords(String),
+    /// An e-mail address that is not one (`name@example.org`).
+    #[error("{0}")]
+    InvalidEmail(String),
     /// Removing or disabling the account would leave no enabled admin.
     #[error("{0}")]
     LastAdmin(String),
@@ -114,6 +117,7 @@ impl OpError {
             OpError::DuplicateAppPasswordName(_) => "duplicate_app_password_name",
             OpError::InvalidLifetime(_) => "invalid_lifetime",
             OpError::InvalidScope(_) => "invalid_scope",
+            OpError::InvalidEmail(_) => "invalid_email",
             OpError::TooManyAppPasswords(_) => "too_many_app_passwords",
             OpError::LastAdmin(_) => "last_admin",
             OpError::HomeNotMoved(_) => "home_not_moved",
@@ -146,6 +150,7 @@ impl OpError {
             "duplicate_app_password_name" => OpError::DuplicateAppPasswordName(message),
             "invalid_lifetime" => OpError::InvalidLifetime(message),
             "invalid_scope" => OpError::InvalidScope(message),
+            "invalid_email" => OpError::InvalidEmail(message),
             "too_many_app_passwords" => OpError::TooManyAppPasswords(message),
             "last_admin" => OpError::LastAdmin(message),
             "home_not_moved" => OpError::HomeNotMoved(message),
@@ -197,6 +202,12 @@ impl From<NameError> for OpError {
 impl From<store::LifetimeError> for OpError {
     fn from(e: store::LifetimeError) -> Self {
         OpError::InvalidLifetime(e.to_string())
+    }
+}
+
+impl From<store::EmailError> for OpError {
+    fn from(e: store::EmailError) -> Self {
+        OpError::InvalidEmail(e.to_string())
     }
 }
 
@@ -285,6 +296,7 @@ mod tests {
             OpError::DuplicateAppPasswordName(m()),
             OpError::InvalidLifetime(m()),
             OpError::InvalidScope(m()),
+            OpError::InvalidEmail(m()),
             OpError::TooManyAppPasswords(m()),
             OpError::LastAdmin(m()),
             OpError::HomeNotMoved(m()),

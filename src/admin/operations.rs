@@ -19,7 +19,7 @@ use crate::clock::Clock;
 use crate::log_safe::escaped;
 use crate::store::{
     self, ActorKind, AppPasswordId, AppPasswordName, AppPasswordStatus, AuditEvent, BackupSummary,
-    EventKind, NewAppPassword, Role, SettingKey, Store, UserName,
+    EmailAddress, EventKind, NewAppPassword, Role, SettingKey, Store, UserName,
 };
 
 /// The password a new account or a password change gets.
@@ -201,6 +201,17 @@ impl Admin {
             app_passwords_removed,
             files_moved_to: moved.map(|p| p.display().to_string()),
         })
+    }
+
+    /// Sets (`Some`) or clears (`None`) where a user's security e-mails go.
+    pub async fn set_email(
+        &self,
+        name: &UserName,
+        email: Option<EmailAddress>,
+    ) -> Result<UserView, OpError> {
+        let user = self.store.set_user_email(name, email.clone()).await?;
+        self.record(Kind::Change, || format!("user email {name} {email:?}"));
+        Ok(UserView::from(&user))
     }
 
     /// Sets (`Some(bytes)`) or lifts (`None`) the most a user's home may hold.

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::auth::token::Secret;
 use crate::store::{
     Access, AppPassword, AppPasswordName, AppPasswordStatus, ExternalIdentity, Lifetime,
-    LoginMethod, Role, Scope, SettingKey, Settings, UsePolicy, User, UserName,
+    LoginMethod, Role, Scope, SettingKey, Settings, UsePolicy, UsedNetwork, User, UserName,
 };
 
 /// An account as listed.
@@ -33,6 +33,12 @@ pub struct UserView {
     /// The identity-provider identity it is linked to (no secret in it).
     #[serde(default)]
     pub external: Option<ExternalIdentity>,
+    /// The address set on the account by an admin or the user; null: none set.
+    #[serde(default)]
+    pub email: Option<String>,
+    /// Where security e-mails go: `email`, else the provider's address; null: nowhere.
+    #[serde(default)]
+    pub mail_to: Option<String>,
 }
 
 impl From<&User> for UserView {
@@ -46,6 +52,8 @@ impl From<&User> for UserView {
             two_factor: u.totp.is_some(),
             login: u.login,
             external: u.external.clone(),
+            email: u.email.as_ref().map(ToString::to_string),
+            mail_to: u.mail_to().map(String::from),
         }
     }
 }
@@ -110,6 +118,38 @@ pub struct AppPasswordView {
     /// Whether it still opens anything, as of the listing: `active`, `expired`,
     /// `expired_unused`, `expired_never_used` or `revoked`.
     pub status: AppPasswordStatus,
+    /// The last networks it was used from, newest first (at most five): how an owner tells
+    /// their own devices from someone else's.
+    #[serde(default)]
+    pub networks: Vec<NetworkView>,
+}
+
+/// One network an app password was used from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetworkView {
+    /// The client's network: an IPv4 /24 (`10.1.2.0/24`) or an IPv6 /64.
+    pub network: String,
+    /// The client recognised from the last User-Agent seen there ("Windows Explorer").
+    pub client: String,
+    /// That User-Agent (bounded).
+    pub user_agent: String,
+    /// The first use from it (as far as the last five networks go).
+    pub first_used_at: DateTime<Utc>,
+    /// The last use from it, to the minute.
+    pub last_used_at: DateTime<Utc>,
+}
+
+impl NetworkView {
+    /// The view of one remembered network.
+    pub fn new(n: &UsedNetwork) -> Self {
+        Self {
+            network: n.network.to_string(),
+            client: crate::auth::client::access_method(Some(&n.user_agent)),
+            user_agent: n.user_agent.clone(),
+            first_used_at: n.first_at,
+            last_used_at: n.last_at,
+        }
+    }
 }
 
 impl AppPasswordView {
@@ -130,6 +170,7 @@ impl AppPasswordView {
             last_used_at: p.last_used_at,
             revoked_at: p.revoked_at,
             status: p.status(now, policy),
+            networks: p.networks.iter().map(NetworkView::new).collect(),
         }
     }
 }
@@ -250,6 +291,8 @@ mod tests {
             two_factor: false,
             login: LoginMethod::Password,
             external: None,
+            email: None,
+            mail_to: None,
         }
     }
 
@@ -307,6 +350,7 @@ mod tests {
                 last_used_at: None,
                 revoked_at: None,
                 status,
+                networks: vec![],
             };
             let json = serde_json::to_value(&view).unwrap();
             assert_eq!(json["status"], word);

@@ -25,7 +25,8 @@ use std::sync::{Arc, Mutex};
 
 use super::token::Presented;
 use crate::bounded::Bounded;
-use crate::store::{AppPasswordId, Generation, Scope, UserName};
+use crate::store::{AppPasswordId, Generation, MAX_NETWORKS, Scope, UserName};
+use ipnet::IpNet;
 
 /// HMAC of an `Authorization` header value.
 pub type CacheKey = [u8; 32];
@@ -52,6 +53,10 @@ pub struct CacheEntry {
     /// For an `sso` owner, since when (Unix seconds) the re-authentication rule counts;
     /// [`NOT_SSO`] otherwise. Checked on every hit, refreshed on every re-read of the record.
     sso_since: AtomicI64,
+    /// The networks this node has seen the credential used from, each with when its use was
+    /// last queued for the store (seconds): a hit from a known network whose write is not due
+    /// costs a lock of this small set and a comparison, nothing more.
+    networks: Mutex<Vec<(IpNet, i64)>>,
 }
 
 /// `sso_since` of an owner the re-authentication rule does not apply to.
@@ -78,7 +83,31 @@ impl CacheEntry {
             last_used_written: AtomicI64::new(now.timestamp()),
             last_seen: AtomicI64::new(now.timestamp()),
             sso_since: AtomicI64::new(NOT_SSO),
+            networks: Mutex::new(Vec::new()),
         }
+    }
+
+    /// True when a use from `network` at `now` should be written: the network is new to this
+    /// entry, or its last write is `interval_secs` old. Remembers the write as queued; keeps
+    /// as many networks as the store does, forgetting the one written longest ago.
+    pub fn network_due(&self, network: IpNet, now: DateTime<Utc>, interval_secs: i64) -> bool {
+        let now = now.timestamp();
+        let mut known = self.networks.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((_, written)) = known.iter_mut().find(|(n, _)| *n == network) {
+            if now - *written < interval_secs {
+                return false;
+            }
+            *written = now;
+            return true;
+        }
+        if known.len() >= MAX_NETWORKS
+            && let Some(oldest) =
+                known.iter().enumerate().min_by_key(|(_, (_, w))| *w).map(|(i, _)| i)
+        {
+            known.swap_remove(oldest);
+        }
+        known.push((network, now));
+        true
     }
 
     /// Records since when the re-authentication rule counts for the owner (None: not `sso`).
@@ -264,5 +293,21 @@ mod tests {
         assert!(!entry.last_used_due(now + chrono::Duration::seconds(59), 60));
         assert!(entry.last_used_due(now + chrono::Duration::seconds(60), 60));
         assert!(!entry.last_used_due(now + chrono::Duration::seconds(61), 60), "written once");
+    }
+
+    #[test]
+    fn a_network_is_due_when_new_or_once_per_interval() {
+        let now = Utc::now();
+        let entry = entry("aaaaaaaaaa", now);
+        let (home, office): (IpNet, IpNet) =
+            ("10.0.0.0/24".parse().unwrap(), "10.0.1.0/24".parse().unwrap());
+        assert!(entry.network_due(home, now, 60), "new");
+        assert!(!entry.network_due(home, now + chrono::Duration::seconds(59), 60));
+        assert!(entry.network_due(office, now + chrono::Duration::seconds(59), 60), "new");
+        assert!(entry.network_due(home, now + chrono::Duration::seconds(60), 60), "due");
+        for i in 2..10u8 {
+            assert!(entry.network_due(format!("10.0.{i}.0/24").parse().unwrap(), now, 60));
+        }
+        assert!(entry.networks.lock().unwrap().len() <= MAX_NETWORKS);
     }
 }

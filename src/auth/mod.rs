@@ -33,7 +33,8 @@ use tokio::sync::{OnceCell, mpsc};
 use crate::clock::Clock;
 use crate::metrics::{AuthOutcome, Metrics};
 use crate::store::{
-    AppPasswordId, AppPasswordStatus, Generation, LoginRecord, Scope, Store, UsePolicy, UserName,
+    AppPasswordId, AppPasswordStatus, Generation, LoginRecord, MAX_NETWORK_USER_AGENT, NetworkUse,
+    Scope, Store, UsePolicy, UserName, clean_user_agent, network_of,
 };
 use budget::AddressBudget;
 use cache::{CacheEntry, CacheKey, CredentialCache};
@@ -237,6 +238,8 @@ type Inflight = HashMap<(CacheKey, IpAddr), Arc<OnceCell<Attempt>>>;
 
 /// "Last used" is written at most this often per app password.
 const LAST_USED_INTERVAL_SECS: i64 = 60;
+/// A network's "last used" is written at most this often per app password and node.
+const NETWORK_INTERVAL_SECS: i64 = 60;
 /// Longest User-Agent kept in the store.
 const MAX_USER_AGENT: usize = 512;
 
@@ -249,6 +252,8 @@ pub struct Gate {
     /// address-limited password's answer, so two addresses never share one).
     inflight: Mutex<Inflight>,
     last_used: mpsc::Sender<(AppPasswordId, DateTime<Utc>)>,
+    /// Uses from a network new to a credential's cache entry, or whose write is due.
+    networks: mpsc::Sender<NetworkUse>,
     /// WebDAV's failed sign-ins: in memory, or shared by every node on PostgreSQL.
     throttle: LoginThrottle,
     budget: Arc<AddressBudget>,
@@ -319,10 +324,23 @@ impl Gate {
         let cache = CredentialCache::new(options.cache_capacity)?;
         let (last_used, rx) = mpsc::channel(1024);
         tokio::spawn(write_last_used(store.clone(), rx));
+        let (networks, rx) = mpsc::channel(1024);
+        tokio::spawn(write_networks(store.clone(), rx));
         let inflight = Mutex::new(HashMap::new());
         let throttle = LoginThrottle::new(&store, "dav", options.throttle_keys);
         let budget = Arc::new(AddressBudget::default());
-        Ok(Self { store, verifier, cache, inflight, last_used, throttle, budget, clock, metrics })
+        Ok(Self {
+            store,
+            verifier,
+            cache,
+            inflight,
+            last_used,
+            networks,
+            throttle,
+            budget,
+            clock,
+            metrics,
+        })
     }
 
     /// What the gate has been doing, for `davgate status`.
@@ -405,13 +423,14 @@ impl Gate {
             if !entry.scope.allows(peer) {
                 return Err(refuse(Denied::AddressNotAllowed, Some(entry.user.as_str())));
             }
-            let outcome = self.confirm_cached(&entry, self.clock.now()).await;
+            let now = self.clock.now();
+            let outcome = self.confirm_cached(&entry, now).await;
             match outcome {
                 Err(Denied::Revoked | Denied::Expired) => self.cache.mark_stale(key),
                 // The store did not answer: the entry stays, to be confirmed once it does.
                 Err(Denied::Unavailable) => {}
                 Err(_) => self.cache.remove(&key),
-                Ok(_) => {}
+                Ok(_) => self.note_network(&entry, peer, headers, now),
             }
             return outcome
                 .map(|who| (who, true))
@@ -605,9 +624,37 @@ impl Gate {
             now,
         );
         entry.set_sso_since(record.owner_sso_since);
+        let network = network_of(peer);
+        entry.network_due(network, now, NETWORK_INTERVAL_SECS);
+        let user_agent = clean_user_agent(user_agent, MAX_NETWORK_USER_AGENT);
+        let id = password.id.clone();
+        let _ = self.networks.try_send(NetworkUse { id, network, at: now, user_agent });
         let who = Authenticated::of(&entry, generation);
         self.cache.insert(key, entry);
         Ok(who)
+    }
+
+    /// Queues a use from `peer`'s network when the entry has not seen that network yet, or
+    /// its last write is a minute old; otherwise nothing (the User-Agent is not even read). A
+    /// full queue drops the use: the next one a minute later writes it.
+    fn note_network(
+        &self,
+        entry: &CacheEntry,
+        peer: IpAddr,
+        headers: &HeaderMap,
+        now: DateTime<Utc>,
+    ) {
+        let network = network_of(peer);
+        if entry.network_due(network, now, NETWORK_INTERVAL_SECS) {
+            let agent = headers.get(USER_AGENT).and_then(|v| v.to_str().ok());
+            let user_agent = clean_user_agent(agent, MAX_NETWORK_USER_AGENT);
+            let _ = self.networks.try_send(NetworkUse {
+                id: entry.id.clone(),
+                network,
+                at: now,
+                user_agent,
+            });
+        }
     }
 
     /// Stores the client of a first use before answering, so that the very first response
@@ -621,12 +668,7 @@ impl Gate {
         now: DateTime<Utc>,
     ) {
         let method = client::access_method(user_agent);
-        let raw: String = user_agent
-            .unwrap_or("")
-            .chars()
-            .filter(|c| !c.is_control())
-            .take(MAX_USER_AGENT)
-            .collect();
+        let raw = clean_user_agent(user_agent, MAX_USER_AGENT);
         match self.store.record_first_use(id, &method, &raw, now).await {
             Ok(()) => {
                 tracing::info!(app_password = %id, access_method = %method, "app password first used");
@@ -698,6 +740,22 @@ async fn write_last_used(store: Store, mut rx: mpsc::Receiver<(AppPasswordId, Da
     while rx.recv_many(&mut batch, 256).await > 0 {
         if let Err(e) = store.record_last_used(std::mem::take(&mut batch)).await {
             tracing::warn!("cannot record last use: {e}");
+        }
+    }
+}
+
+/// Owns every network write: batches what arrived together into one transaction, and says
+/// in the log when a password is used from a network it was not known on.
+async fn write_networks(store: Store, mut rx: mpsc::Receiver<NetworkUse>) {
+    let mut batch = Vec::new();
+    while rx.recv_many(&mut batch, 256).await > 0 {
+        match store.record_networks(std::mem::take(&mut batch)).await {
+            Ok(new) => {
+                for use_ in new {
+                    tracing::info!(app_password = %use_.id, network = %use_.network, "app password used from a new network");
+                }
+            }
+            Err(e) => tracing::warn!("cannot record the networks of app passwords: {e}"),
         }
     }
 }

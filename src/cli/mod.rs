@@ -111,6 +111,9 @@ pub enum CliError {
     /// A size on the command line is malformed.
     #[error(transparent)]
     Size(#[from] davgate::SizeError),
+    /// An e-mail address on the command line is malformed.
+    #[error(transparent)]
+    Email(#[from] davgate::EmailError),
     /// `store copy` was refused or failed (nothing was copied).
     #[error(transparent)]
     Copy(#[from] davgate::CopyError),

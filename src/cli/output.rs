@@ -149,6 +149,8 @@ mod tests {
             two_factor: true,
             login: Default::default(),
             external: None,
+            email: None,
+            mail_to: None,
         };
         let text = to_json(&vec![user]).unwrap();
         let parsed: serde_json::Value = serde_json::from_str(&text).unwrap();

@@ -93,6 +93,14 @@ pub(super) enum UserCommand {
         /// Size with a unit K, M, G or T (binary: 1K = 1024 bytes), or `none`.
         size: String,
     },
+    /// Set where a user's security e-mails go, or clear it with `none` (then: the address
+    /// their identity provider gives, if any).
+    Email {
+        /// Account name.
+        name: String,
+        /// An address (alice@example.org), or `none`.
+        address: String,
+    },
     /// Remove a user's second factor (a lost phone): the web login then asks for the password
     /// alone until they enrol again from their profile.
     #[command(name = "reset-2fa")]
@@ -181,6 +189,7 @@ pub(super) async fn run(data: &super::Target, cmd: UserCommand) -> Result<(), Cl
         UserCommand::Disable { name } => set_disabled(data, &name, true).await?,
         UserCommand::Enable { name } => set_disabled(data, &name, false).await?,
         UserCommand::Quota { name, size } => set_quota(data, &name, &size).await?,
+        UserCommand::Email { name, address } => set_email(data, &name, &address).await?,
         UserCommand::ResetTwoFactor { name } => {
             let user = data.client().await?.reset_totp(&user_name(&name)?).await?;
             print(&reset_totp_done(&user.name));
@@ -239,6 +248,21 @@ async fn set_quota(data: &super::Target, name: &str, size: &str) -> Result<(), C
     let user = data.client().await?.set_quota(&name, quota_bytes).await?;
     let limit = user.quota_bytes.map_or_else(|| "no limit".into(), |q| HumanSize(q).to_string());
     print(&format!("Quota of '{}': {limit}.\n", user.name));
+    Ok(())
+}
+
+async fn set_email(data: &super::Target, name: &str, address: &str) -> Result<(), CliError> {
+    let email = match address.trim() {
+        a if a.eq_ignore_ascii_case("none") => None,
+        a => Some(davgate::EmailAddress::parse(a)?),
+    };
+    let user = data.client().await?.set_email(&user_name(name)?, email).await?;
+    let to = user.mail_to.map_or_else(|| "no address".into(), |a| a.to_string());
+    print(&format!(
+        "Security e-mails of '{}': {to}.
+",
+        user.name
+    ));
     Ok(())
 }
 

@@ -172,6 +172,7 @@ pub(super) fn insert(
         first_used_at: None,
         last_used_at: None,
         revoked_at: None,
+        networks: Vec::new(),
     };
     passwords.insert(record.id.as_str(), encode(&record)?.as_slice())?;
     txn.open_table(APP_PASSWORDS_BY_OWNER)?

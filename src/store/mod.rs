@@ -25,6 +25,7 @@ mod audit_queue;
 mod backup;
 mod changes;
 mod copy;
+mod email;
 pub(crate) mod flows;
 mod identities;
 mod identity;
@@ -32,6 +33,7 @@ mod listing;
 mod location;
 mod locks;
 mod model;
+mod networks;
 mod pg;
 mod props;
 mod providers;
@@ -53,6 +55,7 @@ pub use audit::{ActorKind, AuditEvent, AuditQuery, EventKind, MAX_AUDIT_PAGE, Ou
 pub use backup::{BackupError, BackupSummary};
 pub use changes::{Generation, Snapshot};
 pub use copy::{CopyCounts, CopyError, CopyProgress, copy_store};
+pub use email::{EmailAddress, EmailError};
 pub use identities::SsoSignIn;
 pub use identity::{ExternalIdentity, LoginMethod, NO_PASSWORD, OidcProvider, ProviderId};
 pub use location::{Location, LocationError, PgTarget};
@@ -62,6 +65,9 @@ pub use flows::FlowRow;
 pub use model::{
     ALPHABET, AppPassword, AppPasswordId, AppPasswordName, AppPasswordStatus, NameError, Role,
     TotpFactor, UsePolicy, User, UserName,
+};
+pub use networks::{
+    MAX_NETWORK_USER_AGENT, MAX_NETWORKS, NetworkUse, UsedNetwork, clean_user_agent, network_of,
 };
 pub use pg::tls::TlsSetupError;
 pub use props::{DeadProp, PatchOutcome, PropLimits};

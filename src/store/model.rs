@@ -217,6 +217,10 @@ pub struct User {
     /// The identity-provider identity it is linked to, if any.
     #[serde(default)]
     pub external: Option<super::ExternalIdentity>,
+    /// Where security e-mails go, set by an admin or the user (None: the provider's claim, if
+    /// any: [`User::mail_to`]).
+    #[serde(default)]
+    pub email: Option<super::EmailAddress>,
 }
 
 impl User {
@@ -238,6 +242,7 @@ impl User {
             totp: None,
             login: super::LoginMethod::Password,
             external: None,
+            email: None,
         }
     }
 }
@@ -291,6 +296,9 @@ pub struct AppPassword {
     pub last_used_at: Option<DateTime<Utc>>,
     /// When it was revoked, if it was.
     pub revoked_at: Option<DateTime<Utc>>,
+    /// The last networks it was used from, newest first (records from before: none).
+    #[serde(default)]
+    pub networks: Vec<super::UsedNetwork>,
 }
 
 /// The admin's rules that end a password before its expiry date, from the settings in force
@@ -439,6 +447,7 @@ mod tests {
             first_used_at: None,
             last_used_at: None,
             revoked_at: None,
+            networks: Vec::new(),
         };
         let off = UsePolicy::default();
         let strict = UsePolicy {

@@ -137,7 +137,7 @@ impl Store {
     }
 
     /// Loads `name`, lets `change` edit it and writes it back, in one transaction.
-    async fn update(
+    pub(super) async fn update(
         &self,
         name: &UserName,
         kind: Change,

@@ -161,6 +161,14 @@ async fn route(web: &Web, r: &WebRequest) -> Answer {
             portal.disable_totp(&viewer, &body.code).await?;
             Ok(no_content())
         }
+        (Method::PUT, ["me", "email"]) => {
+            let body: EmailBody = parse(r)?;
+            ok(json!({ "user": portal.set_email(&viewer, &me, body.email.as_deref()).await? }))
+        }
+        (Method::PUT, ["users", name, "email"]) => {
+            let body: EmailBody = parse(r)?;
+            ok(json!({ "user": portal.set_email(&viewer, name, body.email.as_deref()).await? }))
+        }
         (Method::GET, ["users"]) => ok(json!({ "users": portal.users(&viewer).await? })),
         (Method::POST, ["users"]) => {
             let body: NewUserBody = parse(r)?;
@@ -287,6 +295,12 @@ struct LoginBody {
 #[derive(Deserialize)]
 struct CodeBody {
     code: String,
+}
+
+/// `PUT …/email`: an address, or null (or empty) to clear it.
+#[derive(Deserialize)]
+struct EmailBody {
+    email: Option<String>,
 }
 
 #[derive(Deserialize)]

@@ -39,6 +39,7 @@ pub struct Texts {
     pub err_lifetime: &'static str,
     /// The folder or the networks of a new password do not parse.
     pub err_scope: &'static str,
+    pub err_email: &'static str,
     /// The user holds as many app passwords as the admin allows.
     pub err_too_many_app_passwords: &'static str,
     pub err_name_required: &'static str,
@@ -227,6 +228,7 @@ static EN: Texts = Texts {
     err_duplicate_name: "You already have an active app password with this name.",
     err_lifetime: "This lifetime is longer than your administrator allows.",
     err_scope: "Check the folder (like /Projects) and the networks (like 10.0.0.0/8).",
+    err_email: "Check the e-mail address (like name@example.org).",
     err_too_many_app_passwords: "You have as many app passwords as allowed here. Revoke one you no longer use first.",
     err_name_required: "Give the app password a name: 1 to 100 visible characters, without \
                         invisible formatting characters.",
@@ -396,6 +398,7 @@ static FR: Texts = Texts {
     err_duplicate_name: "Vous avez déjà un mot de passe d’application actif portant ce nom.",
     err_lifetime: "Cette durée de vie dépasse ce que votre administrateur autorise.",
     err_scope: "Vérifiez le dossier (par exemple /Projets) et les réseaux (par exemple 10.0.0.0/8).",
+    err_email: "Vérifiez l’adresse e-mail (par exemple nom@exemple.fr).",
     err_too_many_app_passwords: "Vous avez autant de mots de passe d’application qu’autorisé ici. Révoquez d’abord celui que vous n’utilisez plus.",
     err_name_required: "Donnez un nom au mot de passe d’application : 1 à 100 caractères \
                         visibles, sans caractères de mise en forme invisibles.",

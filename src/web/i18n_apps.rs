@@ -33,6 +33,8 @@ pub struct AppTexts {
     pub whole_home: &'static str,
     /// `{}` is the networks, comma-separated.
     pub only_from: &'static str,
+    /// `{}`s: the network, the client, its last use and its first use, relative.
+    pub used_from: &'static str,
     pub active: &'static str,
     pub expired: &'static str,
     /// `{}` is the idle setting in words ("30 days").
@@ -138,6 +140,7 @@ pub static EN: AppTexts = AppTexts {
     col_scope: "Access",
     whole_home: "All files",
     only_from: "Only from {}",
+    used_from: "Used from {} ({}) {}; first {}",
     active: "Active",
     expired: "Expired",
     expired_unused: "Expired: unused for {}",
@@ -187,6 +190,7 @@ pub static FR: AppTexts = AppTexts {
     col_scope: "Accès",
     whole_home: "Tous les fichiers",
     only_from: "Seulement depuis {}",
+    used_from: "Utilisé depuis {} ({}) {} ; la première fois {}",
     active: "Actif",
     expired: "Expiré",
     expired_unused: "Expiré : inutilisé depuis {}",

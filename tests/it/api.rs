@@ -38,6 +38,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("DELETE", "/users/{name}"),
     ("POST", "/users/{name}/password"),
     ("DELETE", "/users/{name}/totp"),
+    ("PUT", "/me/email"),
+    ("PUT", "/users/{name}/email"),
     ("GET", "/settings"),
     ("PUT", "/settings/{key}"),
     ("GET", "/auth/providers"),
@@ -951,4 +953,32 @@ fn the_openapi_document_describes_every_route() {
         assert!(doc.contains(&format!("    {schema}:")), "no schema {schema}");
     }
     assert!(doc.contains("davgate_session") && doc.contains("X-CSRF-Token"));
+}
+
+#[test]
+fn a_user_sets_their_own_email_and_only_an_admin_sets_someone_elses() {
+    let server = TestServer::start();
+    let admin = admin(&server);
+    let alice = new_user(&server, "alice");
+    let bob = new_user(&server, "bob");
+    let put = |web: &Web, path: &str, email: Value| {
+        web.call("PUT", path, Some(json!({ "email": email })))
+    };
+    let set = put(&alice, "/me/email", json!("alice@example.org")).expect(200);
+    assert_eq!(
+        (&set["user"]["email"], &set["user"]["mail_to"]),
+        (&json!("alice@example.org"), &json!("alice@example.org"))
+    );
+    put(&alice, "/me/email", json!("Alice <alice@example.org>")).refused(400, "invalid");
+    put(&alice, "/me/email", json!("a@example.org\r\nBcc: eve@example.org"))
+        .refused(400, "invalid");
+    put(&bob, "/users/alice/email", json!("eve@example.org")).refused(403, "forbidden");
+    assert_eq!(admin.get("/users/alice").expect(200)["email"], "alice@example.org");
+    let changed = put(&admin, "/users/alice/email", json!("a.smith@example.org")).expect(200);
+    assert_eq!(changed["user"]["email"], "a.smith@example.org");
+    let cleared = put(&alice, "/users/alice/email", Value::Null).expect(200);
+    assert_eq!(
+        (&cleared["user"]["email"], &cleared["user"]["mail_to"]),
+        (&Value::Null, &Value::Null)
+    );
 }

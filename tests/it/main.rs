@@ -9,6 +9,7 @@ mod util;
 mod admin_client;
 mod api;
 mod audit;
+mod audit_mail;
 mod auth;
 mod backup;
 mod browser;

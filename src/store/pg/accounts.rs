@@ -15,7 +15,7 @@ use crate::store::{
 
 const PASSWORD_COLUMNS: &str = "id, owner, name, secret_hash, created_at, expires_at, \
                                 access, folder, allow_from, access_method, user_agent, \
-                                first_used_at, last_used_at, revoked_at";
+                                first_used_at, last_used_at, revoked_at, networks";
 
 fn password_of(row: &Row) -> Result<AppPassword> {
     Ok(AppPassword {
@@ -31,6 +31,7 @@ fn password_of(row: &Row) -> Result<AppPassword> {
         first_used_at: row.try_get("first_used_at")?,
         last_used_at: row.try_get("last_used_at")?,
         revoked_at: row.try_get("revoked_at")?,
+        networks: super::networks::networks_of(row.try_get("networks")?)?,
     })
 }
 
@@ -136,6 +137,7 @@ impl Pg {
             first_used_at: None,
             last_used_at: None,
             revoked_at: None,
+            networks: Vec::new(),
         })
     }
 

@@ -130,14 +130,15 @@ async fn app_passwords(
         .prepare(
             "INSERT INTO app_passwords (id, owner, name, secret_hash, created_at, expires_at,
                  access, folder, allow_from, access_method, user_agent, first_used_at,
-                 last_used_at, revoked_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+                 last_used_at, revoked_at, networks)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
         )
         .await?;
     in_batches("app passwords", &dump.app_passwords, progress, |p| {
         let statement = &statement;
         async move {
             let (access, folder, allow_from) = super::accounts::scope_columns(&p.scope);
+            let networks = serde_json::to_string(&super::networks::in_micros(&p.networks))?;
             txn.execute(
                 statement,
                 &[
@@ -155,6 +156,7 @@ async fn app_passwords(
                     &p.first_used_at,
                     &p.last_used_at,
                     &p.revoked_at,
+                    &networks,
                 ],
             )
             .await?;

@@ -29,6 +29,7 @@ mod flows;
 mod identities;
 mod listener;
 mod locks;
+mod networks;
 mod nodes;
 mod props;
 mod providers;

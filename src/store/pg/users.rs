@@ -6,12 +6,13 @@ use tokio_postgres::Row;
 
 use super::{Pg, bump, from_bigint, stored_time, to_bigint};
 use crate::store::{
-    Error, ExternalIdentity, LoginMethod, ProviderId, Result, Role, TotpFactor, User, UserName,
+    EmailAddress, Error, ExternalIdentity, LoginMethod, ProviderId, Result, Role, TotpFactor, User,
+    UserName,
 };
 
 pub(super) const USER_COLUMNS: &str = "name, role, password_hash, created_at, disabled, \
     quota_bytes, totp_secret, totp_enrolled_at, totp_last_step, login, ext_provider, ext_issuer, \
-    ext_subject, ext_email, ext_linked_at, ext_last_sso_at";
+    ext_subject, ext_email, ext_linked_at, ext_last_sso_at, email";
 pub(super) fn role_name(role: Role) -> &'static str {
     match role {
         Role::Admin => "admin",
@@ -46,6 +47,10 @@ pub(super) fn user_of(row: &Row) -> Result<User> {
         totp,
         login: LoginMethod::parse(row.try_get("login")?).ok_or(Error::OutOfRange("users.login"))?,
         external: external_of(row)?,
+        email: row
+            .try_get::<_, Option<String>>("email")?
+            .map(|e| EmailAddress::parse(&e).map_err(|_| Error::OutOfRange("users.email")))
+            .transpose()?,
     })
 }
 
@@ -128,6 +133,19 @@ impl Pg {
         drop(client);
         self.await_acks(generation).await;
         Ok(user)
+    }
+
+    /// A plain update: an address takes no credential away, so nothing is published.
+    pub(in crate::store) async fn set_user_email(
+        &self,
+        name: &UserName,
+        email: Option<EmailAddress>,
+    ) -> Result<User> {
+        let email = email.map(String::from);
+        let client = self.client().await?;
+        let sql = format!("UPDATE users SET email = $2 WHERE name = $1 RETURNING {USER_COLUMNS}");
+        let row = client.query_opt(&sql, &[&name.as_str(), &email]).await?;
+        user_of(&row.ok_or_else(|| unknown(name))?)
     }
 
     pub(in crate::store) async fn set_user_quota(

@@ -270,6 +270,7 @@ fn refused(t: &'static Texts, refusal: Refusal) -> &'static str {
         Refusal::AppPasswordNameTaken => t.err_duplicate_name,
         Refusal::InvalidLifetime => t.err_lifetime,
         Refusal::InvalidScope => t.err_scope,
+        Refusal::InvalidEmail => t.err_email,
         Refusal::TooManyAppPasswords => t.err_too_many_app_passwords,
         Refusal::AlreadySignedIn => t.err_already_signed_in,
         Refusal::WrongCurrentPassword => t.pw.err_wrong_current,

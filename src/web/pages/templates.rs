@@ -87,6 +87,9 @@ pub(super) struct Row {
     pub folder: Option<String>,
     /// The networks it is limited to, comma-separated; None: anywhere.
     pub networks: Option<String>,
+    /// Where it was used from, one line per network, newest first ("Used from 10.1.2.0/24
+    /// (Windows Explorer) 5 minutes ago; first 3 days ago").
+    pub used_from: Vec<String>,
     /// Its status in words ("Expired: unused for 30 days").
     pub status: String,
     /// Whether it still opens WebDAV (the status is shown plain, else as a warning).
@@ -316,6 +319,17 @@ pub(super) fn row(lang: Lang, p: &AppPasswordView, idle: Option<HumanDuration>) 
         access: words.access_name(&p.access),
         folder: p.folder.clone(),
         networks: (!p.allow_from.is_empty()).then(|| p.allow_from.join(", ")),
+        used_from: p
+            .networks
+            .iter()
+            .map(|n| {
+                let last = relative(lang, &local(n.last_used_at), &now);
+                let first = relative(lang, &local(n.first_used_at), &now);
+                [n.network.as_str(), &n.client, &last, &first]
+                    .iter()
+                    .fold(words.used_from.to_string(), |line, value| line.replacen("{}", value, 1))
+            })
+            .collect(),
         status: words.status(p.status, idle),
         active: p.status == AppPasswordStatus::Active,
         id: p.id.clone(),

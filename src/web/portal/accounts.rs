@@ -178,6 +178,23 @@ impl Portal {
             .ok_or_else(|| about(name.as_str())(store::Error::UnknownUser(name.to_string())))
     }
 
+    /// Sets or clears where an account's security e-mails go: one's own, or anyone's for an
+    /// admin (the admin's change is audited like any other).
+    pub async fn set_email(
+        &self,
+        viewer: &Viewer,
+        name: &str,
+        email: Option<&str>,
+    ) -> Result<UserView, PortalError> {
+        let name = manageable(viewer, name)?;
+        let email = match email.map(str::trim).filter(|e| !e.is_empty()) {
+            Some(e) => Some(store::EmailAddress::parse(e).map_err(OpError::from)?),
+            None => None,
+        };
+        let admin = self.admin_for(viewer);
+        admin.set_email(&name, email).await.map_err(about(name.as_str()))
+    }
+
     /// Every account (admins).
     pub async fn users(&self, viewer: &Viewer) -> Result<Vec<UserView>, PortalError> {
         Ok(self.admin_only(viewer)?.users().await?)

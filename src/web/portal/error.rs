@@ -77,6 +77,8 @@ pub enum Refusal {
     InvalidLifetime,
     /// The folder or the networks of a new password do not parse.
     InvalidScope,
+    /// An e-mail address that is not one.
+    InvalidEmail,
     /// The user holds as many live app passwords as allowed.
     TooManyAppPasswords,
     /// A code was sent for a session that is already signed in.
@@ -119,6 +121,7 @@ impl Refusal {
             | Refusal::InvalidSetting
             | Refusal::InvalidLifetime
             | Refusal::InvalidScope
+            | Refusal::InvalidEmail
             | Refusal::WeakPassword
             | Refusal::PasswordsDiffer
             | Refusal::AlreadySignedIn
@@ -224,6 +227,7 @@ impl From<OpError> for PortalError {
             OpError::DuplicateAppPasswordName(_) => Refusal::AppPasswordNameTaken,
             OpError::InvalidLifetime(_) => Refusal::InvalidLifetime,
             OpError::InvalidScope(_) => Refusal::InvalidScope,
+            OpError::InvalidEmail(_) => Refusal::InvalidEmail,
             OpError::TooManyAppPasswords(_) => Refusal::TooManyAppPasswords,
             OpError::InvalidProvider(_) => Refusal::InvalidProvider,
             OpError::UnknownProvider(_) => Refusal::UnknownProvider,

@@ -158,6 +158,7 @@ mod tests {
             totp: None,
             login: Default::default(),
             external: None,
+            email: None,
         };
         let token = crate::web::session::random_hex::<32>().unwrap();
         let session = Session::from(crate::store::SessionRecord {

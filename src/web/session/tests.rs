@@ -29,6 +29,7 @@ fn user(name: &str) -> User {
         totp: None,
         login: Default::default(),
         external: None,
+        email: None,
     }
 }
 
