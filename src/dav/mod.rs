@@ -458,7 +458,7 @@ fn credential_lost(denied: crate::auth::Denied) -> Response<Body> {
          nothing was stored.\n",
     );
     res.headers_mut()
-        .insert(http::header::WWW_AUTHENTICATE, HeaderValue::from_static(crate::http::CHALLENGE));
+        .insert(http::header::WWW_AUTHENTICATE, HeaderValue::from_static(response::CHALLENGE));
     res
 }
 

@@ -14,7 +14,6 @@ pub mod metrics;
 pub mod prefix;
 pub mod response;
 mod router;
-pub(crate) use router::CHALLENGE;
 mod tls;
 
 pub use access_log::{BadLogFormat, LogFormat};

@@ -11,6 +11,10 @@
 use http::header::{CONTENT_TYPE, HeaderValue, LOCATION};
 use http::{Response, StatusCode};
 
+/// The challenge of a WebDAV 401: HTTP Basic in UTF-8 (RFC 7617), so clients send non-ASCII
+/// names as UTF-8. The listener and the mount answer with the same one.
+pub const CHALLENGE: &str = "Basic realm=\"davgate\", charset=\"UTF-8\"";
+
 /// The body type of every response the server writes. It is dav-server's, so that WebDAV
 /// answers go out unconverted; outside `dav`, only this name is used for it.
 pub type Body = dav_server::body::Body;

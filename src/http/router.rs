@@ -45,9 +45,6 @@ pub struct App {
 /// How long a 429 is held back before it is sent.
 const THROTTLED_HOLD: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// The challenge every refused WebDAV request gets.
-pub(crate) const CHALLENGE: &str = "Basic realm=\"davgate\", charset=\"UTF-8\"";
-
 impl App {
     /// Answers one request; also returns who made it, for the access log.
     /// `client` is who asks, as resolved behind any trusted proxy.
@@ -189,7 +186,8 @@ fn refuse(refusal: &Refusal, peer: IpAddr) -> Response<Body> {
                 "Authentication required: sign in with your user name and an app password \
                  (the account's own password does not open WebDAV).\n",
             );
-            res.headers_mut().insert(WWW_AUTHENTICATE, HeaderValue::from_static(CHALLENGE));
+            res.headers_mut()
+                .insert(WWW_AUTHENTICATE, HeaderValue::from_static(super::response::CHALLENGE));
             res
         }
     }

@@ -120,7 +120,7 @@ impl WebRequest {
 impl Web {
     /// The web surface over `portal`, served under the public URL's `public` prefix (`/webdav`,
     /// or none).
-    pub fn new(portal: Portal, public: &crate::http::PublicPrefix) -> Self {
+    pub fn new(portal: Portal, public: &crate::http::prefix::PublicPrefix) -> Self {
         Self {
             portal,
             public_path: public.as_str().to_string(),

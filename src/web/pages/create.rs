@@ -4,7 +4,6 @@
 
 use chrono::Local;
 
-use super::templates::Shown;
 use crate::admin::CreatedAppPassword;
 use crate::connect::connect_lines;
 use crate::store::{Access, Settings};
@@ -166,4 +165,20 @@ pub(super) fn created_dialog(
         done_href,
         connect,
     }
+}
+
+/// A secret shown once in a dialog (a new app password, a generated primary password).
+pub(super) struct Shown {
+    /// Dialog heading.
+    pub title: String,
+    /// What it belongs to.
+    pub subject: String,
+    /// The secret.
+    pub secret: String,
+    /// Explanations under it.
+    pub notes: Vec<String>,
+    /// Where "Done" goes (a plain GET: the secret leaves the page).
+    pub done_href: String,
+    /// "Connect your application": one copy box per client (empty for a primary password).
+    pub connect: Vec<ConnectBox>,
 }

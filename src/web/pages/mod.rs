@@ -17,11 +17,12 @@ use std::collections::HashMap;
 use super::i18n::{Texts, texts};
 use super::portal::{PortalError, Refusal};
 use super::{Web, WebRequest, assets, csrf_matches, see_other, set_cookie};
+use create::Shown;
 use screens::{
     create_app_password, login, login_code, profile, remove_confirmation, root, save_settings,
     settings, switch_language, user, users,
 };
-use templates::{MessagePage, Shown, chrome, render};
+use templates::{MessagePage, chrome, render};
 
 /// Why a page request failed.
 enum PageError {

@@ -7,10 +7,10 @@ use http::{Response, StatusCode};
 use std::collections::HashMap;
 
 use super::activity::{self, Activity};
+use super::create::Shown;
 use super::create::{Typed, create_form, created_dialog};
 use super::templates::{
-    LoginPage, ProfilePage, RemovePage, SettingsPage, Shown, UserPage, UsersPage, chrome, render,
-    row,
+    LoginPage, ProfilePage, RemovePage, SettingsPage, UserPage, UsersPage, chrome, render, row,
 };
 use super::{Page, PageError, refusal};
 use crate::admin::SettingValues;

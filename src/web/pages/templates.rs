@@ -7,7 +7,7 @@ use chrono::{DateTime, Local, Utc};
 use http::{Method, Response, StatusCode};
 use std::collections::HashMap;
 
-use super::create::{ConnectBox, CreateForm};
+use super::create::{CreateForm, Shown};
 use crate::admin::{AppPasswordView, UserView};
 use crate::duration::HumanDuration;
 use crate::store::AppPasswordStatus;
@@ -47,22 +47,6 @@ pub(super) struct LangLink {
     pub href: String,
     /// The page's language.
     pub current: bool,
-}
-
-/// A secret shown once in a dialog (a new app password, a generated primary password).
-pub(super) struct Shown {
-    /// Dialog heading.
-    pub title: String,
-    /// What it belongs to.
-    pub subject: String,
-    /// The secret.
-    pub secret: String,
-    /// Explanations under it.
-    pub notes: Vec<String>,
-    /// Where "Done" goes (a plain GET: the secret leaves the page).
-    pub done_href: String,
-    /// "Connect your application": one copy box per client (empty for a primary password).
-    pub connect: Vec<ConnectBox>,
 }
 
 /// One app password as a table row.
