@@ -286,6 +286,13 @@ impl Browser {
         cell.text().await.expect("cell text")
     }
 
+    /// The access method of a password's row: the first line of its cell (the networks it was
+    /// used from follow on their own lines).
+    pub(crate) async fn method(&self, name: &str) -> String {
+        let cell = self.cell(name, "td.method").await;
+        cell.lines().next().unwrap_or_default().to_string()
+    }
+
     /// The names in the app-password list, in order.
     pub(crate) async fn listed_names(&self) -> Vec<String> {
         let cells = self.c.find_all(Locator::Css("#app-password-list td.name")).await.unwrap();
@@ -452,7 +459,7 @@ fn a_user_turns_on_two_factor_and_manages_app_passwords_in_the_browser() {
         b.screenshot("create-app-password", true).await;
         b.done(&office).await;
         assert_eq!(b.listed_names().await, ["Office laptop drive"]);
-        assert_eq!(b.cell("Office laptop drive", "td.method").await, "Not assigned");
+        assert_eq!(b.method("Office laptop drive").await, "Not assigned");
         assert_eq!(b.cell("Office laptop drive", "td.last-used").await, "Never");
         // The dialog's date is the row's expiry: 90 days (the default lifetime) from now.
         assert_eq!(b.cell("Office laptop drive", "td.expires time").await, until);
@@ -478,9 +485,11 @@ fn a_user_turns_on_two_factor_and_manages_app_passwords_in_the_browser() {
     rt.block_on(async {
         b.goto("/profile").await;
         b.find("#app-password-list").await;
-        assert_eq!(b.cell("Office laptop drive", "td.method").await, "Windows Explorer");
-        assert_eq!(b.cell("rclone backup", "td.method").await, "rclone");
-        assert_eq!(b.cell("Phone", "td.method").await, "Not assigned");
+        assert_eq!(b.method("Office laptop drive").await, "Windows Explorer");
+        let used = b.cell("Office laptop drive", "td.method").await;
+        assert!(used.contains("Used from 127.0.0.1/32 (Windows Explorer)"), "{used}");
+        assert_eq!(b.method("rclone backup").await, "rclone");
+        assert_eq!(b.method("Phone").await, "Not assigned");
         assert_ne!(b.cell("Office laptop drive", "td.last-used").await, "Never");
         assert_eq!(b.cell("Phone", "td.last-used").await, "Never");
         let mut names = b.listed_names().await;
@@ -665,7 +674,7 @@ fn the_language_link_switches_the_pages_to_french() {
         assert_eq!(b.text("h1").await, "Mon profil");
         assert_eq!(b.text("#app-passwords").await, "Mots de passe d’application");
         assert_eq!(b.text("#two-factor").await, "Double authentification");
-        assert_eq!(b.cell("Office laptop drive", "td.method").await, "Non attribuée");
+        assert_eq!(b.method("Office laptop drive").await, "Non attribuée");
         assert_eq!(b.cell("Office laptop drive", "td.last-used").await, "Jamais");
         let expires = b.cell("Office laptop drive", "td.expires .muted").await;
         assert!(expires.contains("dans"), "not a French relative date: {expires:?}");

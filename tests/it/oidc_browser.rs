@@ -53,7 +53,7 @@ fn a_person_signs_in_with_the_company_provider_in_chromium_and_maps_a_drive() {
 
         let password = b.create_app_password("Office laptop drive").await;
         b.done(&password).await;
-        assert_eq!(b.cell("Office laptop drive", "td.method").await, "Not assigned");
+        assert_eq!(b.method("Office laptop drive").await, "Not assigned");
         password
     });
 
@@ -63,7 +63,7 @@ fn a_person_signs_in_with_the_company_provider_in_chromium_and_maps_a_drive() {
     assert_eq!(status(put.header("User-Agent", WINDOWS_EXPLORER).body("a report\n").send()), 201);
     rt.block_on(async {
         b.goto("/profile").await;
-        assert_eq!(b.cell("Office laptop drive", "td.method").await, "Windows Explorer");
+        assert_eq!(b.method("Office laptop drive").await, "Windows Explorer");
     });
     rt.block_on(b.close());
 }
