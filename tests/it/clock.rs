@@ -6,8 +6,6 @@
 
 use crate::util::*;
 use chrono::{DateTime, Utc};
-use davgate::ManualClock;
-use davgate::{Server, ServerOptions};
 use reqwest::blocking::{Client, RequestBuilder, Response};
 use serde_json::{Value, json};
 use std::process::{Command, Stdio};
@@ -19,35 +17,21 @@ const SECOND: Duration = Duration::from_secs(1);
 
 /// A server running in this process on a clock that moves only when the test says so.
 struct Clocked {
-    clock: ManualClock,
-    data: tempfile::TempDir,
-    base: String,
+    server: InProcess,
     client: Client,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    serving: Option<tokio::task::JoinHandle<()>>,
-    runtime: tokio::runtime::Runtime,
+}
+
+impl std::ops::Deref for Clocked {
+    type Target = InProcess;
+    fn deref(&self) -> &InProcess {
+        &self.server
+    }
 }
 
 impl Clocked {
     fn start() -> Self {
-        let data = tempfile::tempdir().unwrap();
-        let clock = ManualClock::new();
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let mut options = ServerOptions::new(data.path());
-        options.listen = "127.0.0.1:0".parse().unwrap();
-        options.clock = clock.clock();
-        let server = runtime.block_on(Server::start(options)).expect("the server starts");
-        let base = format!("http://{}", server.local_addr());
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let serving = runtime.spawn(server.run(async {
-            let _ = stopped.await;
-        }));
         let client = Client::builder().timeout(Duration::from_secs(60)).build().unwrap();
-        Self { clock, data, base, client, stop: Some(stop), serving: Some(serving), runtime }
+        Self { server: InProcess::start(|_| {}), client }
     }
 
     /// Lets `by` pass on the server's clock.
@@ -133,18 +117,6 @@ impl Clocked {
         let req = self.request("GET", "/api/v1/session");
         let req = req.header("Cookie", format!("davgate_session={cookie}"));
         status(req.header("X-CSRF-Token", csrf).send())
-    }
-}
-
-impl Drop for Clocked {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(serving) = self.serving.take() {
-            let stopped = async { tokio::time::timeout(Duration::from_secs(10), serving).await };
-            let _ = self.runtime.block_on(stopped);
-        }
     }
 }
 

@@ -8,7 +8,6 @@ use crate::oidc_client::Headless;
 use crate::oidc_op::{TestOp, json_of};
 use crate::oidc_site::*;
 use crate::util::*;
-use davgate::{ManualClock, Server, ServerOptions};
 use serde_json::json;
 use std::time::Duration;
 
@@ -16,13 +15,16 @@ const HOUR: Duration = Duration::from_secs(3600);
 
 /// davgate in this process on a clock that moves when the test says, with provider "test".
 pub(crate) struct ClockedSso {
-    pub(crate) clock: ManualClock,
+    server: InProcess,
     site: Site,
     op: TestOp,
-    data: tempfile::TempDir,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    serving: Option<tokio::task::JoinHandle<()>>,
-    runtime: tokio::runtime::Runtime,
+}
+
+impl std::ops::Deref for ClockedSso {
+    type Target = InProcess;
+    fn deref(&self) -> &InProcess {
+        &self.server
+    }
 }
 
 impl ClockedSso {
@@ -31,26 +33,14 @@ impl ClockedSso {
         let op = site.provider(&people())?;
         let data = tempfile::tempdir().unwrap();
         site.add_provider(data.path(), PROVIDER, PROVIDER_NAME, &op, policy);
-        let clock = ManualClock::new();
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let mut options = ServerOptions::new(data.path());
-        options.listen = format!("127.0.0.1:{}", site.port).parse().unwrap();
-        options.public_url = Some(site.base.clone());
-        options.clock = clock.clock();
-        // The store the CLI (`oidc add` above) used: redb, or PostgreSQL in that pass.
-        let store = store_for(data.path());
-        options.store = Some(davgate::StoreLocation::parse(store.as_deref(), data.path()).unwrap());
-        let server = runtime.block_on(Server::start(options)).expect("the server starts");
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let serving = runtime.spawn(server.run(async {
-            let _ = stopped.await;
-        }));
+        let server = InProcess::start_in(data, |options| {
+            options.listen = format!("127.0.0.1:{}", site.port).parse().unwrap();
+            options.public_url = Some(site.base.clone());
+            // The store the CLI (`oidc add` above) used: redb, or PostgreSQL in that pass.
+            InProcess::same_store(options);
+        });
         wait_until_offered(&site.base, &[PROVIDER_NAME]);
-        Some(Self { clock, site, op, data, stop: Some(stop), serving: Some(serving), runtime })
+        Some(Self { server, site, op })
     }
 
     pub(crate) fn base(&self) -> &str {
@@ -75,18 +65,6 @@ impl ClockedSso {
     pub(crate) fn next_token_valid_on_the_servers_clock(&self) {
         let server_now = self.clock.clock().now().timestamp();
         self.op.tamper(&json!({ "iat": chrono::Utc::now().timestamp(), "exp": server_now + 300 }));
-    }
-}
-
-impl Drop for ClockedSso {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(serving) = self.serving.take() {
-            let stopped = async { tokio::time::timeout(Duration::from_secs(10), serving).await };
-            let _ = self.runtime.block_on(stopped);
-        }
     }
 }
 

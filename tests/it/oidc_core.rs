@@ -4,7 +4,6 @@
 //! against a real OpenID Provider are in the OP-driven tests.
 
 use crate::util::*;
-use davgate::{ManualClock, Server, ServerOptions};
 use reqwest::blocking::Client;
 use serde_json::json;
 use std::time::Duration;
@@ -106,34 +105,21 @@ fn the_callback_without_a_flow_is_a_page_not_a_session() {
 
 /// A server in this process on a clock the test moves (as tests/it/clock.rs does).
 struct Clocked {
-    clock: ManualClock,
-    data: tempfile::TempDir,
-    base: String,
+    server: InProcess,
     client: Client,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    runtime: tokio::runtime::Runtime,
+}
+
+impl std::ops::Deref for Clocked {
+    type Target = InProcess;
+    fn deref(&self) -> &InProcess {
+        &self.server
+    }
 }
 
 impl Clocked {
     fn start() -> Self {
-        let data = tempfile::tempdir().unwrap();
-        let clock = ManualClock::new();
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let mut options = ServerOptions::new(data.path());
-        options.listen = "127.0.0.1:0".parse().unwrap();
-        options.clock = clock.clock();
-        let server = runtime.block_on(Server::start(options)).expect("the server starts");
-        let base = format!("http://{}", server.local_addr());
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        runtime.spawn(server.run(async {
-            let _ = stopped.await;
-        }));
         let client = Client::builder().timeout(Duration::from_secs(60)).build().unwrap();
-        Self { clock, data, base, client, stop: Some(stop), runtime }
+        Self { server: InProcess::start(|_| {}), client }
     }
 
     fn cli(&self, args: &[&str]) -> String {
@@ -144,15 +130,6 @@ impl Clocked {
         let method = reqwest::Method::from_bytes(b"PROPFIND").unwrap();
         let req = self.client.request(method, format!("{}/dav/", self.base)).header("Depth", "0");
         status(req.basic_auth(user, Some(password)).send())
-    }
-}
-
-impl Drop for Clocked {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        self.runtime.block_on(async { tokio::time::sleep(Duration::from_millis(50)).await });
     }
 }
 

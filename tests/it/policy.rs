@@ -3,7 +3,6 @@
 //! admin socket; on PostgreSQL too with `DAVGATE_TEST_STORE=postgres`).
 
 use crate::util::*;
-use davgate::{ManualClock, Server, ServerOptions, StoreLocation};
 use reqwest::blocking::{Client, RequestBuilder};
 use std::io::Read;
 use std::time::Duration;
@@ -12,38 +11,21 @@ const HOUR: Duration = Duration::from_secs(3600);
 
 /// A server in this process on a clock that moves only when the test says so.
 struct Policed {
-    clock: ManualClock,
-    data: tempfile::TempDir,
-    base: String,
+    server: InProcess,
     client: Client,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    serving: Option<tokio::task::JoinHandle<()>>,
-    runtime: tokio::runtime::Runtime,
+}
+
+impl std::ops::Deref for Policed {
+    type Target = InProcess;
+    fn deref(&self) -> &InProcess {
+        &self.server
+    }
 }
 
 impl Policed {
     fn start() -> Self {
-        let data = tempfile::tempdir().unwrap();
-        let clock = ManualClock::new();
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let mut options = ServerOptions::new(data.path());
-        options.listen = "127.0.0.1:0".parse().unwrap();
-        options.clock = clock.clock();
-        if let Some(url) = store_for(data.path()) {
-            options.store = Some(StoreLocation::parse(Some(&url), data.path()).unwrap());
-        }
-        let server = runtime.block_on(Server::start(options)).expect("the server starts");
-        let base = format!("http://{}", server.local_addr());
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let serving = runtime.spawn(server.run(async {
-            let _ = stopped.await;
-        }));
         let client = Client::builder().timeout(Duration::from_secs(120)).build().unwrap();
-        Self { clock, data, base, client, stop: Some(stop), serving: Some(serving), runtime }
+        Self { server: InProcess::start(InProcess::same_store), client }
     }
 
     fn cli(&self, args: &[&str]) -> String {
@@ -70,18 +52,6 @@ impl Policed {
         let list: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
         let mine = list.iter().find(|p| p["id"] == id).expect("listed");
         mine["status"].as_str().unwrap().to_string()
-    }
-}
-
-impl Drop for Policed {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(serving) = self.serving.take() {
-            let stopped = async { tokio::time::timeout(Duration::from_secs(10), serving).await };
-            let _ = self.runtime.block_on(stopped);
-        }
     }
 }
 

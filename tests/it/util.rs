@@ -423,3 +423,70 @@ fn pg_script(verb: &str, dir: &tempfile::TempDir, args: &[&std::ffi::OsStr]) -> 
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// A davgate server running in this process on a clock that moves only when the test says so
+/// (`davgate::Server` on a `ManualClock`): what every test of time uses instead of sleeping out a
+/// TTL. The CLI reaches it through its admin socket in `data`; it stops when dropped.
+pub struct InProcess {
+    /// The server's clock.
+    pub clock: davgate::ManualClock,
+    /// Its data directory.
+    pub data: tempfile::TempDir,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    serving: Option<tokio::task::JoinHandle<()>>,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl InProcess {
+    /// A server on a fresh data directory, on a free port, with `configure` applied last.
+    pub fn start(configure: impl FnOnce(&mut davgate::ServerOptions)) -> Self {
+        Self::start_in(tempfile::tempdir().unwrap(), configure)
+    }
+
+    /// The same on `data`, which the test may have prepared with the CLI.
+    pub fn start_in(
+        data: tempfile::TempDir,
+        configure: impl FnOnce(&mut davgate::ServerOptions),
+    ) -> Self {
+        let clock = davgate::ManualClock::new();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let mut options = davgate::ServerOptions::new(data.path());
+        options.listen = "127.0.0.1:0".parse().unwrap();
+        options.clock = clock.clock();
+        configure(&mut options);
+        let server = runtime.block_on(davgate::Server::start(options)).expect("the server starts");
+        let base = format!("http://{}", server.local_addr());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let serving = runtime.spawn(server.run(async {
+            let _ = stopped.await;
+        }));
+        Self { clock, data, base, stop: Some(stop), serving: Some(serving), runtime }
+    }
+
+    /// The store the CLI uses on this data directory (redb, or PostgreSQL in that pass), for
+    /// `configure` to give the server too.
+    pub fn same_store(options: &mut davgate::ServerOptions) {
+        let data = options.data_dir.clone();
+        if let Some(url) = store_for(&data) {
+            options.store = Some(davgate::StoreLocation::parse(Some(&url), &data).unwrap());
+        }
+    }
+}
+
+impl Drop for InProcess {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(serving) = self.serving.take() {
+            let stopped = async { tokio::time::timeout(Duration::from_secs(10), serving).await };
+            let _ = self.runtime.block_on(stopped);
+        }
+    }
+}
