@@ -378,4 +378,23 @@ mod tests {
         assert!(left.iter().all(|e| e.at >= cutoff));
     }
     conformance!(prune_takes_only_what_is_older_than_the_cutoff);
+
+    /// A subscriber is told each event once it is written, in order, and only those.
+    async fn subscribers_hear_each_written_event_in_order(t: TestStore) {
+        let store = t.store.clone();
+        let start = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        store.audit(event(start, EventKind::AccountCreated, Some("dave")));
+        store.audit_flush().await;
+        let mut heard = store.subscribe_audit();
+        for i in 1..=3 {
+            store.audit(event(start + TimeDelta::seconds(i), EventKind::SignIn, Some("dave")));
+        }
+        store.audit_flush().await;
+        for i in 1..=3 {
+            let got = heard.try_recv().expect("written events are told before the flush ends");
+            assert_eq!((got.kind, got.at), (EventKind::SignIn, start + TimeDelta::seconds(i)));
+        }
+        assert!(heard.try_recv().is_err(), "the event before the subscription is not told");
+    }
+    conformance!(subscribers_hear_each_written_event_in_order);
 }

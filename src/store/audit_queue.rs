@@ -5,10 +5,16 @@
 //!
 //! The writer starts with the first event, on the runtime that sends it, and holds the store
 //! only weakly: it ends when the last handle on the store is dropped.
+//!
+//! Once a batch is written, its events are also broadcast to whoever subscribed on this node
+//! ([`Store::subscribe_audit`]: the security e-mails, the webhooks). Each node broadcasts the
+//! events it recorded itself, so in a cluster an event is told once. A subscriber that falls
+//! behind by more than [`SUBSCRIBER_CAPACITY`] events loses the oldest (and is told how many);
+//! it can never slow the writer down.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot};
 
 use super::audit::AuditEvent;
 use super::{Backend, Store};
@@ -17,6 +23,8 @@ use super::{Backend, Store};
 const CAPACITY: usize = 4096;
 /// Events written in one transaction at most.
 const BATCH: usize = 256;
+/// Written events a subscriber may lag behind before it loses the oldest.
+pub const SUBSCRIBER_CAPACITY: usize = 1024;
 
 /// What the writer is sent.
 enum Message {
@@ -27,10 +35,21 @@ enum Message {
 }
 
 /// The queue in front of the writer, one per store (shared by its clones).
-#[derive(Default)]
 pub(super) struct AuditQueue {
     sender: OnceLock<mpsc::Sender<Message>>,
     dropped: AtomicU64,
+    /// Written events, for this node's subscribers.
+    written: broadcast::Sender<Arc<AuditEvent>>,
+}
+
+impl Default for AuditQueue {
+    fn default() -> Self {
+        AuditQueue {
+            sender: OnceLock::new(),
+            dropped: AtomicU64::new(0),
+            written: broadcast::Sender::new(SUBSCRIBER_CAPACITY),
+        }
+    }
 }
 
 /// The store's backend without keeping it open.
@@ -65,7 +84,7 @@ impl Store {
         let sender = match tokio::runtime::Handle::try_current() {
             Ok(runtime) => queue.sender.get_or_init(|| {
                 let (tx, rx) = mpsc::channel(CAPACITY);
-                runtime.spawn(write(WeakBackend::of(&self.backend), rx));
+                runtime.spawn(write(WeakBackend::of(&self.backend), queue.written.clone(), rx));
                 tx
             }),
             Err(_) => match queue.sender.get() {
@@ -88,6 +107,13 @@ impl Store {
         }
     }
 
+    /// Every event this node writes from now on, once it is in the log (ids not filled in).
+    /// A receiver that lags more than [`SUBSCRIBER_CAPACITY`] events behind gets
+    /// `RecvError::Lagged(n)` and continues with the newest.
+    pub fn subscribe_audit(&self) -> broadcast::Receiver<Arc<AuditEvent>> {
+        self.audit.written.subscribe()
+    }
+
     /// Audit events dropped since start (the queue was full): shown in `davgate status`.
     pub fn audit_dropped(&self) -> u64 {
         self.audit.dropped.load(Ordering::Relaxed)
@@ -104,8 +130,13 @@ impl AuditQueue {
     }
 }
 
-/// Owns every audit write: appends what arrived together, then answers the flushes among it.
-async fn write(store: WeakBackend, mut rx: mpsc::Receiver<Message>) {
+/// Owns every audit write: appends what arrived together, tells the subscribers, then answers
+/// the flushes among it (so a flush also means the subscribers have been sent what preceded it).
+async fn write(
+    store: WeakBackend,
+    written: broadcast::Sender<Arc<AuditEvent>>,
+    mut rx: mpsc::Receiver<Message>,
+) {
     let mut batch = Vec::new();
     while rx.recv_many(&mut batch, BATCH).await > 0 {
         let mut events = Vec::new();
@@ -119,8 +150,19 @@ async fn write(store: WeakBackend, mut rx: mpsc::Receiver<Message>) {
         if !events.is_empty() {
             let Some(store) = store.upgrade() else { return };
             let count = events.len();
-            if let Err(e) = store.append_audit(events).await {
-                tracing::error!("cannot write {count} audit events: {e}");
+            let told: Vec<Arc<AuditEvent>> = if written.receiver_count() > 0 {
+                events.iter().cloned().map(Arc::new).collect()
+            } else {
+                Vec::new()
+            };
+            match store.append_audit(events).await {
+                Ok(()) => {
+                    for event in told {
+                        // No receiver left is fine: nobody is listening any more.
+                        let _ = written.send(event);
+                    }
+                }
+                Err(e) => tracing::error!("cannot write {count} audit events: {e}"),
             }
         }
         for done in flushes {
