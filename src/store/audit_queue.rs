@@ -24,7 +24,7 @@ const CAPACITY: usize = 4096;
 /// Events written in one transaction at most.
 const BATCH: usize = 256;
 /// Written events a subscriber may lag behind before it loses the oldest.
-pub const SUBSCRIBER_CAPACITY: usize = 1024;
+const SUBSCRIBER_CAPACITY: usize = 1024;
 
 /// What the writer is sent.
 enum Message {
@@ -108,7 +108,7 @@ impl Store {
     }
 
     /// Every event this node writes from now on, once it is in the log (ids not filled in).
-    /// A receiver that lags more than [`SUBSCRIBER_CAPACITY`] events behind gets
+    /// A receiver that lags more than `SUBSCRIBER_CAPACITY` (1,024) events behind gets
     /// `RecvError::Lagged(n)` and continues with the newest.
     pub fn subscribe_audit(&self) -> broadcast::Receiver<Arc<AuditEvent>> {
         self.audit.written.subscribe()

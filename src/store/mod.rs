@@ -52,7 +52,6 @@ mod users;
 pub use accounts::LoginRecord;
 pub use app_passwords::NewAppPassword;
 pub use audit::{ActorKind, AuditEvent, AuditQuery, EventKind, MAX_AUDIT_PAGE, Outcome};
-pub use audit_queue::SUBSCRIBER_CAPACITY;
 pub use backup::{BackupError, BackupSummary};
 pub use changes::{Generation, Snapshot};
 pub use copy::{CopyCounts, CopyError, CopyProgress, copy_store};
