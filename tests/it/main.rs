@@ -25,6 +25,7 @@ mod fail2ban;
 mod fragment;
 mod hardening_auth;
 mod in_process;
+mod inventory;
 mod isolation;
 mod limits;
 mod litmus;
