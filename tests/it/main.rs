@@ -13,6 +13,7 @@ mod audit_mail;
 mod auth;
 mod backup;
 mod browser;
+mod browser_inventory;
 mod browser_scopes;
 mod cli;
 mod clients;
