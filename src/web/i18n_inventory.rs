@@ -141,8 +141,14 @@ const FR: InventoryTexts = InventoryTexts {
 impl InventoryTexts {
     /// A status's name in the filter and the table.
     pub fn status_name(&self, status: AppPasswordStatus) -> &'static str {
-        let i = AppPasswordStatus::ALL.iter().position(|s| *s == status).unwrap_or_default();
-        self.statuses[i]
+        let [active, expired, unused, never_used, revoked] = self.statuses;
+        match status {
+            AppPasswordStatus::Active => active,
+            AppPasswordStatus::Expired => expired,
+            AppPasswordStatus::ExpiredUnused => unused,
+            AppPasswordStatus::ExpiredNeverUsed => never_used,
+            AppPasswordStatus::Revoked => revoked,
+        }
     }
 
     /// `pattern` with its `{}` replaced by `n`.
