@@ -78,8 +78,9 @@ fn uses_from_two_addresses_show_on_the_profile_and_a_never_used_set_is_revoked_f
     assert_eq!(mount_from(&server, Ipv4Addr::new(127, 0, 0, 2), CURL, &laptop), 207);
 
     rt.block_on(async {
-        let row = row_once(&b, "laptop", &["127.0.0.2/32 (curl)", "127.0.0.1/32 (Windows Explorer)"])
-            .await;
+        let row =
+            row_once(&b, "laptop", &["127.0.0.2/32 (curl)", "127.0.0.1/32 (Windows Explorer)"])
+                .await;
         let (newer, older) = (row.find("127.0.0.2/32").unwrap(), row.find("127.0.0.1/32").unwrap());
         assert!(newer < older, "the newest network first: {row}");
         assert_eq!(b.method("laptop").await, "Windows Explorer", "the first use's client stays");
