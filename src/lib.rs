@@ -59,6 +59,7 @@ pub use admin::{
     MIN_PASSWORD_LEN, NewPassword, OpError, PasswordChanged, ServerStatus, SettingValues,
     UserCreated, UserRemoved, UserView,
 };
+pub use admin::{BulkRevoke, FilterError, Inventory, InventoryFilter, ScopeTrait, inventory_csv};
 pub use admin::{IdentityHint, ProviderInput, ProviderView};
 pub use auth::GateOptions;
 pub use auth::token::Secret;

@@ -285,6 +285,41 @@ impl Client {
         }
     }
 
+    /// [`Admin::inventory`].
+    pub async fn inventory(
+        &self,
+        filter: &super::InventoryFilter,
+        offset: usize,
+        limit: usize,
+    ) -> Result<super::Inventory, OpError> {
+        let server = match &self.0 {
+            Link::Store(admin) => return admin.inventory(filter, offset, limit).await,
+            Link::Server(server) => server,
+        };
+        let request = Request::AppPasswordInventory { filter: filter.clone(), offset, limit };
+        match server.call(&request).await? {
+            Reply::Inventory(inventory) => Ok(inventory),
+            other => Err(unexpected("app-password list --all-users", &other)),
+        }
+    }
+
+    /// [`Admin::bulk_revoke`].
+    pub async fn bulk_revoke(
+        &self,
+        filter: &super::InventoryFilter,
+        expected_count: usize,
+    ) -> Result<super::BulkRevoke, OpError> {
+        let server = match &self.0 {
+            Link::Store(admin) => return admin.bulk_revoke(filter, expected_count).await,
+            Link::Server(server) => server,
+        };
+        let request = Request::AppPasswordBulkRevoke { filter: filter.clone(), expected_count };
+        match server.call(&request).await? {
+            Reply::BulkRevoke(outcome) => Ok(outcome),
+            other => Err(unexpected("app-password revoke --all-users", &other)),
+        }
+    }
+
     /// [`Admin::rename_app_password`].
     pub async fn rename_app_password(
         &self,

@@ -13,6 +13,8 @@ mod audit;
 mod client;
 mod error;
 pub mod homes;
+mod inventory;
+mod inventory_csv;
 mod operations;
 pub mod socket;
 mod sso;
@@ -22,6 +24,10 @@ mod wire;
 pub(crate) use audit::spawn_prune as spawn_audit_prune;
 pub use client::Client;
 pub use error::OpError;
+pub use inventory::{
+    BulkRevoke, FilterError, Inventory, InventoryFilter, MAX_INVENTORY_PAGE, ScopeTrait,
+};
+pub use inventory_csv::inventory_csv;
 pub use operations::{Admin, Audit, Include, NewPassword};
 pub use sso::{IdentityHint, ProviderInput, ProviderView};
 pub use views::{

@@ -49,6 +49,10 @@ pub(crate) enum Request {
     AppPasswordRevoke { user: UserName, id: AppPasswordId },
     /// [`Admin::revoke_all_app_passwords`].
     AppPasswordRevokeAll { user: UserName },
+    /// [`Admin::inventory`].
+    AppPasswordInventory { filter: super::InventoryFilter, offset: usize, limit: usize },
+    /// [`Admin::bulk_revoke`].
+    AppPasswordBulkRevoke { filter: super::InventoryFilter, expected_count: usize },
     /// [`Admin::rename_app_password`].
     AppPasswordRename { user: UserName, id: AppPasswordId, name: AppPasswordName },
     /// [`Admin::status`].
@@ -101,6 +105,10 @@ pub(crate) enum Reply {
     AppPassword { app_password: AppPasswordView },
     /// From the revocations: how many.
     Revoked { count: usize },
+    /// From [`Request::AppPasswordInventory`].
+    Inventory(super::Inventory),
+    /// From [`Request::AppPasswordBulkRevoke`].
+    BulkRevoke(super::BulkRevoke),
     /// From [`Request::Status`].
     Status(ServerStatus),
     /// From [`Request::Audit`]: newest first.
@@ -132,6 +140,8 @@ impl Reply {
             Reply::AppPasswords { .. } => "app_passwords",
             Reply::AppPassword { .. } => "app_password",
             Reply::Revoked { .. } => "revoked",
+            Reply::Inventory(_) => "inventory",
+            Reply::BulkRevoke(_) => "bulk_revoke",
             Reply::Status(_) => "status",
             Reply::AuditEvents { .. } => "audit_events",
             Reply::Settings { .. } => "settings",
@@ -213,6 +223,12 @@ pub(crate) async fn answer(admin: &Admin, request: Request) -> Result<Reply, OpE
         }
         Request::AppPasswordRevokeAll { user } => {
             Reply::Revoked { count: admin.revoke_all_app_passwords(&user).await? }
+        }
+        Request::AppPasswordInventory { filter, offset, limit } => {
+            Reply::Inventory(admin.inventory(&filter, offset, limit).await?)
+        }
+        Request::AppPasswordBulkRevoke { filter, expected_count } => {
+            Reply::BulkRevoke(admin.bulk_revoke(&filter, expected_count).await?)
         }
         Request::AppPasswordRename { user, id, name } => {
             Reply::AppPassword { app_password: admin.rename_app_password(&user, &id, &name).await? }

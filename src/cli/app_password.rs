@@ -2,6 +2,7 @@
 
 use clap::Subcommand;
 
+use super::inventory::{self, Format, InventoryArgs};
 use super::output::{app_passwords_table, human_time, print, to_json};
 use super::{CliError, user_name};
 use davgate::{Access, AppPasswordId, AppPasswordName, DurationError, Scope, ScopeFolder};
@@ -37,16 +38,27 @@ pub(super) enum AppPasswordCommand {
         #[arg(long)]
         json: bool,
     },
-    /// List active app passwords, of USER or of everyone.
+    /// List active app passwords, of USER or of everyone; with --all-users, the admin
+    /// inventory: every password of every user (revoked and expired ones too) that the
+    /// filters hold.
     List {
         /// Only this user's.
+        #[arg(conflicts_with = "all_users")]
         user: Option<String>,
         /// Include revoked and expired ones.
         #[arg(long)]
         all: bool,
-        /// Print JSON.
+        /// The inventory across all users, filtered by the options below.
         #[arg(long)]
+        all_users: bool,
+        #[command(flatten)]
+        filters: InventoryArgs,
+        /// Print JSON.
+        #[arg(long, conflicts_with = "csv")]
         json: bool,
+        /// Print CSV (with --all-users): a header line, then one line per password.
+        #[arg(long, requires = "all_users")]
+        csv: bool,
     },
     /// Rename app password ID of USER to NAME (only its name: create a new one to change its
     /// scope or expiry).
@@ -58,16 +70,27 @@ pub(super) enum AppPasswordCommand {
         /// The new name.
         name: String,
     },
-    /// Revoke one app password of USER by ID, or all of them with --all.
+    /// Revoke one app password of USER by ID, or all of them with --all; with --all-users,
+    /// every password of every user that the filters hold, if --expect says how many.
     Revoke {
         /// Owner.
-        user: String,
+        #[arg(required_unless_present = "all_users", conflicts_with = "all_users")]
+        user: Option<String>,
         /// The id shown by 'app-password list'.
-        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        #[arg(required_unless_present_any = ["all", "all_users"], conflicts_with = "all")]
         id: Option<String>,
         /// Revoke every active app password of USER.
         #[arg(long)]
         all: bool,
+        /// Revoke what the filters hold across all users (as 'list --all-users' shows it).
+        #[arg(long, requires = "expect")]
+        all_users: bool,
+        #[command(flatten)]
+        filters: InventoryArgs,
+        /// How many passwords not yet revoked the filters hold: if they hold another number,
+        /// nothing is revoked.
+        #[arg(long, value_name = "N", requires = "all_users")]
+        expect: Option<usize>,
     },
 }
 
@@ -168,7 +191,15 @@ pub(super) async fn run(
                 print(&connect_text(public_url, &created.user, created.password.expose()));
             }
         }
-        AppPasswordCommand::List { user, all, json } => {
+        AppPasswordCommand::List { all_users: true, filters, json, csv, .. } => {
+            let format = match (json, csv) {
+                (true, _) => Format::Json,
+                (_, true) => Format::Csv,
+                _ => Format::Table,
+            };
+            inventory::list(data, &filters, format).await?;
+        }
+        AppPasswordCommand::List { user, all, json, .. } => {
             let owner = user.as_deref().map(user_name).transpose()?;
             let include = if all { Include::All } else { Include::Active };
             let client = data.client().await?;
@@ -185,8 +216,11 @@ pub(super) async fn run(
                 renamed.id, renamed.name
             ));
         }
-        AppPasswordCommand::Revoke { user, id, all } => {
-            let owner = user_name(&user)?;
+        AppPasswordCommand::Revoke { all_users: true, filters, expect, .. } => {
+            inventory::revoke(data, &filters, expect.unwrap_or_default()).await?;
+        }
+        AppPasswordCommand::Revoke { user, id, all, .. } => {
+            let owner = user_name(user.as_deref().unwrap_or_default())?;
             let count = match (id, all) {
                 (Some(id), false) => {
                     let id = AppPasswordId::parse(&id).map_err(OpError::from)?;

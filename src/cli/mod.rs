@@ -11,6 +11,7 @@ mod app_password;
 mod audit;
 mod backup;
 mod config;
+mod inventory;
 mod oidc;
 mod output;
 mod serve;
@@ -132,6 +133,21 @@ pub enum CliError {
     /// `oidc check`: the provider's discovery failed.
     #[error(transparent)]
     Discovery(Box<davgate::oidc::DiscoveryError>),
+    /// An inventory filter on the command line is malformed.
+    #[error(transparent)]
+    Filter(#[from] davgate::FilterError),
+    /// `app-password revoke --all-users --expect N`: the filters hold another number.
+    #[error(
+        "the filters hold {actual} app password(s) to revoke, not {expected}: nothing was \
+         revoked (list them with 'app-password list --all-users' and the same filters, then \
+         confirm with --expect {actual})"
+    )]
+    CountDiffers {
+        /// What --expect said.
+        expected: usize,
+        /// How many the filters hold.
+        actual: usize,
+    },
     /// A listing could not be written as JSON.
     #[error("cannot write the answer as JSON: {0}")]
     Json(#[from] serde_json::Error),

@@ -315,4 +315,32 @@ mod tests {
             .expect("a revoked password frees its place");
     }
     conformance!(the_per_user_cap_counts_live_passwords);
+
+    /// Everyone's passwords come back from one read, grouped by owner, each owner's oldest
+    /// first, revoked ones included: what the admin inventory filters.
+    async fn everyones_passwords_come_back_grouped_by_owner_oldest_first(t: TestStore) {
+        let store = t.store.clone();
+        let t0 = Utc::now();
+        let (bob, alice) = (UserName::parse("bob").unwrap(), UserName::parse("alice").unwrap());
+        for user in [&bob, &alice] {
+            store.create_user(user, Role::User, "hash".into(), t0).await.unwrap();
+        }
+        let made = [
+            ("000000000a", &bob, "b1", 0),
+            ("000000000b", &alice, "a2", 2),
+            ("000000000c", &alice, "a1", 1),
+            ("000000000d", &bob, "b2", 3),
+        ];
+        for (id, owner, name, minutes) in made {
+            let at = t0 + chrono::TimeDelta::minutes(minutes);
+            store.create_app_password(new(id, owner, name, Scope::default()), at).await.unwrap();
+        }
+        let b2 = AppPasswordId::parse("000000000d").unwrap();
+        store.revoke_app_password(&bob, &b2, t0).await.unwrap();
+        let all = store.app_passwords(None).await.unwrap();
+        let names: Vec<&str> = all.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["a1", "a2", "b1", "b2"]);
+        assert!(all[3].revoked_at.is_some(), "revoked ones are listed too");
+    }
+    conformance!(everyones_passwords_come_back_grouped_by_owner_oldest_first);
 }

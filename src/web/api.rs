@@ -3,6 +3,7 @@
 //! changes something carries the session's token in `X-CSRF-Token`. Errors are JSON objects
 //! `{"error": code, "message": text}`, never a stack trace.
 
+mod inventory;
 mod sso;
 
 use crate::http::response::{self, Body};
@@ -111,6 +112,9 @@ async fn route(web: &Web, r: &WebRequest) -> Answer {
     if let Some(answer) = sso::route(web, r, &viewer, &method, &segments).await {
         return answer;
     }
+    if let Some(answer) = inventory::route(web, r, &viewer, &method, &segments).await {
+        return answer;
+    }
     let me = viewer.user.name.to_string();
     let portal = &web.portal;
     match (method, segments.as_slice()) {
@@ -216,7 +220,9 @@ async fn route(web: &Web, r: &WebRequest) -> Answer {
             };
             ok(settings_json(portal.set_setting(&viewer, key, &value).await?))
         }
-        (_, segments) if known(segments) || sso::known(segments) => Err(ApiError::Method),
+        (_, segments) if known(segments) || sso::known(segments) || inventory::known(segments) => {
+            Err(ApiError::Method)
+        }
         _ => Err(ApiError::NoRoute),
     }
 }

@@ -9,6 +9,7 @@ mod body;
 pub mod i18n;
 pub mod i18n_apps;
 pub mod i18n_audit;
+pub mod i18n_inventory;
 pub mod i18n_password;
 pub mod i18n_sso;
 pub mod i18n_time;

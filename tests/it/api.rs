@@ -52,6 +52,9 @@ const ROUTES: &[(&str, &str)] = &[
     ("DELETE", "/users/{name}/identity"),
     ("GET", "/me/activity"),
     ("GET", "/audit"),
+    ("GET", "/app-passwords"),
+    ("GET", "/app-passwords.csv"),
+    ("POST", "/app-passwords/revoke"),
 ];
 
 /// A well-formed app-password id that names nothing.
@@ -893,7 +896,7 @@ fn a_path_that_no_method_takes_is_404_not_405() {
 /// router and its single sign-on part): a quoted segment is literal, a bound one (`name`, `id`,
 /// `key`) a `{placeholder}`.
 fn routes_in_source() -> BTreeSet<(String, String)> {
-    let source = ["/src/web/api.rs", "/src/web/api/sso.rs"]
+    let source = ["/src/web/api.rs", "/src/web/api/sso.rs", "/src/web/api/inventory.rs"]
         .map(|file| {
             let path = format!("{}{file}", env!("CARGO_MANIFEST_DIR"));
             std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))

@@ -5,6 +5,7 @@
 
 mod activity;
 mod create;
+mod inventory;
 mod screens;
 mod sso;
 mod sso_admin;
@@ -88,6 +89,8 @@ async fn route(web: &Web, r: &WebRequest) -> Page {
             ["admin", "users", name] => user(web, r, name, None, None).await,
             ["admin", "users", name, "remove"] => remove_confirmation(web, r, name).await,
             ["admin", "settings"] => settings(web, r, None).await,
+            ["admin", "app-passwords"] => inventory::list(web, r).await,
+            ["admin", "app-passwords", "revoke"] => inventory::confirmation(web, r).await,
             ["admin", "settings", "sso", "new"] => sso_admin::form(web, r, None).await,
             ["admin", "settings", "sso", id] => sso_admin::form(web, r, Some(id)).await,
             ["admin", "settings", "sso", id, "remove"] => {
@@ -230,6 +233,7 @@ async fn route(web: &Web, r: &WebRequest) -> Page {
             Ok(see_other(&format!("/admin/users/{name}?tab=security&done=revoked")))
         }
         ["admin", "settings"] => save_settings(web, r, &viewer, &form).await,
+        ["admin", "app-passwords", "revoke"] => inventory::revoke(web, r, &viewer, &form).await,
         ["admin", "settings", "sso"] => sso_admin::save(web, r, &viewer, &form).await,
         ["admin", "settings", "sso", id, "remove"] => sso_admin::remove(web, &viewer, id).await,
         _ => Err(PageError::NotFound),

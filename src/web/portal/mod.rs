@@ -16,6 +16,7 @@
 mod accounts;
 mod activity;
 mod error;
+mod inventory;
 mod password;
 mod providers;
 mod sign_in;
@@ -25,6 +26,7 @@ use std::sync::Arc;
 
 pub use accounts::{AppPasswordForm, Enrolment};
 pub use error::{PortalError, Refusal};
+pub use inventory::filter_of;
 pub use providers::ProviderState;
 pub use sign_in::LoginStep;
 pub use sso::{Callback, Sso, SsoError};
