@@ -409,7 +409,7 @@ impl Admin {
     ) -> Result<SettingValues, OpError> {
         let old = self.store.settings().get(key);
         let settings = self.store.set_setting(key, value).await?;
-        self.record(Kind::Change, || format!("settings set {key} {}", escaped(value)));
+        self.record(Kind::Change, || format!("settings set {key} {}", masked(key, escaped(value))));
         let (old, new) = (masked(key, old), masked(key, settings.get(key)));
         let detail = serde_json::json!({ "setting": key.name(), "old": old, "new": new });
         self.event(EventKind::SettingChanged, None, None, detail).await;

@@ -185,6 +185,9 @@ pub struct ServerStatus {
     /// The gate's counters.
     #[serde(flatten)]
     pub gate: crate::auth::GateStats,
+    /// The security e-mails' counters (older servers: none).
+    #[serde(default)]
+    pub mail: crate::mail::MailStats,
 }
 
 /// The answer to a creation: the only place the password ever appears.
