@@ -214,6 +214,17 @@ impl Admin {
         Ok(UserView::from(&user))
     }
 
+    /// Sets a user's e-mail choices (informational e-mails on or off, language).
+    pub async fn set_mail_prefs(
+        &self,
+        name: &UserName,
+        prefs: crate::store::MailPrefs,
+    ) -> Result<UserView, OpError> {
+        let user = self.store.set_mail_prefs(name, prefs).await?;
+        self.record(Kind::Change, || format!("user mail-prefs {name} {prefs:?}"));
+        Ok(UserView::from(&user))
+    }
+
     /// Sets (`Some(bytes)`) or lifts (`None`) the most a user's home may hold.
     pub async fn set_quota(
         &self,

@@ -772,7 +772,11 @@ async fn audit_new_network(store: &Store, use_: &NetworkUse) {
         event.app_password = Some(use_.id.to_string());
         event
     };
-    if password.networks.len() > 1 {
+    // Another network known from before this use: then this one is new (a first network
+    // written in the same batch as a later one is not counted against it).
+    let known_before =
+        password.networks.iter().any(|n| n.network != use_.network && n.first_at <= use_.at);
+    if known_before {
         let mut e = event(crate::store::EventKind::AppPasswordNewNetwork);
         e.detail = serde_json::json!({ "network": use_.network.to_string(), "client": client });
         store.audit(e);

@@ -1,6 +1,7 @@
 //! Handing one message to the SMTP server of the settings, over lettre with rustls (ring).
 
-use lettre::message::{Mailbox, header::ContentType};
+use lettre::message::header::{ContentTransferEncoding, ContentType};
+use lettre::message::{Body, Mailbox};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use std::time::Duration;
@@ -83,7 +84,12 @@ pub async fn send(relay: &Relay, to: &EmailAddress, message: &Message) -> Result
         .to(to)
         .subject(message.subject.clone())
         .header(ContentType::TEXT_PLAIN)
-        .body(message.body.clone())
+        // Quoted-printable whatever the language: long lines and accents travel safely, and
+        // the text stays readable in the raw message.
+        .body(
+            Body::new_with_encoding(message.body.clone(), ContentTransferEncoding::QuotedPrintable)
+                .map_err(|_| SendError::Build("the text cannot be encoded".into()))?,
+        )
         .map_err(|e| build(&e))?;
     let host = relay.url.host.as_str();
     let builder = match relay.url.security {

@@ -28,6 +28,7 @@ mod in_process;
 mod isolation;
 mod limits;
 mod litmus;
+mod mail;
 mod metrics;
 mod node;
 mod oidc;
