@@ -91,7 +91,7 @@ impl SmtpUrl {
         if !url.path().is_empty() && url.path() != "/" {
             return Err(SmtpUrlError::Malformed);
         }
-        let user = Some(url.username()).filter(|u| !u.is_empty()).map(|u| percent_decode(u));
+        let user = Some(url.username()).filter(|u| !u.is_empty()).map(percent_decode);
         Ok(Self { host, port: url.port().unwrap_or(default_port), security, user })
     }
 }

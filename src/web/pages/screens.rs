@@ -362,6 +362,10 @@ pub(super) async fn save_settings(
     let current = named(&web.portal.settings(viewer).await?);
     let mut errors = HashMap::new();
     for (key, old) in &current {
+        // Write-only: the field is always shown empty, and left empty it keeps the password.
+        if key == "smtp_password" && form.get(key).is_none_or(|v| v.is_empty()) {
+            continue;
+        }
         let new = if CHECKBOXES.contains(&key.as_str()) {
             if form.contains_key(key) { "true" } else { "false" }.to_string()
         } else {
