@@ -136,6 +136,16 @@ pub struct Texts {
     pub trusted_help: &'static str,
     pub lock_timeout_label: &'static str,
     pub audit_retention_label: &'static str,
+    /// The profile's e-mail card.
+    pub mail_profile_title: &'static str,
+    /// What the e-mails are.
+    pub mail_profile_intro: &'static str,
+    /// The address field.
+    pub mail_address_label: &'static str,
+    /// The informational e-mails checkbox.
+    pub mail_informational_label: &'static str,
+    /// The language select.
+    pub mail_language_label: &'static str,
     /// The Settings page's e-mail card.
     pub mail_title: &'static str,
     /// `smtp_url`.
@@ -345,6 +355,11 @@ static EN: Texts = Texts {
     trusted_help: "Comma-separated addresses or networks, e.g. 10.0.0.0/8, 192.168.1.5",
     lock_timeout_label: "Longest WebDAV lock",
     audit_retention_label: "Keep the audit log for",
+    mail_profile_title: "E-mail",
+    mail_profile_intro: "Where davgate tells you about your app passwords. Security e-mails (use from a new network or by a different client, revoked by an administrator) are always sent; without an address of your own, the one from your identity provider is used.",
+    mail_address_label: "E-mail address",
+    mail_informational_label: "Informational e-mails (app password created, first use)",
+    mail_language_label: "Language of the e-mails",
     mail_title: "Security e-mails",
     smtp_url_label: "SMTP server",
     smtp_url_help: "smtps://user@host:465 or smtp://host:25?starttls=required (smtp://127.0.0.1:25?tls=none for a relay on this machine). Empty: no e-mails.",
@@ -528,6 +543,11 @@ static FR: Texts = Texts {
     trusted_help: "Adresses ou réseaux séparés par des virgules, par ex. 10.0.0.0/8, 192.168.1.5",
     lock_timeout_label: "Durée maximale d’un verrou WebDAV",
     audit_retention_label: "Durée de conservation du journal d’audit",
+    mail_profile_title: "E-mail",
+    mail_profile_intro: "Là où davgate vous informe de vos mots de passe d’application. Les e-mails de sécurité (utilisation depuis un nouveau réseau ou par un autre client, révocation par un administrateur) sont toujours envoyés ; sans adresse à vous, celle de votre fournisseur d’identité est utilisée.",
+    mail_address_label: "Adresse e-mail",
+    mail_informational_label: "E-mails d’information (mot de passe d’application créé, première utilisation)",
+    mail_language_label: "Langue des e-mails",
     mail_title: "E-mails de sécurité",
     smtp_url_label: "Serveur SMTP",
     smtp_url_help: "smtps://utilisateur@hôte:465 ou smtp://hôte:25?starttls=required (smtp://127.0.0.1:25?tls=none pour un relais sur cette machine). Vide : pas d’e-mails.",

@@ -317,3 +317,52 @@ fn with_the_smtp_server_down_webdav_works_and_the_mails_arrive_once_it_is_back()
     assert_eq!(with(&mails, &["Laptop", "Windows Explorer"]), 1);
     assert_no_secret(&mails, &[&pw]);
 }
+
+#[test]
+fn a_user_sets_their_address_and_turns_informational_mails_off_on_the_profile() {
+    let server = TestServer::start();
+    add_user_with_password(&server, "dora", "dora-primary-password-1");
+    let root = base(&server);
+    let http = reqwest::blocking::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let login = http
+        .post(format!("{root}/api/v1/session"))
+        .header("Content-Type", "application/json")
+        .body(json!({ "user": "dora", "password": "dora-primary-password-1" }).to_string())
+        .send()
+        .unwrap();
+    let cookie = format!(
+        "davgate_session={}",
+        crate::util::session_cookie(login.headers()).expect("a session cookie")
+    );
+    let page = |lang: &str| {
+        let res = http
+            .get(format!("{root}/profile"))
+            .header("Cookie", &cookie)
+            .header("Accept-Language", lang)
+            .send()
+            .unwrap();
+        res.text().unwrap()
+    };
+    let french = page("fr");
+    assert!(french.contains("Adresse e-mail") && french.contains("Langue des e-mails"));
+    let english = page("en");
+    assert!(english.contains("E-mail address") && english.contains("Informational e-mails"));
+    assert!(english.contains(r#"name="informational" value="on" checked"#), "on by default");
+    let csrf = english.split(r#"name="csrf" value=""#).nth(1).unwrap().split('"').next().unwrap();
+    let form = [("csrf", csrf), ("email", " dora@example.org "), ("language", "fr")];
+    let res = http
+        .post(format!("{root}/profile/email"))
+        .header("Cookie", &cookie)
+        .form(&form)
+        .send()
+        .unwrap();
+    assert_eq!(res.status(), 303, "{}", res.text().unwrap());
+    let users: Value = serde_json::from_str(&ok(&server.cli(&["user", "list", "--json"]))).unwrap();
+    let dora = users.as_array().unwrap().iter().find(|u| u["name"] == "dora").unwrap().clone();
+    assert_eq!(dora["email"], "dora@example.org", "{dora}");
+    assert_eq!(dora["mail"], json!({ "informational": false, "lang": "fr" }), "{dora}");
+    assert!(!page("en").contains(r#"name="informational" value="on" checked"#));
+}

@@ -247,6 +247,9 @@ pub(super) async fn profile_of(
     let events = web.portal.activity(&viewer, before, activity::PAGE).await?;
     let activity = Activity::of(r.lang, "/profile", events, before.is_some());
     let profile = ProfilePage {
+        email: viewer.user.email.as_ref().map(ToString::to_string).unwrap_or_default(),
+        mail_informational: viewer.user.mail.informational,
+        mail_fr: viewer.user.mail.lang == crate::store::MailLang::Fr,
         activity,
         sso,
         sign_in_again,
