@@ -44,6 +44,7 @@ mod error;
 mod fs_private;
 mod http;
 mod log_safe;
+mod mail;
 mod metrics;
 mod node;
 pub mod oidc;

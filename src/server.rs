@@ -198,11 +198,13 @@ impl Server {
         let gate = Arc::new(gate);
         let started_at = clock.now();
         let watched = Arc::clone(&gate);
+        let mailer = crate::mail::Mailer::start(store.clone(), clock.clone());
         let admin = Admin::new(store.clone(), gate.hasher(), clock.clone(), files.clone())
             .with_status(move || ServerStatus {
                 version: env!("CARGO_PKG_VERSION").to_string(),
                 started_at,
                 gate: watched.stats(),
+                mail: mailer.stats(),
             });
         let first_admin = UserName::parse(FIRST_ADMIN).map_err(crate::store::Error::from)?;
         let first_admin = admin

@@ -214,6 +214,17 @@ impl Admin {
         Ok(UserView::from(&user))
     }
 
+    /// Sets a user's e-mail choices (informational e-mails on or off, language).
+    pub async fn set_mail_prefs(
+        &self,
+        name: &UserName,
+        prefs: crate::store::MailPrefs,
+    ) -> Result<UserView, OpError> {
+        let user = self.store.set_mail_prefs(name, prefs).await?;
+        self.record(Kind::Change, || format!("user mail-prefs {name} {prefs:?}"));
+        Ok(UserView::from(&user))
+    }
+
     /// Sets (`Some(bytes)`) or lifts (`None`) the most a user's home may hold.
     pub async fn set_quota(
         &self,
@@ -409,7 +420,7 @@ impl Admin {
     ) -> Result<SettingValues, OpError> {
         let old = self.store.settings().get(key);
         let settings = self.store.set_setting(key, value).await?;
-        self.record(Kind::Change, || format!("settings set {key} {}", escaped(value)));
+        self.record(Kind::Change, || format!("settings set {key} {}", masked(key, escaped(value))));
         let (old, new) = (masked(key, old), masked(key, settings.get(key)));
         let detail = serde_json::json!({ "setting": key.name(), "old": old, "new": new });
         self.event(EventKind::SettingChanged, None, None, detail).await;

@@ -39,6 +39,9 @@ pub struct UserView {
     /// Where security e-mails go: `email`, else the provider's address; null: nowhere.
     #[serde(default)]
     pub mail_to: Option<String>,
+    /// The user's e-mail choices (informational on/off, language).
+    #[serde(default)]
+    pub mail: crate::store::MailPrefs,
 }
 
 impl From<&User> for UserView {
@@ -54,6 +57,7 @@ impl From<&User> for UserView {
             external: u.external.clone(),
             email: u.email.as_ref().map(ToString::to_string),
             mail_to: u.mail_to().map(String::from),
+            mail: u.mail,
         }
     }
 }
@@ -185,6 +189,9 @@ pub struct ServerStatus {
     /// The gate's counters.
     #[serde(flatten)]
     pub gate: crate::auth::GateStats,
+    /// The security e-mails' counters (older servers: none).
+    #[serde(default)]
+    pub mail: crate::mail::MailStats,
 }
 
 /// The answer to a creation: the only place the password ever appears.
@@ -293,6 +300,7 @@ mod tests {
             external: None,
             email: None,
             mail_to: None,
+            mail: Default::default(),
         }
     }
 

@@ -746,6 +746,54 @@ async fn write_last_used(store: Store, mut rx: mpsc::Receiver<(AppPasswordId, Da
 
 /// Owns every network write: batches what arrived together into one transaction, and says
 /// in the log when a password is used from a network it was not known on.
+/// The audit events of a use from a network new to its password (the security e-mails follow
+/// from them): "used from a new network", unless it is the password's very first network (its
+/// first use says that already), and "used by a different client" when the client of that use
+/// is another kind than the one recorded at first use (a Finder password now used by curl).
+async fn audit_new_network(store: &Store, use_: &NetworkUse) {
+    let record = match store.login_record(&use_.id).await {
+        Ok(Some(record)) => record,
+        Ok(None) => return,
+        Err(e) => {
+            return tracing::warn!(app_password = %use_.id, "cannot read the app password: {e}");
+        }
+    };
+    let password = record.password;
+    let client = client::access_method(Some(use_.user_agent.as_str()));
+    // A whole-address network (loopback) is the client's address itself.
+    let address =
+        (use_.network.prefix_len() == use_.network.max_prefix_len()).then(|| use_.network.addr());
+    let event = |kind| {
+        let actor = crate::store::ActorKind::User;
+        let mut event =
+            crate::store::AuditEvent::new(use_.at, kind, actor, Some(password.owner.as_str()))
+                .about(&password.owner)
+                .from_client(address, Some(use_.user_agent.as_str()));
+        event.app_password = Some(use_.id.to_string());
+        event
+    };
+    // Another network known from before this use: then this one is new (a first network
+    // written in the same batch as a later one is not counted against it).
+    let known_before =
+        password.networks.iter().any(|n| n.network != use_.network && n.first_at <= use_.at);
+    if known_before {
+        let mut e = event(crate::store::EventKind::AppPasswordNewNetwork);
+        e.detail = serde_json::json!({ "network": use_.network.to_string(), "client": client });
+        store.audit(e);
+    }
+    if let Some(first) = password.access_method.as_deref()
+        && first != client
+    {
+        let mut e = event(crate::store::EventKind::AppPasswordNewClient);
+        e.detail = serde_json::json!({
+            "network": use_.network.to_string(),
+            "client": client,
+            "first_client": first,
+        });
+        store.audit(e);
+    }
+}
+
 async fn write_networks(store: Store, mut rx: mpsc::Receiver<NetworkUse>) {
     let mut batch = Vec::new();
     while rx.recv_many(&mut batch, 256).await > 0 {
@@ -753,6 +801,7 @@ async fn write_networks(store: Store, mut rx: mpsc::Receiver<NetworkUse>) {
             Ok(new) => {
                 for use_ in new {
                     tracing::info!(app_password = %use_.id, network = %use_.network, "app password used from a new network");
+                    audit_new_network(&store, &use_).await;
                 }
             }
             Err(e) => tracing::warn!("cannot record the networks of app passwords: {e}"),

@@ -151,6 +151,7 @@ mod tests {
             external: None,
             email: None,
             mail_to: None,
+            mail: Default::default(),
         };
         let text = to_json(&vec![user]).unwrap();
         let parsed: serde_json::Value = serde_json::from_str(&text).unwrap();

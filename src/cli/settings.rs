@@ -75,7 +75,8 @@ pub(super) async fn status(data: &super::Target, json: bool) -> Result<(), CliEr
          verified credentials cached: {}\n\
          (network, user) pairs with recent failures: {}\n\
          networks that spent part of their argon2 budget: {}\n\
-         refused by an app password's address limit: {}\n",
+         refused by an app password's address limit: {}\n\
+         security e-mails: {}, {} queued, {} sent, {} failed, {} dropped{}\n",
         s.version,
         data.dir.display(),
         human_time(s.started_at),
@@ -85,7 +86,13 @@ pub(super) async fn status(data: &super::Target, json: bool) -> Result<(), CliEr
         s.gate.cached_credentials,
         s.gate.throttled_keys,
         s.gate.budget_networks,
-        s.gate.address_refusals
+        s.gate.address_refusals,
+        if s.mail.enabled { "on" } else { "off (no smtp_url or smtp_from)" },
+        s.mail.queued,
+        s.mail.sent,
+        s.mail.failed,
+        s.mail.dropped,
+        s.mail.last_error.as_deref().map(|c| format!(", last error: {c}")).unwrap_or_default(),
     ));
     Ok(())
 }

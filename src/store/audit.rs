@@ -70,6 +70,12 @@ pub enum EventKind {
     SettingChanged,
     /// The sign-in throttle locked a (network, user) out.
     Lockout,
+    /// An app password was used from a network it had not been used from (the detail names
+    /// the network and the client).
+    AppPasswordNewNetwork,
+    /// An app password was used by another kind of client than at its first use (the detail
+    /// names both).
+    AppPasswordNewClient,
 }
 
 impl EventKind {
@@ -92,6 +98,8 @@ impl EventKind {
             EventKind::QuotaChanged => "quota_changed",
             EventKind::SettingChanged => "setting_changed",
             EventKind::Lockout => "lockout",
+            EventKind::AppPasswordNewNetwork => "app_password_new_network",
+            EventKind::AppPasswordNewClient => "app_password_new_client",
         }
     }
 }

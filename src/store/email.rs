@@ -88,7 +88,72 @@ impl User {
     }
 }
 
+/// The language a user's e-mails are written in, chosen on their profile (or the API).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MailLang {
+    /// English, until the user picks another.
+    #[default]
+    En,
+    /// French.
+    Fr,
+}
+
+impl MailLang {
+    /// The stored and wire word (`en`, `fr`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MailLang::En => "en",
+            MailLang::Fr => "fr",
+        }
+    }
+
+    /// `en` or `fr` (any case), else None.
+    pub fn parse(word: &str) -> Option<Self> {
+        match word.trim().to_ascii_lowercase().as_str() {
+            "en" => Some(MailLang::En),
+            "fr" => Some(MailLang::Fr),
+            _ => None,
+        }
+    }
+}
+
+/// What a user chose about their e-mails. Security e-mails (a new network, a different client,
+/// a revocation by an admin) cannot be turned off; the informational ones (created, first use,
+/// expiring) can.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct MailPrefs {
+    /// Whether the informational e-mails are sent (on by default).
+    #[serde(default = "on")]
+    pub informational: bool,
+    /// Their language.
+    #[serde(default)]
+    pub lang: MailLang,
+}
+
+fn on() -> bool {
+    true
+}
+
+impl Default for MailPrefs {
+    fn default() -> Self {
+        Self { informational: true, lang: MailLang::En }
+    }
+}
+
 impl Store {
+    /// Sets `name`'s e-mail preferences; like the address, no credential depends on them.
+    pub async fn set_mail_prefs(&self, name: &UserName, prefs: MailPrefs) -> Result<User> {
+        if let Some(pg) = self.postgres() {
+            return pg.set_mail_prefs(name, prefs).await;
+        }
+        self.update(name, super::Change::Harmless, move |_, user| {
+            user.mail = prefs;
+            Ok(())
+        })
+        .await
+    }
+
     /// Sets or clears `name`'s e-mail address. Nothing a credential depends on changes, so
     /// the cached credentials stay as they are.
     pub async fn set_user_email(
@@ -153,4 +218,18 @@ mod tests {
         assert!(matches!(e, Error::UnknownUser(_)), "{e:?}");
     }
     conformance!(a_user_email_is_set_cleared_and_read_back);
+
+    /// Mail preferences start informational-on in English, and a change reads back.
+    async fn mail_preferences_default_on_in_english_and_read_back(t: TestStore) {
+        let store = t.store.clone();
+        let alice = UserName::parse("alice").unwrap();
+        store.create_user(&alice, Role::User, "hash".into(), chrono::Utc::now()).await.unwrap();
+        let user = store.user(&alice).await.unwrap().unwrap();
+        assert_eq!(user.mail, MailPrefs::default());
+        assert!(user.mail.informational);
+        let prefs = MailPrefs { informational: false, lang: MailLang::Fr };
+        store.set_mail_prefs(&alice, prefs).await.unwrap();
+        assert_eq!(store.user(&alice).await.unwrap().unwrap().mail, prefs);
+    }
+    conformance!(mail_preferences_default_on_in_english_and_read_back);
 }

@@ -55,7 +55,7 @@ pub use audit::{ActorKind, AuditEvent, AuditQuery, EventKind, MAX_AUDIT_PAGE, Ou
 pub use backup::{BackupError, BackupSummary};
 pub use changes::{Generation, Snapshot};
 pub use copy::{CopyCounts, CopyError, CopyProgress, copy_store};
-pub use email::{EmailAddress, EmailError};
+pub use email::{EmailAddress, EmailError, MailLang, MailPrefs};
 pub use identities::SsoSignIn;
 pub use identity::{ExternalIdentity, LoginMethod, NO_PASSWORD, OidcProvider, ProviderId};
 pub use location::{Location, LocationError, PgTarget};

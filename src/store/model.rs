@@ -221,6 +221,9 @@ pub struct User {
     /// any: [`User::mail_to`]).
     #[serde(default)]
     pub email: Option<super::EmailAddress>,
+    /// The user's e-mail choices (informational on/off, language).
+    #[serde(default)]
+    pub mail: super::MailPrefs,
 }
 
 impl User {
@@ -243,6 +246,7 @@ impl User {
             login: super::LoginMethod::Password,
             external: None,
             email: None,
+            mail: super::MailPrefs::default(),
         }
     }
 }

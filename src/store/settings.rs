@@ -13,6 +13,10 @@ use crate::log_safe::escaped;
 use chrono::{DateTime, Utc};
 use ipnet::IpNet;
 
+use super::EmailAddress;
+use crate::mail::SmtpUrl;
+use crate::secret::Secret;
+
 /// The settings in force.
 #[derive(Debug, Clone, Serialize)]
 pub struct Settings {
@@ -58,7 +62,33 @@ pub struct Settings {
     /// How long the audit log keeps an event before the periodic prune removes it.
     #[serde(serialize_with = "as_text")]
     pub audit_retention: HumanDuration,
+    /// Where the security e-mails are handed over; None (empty): no e-mails.
+    #[serde(serialize_with = "display_or_null")]
+    pub smtp_url: Option<SmtpUrl>,
+    /// The sender address of the e-mails.
+    #[serde(serialize_with = "display_or_null")]
+    pub smtp_from: Option<EmailAddress>,
+    /// The SMTP password (with the URL's user). Write-only: shown as stars, never in Debug.
+    #[serde(serialize_with = "stars")]
+    pub smtp_password: Option<Secret>,
 }
+
+fn display_or_null<T: fmt::Display, S: serde::Serializer>(
+    v: &Option<T>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(v) => s.collect_str(v),
+        None => s.serialize_none(),
+    }
+}
+
+fn stars<S: serde::Serializer>(v: &Option<Secret>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(if v.is_some() { PASSWORD_SET } else { "" })
+}
+
+/// What a set `smtp_password` shows as, everywhere.
+pub const PASSWORD_SET: &str = "********";
 
 fn as_optional<S: serde::Serializer>(d: &Option<HumanDuration>, s: S) -> Result<S::Ok, S::Error> {
     match d {
@@ -110,6 +140,9 @@ impl Default for Settings {
             sso_recheck_interval: HumanDuration::from_seconds(86_400),
             sso_clock_skew: HumanDuration::from_seconds(60),
             audit_retention: HumanDuration::from_seconds(365 * 86_400),
+            smtp_url: None,
+            smtp_from: None,
+            smtp_password: None,
         }
     }
 }
@@ -152,6 +185,13 @@ pub enum SettingKey {
     SsoClockSkew,
     /// `audit_retention`: how long audit events are kept, `365d` (default).
     AuditRetention,
+    /// `smtp_url`: `smtps://user@host:465`, `smtp://host:25?starttls=required`, or
+    /// `smtp://127.0.0.1:25?tls=none` (loopback only); empty: no e-mails.
+    SmtpUrl,
+    /// `smtp_from`: the e-mails' sender address.
+    SmtpFrom,
+    /// `smtp_password`: write-only; empty clears it.
+    SmtpPassword,
 }
 
 /// The lifetime a user asks for a new app password; written `default`, `never` or a duration.
@@ -241,6 +281,18 @@ pub enum SettingError {
         /// The maximum.
         max: HumanDuration,
     },
+    /// `smtp_url` is not one davgate can use.
+    #[error("smtp_url: {source}")]
+    Smtp {
+        /// What was wrong.
+        source: crate::mail::SmtpUrlError,
+    },
+    /// `smtp_from` is not an address.
+    #[error("smtp_from: {source}")]
+    From {
+        /// What was wrong.
+        source: super::EmailError,
+    },
     /// A setting with fixed choices got something else.
     #[error("{key}: '{value}' is not one of: {choices}")]
     Choice {
@@ -255,7 +307,7 @@ pub enum SettingError {
 
 impl SettingKey {
     /// Every setting, in listing order.
-    pub const ALL: [SettingKey; 15] = [
+    pub const ALL: [SettingKey; 18] = [
         SettingKey::AppCredentialsTtl,
         SettingKey::AppCredentialsMaxTtl,
         SettingKey::AppCredentialsIdleTtl,
@@ -271,6 +323,9 @@ impl SettingKey {
         SettingKey::SsoRecheckInterval,
         SettingKey::SsoClockSkew,
         SettingKey::AuditRetention,
+        SettingKey::SmtpUrl,
+        SettingKey::SmtpFrom,
+        SettingKey::SmtpPassword,
     ];
 
     /// The setting's name.
@@ -291,6 +346,9 @@ impl SettingKey {
             SettingKey::SsoRecheckInterval => "sso_recheck_interval",
             SettingKey::SsoClockSkew => "sso_clock_skew",
             SettingKey::AuditRetention => "audit_retention",
+            SettingKey::SmtpUrl => "smtp_url",
+            SettingKey::SmtpFrom => "smtp_from",
+            SettingKey::SmtpPassword => "smtp_password",
         }
     }
 }
@@ -342,6 +400,16 @@ impl Settings {
             SettingKey::SsoRecheckInterval => self.sso_recheck_interval.to_string(),
             SettingKey::SsoClockSkew => self.sso_clock_skew.to_string(),
             SettingKey::AuditRetention => self.audit_retention.to_string(),
+            SettingKey::SmtpUrl => {
+                self.smtp_url.as_ref().map(ToString::to_string).unwrap_or_default()
+            }
+            SettingKey::SmtpFrom => {
+                self.smtp_from.as_ref().map(ToString::to_string).unwrap_or_default()
+            }
+            // Write-only: whether one is set, never what it is.
+            SettingKey::SmtpPassword => {
+                if self.smtp_password.is_some() { PASSWORD_SET } else { "" }.to_string()
+            }
         }
     }
 
@@ -469,6 +537,29 @@ impl Settings {
             SettingKey::AuditRetention => {
                 self.audit_retention =
                     value.parse().map_err(|source| SettingError::Duration { key, source })?;
+            }
+            SettingKey::SmtpUrl => {
+                self.smtp_url = match value.trim() {
+                    "" => None,
+                    text => {
+                        Some(SmtpUrl::parse(text).map_err(|source| SettingError::Smtp { source })?)
+                    }
+                };
+            }
+            SettingKey::SmtpFrom => {
+                self.smtp_from = match value.trim() {
+                    "" => None,
+                    text => Some(
+                        EmailAddress::parse(text)
+                            .map_err(|source| SettingError::From { source })?,
+                    ),
+                };
+            }
+            SettingKey::SmtpPassword => {
+                // Kept as given (a password may have spaces); stored as it is, shown as stars.
+                self.smtp_password =
+                    Some(value).filter(|v| !v.is_empty()).map(|v| Secret::new(v.to_string()));
+                return Ok(value.to_string());
             }
             SettingKey::Durability => {
                 self.durability = match word.as_str() {

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use super::portal::{LoginStep, PortalError, Viewer};
+use super::portal::{LoginStep, Portal, PortalError, Viewer};
 use super::{Web, WebRequest, csrf_matches, set_cookie};
 use crate::admin::{AppPasswordSpec, OpError, SettingValues};
 use crate::duration::DurationError;
@@ -167,11 +167,11 @@ async fn route(web: &Web, r: &WebRequest) -> Answer {
         }
         (Method::PUT, ["me", "email"]) => {
             let body: EmailBody = parse(r)?;
-            ok(json!({ "user": portal.set_email(&viewer, &me, body.email.as_deref()).await? }))
+            ok(json!({ "user": set_email(portal, &viewer, &me, body).await? }))
         }
         (Method::PUT, ["users", name, "email"]) => {
             let body: EmailBody = parse(r)?;
-            ok(json!({ "user": portal.set_email(&viewer, name, body.email.as_deref()).await? }))
+            ok(json!({ "user": set_email(portal, &viewer, name, body).await? }))
         }
         (Method::GET, ["users"]) => ok(json!({ "users": portal.users(&viewer).await? })),
         (Method::POST, ["users"]) => {
@@ -303,10 +303,29 @@ struct CodeBody {
     code: String,
 }
 
-/// `PUT …/email`: an address, or null (or empty) to clear it.
+/// `PUT …/email`: an address, or null (or empty) to clear it; and, when given, whether the
+/// informational e-mails are sent and their language (`en`, `fr`).
 #[derive(Deserialize)]
 struct EmailBody {
     email: Option<String>,
+    #[serde(default)]
+    informational: Option<bool>,
+    #[serde(default)]
+    language: Option<crate::store::MailLang>,
+}
+
+/// Sets the address, then the e-mail choices given (if any).
+async fn set_email(
+    portal: &Portal,
+    viewer: &Viewer,
+    name: &str,
+    body: EmailBody,
+) -> Result<crate::admin::UserView, PortalError> {
+    let user = portal.set_email(viewer, name, body.email.as_deref()).await?;
+    if body.informational.is_none() && body.language.is_none() {
+        return Ok(user);
+    }
+    portal.set_mail_prefs(viewer, name, body.informational, body.language).await
 }
 
 #[derive(Deserialize)]

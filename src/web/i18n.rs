@@ -136,6 +136,30 @@ pub struct Texts {
     pub trusted_help: &'static str,
     pub lock_timeout_label: &'static str,
     pub audit_retention_label: &'static str,
+    /// The profile's e-mail card.
+    pub mail_profile_title: &'static str,
+    /// What the e-mails are.
+    pub mail_profile_intro: &'static str,
+    /// The address field.
+    pub mail_address_label: &'static str,
+    /// The informational e-mails checkbox.
+    pub mail_informational_label: &'static str,
+    /// The language select.
+    pub mail_language_label: &'static str,
+    /// The Settings page's e-mail card.
+    pub mail_title: &'static str,
+    /// `smtp_url`.
+    pub smtp_url_label: &'static str,
+    /// What `smtp_url` may be.
+    pub smtp_url_help: &'static str,
+    /// `smtp_from`.
+    pub smtp_from_label: &'static str,
+    /// `smtp_password`.
+    pub smtp_password_label: &'static str,
+    /// Under the password field when one is stored.
+    pub smtp_password_set: &'static str,
+    /// Under the password field when none is.
+    pub smtp_password_none: &'static str,
     pub duration_help: &'static str,
     pub depth_label: &'static str,
     pub durability_label: &'static str,
@@ -331,6 +355,18 @@ static EN: Texts = Texts {
     trusted_help: "Comma-separated addresses or networks, e.g. 10.0.0.0/8, 192.168.1.5",
     lock_timeout_label: "Longest WebDAV lock",
     audit_retention_label: "Keep the audit log for",
+    mail_profile_title: "E-mail",
+    mail_profile_intro: "Where davgate tells you about your app passwords. Security e-mails (use from a new network or by a different client, revoked by an administrator) are always sent; without an address of your own, the one from your identity provider is used.",
+    mail_address_label: "E-mail address",
+    mail_informational_label: "Informational e-mails (app password created, first use)",
+    mail_language_label: "Language of the e-mails",
+    mail_title: "Security e-mails",
+    smtp_url_label: "SMTP server",
+    smtp_url_help: "smtps://user@host:465 or smtp://host:25?starttls=required (smtp://127.0.0.1:25?tls=none for a relay on this machine). Empty: no e-mails.",
+    smtp_from_label: "Sender address",
+    smtp_password_label: "SMTP password",
+    smtp_password_set: "A password is stored; it is never shown. Leave empty to keep it.",
+    smtp_password_none: "No password is stored.",
     duration_help: "A number and a unit: d (days), h (hours), m (minutes), s (seconds), e.g. 90d.",
     depth_label: "Allow PROPFIND with Depth: infinity (lists whole trees in one request)",
     durability_label: "Uploads",
@@ -507,6 +543,18 @@ static FR: Texts = Texts {
     trusted_help: "Adresses ou réseaux séparés par des virgules, par ex. 10.0.0.0/8, 192.168.1.5",
     lock_timeout_label: "Durée maximale d’un verrou WebDAV",
     audit_retention_label: "Durée de conservation du journal d’audit",
+    mail_profile_title: "E-mail",
+    mail_profile_intro: "Là où davgate vous informe de vos mots de passe d’application. Les e-mails de sécurité (utilisation depuis un nouveau réseau ou par un autre client, révocation par un administrateur) sont toujours envoyés ; sans adresse à vous, celle de votre fournisseur d’identité est utilisée.",
+    mail_address_label: "Adresse e-mail",
+    mail_informational_label: "E-mails d’information (mot de passe d’application créé, première utilisation)",
+    mail_language_label: "Langue des e-mails",
+    mail_title: "E-mails de sécurité",
+    smtp_url_label: "Serveur SMTP",
+    smtp_url_help: "smtps://utilisateur@hôte:465 ou smtp://hôte:25?starttls=required (smtp://127.0.0.1:25?tls=none pour un relais sur cette machine). Vide : pas d’e-mails.",
+    smtp_from_label: "Adresse de l’expéditeur",
+    smtp_password_label: "Mot de passe SMTP",
+    smtp_password_set: "Un mot de passe est enregistré ; il n’est jamais affiché. Laissez vide pour le garder.",
+    smtp_password_none: "Aucun mot de passe n’est enregistré.",
     duration_help: "Un nombre et une unité : d (jours), h (heures), m (minutes), s (secondes), \
                     par ex. 90d.",
     depth_label: "Autoriser PROPFIND avec Depth: infinity (liste une arborescence entière en une \

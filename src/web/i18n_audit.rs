@@ -90,5 +90,13 @@ pub fn event_phrase(lang: Lang, kind: EventKind) -> &'static str {
         (Lang::Fr, K::SettingChanged) => "Réglage modifié",
         (Lang::En, K::Lockout) => "Sign-ins locked out after too many failures",
         (Lang::Fr, K::Lockout) => "Connexions bloquées après trop d’échecs",
+        (Lang::En, K::AppPasswordNewNetwork) => "App password used from a new network",
+        (Lang::Fr, K::AppPasswordNewNetwork) => {
+            "Mot de passe d’application utilisé depuis un nouveau réseau"
+        }
+        (Lang::En, K::AppPasswordNewClient) => "App password used by a different client",
+        (Lang::Fr, K::AppPasswordNewClient) => {
+            "Mot de passe d’application utilisé par un autre client"
+        }
     }
 }

@@ -623,6 +623,9 @@ fn settings_are_read_and_changed_by_an_admin() {
         "sso_reauth_interval",
         "sso_recheck_interval",
         "audit_retention",
+        "smtp_url",
+        "smtp_from",
+        "smtp_password",
     ];
     assert_eq!(keys, BTreeSet::from(expected));
     assert!(map.values().all(Value::is_string), "every value is text: {settings}");

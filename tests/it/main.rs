@@ -30,6 +30,7 @@ mod inventory;
 mod isolation;
 mod limits;
 mod litmus;
+mod mail;
 mod metrics;
 mod node;
 mod oidc;

@@ -6,13 +6,13 @@ use tokio_postgres::Row;
 
 use super::{Pg, bump, from_bigint, stored_time, to_bigint};
 use crate::store::{
-    EmailAddress, Error, ExternalIdentity, LoginMethod, ProviderId, Result, Role, TotpFactor, User,
-    UserName,
+    EmailAddress, Error, ExternalIdentity, LoginMethod, MailLang, MailPrefs, ProviderId, Result,
+    Role, TotpFactor, User, UserName,
 };
 
 pub(super) const USER_COLUMNS: &str = "name, role, password_hash, created_at, disabled, \
     quota_bytes, totp_secret, totp_enrolled_at, totp_last_step, login, ext_provider, ext_issuer, \
-    ext_subject, ext_email, ext_linked_at, ext_last_sso_at, email";
+    ext_subject, ext_email, ext_linked_at, ext_last_sso_at, email, mail_informational, mail_lang";
 pub(super) fn role_name(role: Role) -> &'static str {
     match role {
         Role::Admin => "admin",
@@ -51,6 +51,11 @@ pub(super) fn user_of(row: &Row) -> Result<User> {
             .try_get::<_, Option<String>>("email")?
             .map(|e| EmailAddress::parse(&e).map_err(|_| Error::OutOfRange("users.email")))
             .transpose()?,
+        mail: MailPrefs {
+            informational: row.try_get("mail_informational")?,
+            lang: MailLang::parse(row.try_get("mail_lang")?)
+                .ok_or(Error::OutOfRange("users.mail_lang"))?,
+        },
     })
 }
 
@@ -145,6 +150,22 @@ impl Pg {
         let client = self.client().await?;
         let sql = format!("UPDATE users SET email = $2 WHERE name = $1 RETURNING {USER_COLUMNS}");
         let row = client.query_opt(&sql, &[&name.as_str(), &email]).await?;
+        user_of(&row.ok_or_else(|| unknown(name))?)
+    }
+
+    /// A plain update, as the address is.
+    pub(in crate::store) async fn set_mail_prefs(
+        &self,
+        name: &UserName,
+        prefs: MailPrefs,
+    ) -> Result<User> {
+        let client = self.client().await?;
+        let sql = format!(
+            "UPDATE users SET mail_informational = $2, mail_lang = $3 WHERE name = $1 \
+             RETURNING {USER_COLUMNS}"
+        );
+        let lang = prefs.lang.as_str();
+        let row = client.query_opt(&sql, &[&name.as_str(), &prefs.informational, &lang]).await?;
         user_of(&row.ok_or_else(|| unknown(name))?)
     }
 

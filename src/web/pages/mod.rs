@@ -128,6 +128,19 @@ async fn route(web: &Web, r: &WebRequest) -> Page {
             Ok(see_other("/profile?done=revoked"))
         }
         ["profile", "password"] => change_password(web, r, &viewer, &form).await,
+        ["profile", "email"] => {
+            let lang = crate::store::MailLang::parse(field("language"));
+            let informational = Some(form.contains_key("informational"));
+            let saved = match portal.set_email(&viewer, &me, Some(field("email"))).await {
+                Ok(_) => portal.set_mail_prefs(&viewer, &me, informational, lang).await,
+                Err(e) => Err(e),
+            };
+            match saved {
+                Ok(_) => Ok(see_other("/profile?done=saved#email")),
+                Err(e @ PortalError::Refused { .. }) => profile(web, r, Some(e), None).await,
+                Err(e) => Err(e.into()),
+            }
+        }
         ["profile", "totp"] => {
             portal.begin_totp(&viewer).await?;
             Ok(see_other("/profile#two-factor"))

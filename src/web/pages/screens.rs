@@ -247,6 +247,9 @@ pub(super) async fn profile_of(
     let events = web.portal.activity(&viewer, before, activity::PAGE).await?;
     let activity = Activity::of(r.lang, "/profile", events, before.is_some());
     let profile = ProfilePage {
+        email: viewer.user.email.as_ref().map(ToString::to_string).unwrap_or_default(),
+        mail_informational: viewer.user.mail.informational,
+        mail_fr: viewer.user.mail.lang == crate::store::MailLang::Fr,
         activity,
         sso,
         sign_in_again,
@@ -362,6 +365,10 @@ pub(super) async fn save_settings(
     let current = named(&web.portal.settings(viewer).await?);
     let mut errors = HashMap::new();
     for (key, old) in &current {
+        // Write-only: the field is always shown empty, and left empty it keeps the password.
+        if key == "smtp_password" && form.get(key).is_none_or(|v| v.is_empty()) {
+            continue;
+        }
         let new = if CHECKBOXES.contains(&key.as_str()) {
             if form.contains_key(key) { "true" } else { "false" }.to_string()
         } else {

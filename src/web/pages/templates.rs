@@ -120,6 +120,10 @@ pub(super) struct ProfilePage {
     pub(super) min_password_len: usize,
     pub(super) shown: Option<Shown>,
     pub(super) activity: super::activity::Activity,
+    /// The e-mail form: the account's own address (empty: none), and its choices.
+    pub(super) email: String,
+    pub(super) mail_informational: bool,
+    pub(super) mail_fr: bool,
 }
 
 #[derive(Template)]

@@ -195,6 +195,24 @@ impl Portal {
         admin.set_email(&name, email).await.map_err(about(name.as_str()))
     }
 
+    /// Changes what is given of `name`'s e-mail choices (own, or anyone's for an admin).
+    pub async fn set_mail_prefs(
+        &self,
+        viewer: &Viewer,
+        name: &str,
+        informational: Option<bool>,
+        lang: Option<store::MailLang>,
+    ) -> Result<UserView, PortalError> {
+        let current = self.user(viewer, name).await?.mail;
+        let name = manageable(viewer, name)?;
+        let prefs = store::MailPrefs {
+            informational: informational.unwrap_or(current.informational),
+            lang: lang.unwrap_or(current.lang),
+        };
+        let admin = self.admin_for(viewer);
+        admin.set_mail_prefs(&name, prefs).await.map_err(about(name.as_str()))
+    }
+
     /// Every account (admins).
     pub async fn users(&self, viewer: &Viewer) -> Result<Vec<UserView>, PortalError> {
         Ok(self.admin_only(viewer)?.users().await?)

@@ -161,6 +161,7 @@ mod tests {
             login: Default::default(),
             external: None,
             email: None,
+            mail: Default::default(),
         };
         let token = crate::web::session::random_hex::<32>().unwrap();
         let session = Session::from(crate::store::SessionRecord {

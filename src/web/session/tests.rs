@@ -30,6 +30,7 @@ fn user(name: &str) -> User {
         login: Default::default(),
         external: None,
         email: None,
+        mail: Default::default(),
     }
 }
 
