@@ -148,6 +148,7 @@ pub(super) fn serve(
         .build()
         .map_err(|e| Error::io("starting the runtime", e))?;
     runtime.block_on(async move {
+        let bucket = options.objects.as_ref().map(|o| o.display());
         let server = Server::start(options).await?;
         let base = format!("{}://{}", server.scheme(), server.local_addr());
         let mut text = format!("davgate {} serving {}\n", env!("CARGO_PKG_VERSION"), data.display());
@@ -158,7 +159,8 @@ pub(super) fn serve(
             }
             None => text += &format!("  WebDAV:  {base}/dav/\n  listening on {base}\n"),
         }
-        text += &format!("  node:    {}\n  files:   {}\n", server.node_id(), server.files_root().display());
+        let files = bucket.unwrap_or_else(|| server.files_root().display().to_string());
+        text += &format!("  node:    {}\n  files:   {files}\n", server.node_id());
         if let Some(addr) = server.metrics_addr() {
             text += &format!("  metrics: http://{addr}/metrics\n");
         }

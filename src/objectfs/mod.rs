@@ -33,6 +33,10 @@ pub use location::{LocationError, ObjectsLocation, ProcessEnvironment};
 /// change keeps a consistent file for at least this long.
 pub const GRACE: chrono::TimeDelta = chrono::TimeDelta::minutes(15);
 
+/// How long an upload may stay pending before the collector takes it for a dead node's: far
+/// longer than any upload takes (a 4.5 GiB PUT at 1 MiB/s is under 80 minutes).
+pub const PENDING_LIFETIME: chrono::TimeDelta = chrono::TimeDelta::hours(24);
+
 /// How often the collector looks for blobs whose grace period is over.
 const COLLECT_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
@@ -95,10 +99,18 @@ impl ObjectFiles {
         ObjectFs::new(Arc::clone(self), user.clone())
     }
 
-    /// Removes from the bucket up to `limit` blobs whose grace period is over, and forgets
-    /// them; returns how many went. A blob the bucket already lost counts as gone.
+    /// Hands uploads pending for longer than [`PENDING_LIFETIME`] to the garbage, then removes
+    /// from the bucket up to `limit` blobs whose grace period is over, and forgets them;
+    /// returns how many went. A blob the bucket already lost counts as gone.
     pub async fn collect_garbage(&self, limit: u32) -> Result<usize, crate::store::Error> {
-        let due = self.store.object_garbage_due(self.clock.now(), limit).await?;
+        let now = self.clock.now();
+        let stale = self.store.object_stale_pending(now - PENDING_LIFETIME, now).await?;
+        if stale > 0 {
+            tracing::info!(
+                "{stale} uploads left pending by a stopped node handed to the collector"
+            );
+        }
+        let due = self.store.object_garbage_due(now, limit).await?;
         let mut gone = 0;
         for key in due {
             match self.blobs.delete(&blobs::BlobKey::from_stored(key.clone())).await {

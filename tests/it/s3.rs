@@ -102,6 +102,7 @@ fn a_file_on_object_storage_round_trips_whole_and_by_ranges() {
     assert_eq!(node.put("/dav/empty.txt", ""), 201);
     assert_eq!(node.get("/dav/empty.txt"), b"");
     assert_eq!(node.open_uploads_now(), 0);
+    assert!(!node.server.log().contains("test-secret"), "the secret key was logged");
 }
 
 impl S3Node {
@@ -177,4 +178,38 @@ fn an_unreachable_bucket_answers_503_while_listings_keep_working() {
     assert_eq!(code, 207);
     assert!(listing.contains("a.txt") && !listing.contains("b.txt"), "{listing}");
     assert_eq!(status(node.req("MKCOL", "/dav/still/").send()), 201);
+}
+
+#[test]
+fn files_on_object_storage_without_the_postgresql_store_are_refused_clearly() {
+    let data = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(BIN)
+        .arg("--data")
+        .arg(data.path())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(["--files", "s3://b/p?endpoint=http://127.0.0.1:9&region=r"])
+        .env_remove("DAVGATE_STORE")
+        .envs(KEYS)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(text.contains("needs --store postgres"), "{text}");
+    assert!(!text.contains("test-secret"));
+}
+
+#[test]
+fn files_on_object_storage_without_credentials_are_refused_clearly() {
+    let data = tempfile::tempdir().unwrap();
+    let out = davgate(data.path())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(["--files", "s3://b?endpoint=http://127.0.0.1:9"])
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("AWS_SECRET_ACCESS_KEY_FILE")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(text.contains("AWS_ACCESS_KEY_ID"), "{text}");
 }

@@ -259,6 +259,23 @@ impl Pg {
         Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 
+    pub(in crate::store) async fn object_stale_pending(
+        &self,
+        started_before: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<u64> {
+        let client = self.client().await?;
+        let moved = client
+            .execute(
+                "WITH stale AS (DELETE FROM object_pending WHERE started_at < $1 RETURNING blob)
+                 INSERT INTO object_garbage (blob, collect_after) SELECT blob, $2 FROM stale
+                 ON CONFLICT (blob) DO NOTHING",
+                &[&started_before, &now],
+            )
+            .await?;
+        Ok(moved)
+    }
+
     pub(in crate::store) async fn object_collected(&self, blob: &str) -> Result<()> {
         let client = self.client().await?;
         client.execute("DELETE FROM object_garbage WHERE blob = $1", &[&blob]).await?;
