@@ -15,7 +15,8 @@ use std::sync::Mutex;
 use tokio::sync::OwnedSemaphorePermit;
 
 use super::blobs::BlobKey;
-use super::fs::{Meta, ObjectFs};
+use super::fs::ObjectFs;
+use super::meta::Meta;
 use crate::store::{NewContent, ObjectEntry};
 
 /// A blob being read: one ranged GET from the current position, restarted after a seek.

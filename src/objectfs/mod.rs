@@ -18,8 +18,10 @@
 
 pub mod blobs;
 mod file;
+mod filesystem;
 pub mod fs;
 pub mod location;
+mod meta;
 
 use std::sync::Arc;
 
