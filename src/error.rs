@@ -15,6 +15,12 @@ pub enum Error {
     /// The HTTP listener or its TLS configuration failed.
     #[error(transparent)]
     Http(#[from] http::Error),
+    /// Files on object storage cannot be served as configured.
+    #[error(transparent)]
+    Objects(#[from] crate::objectfs::StartError),
+    /// `--files s3://…` cannot be read (or its credentials are missing).
+    #[error(transparent)]
+    ObjectsLocation(#[from] crate::objectfs::LocationError),
     /// A file or folder of the data directory could not be used.
     #[error("{context}: {source}")]
     Io {

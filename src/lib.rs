@@ -47,6 +47,7 @@ mod log_safe;
 mod mail;
 mod metrics;
 mod node;
+mod objectfs;
 pub mod oidc;
 mod secret;
 mod server;
@@ -75,6 +76,7 @@ pub use http::{
 };
 pub use metrics::MetricsOptions;
 pub use node::{NodeId, NodeIdError};
+pub use objectfs::{LocationError as ObjectsLocationError, ObjectsLocation, ProcessEnvironment};
 pub use server::TlsReload;
 pub use server::{FIRST_ADMIN, Server, ServerOptions};
 pub use size::{HumanSize, SizeError};

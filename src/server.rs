@@ -42,6 +42,9 @@ pub struct ServerOptions {
     /// Where the store is: None for the redb file in `data_dir`; a PostgreSQL location for a
     /// store shared by several nodes.
     pub store: Option<crate::store::Location>,
+    /// The bucket holding every user's files instead of `files_root` (`--files s3://…`); needs
+    /// the PostgreSQL store, where their names and folders live.
+    pub objects: Option<crate::objectfs::ObjectsLocation>,
     /// Address to listen on.
     pub listen: SocketAddr,
     /// PEM certificate chain and private key, to serve HTTPS.
@@ -86,6 +89,7 @@ impl ServerOptions {
             files_root: None,
             node_id: None,
             store: None,
+            objects: None,
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             tls: None,
             gate: GateOptions::default(),
@@ -214,8 +218,13 @@ impl Server {
         let tls = options.tls.as_ref().map(|(c, k)| (c.as_path(), k.as_path()));
         let listener = Listener::bind(options.listen, tls, options.limits.clone()).await?;
         let public = options.public_prefix.clone();
-        let mount = Mount::new(files.clone(), store.clone(), options.dav, temps, clock.clone())
+        let mut mount = Mount::new(files.clone(), store.clone(), options.dav, temps, clock.clone())
             .under(public.as_str());
+        if let Some(location) = &options.objects {
+            let objects = crate::objectfs::start(location, &store, &clock, &node_id)?;
+            tracing::info!("node {node_id} keeps files in {}", location.display());
+            mount = mount.with_objects(objects);
+        }
         let locks = mount.locks();
         let admin = admin.on_revocation(move |user, ids| locks.release_taken_by(user, ids));
         let sso = start_sso(&store, &clock, options.public_url.as_deref())?;

@@ -29,8 +29,10 @@ pub(super) struct ServeArgs {
     #[arg(long, env = "DAVGATE_METRICS_TOKEN_FILE", value_name = "FILE")]
     metrics_token_file: Option<PathBuf>,
     /// Folder holding each user's files (default: <data>/files). Several nodes may share one
-    /// on a coherent filesystem (NFSv4, CephFS), each with its own --data.
-    #[arg(long, env = "DAVGATE_FILES", value_name = "DIR")]
+    /// on a coherent filesystem (NFSv4, CephFS), each with its own --data. Or a bucket:
+    /// s3://BUCKET[/PREFIX]?endpoint=URL&region=R (with --store postgres://…; keys from
+    /// AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY or AWS_SECRET_ACCESS_KEY_FILE).
+    #[arg(long, env = "DAVGATE_FILES", value_name = "DIR|s3://…")]
     files: Option<PathBuf>,
     /// This node's name in logs and in upload temporary files (default: host name and port,
     /// e.g. web1:8080); unique among nodes sharing --files.
@@ -106,7 +108,13 @@ pub(super) fn serve(
     }
     options.store = Some(store);
     options.listen = args.listen;
-    options.files_root = args.files;
+    match args.files.as_deref().and_then(|f| f.to_str()) {
+        Some(url) if davgate::ObjectsLocation::is_object_url(url) => {
+            let env = davgate::ProcessEnvironment;
+            options.objects = Some(davgate::ObjectsLocation::parse(url, &env)?);
+        }
+        _ => options.files_root = args.files,
+    }
     options.node_id = args.node_id;
     options.tls = args.tls_cert.zip(args.tls_key);
     options.metrics.listen = args.metrics_listen;
@@ -140,6 +148,7 @@ pub(super) fn serve(
         .build()
         .map_err(|e| Error::io("starting the runtime", e))?;
     runtime.block_on(async move {
+        let bucket = options.objects.as_ref().map(|o| o.display());
         let server = Server::start(options).await?;
         let base = format!("{}://{}", server.scheme(), server.local_addr());
         let mut text = format!("davgate {} serving {}\n", env!("CARGO_PKG_VERSION"), data.display());
@@ -150,7 +159,8 @@ pub(super) fn serve(
             }
             None => text += &format!("  WebDAV:  {base}/dav/\n  listening on {base}\n"),
         }
-        text += &format!("  node:    {}\n  files:   {}\n", server.node_id(), server.files_root().display());
+        let files = bucket.unwrap_or_else(|| server.files_root().display().to_string());
+        text += &format!("  node:    {}\n  files:   {files}\n", server.node_id());
         if let Some(addr) = server.metrics_addr() {
             text += &format!("  metrics: http://{addr}/metrics\n");
         }

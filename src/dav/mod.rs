@@ -13,6 +13,7 @@ mod folder;
 mod inert;
 pub mod limits;
 mod locks;
+mod objects;
 mod paths;
 mod quota;
 mod request;
@@ -86,6 +87,8 @@ pub struct Mount {
     /// dav-server gets them with it back on, so that every href and `Location` it writes (and
     /// every `Destination` and `If` URL it reads) is the public one.
     public_prefix: String,
+    /// Where the files are when they are on object storage rather than under `files_root`.
+    objects: Option<Arc<crate::objectfs::ObjectFiles>>,
 }
 
 /// Why a user's mount cannot be had.
@@ -142,6 +145,7 @@ impl Mount {
             clock,
             temps,
             public_prefix: String::new(),
+            objects: None,
         }
     }
 
@@ -199,6 +203,9 @@ impl Mount {
                 return finite_depth_only();
             }
             req.headers_mut().insert(X_LITMUS, HeaderValue::from_static("davgate"));
+        }
+        if let Some(objects) = &self.objects {
+            return self.serve_objects(who, req, objects).await;
         }
         let mount = match self.user_mount(who.user()).await {
             Ok(m) => m,

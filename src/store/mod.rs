@@ -34,6 +34,7 @@ mod location;
 mod locks;
 mod model;
 mod networks;
+mod objects;
 mod pg;
 mod props;
 mod providers;
@@ -69,6 +70,7 @@ pub use model::{
 pub use networks::{
     MAX_NETWORK_USER_AGENT, MAX_NETWORKS, NetworkUse, UsedNetwork, clean_user_agent, network_of,
 };
+pub use objects::{NewContent, NsRefusal, ObjectEntry, parent_of};
 pub use pg::tls::TlsSetupError;
 pub use props::{DeadProp, PatchOutcome, PropLimits};
 pub use quota::Room;
@@ -199,6 +201,10 @@ pub enum Error {
     /// them in memory): a dispatch bug, never a user's.
     #[error("internal error: shared locks were asked of the embedded store")]
     NoSharedLocks,
+    /// Files on object storage were asked of the embedded store, which has no namespace for
+    /// them yet (`serve` refuses that combination before this can happen).
+    #[error("files on object storage need the PostgreSQL store")]
+    NoObjectNamespace,
     /// TLS to PostgreSQL could not be set up (the roots the URL names).
     #[error("PostgreSQL: {0}")]
     PgTls(#[from] TlsSetupError),

@@ -55,6 +55,8 @@ mod props;
 mod proxy;
 mod rclone;
 mod revoke_nodes;
+mod s3;
+mod s3_util;
 mod scope_pages;
 mod scopes;
 mod scopes_folder;

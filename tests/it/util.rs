@@ -67,6 +67,16 @@ impl TestServer {
 
     /// Starts a server on `data` listening on `listen` (a node restarted on its old port).
     pub fn start_on(data: tempfile::TempDir, listen: &str, extra: &[&str]) -> Self {
+        Self::start_with_env(data, listen, extra, &[])
+    }
+
+    /// [`TestServer::start_on`] with extra environment variables (credentials for a bucket).
+    pub fn start_with_env(
+        data: tempfile::TempDir,
+        listen: &str,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -75,6 +85,7 @@ impl TestServer {
         let mut child = davgate(data.path())
             .args(["serve", "--listen", listen])
             .args(extra)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(log)
             .spawn()

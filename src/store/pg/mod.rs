@@ -31,6 +31,7 @@ mod listener;
 mod locks;
 mod networks;
 mod nodes;
+mod objects;
 mod props;
 mod providers;
 mod quota;

@@ -1,0 +1,260 @@
+//! An open file on object storage: a reader streaming a blob, or a writer making a new one.
+//!
+//! The writer's protocol is what keeps a PUT atomic and the bucket clean: the new blob is
+//! recorded as pending (in the store) before its first byte is sent; the bytes go out in
+//! parts; `flush` (dav-server calls it once the whole body arrived, its length checked)
+//! completes the upload and commits the file in one store transaction. A writer dropped
+//! before that (the client went away, the body was short, the commit was refused) aborts its
+//! multipart upload and hands the blob to the collector.
+
+use dav_server::fs::{DavFile, DavMetaData, FsError, FsFuture};
+use futures_util::stream::BoxStream;
+use futures_util::{FutureExt, StreamExt};
+use std::io::SeekFrom;
+use std::sync::Mutex;
+use tokio::sync::OwnedSemaphorePermit;
+
+use super::blobs::BlobKey;
+use super::fs::ObjectFs;
+use super::meta::Meta;
+use crate::store::{NewContent, ObjectEntry};
+
+/// A blob being read: one ranged GET from the current position, restarted after a seek.
+pub(super) struct ObjectReader {
+    fs: ObjectFs,
+    entry: ObjectEntry,
+    blob: Option<BlobKey>,
+    pos: u64,
+    /// The GET in progress (a `Mutex` only to be `Sync`: reached through `&mut self`, never
+    /// locked).
+    stream: Mutex<Option<BoxStream<'static, std::io::Result<bytes::Bytes>>>>,
+    buffered: bytes::Bytes,
+}
+
+impl std::fmt::Debug for ObjectReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ObjectReader")
+            .field("path", &self.entry.path)
+            .field("pos", &self.pos)
+            .finish()
+    }
+}
+
+impl ObjectReader {
+    /// Opens `entry` for reading; a non-empty file's blob is checked first (one HEAD), so
+    /// that an unreachable bucket fails the request before its status is sent.
+    pub(super) async fn open(fs: ObjectFs, entry: ObjectEntry) -> Result<Self, FsError> {
+        let blob = entry.blob.clone().map(BlobKey::from_stored);
+        if let Some(key) = blob.as_ref().filter(|_| entry.size > 0) {
+            fs.shared().blobs.check(key).await.map_err(|e| fs.blob_failed(e))?;
+        }
+        let stream = Mutex::new(None);
+        Ok(Self { fs, entry, blob, pos: 0, stream, buffered: bytes::Bytes::new() })
+    }
+
+    async fn read(&mut self, count: usize) -> Result<bytes::Bytes, FsError> {
+        let size = self.entry.size;
+        if self.pos >= size || count == 0 {
+            return Ok(bytes::Bytes::new());
+        }
+        while self.buffered.is_empty() {
+            let slot = self.stream.get_mut().unwrap_or_else(|p| p.into_inner());
+            if slot.is_none() {
+                let key = self.blob.as_ref().ok_or(FsError::GeneralFailure)?;
+                let stream = self.fs.shared().blobs.read(key, self.pos..size).await;
+                *slot = Some(stream.map_err(|e| self.fs.blob_failed(e))?.boxed());
+            }
+            let next = match slot.as_mut() {
+                Some(stream) => stream.next().await,
+                None => None,
+            };
+            match next {
+                Some(Ok(chunk)) => self.buffered = chunk,
+                Some(Err(e)) => {
+                    tracing::error!("object storage read of {}: {e}", self.entry.path);
+                    return Err(FsError::GeneralFailure);
+                }
+                None => return Ok(bytes::Bytes::new()),
+            }
+        }
+        let n = count.min(self.buffered.len());
+        self.pos += n as u64;
+        Ok(self.buffered.split_to(n))
+    }
+
+    fn seek_to(&mut self, pos: SeekFrom) -> Result<u64, FsError> {
+        let size = i128::from(self.entry.size);
+        let target = match pos {
+            SeekFrom::Start(n) => i128::from(n),
+            SeekFrom::Current(d) => i128::from(self.pos) + i128::from(d),
+            SeekFrom::End(d) => size + i128::from(d),
+        };
+        let target = u64::try_from(target).map_err(|_| FsError::GeneralFailure)?;
+        if target != self.pos {
+            *self.stream.get_mut().unwrap_or_else(|p| p.into_inner()) = None;
+            self.buffered = bytes::Bytes::new();
+            self.pos = target;
+        }
+        Ok(target)
+    }
+}
+
+impl DavFile for ObjectReader {
+    fn metadata(&mut self) -> FsFuture<'_, Box<dyn DavMetaData>> {
+        let meta: Box<dyn DavMetaData> = Box::new(Meta::of(&self.entry));
+        Box::pin(std::future::ready(Ok(meta)))
+    }
+    fn write_buf(&mut self, _buf: Box<dyn bytes::Buf + Send>) -> FsFuture<'_, ()> {
+        Box::pin(std::future::ready(Err(FsError::Forbidden)))
+    }
+    fn write_bytes(&mut self, _buf: bytes::Bytes) -> FsFuture<'_, ()> {
+        Box::pin(std::future::ready(Err(FsError::Forbidden)))
+    }
+    fn read_bytes(&mut self, count: usize) -> FsFuture<'_, bytes::Bytes> {
+        self.read(count).boxed()
+    }
+    fn seek(&mut self, pos: SeekFrom) -> FsFuture<'_, u64> {
+        Box::pin(std::future::ready(self.seek_to(pos)))
+    }
+    fn flush(&mut self) -> FsFuture<'_, ()> {
+        Box::pin(std::future::ready(Ok(())))
+    }
+}
+
+/// A new blob being written for `key`; committed by `flush`, abandoned when dropped before.
+pub(super) struct ObjectWriter {
+    fs: ObjectFs,
+    key: String,
+    blob: BlobKey,
+    create_new: bool,
+    /// Opened at the first byte, with one of the node's upload slots.
+    writer: Option<(opendal::Writer, OwnedSemaphorePermit)>,
+    written: u64,
+    committed: bool,
+    started: chrono::DateTime<chrono::Utc>,
+}
+
+impl std::fmt::Debug for ObjectWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ObjectWriter")
+            .field("path", &self.key)
+            .field("written", &self.written)
+            .finish()
+    }
+}
+
+impl ObjectWriter {
+    /// Records a fresh blob as pending for `key`'s new content (before any byte is sent).
+    pub(super) async fn start(
+        fs: ObjectFs,
+        key: String,
+        create_new: bool,
+    ) -> Result<Self, FsError> {
+        let blob = BlobKey::fresh();
+        let shared = fs.shared();
+        let started = shared.clock.now();
+        let pending = shared.store.object_pending(blob.as_str(), &shared.node, started).await;
+        pending.map_err(|e| fs.store_failed(e))?;
+        Ok(Self { fs, key, blob, create_new, writer: None, written: 0, committed: false, started })
+    }
+
+    async fn write(&mut self, bytes: bytes::Bytes) -> Result<(), FsError> {
+        if self.writer.is_none() {
+            let blobs = &self.fs.shared().blobs;
+            let slot = blobs.upload_slot().await.map_err(|e| self.fs.blob_failed(e))?;
+            let writer = blobs.writer(&self.blob).await.map_err(|e| self.fs.blob_failed(e))?;
+            self.writer = Some((writer, slot));
+        }
+        let len = bytes.len() as u64;
+        if let Some((writer, _)) = self.writer.as_mut() {
+            writer.write(bytes).await.map_err(|e| self.fs.blob_failed(e.into()))?;
+        }
+        self.written += len;
+        Ok(())
+    }
+
+    async fn finish(&mut self) -> Result<(), FsError> {
+        if self.committed {
+            return Ok(());
+        }
+        match self.writer.take() {
+            Some((mut writer, _slot)) => {
+                if let Err(e) = writer.close().await {
+                    let _ = writer.abort().await;
+                    return Err(self.fs.blob_failed(e.into()));
+                }
+            }
+            None => {
+                let blobs = &self.fs.shared().blobs;
+                let empty = blobs.write_small(&self.blob, bytes::Bytes::new()).await;
+                empty.map_err(|e| self.fs.blob_failed(e))?;
+            }
+        }
+        self.fs.may_commit().await?;
+        let content = NewContent {
+            blob: self.blob.as_str().to_string(),
+            size: self.written,
+            modified: self.fs.shared().clock.now(),
+            create_new: self.create_new,
+        };
+        self.fs.commit(&self.key, &content).await?;
+        self.committed = true;
+        Ok(())
+    }
+}
+
+impl Drop for ObjectWriter {
+    /// An upload that never committed: abort its multipart upload, remove what was written and
+    /// forget the pending mark (or leave it to the collector if the store cannot be reached).
+    fn drop(&mut self) {
+        if self.committed {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+        let writer = self.writer.take();
+        let (shared, blob, at) = (self.fs.shared_arc(), self.blob.clone(), self.started);
+        runtime.spawn(async move {
+            if let Some((mut writer, _slot)) = writer {
+                let _ = writer.abort().await;
+            }
+            if let Err(e) = shared.store.object_abandon(blob.as_str(), at).await {
+                tracing::warn!("abandoned upload {} left to the collector: {e}", blob.as_str());
+                return;
+            }
+            if shared.blobs.delete(&blob).await.is_ok() {
+                let _ = shared.store.object_collected(blob.as_str()).await;
+            }
+        });
+    }
+}
+
+impl DavFile for ObjectWriter {
+    fn metadata(&mut self) -> FsFuture<'_, Box<dyn DavMetaData>> {
+        let entry = ObjectEntry {
+            path: self.key.clone(),
+            is_dir: false,
+            size: self.written,
+            modified: self.started,
+            blob: Some(self.blob.as_str().to_string()),
+        };
+        let meta: Box<dyn DavMetaData> = Box::new(Meta::of(&entry));
+        Box::pin(std::future::ready(Ok(meta)))
+    }
+    fn write_buf(&mut self, mut buf: Box<dyn bytes::Buf + Send>) -> FsFuture<'_, ()> {
+        let bytes = buf.copy_to_bytes(buf.remaining());
+        self.write(bytes).boxed()
+    }
+    fn write_bytes(&mut self, buf: bytes::Bytes) -> FsFuture<'_, ()> {
+        self.write(buf).boxed()
+    }
+    fn read_bytes(&mut self, _count: usize) -> FsFuture<'_, bytes::Bytes> {
+        Box::pin(std::future::ready(Err(FsError::Forbidden)))
+    }
+    fn seek(&mut self, _pos: SeekFrom) -> FsFuture<'_, u64> {
+        // Partial writes are refused before dav-server opens the file (limits.rs).
+        Box::pin(std::future::ready(Err(FsError::NotImplemented)))
+    }
+    fn flush(&mut self) -> FsFuture<'_, ()> {
+        self.finish().boxed()
+    }
+}

@@ -1,0 +1,134 @@
+//! A real S3 server for the tests: moto's `moto_server` (PyPI `moto[server]==5.2.5`, installed
+//! by `.ci/run` into `target/moto-venv`) on 127.0.0.1 on a free port, killed by its PID when
+//! dropped. moto rather than `s3s-fs`: it installs in seconds (s3s-fs compiles for minutes on
+//! two cores) and implements ListMultipartUploads, which the tests use to check that no upload
+//! is left open.
+//!
+//! Requests are counted at the server: moto's (werkzeug's) access log, one line per request,
+//! goes to a file the tests read.
+
+use std::io::Read;
+use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The bucket the tests use.
+pub const BUCKET: &str = "davgate";
+
+/// The keys davgate signs with (moto accepts any).
+pub const KEYS: [(&str, &str); 2] =
+    [("AWS_ACCESS_KEY_ID", "test-key"), ("AWS_SECRET_ACCESS_KEY", "test-secret")];
+
+/// A running moto server with the bucket [`BUCKET`] created.
+pub struct Moto {
+    child: Child,
+    pub port: u16,
+    log: tempfile::NamedTempFile,
+}
+
+/// Where `.ci/run` installs moto (`DAVGATE_TEST_MOTO` overrides it).
+fn moto_server() -> PathBuf {
+    match std::env::var_os("DAVGATE_TEST_MOTO") {
+        Some(path) => PathBuf::from(path),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/moto-venv/bin/moto_server"),
+    }
+}
+
+/// Whether the S3 tests can run: panics when moto is missing, unless `DAVGATE_SKIP_S3` is set.
+pub fn available() -> bool {
+    if moto_server().exists() {
+        return true;
+    }
+    if std::env::var_os("DAVGATE_SKIP_S3").is_some() {
+        eprintln!("S3 test skipped (DAVGATE_SKIP_S3 is set)");
+        return false;
+    }
+    panic!(
+        "moto is not installed: run .ci/run, or python3 -m venv target/moto-venv && \
+         target/moto-venv/bin/pip install 'moto[server]==5.2.5' (or set DAVGATE_SKIP_S3=1)"
+    );
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap().local_addr().unwrap().port()
+}
+
+impl Moto {
+    /// Starts moto and creates the bucket; panics if it is not up within 30 s.
+    pub fn start() -> Self {
+        let port = free_port();
+        let log = tempfile::NamedTempFile::new().unwrap();
+        let child = Command::new(moto_server())
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .env("PYTHONUNBUFFERED", "1")
+            .stdout(Stdio::null())
+            .stderr(log.reopen().unwrap())
+            .spawn()
+            .expect("start moto_server");
+        let moto = Self { child, port, log };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_err() {
+            assert!(Instant::now() < deadline, "moto did not start within 30 s:\n{}", moto.log());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let created = reqwest::blocking::Client::new().put(moto.url(&format!("/{BUCKET}"))).send();
+        assert!(created.unwrap().status().is_success(), "bucket not created");
+        moto
+    }
+
+    /// `path` on the server.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// The `--files` location of the bucket, below `prefix`.
+    pub fn files(&self, prefix: &str) -> String {
+        format!("s3://{BUCKET}/{prefix}?endpoint=http://127.0.0.1:{}&region=us-east-1", self.port)
+    }
+
+    /// What moto logged.
+    pub fn log(&self) -> String {
+        let mut text = String::new();
+        let _ = self.log.reopen().and_then(|mut f| f.read_to_string(&mut text));
+        text
+    }
+
+    /// Requests on the bucket the server has answered so far (its access log's lines).
+    pub fn bucket_requests(&self) -> usize {
+        let bucket = format!(" /{BUCKET}");
+        self.log().lines().filter(|l| l.contains("HTTP/1.1\"") && l.contains(&bucket)).count()
+    }
+
+    /// The keys in the bucket (one list request; moto answers unsigned requests).
+    pub fn keys(&self) -> Vec<String> {
+        let url = self.url(&format!("/{BUCKET}?list-type=2"));
+        let xml = reqwest::blocking::get(url).unwrap().text().unwrap();
+        xml.split("<Key>")
+            .skip(1)
+            .filter_map(|k| k.split("</Key>").next())
+            .map(String::from)
+            .collect()
+    }
+
+    /// How many multipart uploads are open in the bucket.
+    pub fn open_uploads(&self) -> usize {
+        let xml = reqwest::blocking::get(self.url(&format!("/{BUCKET}?uploads")))
+            .unwrap()
+            .text()
+            .unwrap();
+        xml.matches("<Upload>").count()
+    }
+
+    /// Stops the server (the bucket becomes unreachable).
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
