@@ -31,8 +31,9 @@ use tokio::sync::Notify;
 /// when the idle timeout is longer: browsers open spare connections they may never use.
 pub const FIRST_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Connections open at once by default: an office of Windows clients holds several each, and
-/// an idle one costs a few KB (bench/idle-connections.sh) and gives way to a new one when full.
+/// Connections open at once by default: an office of Windows clients holds several each. A
+/// ceiling, not a reservation: an idle one costs about 20-40 KB (bench/idle-connections.sh) and
+/// the one idle the longest gives way to a new one when full.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
 
 /// The connection and body limits of a listener. Admins set them with `serve` flags.
