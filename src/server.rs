@@ -218,7 +218,10 @@ impl Server {
         let tls = options.tls.as_ref().map(|(c, k)| (c.as_path(), k.as_path()));
         let listener = Listener::bind(options.listen, tls, options.limits.clone()).await?;
         let public = options.public_prefix.clone();
-        let mut mount = Mount::new(files.clone(), store.clone(), options.dav, temps, clock.clone())
+        let mut dav = options.dav;
+        let transport_copies = options.tls.is_some() || options.limits.http2_plain;
+        dav.get_chunk = Some(dav.get_chunk_for(transport_copies));
+        let mut mount = Mount::new(files.clone(), store.clone(), dav, temps, clock.clone())
             .under(public.as_str());
         if let Some(location) = &options.objects {
             let objects = crate::objectfs::start(location, &store, &clock, &node_id)?;

@@ -47,7 +47,7 @@ pub(super) struct ServeArgs {
     max_depth: u64,
     /// Connections open at once, in all; when full, the connection idle the longest is closed
     /// to make room (lowered to fit the file descriptor limit).
-    #[arg(long, env = "DAVGATE_MAX_CONNECTIONS", default_value_t = 4096, value_name = "N",
+    #[arg(long, env = "DAVGATE_MAX_CONNECTIONS", default_value_t = 10_000, value_name = "N",
           value_parser = clap::value_parser!(u32).range(1..))]
     max_connections: u32,
     /// Connections open at once from one IPv4 address or IPv6 /64 (raise it behind a reverse
@@ -55,8 +55,10 @@ pub(super) struct ServeArgs {
     #[arg(long, env = "DAVGATE_MAX_CONNECTIONS_PER_IP", default_value_t = 256, value_name = "N",
           value_parser = clap::value_parser!(u32).range(1..))]
     max_connections_per_ip: u32,
-    /// Close a connection with no request in progress after this long (e.g. 30s, 2m).
-    #[arg(long, env = "DAVGATE_IDLE_TIMEOUT", default_value = "30s", value_name = "DURATION")]
+    /// Close a connection with no request in progress after this long (e.g. 30s, 2m). Windows'
+    /// WebClient and Finder keep connections for minutes between requests; past the limit the
+    /// connection idle the longest gives way anyway, so a long timeout costs nothing when busy.
+    #[arg(long, env = "DAVGATE_IDLE_TIMEOUT", default_value = "2m", value_name = "DURATION")]
     idle_timeout: HumanDuration,
     /// End a request whose body sends nothing for this long (408), and a connection whose
     /// client reads nothing of a response for this long.
@@ -86,6 +88,11 @@ pub(super) struct ServeArgs {
     #[cfg(feature = "bench")]
     #[arg(long, hide = true)]
     bench_no_auth_cache: bool,
+    /// Benchmark only: the size of a GET's chunks in bytes (from 1 MiB up over plain HTTP:
+    /// mapped windows; default: chosen from the transport).
+    #[cfg(feature = "bench")]
+    #[arg(long, hide = true, value_name = "BYTES")]
+    bench_get_chunk: Option<usize>,
     /// Benchmark only: serve USER's home to every request, with no authentication at all.
     #[cfg(feature = "bench")]
     #[arg(long, hide = true, value_name = "USER")]
@@ -133,6 +140,10 @@ pub(super) fn serve(
     #[cfg(feature = "bench")]
     if args.bench_no_auth_cache {
         options.gate.cache_capacity = 0;
+    }
+    #[cfg(feature = "bench")]
+    if let Some(chunk) = args.bench_get_chunk {
+        options.dav.get_chunk = Some(chunk);
     }
     #[cfg(feature = "bench")]
     if let Some(user) = args.bench_bypass_gate {

@@ -12,6 +12,7 @@ use std::borrow::Cow;
 use std::path::{Component, Path, PathBuf};
 
 use super::walk::deeper_than;
+use dav_server::localfs_mapped::MAPPED_READ_MIN;
 
 /// Uploads (PUT, COPY) in flight at once, server-wide, by default: each holds a temporary file
 /// open, and the process must keep descriptors for connections and the store.
@@ -21,6 +22,16 @@ pub const DEFAULT_MAX_UPLOADS: usize = 256;
 /// shallow enough that a walk of the deepest tree costs nothing.
 pub const DEFAULT_MAX_DEPTH: usize = 64;
 
+/// A GET reads files in chunks of this size when its bytes pass through user space (TLS,
+/// HTTP/2): a copy into a buffer of this size per download in flight.
+pub const COPIED_GET_CHUNK: usize = 128 * 1024;
+
+/// A GET over plain HTTP/1.1 sends files in mapped windows of this size, not copied (see
+/// dav_server::localfs_mapped): about one window mapped per download in flight, within a
+/// process-wide budget past which downloads copy. 1 MiB: 2 MiB windows cost no less CPU per
+/// byte and doubled the RssFile of 32 parallel downloads (bench/bigfile.sh).
+pub const MAPPED_GET_CHUNK: usize = 1024 * 1024;
+
 /// The limits of the WebDAV mount.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DavLimits {
@@ -28,11 +39,29 @@ pub struct DavLimits {
     pub max_uploads: usize,
     /// Most names in a path below `/dav/` for anything created, copied or moved (403 past it).
     pub max_depth: usize,
+    /// The size of a GET's chunks: at least `dav_server::localfs_mapped::MAPPED_READ_MIN`
+    /// serves them from mappings, which is only safe where nothing in the process reads the
+    /// bytes (plain HTTP/1.1). `None`: chosen by the server from its transport.
+    pub get_chunk: Option<usize>,
+}
+
+impl DavLimits {
+    /// The GET chunk size for a server whose responses go out over `transport_copies` (TLS or
+    /// HTTP/2, where the bytes are read in user space) or straight to a TCP socket.
+    pub fn get_chunk_for(&self, transport_copies: bool) -> usize {
+        let safe = if transport_copies { COPIED_GET_CHUNK } else { MAPPED_GET_CHUNK };
+        match self.get_chunk {
+            Some(chunk) if transport_copies => chunk.min(MAPPED_READ_MIN - 1),
+            Some(chunk) => chunk,
+            None => safe,
+        }
+        .max(4096)
+    }
 }
 
 impl Default for DavLimits {
     fn default() -> Self {
-        Self { max_uploads: DEFAULT_MAX_UPLOADS, max_depth: DEFAULT_MAX_DEPTH }
+        Self { max_uploads: DEFAULT_MAX_UPLOADS, max_depth: DEFAULT_MAX_DEPTH, get_chunk: None }
     }
 }
 

@@ -126,9 +126,9 @@ impl Mount {
             .strip_prefix(PREFIX)
             .hide_symlinks(true)
             .autoindex(true)
-            // GET reads files in chunks of this size (dav-server's default is 16 KiB): fewer,
-            // larger reads and writes for big files, at 128 KiB per download in flight.
-            .read_buf_size(128 * 1024)
+            // GET sends files in chunks of this size (dav-server's default is 16 KiB): mapped
+            // windows over plain HTTP/1.1, copies otherwise (see `DavLimits::get_chunk`).
+            .read_buf_size(limits.get_chunk.unwrap_or(limits::COPIED_GET_CHUNK))
             .build_handler();
         let generation = store.generation();
         let locks = Locks::new(&store, clock.clone(), LockLimits::default());

@@ -31,6 +31,11 @@ use tokio::sync::Notify;
 /// when the idle timeout is longer: browsers open spare connections they may never use.
 pub const FIRST_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Connections open at once by default: an office of Windows clients holds several each. A
+/// ceiling, not a reservation: an idle one costs about 20-40 KB (bench/idle-connections.sh) and
+/// the one idle the longest gives way to a new one when full.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+
 /// The connection and body limits of a listener. Admins set them with `serve` flags.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
@@ -50,9 +55,9 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Self {
-            max_connections: 4096,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
             max_connections_per_address: 256,
-            idle_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(120),
             body_timeout: Duration::from_secs(30),
             http2_plain: false,
         }
@@ -65,8 +70,22 @@ const FD_RESERVE: u64 = 256;
 impl Limits {
     /// These limits with `max_connections` lowered, with a warning, to what the process's file
     /// descriptor limit can hold (half of it after a reserve: a connection may have a file open).
+    /// The soft limit is first raised towards the hard one as far as the connections need (a
+    /// systemd service starts at a soft 1,024 under a hard 524,288).
     pub fn fit_to_fd_limit(mut self) -> Self {
-        let soft = rustix::process::getrlimit(rustix::process::Resource::Nofile).current;
+        use rustix::process::{Resource, getrlimit, setrlimit};
+        let limit = getrlimit(Resource::Nofile);
+        let needed = (self.max_connections as u64).saturating_mul(2).saturating_add(FD_RESERVE);
+        if let Some(soft) = limit.current.filter(|&soft| soft < needed) {
+            let raised = limit.maximum.map_or(needed, |hard| hard.min(needed));
+            if raised > soft {
+                let wanted = rustix::process::Rlimit { current: Some(raised), ..limit };
+                if let Err(e) = setrlimit(Resource::Nofile, wanted) {
+                    tracing::debug!("could not raise the file descriptor limit to {raised}: {e}");
+                }
+            }
+        }
+        let soft = getrlimit(Resource::Nofile).current;
         if let Some(soft) = soft {
             let fit = usize::try_from(soft.saturating_sub(FD_RESERVE) / 2).unwrap_or(usize::MAX);
             let fit = fit.max(16);

@@ -70,8 +70,6 @@ pub enum Error {
 }
 
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// A request head must arrive within this long (or the idle timeout, if shorter).
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long shutdown waits for requests in progress.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// Connections the kernel may queue before they are accepted (tokio's default is 1,024): a
@@ -211,7 +209,10 @@ fn builder(limits: &Limits, tls: bool) -> auto::Builder<TokioExecutor> {
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT.min(limits.idle_timeout));
+        // hyper's head timer also runs while a kept-alive connection waits for its next
+        // request, so it must be the idle timeout: anything shorter closed every idle connection
+        // after it, whatever --idle-timeout said. A head trickled in counts as idle time too.
+        .header_read_timeout(limits.idle_timeout);
     builder
         .http2()
         .timer(TokioTimer::new())
@@ -272,9 +273,12 @@ impl Connection {
             verdict: Arc::clone(&verdict),
             requests: AtomicU64::new(0),
         });
+        // Boxed: hyper keeps a slot the size of the service's future for the whole life of an
+        // HTTP/1 connection, and the future that serves any request is tens of KB; boxed, an
+        // idle kept-alive connection holds a pointer, and a request allocates only while it runs.
         let service = service_fn(move |req: hyper::Request<Incoming>| {
             let context = Arc::clone(&context);
-            async move { Ok::<_, Infallible>(context.respond(req).await) }
+            Box::pin(async move { Ok::<_, Infallible>(context.respond(req).await) })
         });
         let result = match tls {
             None => {

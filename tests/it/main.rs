@@ -12,6 +12,7 @@ mod audit;
 mod audit_mail;
 mod auth;
 mod backup;
+mod bigfile;
 mod browser;
 mod browser_inventory;
 mod browser_scopes;

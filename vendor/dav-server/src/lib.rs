@@ -213,6 +213,9 @@ mod handle_put;
 #[cfg(any(docsrs, feature = "localfs"))]
 #[cfg_attr(docsrs, doc(cfg(feature = "localfs")))]
 mod localfs_macos;
+// davgate patch: large GET reads from a memory mapping.
+#[cfg(all(unix, feature = "localfs"))]
+pub mod localfs_mapped;
 #[cfg(any(docsrs, feature = "localfs"))]
 #[cfg_attr(docsrs, doc(cfg(feature = "localfs")))]
 mod localfs_windows;

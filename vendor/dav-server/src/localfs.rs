@@ -715,10 +715,23 @@ impl DavFile for LocalFsFile {
     }
 
     fn read_bytes(&'_ mut self, count: usize) -> FsFuture<'_, Bytes> {
+        // davgate patch: a large read is a mapped window of the file, not a copy
+        // (see localfs_mapped for when a caller may ask for one).
+        // Past the budget of mapped bytes, the read copies (FALLBACK_READ at a time).
         async move {
             let mut file = self.file.take().unwrap();
             let mut buf = mem::take(&mut self.buf);
             let (res, file, buf) = blocking(move || {
+                #[cfg(unix)]
+                if count >= crate::localfs_mapped::MAPPED_READ_MIN {
+                    match crate::localfs_mapped::read_mapped(&mut file, count) {
+                        Ok(None) => {}
+                        Ok(Some(bytes)) => return (Ok(bytes), file, buf),
+                        Err(e) => return (Err(e), file, buf),
+                    }
+                }
+                #[cfg(unix)]
+                let count = crate::localfs_mapped::copied_count(count);
                 buf.reserve(count);
                 let res = unsafe {
                     buf.set_len(count);
