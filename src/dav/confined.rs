@@ -20,12 +20,13 @@ use dav_server::localfs::LocalFs;
 use futures_util::future::BoxFuture;
 use futures_util::{FutureExt, StreamExt};
 use http::StatusCode;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 
 use super::folder::FolderRoot;
-use super::paths::{Access, Verified, check_path};
+use super::paths::{Access, Listed, Verified, check_path};
 use super::props_path;
 use super::quota::Usage;
 use super::request::RequestState;
@@ -52,6 +53,8 @@ pub struct ConfinedFs {
     /// Folders (relative to the home) this request already found to be real folders, not
     /// symlinks: a tree walk checks each new name once instead of re-walking its whole path.
     verified: Verified,
+    /// The entry this request's listing yielded last (a read of it needs no path walk).
+    listed: Listed,
     /// The dead properties this request read, and whether the store was out of reach.
     request: RequestState,
     /// Most names a path may have below the home for anything created.
@@ -85,6 +88,7 @@ impl ConfinedFs {
             upload: None,
             usage,
             verified: Verified::default(),
+            listed: Listed::default(),
             request: RequestState::default(),
             max_depth,
             temps,
@@ -113,7 +117,8 @@ impl ConfinedFs {
     /// nothing verified or read yet: what another request saw may have changed since.
     pub fn for_request(&self, context: Option<Arc<UploadContext>>) -> Box<Self> {
         let (verified, request) = (Verified::default(), RequestState::default());
-        Box::new(Self { upload: context, verified, request, ..self.clone() })
+        let listed = Listed::default();
+        Box::new(Self { upload: context, verified, listed, request, ..self.clone() })
     }
 
     /// What this request's calls remember (the mount asks it whether the store was reached).
@@ -183,8 +188,12 @@ impl ConfinedFs {
         }
     }
 
-    /// Fails if a component of `path` is a symlink (NotFound) or a temporary name.
+    /// Fails if a component of `path` is a symlink (NotFound) or a temporary name. A read of
+    /// the entry a listing just yielded passes without a walk (see [`Listed`]).
     async fn check(&self, path: &DavPath, access: Access) -> FsResult<()> {
+        if access == Access::Read && self.listed.is(path.as_rel_ospath()) {
+            return Ok(());
+        }
         let home = Arc::clone(&self.home);
         let relative = path.as_rel_ospath().to_path_buf();
         let verified = self.verified.clone();
@@ -387,10 +396,19 @@ impl DavFileSystem for ConfinedFs {
             // Symlinks are absent here too (listings, COPY/DELETE walks, the HTML index), and so
             // are davgate's temporary files and NFS silly renames.
             let entries = self.inner.read_dir(path, meta).await?;
-            let visible = entries.filter_map(|entry| async move {
-                let Ok(e) = entry else { return Some(entry) };
-                let hidden = is_hidden_name(&e.name()) || e.is_symlink().await.unwrap_or(true);
-                (!hidden).then_some(Ok(e))
+            let (folder, listed) = (path.as_rel_ospath().to_path_buf(), self.listed.clone());
+            let visible = entries.filter_map(move |entry| {
+                let (folder, listed) = (folder.clone(), listed.clone());
+                async move {
+                    let Ok(e) = entry else { return Some(entry) };
+                    let name = e.name();
+                    let hidden = is_hidden_name(&name) || e.is_symlink().await.unwrap_or(true);
+                    if hidden {
+                        return None;
+                    }
+                    listed.set(folder.join(std::ffi::OsStr::from_bytes(&name)));
+                    Some(Ok(e))
+                }
             });
             Ok(Box::pin(visible) as FsStream<Box<dyn DavDirEntry>>)
         }

@@ -49,6 +49,26 @@ impl Verified {
     }
 }
 
+/// The entry this request's last listing yielded, just seen by that listing's own `lstat` to be
+/// no symlink, in a folder that was checked before it was read. dav-server asks for each
+/// listed entry's properties right after the entry comes out of `read_dir`: a read of exactly
+/// that path needs no walk of its own. One slot, so it holds nothing per entry; anything a
+/// client names is still checked in full.
+#[derive(Clone, Default)]
+pub struct Listed(Arc<Mutex<Option<PathBuf>>>);
+
+impl Listed {
+    /// Notes `relative` as the entry just listed.
+    pub fn set(&self, relative: PathBuf) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(relative);
+    }
+
+    /// True if `relative` is the entry just listed.
+    pub fn is(&self, relative: &Path) -> bool {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).as_deref() == Some(relative)
+    }
+}
+
 /// Checks `relative` below `home`: `..` and absolute parts are refused (403), and so are
 /// davgate's temporary names and NFS silly renames (absent to a reader, forbidden to a writer); a symlink anywhere is
 /// absent (404). Walks one `lstat` per name, stopping at the first that does not exist (nothing

@@ -52,6 +52,7 @@ mod pg_tls;
 mod pg_writes;
 mod policy;
 mod policy_more;
+mod propfind;
 mod props;
 mod proxy;
 mod rclone;

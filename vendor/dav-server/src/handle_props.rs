@@ -1,7 +1,7 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::convert::TryFrom;
-use std::io::{self, Cursor};
+use std::io::{self, Cursor, Write};
 use std::sync::LazyLock;
 
 use futures_util::{FutureExt, StreamExt, future::BoxFuture};
@@ -24,6 +24,7 @@ use crate::errors::*;
 use crate::fs::*;
 use crate::handle_lock::{list_lockdiscovery, list_supportedlock};
 use crate::ls::*;
+use crate::plain_xml::{is_plain, write_plain, write_text_element};
 use crate::util::MemBuffer;
 use crate::util::{
     dav_xml_error, systemtime_to_httpdate, systemtime_to_rfc3339_without_nanosecond,
@@ -352,7 +353,7 @@ impl<C: Clone + Send + Sync + 'static> DavInner<C> {
             // Handle Depth::Default case: no target resource, only Depth 1 children
             if depth != davheaders::Depth::Default {
                 pw.write_props(&path, meta).await?;
-                pw.flush().await?;
+                pw.flush_chunk().await?;
             }
 
             if is_dir
@@ -420,7 +421,7 @@ impl<C: Clone + Send + Sync + 'static> DavInner<C> {
                     npath.add_slash();
                 }
                 propwriter.write_props(&npath, meta).await?;
-                propwriter.flush().await?;
+                propwriter.flush_chunk().await?;
                 // For Depth::Default, treat it like Depth::One (no recursion)
                 // Only recurse for Depth::Infinity
                 if depth == davheaders::Depth::Infinity && is_dir {
@@ -1275,29 +1276,34 @@ impl<C: Clone + Send + Sync + 'static> PropWriter<C> {
         path: &DavPath,
         props: HashMap<StatusCode, Vec<Element>>,
     ) -> Result<(), DavError> {
-        self.emitter.write(XmlWEvent::start_element("D:response"))?;
+        // davgate patch: written straight into the buffer (see `plain_xml`); only elements that
+        // are not plain go through the emitter.
         let p = path.with_prefix().as_url_string();
-        Element::new2("D:href")
-            .text(p)
-            .write_ev(&mut self.emitter)?;
+        let out = self.emitter.inner_mut();
+        out.write_all(b"<D:response>")?;
+        write_text_element(out, "D:href", &p)?;
 
         let mut keys = props.keys().collect::<Vec<_>>();
         keys.sort();
         for status in keys {
             let v = props.get(status).unwrap();
-            self.emitter.write(XmlWEvent::start_element("D:propstat"))?;
-            self.emitter.write(XmlWEvent::start_element("D:prop"))?;
+            self.emitter
+                .inner_mut()
+                .write_all(b"<D:propstat><D:prop>")?;
             for i in v.iter() {
-                i.write_ev(&mut self.emitter)?;
+                if is_plain(i) {
+                    write_plain(self.emitter.inner_mut(), i)?;
+                } else {
+                    i.write_ev(&mut self.emitter)?;
+                }
             }
-            self.emitter.write(XmlWEvent::end_element())?;
-            Element::new2("D:status")
-                .text("HTTP/1.1 ".to_string() + &status.to_string())
-                .write_ev(&mut self.emitter)?;
-            self.emitter.write(XmlWEvent::end_element())?;
+            let out = self.emitter.inner_mut();
+            out.write_all(b"</D:prop>")?;
+            write_text_element(out, "D:status", &format!("HTTP/1.1 {status}"))?;
+            out.write_all(b"</D:propstat>")?;
         }
 
-        self.emitter.write(XmlWEvent::end_element())?; // response
+        self.emitter.inner_mut().write_all(b"</D:response>")?;
 
         Ok(())
     }
@@ -1305,6 +1311,17 @@ impl<C: Clone + Send + Sync + 'static> PropWriter<C> {
     pub async fn flush(&mut self) -> DavResult<()> {
         let buffer = self.emitter.inner_mut().take();
         self.tx.as_mut().unwrap().send(buffer).await;
+        Ok(())
+    }
+
+    /// davgate patch: sends what is buffered once it reaches `CHUNK` bytes. A listing used to
+    /// send one small chunk per entry (a few hundred bytes, each its own body frame); the
+    /// buffer stays bounded by one chunk plus one entry whatever the number of entries.
+    pub async fn flush_chunk(&mut self) -> DavResult<()> {
+        const CHUNK: usize = 32 * 1024;
+        if self.emitter.inner_mut().len() >= CHUNK {
+            self.flush().await?;
+        }
         Ok(())
     }
 

@@ -220,6 +220,8 @@ pub mod localfs_mapped;
 #[cfg_attr(docsrs, doc(cfg(feature = "localfs")))]
 mod localfs_windows;
 mod multierror;
+// davgate patch: the PROPFIND multistatus written without a tree walk per element.
+mod plain_xml;
 mod tree;
 mod util;
 mod voidfs;

@@ -189,6 +189,11 @@ impl MemBuffer {
         MemBuffer(Cursor::new(Vec::new()))
     }
 
+    /// davgate patch: how many bytes are buffered.
+    pub fn len(&self) -> usize {
+        self.0.get_ref().len()
+    }
+
     pub fn take(&mut self) -> Bytes {
         let buf = std::mem::take(self.0.get_mut());
         self.0.set_position(0);
