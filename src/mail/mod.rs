@@ -10,7 +10,7 @@
 mod messages;
 mod queue;
 mod transport;
-mod url;
+pub(crate) mod url;
 
 pub use messages::MailKind;
 pub use queue::MailStats;

@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use ipnet::IpNet;
 
 use super::EmailAddress;
-use crate::mail::SmtpUrl;
+use crate::mail::url::SmtpUrl;
 use crate::secret::Secret;
 
 /// The settings in force.
@@ -285,7 +285,7 @@ pub enum SettingError {
     #[error("smtp_url: {source}")]
     Smtp {
         /// What was wrong.
-        source: crate::mail::SmtpUrlError,
+        source: crate::mail::url::SmtpUrlError,
     },
     /// `smtp_from` is not an address.
     #[error("smtp_from: {source}")]
