@@ -198,11 +198,16 @@ impl Server {
         let gate = Arc::new(gate);
         let started_at = clock.now();
         let watched = Arc::clone(&gate);
+        let (audited, webhook) =
+            (store.clone(), crate::webhook::Webhook::start(&store, clock.clone()));
+        let hooked = webhook.clone();
         let admin = Admin::new(store.clone(), gate.hasher(), clock.clone(), files.clone())
             .with_status(move || ServerStatus {
                 version: env!("CARGO_PKG_VERSION").to_string(),
                 started_at,
                 gate: watched.stats(),
+                audit_dropped: audited.audit_dropped(),
+                webhook: hooked.stats(),
             });
         let first_admin = UserName::parse(FIRST_ADMIN).map_err(crate::store::Error::from)?;
         let first_admin = admin

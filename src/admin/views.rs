@@ -185,6 +185,12 @@ pub struct ServerStatus {
     /// The gate's counters.
     #[serde(flatten)]
     pub gate: crate::auth::GateStats,
+    /// Audit events dropped since start because the writer's queue was full.
+    #[serde(default)]
+    pub audit_dropped: u64,
+    /// The webhook's counters (all zero when no webhook is set).
+    #[serde(default)]
+    pub webhook: crate::webhook::WebhookStats,
 }
 
 /// The answer to a creation: the only place the password ever appears.

@@ -75,7 +75,9 @@ pub(super) async fn status(data: &super::Target, json: bool) -> Result<(), CliEr
          verified credentials cached: {}\n\
          (network, user) pairs with recent failures: {}\n\
          networks that spent part of their argon2 budget: {}\n\
-         refused by an app password's address limit: {}\n",
+         refused by an app password's address limit: {}\n\
+         audit events dropped (queue full): {}\n\
+         webhook events sent / failed / dropped: {} / {} / {}\n",
         s.version,
         data.dir.display(),
         human_time(s.started_at),
@@ -85,7 +87,11 @@ pub(super) async fn status(data: &super::Target, json: bool) -> Result<(), CliEr
         s.gate.cached_credentials,
         s.gate.throttled_keys,
         s.gate.budget_networks,
-        s.gate.address_refusals
+        s.gate.address_refusals,
+        s.audit_dropped,
+        s.webhook.sent,
+        s.webhook.failed,
+        s.webhook.dropped
     ));
     Ok(())
 }

@@ -58,7 +58,39 @@ pub struct Settings {
     /// How long the audit log keeps an event before the periodic prune removes it.
     #[serde(serialize_with = "as_text")]
     pub audit_retention: HumanDuration,
+    /// Where the signed webhooks go; None: no webhooks.
+    #[serde(serialize_with = "url_or_null")]
+    pub webhook_url: Option<crate::webhook::WebhookUrl>,
+    /// The webhooks' HMAC key: write-only (shown as `********` once set, never in `Debug`).
+    #[serde(serialize_with = "masked_or_null")]
+    pub webhook_secret: Option<crate::secret::Secret>,
 }
+
+fn url_or_null<S: serde::Serializer>(
+    u: &Option<crate::webhook::WebhookUrl>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match u {
+        Some(u) => s.collect_str(u),
+        None => s.serialize_none(),
+    }
+}
+
+fn masked_or_null<S: serde::Serializer>(
+    secret: &Option<crate::secret::Secret>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match secret {
+        Some(_) => s.serialize_str(MASK),
+        None => s.serialize_none(),
+    }
+}
+
+/// What a write-only setting shows once set.
+pub const MASK: &str = "********";
+
+/// The shortest webhook secret accepted (a receiver's key should be hard to guess).
+const MIN_WEBHOOK_SECRET: usize = 16;
 
 fn as_optional<S: serde::Serializer>(d: &Option<HumanDuration>, s: S) -> Result<S::Ok, S::Error> {
     match d {
@@ -110,6 +142,8 @@ impl Default for Settings {
             sso_recheck_interval: HumanDuration::from_seconds(86_400),
             sso_clock_skew: HumanDuration::from_seconds(60),
             audit_retention: HumanDuration::from_seconds(365 * 86_400),
+            webhook_url: None,
+            webhook_secret: None,
         }
     }
 }
@@ -150,6 +184,11 @@ pub enum SettingKey {
     SsoRecheckInterval,
     /// `sso_clock_skew`: `60s` (default), at most `5m`.
     SsoClockSkew,
+    /// `webhook_url`: where the signed audit webhooks go (https, or http to loopback only);
+    /// empty: off.
+    WebhookUrl,
+    /// `webhook_secret`: the webhooks' HMAC-SHA256 key, at least 16 characters; write-only.
+    WebhookSecret,
     /// `audit_retention`: how long audit events are kept, `365d` (default).
     AuditRetention,
 }
@@ -255,7 +294,7 @@ pub enum SettingError {
 
 impl SettingKey {
     /// Every setting, in listing order.
-    pub const ALL: [SettingKey; 15] = [
+    pub const ALL: [SettingKey; 17] = [
         SettingKey::AppCredentialsTtl,
         SettingKey::AppCredentialsMaxTtl,
         SettingKey::AppCredentialsIdleTtl,
@@ -271,6 +310,8 @@ impl SettingKey {
         SettingKey::SsoRecheckInterval,
         SettingKey::SsoClockSkew,
         SettingKey::AuditRetention,
+        SettingKey::WebhookUrl,
+        SettingKey::WebhookSecret,
     ];
 
     /// The setting's name.
@@ -291,6 +332,8 @@ impl SettingKey {
             SettingKey::SsoRecheckInterval => "sso_recheck_interval",
             SettingKey::SsoClockSkew => "sso_clock_skew",
             SettingKey::AuditRetention => "audit_retention",
+            SettingKey::WebhookUrl => "webhook_url",
+            SettingKey::WebhookSecret => "webhook_secret",
         }
     }
 }
@@ -342,6 +385,12 @@ impl Settings {
             SettingKey::SsoRecheckInterval => self.sso_recheck_interval.to_string(),
             SettingKey::SsoClockSkew => self.sso_clock_skew.to_string(),
             SettingKey::AuditRetention => self.audit_retention.to_string(),
+            SettingKey::WebhookUrl => {
+                self.webhook_url.as_ref().map(ToString::to_string).unwrap_or_default()
+            }
+            SettingKey::WebhookSecret => {
+                self.webhook_secret.as_ref().map(|_| MASK.to_string()).unwrap_or_default()
+            }
         }
     }
 
@@ -393,6 +442,20 @@ impl Settings {
     /// Parses `value` into `key`; returns the canonical text to store.
     pub(super) fn apply(&mut self, key: SettingKey, value: &str) -> Result<String, SettingError> {
         let word = value.trim().to_ascii_lowercase();
+        if key == SettingKey::WebhookSecret {
+            // Stored as given (it is a key), and never answered back: `get` masks it.
+            let secret = value.trim();
+            if !secret.is_empty() && secret.chars().count() < MIN_WEBHOOK_SECRET {
+                return Err(SettingError::Choice {
+                    key,
+                    value: MASK.into(),
+                    choices: "a secret of at least 16 characters, or empty for none",
+                });
+            }
+            self.webhook_secret =
+                (!secret.is_empty()).then(|| crate::secret::Secret::new(secret.to_string()));
+            return Ok(secret.to_string());
+        }
         let choice = |choices| SettingError::Choice { key, value: escaped(value), choices };
         match key {
             SettingKey::AppCredentialsTtl => {
@@ -470,6 +533,15 @@ impl Settings {
                 self.audit_retention =
                     value.parse().map_err(|source| SettingError::Duration { key, source })?;
             }
+            SettingKey::WebhookUrl => {
+                self.webhook_url = match value.trim() {
+                    "" => None,
+                    url => Some(url.parse().map_err(|_| {
+                        choice("an https:// URL (http:// only to 127.0.0.1, ::1 or localhost)")
+                    })?),
+                };
+            }
+            SettingKey::WebhookSecret => {}
             SettingKey::Durability => {
                 self.durability = match word.as_str() {
                     "fsync" => Durability::Fsync,

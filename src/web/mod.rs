@@ -12,6 +12,7 @@ pub mod i18n_audit;
 pub mod i18n_password;
 pub mod i18n_sso;
 pub mod i18n_time;
+pub mod i18n_webhook;
 mod pages;
 pub mod portal;
 pub mod session;
