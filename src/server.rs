@@ -224,6 +224,7 @@ impl Server {
         let sso = start_sso(&store, &clock, options.public_url.as_deref())?;
         spawn_recheck(store.clone(), admin.clone());
         crate::admin::spawn_audit_prune(admin.clone());
+        crate::admin::spawn_expiry_sweep(admin.clone());
         let portal =
             Portal::new(store.clone(), admin.clone(), gate.verifier(), gate.budget(), clock)
                 .with_sso(sso);

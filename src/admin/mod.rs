@@ -12,6 +12,7 @@
 mod audit;
 mod client;
 mod error;
+mod expiry;
 pub mod homes;
 mod operations;
 pub mod socket;
@@ -22,6 +23,7 @@ mod wire;
 pub(crate) use audit::spawn_prune as spawn_audit_prune;
 pub use client::Client;
 pub use error::OpError;
+pub(crate) use expiry::spawn_sweep as spawn_expiry_sweep;
 pub use operations::{Admin, Audit, Include, NewPassword};
 pub use sso::{IdentityHint, ProviderInput, ProviderView};
 pub use views::{

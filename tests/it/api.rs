@@ -620,6 +620,8 @@ fn settings_are_read_and_changed_by_an_admin() {
         "sso_reauth_interval",
         "sso_recheck_interval",
         "audit_retention",
+        "webhook_url",
+        "webhook_secret",
     ];
     assert_eq!(keys, BTreeSet::from(expected));
     assert!(map.values().all(Value::is_string), "every value is text: {settings}");

@@ -216,3 +216,43 @@ fn ten_seconds_of_cached_webdav_requests_write_no_audit_event() {
     assert_eq!(kinds(&after), kinds(&before), "{requests} cached GETs wrote events");
     assert_eq!(after.len(), before.len());
 }
+
+/// The events about `user` on the in-process server's store (through its admin socket).
+fn events_in(server: &InProcess, user: &str) -> Vec<Value> {
+    let args = ["audit", "--json", "--limit", "200", "--user", user];
+    let mut events: Vec<Value> =
+        serde_json::from_str(&ok(&cli(server.data.path(), &args))).unwrap();
+    events.reverse();
+    events
+}
+
+#[test]
+fn an_app_password_that_expires_is_recorded_once_by_davgate_itself() {
+    let server = InProcess::start(InProcess::same_store);
+    let data = server.data.path();
+    ok(&cli(data, &["settings", "set", "app_credentials_ttl", "1h"]));
+    ok(&cli(data, &["user", "add", "gina"]));
+    let (id, _) = create_app_password(data, "gina", "Tablet");
+    let (kept, _) = create_app_password(data, "gina", "Revoked first");
+    ok(&cli(data, &["app-password", "revoke", "gina", &kept]));
+    server.clock.advance(Duration::from_secs(2 * 3600));
+    let until = Instant::now() + Duration::from_secs(30);
+    let expired = loop {
+        let events = events_in(&server, "gina");
+        let expired: Vec<Value> =
+            events.into_iter().filter(|e| e["kind"] == "app_password_expired").collect();
+        if !expired.is_empty() || Instant::now() > until {
+            break expired;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    assert_eq!(expired.len(), 1, "{expired:#?}");
+    assert_eq!(expired[0]["app_password"], id.as_str());
+    assert_eq!(expired[0]["actor_kind"], "system");
+    // Later sweeps tell nothing more.
+    std::thread::sleep(Duration::from_secs(11));
+    server.clock.advance(Duration::from_secs(60));
+    std::thread::sleep(Duration::from_secs(11));
+    let again = events_in(&server, "gina");
+    assert_eq!(kinds(&again).iter().filter(|k| *k == "app_password_expired").count(), 1);
+}
