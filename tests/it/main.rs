@@ -11,6 +11,7 @@ mod api;
 mod audit;
 mod audit_events;
 mod audit_mail;
+mod audit_sso;
 mod auth;
 mod backup;
 mod browser;
