@@ -28,6 +28,31 @@ pub fn client() -> Option<Client> {
     CLIENT.try_with(Clone::clone).ok()
 }
 
+/// Records that the sign-in throttle of `surface` (`"dav"`, `"web"`) locked `user` out from
+/// the current client's network for `minutes`: one event by davgate itself, called by the
+/// failure that reached the limit (the throttle's `Failure::locked`). It names the account only
+/// when the name is one (a name that is none may be a password typed in the wrong field).
+pub async fn lockout(
+    store: &crate::store::Store,
+    at: chrono::DateTime<chrono::Utc>,
+    surface: &str,
+    user: &str,
+    failures: u32,
+    minutes: u64,
+) {
+    use crate::store::{ActorKind, AuditEvent, EventKind, Outcome, UserName};
+    let mut event = AuditEvent::new(at, EventKind::Lockout, ActorKind::System, None);
+    if let Ok(name) = UserName::parse(user)
+        && let Ok(Some(account)) = store.user(&name).await
+    {
+        event = event.about(&account.name);
+    }
+    event.outcome = Outcome::Failure;
+    event.detail =
+        serde_json::json!({ "surface": surface, "failures": failures, "minutes": minutes });
+    store.audit(from_current_client(event));
+}
+
 /// `event` with the client of the request in progress, when there is one.
 pub fn from_current_client(event: crate::store::AuditEvent) -> crate::store::AuditEvent {
     match client() {

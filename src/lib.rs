@@ -54,6 +54,7 @@ mod server;
 mod size;
 mod store;
 mod web;
+pub mod webhook;
 
 pub use admin::homes::default_files_root;
 pub use admin::{

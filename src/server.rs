@@ -203,12 +203,17 @@ impl Server {
         let started_at = clock.now();
         let watched = Arc::clone(&gate);
         let mailer = crate::mail::Mailer::start(store.clone(), clock.clone());
+        let (audited, webhook) =
+            (store.clone(), crate::webhook::Webhook::start(&store, clock.clone()));
+        let hooked = webhook.clone();
         let admin = Admin::new(store.clone(), gate.hasher(), clock.clone(), files.clone())
             .with_status(move || ServerStatus {
                 version: env!("CARGO_PKG_VERSION").to_string(),
                 started_at,
                 gate: watched.stats(),
                 mail: mailer.stats(),
+                audit_dropped: audited.audit_dropped(),
+                webhook: hooked.stats(),
             });
         let first_admin = UserName::parse(FIRST_ADMIN).map_err(crate::store::Error::from)?;
         let first_admin = admin
@@ -233,6 +238,7 @@ impl Server {
         let sso = start_sso(&store, &clock, options.public_url.as_deref())?;
         spawn_recheck(store.clone(), admin.clone());
         crate::admin::spawn_audit_prune(admin.clone());
+        crate::admin::spawn_expiry_sweep(admin.clone());
         let portal =
             Portal::new(store.clone(), admin.clone(), gate.verifier(), gate.budget(), clock)
                 .with_sso(sso);

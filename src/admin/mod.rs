@@ -12,6 +12,7 @@
 mod audit;
 mod client;
 mod error;
+mod expiry;
 pub mod homes;
 mod inventory;
 mod inventory_csv;
@@ -24,6 +25,7 @@ mod wire;
 pub(crate) use audit::spawn_prune as spawn_audit_prune;
 pub use client::Client;
 pub use error::OpError;
+pub(crate) use expiry::spawn_sweep as spawn_expiry_sweep;
 pub use inventory::{
     BulkRevoke, FilterError, Inventory, InventoryFilter, MAX_INVENTORY_PAGE, ScopeTrait,
 };

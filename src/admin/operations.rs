@@ -170,10 +170,21 @@ impl Admin {
         name: &UserName,
         disabled: bool,
     ) -> Result<UserView, OpError> {
+        self.set_user_disabled_because(name, disabled, serde_json::Value::Null).await
+    }
+
+    /// [`Admin::set_user_disabled`], its audit event saying why (`detail`: the refresh check's
+    /// refusal, for one).
+    pub(super) async fn set_user_disabled_because(
+        &self,
+        name: &UserName,
+        disabled: bool,
+        detail: serde_json::Value,
+    ) -> Result<UserView, OpError> {
         let user = self.store.set_user_disabled(name, disabled).await?;
         self.record(Kind::Change, || format!("user {name} disabled={disabled}"));
         let kind = if disabled { EventKind::AccountDisabled } else { EventKind::AccountEnabled };
-        self.event(kind, Some(name), None, serde_json::Value::Null).await;
+        self.event(kind, Some(name), None, detail).await;
         Ok(UserView::from(&user))
     }
 
@@ -420,6 +431,7 @@ impl Admin {
     ) -> Result<SettingValues, OpError> {
         let old = self.store.settings().get(key);
         let settings = self.store.set_setting(key, value).await?;
+        // A write-only setting's value never reaches the log line either.
         self.record(Kind::Change, || format!("settings set {key} {}", masked(key, escaped(value))));
         let (old, new) = (masked(key, old), masked(key, settings.get(key)));
         let detail = serde_json::json!({ "setting": key.name(), "old": old, "new": new });

@@ -13,7 +13,9 @@ use super::OpError;
 use super::operations::{Admin, Kind};
 use super::views::UserView;
 use crate::auth::token::Secret;
-use crate::store::{ExternalIdentity, LoginMethod, OidcProvider, ProviderId, Role, UserName};
+use crate::store::{
+    EventKind, ExternalIdentity, LoginMethod, OidcProvider, ProviderId, Role, UserName,
+};
 
 /// A provider as `oidc add` (or the API) describes it; unset options take the defaults of
 /// the research spec (scopes `openid email profile`, claims `preferred_username`, `groups`).
@@ -219,6 +221,9 @@ impl Admin {
         let view = ProviderView::from(&provider);
         self.store().put_provider(provider).await?;
         self.record(Kind::Change, || format!("oidc add {}", view.id));
+        // The provider's id and issuer only: never its client secret (nor the file's path).
+        let detail = serde_json::json!({ "provider": view.id.to_string(), "issuer": view.issuer });
+        self.event(EventKind::ProviderAdded, None, None, detail).await;
         Ok(view)
     }
 
@@ -240,6 +245,8 @@ impl Admin {
     pub async fn remove_provider(&self, id: &ProviderId) -> Result<(), OpError> {
         self.store().remove_provider(id).await?;
         self.record(Kind::Change, || format!("oidc remove {id}"));
+        let detail = serde_json::json!({ "provider": id.to_string() });
+        self.event(EventKind::ProviderRemoved, None, None, detail).await;
         Ok(())
     }
 
@@ -275,6 +282,10 @@ impl Admin {
         let user =
             self.store().create_linked_user(name, role, LoginMethod::Sso, identity, now).await?;
         self.record(Kind::Change, || format!("user add {name} --sso {provider}"));
+        let detail = serde_json::json!({
+            "role": user.role.to_string(), "login": "sso", "provider": provider.to_string(),
+        });
+        self.event(EventKind::AccountCreated, Some(name), None, detail).await;
         Ok(UserView::from(&user))
     }
 
@@ -301,6 +312,8 @@ impl Admin {
             user = self.store().set_login_method(name, LoginMethod::Both).await?;
         }
         self.record(Kind::Change, || format!("user link {name} {provider}"));
+        let detail = serde_json::json!({ "provider": provider.to_string() });
+        self.event(EventKind::IdentityLinked, Some(name), None, detail).await;
         Ok(UserView::from(&user))
     }
 
@@ -308,6 +321,7 @@ impl Admin {
     pub async fn unlink_user(&self, name: &UserName) -> Result<UserView, OpError> {
         let user = self.store().unlink_identity(name).await?;
         self.record(Kind::Change, || format!("user unlink {name}"));
+        self.event(EventKind::IdentityUnlinked, Some(name), None, serde_json::Value::Null).await;
         Ok(UserView::from(&user))
     }
 
@@ -316,7 +330,10 @@ impl Admin {
     /// never does.
     pub async fn recheck_sso(&self) -> Result<crate::oidc::recheck::Rechecked, OpError> {
         let http = crate::oidc::http::client().map_err(|e| OpError::Internal(e.to_string()))?;
-        let disable = async |name: UserName| self.set_user_disabled(&name, true).await.is_ok();
+        let why =
+            || serde_json::json!({ "reason": "sso_recheck", "provider_said": "invalid_grant" });
+        let disable =
+            async |name: UserName| self.set_user_disabled_because(&name, true, why()).await.is_ok();
         let done = crate::oidc::recheck::run(self.store(), &http, disable).await;
         self.record(Kind::Change, || format!("oidc recheck: {} disabled", done.disabled.len()));
         Ok(done)
@@ -328,8 +345,11 @@ impl Admin {
         name: &UserName,
         login: LoginMethod,
     ) -> Result<UserView, OpError> {
+        let old = self.store().user(name).await?.map(|u| u.login.to_string());
         let user = self.store().set_login_method(name, login).await?;
         self.record(Kind::Change, || format!("user login-method {name} {login}"));
+        let detail = serde_json::json!({ "old": old, "new": login.to_string() });
+        self.event(EventKind::LoginMethodChanged, Some(name), None, detail).await;
         Ok(UserView::from(&user))
     }
 }

@@ -192,6 +192,12 @@ pub struct ServerStatus {
     /// The security e-mails' counters (older servers: none).
     #[serde(default)]
     pub mail: crate::mail::MailStats,
+    /// Audit events dropped since start because the writer's queue was full.
+    #[serde(default)]
+    pub audit_dropped: u64,
+    /// The webhook's counters (all zero when no webhook is set).
+    #[serde(default)]
+    pub webhook: crate::webhook::WebhookStats,
 }
 
 /// The answer to a creation: the only place the password ever appears.

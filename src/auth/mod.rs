@@ -411,7 +411,8 @@ impl Gate {
                 Ok(presented) => presented,
                 Err(_) => {
                     let no = async { Err(Denied::NotAppPassword) };
-                    let attempt = self.throttled(peer, &user, false, no).await;
+                    let agent = headers.get(USER_AGENT).and_then(|v| v.to_str().ok());
+                    let attempt = self.throttled(peer, agent, &user, false, no).await;
                     return attempt.map(|who| (who, false)).map_err(|(reason, retry_after)| {
                         Refusal { reason, user: Some(user), retry_after }
                     });
@@ -456,6 +457,7 @@ impl Gate {
     async fn throttled(
         &self,
         peer: IpAddr,
+        user_agent: Option<&str>,
         user: &str,
         costs_argon2: bool,
         verification: impl std::future::Future<Output = Outcome>,
@@ -489,7 +491,19 @@ impl Gate {
             }
             Err(reason) => {
                 if reason.is_guess() {
-                    tokio::time::sleep(self.throttle.failed(&policy, peer, user).await).await;
+                    let failure = self.throttle.failure(&policy, peer, user).await;
+                    if failure.locked {
+                        let (now, max) = (self.clock.now(), policy.max_failures);
+                        let client = crate::audit::Client {
+                            address: peer,
+                            user_agent: user_agent.map(str::to_string),
+                        };
+                        let minutes = throttle::LOCKOUT.as_secs() / 60;
+                        let locked =
+                            crate::audit::lockout(&self.store, now, "dav", user, max, minutes);
+                        crate::audit::with_client(client, locked).await;
+                    }
+                    tokio::time::sleep(failure.delay).await;
                 } else {
                     self.throttle.refund(&policy, peer, user).await;
                 }
@@ -512,7 +526,7 @@ impl Gate {
         let outcome = cell
             .get_or_init(|| {
                 let verification = self.verify_new(key, user, presented, user_agent, peer);
-                self.throttled(peer, user, true, verification)
+                self.throttled(peer, user_agent, user, true, verification)
             })
             .await
             .clone();

@@ -15,7 +15,7 @@ use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use super::throttle::{Policy, Throttle, Verdict, WINDOW, charge_row, delay, key_parts};
+use super::throttle::{Failure, Policy, Throttle, Verdict, WINDOW, charge_row, key_parts};
 use crate::clock::Clock;
 use crate::store::{self, Store, ThrottleKey};
 
@@ -74,19 +74,28 @@ impl LoginThrottle {
         shared.store.throttle_charge(key, now, move |row| charge_row(row, &policy, now)).await
     }
 
-    /// The admitted attempt failed as a guess: how long to hold the answer back.
+    /// The admitted attempt failed as a guess: how long to hold the answer back (the tests'
+    /// shorthand for [`LoginThrottle::failure`]).
+    #[cfg(test)]
     pub async fn failed(&self, policy: &Policy, ip: IpAddr, user: &str) -> Duration {
+        self.failure(policy, ip, user).await.delay
+    }
+
+    /// The admitted attempt failed as a guess: how long to hold the answer back, and whether
+    /// this failure is the one that locked the key out (for the audit log's one event per
+    /// lockout; the same rule on every node, since the count is the shared one).
+    pub async fn failure(&self, policy: &Policy, ip: IpAddr, user: &str) -> Failure {
         let shared = match self {
-            LoginThrottle::Local(t) => return t.failed(policy, ip, user),
+            LoginThrottle::Local(t) => return t.failure(policy, ip, user),
             LoginThrottle::Shared(shared) => shared,
         };
-        let Some((network, user)) = key_parts(policy, ip, user) else { return Duration::ZERO };
+        let Some((network, user)) = key_parts(policy, ip, user) else { return Failure::NONE };
         let key = ThrottleKey { surface: shared.surface, network, user: &user };
         match shared.store.throttle_failures(key).await {
-            Ok(failures) => delay(failures),
+            Ok(failures) => Failure::after(failures, policy),
             Err(e) => {
                 log_failure("read a failure count", &e);
-                Duration::ZERO
+                Failure::NONE
             }
         }
     }
@@ -159,6 +168,7 @@ fn log_failure(what: &str, e: &store::Error) {
 
 #[cfg(test)]
 mod tests {
+    use super::super::throttle::delay;
     use super::*;
     use crate::clock::ManualClock;
     use crate::store::testing::{TestStore, conformance};
@@ -213,6 +223,23 @@ mod tests {
         assert_eq!(admitted(&one, &clock, "alice").await, Verdict::Allow, "the lockout ended");
     }
     conformance!(ten_failures_spread_over_two_nodes_lock_out_on_both_with_the_same_delays);
+
+    /// Of ten failures spread over two nodes, exactly the tenth says it locked the key out.
+    async fn only_the_failure_that_reaches_the_limit_says_it_locked_out(t: TestStore) {
+        let clock = ManualClock::new().clock();
+        let (one, two) = two_nodes(&t).await;
+        let mut locked = Vec::new();
+        for i in 0..12 {
+            let node = if i % 2 == 0 { &one } else { &two };
+            if admitted(node, &clock, "alice").await == Verdict::Allow {
+                locked.push(node.failure(&policy(), IP.parse().unwrap(), "alice").await.locked);
+            }
+        }
+        assert_eq!(locked.len(), 10, "the two after the lockout are refused");
+        assert_eq!(locked.iter().filter(|l| **l).count(), 1);
+        assert!(locked[9], "the tenth failure locks out");
+    }
+    conformance!(only_the_failure_that_reaches_the_limit_says_it_locked_out);
 
     async fn a_success_on_one_node_starts_the_key_over_on_both(t: TestStore) {
         let clock = ManualClock::new().clock();

@@ -86,6 +86,27 @@ pub enum Verdict {
     },
 }
 
+/// What one failed guess led to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Failure {
+    /// How long to hold the answer back.
+    pub delay: Duration,
+    /// This failure brought the count to the limit: the key is locked out from now on. Exactly
+    /// one failure per lockout says so (the count only grows past the limit during it), which
+    /// is what lets the audit log record a lockout once, not once per refused attempt.
+    pub locked: bool,
+}
+
+impl Failure {
+    /// Nothing counted (the throttle is off, or the network trusted).
+    pub const NONE: Failure = Failure { delay: Duration::ZERO, locked: false };
+
+    /// The failure that left `failures` charged.
+    pub(super) fn after(failures: u32, policy: &Policy) -> Failure {
+        Failure { delay: delay(failures), locked: failures == policy.max_failures }
+    }
+}
+
 /// What is counted: one user name (lower case, at most 64 characters) from one client network.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct Key {
@@ -179,10 +200,17 @@ impl Throttle {
         verdict
     }
 
-    /// The admitted attempt failed as a guess: how long to hold the answer back.
+    /// The admitted attempt failed as a guess: how long to hold the answer back (the tests'
+    /// shorthand for [`Throttle::failure`]).
+    #[cfg(test)]
     pub fn failed(&self, policy: &Policy, ip: IpAddr, user: &str) -> Duration {
-        let Some(key) = key(policy, ip, user) else { return Duration::ZERO };
-        self.lock().peek(&key).map_or(Duration::ZERO, |b| delay(b.failures))
+        self.failure(policy, ip, user).delay
+    }
+
+    /// The admitted attempt failed as a guess: its delay, and whether it locked the key out.
+    pub fn failure(&self, policy: &Policy, ip: IpAddr, user: &str) -> Failure {
+        let Some(key) = key(policy, ip, user) else { return Failure::NONE };
+        self.lock().peek(&key).map_or(Failure::NONE, |b| Failure::after(b.failures, policy))
     }
 
     /// The admitted attempt was no guess (a stale client, a disabled account): take it back.

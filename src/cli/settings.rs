@@ -76,7 +76,9 @@ pub(super) async fn status(data: &super::Target, json: bool) -> Result<(), CliEr
          (network, user) pairs with recent failures: {}\n\
          networks that spent part of their argon2 budget: {}\n\
          refused by an app password's address limit: {}\n\
-         security e-mails: {}, {} queued, {} sent, {} failed, {} dropped{}\n",
+         security e-mails: {}, {} queued, {} sent, {} failed, {} dropped{}\n\
+         audit events dropped (queue full): {}\n\
+         webhook events sent / failed / dropped: {} / {} / {}\n",
         s.version,
         data.dir.display(),
         human_time(s.started_at),
@@ -93,6 +95,10 @@ pub(super) async fn status(data: &super::Target, json: bool) -> Result<(), CliEr
         s.mail.failed,
         s.mail.dropped,
         s.mail.last_error.as_deref().map(|c| format!(", last error: {c}")).unwrap_or_default(),
+        s.audit_dropped,
+        s.webhook.sent,
+        s.webhook.failed,
+        s.webhook.dropped
     ));
     Ok(())
 }

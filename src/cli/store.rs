@@ -44,13 +44,14 @@ pub async fn run(cmd: StoreCommand) -> Result<(), CliError> {
     let counts = davgate::copy_store(&source, &target, &mut report).await?;
     println!(
         "copied {} users, {} app passwords, {} settings, {} dead properties, {} identity \
-         providers, {} refresh tokens",
+         providers, {} refresh tokens, {} audit events",
         counts.users,
         counts.app_passwords,
         counts.settings,
         counts.dead_props,
         counts.providers,
-        counts.refresh_tokens
+        counts.refresh_tokens,
+        counts.audit_events
     );
     Ok(())
 }

@@ -14,7 +14,6 @@ pub(crate) mod url;
 
 pub use messages::MailKind;
 pub use queue::MailStats;
-pub use url::{SmtpUrl, SmtpUrlError};
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;

@@ -6,7 +6,8 @@ use chrono::{DateTime, Utc};
 
 use super::token::Checked;
 use crate::store::{
-    self, ExternalIdentity, LoginMethod, OidcProvider, Role, SsoSignIn, Store, User, UserName,
+    self, ActorKind, AuditEvent, EventKind, ExternalIdentity, LoginMethod, OidcProvider, Role,
+    SsoSignIn, Store, User, UserName,
 };
 
 /// Why a checked identity may not sign in. Each has its page in the user's language.
@@ -81,7 +82,21 @@ pub async fn resolve(
         }
     });
     let sign_in = SsoSignIn { at: now, email: verified_email, role };
-    Ok(store.record_sso_sign_in(&user.name, sign_in).await?)
+    let signed_in = store.record_sso_sign_in(&user.name, sign_in).await?;
+    if signed_in.role != user.role {
+        let mut event = system_event(now, EventKind::RoleChanged, &user.name);
+        event.detail = serde_json::json!({
+            "old": user.role.to_string(), "new": signed_in.role.to_string(),
+            "provider": provider.id.to_string(), "reason": "admin_groups",
+        });
+        store.audit(crate::audit::from_current_client(event));
+    }
+    Ok(signed_in)
+}
+
+/// An event by davgate itself about `user` (what a sign-in through a provider changed).
+fn system_event(now: DateTime<Utc>, kind: EventKind, user: &UserName) -> AuditEvent {
+    AuditEvent::new(now, kind, ActorKind::System, None).about(user)
 }
 
 async fn link_or_provision(
@@ -114,6 +129,11 @@ async fn link_or_provision(
     match store.create_linked_user(&name, Role::User, LoginMethod::Sso, identity, now).await {
         Ok(user) => {
             tracing::info!(target: "davgate::admin", "sso: provisioned '{name}' from '{}'", provider.id);
+            let mut event = system_event(now, EventKind::AccountCreated, &user.name);
+            event.detail = serde_json::json!({
+                "role": user.role.to_string(), "login": "sso", "provider": provider.id.to_string(),
+            });
+            store.audit(crate::audit::from_current_client(event));
             Ok(user)
         }
         Err(store::Error::UserExists(_) | store::Error::IdentityTaken(_)) => {

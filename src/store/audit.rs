@@ -76,6 +76,20 @@ pub enum EventKind {
     /// An app password was used by another kind of client than at its first use (the detail
     /// names both).
     AppPasswordNewClient,
+    /// An account's role changed (an SSO sign-in's groups promoted or demoted it).
+    RoleChanged,
+    /// An app password reached its expiry date.
+    AppPasswordExpired,
+    /// An account was linked to an identity at a provider.
+    IdentityLinked,
+    /// An account's identity at a provider was unlinked.
+    IdentityUnlinked,
+    /// How an account signs in to the pages changed (password, sso, both).
+    LoginMethodChanged,
+    /// An identity provider was added or replaced.
+    ProviderAdded,
+    /// An identity provider was removed.
+    ProviderRemoved,
 }
 
 impl EventKind {
@@ -100,6 +114,13 @@ impl EventKind {
             EventKind::Lockout => "lockout",
             EventKind::AppPasswordNewNetwork => "app_password_new_network",
             EventKind::AppPasswordNewClient => "app_password_new_client",
+            EventKind::RoleChanged => "role_changed",
+            EventKind::AppPasswordExpired => "app_password_expired",
+            EventKind::IdentityLinked => "identity_linked",
+            EventKind::IdentityUnlinked => "identity_unlinked",
+            EventKind::LoginMethodChanged => "login_method_changed",
+            EventKind::ProviderAdded => "provider_added",
+            EventKind::ProviderRemoved => "provider_removed",
         }
     }
 }

@@ -10,8 +10,10 @@
 use redb::{ReadTransaction, ReadableTable};
 use std::path::{Path, PathBuf};
 
+use super::audit::AuditEvent;
 use super::tables::{
-    APP_PASSWORDS, DEAD_PROPS, DEAD_PROPS_USAGE, OIDC_PROVIDERS, OIDC_REFRESH, SETTINGS, USERS,
+    APP_PASSWORDS, AUDIT_EVENTS, DEAD_PROPS, DEAD_PROPS_USAGE, OIDC_PROVIDERS, OIDC_REFRESH,
+    SETTINGS, USERS,
 };
 use super::{AppPassword, Backend, Error, Location, OidcProvider, PropLimits, Store, User};
 use super::{decode, pg};
@@ -57,6 +59,8 @@ pub struct CopyCounts {
     pub providers: u64,
     /// Kept refresh tokens of single sign-on accounts.
     pub refresh_tokens: u64,
+    /// Audit log events (the history moves with the accounts).
+    pub audit_events: u64,
 }
 
 /// One step of a copy, for a progress line: `done` of `total` records of `table` written.
@@ -83,6 +87,8 @@ pub(super) struct Dump {
     pub(super) providers: Vec<OidcProvider>,
     /// (account, refresh token): the refresh check's tokens, as readable as the TOTP secrets.
     pub(super) refresh_tokens: Vec<(String, String)>,
+    /// The audit log, oldest first (the target numbers them anew, in the same order).
+    pub(super) audit: Vec<AuditEvent>,
 }
 
 impl Dump {
@@ -95,6 +101,7 @@ impl Dump {
             dead_props: n(self.dead_props.len()),
             providers: n(self.providers.len()),
             refresh_tokens: n(self.refresh_tokens.len()),
+            audit_events: n(self.audit.len()),
         }
     }
 }
@@ -162,7 +169,10 @@ fn dump(txn: &ReadTransaction) -> super::Result<Dump> {
         let (k, v) = entry?;
         refresh_tokens.push((k.value().to_string(), v.value().to_string()));
     }
+    let audit: super::Result<Vec<AuditEvent>> =
+        txn.open_table(AUDIT_EVENTS)?.iter()?.map(|e| decode(e?.1.value())).collect();
     Ok(Dump {
+        audit: audit?,
         users: users?,
         app_passwords: app_passwords?,
         settings,

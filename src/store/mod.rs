@@ -26,6 +26,7 @@ mod backup;
 mod changes;
 mod copy;
 mod email;
+mod expiry;
 pub(crate) mod flows;
 mod identities;
 mod identity;

@@ -71,6 +71,12 @@ pub struct Settings {
     /// The SMTP password (with the URL's user). Write-only: shown as stars, never in Debug.
     #[serde(serialize_with = "stars")]
     pub smtp_password: Option<Secret>,
+    /// Where the signed webhooks go; None: no webhooks.
+    #[serde(serialize_with = "display_or_null")]
+    pub webhook_url: Option<crate::webhook::target::WebhookUrl>,
+    /// The webhooks' HMAC key: write-only (shown as `********` once set, never in `Debug`).
+    #[serde(serialize_with = "masked_or_null")]
+    pub webhook_secret: Option<crate::secret::Secret>,
 }
 
 fn display_or_null<T: fmt::Display, S: serde::Serializer>(
@@ -84,11 +90,24 @@ fn display_or_null<T: fmt::Display, S: serde::Serializer>(
 }
 
 fn stars<S: serde::Serializer>(v: &Option<Secret>, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(if v.is_some() { PASSWORD_SET } else { "" })
+    s.serialize_str(if v.is_some() { MASK } else { "" })
 }
 
-/// What a set `smtp_password` shows as, everywhere.
-pub const PASSWORD_SET: &str = "********";
+fn masked_or_null<S: serde::Serializer>(
+    secret: &Option<crate::secret::Secret>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match secret {
+        Some(_) => s.serialize_str(MASK),
+        None => s.serialize_none(),
+    }
+}
+
+/// What a write-only setting shows once set.
+pub const MASK: &str = "********";
+
+/// The shortest webhook secret accepted (a receiver's key should be hard to guess).
+const MIN_WEBHOOK_SECRET: usize = 16;
 
 fn as_optional<S: serde::Serializer>(d: &Option<HumanDuration>, s: S) -> Result<S::Ok, S::Error> {
     match d {
@@ -143,6 +162,8 @@ impl Default for Settings {
             smtp_url: None,
             smtp_from: None,
             smtp_password: None,
+            webhook_url: None,
+            webhook_secret: None,
         }
     }
 }
@@ -183,6 +204,11 @@ pub enum SettingKey {
     SsoRecheckInterval,
     /// `sso_clock_skew`: `60s` (default), at most `5m`.
     SsoClockSkew,
+    /// `webhook_url`: where the signed audit webhooks go (https, or http to loopback only);
+    /// empty: off.
+    WebhookUrl,
+    /// `webhook_secret`: the webhooks' HMAC-SHA256 key, at least 16 characters; write-only.
+    WebhookSecret,
     /// `audit_retention`: how long audit events are kept, `365d` (default).
     AuditRetention,
     /// `smtp_url`: `smtps://user@host:465`, `smtp://host:25?starttls=required`, or
@@ -307,7 +333,7 @@ pub enum SettingError {
 
 impl SettingKey {
     /// Every setting, in listing order.
-    pub const ALL: [SettingKey; 18] = [
+    pub const ALL: [SettingKey; 20] = [
         SettingKey::AppCredentialsTtl,
         SettingKey::AppCredentialsMaxTtl,
         SettingKey::AppCredentialsIdleTtl,
@@ -326,6 +352,8 @@ impl SettingKey {
         SettingKey::SmtpUrl,
         SettingKey::SmtpFrom,
         SettingKey::SmtpPassword,
+        SettingKey::WebhookUrl,
+        SettingKey::WebhookSecret,
     ];
 
     /// The setting's name.
@@ -349,6 +377,8 @@ impl SettingKey {
             SettingKey::SmtpUrl => "smtp_url",
             SettingKey::SmtpFrom => "smtp_from",
             SettingKey::SmtpPassword => "smtp_password",
+            SettingKey::WebhookUrl => "webhook_url",
+            SettingKey::WebhookSecret => "webhook_secret",
         }
     }
 }
@@ -408,7 +438,13 @@ impl Settings {
             }
             // Write-only: whether one is set, never what it is.
             SettingKey::SmtpPassword => {
-                if self.smtp_password.is_some() { PASSWORD_SET } else { "" }.to_string()
+                if self.smtp_password.is_some() { MASK } else { "" }.to_string()
+            }
+            SettingKey::WebhookUrl => {
+                self.webhook_url.as_ref().map(ToString::to_string).unwrap_or_default()
+            }
+            SettingKey::WebhookSecret => {
+                self.webhook_secret.as_ref().map(|_| MASK.to_string()).unwrap_or_default()
             }
         }
     }
@@ -461,6 +497,20 @@ impl Settings {
     /// Parses `value` into `key`; returns the canonical text to store.
     pub(super) fn apply(&mut self, key: SettingKey, value: &str) -> Result<String, SettingError> {
         let word = value.trim().to_ascii_lowercase();
+        if key == SettingKey::WebhookSecret {
+            // Stored as given (it is a key), and never answered back: `get` masks it.
+            let secret = value.trim();
+            if !secret.is_empty() && secret.chars().count() < MIN_WEBHOOK_SECRET {
+                return Err(SettingError::Choice {
+                    key,
+                    value: MASK.into(),
+                    choices: "a secret of at least 16 characters, or empty for none",
+                });
+            }
+            self.webhook_secret =
+                (!secret.is_empty()).then(|| crate::secret::Secret::new(secret.to_string()));
+            return Ok(secret.to_string());
+        }
         let choice = |choices| SettingError::Choice { key, value: escaped(value), choices };
         match key {
             SettingKey::AppCredentialsTtl => {
@@ -561,6 +611,15 @@ impl Settings {
                     Some(value).filter(|v| !v.is_empty()).map(|v| Secret::new(v.to_string()));
                 return Ok(value.to_string());
             }
+            SettingKey::WebhookUrl => {
+                self.webhook_url = match value.trim() {
+                    "" => None,
+                    url => Some(url.parse().map_err(|_| {
+                        choice("an https:// URL (http:// only to 127.0.0.1, ::1 or localhost)")
+                    })?),
+                };
+            }
+            SettingKey::WebhookSecret => {}
             SettingKey::Durability => {
                 self.durability = match word.as_str() {
                     "fsync" => Durability::Fsync,

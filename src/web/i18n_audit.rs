@@ -98,5 +98,19 @@ pub fn event_phrase(lang: Lang, kind: EventKind) -> &'static str {
         (Lang::Fr, K::AppPasswordNewClient) => {
             "Mot de passe d’application utilisé par un autre client"
         }
+        (Lang::En, K::RoleChanged) => "Role changed",
+        (Lang::Fr, K::RoleChanged) => "Rôle modifié",
+        (Lang::En, K::AppPasswordExpired) => "App password expired",
+        (Lang::Fr, K::AppPasswordExpired) => "Mot de passe d’application expiré",
+        (Lang::En, K::IdentityLinked) => "Linked to a single sign-on identity",
+        (Lang::Fr, K::IdentityLinked) => "Lié à une identité d’authentification unique",
+        (Lang::En, K::IdentityUnlinked) => "Single sign-on identity unlinked",
+        (Lang::Fr, K::IdentityUnlinked) => "Identité d’authentification unique déliée",
+        (Lang::En, K::LoginMethodChanged) => "Sign-in method changed",
+        (Lang::Fr, K::LoginMethodChanged) => "Méthode de connexion modifiée",
+        (Lang::En, K::ProviderAdded) => "Identity provider added",
+        (Lang::Fr, K::ProviderAdded) => "Fournisseur d’identité ajouté",
+        (Lang::En, K::ProviderRemoved) => "Identity provider removed",
+        (Lang::Fr, K::ProviderRemoved) => "Fournisseur d’identité supprimé",
     }
 }

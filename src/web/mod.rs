@@ -13,6 +13,7 @@ pub mod i18n_inventory;
 pub mod i18n_password;
 pub mod i18n_sso;
 pub mod i18n_time;
+pub mod i18n_webhook;
 mod pages;
 pub mod portal;
 pub mod session;

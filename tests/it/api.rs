@@ -626,6 +626,8 @@ fn settings_are_read_and_changed_by_an_admin() {
         "smtp_url",
         "smtp_from",
         "smtp_password",
+        "webhook_url",
+        "webhook_secret",
     ];
     assert_eq!(keys, BTreeSet::from(expected));
     assert!(map.values().all(Value::is_string), "every value is text: {settings}");

@@ -152,6 +152,16 @@ fn an_embedded_store_copied_to_postgres_keeps_its_app_passwords_second_factors_s
     let passwords_before =
         in_micros(&ok(&on_redb(&dir, &["app-password", "list", "alice", "--json"])));
     let settings_before = ok(&on_redb(&dir, &["settings", "get", "--json"]));
+    let history = |out: &Output| -> Vec<(Value, Value, Value)> {
+        let events = json_of(out);
+        let events = events.as_array().cloned().unwrap_or_default();
+        events
+            .into_iter()
+            .map(|e| (e["kind"].clone(), e["subject"].clone(), e["actor_kind"].clone()))
+            .collect()
+    };
+    let audit_before = history(&on_redb(&dir, &["audit", "--json", "--limit", "200"]));
+    assert!(!audit_before.is_empty());
 
     let copied = copy(&dir, &url);
     let stdout = ok(&copied);
@@ -164,6 +174,8 @@ fn an_embedded_store_copied_to_postgres_keeps_its_app_passwords_second_factors_s
     assert_eq!(passwords, passwords_before);
     assert!(passwords.contains("\"first_used_at\": \"20"), "first use came along: {passwords}");
     assert_eq!(ok(&on_pg(&url, &["settings", "get", "--json"])), settings_before);
+    let audit_after = history(&on_pg(&url, &["audit", "--json", "--limit", "200"]));
+    assert_eq!(audit_after, audit_before, "the audit log came along, in order");
 
     // A server on the shared store: the same app password, property and second factor.
     let shared = TestServer::start_with(tempfile::tempdir().unwrap(), &["--store", &url]);

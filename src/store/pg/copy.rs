@@ -10,6 +10,7 @@ use futures_util::future::try_join_all;
 
 use super::users::role_name;
 use super::{Pg, bump, to_bigint};
+use crate::store::audit::AuditEvent;
 use crate::store::copy::{CopyProgress, Dump};
 use crate::store::{Error, Result};
 
@@ -43,6 +44,7 @@ impl Pg {
         settings(&txn, dump, progress).await?;
         dead_props(&txn, dump, progress).await?;
         single_sign_on(&txn, dump, progress).await?;
+        audit_events(&txn, dump, progress).await?;
         self.commit_published(txn, generation).await?;
         Ok(true)
     }
@@ -250,4 +252,32 @@ async fn single_sign_on(
         }
     })
     .await
+}
+
+/// The audit log, one statement after the other (not pipelined like the others: the target's
+/// sequence numbers them in the order they are sent, which must be the file's order).
+async fn audit_events(
+    txn: &Transaction<'_>,
+    dump: &Dump,
+    progress: &mut (dyn FnMut(CopyProgress) + Send),
+) -> Result<()> {
+    let statement =
+        txn.prepare("INSERT INTO audit_events (at, subject, record) VALUES ($1, $2, $3)").await?;
+    let table = "audit events";
+    let total = u64::try_from(dump.audit.len()).unwrap_or(u64::MAX);
+    let mut done = 0u64;
+    for chunk in dump.audit.chunks(BATCH) {
+        for event in chunk {
+            let subject = event.subject.as_ref().map(|s| s.as_str().to_string());
+            let at = super::stored_time(event.at);
+            let record = crate::store::encode(&AuditEvent { id: 0, at, ..event.clone() })?;
+            txn.execute(&statement, &[&at, &subject, &record]).await?;
+        }
+        done = done.saturating_add(u64::try_from(chunk.len()).unwrap_or(u64::MAX));
+        progress(CopyProgress { table, done, total });
+    }
+    if dump.audit.is_empty() {
+        progress(CopyProgress { table, done, total });
+    }
+    Ok(())
 }

@@ -25,6 +25,7 @@
 mod accounts;
 mod audit;
 mod copy;
+mod expiry;
 mod flows;
 mod identities;
 mod listener;

@@ -350,7 +350,8 @@ pub(super) async fn settings(
     let page = chrome(r, Some(&viewer), texts(r.lang).settings_title);
     let status = if errors.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
     let errors = errors.unwrap_or_default();
-    Ok(render(status, &SettingsPage { page, values, errors, providers, redirect_uri }))
+    let webhook = crate::web::i18n_webhook::webhook_texts(r.lang);
+    Ok(render(status, &SettingsPage { page, values, errors, providers, redirect_uri, webhook }))
 }
 
 /// Applies each setting the form changed; fields that do not validate are shown with their
@@ -362,6 +363,7 @@ pub(super) async fn save_settings(
     form: &HashMap<String, String>,
 ) -> Page {
     const CHECKBOXES: [&str; 2] = ["login_throttle", "propfind_depth_infinity"];
+    const WRITE_ONLY: [&str; 1] = ["webhook_secret"];
     let current = named(&web.portal.settings(viewer).await?);
     let mut errors = HashMap::new();
     for (key, old) in &current {
@@ -378,6 +380,10 @@ pub(super) async fn save_settings(
             }
         };
         if &new == old {
+            continue;
+        }
+        // A write-only field is shown empty: left empty, it keeps the stored secret.
+        if WRITE_ONLY.contains(&key.as_str()) && new.is_empty() {
             continue;
         }
         match web.portal.set_setting(viewer, key, &new).await {

@@ -179,6 +179,8 @@ pub(super) struct SettingsPage {
     pub(super) providers: Vec<ProviderRow>,
     /// The redirect URI to register at them; None without `--public-url`.
     pub(super) redirect_uri: Option<String>,
+    /// The "Webhooks" card's words.
+    pub(super) webhook: &'static crate::web::i18n_webhook::WebhookTexts,
 }
 
 /// A provider as the Settings page lists it.

@@ -54,7 +54,7 @@ impl Portal {
                 target: "davgate::auth",
                 "Login failed: '{key}' (Remote IP: '{peer}') web: wrong current password"
             );
-            tokio::time::sleep(self.throttle.failed(&policy, peer, key).await).await;
+            self.hold_failure(&policy, peer, key).await;
             return Err(PortalError::refused(
                 Refusal::WrongCurrentPassword,
                 "the current password is wrong",

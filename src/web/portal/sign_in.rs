@@ -39,7 +39,12 @@ impl Portal {
     ) -> Result<LoginStep, PortalError> {
         let key = name.trim().to_ascii_lowercase();
         let policy = self.policy();
-        self.admit(&policy, peer, &key).await?;
+        if let Err(e) = self.admit(&policy, peer, &key).await {
+            if matches!(e, PortalError::Throttled(_)) {
+                self.sign_in_throttled(&key).await;
+            }
+            return Err(e);
+        }
         let secret = Secret::new(password.to_string());
         let user = match UserName::parse(&key) {
             Ok(name) => match self.load(name).await {
@@ -73,7 +78,7 @@ impl Portal {
                     crate::log_safe::log_safe(&key)
                 );
                 self.sign_in_failed(known.as_ref(), "bad_credentials");
-                tokio::time::sleep(self.throttle.failed(&policy, peer, &key).await).await;
+                self.hold_failure(&policy, peer, &key).await;
                 return Err(PortalError::BadCredentials);
             }
         };
@@ -147,7 +152,9 @@ impl Portal {
             self.throttle.admit(&policy, peer, key, &self.clock).await?
         {
             log_throttled(key, peer, retry_after);
-            return Err(held(retry_after).await);
+            let refused = held(retry_after).await;
+            self.sign_in_failed(Some(&session.user), "throttled");
+            return Err(refused);
         }
         // Claimed before the code is looked at: the sixth of any number of racing requests is
         // refused unchecked.
@@ -189,7 +196,7 @@ impl Portal {
                     "Login failed: '{key}' (Remote IP: '{peer}') web: wrong second-factor code"
                 );
                 self.sign_in_failed(Some(&session.user), "bad_code");
-                tokio::time::sleep(self.throttle.failed(&policy, peer, key).await).await;
+                self.hold_failure(&policy, peer, key).await;
                 return Err(if spent { PortalError::SignedOut } else { PortalError::BadCode });
             }
         };
@@ -198,6 +205,28 @@ impl Portal {
         let opened = self.open(&user, Stage::SignedIn).await?;
         self.own_event(&user.name, EventKind::SignIn, Outcome::Success, None);
         Ok(opened)
+    }
+
+    /// Holds a failed guess's answer back as the throttle says; the failure that locks the key
+    /// out is recorded in the audit log (once per lockout).
+    pub(super) async fn hold_failure(&self, policy: &Policy, peer: IpAddr, key: &str) {
+        let failure = self.throttle.failure(policy, peer, key).await;
+        if failure.locked {
+            let (now, max) = (self.clock.now(), policy.max_failures);
+            let minutes = crate::auth::throttle::LOCKOUT.as_secs() / 60;
+            crate::audit::lockout(&self.store, now, "web", key, max, minutes).await;
+        }
+        tokio::time::sleep(failure.delay).await;
+    }
+
+    /// A sign-in the throttle refused, in the audit log (reason `throttled`), about the
+    /// account when the name is one.
+    async fn sign_in_throttled(&self, key: &str) {
+        let known = match UserName::parse(key) {
+            Ok(name) => self.load(name).await.ok().flatten().map(|u| u.name),
+            Err(_) => None,
+        };
+        self.sign_in_failed(known.as_ref(), "throttled");
     }
 
     /// A refused sign-in in the audit log: about the account when the name is one (a name

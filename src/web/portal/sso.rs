@@ -20,7 +20,7 @@ use crate::oidc::account::{self, Refusal};
 use crate::oidc::flow::{FlowRecord, Flows};
 use crate::oidc::registry::Entry;
 use crate::oidc::token::{self, TokenError};
-use crate::store::{LoginMethod, ProviderId};
+use crate::store::{ActorKind, AuditEvent, EventKind, LoginMethod, Outcome, ProviderId};
 use crate::web::session::{Session, Stage};
 
 /// The single sign-on state of a server: its providers and the flows in progress.
@@ -67,6 +67,25 @@ pub enum SsoError {
     Refused(Refusal),
     /// Something on our side (the store, the random source).
     Unavailable(PortalError),
+}
+
+impl SsoError {
+    /// The audit log's word for why a sign-in through a provider failed: a class, never what
+    /// the provider or the browser sent.
+    pub fn reason_class(&self) -> &'static str {
+        match self {
+            SsoError::Flow => "flow",
+            SsoError::Provider(_) => "provider_refused",
+            SsoError::Unverified => "token_rejected",
+            SsoError::NotReady(_) => "provider_unavailable",
+            SsoError::Throttled(_) => "throttled",
+            SsoError::Refused(Refusal::Email) => "email_unverified",
+            SsoError::Refused(Refusal::Domain) => "domain_not_allowed",
+            SsoError::Refused(Refusal::Group) => "group_not_allowed",
+            SsoError::Refused(Refusal::Unknown(_)) => "no_account",
+            SsoError::Refused(Refusal::Store(_)) | SsoError::Unavailable(_) => "unavailable",
+        }
+    }
 }
 
 /// The query of a callback.
@@ -152,8 +171,26 @@ impl Portal {
     }
 
     /// Finishes the flow of the browser holding `cookie` with the provider's `answer`: a
-    /// signed-in session and the path to land on.
+    /// signed-in session and the path to land on. Either way the audit log gets a sign-in
+    /// event (a failure's reason class, never a token or a code).
     pub async fn sso_finish(
+        &self,
+        peer: IpAddr,
+        cookie: Option<&str>,
+        answer: Callback,
+    ) -> Result<(Secret, Session, String), SsoError> {
+        let finished = self.sso_finish_flow(peer, cookie, answer).await;
+        if let Err(e) = &finished {
+            let mut event =
+                AuditEvent::new(self.clock.now(), EventKind::SignIn, ActorKind::User, None);
+            event.outcome = Outcome::Failure;
+            event.detail = serde_json::json!({ "method": "sso", "reason": e.reason_class() });
+            self.store.audit(crate::audit::from_current_client(event));
+        }
+        finished
+    }
+
+    async fn sso_finish_flow(
         &self,
         peer: IpAddr,
         cookie: Option<&str>,
@@ -265,6 +302,11 @@ impl Portal {
         let (token, session) =
             self.open(&user, Stage::SignedIn).await.map_err(SsoError::Unavailable)?;
         self.throttle.record_success(&self.policy(), peer, THROTTLE_KEY).await;
+        let mut event =
+            AuditEvent::new(now, EventKind::SignIn, ActorKind::User, Some(user.name.as_str()))
+                .about(&user.name);
+        event.detail = serde_json::json!({ "method": "sso", "provider": id.to_string() });
+        self.store.audit(crate::audit::from_current_client(event));
         tracing::info!(
             target: "davgate::auth",
             "Login: '{}' (Remote IP: '{peer}') web: signed in through '{id}'",
