@@ -17,6 +17,8 @@ pub enum MailKind {
     DifferentClient,
     /// An admin revoked it (security).
     RevokedByAdmin,
+    /// It expires within a week (informational).
+    Expiring,
 }
 
 impl MailKind {
@@ -27,6 +29,7 @@ impl MailKind {
             EventKind::AppPasswordFirstUsed => Some(MailKind::FirstUse),
             EventKind::AppPasswordNewNetwork => Some(MailKind::NewNetwork),
             EventKind::AppPasswordNewClient => Some(MailKind::DifferentClient),
+            EventKind::AppPasswordExpiring => Some(MailKind::Expiring),
             EventKind::AppPasswordRevoked
                 if event.actor_kind == ActorKind::Admin
                     && event.actor.as_deref() != event.subject.as_ref().map(|s| s.as_str()) =>
@@ -39,7 +42,7 @@ impl MailKind {
 
     /// Whether the user may turn it off: the informational ones, not the security ones.
     pub fn informational(self) -> bool {
-        matches!(self, MailKind::Created | MailKind::FirstUse)
+        matches!(self, MailKind::Created | MailKind::FirstUse | MailKind::Expiring)
     }
 }
 
@@ -61,6 +64,11 @@ pub fn compose(kind: MailKind, lang: MailLang, name: &str, event: &AuditEvent) -
     let client = word("client").or_else(|| word("access_method")).unwrap_or_else(|| "?".into());
     let first = word("first_client").unwrap_or_else(|| "?".into());
     let at = event.at.format("%Y-%m-%d %H:%M UTC");
+    let expires = event.detail.get("expires_at").and_then(|v| v.as_str());
+    let expires = expires
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.with_timezone(&chrono::Utc).format("%Y-%m-%d %H:%M UTC").to_string())
+        .unwrap_or_else(|| "?".into());
     let (subject, text) = match (lang, kind) {
         (MailLang::En, MailKind::Created) => (
             format!("New app password \"{name}\""),
@@ -120,8 +128,26 @@ pub fn compose(kind: MailKind, lang: MailLang, name: &str, event: &AuditEvent) -
                 "Un administrateur a révoqué votre mot de passe d’application « {name} » le {at}. Les clients qui l’utilisent ne peuvent plus se connecter."
             ),
         ),
+        (MailLang::En, MailKind::Expiring) => (
+            format!("App password \"{name}\" expires on {expires}"),
+            format!(
+                "Your app password \"{name}\" expires on {expires}. After that, the client using it can no longer connect: create a new app password on your profile before then and enter it in that client."
+            ),
+        ),
+        (MailLang::Fr, MailKind::Expiring) => (
+            format!("Le mot de passe d’application « {name} » expire le {expires}"),
+            format!(
+                "Votre mot de passe d’application « {name} » expire le {expires}. Ensuite, le client qui l’utilise ne pourra plus se connecter : créez un nouveau mot de passe d’application sur votre profil d’ici là et saisissez-le dans ce client."
+            ),
+        ),
     };
     let footer = match (lang, kind.informational()) {
+        (MailLang::En, true) if kind == MailKind::Expiring => {
+            "You can turn these informational e-mails off on your profile."
+        }
+        (MailLang::Fr, true) if kind == MailKind::Expiring => {
+            "Vous pouvez désactiver ces e-mails d’information sur votre profil."
+        }
         (MailLang::En, true) => {
             "If this was you, there is nothing to do. You can turn these informational e-mails off on your profile."
         }

@@ -80,6 +80,8 @@ pub enum EventKind {
     RoleChanged,
     /// An app password reached its expiry date.
     AppPasswordExpired,
+    /// An app password will reach its expiry date within a week (told once, a week ahead).
+    AppPasswordExpiring,
     /// An account was linked to an identity at a provider.
     IdentityLinked,
     /// An account's identity at a provider was unlinked.
@@ -116,6 +118,7 @@ impl EventKind {
             EventKind::AppPasswordNewClient => "app_password_new_client",
             EventKind::RoleChanged => "role_changed",
             EventKind::AppPasswordExpired => "app_password_expired",
+            EventKind::AppPasswordExpiring => "app_password_expiring",
             EventKind::IdentityLinked => "identity_linked",
             EventKind::IdentityUnlinked => "identity_unlinked",
             EventKind::LoginMethodChanged => "login_method_changed",

@@ -102,6 +102,8 @@ pub fn event_phrase(lang: Lang, kind: EventKind) -> &'static str {
         (Lang::Fr, K::RoleChanged) => "Rôle modifié",
         (Lang::En, K::AppPasswordExpired) => "App password expired",
         (Lang::Fr, K::AppPasswordExpired) => "Mot de passe d’application expiré",
+        (Lang::En, K::AppPasswordExpiring) => "App password expires within a week",
+        (Lang::Fr, K::AppPasswordExpiring) => "Mot de passe d’application expirant dans la semaine",
         (Lang::En, K::IdentityLinked) => "Linked to a single sign-on identity",
         (Lang::Fr, K::IdentityLinked) => "Lié à une identité d’authentification unique",
         (Lang::En, K::IdentityUnlinked) => "Single sign-on identity unlinked",

@@ -366,3 +366,28 @@ fn a_user_sets_their_address_and_turns_informational_mails_off_on_the_profile() 
     assert_eq!(dora["mail"], json!({ "informational": false, "lang": "fr" }), "{dora}");
     assert!(!page("en").contains(r#"name="informational" value="on" checked"#));
 }
+
+#[test]
+fn an_owner_is_told_once_a_week_before_their_app_password_expires() {
+    let smtp = Smtp::start();
+    let data = tempfile::tempdir().unwrap();
+    let server = InProcess::start_in(data, InProcess::same_store);
+    let dir = server.data.path();
+    cli(dir, &["user", "add", "erin"]);
+    configure(dir, &smtp.url(), "erin");
+    let create = ["app-password", "create", "erin", "Backup NAS", "--expires", "10d", "--json"];
+    let created: Value = serde_json::from_str(&ok(&cli(dir, &create))).unwrap();
+    let password = created["password"].as_str().unwrap();
+    let mails = smtp.wait_for(1);
+    assert_eq!(with(&mails, &["Backup NAS", "was created"]), 1, "{mails:?}");
+
+    // Three days and an hour later it expires in under a week: the next sweep (every 10 s on
+    // the server's own timer) tells its owner, once.
+    server.clock.advance(Duration::from_secs(3 * 24 * 3600 + 3600));
+    let mails = smtp.wait_for(2);
+    assert_eq!(mails.len(), 2, "{mails:?}");
+    assert_eq!(with(&mails, &["Backup NAS", "expires on", "create a new app password"]), 1);
+    assert_no_secret(&mails, &[password]);
+    let events = ok(&cli(dir, &["audit", "--user", "erin", "--json"]));
+    assert_eq!(events.matches("app_password_expiring").count(), 1, "{events}");
+}
