@@ -34,7 +34,7 @@ use crate::clock::Clock;
 use crate::metrics::{AuthOutcome, Metrics};
 use crate::store::{
     AppPasswordId, AppPasswordStatus, Generation, LoginRecord, MAX_NETWORK_USER_AGENT, NetworkUse,
-    Scope, Store, UsePolicy, UserName, clean_user_agent, network_of,
+    NoticedUse, Scope, Store, UsePolicy, UserName, clean_user_agent, network_of,
 };
 use budget::AddressBudget;
 use cache::{CacheEntry, CacheKey, CredentialCache};
@@ -760,11 +760,14 @@ async fn write_last_used(store: Store, mut rx: mpsc::Receiver<(AppPasswordId, Da
 
 /// Owns every network write: batches what arrived together into one transaction, and says
 /// in the log when a password is used from a network it was not known on.
-/// The audit events of a use from a network new to its password (the security e-mails follow
-/// from them): "used from a new network", unless it is the password's very first network (its
-/// first use says that already), and "used by a different client" when the client of that use
-/// is another kind than the one recorded at first use (a Finder password now used by curl).
-async fn audit_new_network(store: &Store, use_: &NetworkUse) {
+/// The audit events of a use the network writer noticed (the security e-mails follow from
+/// them): from a network new to its password, "used from a new network", unless it is the
+/// password's very first network (its first use says that already); and "used by a different
+/// client" when the client of that use is another kind than the one recorded at first use (a
+/// Finder password now used by curl), from a new network or from a known one whose last client
+/// was not already that kind (so a client that stays is told once, not every minute).
+async fn audit_noticed_use(store: &Store, noticed: &NoticedUse) {
+    let use_ = &noticed.use_;
     let record = match store.login_record(&use_.id).await {
         Ok(Some(record)) => record,
         Ok(None) => return,
@@ -790,13 +793,16 @@ async fn audit_new_network(store: &Store, use_: &NetworkUse) {
     // written in the same batch as a later one is not counted against it).
     let known_before =
         password.networks.iter().any(|n| n.network != use_.network && n.first_at <= use_.at);
-    if known_before {
+    let previous = noticed.previous_user_agent.as_deref();
+    if previous.is_none() && known_before {
         let mut e = event(crate::store::EventKind::AppPasswordNewNetwork);
         e.detail = serde_json::json!({ "network": use_.network.to_string(), "client": client });
         store.audit(e);
     }
+    let client_stayed = previous.is_some_and(|p| client::access_method(Some(p)) == client);
     if let Some(first) = password.access_method.as_deref()
         && first != client
+        && !client_stayed
     {
         let mut e = event(crate::store::EventKind::AppPasswordNewClient);
         e.detail = serde_json::json!({
@@ -812,10 +818,13 @@ async fn write_networks(store: Store, mut rx: mpsc::Receiver<NetworkUse>) {
     let mut batch = Vec::new();
     while rx.recv_many(&mut batch, 256).await > 0 {
         match store.record_networks(std::mem::take(&mut batch)).await {
-            Ok(new) => {
-                for use_ in new {
-                    tracing::info!(app_password = %use_.id, network = %use_.network, "app password used from a new network");
-                    audit_new_network(&store, &use_).await;
+            Ok(noticed) => {
+                for n in noticed {
+                    if n.previous_user_agent.is_none() {
+                        let (id, network) = (&n.use_.id, &n.use_.network);
+                        tracing::info!(app_password = %id, network = %network, "app password used from a new network");
+                    }
+                    audit_noticed_use(&store, &n).await;
                 }
             }
             Err(e) => tracing::warn!("cannot record the networks of app passwords: {e}"),

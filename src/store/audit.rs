@@ -227,9 +227,9 @@ impl Default for AuditQuery {
 impl Store {
     /// Appends `events` in one transaction, numbering them in order. Called by the audit
     /// queue's writer; everyone else calls [`Store::audit`].
-    pub(super) async fn append_audit(&self, events: Vec<AuditEvent>) -> Result<()> {
+    pub(super) async fn append_audit(&self, events: Vec<AuditEvent>) -> Result<Vec<AuditEvent>> {
         if events.is_empty() {
-            return Ok(());
+            return Ok(events);
         }
         if let Some(pg) = self.postgres() {
             return pg.append_audit(events).await;
@@ -258,18 +258,19 @@ impl Store {
     }
 }
 
-fn append(txn: &WriteTransaction, events: Vec<AuditEvent>) -> Result<()> {
+/// Appends `events` in order; answers them with their ids.
+fn append(txn: &WriteTransaction, mut events: Vec<AuditEvent>) -> Result<Vec<AuditEvent>> {
     let mut table = txn.open_table(AUDIT_EVENTS)?;
     let mut by_subject = txn.open_table(AUDIT_EVENTS_BY_SUBJECT)?;
     let first = table.last()?.map_or(1, |(k, _)| k.value() + 1);
-    for (id, mut event) in (first..).zip(events) {
+    for (id, event) in (first..).zip(events.iter_mut()) {
         event.id = id;
-        table.insert(id, encode(&event)?.as_slice())?;
+        table.insert(id, encode(&*event)?.as_slice())?;
         if let Some(subject) = &event.subject {
             by_subject.insert((subject.as_str(), id), ())?;
         }
     }
-    Ok(())
+    Ok(events)
 }
 
 fn events(txn: &ReadTransaction, query: &AuditQuery) -> Result<Vec<AuditEvent>> {
@@ -422,10 +423,16 @@ mod tests {
             store.audit(event(start + TimeDelta::seconds(i), EventKind::SignIn, Some("dave")));
         }
         store.audit_flush().await;
+        let mut ids = Vec::new();
         for i in 1..=3 {
             let got = heard.try_recv().expect("written events are told before the flush ends");
             assert_eq!((got.kind, got.at), (EventKind::SignIn, start + TimeDelta::seconds(i)));
+            ids.push(got.id);
         }
+        let read = store.audit_events(AuditQuery { limit: 3, ..AuditQuery::default() }).await;
+        let mut read: Vec<u64> = read.unwrap().iter().map(|e| e.id).collect();
+        read.reverse();
+        assert_eq!(ids, read, "told with the ids the log gave them");
         assert!(heard.try_recv().is_err(), "the event before the subscription is not told");
     }
     conformance!(subscribers_hear_each_written_event_in_order);

@@ -107,7 +107,7 @@ impl Store {
         }
     }
 
-    /// Every event this node writes from now on, once it is in the log (ids not filled in).
+    /// Every event this node writes from now on, once it is in the log, with its id.
     /// A receiver that lags more than `SUBSCRIBER_CAPACITY` (1,024) events behind gets
     /// `RecvError::Lagged(n)` and continues with the newest.
     pub fn subscribe_audit(&self) -> broadcast::Receiver<Arc<AuditEvent>> {
@@ -150,18 +150,14 @@ async fn write(
         if !events.is_empty() {
             let Some(store) = store.upgrade() else { return };
             let count = events.len();
-            let told: Vec<Arc<AuditEvent>> = if written.receiver_count() > 0 {
-                events.iter().cloned().map(Arc::new).collect()
-            } else {
-                Vec::new()
-            };
             match store.append_audit(events).await {
-                Ok(()) => {
-                    for event in told {
+                Ok(events) if written.receiver_count() > 0 => {
+                    for event in events {
                         // No receiver left is fine: nobody is listening any more.
-                        let _ = written.send(event);
+                        let _ = written.send(Arc::new(event));
                     }
                 }
+                Ok(_) => {}
                 Err(e) => tracing::error!("cannot write {count} audit events: {e}"),
             }
         }

@@ -191,7 +191,7 @@ mod tests {
 
     /// A provider with a stored secret, an account linked to it and its refresh token, made
     /// on a redb file and copied to PostgreSQL, come along whole: sign-in through the provider
-    /// and the refresh check keep working on the shared store.
+    /// and the refresh check keep working on the shared store, and her e-mail choices hold.
     #[tokio::test]
     async fn identity_providers_and_refresh_tokens_are_copied_to_postgres() {
         let Some(db) = crate::store::test_database::TestDatabase::create().await else { return };
@@ -234,6 +234,11 @@ mod tests {
             .await
             .unwrap();
         store.set_refresh_token(&carol, Some(Secret::new("refresh-1".into()))).await.unwrap();
+        let address = crate::store::EmailAddress::parse("carol@contoso.example").unwrap();
+        store.set_user_email(&carol, Some(address.clone())).await.unwrap();
+        let prefs =
+            crate::store::MailPrefs { informational: false, lang: crate::store::MailLang::Fr };
+        store.set_mail_prefs(&carol, prefs).await.unwrap();
         drop(store);
 
         let to = Location::parse(Some(db.url()), dir.path()).unwrap();
@@ -248,6 +253,8 @@ mod tests {
         assert_eq!(tokens.len(), 1);
         assert_eq!((&tokens[0].0, tokens[0].1.expose()), (&carol, "refresh-1"));
         let linked = shared.user_by_identity("https://idp.contoso.example", "carol-sub").await;
-        assert_eq!(linked.unwrap().map(|u| u.name), Some(carol));
+        let linked = linked.unwrap().unwrap();
+        assert_eq!(linked.name, carol);
+        assert_eq!((linked.email, linked.mail), (Some(address), prefs), "her e-mail choices too");
     }
 }

@@ -69,7 +69,8 @@ pub use model::{
     TotpFactor, UsePolicy, User, UserName,
 };
 pub use networks::{
-    MAX_NETWORK_USER_AGENT, MAX_NETWORKS, NetworkUse, UsedNetwork, clean_user_agent, network_of,
+    MAX_NETWORK_USER_AGENT, MAX_NETWORKS, NetworkUse, NoticedUse, UsedNetwork, clean_user_agent,
+    network_of,
 };
 pub use objects::{NewContent, NsRefusal, ObjectEntry, parent_of};
 pub use pg::tls::TlsSetupError;

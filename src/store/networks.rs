@@ -50,6 +50,17 @@ pub struct NetworkUse {
     pub user_agent: String,
 }
 
+/// A use the writer reports back: on a network new to its password, or on a known one from
+/// which the password was last used with another User-Agent (the gate then tells whether that
+/// is another kind of client).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NoticedUse {
+    /// The use.
+    pub use_: NetworkUse,
+    /// None for a new network; else the User-Agent last seen from that network before it.
+    pub previous_user_agent: Option<String>,
+}
+
 /// The network an address counts in: IPv4 /24, IPv6 /64 (an IPv4-mapped IPv6 address is the
 /// IPv4 one, as a dual-stack socket reports it). A loopback address is kept whole: no provider
 /// hands out loopback addresses in blocks, and each one is a different local client (a proxy,
@@ -70,18 +81,22 @@ pub fn clean_user_agent(user_agent: Option<&str>, max: usize) -> String {
     user_agent.unwrap_or("").chars().filter(|c| !c.is_control()).take(max).collect()
 }
 
-/// Adds `use_` to `networks`, newest first, keeping [`MAX_NETWORKS`]; true when its network
-/// was not in the list (a new network, as far as the list remembers). A use older than the
-/// network's last one changes nothing but, possibly, its first time.
-pub fn merge(networks: &mut Vec<UsedNetwork>, use_: &NetworkUse) -> bool {
-    let new = match networks.iter_mut().find(|n| n.network == use_.network) {
+/// Adds `use_` to `networks`, newest first, keeping [`MAX_NETWORKS`]; answers whether it is
+/// worth reporting: `Some(None)` when its network was not in the list (a new network, as far as
+/// the list remembers), `Some(Some(previous))` when it is the network's newest use and its
+/// User-Agent differs from the `previous` one, None otherwise. A use older than the network's
+/// last one changes nothing but, possibly, its first time.
+pub fn merge(networks: &mut Vec<UsedNetwork>, use_: &NetworkUse) -> Option<Option<String>> {
+    let noticed = match networks.iter_mut().find(|n| n.network == use_.network) {
         Some(known) => {
             known.first_at = known.first_at.min(use_.at);
             if use_.at >= known.last_at {
                 known.last_at = use_.at;
-                known.user_agent.clone_from(&use_.user_agent);
+                let previous = std::mem::replace(&mut known.user_agent, use_.user_agent.clone());
+                (previous != use_.user_agent).then_some(Some(previous))
+            } else {
+                None
             }
-            false
         }
         None => {
             networks.push(UsedNetwork {
@@ -90,18 +105,19 @@ pub fn merge(networks: &mut Vec<UsedNetwork>, use_: &NetworkUse) -> bool {
                 last_at: use_.at,
                 user_agent: use_.user_agent.clone(),
             });
-            true
+            Some(None)
         }
     };
     networks.sort_by_key(|n| std::cmp::Reverse(n.last_at));
     networks.truncate(MAX_NETWORKS);
-    new
+    noticed
 }
 
 impl Store {
     /// Writes a batch of uses into their passwords' network lists in one transaction (ids gone
-    /// since are skipped); returns the uses whose network was new to its password, in order.
-    pub async fn record_networks(&self, uses: Vec<NetworkUse>) -> Result<Vec<NetworkUse>> {
+    /// since are skipped); returns, in order, the uses whose network was new to its password and
+    /// those that changed a known network's User-Agent ([`merge`]).
+    pub async fn record_networks(&self, uses: Vec<NetworkUse>) -> Result<Vec<NoticedUse>> {
         if let Some(pg) = self.postgres() {
             return pg.record_networks(uses).await;
         }
@@ -116,8 +132,8 @@ impl Store {
                 let Some(mut record): Option<AppPassword> = found.transpose()? else {
                     continue;
                 };
-                if merge(&mut record.networks, &use_) {
-                    new.push(use_);
+                if let Some(previous_user_agent) = merge(&mut record.networks, &use_) {
+                    new.push(NoticedUse { use_, previous_user_agent });
                 }
                 passwords.insert(record.id.as_str(), encode(&record)?.as_slice())?;
             }
@@ -157,18 +173,23 @@ mod tests {
         let id = AppPasswordId::parse("000000000a").unwrap();
         let mut list = Vec::new();
         for i in 0..7 {
-            assert!(merge(&mut list, &use_of(&id, &format!("10.0.{i}.1"), i, "curl/8")));
+            assert_eq!(
+                merge(&mut list, &use_of(&id, &format!("10.0.{i}.1"), i, "curl/8")),
+                Some(None)
+            );
         }
-        assert!(!merge(&mut list, &use_of(&id, "10.0.3.200", 9, "rclone/1")));
+        let changed = merge(&mut list, &use_of(&id, "10.0.3.200", 9, "rclone/1"));
+        assert_eq!(changed, Some(Some("curl/8".into())), "a known network, another client");
+        assert_eq!(merge(&mut list, &use_of(&id, "10.0.3.7", 10, "rclone/1")), None, "the same");
         let nets: Vec<String> = list.iter().map(|n| n.network.to_string()).collect();
         assert_eq!(
             nets,
             ["10.0.3.0/24", "10.0.6.0/24", "10.0.5.0/24", "10.0.4.0/24", "10.0.2.0/24"]
         );
-        assert_eq!((list[0].first_at, list[0].last_at), (at(3), at(9)));
+        assert_eq!((list[0].first_at, list[0].last_at), (at(3), at(10)));
         assert_eq!(list[0].user_agent, "rclone/1");
-        assert!(!merge(&mut list, &use_of(&id, "10.0.3.1", 8, "old/1")), "late use");
-        assert_eq!((list[0].last_at, list[0].user_agent.as_str()), (at(9), "rclone/1"));
+        assert_eq!(merge(&mut list, &use_of(&id, "10.0.3.1", 8, "old/1")), None, "late use");
+        assert_eq!((list[0].last_at, list[0].user_agent.as_str()), (at(10), "rclone/1"));
     }
 
     /// Uses from two networks read back through every listing, and only the first use from a
@@ -191,10 +212,15 @@ mod tests {
         let first =
             vec![use_of(&id, "127.0.0.1", 1, "WebDAVFS/3"), use_of(&gone, "10.0.0.1", 1, "x")];
         let reported = store.record_networks(first).await.unwrap();
-        assert_eq!(reported, [use_of(&id, "127.0.0.1", 1, "WebDAVFS/3")]);
+        let first_use = use_of(&id, "127.0.0.1", 1, "WebDAVFS/3");
+        assert_eq!(reported, [NoticedUse { use_: first_use, previous_user_agent: None }]);
         let again = vec![use_of(&id, "127.0.0.1", 3, "curl/8"), use_of(&id, "127.0.0.1", 2, "x")];
         let reported = store.record_networks(again).await.unwrap();
-        assert!(reported.is_empty(), "127.0.0.1 was known: {reported:?}");
+        let changed = NoticedUse {
+            use_: use_of(&id, "127.0.0.1", 3, "curl/8"),
+            previous_user_agent: Some("WebDAVFS/3".into()),
+        };
+        assert_eq!(reported, [changed], "127.0.0.1 was known, with another User-Agent");
         store.record_networks(vec![use_of(&id, "10.9.9.9", 4, "rclone/1")]).await.unwrap();
         let listed = store.app_passwords(Some(&alice)).await.unwrap();
         let nets = &listed[0].networks;

@@ -391,3 +391,33 @@ fn an_owner_is_told_once_a_week_before_their_app_password_expires() {
     let events = ok(&cli(dir, &["audit", "--user", "erin", "--json"]));
     assert_eq!(events.matches("app_password_expiring").count(), 1, "{events}");
 }
+
+#[test]
+fn a_finder_password_used_by_curl_from_the_same_machine_is_told_once() {
+    let smtp = Smtp::start();
+    let data = tempfile::tempdir().unwrap();
+    let server = InProcess::start_in(data, InProcess::same_store);
+    let dir = server.data.path();
+    cli(dir, &["user", "add", "finn"]);
+    configure(dir, &smtp.url(), "finn");
+    let (_, mac) = create_app_password(dir, "finn", "Mac");
+    assert_eq!(propfind(&server.base, Ipv4Addr::LOCALHOST, FINDER, "finn", &mac), 207);
+    let mails = smtp.wait_for(2);
+    assert_eq!(with(&mails, &["Mac", "first time", "macOS Finder"]), 1, "{mails:?}");
+
+    // A minute later (the network's use is written at most once a minute), curl on the same
+    // address: another kind of client than at first.
+    server.clock.advance(Duration::from_secs(61));
+    assert_eq!(propfind(&server.base, Ipv4Addr::LOCALHOST, CURL, "finn", &mac), 207);
+    let mails = smtp.wait_for(3);
+    assert_eq!(mails.len(), 3, "{mails:?}");
+    assert_eq!(with(&mails, &["Mac", "different client", "macOS Finder", "curl"]), 1);
+    assert_eq!(with(&mails, &["new network"]), 0, "127.0.0.1 is no new network: {mails:?}");
+
+    // curl staying is not news.
+    server.clock.advance(Duration::from_secs(61));
+    assert_eq!(propfind(&server.base, Ipv4Addr::LOCALHOST, CURL, "finn", &mac), 207);
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(smtp.messages().len(), 3, "{:?}", smtp.messages());
+    assert_no_secret(&smtp.messages(), &[&mac]);
+}

@@ -174,6 +174,8 @@ fn events_arrive_in_order_signed_with_the_secret_and_never_holding_it() {
             assert!(d.json().get(field).is_some(), "{field} in {body}");
         }
     }
+    let ids: Vec<u64> = got.iter().map(|d| d.json()["id"].as_u64().unwrap_or(0)).collect();
+    assert!(ids[0] > 0 && ids.windows(2).all(|w| w[0] < w[1]), "the log's ids, in order: {ids:?}");
     let alice = &got[1].json();
     assert_eq!(
         (alice["subject"].as_str(), alice["actor_kind"].as_str()),

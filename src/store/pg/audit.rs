@@ -9,20 +9,27 @@ use crate::store::audit::{AuditEvent, AuditQuery};
 use crate::store::{Result, decode, encode};
 
 impl Pg {
-    pub(in crate::store) async fn append_audit(&self, events: Vec<AuditEvent>) -> Result<()> {
+    pub(in crate::store) async fn append_audit(
+        &self,
+        events: Vec<AuditEvent>,
+    ) -> Result<Vec<AuditEvent>> {
         let mut client = self.client().await?;
         let txn = client.transaction().await?;
         let insert = txn
-            .prepare("INSERT INTO audit_events (at, subject, record) VALUES ($1, $2, $3)")
+            .prepare(
+                "INSERT INTO audit_events (at, subject, record) VALUES ($1, $2, $3) RETURNING id",
+            )
             .await?;
+        let mut written = Vec::with_capacity(events.len());
         for event in events {
             let subject = event.subject.as_ref().map(|s| s.as_str().to_string());
             let at = stored_time(event.at);
-            let record = encode(&AuditEvent { at, ..event })?;
-            txn.execute(&insert, &[&at, &subject, &record]).await?;
+            let event = AuditEvent { at, ..event };
+            let row = txn.query_one(&insert, &[&at, &subject, &encode(&event)?]).await?;
+            written.push(AuditEvent { id: from_bigint(row.try_get(0)?, "audit id")?, ..event });
         }
         txn.commit().await?;
-        Ok(())
+        Ok(written)
     }
 
     pub(in crate::store) async fn audit_events(

@@ -84,8 +84,9 @@ async fn users(
             "INSERT INTO users (name, role, password_hash, created_at, disabled, quota_bytes,
                                 totp_secret, totp_enrolled_at, totp_last_step, login,
                                 ext_provider, ext_issuer, ext_subject, ext_email, ext_linked_at,
-                                ext_last_sso_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+                                ext_last_sso_at, email, mail_informational, mail_lang)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
+                     $17, $18, $19)",
         )
         .await?;
     in_batches("users", &dump.users, progress, |user| {
@@ -114,6 +115,9 @@ async fn users(
                     &x.and_then(|x| x.email.as_deref()),
                     &x.and_then(|x| x.linked_at),
                     &x.and_then(|x| x.last_sso_at),
+                    &user.email.as_ref().map(|e| e.as_str()),
+                    &user.mail.informational,
+                    &user.mail.lang.as_str(),
                 ],
             )
             .await?;

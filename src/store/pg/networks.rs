@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use super::{Pg, stored_time};
-use crate::store::networks::{NetworkUse, UsedNetwork, merge};
+use crate::store::networks::{NetworkUse, NoticedUse, UsedNetwork, merge};
 use crate::store::{Error, Result};
 
 /// `networks` with its times to the microsecond, as PostgreSQL keeps every other time (a
@@ -30,7 +30,7 @@ impl Pg {
     pub(in crate::store) async fn record_networks(
         &self,
         uses: Vec<NetworkUse>,
-    ) -> Result<Vec<NetworkUse>> {
+    ) -> Result<Vec<NoticedUse>> {
         if uses.is_empty() {
             return Ok(Vec::new());
         }
@@ -50,8 +50,8 @@ impl Pg {
             let Some(row) = row else { continue };
             let mut list = networks_of(row.try_get("networks")?)?;
             for use_ in uses {
-                if merge(&mut list, &use_) {
-                    new.push(use_);
+                if let Some(previous_user_agent) = merge(&mut list, &use_) {
+                    new.push(NoticedUse { use_, previous_user_agent });
                 }
             }
             let json = serde_json::to_string(&list)?;
