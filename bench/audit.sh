@@ -115,7 +115,7 @@ admin on settings set webhook_url "http://127.0.0.1:$RECEIVER_PORT/hook" >/dev/n
 admin on settings set webhook_secret "$(head -c 24 /dev/urandom | base64)" >/dev/null
 # The security e-mails, where this build has them (the smtp_* settings of the mail work).
 MAIL[on]=no
-if admin on settings set smtp_url "smtp://127.0.0.1:$SMTP_PORT" >/dev/null 2>&1; then
+if admin on settings set smtp_url "smtp://127.0.0.1:$SMTP_PORT?tls=none" >/dev/null 2>&1; then
     admin on settings set smtp_from "davgate@bench.invalid" >/dev/null 2>&1 || true
     admin on user email alice "alice@bench.invalid" >/dev/null 2>&1 || true
     MAIL[on]=yes
