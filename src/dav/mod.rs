@@ -289,7 +289,7 @@ impl Mount {
     async fn dispatch<B>(
         &self,
         who: &Authenticated,
-        mut req: Request<B>,
+        req: Request<B>,
         fs: Box<ConfinedFs>,
         folder: Option<Arc<FolderRoot>>,
     ) -> Response<Body>
@@ -302,12 +302,37 @@ impl Mount {
         let max_timeout = Duration::from_secs(self.store.settings().lock_timeout.as_seconds());
         let locks =
             self.locks.for_request(who.user(), who.app_password(), max_timeout).within(folder);
+        let request = fs.request_state();
+        let failed = || {
+            let message = "The store is out of reach; try again in a few seconds.\n";
+            request.store_unreachable().then(|| unavailable(message))
+        };
+        self.run_dav(who, req, fs, locks, props_change, failed).await
+    }
+
+    /// Runs a checked request through dav-server with `fs` and `locks` (on disk or in a bucket),
+    /// then answers, in this order: the lock system's refusal, what `failed` says of the
+    /// filesystem (its storage out of reach…), or dav-server's answer, once the dead
+    /// properties have followed a namespace change it made.
+    async fn run_dav<B>(
+        &self,
+        who: &Authenticated,
+        mut req: Request<B>,
+        fs: Box<dyn dav_server::fs::GuardedFileSystem<()>>,
+        locks: Box<locks::RequestLocks>,
+        props_change: Option<PropsChange>,
+        failed: impl FnOnce() -> Option<Response<Body>>,
+    ) -> Response<Body>
+    where
+        B: http_body::Body + Send + 'static,
+        B::Data: Send,
+        B::Error: std::error::Error + Send + Sync + 'static,
+    {
         if req.method().as_str() == "PROPFIND"
             && let Err(refusal) = locks.prepare_listing().await
         {
             return refused(refusal);
         }
-        let request = fs.request_state();
         let mut config = DavConfig::new()
             .filesystem(fs)
             .locksystem(locks.clone())
@@ -320,12 +345,7 @@ impl Mount {
         if let Some(refusal) = locks.refusal() {
             return refused(refusal);
         }
-        if request.store_unreachable() {
-            let mut res = response::text(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "The store is out of reach; try again in a few seconds.\n",
-            );
-            response::retry_later(&mut res);
+        if let Some(res) = failed() {
             return res;
         }
         if let Some(change) = props_change
@@ -599,6 +619,13 @@ fn check_paths<B>(req: &Request<B>) -> Result<(), PathRefusal> {
         StatusCode::FORBIDDEN => (status, "The Destination must be inside /dav/.\n"),
         _ => (status, "The Destination path is not valid.\n"),
     })
+}
+
+/// 503 with Retry-After: `message` says what is out of reach.
+fn unavailable(message: &'static str) -> Response<Body> {
+    let mut res = response::text(StatusCode::SERVICE_UNAVAILABLE, message);
+    response::retry_later(&mut res);
+    res
 }
 
 /// The answer to a request whose lock operation failed ([`locks::Refusal`]); a passing store

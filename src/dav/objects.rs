@@ -11,7 +11,7 @@ use http::{Method, Request, Response, StatusCode};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{Mount, PREFIX, PropsChange, credential_lost, refused};
+use super::{Mount, PropsChange, credential_lost, unavailable};
 use crate::auth::Authenticated;
 use crate::http::response::{self, Body};
 use crate::objectfs::ObjectFiles;
@@ -27,7 +27,7 @@ impl Mount {
     pub(super) async fn serve_objects<B>(
         &self,
         who: &Authenticated,
-        mut req: Request<B>,
+        req: Request<B>,
         objects: &Arc<ObjectFiles>,
     ) -> Response<Body>
     where
@@ -80,39 +80,13 @@ impl Mount {
         let props_change = PropsChange::of(&req, None);
         let max_timeout = Duration::from_secs(self.store.settings().lock_timeout.as_seconds());
         let locks = self.locks.for_request(who.user(), who.app_password(), max_timeout);
-        if req.method().as_str() == "PROPFIND"
-            && let Err(refusal) = locks.prepare_listing().await
-        {
-            return refused(refusal);
-        }
-        let mut config = dav_server::DavConfig::new()
-            .filesystem(fs)
-            .locksystem(locks.clone())
-            .principal(who.user().as_str());
-        if !self.public_prefix.is_empty() {
-            self.with_public_prefix(&mut req);
-            config = config.strip_prefix(format!("{}{PREFIX}", self.public_prefix));
-        }
-        let res = self.handler.handle_with(config, req).await;
-        if let Some(refusal) = locks.refusal() {
-            return refused(refusal);
-        }
-        if let Some(denied) = outcome.refused() {
-            return credential_lost(denied);
-        }
-        if outcome.unreachable() {
-            let mut res = response::text(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "The file storage is out of reach; try again in a few seconds.\n",
-            );
-            response::retry_later(&mut res);
-            return res;
-        }
-        if let Some(change) = props_change
-            && matches!(res.status(), StatusCode::OK | StatusCode::CREATED | StatusCode::NO_CONTENT)
-        {
-            self.apply(who.user(), change).await;
-        }
-        res
+        let failed = || {
+            let message = "The file storage is out of reach; try again in a few seconds.\n";
+            match outcome.refused() {
+                Some(denied) => Some(credential_lost(denied)),
+                None => outcome.unreachable().then(|| unavailable(message)),
+            }
+        };
+        self.run_dav(who, req, fs, locks, props_change, failed).await
     }
 }
