@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # davgate against its peers: the same data and the same wrk loads on davgate, davgate with the gate
 # bypassed (same build, no authentication at all), Apache mod_dav, nginx (dav + dav-ext, sendfile
-# on), dufs and rclone serve webdav, each with HTTP Basic auth for alice; then a wrong-password
-# flood against davgate while a valid client keeps working. Prints a Markdown report and saves it
-# into bench/RESULTS.md.
+# on), dufs and rclone serve webdav, each with HTTP Basic auth for alice; an HTTPS round (davgate,
+# Apache mod_ssl and nginx ssl, each terminating TLS itself on one self-signed certificate); then
+# a wrong-password flood against davgate while a valid client keeps working. Prints a Markdown
+# report and saves it into its own section of bench/RESULTS.md.
 #
 # Usage (from the repo root):   bench/compare.sh
 #   CARGO_TARGET_DIR   where to build (default: target/)
@@ -23,13 +24,19 @@
 #   BENCH_WORKLOADS    the workloads to run, space-separated (default: all; e.g. "propfind
 #                      propfind_win" while working on listings)
 #   BENCH_ATTACK       0: skip the wrong-password flood (default: 1)
-#   BENCH_DUFS         the dufs binary (default: dufs on the PATH, else target/bench-tools/bin/dufs,
-#                      installed there with `cargo install dufs --locked --root target/bench-tools`;
-#                      without one, dufs is left out of the run and the report says so)
+#   BENCH_DUFS         the dufs binary (default: target/bench-tools/bin/dufs, else dufs on the
+#                      PATH; install the pinned version there with
+#                      `cargo install dufs --version 0.47.0 --locked --root target/bench-tools`;
+#                      without one, dufs is left out of the run and the report says so; another
+#                      version than the pinned one runs and the report names it)
+#   BENCH_TLS          0: skip the HTTPS round (default: 1): davgate, Apache mod_ssl and nginx ssl,
+#                      each with its own TLS on one self-signed certificate made here (openssl)
+#   BENCH_TLS_WORKLOADS  the HTTPS round's workloads (default: get4k get64m propfind propfind_win)
 #
 # Every server binds 127.0.0.1 on a free port and all traffic stays on loopback. Each server keeps
 # running for the whole script but only one is under load at a time: rounds go davgate, bypassed,
-# Apache, rclone and again, so slow drifts of a shared machine hit every server alike. Every
+# Apache, nginx, dufs, rclone, then the HTTPS servers, and again, so slow drifts of a shared
+# machine hit every server alike. The full run (defaults) takes about 45 minutes on 2 cores. Every
 # process started here is stopped on exit and all data lives under one mktemp -d removed on exit.
 set -euo pipefail
 
@@ -47,13 +54,22 @@ SERVERS=(davgate bypass apache nginx dufs rclone) # the order of every round
 BASELINE=${BENCH_BASELINE:-}
 BASELINE_BIN=${BENCH_BASELINE_BIN:-}
 [[ -z $BASELINE_BIN ]] || BASELINE=${BASELINE:-$BASELINE_BIN}
+BASELINE_REV='' # the baseline's commit when BASELINE names one (a BENCH_BASELINE_BIN path does not)
+[[ -z $BASELINE ]] || BASELINE_REV=$(git rev-parse --short --verify -q "$BASELINE^{commit}" || true)
 [[ -z $BASELINE ]] || SERVERS=(davgate baseline "${SERVERS[@]:1}")
 ATTACK=${BENCH_ATTACK:-1}
+TLS=${BENCH_TLS:-1}
+read -r -a TLS_WORKLOADS <<<"${BENCH_TLS_WORKLOADS:-get4k get64m propfind propfind_win}"
+TLS_SERVERS=() # the HTTPS round, after the plain servers in every round
+[[ $TLS == 0 ]] || TLS_SERVERS=(davgate_tls apache_tls nginx_tls)
 NGINX=/usr/sbin/nginx
 NGINX_MODULES=/usr/lib/nginx/modules
-DUFS=${BENCH_DUFS:-$(command -v dufs || echo "$REPO/target/bench-tools/bin/dufs")}
+DUFS_VERSION=0.47.0 # the pinned dufs (crates.io), what the report's figures are for
+DUFS_INSTALL="cargo install dufs --version $DUFS_VERSION --locked --root target/bench-tools"
+DUFS=${BENCH_DUFS:-$REPO/target/bench-tools/bin/dufs}
+[[ -x $DUFS || -n ${BENCH_DUFS:-} ]] || DUFS=$(command -v dufs || echo "$DUFS")
 if [[ ! -x $DUFS ]]; then
-    echo "bench/compare.sh: no dufs at $DUFS (cargo install dufs --locked --root target/bench-tools): left out" >&2
+    echo "bench/compare.sh: no dufs at $DUFS ($DUFS_INSTALL): left out" >&2
     DUFS=''
     SERVERS=("${SERVERS[@]/dufs/}")
     read -r -a SERVERS <<<"${SERVERS[*]}"
@@ -83,6 +99,10 @@ done
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 bench_init compare
 chmod 711 "$WORK" # Apache's workers run as www-data when we are root: they must reach their files
+CERT=$WORK/cert # the one certificate every HTTPS server uses
+mkdir -p "$CERT"
+chmod 755 "$CERT"
+make_cert "$CERT"
 if [[ -n ${BENCH_BIN:-} ]]; then
     BIN=$BENCH_BIN
 else
@@ -160,6 +180,7 @@ declare -A WL_HREFS=(
 declare -A PID URL AUTH LABEL=(
     [davgate]=davgate [bypass]="davgate, gate bypassed" [apache]="Apache mod_dav" [rclone]="rclone serve"
     [baseline]="davgate at $BASELINE" [pg]="davgate on PostgreSQL" [nginx]="nginx dav-ext" [dufs]=dufs
+    [davgate_tls]="davgate (its own TLS)" [apache_tls]="Apache mod_ssl" [nginx_tls]="nginx ssl"
 )
 declare -A PASSWORD # davgate app passwords, for the attack's wrong-password generator
 
@@ -172,12 +193,12 @@ setup_davgate() { # KEY [serve flags...]: alice, one app password, the seed in f
     cp -a "$SEED/." "$WORK/$key/data/files/alice/"
     start_server "$key" "$@"
     PID[$key]=$SERVER_PID
-    URL[$key]=http://127.0.0.1:$SERVER_PORT/dav/
+    URL[$key]=${SERVER_SCHEME:-http}://127.0.0.1:$SERVER_PORT/dav/
     AUTH[$key]=$(basic alice "${PASSWORD[$key]}")
 }
 
-setup_apache() {
-    local dir=$WORK/apache port modules=/usr/lib/apache2/modules
+setup_apache() { # KEY [tls]: mod_dav, over plain HTTP or with mod_ssl on $CERT
+    local key=$1 mode=${2:-plain} dir=$WORK/$1 port modules=/usr/lib/apache2/modules scheme=http
     mkdir -p "$dir/files" "$dir/lock" "$dir/run"
     cp -a "$SEED/." "$dir/files/"
     local password
@@ -193,6 +214,18 @@ setup_apache() {
         chmod 755 "$dir"
         chmod 644 "$dir/htpasswd"
     fi
+    # mod_ssl as Debian's default-ssl site has it: the server's own cipher order (SSLCipherSuite
+    # and SSLProtocol left at Debian's defaults), a shared-memory session cache.
+    local ssl_conf=''
+    if [[ $mode == tls ]]; then
+        scheme=https
+        ssl_conf="LoadModule socache_shmcb_module $modules/mod_socache_shmcb.so
+LoadModule ssl_module $modules/mod_ssl.so
+SSLSessionCache shmcb:$dir/run/ssl_scache(512000)
+SSLEngine on
+SSLCertificateFile $CERT/cert.pem
+SSLCertificateKeyFile $CERT/key.pem"
+    fi
     # Every path in the temp dir, nothing from /etc/apache2. Defaults kept on purpose: mpm_event
     # (3 processes x 25 threads to start), KeepAlive On with MaxKeepAliveRequests 100 (wrk then
     # reconnects), EnableSendfile Off. No access log (davgate runs with RUST_LOG=warn).
@@ -200,6 +233,7 @@ setup_apache() {
 ServerRoot $dir
 ServerName 127.0.0.1
 Listen 127.0.0.1:$port
+$ssl_conf
 PidFile $dir/run/httpd.pid
 DefaultRuntimeDir $dir/run
 ErrorLog $dir/error.log
@@ -233,11 +267,11 @@ Alias /dav/ $dir/files/
 EOF
     [[ -f /etc/mime.types ]] || sed -i 's|^TypesConfig .*|TypesConfig /dev/null|' "$dir/httpd.conf"
     "$APACHE" -f "$dir/httpd.conf" -DFOREGROUND >"$dir/stdout" 2>&1 &
-    PID[apache]=$!
-    track_pid "${PID[apache]}"
-    URL[apache]=http://127.0.0.1:$port/dav/
-    AUTH[apache]=$(basic alice "$password")
-    wait_http apache "${PID[apache]}" "${URL[apache]}" || { cat "$dir/stdout" "$dir/error.log" >&2; exit 1; }
+    PID[$key]=$!
+    track_pid "${PID[$key]}"
+    URL[$key]=$scheme://127.0.0.1:$port/dav/
+    AUTH[$key]=$(basic alice "$password")
+    wait_http "$key" "${PID[$key]}" "${URL[$key]}" || { cat "$dir/stdout" "$dir/error.log" >&2; exit 1; }
 }
 
 setup_rclone() {
@@ -256,8 +290,9 @@ setup_rclone() {
     wait_http rclone "${PID[rclone]}" "${URL[rclone]}" || { cat "$dir/stdout" >&2; exit 1; }
 }
 
-setup_nginx() { # nginx with its dav module (PUT, DELETE, MKCOL, COPY, MOVE) and dav-ext (PROPFIND)
-    local dir=$WORK/nginx port password
+setup_nginx() { # KEY [tls]: nginx with its dav module (PUT, DELETE, MKCOL, COPY, MOVE) and
+    # dav-ext (PROPFIND), over plain HTTP or with its ssl module on $CERT
+    local key=$1 mode=${2:-plain} dir=$WORK/$1 port password scheme=http listen ssl_conf=''
     mkdir -p "$dir/files" "$dir/tmp" "$dir/logs"
     cp -a "$SEED/." "$dir/files/"
     password=$(head -c 18 /dev/urandom | base64)
@@ -269,6 +304,14 @@ setup_nginx() { # nginx with its dav module (PUT, DELETE, MKCOL, COPY, MOVE) and
         chown -R www-data:www-data "$dir/files" "$dir/tmp"
         chmod 755 "$dir"
         chmod 644 "$dir/htpasswd"
+    fi
+    listen=127.0.0.1:$port
+    if [[ $mode == tls ]]; then
+        # Debian's nginx.conf: ssl_protocols TLSv1.2 TLSv1.3, the server's cipher order; a
+        # shared session cache as most sites set. sendfile stays on: nginx falls back to copies
+        # under TLS (no kTLS in Debian's build), the same for every server here.
+        scheme=https listen="$listen ssl"
+        ssl_conf="ssl_certificate $CERT/cert.pem; ssl_certificate_key $CERT/key.pem; ssl_protocols TLSv1.2 TLSv1.3; ssl_prefer_server_ciphers on; ssl_session_cache shared:SSL:1m;"
     fi
     # Two workers (one per core), sendfile on, no access log; keepalive_requests stays at its
     # default (1,000 in 1.22). Nothing from /etc/nginx but mime.types.
@@ -292,7 +335,8 @@ http {
     uwsgi_temp_path $dir/tmp/uwsgi;
     scgi_temp_path $dir/tmp/scgi;
     server {
-        listen 127.0.0.1:$port;
+        listen $listen;
+        $ssl_conf
         location /dav/ {
             alias $dir/files/;
             dav_methods PUT DELETE MKCOL COPY MOVE;
@@ -307,11 +351,11 @@ http {
 EOF
     [[ -f /etc/nginx/mime.types ]] || sed -i 's|^    include /etc/nginx/mime.types;||' "$dir/nginx.conf"
     "$NGINX" -p "$dir" -c "$dir/nginx.conf" -e "$dir/logs/error.log" >"$dir/stdout" 2>&1 &
-    PID[nginx]=$!
-    track_pid "${PID[nginx]}"
-    URL[nginx]=http://127.0.0.1:$port/dav/
-    AUTH[nginx]=$(basic alice "$password")
-    wait_http nginx "${PID[nginx]}" "${URL[nginx]}" || { cat "$dir/stdout" "$dir/logs/error.log" >&2; exit 1; }
+    PID[$key]=$!
+    track_pid "${PID[$key]}"
+    URL[$key]=$scheme://127.0.0.1:$port/dav/
+    AUTH[$key]=$(basic alice "$password")
+    wait_http "$key" "${PID[$key]}" "${URL[$key]}" || { cat "$dir/stdout" "$dir/logs/error.log" >&2; exit 1; }
 }
 
 setup_dufs() { # dufs, read-write for alice
@@ -331,23 +375,23 @@ setup_dufs() { # dufs, read-write for alice
 
 check_server() { # KEY: the files are there, a wrong password is refused, PROPFIND lists 1,001
     local key=$1 url=${URL[$1]} auth=${AUTH[$1]} code hrefs
-    code=$(curl -sS -o "$WORK/check" -w '%{http_code}' -H "Authorization: $auth" "${url}file4k")
+    code=$(curl -ksS -o "$WORK/check" -w '%{http_code}' -H "Authorization: $auth" "${url}file4k")
     if [[ $code != 200 ]] || ! cmp -s "$WORK/check" "$SEED/file4k"; then
         echo "$key: GET file4k answered $code or other bytes" >&2
         exit 1
     fi
-    code=$(curl -sS -o "$WORK/check" -w '%{http_code}' -H "Authorization: $auth" "${url}file64m")
+    code=$(curl -ksS -o "$WORK/check" -w '%{http_code}' -H "Authorization: $auth" "${url}file64m")
     if [[ $code != 200 ]] || ! cmp -s "$WORK/check" "$SEED/file64m"; then
         echo "$key: GET file64m answered $code or other bytes" >&2
         exit 1
     fi
-    code=$(curl -sS -o /dev/null -w '%{http_code}' -u alice:wrong "${url}file4k")
+    code=$(curl -ksS -o /dev/null -w '%{http_code}' -u alice:wrong "${url}file4k")
     local want=401
     [[ $key == bypass ]] && want=200 # no gate at all
     [[ $code == "$want" ]] || { echo "$key: GET with a wrong password answered $code" >&2; exit 1; }
     local w
     for w in propfind propfind_win propfind_finder10k; do
-        code=$(curl -sS -o "$WORK/check" -w '%{http_code}' -X PROPFIND -H 'Depth: 1' \
+        code=$(curl -ksS -o "$WORK/check" -w '%{http_code}' -X PROPFIND -H 'Depth: 1' \
             -H 'Content-Type: application/xml; charset=utf-8' --data-binary "@${WL_BODY[$w]}" \
             -A "${WL_UA[$w]}" -H "Authorization: $auth" "${url}${WL_FOLDER[$w]}")
         hrefs=$(grep -o -i '<[a-z0-9]*:href>' "$WORK/check" | wc -l)
@@ -423,15 +467,51 @@ selected() { # WORKLOAD: true if this run measures it
     [[ " ${WORKLOADS[*]} " == *" $1 "* ]]
 }
 
-listing() { # KEY ROUND WORKLOAD: a PROPFIND Depth 1 workload (wrk's bulk script: no copies)
-    local key=$1 r=$2 w=$3 conns=$CONNS
+listing() { # KEY ROUND WORKLOAD [AS]: a PROPFIND Depth 1 workload (wrk's bulk script: no
+    # copies), recorded as AS (default: WORKLOAD)
+    local key=$1 r=$2 w=$3 as=${4:-$3} conns=$CONNS
     # A 10,000-entry answer takes a server seconds: 32 at once would not finish in the window.
     [[ $w != *10k ]] || conns=$CONNS_10K
     run_wrk -q -c "$conns" -m PROPFIND -b "${WL_BODY[$w]}" -H 'Depth: 1' -H "User-Agent: ${WL_UA[$w]}" \
         -H 'Content-Type: application/xml; charset=utf-8' -T 30s \
         "$key-$w-r$r" "${PID[$key]}" "${URL[$key]}${WL_FOLDER[$w]}" 207 "${AUTH[$key]}"
-    record "$w" "$key" "$r" "$RATE"
+    record "$as" "$key" "$r" "$RATE"
     sample_memory "$key"
+}
+
+# The HTTPS round: the same files and loads over TLS, each server terminating TLS itself.
+for w in "${TLS_WORKLOADS[@]}"; do
+    case $w in
+    get4k | get64m | propfind | propfind_win | propfind_finder | propfind_win10k | propfind_finder10k) ;;
+    *) echo "bench/compare.sh: BENCH_TLS_WORKLOADS: no HTTPS workload '$w'" >&2; exit 2 ;;
+    esac
+    WL_NAME[tls_$w]="HTTPS ${WL_NAME[$w]}"
+done
+
+measure_tls() { # KEY ROUND: every HTTPS workload on one server
+    local key=$1 r=$2 pid=${PID[$1]} url=${URL[$1]} auth=${AUTH[$1]} w
+    echo "round $r: ${LABEL[$key]}" >&2
+    for w in "${TLS_WORKLOADS[@]}"; do
+        case $w in
+        get4k)
+            run_wrk "$key-get4k-r$r" "$pid" "${url}file4k" 200 "$auth"
+            record tls_get4k "$key" "$r" "$RATE"
+            ;;
+        get64m)
+            run_wrk -q -T 30s "$key-get64m-r$r" "$pid" "${url}file64m" 200 "$auth"
+            record tls_get64m "$key" "$r" "$MBPS"
+            ;;
+        *) listing "$key" "$r" "$w" "tls_$w" ;;
+        esac
+        sample_memory "$key"
+    done
+}
+
+tls_params() { # URL: the protocol and cipher suite an OpenSSL client (as wrk is) negotiates
+    local hostport=${1#https://}
+    hostport=${hostport%%/*}
+    timeout 10 openssl s_client -connect "$hostport" -brief </dev/null 2>&1 |
+        awk -F': ' '/^Protocol version/ { p = $2 } /^Ciphersuite/ { c = $2 } END { print p ", " c }'
 }
 
 measure() { # KEY ROUND: every workload on one server
@@ -574,6 +654,13 @@ medians() {
             MED[$w,$key]=$(median "${vals[@]}")
         done
     done
+    for w in "${TLS_WORKLOADS[@]}"; do
+        for key in "${TLS_SERVERS[@]}"; do
+            vals=()
+            for ((r = 1; r <= ROUNDS; r++)); do vals+=("${RES[tls_$w,$key,$r]}"); done
+            MED[tls_$w,$key]=$(median "${vals[@]}")
+        done
+    done
     for w in "${PAIR_WORKLOADS[@]}"; do
         for key in davgate pg; do
             vals=()
@@ -598,18 +685,58 @@ pair_table() { # LEFT RIGHT LEFT_LABEL RIGHT_LABEL RATIO_LABEL: two servers' med
     echo
 }
 
+tls_report() { # the HTTPS section of the report
+    local w r key d a n target
+    echo "### HTTPS: each server with its own TLS"
+    echo
+    echo "- one self-signed RSA 2048 certificate for 127.0.0.1 (openssl req -x509), used by all three; wrk is built on OpenSSL ($(first_line openssl version | awk '{ print $2 }')), HTTP/1.1 (no ALPN h2)"
+    echo "- negotiated with an OpenSSL client: davgate ${TLS_PARAMS[davgate_tls]}; Apache ${TLS_PARAMS[apache_tls]}; nginx ${TLS_PARAMS[nginx_tls]}"
+    echo "- davgate: rustls (\`serve --tls-cert --tls-key\`), same build and flags as above; Apache: mod_ssl, Debian's default protocols and ciphers, shmcb session cache, otherwise as above; nginx: ssl module, TLSv1.2 and TLSv1.3, the server's cipher order, a shared session cache, sendfile on (without kTLS nginx copies under TLS), otherwise as above"
+    echo "- rounds: after the plain servers in every round, in the order $(for key in "${TLS_SERVERS[@]}"; do printf "%s, " "${LABEL[$key]}"; done | sed "s/, $//"); medians of $ROUNDS rounds"
+    echo
+    echo "| workload | davgate | Apache | nginx | davgate/Apache | davgate/nginx | target |"
+    echo "|---|--:|--:|--:|--:|--:|---|"
+    for w in "${TLS_WORKLOADS[@]}"; do
+        d=${MED[tls_$w,davgate_tls]} a=${MED[tls_$w,apache_tls]} n=${MED[tls_$w,nginx_tls]}
+        case $w in
+        get64m) target="≥ 1.0× nginx: $(meets "$(plain "$(ratio "$d" "$n")")" ">=" 1)" ;;
+        *) target="" ;;
+        esac
+        echo "| ${WL_NAME[tls_$w]} | $(fmt "$d") | $(fmt "$a") | $(fmt "$n") | $(ratio "$d" "$a") | $(ratio "$d" "$n") | $target |"
+    done
+    d=${PEAK_HWM[davgate_tls]} a=${PEAK_HWM[apache_tls]} n=${PEAK_HWM[nginx_tls]}
+    echo "| peak RSS over the HTTPS workloads, MiB (summed over the processes) | $(mib "$d") | $(mib "$a") | $(mib "$n") | $(ratio "$d" "$a") | $(ratio "$d" "$n") | ≤ 64 MiB: $(meets "$(mib "$d")" "<=" 64) |"
+    echo
+    printf '| HTTPS workload | round '
+    for key in "${TLS_SERVERS[@]}"; do printf '| %s ' "${LABEL[$key]}"; done
+    printf '|\n|---|--:'
+    for key in "${TLS_SERVERS[@]}"; do printf '|---'; done
+    printf '|\n'
+    for w in "${TLS_WORKLOADS[@]}"; do
+        for ((r = 1; r <= ROUNDS; r++)); do
+            printf '| %s | %d ' "${WL_NAME[tls_$w]}" "$r"
+            for key in "${TLS_SERVERS[@]}"; do
+                printf '| %s (%s) ' "$(fmt "${RES[tls_$w,$key,$r]}")" "${DETAIL[tls_$w,$key,$r]}"
+            done
+            echo "|"
+        done
+    done
+    echo
+}
+
 report() {
     local w key r
     local apache_v rclone_v wrk_v nginx_v dufs_v=none
     apache_v=$("$APACHE" -v | sed -n 's/^Server version: *//p')
     nginx_v=$("$NGINX" -v 2>&1 | sed 's/^nginx version: *//')
     nginx_v="$nginx_v with dav-ext $(dpkg-query -W -f '${Version}' libnginx-mod-http-dav-ext 2>/dev/null || echo '?')"
-    [[ -z $DUFS ]] || dufs_v=$("$DUFS" --version | head -n1)
-    rclone_v=$(rclone version 2>/dev/null | head -n1)
-    wrk_v=$(wrk -v 2>&1 | head -n1 | awk '{ print $1, $2 }' || true)
+    [[ -z $DUFS ]] || dufs_v=$(first_line "$DUFS" --version | awk '{ print $2 }')
+    [[ -z $DUFS || $dufs_v == "$DUFS_VERSION" ]] || dufs_v="$dufs_v (not the pinned $DUFS_VERSION)"
+    rclone_v=$(first_line rclone version)
+    wrk_v=$(first_line wrk -v | awk '{ print $1, $2 }')
     echo "## davgate vs Apache mod_dav, nginx, dufs and rclone: run of $(date -u '+%Y-%m-%d %H:%M UTC')"
     echo
-    echo "- command: \`bench/compare.sh\` (BENCH_DURATION=$DURATION, BENCH_ROUNDS=$ROUNDS${BASELINE:+, BENCH_BASELINE=$BASELINE}${POSTGRES:+, BENCH_POSTGRES=1}${BENCH_WORKLOADS:+, BENCH_WORKLOADS=\"$BENCH_WORKLOADS\"}${BENCH_ATTACK:+, BENCH_ATTACK=$BENCH_ATTACK}${BENCH_BIN:+, BENCH_BIN=$BENCH_BIN}${BASELINE_BIN:+, BENCH_BASELINE_BIN=$BASELINE_BIN})"
+    echo "- command: \`bench/compare.sh\` (BENCH_DURATION=$DURATION, BENCH_ROUNDS=$ROUNDS${BASELINE:+, BENCH_BASELINE=$BASELINE}${POSTGRES:+, BENCH_POSTGRES=1}${BENCH_WORKLOADS:+, BENCH_WORKLOADS=\"$BENCH_WORKLOADS\"}${BENCH_ATTACK:+, BENCH_ATTACK=$BENCH_ATTACK}${BENCH_TLS:+, BENCH_TLS=$BENCH_TLS}${BENCH_TLS_WORKLOADS:+, BENCH_TLS_WORKLOADS=\"$BENCH_TLS_WORKLOADS\"}${BENCH_BIN:+, BENCH_BIN=$BENCH_BIN}${BASELINE_BIN:+, BENCH_BASELINE_BIN=$BASELINE_BIN})"
     echo "- commit: $(git -C "$REPO" rev-parse --short HEAD)$(git -C "$REPO" diff --quiet HEAD -- src vendor Cargo.toml Cargo.lock || echo ' (with uncommitted changes under src/, vendor/ or Cargo.*)')"
     echo "- machine: nproc $(nproc), $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo); load average (1, 5, 15 min) at start $LOAD_START, at end $(cut -d' ' -f1-3 /proc/loadavg); wrk runs on the same cores as the servers"
     echo "- versions: davgate $("$BIN" --version | awk '{ print $2 }') (release, --features bench), $apache_v, $nginx_v, dufs $dufs_v, $rclone_v, $wrk_v"
@@ -617,7 +744,7 @@ report() {
     echo "- only expected statuses count: 200 for GET 4 KiB, 2xx for PUT (wrk Lua response() counting statuses); GET 64 MiB and PROPFIND use a wrk script without response(), because wrk then copies every body into a Lua string (at 64 MiB that bounds the client at ~170 MB/s instead of ~2.7 GB/s), and count every answer below 400; GET 64 MiB is bytes read / duration (MB = 10^6 bytes), every server was checked byte for byte first"
     echo "- every request carries \`Authorization: Basic\` for alice (the bypassed davgate ignores it); davgate: an app password (argon2id, verified once then cached); Apache: htpasswd apr1 (checked on every request); rclone: --user/--pass"
     echo "- Apache: mpm_event, KeepAlive On with the default MaxKeepAliveRequests 100 (wrk reconnects every 100 requests), EnableSendfile Off (default), no access log; davgate RUST_LOG=warn"
-    echo "- nginx: Debian's package, ngx_http_dav_module (PUT, DELETE, MKCOL, COPY, MOVE) and dav-ext (PROPFIND, OPTIONS), 2 workers, sendfile on, keepalive_requests 1,000 (default), htpasswd apr1, no access log; dufs: \`-A --auth alice:…@/:rw\`, ${DUFS:-not installed: left out (cargo install dufs --locked --root target/bench-tools)}"
+    echo "- nginx: Debian's package, ngx_http_dav_module (PUT, DELETE, MKCOL, COPY, MOVE) and dav-ext (PROPFIND, OPTIONS), 2 workers, sendfile on, keepalive_requests 1,000 (default), htpasswd apr1, no access log; dufs: \`-A --auth alice:…@/:rw\`, ${DUFS:-not installed: left out ($DUFS_INSTALL)}"
     echo "- PROPFIND: Depth 1 on a folder of small files: allprop; Windows Explorer's request (User-Agent Microsoft-WebDAV-MiniRedir, a <prop> of creationdate, displayname, getcontentlength, getcontenttype, getetag, getlastmodified, resourcetype and the four Win32 properties of urn:schemas-microsoft-com:); Finder's (User-Agent WebDAVFS, a <prop> of getlastmodified, getcontentlength, creationdate, resourcetype, quota-available-bytes, quota-used-bytes); on 1,000 and 10,000 files (the latter with \`-c$CONNS_10K\`; every server answers 1,001 or 10,001 responses, checked first; properties a server does not have come back with 404 in their own propstat)"
     echo
     echo "| workload | davgate | davgate, gate bypassed | Apache | nginx | dufs | rclone | davgate/Apache | davgate/nginx | davgate/dufs | davgate/rclone | davgate/bypassed | target |"
@@ -627,10 +754,10 @@ report() {
         d=${MED[$w,davgate]} b=${MED[$w,bypass]} a=${MED[$w,apache]} c=${MED[$w,rclone]}
         n=${MED[$w,nginx]} u=${MED[$w,dufs]:-}
         case $w in
-        get4k) target="≥ 2× Apache: $(meets "$(plain "$(ratio "$d" "$a")")" ">=" 2); ≥ 0.9× bypassed: $(meets "$(plain "$(ratio "$d" "$b")")" ">=" 0.9)" ;;
-        get64m) target="≥ 1× Apache: $(meets "$(plain "$(ratio "$d" "$a")")" ">=" 1)" ;;
+        get4k) target="≥ 3× Apache: $(meets "$(plain "$(ratio "$d" "$a")")" ">=" 3); ≥ 0.95× bypassed: $(meets "$(plain "$(ratio "$d" "$b")")" ">=" 0.95)" ;;
+        get64m) target="≥ 1.2× Apache: $(meets "$(plain "$(ratio "$d" "$a")")" ">=" 1.2); ≥ 0.9× nginx: $(meets "$(plain "$(ratio "$d" "$n")")" ">=" 0.9)" ;;
         propfind | propfind_win) target="≥ 2× Apache: $(meets "$(plain "$(ratio "$d" "$a")")" ">=" 2)" ;;
-        put_fsync) target="≥ 1× Apache: $(meets "$(plain "$(ratio "$d" "$a")")" ">=" 1)" ;;
+        put_fsync) target="≥ 1.5× Apache: $(meets "$(plain "$(ratio "$d" "$a")")" ">=" 1.5)" ;;
         *) target="" ;;
         esac
         echo "| ${WL_NAME[$w]} | $(cell "$d") | $(cell "$b") | $(cell "$a") | $(cell "$n") | $(cell "$u") | $(cell "$c") | $(ratio "$d" "$a") | $(ratio "$d" "$n") | $(ratio "$d" "$u") | $(ratio "$d" "$c") | $(ratio "$d" "$b") | $target |"
@@ -646,7 +773,7 @@ report() {
     if [[ -n $BASELINE ]]; then
         echo "### This tree against $BASELINE"
         echo
-        echo "The same release build of \`$BASELINE\` ($(git -C "$REPO" rev-parse --short "$BASELINE")) ran in every round right after this tree's davgate, on the same data."
+        echo "The same release build of \`$BASELINE\`${BASELINE_REV:+ ($BASELINE_REV)} ran in every round right after this tree's davgate, on the same data."
         echo
         pair_table davgate baseline "davgate (this tree)" "davgate at $BASELINE" "this tree / baseline"
     fi
@@ -657,11 +784,12 @@ report() {
         echo
         pair_table pg davgate "davgate, PostgreSQL" "davgate, redb" "PostgreSQL / redb"
     fi
+    ((${#TLS_SERVERS[@]} == 0)) || tls_report
     echo "### Memory"
     echo
     echo "| server | processes | peak RSS (VmHWM, summed), MiB | largest PSS sampled after a workload, MiB |"
     echo "|---|--:|--:|--:|"
-    for key in "${SERVERS[@]}"; do
+    for key in "${SERVERS[@]}" "${TLS_SERVERS[@]}"; do
         echo "| ${LABEL[$key]} | ${NPROCS[$key]} | $(mib "${PEAK_HWM[$key]}") | $(mib "${PEAK_PSS[$key]}") |"
     done
     echo
@@ -715,9 +843,9 @@ report() {
     local x
     if selected get4k; then
         x=$(plain "$(ratio "${MED[get4k,davgate]}" "${MED[get4k,apache]}")")
-        echo "| authenticated GET 4 KiB ≥ 2× Apache | ${x}× | $(meets "$x" ">=" 2) |"
+        echo "| authenticated GET 4 KiB ≥ 3× Apache | ${x}× | $(meets "$x" ">=" 3) |"
         x=$(plain "$(ratio "${MED[get4k,davgate]}" "${MED[get4k,bypass]}")")
-        echo "| authenticated GET 4 KiB ≥ 0.9× bypassed | ${x}× | $(meets "$x" ">=" 0.9) |"
+        echo "| authenticated GET 4 KiB ≥ 0.95× bypassed | ${x}× | $(meets "$x" ">=" 0.95) |"
     fi
     for w in propfind propfind_win; do
         selected "$w" || continue
@@ -734,11 +862,24 @@ report() {
     done
     if selected get64m; then
         x=$(plain "$(ratio "${MED[get64m,davgate]}" "${MED[get64m,apache]}")")
-        echo "| GET 64 MiB ≥ Apache | ${x}× | $(meets "$x" ">=" 1) |"
+        echo "| GET 64 MiB ≥ 1.2× Apache | ${x}× | $(meets "$x" ">=" 1.2) |"
+        x=$(plain "$(ratio "${MED[get64m,davgate]}" "${MED[get64m,nginx]}")")
+        echo "| GET 64 MiB ≥ 0.9× nginx | ${x}× | $(meets "$x" ">=" 0.9) |"
+    fi
+    if [[ " ${TLS_SERVERS[*]} " == *" davgate_tls "* && " ${TLS_WORKLOADS[*]} " == *" get64m "* ]]; then
+        x=$(plain "$(ratio "${MED[tls_get64m,davgate_tls]}" "${MED[tls_get64m,nginx_tls]}")")
+        echo "| GET 64 MiB over HTTPS ≥ 1.0× nginx | ${x}× | $(meets "$x" ">=" 1) |"
+    fi
+    if [[ " ${TLS_SERVERS[*]} " == *" davgate_tls "* ]]; then
+        for w in propfind propfind_win; do
+            [[ " ${TLS_WORKLOADS[*]} " == *" $w "* ]] || continue
+            x=$(plain "$(ratio "${MED[tls_$w,davgate_tls]}" "${MED[tls_$w,nginx_tls]}")")
+            echo "| ${WL_NAME[tls_$w]%, req/s} against nginx (reported) | ${x}× | $(meets "$x" ">=" 1) |"
+        done
     fi
     if selected put_fsync; then
         x=$(plain "$(ratio "${MED[put_fsync,davgate]}" "${MED[put_fsync,apache]}")")
-        echo "| PUT 4 KiB with fsync ≥ Apache | ${x}× | $(meets "$x" ">=" 1) |"
+        echo "| PUT 4 KiB with fsync ≥ 1.5× Apache | ${x}× | $(meets "$x" ">=" 1.5) |"
     fi
     x=$(mib "${PEAK_HWM[davgate]}")
     echo "| davgate peak RSS over all workloads ≤ 64 MiB | $x MiB | $(meets "$x" "<=" 64) |"
@@ -749,25 +890,6 @@ report() {
     echo "| davgate peak RSS through the flood ≤ 64 MiB (largest of rounds) | $(mib "$x") MiB | $(meets "$(mib "$x")" "<=" 64) |"
     x=$(printf '%s\n' "${argons[@]}" | sort -n | tail -n1)
     echo "| argon2 verifications caused by a flood ≈ 10 per (network, user) (largest of rounds) | $x | $(meets "$x" "<=" 12) |"
-}
-
-save_report() { # FILE: replaces the compare section of FILE (or adds it after the title)
-    local file=$1 begin='<!-- bench/compare.sh: begin -->' end='<!-- bench/compare.sh: end -->'
-    [[ -f $file ]] || printf '# Benchmark results\n' >"$file"
-    python3 - "$file" "$WORK/report.md" "$begin" "$end" <<'EOF'
-import sys
-path, report, begin, end = sys.argv[1:]
-text = open(path).read()
-block = begin + "\n" + open(report).read().rstrip("\n") + "\n" + end
-if begin in text and end in text:
-    head, rest = text.split(begin, 1)
-    text = head + block + rest.split(end, 1)[1]
-else:
-    lines = text.split("\n", 1)
-    text = lines[0] + "\n\n" + block + "\n\n" + (lines[1].lstrip("\n") if len(lines) > 1 else "")
-open(path, "w").write(text)
-EOF
-    echo "saved into $file" >&2
 }
 
 # --- main ----------------------------------------------------------------------------------------
@@ -782,11 +904,20 @@ if [[ -n $POSTGRES ]]; then
     setup_davgate pg
 fi
 setup_davgate bypass --bench-bypass-gate alice
-setup_apache
-setup_nginx
+setup_apache apache
+setup_nginx nginx
 [[ -z $DUFS ]] || setup_dufs
 setup_rclone
-for key in "${SERVERS[@]}"; do
+declare -A TLS_PARAMS
+if ((${#TLS_SERVERS[@]})); then
+    SERVER_SCHEME=https setup_davgate davgate_tls --tls-cert "$CERT/cert.pem" --tls-key "$CERT/key.pem"
+    setup_apache apache_tls tls
+    setup_nginx nginx_tls tls
+    for key in "${TLS_SERVERS[@]}"; do
+        TLS_PARAMS[$key]=$(tls_params "${URL[$key]}")
+    done
+fi
+for key in "${SERVERS[@]}" "${TLS_SERVERS[@]}"; do
     check_server "$key"
 done
 if [[ -n $POSTGRES ]]; then
@@ -800,9 +931,12 @@ for ((round = 1; round <= ROUNDS; round++)); do
     for key in "${SERVERS[@]}"; do
         measure "$key" "$round"
     done
+    for key in "${TLS_SERVERS[@]}"; do
+        measure_tls "$key" "$round"
+    done
     [[ $ATTACK == 0 ]] || attack "$round"
 done
 
 medians
 report | tee "$WORK/report.md"
-[[ -z $RESULTS ]] || save_report "$RESULTS"
+[[ -z $RESULTS ]] || BENCH_RESULTS=$RESULTS save_section bench/compare.sh "$WORK/report.md"

@@ -4,11 +4,15 @@
 #
 #   bench_install CMD:PACKAGE...  installs the missing Debian packages (apt-get, sudo when not root)
 #   bench_init NAME               scratch dir $WORK, cleanup on exit (servers stopped, $WORK removed)
-#   build_davgate                 release build with --features bench; sets BIN
+#   build_davgate                 release build with --features bench (or $BENCH_BIN); sets BIN
 #   build_baseline REV            the same build of git revision REV; sets BASELINE_BIN
 #   start_server NAME [flags]     a davgate on 127.0.0.1:0, data in $WORK/NAME/data
 #   run_wrk [options] LABEL PID URL EXPECTED AUTH|@FILE
 #                                 one wrk run counting only the expected statuses; sets RATE...
+#   make_cert DIR                 a self-signed certificate for 127.0.0.1: DIR/cert.pem, key.pem
+#   first_line CMD...             CMD's first line of output (no SIGPIPE under pipefail)
+#   save_section SCRIPT REPORT    puts the Markdown file REPORT into $BENCH_RESULTS (default
+#                                 bench/RESULTS.md; empty: nowhere) between SCRIPT's own markers
 #
 # Everything listens on 127.0.0.1 only; every process registered with track_pid is stopped on exit.
 
@@ -75,7 +79,12 @@ bench_init() { # NAME: creates $WORK and installs the traps
 }
 
 # --- davgate -------------------------------------------------------------------------------------
-build_davgate() { # sets BIN
+build_davgate() { # sets BIN: $BENCH_BIN when given (a release build with --features bench)
+    if [[ -n ${BENCH_BIN:-} ]]; then
+        BIN=$BENCH_BIN
+        [[ -x $BIN ]] || { echo "bench: BENCH_BIN=$BIN is not an executable" >&2; exit 1; }
+        return 0
+    fi
     local target_dir=${CARGO_TARGET_DIR:-$REPO/target}
     echo "building: cargo build --release --features bench (target dir: $target_dir)" >&2
     CARGO_TARGET_DIR=$target_dir cargo build --release --features bench --quiet >&2
@@ -178,6 +187,20 @@ for p in sys.stdin.read().split():
 }
 
 # --- small helpers -------------------------------------------------------------------------------
+first_line() { # CMD...: the first line CMD prints (stdout and stderr), whatever its exit status
+    # (`wrk -v` exits 1). Not `CMD | head -n1`: under pipefail that fails at random, since head
+    # exits after one line and CMD, still writing, gets SIGPIPE (why a run could end before its
+    # report: `rclone version | head -n1`).
+    { "$@" 2>&1 || true; } | sed -n 1p
+}
+
+make_cert() { # DIR: a self-signed RSA certificate for 127.0.0.1, DIR/cert.pem and DIR/key.pem
+    # (readable by all: Apache's and nginx's workers may run as www-data)
+    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 \
+        -addext subjectAltName=IP:127.0.0.1 -keyout "$1/key.pem" -out "$1/cert.pem" 2>/dev/null
+    chmod 644 "$1/key.pem" "$1/cert.pem"
+}
+
 basic() { # USER PASSWORD: prints the Authorization header value
     printf 'Basic %s' "$(printf '%s:%s' "$1" "$2" | base64 -w0)"
 }
@@ -189,7 +212,7 @@ free_port() { # prints a port free on 127.0.0.1 right now (for servers that cann
 wait_http() { # NAME PID URL: waits up to 10 s until URL answers anything over HTTP
     local name=$1 pid=$2 url=$3 i
     for ((i = 0; i < 100; i++)); do
-        curl -s -o /dev/null --max-time 1 "$url" && return 0
+        curl -sk -o /dev/null --max-time 1 "$url" && return 0
         kill -0 "$pid" 2>/dev/null || { echo "server '$name' exited" >&2; return 1; }
         sleep 0.1
     done
@@ -402,4 +425,28 @@ run_wrk() {
     printf '  %-24s %9s %s/s  %8s MB/s  (%d %s, %d other; statuses %s; socket errors: %s; p50 %s ms, p99 %s ms; server CPU %s s)\n' \
         "$label" "$RATE" "$expected" "$MBPS" "$OK" "$expected" "$OTHER" "${STATUSES:-none}" \
         "$SOCKET_ERRORS" "$P50_MS" "$P99_MS" "$CPU_S" >&2
+}
+
+# --- bench/RESULTS.md ----------------------------------------------------------------------------
+# Every script writes its own section of the results file, between two markers that name it:
+#   <!-- bench/NAME.sh: begin --> ... <!-- bench/NAME.sh: end -->
+# A rerun replaces that section and nothing else; a script whose markers are not there yet adds
+# its section at the end. So the file holds only what the scripts printed.
+save_section() { # SCRIPT REPORT: SCRIPT (e.g. bench/run.sh) names the section; REPORT is Markdown
+    local file=${BENCH_RESULTS-$REPO/bench/RESULTS.md}
+    [[ -n $file ]] || return 0
+    [[ -f $file ]] || printf '# Benchmark results\n' >"$file"
+    python3 - "$file" "$2" "<!-- $1: begin -->" "<!-- $1: end -->" <<'EOF'
+import sys
+path, report, begin, end = sys.argv[1:]
+text = open(path).read()
+block = begin + "\n" + open(report).read().strip("\n") + "\n" + end
+if begin in text and end in text:
+    head, rest = text.split(begin, 1)
+    text = head + block + rest.split(end, 1)[1]
+else:
+    text = text.rstrip("\n") + "\n\n" + block + "\n"
+open(path, "w").write(text)
+EOF
+    echo "saved into $file" >&2
 }
