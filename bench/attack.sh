@@ -11,10 +11,37 @@
 #
 # Targets: req/s >= 80 % of the baseline, RSS <= 64 MiB, a legitimate sign-in <= 0.2 s.
 # Each script's own header lists its knobs (CARGO_TARGET_DIR, ATTACK_SECONDS, FLOOD_SECONDS,
-# ATTEMPTS). About 12 minutes on 2 cores.
+# ATTEMPTS); BENCH_BIN runs an existing release build (--features bench) instead of building.
+# The three outputs go, as printed, into the attack section of bench/RESULTS.md (BENCH_RESULTS:
+# another file; empty: do not save). About 12 minutes on 2 cores.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-for script in attack-connections attack-spray attack-locks; do
+REPO=$(pwd)
+
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
+bench_init attack # only for $WORK, the outputs kept until the report is saved
+START=$(date -u '+%Y-%m-%d %H:%M UTC')
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+SCRIPTS=(attack-connections attack-spray attack-locks)
+for script in "${SCRIPTS[@]}"; do
     echo "==> bench/$script.sh"
-    bash "bench/$script.sh"
+    bash "bench/$script.sh" | tee "$WORK/$script.txt"
 done
+
+{
+    echo "## bench/attack.sh: the red-team floods, run of $START"
+    echo
+    echo "- commit: $(git -C "$REPO" rev-parse --short HEAD); knobs: ATTACK_SECONDS=${ATTACK_SECONDS:-16} FLOOD_SECONDS=${FLOOD_SECONDS:-20} FLOOD_CONNS=${FLOOD_CONNS:-400} ATTEMPTS=${ATTEMPTS:-16000}${BENCH_BIN:+, BENCH_BIN=$BENCH_BIN}"
+    echo "- machine: nproc $(nproc); load average (1, 5, 15 min) at start $LOAD_START, at end $(cut -d' ' -f1-3 /proc/loadavg)"
+    echo "- targets: the valid client's req/s ≥ 80 % of its baseline, peak RSS ≤ 64 MiB, a legitimate sign-in ≤ 0.2 s"
+    for script in "${SCRIPTS[@]}"; do
+        echo
+        echo "\`bench/$script.sh\`:"
+        echo
+        echo '```'
+        cat "$WORK/$script.txt"
+        echo '```'
+    done
+} >"$WORK/report.md"
+save_section bench/attack.sh "$WORK/report.md"

@@ -13,7 +13,9 @@
 #   CARGO_TARGET_DIR   where to build (default: target/)
 #   BENCH_DURATION     wrk duration per run (default: 10s)
 #   BENCH_ROUNDS       rounds (default: 3)
-#   BENCH_RESULTS      a file to append the report to (default: none)
+#   BENCH_BIN          a davgate release binary built with --features bench (default: build one)
+#   BENCH_RESULTS      file whose audit section gets the report (default: bench/RESULTS.md;
+#                      empty: do not save)
 #
 # Everything binds 127.0.0.1; every process started here is stopped on exit and all data lives
 # under one mktemp -d removed on exit.
@@ -24,7 +26,6 @@ REPO=$(pwd)
 
 DURATION=${BENCH_DURATION:-10s}
 ROUNDS=${BENCH_ROUNDS:-3}
-RESULTS=${BENCH_RESULTS:-}
 THREADS=2
 CONNS=32
 LOG_LEVEL=warn
@@ -152,7 +153,7 @@ RATIO=$(awk -v on="$ON" -v off="$OFF" 'BEGIN { printf "%.3f", on / off }')
 SENT=$(admin on status --json | python3 -c 'import json, sys; s = json.load(sys.stdin); w = s.get("webhook", {}); print(w.get("sent", 0), w.get("failed", 0), w.get("dropped", 0), s.get("audit_dropped", 0))')
 
 REPORT=$(cat <<EOF
-### Audit consumers on vs off ($(date -u +%Y-%m-%d), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg))
+## Audit consumers on vs off: run of $(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git -C "$REPO" rev-parse --short HEAD), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)
 
 Authenticated GET of a 4 KiB file, wrk -t$THREADS -c$CONNS -d$DURATION, $ROUNDS rounds alternating,
 an app password created and revoked every 0.2 s on the server under load. "on": signed webhook
@@ -167,5 +168,5 @@ to a loopback receiver, e-mails ${MAIL[on]}.
 dropped on "on": $SENT.
 EOF
 )
-echo "$REPORT"
-[[ -z $RESULTS ]] || printf '\n%s\n' "$REPORT" >>"$RESULTS"
+echo "$REPORT" | tee "$WORK/report.md"
+save_section bench/audit.sh "$WORK/report.md"

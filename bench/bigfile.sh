@@ -8,7 +8,9 @@
 # Usage (from the repo root):   bench/bigfile.sh
 #   BENCH_DURATION   wrk duration per run (default: 5s)
 #   BENCH_ROUNDS     rounds over all servers (default: 3)
-#   BIN              an existing davgate built with --features bench (default: build one)
+#   BIN, BENCH_BIN   an existing davgate built with --features bench (default: build one)
+#   BENCH_RESULTS    file whose bigfile section gets the report (default: bench/RESULTS.md;
+#                    empty: do not save)
 #   BIGFILE_CHUNKS   davgate GET chunk sizes to compare over plain HTTP, in bytes: 1 MiB and
 #                    more are mapped windows, less are copies (default: 131072 1048576; 131072
 #                    is the copy path of the build before mapped reads, 1048576 the default)
@@ -273,34 +275,37 @@ maxof() { # METRIC KEY
     for ((r = 1; r <= ROUNDS; r++)); do echo "${RES[$1,$2,$r]}"; done | sort -g | tail -1
 }
 
-echo
-echo "## bench/bigfile.sh: run of $(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git rev-parse --short HEAD)"
-echo
-echo "- \`BENCH_DURATION=$DURATION_SAVED BENCH_ROUNDS=$ROUNDS BIGFILE_CHUNKS='${CHUNKS[*]}' BIGFILE_TLS_CHUNKS='${TLS_CHUNKS[*]}' bench/bigfile.sh\`; \`wrk -t$THREADS -c$CONNS\` on 127.0.0.1, same cores; medians of $ROUNDS rounds (min–max)"
-echo "- load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
-echo
-echo "| server | GET 4 KiB, req/s | GET 64 MiB, MB/s | GET 64 MiB: server CPU s per GB sent | peak RSS (VmHWM), MiB | RssAnon / RssFile during 64 MiB, MiB |"
-echo "|---|--:|--:|--:|--:|--:|"
-for key in "${KEYS[@]}" "${TLS_KEYS[@]}"; do
-    printf '| %s | %s (%s) | %s (%s) | %s | %s | %s / %s |\n' "$key" \
-        "$(med get4k "$key")" "$(spread get4k "$key")" "$(med get64m "$key")" "$(spread get64m "$key")" \
-        "$(cpu_per_gb "$key")" "$(mib "$(tree_kib "${PID[$key]}" VmHWM)")" \
-        "$(mib "$(maxof anon "$key")")" "$(mib "$(maxof file "$key")")"
-done
-echo
-echo "Ratios of medians (GET 64 MiB / GET 4 KiB):"
-for key in "${KEYS[@]}"; do
-    [[ $key == davgate-* ]] || continue
-    line="- $key:"
-    for peer in apache nginx; do
-        [[ -n ${PID[$peer]:-} ]] || continue
-        line+=$(awk -v a="$(med get64m "$key")" -v b="$(med get64m "$peer")" -v c="$(med get4k "$key")" -v d="$(med get4k "$peer")" -v p="$peer" \
-            'BEGIN { printf " %.2f× / %.2f× %s;", a / b, c / d, p }')
+report() {
+    echo "## bench/bigfile.sh: run of $(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git rev-parse --short HEAD)"
+    echo
+    echo "- \`BENCH_DURATION=$DURATION_SAVED BENCH_ROUNDS=$ROUNDS BIGFILE_CHUNKS='${CHUNKS[*]}' BIGFILE_TLS_CHUNKS='${TLS_CHUNKS[*]}' bench/bigfile.sh\`; \`wrk -t$THREADS -c$CONNS\` on 127.0.0.1, same cores; medians of $ROUNDS rounds (min–max)"
+    echo "- load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
+    echo
+    echo "| server | GET 4 KiB, req/s | GET 64 MiB, MB/s | GET 64 MiB: server CPU s per GB sent | peak RSS (VmHWM), MiB | RssAnon / RssFile during 64 MiB, MiB |"
+    echo "|---|--:|--:|--:|--:|--:|"
+    for key in "${KEYS[@]}" "${TLS_KEYS[@]}"; do
+        printf '| %s | %s (%s) | %s (%s) | %s | %s | %s / %s |\n' "$key" \
+            "$(med get4k "$key")" "$(spread get4k "$key")" "$(med get64m "$key")" "$(spread get64m "$key")" \
+            "$(cpu_per_gb "$key")" "$(mib "$(tree_kib "${PID[$key]}" VmHWM)")" \
+            "$(mib "$(maxof anon "$key")")" "$(mib "$(maxof file "$key")")"
     done
-    echo "$line"
-done
-for key in "${TLS_KEYS[@]}"; do
-    [[ $key == davgate-* && -n ${PID[nginx-tls]:-} ]] || continue
-    awk -v k="$key" -v a="$(med get64m "$key")" -v b="$(med get64m nginx-tls)" -v c="$(med get4k "$key")" -v d="$(med get4k nginx-tls)" \
-        'BEGIN { printf "- %s: %.2f× / %.2f× nginx over TLS\n", k, a / b, c / d }'
-done
+    echo
+    echo "Ratios of medians (GET 64 MiB / GET 4 KiB):"
+    for key in "${KEYS[@]}"; do
+        [[ $key == davgate-* ]] || continue
+        line="- $key:"
+        for peer in apache nginx; do
+            [[ -n ${PID[$peer]:-} ]] || continue
+            line+=$(awk -v a="$(med get64m "$key")" -v b="$(med get64m "$peer")" -v c="$(med get4k "$key")" -v d="$(med get4k "$peer")" -v p="$peer" \
+                'BEGIN { printf " %.2f× / %.2f× %s;", a / b, c / d, p }')
+        done
+        echo "$line"
+    done
+    for key in "${TLS_KEYS[@]}"; do
+        [[ $key == davgate-* && -n ${PID[nginx-tls]:-} ]] || continue
+        awk -v k="$key" -v a="$(med get64m "$key")" -v b="$(med get64m nginx-tls)" -v c="$(med get4k "$key")" -v d="$(med get4k nginx-tls)" \
+            'BEGIN { printf "- %s: %.2f× / %.2f× nginx over TLS\n", k, a / b, c / d }'
+    done
+}
+report | tee "$WORK/report.md"
+save_section bench/bigfile.sh "$WORK/report.md"

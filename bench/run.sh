@@ -6,6 +6,9 @@
 # Usage (from the repo root):   bench/run.sh
 #   CARGO_TARGET_DIR   where to build (default: target/)
 #   BENCH_DURATION     wrk duration per run (default: 10s)
+#   BENCH_BIN          a davgate release binary built with --features bench (default: build one)
+#   BENCH_RESULTS      file whose run.sh section gets the report (default: bench/RESULTS.md;
+#                      empty: do not save)
 #
 # Everything listens on 127.0.0.1 only. Every server started here is stopped on exit, and every
 # data directory lives under one mktemp -d that is removed on exit.
@@ -162,43 +165,46 @@ mean() { printf '%s\n' "$@" | awk '{ s += $1 } END { printf "%.1f", s / NR }'; }
 CACHE_MEAN=$(mean "${CACHE_RATES[@]}")
 NOCACHE_MEAN=$(mean "${NOCACHE_RATES[@]}")
 
-echo
-echo "## davgate benchmark"
-echo
-echo "- commit: $(git -C "$REPO" rev-parse --short HEAD)$(git -C "$REPO" diff --quiet HEAD -- src Cargo.toml Cargo.lock || echo ' (with uncommitted changes)')"
-echo "- date: $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
-echo "- nproc: $(nproc)"
-echo "- load: wrk -t$THREADS -c$CONNS -d$DURATION on the same machine, 127.0.0.1; server RUST_LOG=$LOG_LEVEL; release build with --features bench"
-echo "- rates count only responses with the expected status (200 for GET, 204 for PUT, 401 for the flood)"
-echo "- \"no cache\" with one Authorization header: concurrent requests carrying the same header share one"
-echo "  argon2 verification (the gate's single flight), so it is not one argon2 per request; the"
-echo "  rotation rows use distinct credentials per in-flight request and pay argon2 on each"
-echo "- VmHWM \"idle\" is a fresh server after user add, app-password create and two checking requests"
-echo
-echo "| workload | figure |"
-echo "|---|---|"
-for ((round = 1; round <= ROUNDS; round++)); do
-    i=$((round - 1))
-    echo "| GET 4 KiB, cache, round $round | ${CACHE_RATES[i]} req/s |"
-    echo "| GET 4 KiB, no cache, round $round | ${NOCACHE_RATES[i]} req/s |"
-    echo "| ratio cache/no cache, round $round | $(ratio "${CACHE_RATES[i]}" "${NOCACHE_RATES[i]}") |"
-done
-echo "| ratio cache/no cache, mean of rounds | $(ratio "$CACHE_MEAN" "$NOCACHE_MEAN") ($CACHE_MEAN / $NOCACHE_MEAN req/s) |"
-echo "| GET 4 KiB, no cache, $DISTINCT_CREDS app passwords in rotation (no single flight) | $NOCACHE_DISTINCT_RATE req/s |"
-echo "| ratio cache (mean of rounds) / no cache in rotation | $(ratio "$CACHE_MEAN" "$NOCACHE_DISTINCT_RATE") |"
-echo "| server VmHWM after the GET runs, cache | $(mib "$CACHE_HWM") MiB |"
-echo "| server VmHWM after the GET runs, no cache | $(mib "$NOCACHE_HWM") MiB |"
-echo "| server VmHWM, no cache, after creating $DISTINCT_CREDS more app passwords and the rotation run | $(mib "$NOCACHE_DISTINCT_HWM") MiB |"
-for ((round = 1; round <= ROUNDS; round++)); do
-    i=$((round - 1))
-    echo "| PUT 4 KiB, durability fsync, round $round | ${FSYNC_RATES[i]} req/s |"
-    echo "| PUT 4 KiB, durability fast, round $round | ${FAST_RATES[i]} req/s |"
-done
-echo "| ratio PUT fast/fsync, mean of rounds | $(ratio "$(mean "${FAST_RATES[@]}")" "$(mean "${FSYNC_RATES[@]}")") ($(mean "${FAST_RATES[@]}") / $(mean "${FSYNC_RATES[@]}") req/s) |"
-echo "| server VmHWM after the PUT runs | $(mib "$PUT_HWM") MiB |"
-echo "| wrong-password flood (one wrong password), 401/s | $F1_RATE |"
-echo "| wrong-password flood (one wrong password), VmHWM idle → after | $(mib "$F1_HWM_BEFORE") → $(mib "$F1_HWM") MiB |"
-echo "| wrong-password flood (one wrong password), VmRSS after | $(mib "$F1_RSS") MiB |"
-echo "| wrong-password flood (distinct per request), 401/s | $F2_RATE |"
-echo "| wrong-password flood (distinct per request), VmHWM idle → after | $(mib "$F2_HWM_BEFORE") → $(mib "$F2_HWM") MiB |"
-echo "| wrong-password flood (distinct per request), VmRSS after | $(mib "$F2_RSS") MiB |"
+report() {
+    echo "## bench/run.sh: davgate alone (the credential cache, PUT durability, wrong-password floods)"
+    echo
+    echo "- commit: $(git -C "$REPO" rev-parse --short HEAD)$(git -C "$REPO" diff --quiet HEAD -- src Cargo.toml Cargo.lock || echo ' (with uncommitted changes)')"
+    echo "- date: $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
+    echo "- nproc: $(nproc)"
+    echo "- load: wrk -t$THREADS -c$CONNS -d$DURATION on the same machine, 127.0.0.1; server RUST_LOG=$LOG_LEVEL; release build with --features bench"
+    echo "- rates count only responses with the expected status (200 for GET, 204 for PUT, 401 for the flood)"
+    echo "- \"no cache\" with one Authorization header: concurrent requests carrying the same header share one"
+    echo "  argon2 verification (the gate's single flight), so it is not one argon2 per request; the"
+    echo "  rotation rows use distinct credentials per in-flight request and pay argon2 on each"
+    echo "- VmHWM \"idle\" is a fresh server after user add, app-password create and two checking requests"
+    echo
+    echo "| workload | figure |"
+    echo "|---|---|"
+    for ((round = 1; round <= ROUNDS; round++)); do
+        i=$((round - 1))
+        echo "| GET 4 KiB, cache, round $round | ${CACHE_RATES[i]} req/s |"
+        echo "| GET 4 KiB, no cache, round $round | ${NOCACHE_RATES[i]} req/s |"
+        echo "| ratio cache/no cache, round $round | $(ratio "${CACHE_RATES[i]}" "${NOCACHE_RATES[i]}") |"
+    done
+    echo "| ratio cache/no cache, mean of rounds | $(ratio "$CACHE_MEAN" "$NOCACHE_MEAN") ($CACHE_MEAN / $NOCACHE_MEAN req/s) |"
+    echo "| GET 4 KiB, no cache, $DISTINCT_CREDS app passwords in rotation (no single flight) | $NOCACHE_DISTINCT_RATE req/s |"
+    echo "| ratio cache (mean of rounds) / no cache in rotation | $(ratio "$CACHE_MEAN" "$NOCACHE_DISTINCT_RATE") |"
+    echo "| server VmHWM after the GET runs, cache | $(mib "$CACHE_HWM") MiB |"
+    echo "| server VmHWM after the GET runs, no cache | $(mib "$NOCACHE_HWM") MiB |"
+    echo "| server VmHWM, no cache, after creating $DISTINCT_CREDS more app passwords and the rotation run | $(mib "$NOCACHE_DISTINCT_HWM") MiB |"
+    for ((round = 1; round <= ROUNDS; round++)); do
+        i=$((round - 1))
+        echo "| PUT 4 KiB, durability fsync, round $round | ${FSYNC_RATES[i]} req/s |"
+        echo "| PUT 4 KiB, durability fast, round $round | ${FAST_RATES[i]} req/s |"
+    done
+    echo "| ratio PUT fast/fsync, mean of rounds | $(ratio "$(mean "${FAST_RATES[@]}")" "$(mean "${FSYNC_RATES[@]}")") ($(mean "${FAST_RATES[@]}") / $(mean "${FSYNC_RATES[@]}") req/s) |"
+    echo "| server VmHWM after the PUT runs | $(mib "$PUT_HWM") MiB |"
+    echo "| wrong-password flood (one wrong password), 401/s | $F1_RATE |"
+    echo "| wrong-password flood (one wrong password), VmHWM idle → after | $(mib "$F1_HWM_BEFORE") → $(mib "$F1_HWM") MiB |"
+    echo "| wrong-password flood (one wrong password), VmRSS after | $(mib "$F1_RSS") MiB |"
+    echo "| wrong-password flood (distinct per request), 401/s | $F2_RATE |"
+    echo "| wrong-password flood (distinct per request), VmHWM idle → after | $(mib "$F2_HWM_BEFORE") → $(mib "$F2_HWM") MiB |"
+    echo "| wrong-password flood (distinct per request), VmRSS after | $(mib "$F2_RSS") MiB |"
+}
+report | tee "$WORK/report.md"
+save_section bench/run.sh "$WORK/report.md"

@@ -231,7 +231,14 @@ props_curve() {
         python3 bench/scale.py proppatch "${URL}props/" "$AUTH" "$((have / PROPS_PER_FILE))" "$files" "$PROPS_PER_FILE"
         seed_s=$(awk -v ms=$(($(now_ms) - t0)) 'BEGIN { printf "%.1f", ms / 1000 }')
         have=$((have + files * PROPS_PER_FILE))
-        # One file's 1,000 properties read back (Depth 0, allprop), on the store as it is now.
+        # One file's 1,000 properties read back (Depth 0, allprop), on the store as it is now:
+        # all of them there first, then timed.
+        local got
+        got=$(curl -sS -X PROPFIND -H 'Depth: 0' -H "Authorization: $AUTH" \
+            -H 'Content-Type: application/xml; charset=utf-8' --data-binary "@$WORK/allprop.xml" \
+            "${URL}props/f0000000.txt" | grep -o 'p[0-9]\{4\}[ />]' | cut -c1-5 | sort -u | wc -l)
+        ((got >= PROPS_PER_FILE)) ||
+            { echo "props: f0000000.txt lists $got of its $PROPS_PER_FILE dead properties" >&2; exit 1; }
         depth0=$(for ((i = 0; i < 3; i++)); do
             curl -sS -o /dev/null -w '%{time_total}\n' -X PROPFIND -H 'Depth: 0' -H "Authorization: $AUTH" \
                 -H 'Content-Type: application/xml; charset=utf-8' --data-binary "@$WORK/allprop.xml" \
