@@ -117,7 +117,7 @@ SERVER_PID='' SERVER_PORT=''
 # start_server listens on $SERVER_HOST (default 127.0.0.1) and expects $SERVER_SCHEME (http,
 # or https when given --tls-cert): set them for one call, e.g. SERVER_HOST=127.0.0.2 start_server.
 start_server() { # NAME [serve flags...]: sets SERVER_PID, SERVER_PORT; data in $WORK/NAME/data
-    local name=$1 i port= host=${SERVER_HOST:-127.0.0.1} scheme=${SERVER_SCHEME:-http}
+    local name=$1 i port='' host=${SERVER_HOST:-127.0.0.1} scheme=${SERVER_SCHEME:-http}
     shift
     local dir=$WORK/$name
     mkdir -p "$dir"
