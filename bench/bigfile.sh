@@ -268,7 +268,7 @@ cpu_per_gb() { # KEY: server CPU seconds per 10^9 bytes sent, over all rounds
         cpu=$(awk -v a="$cpu" -v b="${RES[cpu64m,$1,$r]}" 'BEGIN { print a + b }')
         bytes=$(awk -v a="$bytes" -v b="${RES[bytes64m,$1,$r]}" 'BEGIN { print a + b }')
     done
-    awk -v c="$cpu" -v b="$bytes" 'BEGIN { printf "%.2f", b > 0 ? c / (b / 1e9) : 0 }'
+    awk -v c="$cpu" -v b="$bytes" 'BEGIN { printf "%.2f", (b > 0 ? c / (b / 1e9) : 0) }'
 }
 maxof() { # METRIC KEY
     local r

@@ -36,7 +36,7 @@
 # Every server binds 127.0.0.1 on a free port and all traffic stays on loopback. Each server keeps
 # running for the whole script but only one is under load at a time: rounds go davgate, bypassed,
 # Apache, nginx, dufs, rclone, then the HTTPS servers, and again, so slow drifts of a shared
-# machine hit every server alike. The full run (defaults) takes about 45 minutes on 2 cores. Every
+# machine hit every server alike. The full run (defaults) takes about 30 minutes on 2 cores. Every
 # process started here is stopped on exit and all data lives under one mktemp -d removed on exit.
 set -euo pipefail
 

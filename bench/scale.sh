@@ -34,8 +34,8 @@
 #                        still overridable)
 #   SCALE_PLOT           where the PNG goes (default: bench/scale.png; empty: no plot)
 #
-# The full run takes about 35 minutes on 2 quiet cores (most of it the auth part: 120,000 argon2
-# hashes, ~20 ms each on two threads). Everything listens on 127.0.0.1; every process started
+# The full run takes about 30 minutes on 2 quiet cores, 20 of them seeding the auth part (about
+# 110,000 argon2 hashes, ~20 ms each on the server's two argon2 threads). Everything listens on 127.0.0.1; every process started
 # here is stopped on exit and all data lives under one mktemp -d removed on exit.
 set -euo pipefail
 
