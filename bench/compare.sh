@@ -307,7 +307,7 @@ setup_nginx() { # KEY [tls]: nginx with its dav module (PUT, DELETE, MKCOL, COPY
     fi
     listen=127.0.0.1:$port
     if [[ $mode == tls ]]; then
-        # Debian's nginx.conf: ssl_protocols TLSv1.2 TLSv1.3, the server's cipher order; a
+        # As Debian's nginx.conf (the server's cipher order) without its TLSv1 and TLSv1.1; a
         # shared session cache as most sites set. sendfile stays on: nginx falls back to copies
         # under TLS (no kTLS in Debian's build), the same for every server here.
         scheme=https listen="$listen ssl"
