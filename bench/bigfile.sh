@@ -35,7 +35,7 @@ NGINX=/usr/sbin/nginx
 
 # shellcheck source=bench/lib.sh
 source bench/lib.sh
-bench_install wrk:wrk apache2:apache2 htpasswd:apache2-utils
+bench_install wrk:wrk apache2:apache2 htpasswd:apache2-utils openssl:openssl
 bench_init bigfile
 chmod 711 "$WORK"
 [[ -n ${BIN:-} ]] || build_davgate # BIN=...: an existing build

@@ -81,15 +81,9 @@ APACHE=/usr/sbin/apache2
 # shellcheck source=bench/lib.sh
 source bench/lib.sh
 
-bench_install wrk:wrk apache2:apache2 htpasswd:apache2-utils rclone:rclone nginx:nginx
+bench_install wrk:wrk apache2:apache2 htpasswd:apache2-utils rclone:rclone nginx:nginx openssl:openssl
 # nginx's own WebDAV module has no PROPFIND: Debian's dav-ext module adds it.
-if [[ ! -f $NGINX_MODULES/ngx_http_dav_ext_module.so ]]; then
-    echo "installing libnginx-mod-http-dav-ext..." >&2
-    sudo=()
-    [[ $(id -u) == 0 ]] || sudo=(sudo)
-    "${sudo[@]}" apt-get update -qq >&2
-    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq libnginx-mod-http-dav-ext >&2
-fi
+[[ -f $NGINX_MODULES/ngx_http_dav_ext_module.so ]] || apt_install libnginx-mod-http-dav-ext
 [[ -x $NGINX ]] || NGINX=$(command -v nginx)
 for tool in curl python3 cargo; do
     command -v "$tool" >/dev/null || { echo "bench/compare.sh: $tool is required" >&2; exit 1; }

@@ -3,6 +3,7 @@
 # `set -euo pipefail`; it defines functions and a few globals, and starts nothing by itself.
 #
 #   bench_install CMD:PACKAGE...  installs the missing Debian packages (apt-get, sudo when not root)
+#   apt_install PACKAGE...        installs these Debian packages
 #   bench_init NAME               scratch dir $WORK, cleanup on exit (servers stopped, $WORK removed)
 #   build_davgate                 release build with --features bench (or $BENCH_BIN); sets BIN
 #   build_baseline REV            the same build of git revision REV; sets BASELINE_BIN
@@ -30,11 +31,15 @@ bench_install() { # CMD:PACKAGE...: apt-get installs PACKAGE for every CMD not o
             missing+=("${spec#*:}")
     done
     ((${#missing[@]})) || return 0
+    apt_install "${missing[@]}"
+}
+
+apt_install() { # PACKAGE...: installs Debian packages (apt-get, sudo when not root)
     local sudo=()
     [[ $(id -u) == 0 ]] || sudo=(sudo)
-    echo "installing ${missing[*]}..." >&2
+    echo "installing $*..." >&2
     "${sudo[@]}" apt-get update -qq >&2
-    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq "${missing[@]}" >&2
+    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq "$@" >&2
 }
 
 # --- scratch space and cleanup -----------------------------------------------------------------

@@ -66,7 +66,10 @@ LOG_LEVEL=warn
 
 # shellcheck source=bench/lib.sh
 source bench/lib.sh
-bench_install wrk:wrk curl:curl
+bench_install wrk:wrk curl:curl openssl:openssl # openssl: bench/idle-connections.sh's certificate
+if [[ -n $PLOT ]] && ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
+    apt_install python3-venv # Debian's python3 has no ensurepip without it
+fi
 bench_init scale
 build_davgate
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
