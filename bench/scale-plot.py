@@ -83,6 +83,16 @@ if idle:
     ax.axhline(64, color="grey", linestyle=":", label="64 MiB goal")
     ax.grid(True, alpha=0.3)
     ax.legend(loc="upper left", fontsize="small")
+    rated = [r for r in idle if len(r) > 6 and r[6] not in ("", "—")]
+    if rated:  # a valid client's req/s beside them, once bench/idle-connections.sh prints it
+        other = ax.twinx()
+        for transport in dict.fromkeys(r[0] for r in rated):
+            mine = [r for r in rated if r[0] == transport]
+            other.plot([num(r[1]) for r in mine], [num(r[6]) for r in mine], "s--",
+                       label=f"{transport}: valid client, req/s")
+        other.set_ylabel("a valid client beside them, req/s")
+        other.set_ylim(bottom=0)
+        other.legend(loc="lower right", fontsize="small")
 ax.set_title("Idle connections: memory per connection")
 
 ax = axes[1][1]
