@@ -146,26 +146,26 @@ impl Mount {
         let now = self.clock.now();
         let ancestors = key.match_indices('/').skip(1).map(|(i, _)| &key[..i]);
         for path in ancestors.chain(std::iter::once(key.as_str())) {
-            match self.store.object_mkdir(user, path, now).await {
-                Ok(Ok(())) => continue,
-                Ok(Err(NsRefusal::Exists)) => {}
-                Ok(Err(_)) => return Err(folder_in_the_way(folder)),
-                Err(e) => {
-                    tracing::error!("cannot serve an app password's folder: {e}");
-                    return Err(unavailable(
-                        "The store is out of reach; try again in a few seconds.\n",
-                    ));
-                }
+            // Looked at first: on every request but the first, the folder is there.
+            let found = match self.store.object_entry(user, path).await {
+                Ok(found) => found,
+                Err(e) => return Err(folder_unreadable(&e)),
+            };
+            match found {
+                Some(entry) if entry.is_dir => continue,
+                Some(_) => return Err(folder_in_the_way(folder)),
+                None => {}
             }
-            match self.store.object_entry(user, path).await {
-                Ok(Some(entry)) if entry.is_dir => {}
-                Ok(_) => return Err(folder_in_the_way(folder)),
-                Err(e) => {
-                    tracing::error!("cannot serve an app password's folder: {e}");
-                    return Err(unavailable(
-                        "The store is out of reach; try again in a few seconds.\n",
-                    ));
-                }
+            match self.store.object_mkdir(user, path, now).await {
+                Ok(Ok(())) => {}
+                // Made by a racing request, or a file took its place: looked at again.
+                Ok(Err(NsRefusal::Exists)) => match self.store.object_entry(user, path).await {
+                    Ok(Some(entry)) if entry.is_dir => {}
+                    Ok(_) => return Err(folder_in_the_way(folder)),
+                    Err(e) => return Err(folder_unreadable(&e)),
+                },
+                Ok(Err(_)) => return Err(folder_in_the_way(folder)),
+                Err(e) => return Err(folder_unreadable(&e)),
             }
         }
         Ok(root)
@@ -211,6 +211,12 @@ impl ObjectMount {
         let mut map = self.deepening.lock().unwrap_or_else(|p| p.into_inner());
         Arc::clone(map.entry(user.clone()).or_default())
     }
+}
+
+/// A folder password's folder that the store could not show or make: 503, come back later.
+fn folder_unreadable(e: &crate::store::Error) -> Response<Body> {
+    tracing::error!("cannot serve an app password's folder: {e}");
+    unavailable("The store is out of reach; try again in a few seconds.\n")
 }
 
 /// A folder password whose folder has a file in its way (409, as on disk).

@@ -256,3 +256,17 @@ fn a_folder_password_on_object_storage_sees_its_folder_and_nothing_outside_it() 
     assert_eq!(res.status().as_u16(), 409);
     assert_eq!(node.get("/dav/secret.txt"), b"alice's secret");
 }
+
+#[test]
+fn litmus_passes_every_test_against_a_folder_passwords_dav_on_object_storage() {
+    if !crate::litmus::available() {
+        return;
+    }
+    let Some(node) = S3Node::start() else { return };
+    assert_eq!(node.put("/dav/secret.txt", "alice's secret"), 201);
+    let pw = scoped(&node.server, "alice", "projects", &["--folder", "/Projects"]);
+    let url = format!("{}/dav/", node.server.base);
+    crate::litmus::assert_passes(&url, "alice", &pw, node.server.dir());
+    assert_eq!(node.get("/dav/secret.txt"), b"alice's secret");
+    assert_eq!(node.propfind("/dav/").1.matches("<D:response>").count(), 3, "/, secret, Projects");
+}
