@@ -17,14 +17,16 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::folder::FolderRoot;
+use super::request::RequestState;
 use super::{
     Mount, PropsChange, deepens, destination_path, real_key, relative_path, unavailable,
     upload_answer,
 };
 use crate::auth::Authenticated;
 use crate::http::response::{self, Body};
+use crate::objectfs::fs::PropsReader;
 use crate::objectfs::{ObjectFiles, ObjectFs};
-use crate::store::{NsRefusal, ScopeFolder, UserName};
+use crate::store::{DeadProp, NsRefusal, ScopeFolder, Store, UserName};
 
 /// The files on object storage, and what the mount keeps per user for them.
 pub(super) struct ObjectMount {
@@ -94,6 +96,8 @@ impl Mount {
             },
         };
         let mut fs = objects.files.for_user(who.user()).limited(self.limits.max_depth, quota);
+        // A listing's dead properties in one store read, as on disk.
+        fs = fs.reading_props(Arc::new(RequestState::default()));
         if let Some(folder) = &folder {
             fs = fs.within(folder.props_key("/"));
         }
@@ -210,6 +214,22 @@ impl ObjectMount {
     fn deepening_of(&self, user: &UserName) -> Arc<tokio::sync::Mutex<()>> {
         let mut map = self.deepening.lock().unwrap_or_else(|p| p.into_inner());
         Arc::clone(map.entry(user.clone()).or_default())
+    }
+}
+
+/// The disk's per-request memory of dead properties serves the bucket's requests too.
+impl PropsReader for RequestState {
+    fn dead_props<'a>(
+        &'a self,
+        store: &'a Store,
+        user: &'a UserName,
+        key: &'a str,
+    ) -> futures_util::future::BoxFuture<'a, crate::store::Result<Vec<DeadProp>>> {
+        Box::pin(RequestState::dead_props(self, store, user, key))
+    }
+
+    fn forget(&self) {
+        RequestState::forget(self);
     }
 }
 

@@ -149,6 +149,7 @@ impl DavFileSystem for ObjectFs {
             self.existing(&key).await?;
             let dead: Vec<(bool, DeadProp)> =
                 patch.iter().map(|(set, p)| (*set, to_dead(p))).collect();
+            self.forget_props();
             let outcome = self.shared.store.patch_dead_props(&self.user, &key, dead).await;
             let outcome = outcome.map_err(|e| self.store_failed(e))?;
             // RFC 4918 §9.2: what cannot be stored is 507, the rest 424 (nothing was changed).
@@ -167,8 +168,7 @@ impl DavFileSystem for ObjectFs {
 
     fn get_props<'a>(&'a self, path: &'a DavPath, do_content: bool) -> FsFuture<'a, Vec<DavProp>> {
         async move {
-            let props = self.shared.store.dead_props(&self.user, &self.key(path)).await;
-            let props = props.map_err(|e| self.store_failed(e))?;
+            let props = self.dead_props(&self.key(path)).await?;
             Ok(props
                 .into_iter()
                 .map(from_dead)
@@ -181,9 +181,9 @@ impl DavFileSystem for ObjectFs {
     fn get_prop<'a>(&'a self, path: &'a DavPath, prop: DavProp) -> FsFuture<'a, Vec<u8>> {
         async move {
             let name = DeadProp::key(prop.namespace.as_deref(), &prop.name);
-            let props = self.shared.store.dead_props(&self.user, &self.key(path)).await;
-            let found = props
-                .map_err(|e| self.store_failed(e))?
+            let found = self
+                .dead_props(&self.key(path))
+                .await?
                 .into_iter()
                 .find(|p| DeadProp::key(p.namespace.as_deref(), &p.name) == name);
             found.and_then(|p| p.xml).ok_or(FsError::NotFound)

@@ -3,13 +3,14 @@
 
 use dav_server::davpath::DavPath;
 use dav_server::fs::{FsError, FsResult};
+use futures_util::future::BoxFuture;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::blobs::{BlobError, BlobKey};
 use super::meta::key_of;
 use super::{GRACE, ObjectFiles};
-use crate::store::{NewContent, NsRefusal, ObjectEntry, UserName};
+use crate::store::{DeadProp, NewContent, NsRefusal, ObjectEntry, Store, UserName};
 use crate::upload_context::UploadContext;
 
 /// One user's files on object storage, for one request.
@@ -30,6 +31,24 @@ pub struct ObjectFs {
     max_depth: usize,
     /// A folder-scoped password's folder, as a key (`/Projects`): what the request sees as `/`.
     folder: Option<String>,
+    /// Where this request reads dead properties (the mount's memory of the request), if not
+    /// straight from the store.
+    props: Option<Arc<dyn PropsReader>>,
+}
+
+/// Where a request reads dead properties: the mount's per-request memory, which reads a whole
+/// listing's in one store read instead of one read per entry.
+pub trait PropsReader: Send + Sync {
+    /// `user`'s dead properties of `key`.
+    fn dead_props<'a>(
+        &'a self,
+        store: &'a Store,
+        user: &'a UserName,
+        key: &'a str,
+    ) -> BoxFuture<'a, crate::store::Result<Vec<DeadProp>>>;
+
+    /// Forgets what was read (the request is about to change properties).
+    fn forget(&self);
 }
 
 /// What a request's filesystem found out of reach, read by the mount after dav-server answered.
@@ -58,7 +77,31 @@ impl ObjectFs {
             quota: None,
             max_depth: usize::MAX,
             folder: None,
+            props: None,
         })
+    }
+
+    /// This filesystem reading dead properties through `props`.
+    pub fn reading_props(mut self: Box<Self>, props: Arc<dyn PropsReader>) -> Box<Self> {
+        self.props = Some(props);
+        self
+    }
+
+    /// The dead properties of `key`, through the request's reader if it has one.
+    pub(super) async fn dead_props(&self, key: &str) -> FsResult<Vec<DeadProp>> {
+        let store = &self.shared.store;
+        let props = match &self.props {
+            Some(reader) => reader.dead_props(store, &self.user, key).await,
+            None => store.dead_props(&self.user, key).await,
+        };
+        props.map_err(|e| self.store_failed(e))
+    }
+
+    /// Forgets the dead properties read so far (before a change of them).
+    pub(super) fn forget_props(&self) {
+        if let Some(reader) = &self.props {
+            reader.forget();
+        }
     }
 
     /// This filesystem for one upload (PUT or COPY) held to `context`.
