@@ -5,7 +5,11 @@
 //! parts; `flush` (dav-server calls it once the whole body arrived, its length checked)
 //! completes the upload and commits the file in one store transaction. A writer dropped
 //! before that (the client went away, the body was short, the commit was refused) aborts its
-//! multipart upload and hands the blob to the collector.
+//! multipart upload and hands the blob to the collector. The writer holds the upload to the
+//! request's terms as on disk ([`crate::upload_context`]): the body is hashed as it goes out
+//! and a mismatched `OC-Checksum` never completes the upload; bytes past the quota are refused
+//! (507), and the commit re-checks the quota in its transaction; `X-OC-Mtime` is the time
+//! committed.
 
 use dav_server::fs::{DavFile, DavMetaData, FsError, FsFuture, OpenOptions};
 use futures_util::stream::BoxStream;
