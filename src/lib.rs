@@ -53,6 +53,7 @@ mod secret;
 mod server;
 mod size;
 mod store;
+mod upload_context;
 mod web;
 pub mod webhook;
 

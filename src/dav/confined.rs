@@ -34,9 +34,7 @@ use super::shared_room::SharedRoom;
 use super::temp::{TempNames, is_hidden_name};
 use super::upload::{Checksum, OnCommit, Upload, UploadContext};
 use crate::store::{DeadProp, Durability, PatchOutcome, Store, UserName};
-
-/// The ownCloud namespace, where rclone looks for `checksums`.
-const OC_NS: &str = "http://owncloud.org/ns";
+use crate::upload_context::record_properties;
 
 /// A user's home folder served through `LocalFs`, confined, with atomic uploads and dead
 /// properties kept in the store.
@@ -302,49 +300,6 @@ impl ConfinedFs {
 enum Size {
     Announced(Option<u64>),
     Of(PathBuf),
-}
-
-/// See [`ConfinedFs::record_properties`].
-async fn record_properties(
-    store: &Store,
-    user: &UserName,
-    key: &str,
-    checksum: Option<String>,
-    created: bool,
-) {
-    if created
-        && store.dead_props(user, key).await.is_ok_and(|p| !p.is_empty())
-        && let Err(e) = store.delete_dead_props(user, key).await
-    {
-        tracing::error!("cannot drop stale properties of a new file: {e}");
-    }
-    let prop_key = DeadProp::key(Some(OC_NS), "checksums");
-    let patch = match checksum {
-        Some(label) => {
-            let xml = format!(
-                "<oc:checksums xmlns:oc=\"{OC_NS}\"><oc:checksum>{label}</oc:checksum></oc:checksums>"
-            );
-            (true, checksums_prop(Some(xml.into_bytes())))
-        }
-        None => match store.dead_prop(user, key, &prop_key).await {
-            Ok(Some(_)) => (false, checksums_prop(None)),
-            _ => return,
-        },
-    };
-    match store.patch_dead_props(user, key, vec![patch]).await {
-        Ok(PatchOutcome::Stored) => {}
-        Ok(PatchOutcome::Refused(_)) => tracing::warn!("an upload's checksum was not kept"),
-        Err(e) => tracing::error!("cannot record the checksum of an upload: {e}"),
-    }
-}
-
-fn checksums_prop(xml: Option<Vec<u8>>) -> DeadProp {
-    DeadProp {
-        namespace: Some(OC_NS.to_string()),
-        name: "checksums".to_string(),
-        prefix: Some("oc".to_string()),
-        xml,
-    }
 }
 
 fn copy_via(source: &Path, temp: &Path, target: &Path, fsync: bool) -> std::io::Result<()> {

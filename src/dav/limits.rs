@@ -117,6 +117,28 @@ pub async fn check_shape(
     destination: Option<&Path>,
     max_depth: usize,
 ) -> Result<(), (StatusCode, Cow<'static, str>)> {
+    let root = home.join(source);
+    let deeper = |levels| async move {
+        let deeper = tokio::task::spawn_blocking(move || deeper_than(&root, levels)).await;
+        deeper.ok().and_then(Result::ok)
+    };
+    check_shape_with(method, source, destination, max_depth, deeper).await
+}
+
+/// [`check_shape`] wherever the tree is kept: `deeper(levels)` says whether anything lies more
+/// than `levels` names below the source (None when it cannot tell: the operation itself will
+/// meet, and report, whatever went wrong).
+pub async fn check_shape_with<F, Fut>(
+    method: &str,
+    source: &Path,
+    destination: Option<&Path>,
+    max_depth: usize,
+    deeper: F,
+) -> Result<(), (StatusCode, Cow<'static, str>)>
+where
+    F: FnOnce(usize) -> Fut,
+    Fut: std::future::Future<Output = Option<bool>>,
+{
     let too_deep = || (StatusCode::FORBIDDEN, Cow::Owned(too_deep(max_depth)));
     let destination = match (method, destination) {
         ("MKCOL" | "PUT", _) if depth(source) > max_depth => return Err(too_deep()),
@@ -132,13 +154,9 @@ pub async fn check_shape(
         // A rename that keeps or lowers the tree's depth: nothing in it gets deeper.
         return Ok(());
     }
-    let root = home.join(source);
-    let deeper = tokio::task::spawn_blocking(move || deeper_than(&root, max_depth - to)).await;
-    match deeper {
-        Ok(Ok(false)) => Ok(()),
-        Ok(Ok(true)) => Err(too_deep()),
-        // The operation itself will meet (and report) whatever went wrong here.
-        Ok(Err(_)) | Err(_) => Ok(()),
+    match deeper(max_depth - to).await {
+        Some(true) => Err(too_deep()),
+        Some(false) | None => Ok(()),
     }
 }
 

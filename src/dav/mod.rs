@@ -88,7 +88,7 @@ pub struct Mount {
     /// every `Destination` and `If` URL it reads) is the public one.
     public_prefix: String,
     /// Where the files are when they are on object storage rather than under `files_root`.
-    objects: Option<Arc<crate::objectfs::ObjectFiles>>,
+    objects: Option<objects::ObjectMount>,
 }
 
 /// Why a user's mount cannot be had.
@@ -252,27 +252,21 @@ impl Mount {
             return res;
         };
         // Uploads: the request's X-OC-Mtime and the durability in force travel with the fs.
-        let mtime = is_put
+        let context = self.upload_context(who, &req);
+        let fs = fs.for_request(Some(Arc::clone(&context)));
+        let res = self.dispatch(who, req, fs, folder).await;
+        upload_answer(&context, res)
+    }
+
+    /// The terms of one upload (PUT or COPY): its `X-OC-Mtime` (PUT only), the durability in
+    /// force, and the credential asked again before the commit.
+    fn upload_context<B>(&self, who: &Authenticated, req: &Request<B>) -> Arc<UploadContext> {
+        let mtime = (req.method() == Method::PUT)
             .then(|| req.headers().get(X_OC_MTIME)?.to_str().ok().and_then(upload::parse_oc_mtime))
             .flatten();
         let context = UploadContext::new(mtime, self.store.settings().durability)
             .reconfirming(self.reconfirm(who));
-        let context = Arc::new(context);
-        let fs = fs.for_request(Some(Arc::clone(&context)));
-        let mut res = self.dispatch(who, req, fs, folder).await;
-        if let Some(denied) = context.refused() {
-            return credential_lost(denied);
-        }
-        if context.checksum_mismatch() {
-            return response::text(
-                StatusCode::BAD_REQUEST,
-                "The body does not match its OC-Checksum header; nothing was stored.\n",
-            );
-        }
-        if res.status().is_success() && context.mtime_applied() {
-            res.headers_mut().insert(X_OC_MTIME, HeaderValue::from_static("accepted"));
-        }
-        res
+        Arc::new(context)
     }
 
     /// What an upload of `who` asks before it commits: whether its credential still stands.
@@ -489,6 +483,25 @@ fn credential_lost(denied: crate::auth::Denied) -> Response<Body> {
     res
 }
 
+/// The answer to an upload once dav-server answered, from what became of its `context`: a
+/// credential lost meanwhile (401/503), a body that did not match its `OC-Checksum` (400,
+/// nothing stored), or dav-server's answer with `X-OC-Mtime: accepted` when it was applied.
+fn upload_answer(context: &UploadContext, mut res: Response<Body>) -> Response<Body> {
+    if let Some(denied) = context.refused() {
+        return credential_lost(denied);
+    }
+    if context.checksum_mismatch() {
+        return response::text(
+            StatusCode::BAD_REQUEST,
+            "The body does not match its OC-Checksum header; nothing was stored.\n",
+        );
+    }
+    if res.status().is_success() && context.mtime_applied() {
+        res.headers_mut().insert(X_OC_MTIME, HeaderValue::from_static("accepted"));
+    }
+    res
+}
+
 /// What a COPY, MOVE or DELETE does to dead properties once it succeeded (property keys).
 enum PropsChange {
     Copy { from: String, to: String },
@@ -499,12 +512,7 @@ enum PropsChange {
 impl PropsChange {
     /// The change a request makes, with the real keys of a password seeing only `folder`.
     fn of<B>(req: &Request<B>, folder: Option<&FolderRoot>) -> Option<Self> {
-        let key = |raw: &str| {
-            let mut path = DavPath::new(raw).ok()?;
-            path.set_prefix(PREFIX).ok()?;
-            let key = props_path(&path);
-            Some(folder.map_or_else(|| key.clone(), |f| f.props_key(&key)))
-        };
+        let key = |raw: &str| real_key(raw, folder);
         let destination = || key(&destination_path(req)?.ok()?);
         let from = key(req.uri().path())?;
         match req.method().as_str() {
@@ -514,6 +522,15 @@ impl PropsChange {
             _ => None,
         }
     }
+}
+
+/// The key of a request path (raw, with `/dav`) as stored: its property key, below the
+/// password's `folder` if it has one; None if it is not a valid path.
+fn real_key(raw: &str, folder: Option<&FolderRoot>) -> Option<String> {
+    let mut path = DavPath::new(raw).ok()?;
+    path.set_prefix(PREFIX).ok()?;
+    let key = props_path(&path);
+    Some(folder.map_or_else(|| key.clone(), |f| f.props_key(&key)))
 }
 
 /// The key a path's dead properties are stored under: the decoded path below `/dav`, without a

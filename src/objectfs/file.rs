@@ -5,9 +5,13 @@
 //! parts; `flush` (dav-server calls it once the whole body arrived, its length checked)
 //! completes the upload and commits the file in one store transaction. A writer dropped
 //! before that (the client went away, the body was short, the commit was refused) aborts its
-//! multipart upload and hands the blob to the collector.
+//! multipart upload and hands the blob to the collector. The writer holds the upload to the
+//! request's terms as on disk ([`crate::upload_context`]): the body is hashed as it goes out
+//! and a mismatched `OC-Checksum` never completes the upload; bytes past the quota are refused
+//! (507), and the commit re-checks the quota in its transaction; `X-OC-Mtime` is the time
+//! committed.
 
-use dav_server::fs::{DavFile, DavMetaData, FsError, FsFuture};
+use dav_server::fs::{DavFile, DavMetaData, FsError, FsFuture, OpenOptions};
 use futures_util::stream::BoxStream;
 use futures_util::{FutureExt, StreamExt};
 use std::io::SeekFrom;
@@ -18,6 +22,7 @@ use super::blobs::BlobKey;
 use super::fs::ObjectFs;
 use super::meta::Meta;
 use crate::store::{NewContent, ObjectEntry};
+use crate::upload_context::{Checksum, record_properties};
 
 /// A blob being read: one ranged GET from the current position, restarted after a seek.
 pub(super) struct ObjectReader {
@@ -127,11 +132,19 @@ pub(super) struct ObjectWriter {
     key: String,
     blob: BlobKey,
     create_new: bool,
+    /// Nothing was at `key` when the upload began (it starts without properties).
+    created: bool,
+    /// The `OC-Checksum` the body is verified against, fed as the bytes go out.
+    checksum: Option<Checksum>,
+    /// The bytes the quota leaves for this file (None without a quota): past them, 507.
+    room: Option<u64>,
     /// Opened at the first byte, with one of the node's upload slots.
     writer: Option<(opendal::Writer, OwnedSemaphorePermit)>,
     written: u64,
     committed: bool,
     started: chrono::DateTime<chrono::Utc>,
+    /// The modification time the file was given (`X-OC-Mtime`, or the time of the commit).
+    modified: chrono::DateTime<chrono::Utc>,
 }
 
 impl std::fmt::Debug for ObjectWriter {
@@ -144,28 +157,52 @@ impl std::fmt::Debug for ObjectWriter {
 }
 
 impl ObjectWriter {
-    /// Records a fresh blob as pending for `key`'s new content (before any byte is sent).
+    /// Records a fresh blob as pending for `key`'s new content, in place of a file of
+    /// `replaced` bytes if there is one (before any byte is sent); an upload that announced
+    /// more than the quota leaves is refused here (507).
     pub(super) async fn start(
         fs: ObjectFs,
         key: String,
-        create_new: bool,
+        replaced: Option<u64>,
+        options: &OpenOptions,
     ) -> Result<Self, FsError> {
+        let room = fs.room(replaced.unwrap_or(0), options.size.unwrap_or(0)).await?;
+        let checksum = options.checksum.as_deref().and_then(Checksum::parse);
         let blob = BlobKey::fresh();
         let shared = fs.shared();
         let started = shared.clock.now();
         let pending = shared.store.object_pending(blob.as_str(), &shared.node, started).await;
         pending.map_err(|e| fs.store_failed(e))?;
-        Ok(Self { fs, key, blob, create_new, writer: None, written: 0, committed: false, started })
+        Ok(Self {
+            fs,
+            key,
+            blob,
+            create_new: options.create_new,
+            created: replaced.is_none(),
+            checksum,
+            room,
+            writer: None,
+            written: 0,
+            committed: false,
+            started,
+            modified: started,
+        })
     }
 
     async fn write(&mut self, bytes: bytes::Bytes) -> Result<(), FsError> {
+        let len = bytes.len() as u64;
+        if self.room.is_some_and(|room| self.written.saturating_add(len) > room) {
+            return Err(FsError::InsufficientStorage);
+        }
         if self.writer.is_none() {
             let blobs = &self.fs.shared().blobs;
             let slot = blobs.upload_slot().await.map_err(|e| self.fs.blob_failed(e))?;
             let writer = blobs.writer(&self.blob).await.map_err(|e| self.fs.blob_failed(e))?;
             self.writer = Some((writer, slot));
         }
-        let len = bytes.len() as u64;
+        if let Some(checksum) = self.checksum.as_mut() {
+            checksum.update(&bytes);
+        }
         if let Some((writer, _)) = self.writer.as_mut() {
             writer.write(bytes).await.map_err(|e| self.fs.blob_failed(e.into()))?;
         }
@@ -173,10 +210,24 @@ impl ObjectWriter {
         Ok(())
     }
 
+    /// Verifies the checksum, completes the upload, asks the credential again and commits;
+    /// then records the checksum for `oc:checksums`. Any failure before the commit leaves
+    /// nothing visible (the drop aborts the upload).
     async fn finish(&mut self) -> Result<(), FsError> {
         if self.committed {
             return Ok(());
         }
+        let context = self.fs.upload.clone();
+        let verified = match self.checksum.take().map(Checksum::finish) {
+            Some(Err(())) => {
+                if let Some(context) = &context {
+                    context.note_checksum_mismatch();
+                }
+                return Err(FsError::GeneralFailure);
+            }
+            Some(Ok(label)) => Some(label),
+            None => None,
+        };
         match self.writer.take() {
             Some((mut writer, _slot)) => {
                 if let Err(e) = writer.close().await {
@@ -191,14 +242,21 @@ impl ObjectWriter {
             }
         }
         self.fs.may_commit().await?;
+        let mtime = context.as_ref().and_then(|c| c.mtime).map(chrono::DateTime::from);
         let content = NewContent {
             blob: self.blob.as_str().to_string(),
             size: self.written,
-            modified: self.fs.shared().clock.now(),
+            modified: mtime.unwrap_or_else(|| self.fs.shared().clock.now()),
             create_new: self.create_new,
         };
         self.fs.commit(&self.key, &content).await?;
         self.committed = true;
+        self.modified = content.modified;
+        if let Some(context) = context.filter(|_| mtime.is_some()) {
+            context.note_mtime_applied();
+        }
+        let (store, user) = (&self.fs.shared().store, &self.fs.user);
+        record_properties(store, user, &self.key, verified, self.created).await;
         Ok(())
     }
 }
@@ -234,7 +292,7 @@ impl DavFile for ObjectWriter {
             path: self.key.clone(),
             is_dir: false,
             size: self.written,
-            modified: self.started,
+            modified: self.modified,
             blob: Some(self.blob.as_str().to_string()),
         };
         let meta: Box<dyn DavMetaData> = Box::new(Meta::of(&entry));

@@ -1,5 +1,5 @@
-//! dav-server's calls on an [`ObjectFs`]: listings, metadata, MKCOL, MOVE, DELETE and
-//! properties touch only the store; GET checks the blob (one HEAD, so that an unreachable
+//! dav-server's calls on an [`ObjectFs`]: listings, metadata, MKCOL, MOVE, DELETE (of a whole
+//! folder at once) and properties touch only the store; GET checks the blob (one HEAD, so that an unreachable
 //! bucket is a 503 before any byte, not a cut-off 200) and streams it; PUT and COPY write new
 //! blobs ([`super::file`]).
 
@@ -13,7 +13,7 @@ use http::StatusCode;
 
 use super::file::{ObjectReader, ObjectWriter};
 use super::fs::{ObjectFs, refusal};
-use super::meta::{Entry, Meta, key_of};
+use super::meta::{Entry, Meta};
 use crate::store::{DeadProp, PatchOutcome};
 
 impl DavFileSystem for ObjectFs {
@@ -23,7 +23,7 @@ impl DavFileSystem for ObjectFs {
         options: OpenOptions,
     ) -> FsFuture<'a, Box<dyn DavFile>> {
         async move {
-            let key = key_of(path);
+            let key = self.key(path);
             let found = self.entry(&key).await?;
             if found.as_ref().is_some_and(|e| e.is_dir) {
                 return Err(FsError::Forbidden);
@@ -35,11 +35,13 @@ impl DavFileSystem for ObjectFs {
                 if found.is_none() && !options.create && !options.create_new {
                     return Err(FsError::NotFound);
                 }
+                self.check_depth(path)?;
                 let parent = crate::store::parent_of(&key);
                 if !self.entry(parent).await?.is_some_and(|p| p.is_dir) {
                     return Err(FsError::NotFound);
                 }
-                let writer = ObjectWriter::start(self.clone(), key, options.create_new).await?;
+                let replaced = found.as_ref().map(|e| e.size);
+                let writer = ObjectWriter::start(self.clone(), key, replaced, &options).await?;
                 return Ok(Box::new(writer) as Box<dyn DavFile>);
             }
             let entry = found.ok_or(FsError::NotFound)?;
@@ -55,7 +57,7 @@ impl DavFileSystem for ObjectFs {
         _meta: ReadDirMeta,
     ) -> FsFuture<'a, FsStream<Box<dyn DavDirEntry>>> {
         async move {
-            let key = key_of(path);
+            let key = self.key(path);
             if !self.existing(&key).await?.is_dir {
                 return Err(FsError::Forbidden);
             }
@@ -72,7 +74,7 @@ impl DavFileSystem for ObjectFs {
 
     fn metadata<'a>(&'a self, path: &'a DavPath) -> FsFuture<'a, Box<dyn DavMetaData>> {
         async move {
-            let entry = self.existing(&key_of(path)).await?;
+            let entry = self.existing(&self.key(path)).await?;
             Ok(Box::new(Meta::of(&entry)) as Box<dyn DavMetaData>)
         }
         .boxed()
@@ -80,10 +82,11 @@ impl DavFileSystem for ObjectFs {
 
     fn create_dir<'a>(&'a self, path: &'a DavPath) -> FsFuture<'a, ()> {
         async move {
-            let key = key_of(path);
-            if key == "/" {
+            if Self::is_root(path) {
                 return Err(FsError::Exists);
             }
+            self.check_depth(path)?;
+            let key = self.key(path);
             let made =
                 self.shared.store.object_mkdir(&self.user, &key, self.shared.clock.now()).await;
             made.map_err(|e| self.store_failed(e))?.map_err(refusal)
@@ -99,12 +102,19 @@ impl DavFileSystem for ObjectFs {
         self.remove(path, false).boxed()
     }
 
+    /// A folder DELETE: the whole subtree in one store transaction, no bucket request (its
+    /// blobs are collected after the grace period).
+    fn remove_tree<'a>(&'a self, path: &'a DavPath) -> FsFuture<'a, ()> {
+        self.remove(path, true).boxed()
+    }
+
     fn rename<'a>(&'a self, from: &'a DavPath, to: &'a DavPath) -> FsFuture<'a, ()> {
         async move {
-            let (from, to) = (key_of(from), key_of(to));
-            if from == "/" || to == "/" {
+            if Self::is_root(from) || Self::is_root(to) {
                 return Err(FsError::Forbidden);
             }
+            self.check_depth(to)?;
+            let (from, to) = (self.key(from), self.key(to));
             let renamed = self.shared.store.object_rename(&self.user, &from, &to).await;
             renamed.map_err(|e| self.store_failed(e))?.map_err(refusal)
         }
@@ -112,7 +122,14 @@ impl DavFileSystem for ObjectFs {
     }
 
     fn copy<'a>(&'a self, from: &'a DavPath, to: &'a DavPath) -> FsFuture<'a, ()> {
-        async move { self.copy_file(&key_of(from), &key_of(to)).await }.boxed()
+        async move {
+            if Self::is_root(to) {
+                return Err(FsError::Forbidden);
+            }
+            self.check_depth(to)?;
+            self.copy_file(&self.key(from), &self.key(to)).await
+        }
+        .boxed()
     }
 
     fn have_props<'a>(
@@ -128,10 +145,11 @@ impl DavFileSystem for ObjectFs {
         patch: Vec<(bool, DavProp)>,
     ) -> FsFuture<'a, Vec<(StatusCode, DavProp)>> {
         async move {
-            let key = key_of(path);
+            let key = self.key(path);
             self.existing(&key).await?;
             let dead: Vec<(bool, DeadProp)> =
                 patch.iter().map(|(set, p)| (*set, to_dead(p))).collect();
+            self.forget_props();
             let outcome = self.shared.store.patch_dead_props(&self.user, &key, dead).await;
             let outcome = outcome.map_err(|e| self.store_failed(e))?;
             // RFC 4918 §9.2: what cannot be stored is 507, the rest 424 (nothing was changed).
@@ -150,8 +168,7 @@ impl DavFileSystem for ObjectFs {
 
     fn get_props<'a>(&'a self, path: &'a DavPath, do_content: bool) -> FsFuture<'a, Vec<DavProp>> {
         async move {
-            let props = self.shared.store.dead_props(&self.user, &key_of(path)).await;
-            let props = props.map_err(|e| self.store_failed(e))?;
+            let props = self.dead_props(&self.key(path)).await?;
             Ok(props
                 .into_iter()
                 .map(from_dead)
@@ -164,9 +181,9 @@ impl DavFileSystem for ObjectFs {
     fn get_prop<'a>(&'a self, path: &'a DavPath, prop: DavProp) -> FsFuture<'a, Vec<u8>> {
         async move {
             let name = DeadProp::key(prop.namespace.as_deref(), &prop.name);
-            let props = self.shared.store.dead_props(&self.user, &key_of(path)).await;
-            let found = props
-                .map_err(|e| self.store_failed(e))?
+            let found = self
+                .dead_props(&self.key(path))
+                .await?
                 .into_iter()
                 .find(|p| DeadProp::key(p.namespace.as_deref(), &p.name) == name);
             found.and_then(|p| p.xml).ok_or(FsError::NotFound)

@@ -4,14 +4,14 @@
 use dav_server::davpath::DavPath;
 use dav_server::fs::{FsError, FsResult};
 use futures_util::future::BoxFuture;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
 
 use super::blobs::{BlobError, BlobKey};
 use super::meta::key_of;
 use super::{GRACE, ObjectFiles};
-use crate::auth::Denied;
-use crate::store::{NewContent, NsRefusal, ObjectEntry, UserName};
+use crate::store::{DeadProp, NewContent, NsRefusal, ObjectEntry, Store, UserName};
+use crate::upload_context::UploadContext;
 
 /// One user's files on object storage, for one request.
 #[derive(Clone)]
@@ -22,33 +22,46 @@ pub struct ObjectFs {
     bucket_down: Arc<AtomicBool>,
     /// This request found the store out of reach: likewise.
     store_down: Arc<AtomicBool>,
-    /// Asked before an upload commits: does the request's credential still stand?
-    commit_check: Option<CommitCheck>,
-    /// What that check refused, if it did.
-    refused: Arc<OnceLock<Denied>>,
+    /// A PUT's or COPY's terms (`X-OC-Mtime`, `OC-Checksum`, the credential asked again before
+    /// the commit), and what became of them, read back by the mount.
+    pub(super) upload: Option<Arc<UploadContext>>,
+    /// The user's quota in bytes, if they have one (as read for this request).
+    pub(super) quota: Option<u64>,
+    /// Most names a path may have (below what the request sees as `/`) for anything created.
+    max_depth: usize,
+    /// A folder-scoped password's folder, as a key (`/Projects`): what the request sees as `/`.
+    folder: Option<String>,
+    /// Where this request reads dead properties (the mount's memory of the request), if not
+    /// straight from the store.
+    props: Option<Arc<dyn PropsReader>>,
 }
 
-/// Whether the credential of an upload still stands when its body has arrived (an app password
-/// revoked meanwhile stores nothing).
-pub type CommitCheck = Arc<dyn Fn() -> BoxFuture<'static, Result<(), Denied>> + Send + Sync>;
+/// Where a request reads dead properties: the mount's per-request memory, which reads a whole
+/// listing's in one store read instead of one read per entry.
+pub trait PropsReader: Send + Sync {
+    /// `user`'s dead properties of `key`.
+    fn dead_props<'a>(
+        &'a self,
+        store: &'a Store,
+        user: &'a UserName,
+        key: &'a str,
+    ) -> BoxFuture<'a, crate::store::Result<Vec<DeadProp>>>;
+
+    /// Forgets what was read (the request is about to change properties).
+    fn forget(&self);
+}
 
 /// What a request's filesystem found out of reach, read by the mount after dav-server answered.
 #[derive(Clone)]
 pub struct Reachability {
     bucket_down: Arc<AtomicBool>,
     store_down: Arc<AtomicBool>,
-    refused: Arc<OnceLock<Denied>>,
 }
 
 impl Reachability {
     /// Whether the bucket or the store could not be reached during the request.
     pub fn unreachable(&self) -> bool {
         self.bucket_down.load(Ordering::Acquire) || self.store_down.load(Ordering::Acquire)
-    }
-
-    /// Why an upload's credential was refused at commit, if it was.
-    pub fn refused(&self) -> Option<Denied> {
-        self.refused.get().copied()
     }
 }
 
@@ -60,24 +73,103 @@ impl ObjectFs {
             user,
             bucket_down,
             store_down,
-            commit_check: None,
-            refused: Arc::default(),
+            upload: None,
+            quota: None,
+            max_depth: usize::MAX,
+            folder: None,
+            props: None,
         })
     }
 
-    /// This filesystem for one upload whose credential `check` asks again before committing.
-    pub fn checking_commits(mut self: Box<Self>, check: CommitCheck) -> Box<Self> {
-        self.commit_check = Some(check);
+    /// This filesystem reading dead properties through `props`.
+    pub fn reading_props(mut self: Box<Self>, props: Arc<dyn PropsReader>) -> Box<Self> {
+        self.props = Some(props);
         self
     }
 
-    /// Asks the credential once more before a commit; a refusal is kept for the mount.
+    /// The dead properties of `key`, through the request's reader if it has one.
+    pub(super) async fn dead_props(&self, key: &str) -> FsResult<Vec<DeadProp>> {
+        let store = &self.shared.store;
+        let props = match &self.props {
+            Some(reader) => reader.dead_props(store, &self.user, key).await,
+            None => store.dead_props(&self.user, key).await,
+        };
+        props.map_err(|e| self.store_failed(e))
+    }
+
+    /// Forgets the dead properties read so far (before a change of them).
+    pub(super) fn forget_props(&self) {
+        if let Some(reader) = &self.props {
+            reader.forget();
+        }
+    }
+
+    /// This filesystem for one upload (PUT or COPY) held to `context`.
+    pub fn for_upload(mut self: Box<Self>, context: Arc<UploadContext>) -> Box<Self> {
+        self.upload = Some(context);
+        self
+    }
+
+    /// This filesystem creating nothing more than `max_depth` names deep, and writing no more
+    /// than the user's `quota` allows.
+    pub fn limited(mut self: Box<Self>, max_depth: usize, quota: Option<u64>) -> Box<Self> {
+        (self.max_depth, self.quota) = (max_depth, quota);
+        self
+    }
+
+    /// This filesystem seen from the folder whose key is `folder` (`/Projects`, which must
+    /// exist): every path the request names is below it, whatever it names.
+    pub fn within(mut self: Box<Self>, folder: String) -> Box<Self> {
+        self.folder = Some(folder);
+        self
+    }
+
+    /// The store key of a path the request names: below the password's folder, if it has one.
+    pub(super) fn key(&self, path: &DavPath) -> String {
+        let visible = key_of(path);
+        match &self.folder {
+            Some(folder) if visible == "/" => folder.clone(),
+            Some(folder) => format!("{folder}{visible}"),
+            None => visible,
+        }
+    }
+
+    /// Whether `path` is what the request sees as `/` (the home, or the password's folder):
+    /// never created, removed, moved or overwritten.
+    pub(super) fn is_root(path: &DavPath) -> bool {
+        key_of(path) == "/"
+    }
+
+    /// Refuses to create `path` deeper than the nesting limit (403), as the mount checked
+    /// before (the tree may have changed since).
+    pub(super) fn check_depth(&self, path: &DavPath) -> FsResult<()> {
+        let visible = key_of(path);
+        let depth = if visible == "/" { 0 } else { visible.matches('/').count() };
+        if depth > self.max_depth {
+            return Err(FsError::Forbidden);
+        }
+        Ok(())
+    }
+
+    /// Asks the credential once more before a commit (a refusal is kept for the mount).
     pub(super) async fn may_commit(&self) -> FsResult<()> {
-        let Some(check) = &self.commit_check else { return Ok(()) };
-        check().await.map_err(|denied| {
-            let _ = self.refused.set(denied);
-            FsError::Forbidden
-        })
+        match &self.upload {
+            Some(context) => context.reconfirm().await,
+            None => Ok(()),
+        }
+    }
+
+    /// The room left in the quota for a write replacing `replaced` bytes: None without a
+    /// quota; a write that announced more than the room is refused at once (507).
+    pub(super) async fn room(&self, replaced: u64, announced: u64) -> FsResult<Option<u64>> {
+        let Some(limit) = self.quota else { return Ok(None) };
+        let used = self.shared.store.object_usage(&self.user).await;
+        let used = used.map_err(|e| self.store_failed(e))?;
+        let room = limit.saturating_sub(used.saturating_sub(replaced));
+        if announced > room {
+            return Err(FsError::InsufficientStorage);
+        }
+        Ok(Some(room))
     }
 
     /// What the mount asks once dav-server answered: was anything out of reach?
@@ -85,7 +177,6 @@ impl ObjectFs {
         Reachability {
             bucket_down: Arc::clone(&self.bucket_down),
             store_down: Arc::clone(&self.store_down),
-            refused: Arc::clone(&self.refused),
         }
     }
 
@@ -147,6 +238,8 @@ impl ObjectFs {
         let Some(blob) = source.blob.filter(|_| !source.is_dir) else {
             return Err(FsError::Forbidden);
         };
+        let replaced = self.entry(to).await?.filter(|e| !e.is_dir).map_or(0, |e| e.size);
+        self.room(replaced, source.size).await?;
         let shared = &self.shared;
         let fresh = BlobKey::fresh();
         let now = shared.clock.now();
@@ -178,10 +271,10 @@ impl ObjectFs {
 
     pub(super) async fn remove(&self, path: &DavPath, folder: bool) -> FsResult<()> {
         let after = self.shared.clock.now() + GRACE;
-        let key = key_of(path);
-        if key == "/" {
+        if Self::is_root(path) {
             return Err(FsError::Forbidden);
         }
+        let key = self.key(path);
         match self.shared.store.object_remove(&self.user, &key, folder, after).await {
             Ok(outcome) => outcome.map_err(refusal),
             Err(e) => Err(self.store_failed(e)),
@@ -195,5 +288,6 @@ pub(super) fn refusal(r: NsRefusal) -> FsError {
         NsRefusal::NotFound | NsRefusal::NoParent => FsError::NotFound,
         NsRefusal::Exists => FsError::Exists,
         NsRefusal::NotAFolder | NsRefusal::IsAFolder => FsError::Forbidden,
+        NsRefusal::OverQuota => FsError::InsufficientStorage,
     }
 }

@@ -36,6 +36,8 @@ pub enum NsRefusal {
     NotAFolder,
     /// A file was expected and a folder is there.
     IsAFolder,
+    /// The new content would take the user past their quota.
+    OverQuota,
 }
 
 /// The outcome of a namespace change: made, or refused with the reason.
@@ -107,7 +109,8 @@ impl Store {
     }
 
     /// Points `path` at its new content in one transaction: the old blob becomes garbage due at
-    /// `collect_after`, the new one stops being pending.
+    /// `collect_after`, the new one stops being pending, and the user's usage moves by the
+    /// difference in size, refused ([`NsRefusal::OverQuota`]) when that passes their quota.
     pub async fn object_commit(
         &self,
         user: &UserName,
@@ -141,9 +144,15 @@ impl Store {
         self.objects()?.object_rename(user, from, to).await
     }
 
-    /// The bytes `user`'s files take.
+    /// The bytes `user`'s files take (as the commits and deletions counted them).
     pub async fn object_usage(&self, user: &UserName) -> Result<u64> {
         self.objects()?.object_usage(user).await
+    }
+
+    /// How many names the deepest entry at or below `path` has (`/a/b` has 2); 0 when there is
+    /// nothing there. The nesting limit of a COPY or MOVE is checked against it.
+    pub async fn object_depth(&self, user: &UserName, path: &str) -> Result<u64> {
+        self.objects()?.object_depth(user, path).await
     }
 
     /// Up to `limit` garbage blobs due at `now`.
@@ -174,7 +183,56 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use super::parent_of;
+    use super::super::testing::{TestStore, conformance};
+    use super::{NewContent, NsRefusal, parent_of};
+    use crate::store::{Error, Role, UserName};
+    use chrono::Utc;
+
+    fn content(blob: &str, size: u64) -> NewContent {
+        NewContent { blob: blob.into(), size, modified: Utc::now(), create_new: false }
+    }
+
+    conformance!(commits_follow_the_usage_and_never_pass_the_quota);
+    async fn commits_follow_the_usage_and_never_pass_the_quota(t: TestStore) {
+        let alice = UserName::parse("alice").unwrap();
+        let now = Utc::now();
+        t.store.create_user(&alice, Role::User, "x".into(), now).await.unwrap();
+        let store = &t.store;
+        if let Err(Error::NoObjectNamespace) = store.object_usage(&alice).await {
+            return; // the embedded store has no object namespace yet
+        }
+        store.set_user_quota(&alice, Some(1000)).await.unwrap();
+        assert_eq!(store.object_mkdir(&alice, "/d", now).await.unwrap(), Ok(()));
+        assert_eq!(
+            store.object_commit(&alice, "/d/a", &content("a", 600), now).await.unwrap(),
+            Ok(())
+        );
+        let refused = store.object_commit(&alice, "/b", &content("b", 600), now).await.unwrap();
+        assert_eq!(refused, Err(NsRefusal::OverQuota));
+        assert_eq!(store.object_entry(&alice, "/b").await.unwrap(), None);
+        assert_eq!(store.object_usage(&alice).await.unwrap(), 600);
+        // An overwrite counts only the difference.
+        assert_eq!(
+            store.object_commit(&alice, "/d/a", &content("a2", 900), now).await.unwrap(),
+            Ok(())
+        );
+        assert_eq!(store.object_usage(&alice).await.unwrap(), 900);
+        assert_eq!(store.object_depth(&alice, "/d").await.unwrap(), 2);
+        assert_eq!(store.object_remove(&alice, "/d", true, now).await.unwrap(), Ok(()));
+        assert_eq!(store.object_usage(&alice).await.unwrap(), 0);
+
+        // Two nodes committing 600 bytes each at once: one passes, one is refused.
+        let other = t.second_node().await;
+        let (x, y) = (content("x", 600), content("y", 600));
+        let (one, two) = tokio::join!(
+            store.object_commit(&alice, "/x", &x, now),
+            other.object_commit(&alice, "/y", &y, now),
+        );
+        let mut outcomes = [one.unwrap(), two.unwrap()];
+        outcomes.sort_by_key(|o| o.is_err());
+        assert_eq!(outcomes, [Ok(()), Err(NsRefusal::OverQuota)]);
+        assert_eq!(store.object_usage(&alice).await.unwrap(), 600);
+    }
 
     #[test]
     fn the_parent_of_a_path_is_its_folder() {

@@ -61,6 +61,7 @@ mod rclone;
 mod revoke_nodes;
 mod s3;
 mod s3_util;
+mod s3dav;
 mod scope_pages;
 mod scopes;
 mod scopes_folder;

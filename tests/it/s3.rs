@@ -8,17 +8,23 @@ use davgate::internal::TestDatabase;
 use std::time::{Duration, Instant};
 
 /// A davgate node with its files in moto's bucket and its store in a fresh PostgreSQL database.
-struct S3Node {
-    server: TestServer,
-    moto: Moto,
-    _db: TestDatabase,
-    _runtime: tokio::runtime::Runtime,
-    pw: String,
+pub struct S3Node {
+    pub server: TestServer,
+    pub moto: Moto,
+    pub db: TestDatabase,
+    pub runtime: tokio::runtime::Runtime,
+    /// Alice's whole-home app password.
+    pub pw: String,
 }
 
 impl S3Node {
     /// None when PostgreSQL or moto is not there and the run says to skip them.
-    fn start() -> Option<Self> {
+    pub fn start() -> Option<Self> {
+        Self::start_with(&[])
+    }
+
+    /// The same, with more `serve` flags.
+    pub fn start_with(flags: &[&str]) -> Option<Self> {
         if !available() {
             return None;
         }
@@ -26,35 +32,36 @@ impl S3Node {
         let db = runtime.block_on(TestDatabase::create())?;
         let moto = Moto::start();
         let files = moto.files("node");
-        let args = ["--store", db.url(), "--files", &files];
+        let mut args = vec!["--store", db.url(), "--files", &files];
+        args.extend(flags);
         let server =
             TestServer::start_with_env(tempfile::tempdir().unwrap(), "127.0.0.1:0", &args, &KEYS);
         server.add_user("alice");
         let pw = server.app_password("alice", "s3");
-        Some(Self { server, moto, _db: db, _runtime: runtime, pw })
+        Some(Self { server, moto, db, runtime, pw })
     }
 
-    fn req(&self, method: &str, path: &str) -> reqwest::blocking::RequestBuilder {
+    pub fn req(&self, method: &str, path: &str) -> reqwest::blocking::RequestBuilder {
         self.server.as_user("alice", &self.pw, method, path)
     }
 
-    fn put(&self, path: &str, body: impl Into<reqwest::blocking::Body>) -> u16 {
+    pub fn put(&self, path: &str, body: impl Into<reqwest::blocking::Body>) -> u16 {
         status(self.req("PUT", path).body(body).send())
     }
 
-    fn get(&self, path: &str) -> Vec<u8> {
+    pub fn get(&self, path: &str) -> Vec<u8> {
         let res = self.req("GET", path).send().unwrap();
         assert_eq!(res.status(), 200, "GET {path}");
         res.bytes().unwrap().to_vec()
     }
 
-    fn propfind(&self, path: &str) -> (u16, String) {
+    pub fn propfind(&self, path: &str) -> (u16, String) {
         let res = self.req("PROPFIND", path).header("Depth", "1").send().unwrap();
         (res.status().as_u16(), res.text().unwrap())
     }
 
     /// Waits (up to 10 s) until the bucket holds `n` keys; returns them.
-    fn keys_settle_at(&self, n: usize) -> Vec<String> {
+    pub fn keys_settle_at(&self, n: usize) -> Vec<String> {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             let keys = self.moto.keys();
@@ -66,7 +73,7 @@ impl S3Node {
     }
 }
 
-fn pattern(len: usize, seed: u8) -> Vec<u8> {
+pub fn pattern(len: usize, seed: u8) -> Vec<u8> {
     (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect()
 }
 

@@ -48,6 +48,26 @@ async fn lock_entry(txn: &Transaction<'_>, user: &str, path: &str) -> Result<Opt
     txn.query_opt(&sql, &[&user, &path]).await?.as_ref().map(entry).transpose()
 }
 
+/// Adds `delta` bytes to `user`'s usage, unless that takes it past the user's quota (a
+/// decrease always passes): false when refused. The row lock makes two nodes' commits take
+/// turns, and the second is checked against what the first left.
+async fn add_usage(txn: &Transaction<'_>, user: &str, delta: i64) -> Result<bool> {
+    txn.execute(
+        "INSERT INTO object_usage (owner, used) VALUES ($1, 0) ON CONFLICT (owner) DO NOTHING",
+        &[&user],
+    )
+    .await?;
+    let added = txn
+        .execute(
+            "UPDATE object_usage SET used = GREATEST(used + $2::bigint, 0)
+             WHERE owner = $1 AND ($2::bigint <= 0 OR used + $2::bigint <= COALESCE(
+                 (SELECT quota_bytes FROM users WHERE name = $1), 9223372036854775807))",
+            &[&user, &delta],
+        )
+        .await?;
+    Ok(added == 1)
+}
+
 /// Queues blobs for collection once `after` has passed.
 async fn to_garbage(txn: &Transaction<'_>, blobs: &[String], after: DateTime<Utc>) -> Result<()> {
     for blob in blobs {
@@ -159,6 +179,10 @@ impl Pg {
             Some(_) if content.create_new => return Ok(Err(NsRefusal::Exists)),
             _ => {}
         }
+        let replaced = to_bigint(old.as_ref().map_or(0, |e| e.size), "object_entries.size")?;
+        if !add_usage(&txn, user, size - replaced).await? {
+            return Ok(Err(NsRefusal::OverQuota));
+        }
         txn.execute(
             "INSERT INTO object_entries (owner, path, parent, is_dir, size, modified, blob)
              VALUES ($1, $2, $3, false, $4, $5, $6)
@@ -191,11 +215,14 @@ impl Pg {
             }
             Some(_) => {}
         }
-        let sql =
-            format!("DELETE FROM object_entries WHERE owner = $1 AND {IN_SUBTREE} RETURNING blob");
+        let sql = format!(
+            "DELETE FROM object_entries WHERE owner = $1 AND {IN_SUBTREE} RETURNING blob, size"
+        );
         let rows = txn.query(&sql, &[&user, &path]).await?;
         let blobs: Vec<String> =
             rows.iter().filter_map(|r| r.get::<_, Option<String>>(0)).collect();
+        let freed = rows.iter().map(|r| r.get::<_, i64>(1)).fold(0i64, i64::saturating_add);
+        add_usage(&txn, user, -freed).await?;
         to_garbage(&txn, &blobs, stored_time(collect_after)).await?;
         txn.commit().await?;
         Ok(Ok(()))
@@ -235,12 +262,20 @@ impl Pg {
     pub(in crate::store) async fn object_usage(&self, user: &UserName) -> Result<u64> {
         let client = self.client().await?;
         let row = client
-            .query_one(
-                "SELECT COALESCE(SUM(size), 0)::bigint FROM object_entries WHERE owner = $1",
-                &[&user.as_str()],
-            )
+            .query_opt("SELECT used FROM object_usage WHERE owner = $1", &[&user.as_str()])
             .await?;
-        from_bigint(row.get(0), "object_entries.size")
+        row.map_or(Ok(0), |r| from_bigint(r.get(0), "object_usage.used"))
+    }
+
+    pub(in crate::store) async fn object_depth(&self, user: &UserName, path: &str) -> Result<u64> {
+        // Keys have no trailing slash: an entry's depth is its count of '/'.
+        let sql = format!(
+            "SELECT COALESCE(MAX(length(path) - length(replace(path, '/', ''))), 0)::bigint
+             FROM object_entries WHERE owner = $1 AND {IN_SUBTREE}"
+        );
+        let client = self.client().await?;
+        let row = client.query_one(&sql, &[&user.as_str(), &path]).await?;
+        from_bigint(row.get(0), "object_entries depth")
     }
 
     pub(in crate::store) async fn object_garbage_due(

@@ -209,6 +209,15 @@ pub trait DavFileSystem {
         notimplemented_fut!("remove_file")
     }
 
+    /// davgate patch: remove a directory and everything below it in one operation, for a
+    /// filesystem that can (a namespace kept in a database). DELETE calls it once the locks of
+    /// the whole tree were checked; [`FsError::NotImplemented`] (the default) makes it walk the
+    /// tree with `remove_file` and `remove_dir` instead.
+    #[allow(unused_variables)]
+    fn remove_tree<'a>(&'a self, path: &'a DavPath) -> FsFuture<'a, ()> {
+        notimplemented_fut!("remove_tree")
+    }
+
     /// Rename a file or directory.
     ///
     /// Source and destination must be the same type (file/dir).
@@ -401,6 +410,12 @@ where
         notimplemented_fut!("remove_file")
     }
 
+    /// davgate patch: see [`DavFileSystem::remove_tree`].
+    #[allow(unused_variables)]
+    fn remove_tree<'a>(&'a self, path: &'a DavPath, credentials: &'a C) -> FsFuture<'a, ()> {
+        notimplemented_fut!("remove_tree")
+    }
+
     /// Rename a file or directory.
     ///
     /// Source and destination must be the same type (file/dir).
@@ -574,6 +589,10 @@ impl<Fs: DavFileSystem + Clone + Send + Sync> GuardedFileSystem<()> for Fs {
 
     fn remove_file<'a>(&'a self, path: &'a DavPath, _credentials: &()) -> FsFuture<'a, ()> {
         DavFileSystem::remove_file(self, path)
+    }
+
+    fn remove_tree<'a>(&'a self, path: &'a DavPath, _credentials: &()) -> FsFuture<'a, ()> {
+        DavFileSystem::remove_tree(self, path)
     }
 
     fn rename<'a>(

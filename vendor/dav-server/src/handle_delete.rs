@@ -58,6 +58,14 @@ impl<C: Clone + Send + Sync + 'static> DavInner<C> {
                 };
             }
 
+            // davgate patch: a filesystem that removes a whole tree in one operation does so
+            // (the locks of the tree were checked before); the others are walked.
+            match self.fs.remove_tree(path, &self.credentials).await {
+                Err(FsError::NotImplemented) => {}
+                Ok(()) => return Ok(()),
+                Err(e) => return Err(dir_status(res, path, e).await),
+            }
+
             // walk over all entries.
             let mut entries = match self
                 .fs
