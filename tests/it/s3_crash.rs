@@ -46,7 +46,7 @@ impl Shared {
     }
 
     /// A server in this process on a manual clock, on `data`, the same database and bucket.
-    fn in_process(&self, data: tempfile::TempDir) -> InProcess {
+    fn in_process(&self, data: tempfile::TempDir, node: &str) -> InProcess {
         let location = davgate::ObjectsLocation {
             bucket: BUCKET.into(),
             prefix: "node".into(),
@@ -55,12 +55,12 @@ impl Shared {
             access_key_id: KEYS[0].1.into(),
             secret_access_key: davgate::Secret::new(KEYS[1].1.into()),
         };
-        let url = self.db.url().to_string();
+        let (url, node) = (self.db.url().to_string(), davgate::NodeId::parse(node).unwrap());
         InProcess::start_in(data, move |options| {
             let store = davgate::StoreLocation::parse(Some(&url), &options.data_dir).unwrap();
             options.store = Some(store);
             options.objects = Some(location);
-            options.node_id = Some(davgate::NodeId::parse(NODE).unwrap());
+            options.node_id = Some(node);
         })
     }
 
@@ -168,9 +168,18 @@ fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
     }
 }
 
-#[test]
-fn a_node_killed_mid_put_serves_the_old_file_after_restart_and_its_collector_cleans_up() {
-    let Some(shared) = Shared::start() else { return };
+/// What a node SIGKILLed in the middle of a 200 MiB PUT over a file left.
+struct Killed {
+    pw: String,
+    /// The file's content before the PUT.
+    old: Vec<u8>,
+    /// The bucket's keys before the PUT (the old content's blob).
+    live: Vec<String>,
+}
+
+/// Starts a node (a child process), PUTs a file, then 200 MiB over it with a slow body, and
+/// SIGKILLs the node half-way; hands back its data directory too, to start it again.
+fn killed_mid_put(shared: &Shared) -> (Killed, tempfile::TempDir) {
     let server = shared.process();
     server.add_user("alice");
     let pw = server.app_password("alice", "s3");
@@ -192,36 +201,75 @@ fn a_node_killed_mid_put_serves_the_old_file_after_restart_and_its_collector_cle
     wait_for("a multipart upload open", || shared.moto.open_uploads() == 1);
     let data = server.kill_keeping_data();
     drop(upload);
+    (Killed { pw, old, live }, data)
+}
 
-    // The node comes back on the same database and bucket.
-    let node = shared.in_process(data);
-    let dav = Dav::new(&node.base, "alice", &pw);
-    assert!(dav.get("/dav/video.bin") == old, "the old content, whole");
-    // What the killed upload left: its pending mark, its open multipart upload, and no blob.
-    let pending = shared.count("SELECT count(*) FROM object_pending");
-    assert_eq!(pending, 1, "the killed upload is pending for the collector");
-    assert_eq!(shared.moto.open_uploads(), 1);
-    assert_eq!(shared.blobs(), live);
+impl Shared {
+    /// What the killed upload left: its pending mark and its open multipart upload, no blob.
+    fn assert_left_by_the_killed_upload(&self, killed: &Killed) {
+        let pending = self.count("SELECT count(*) FROM object_pending");
+        assert_eq!(pending, 1, "the killed upload is pending for the collector");
+        assert_eq!(self.moto.open_uploads(), 1);
+        assert_eq!(self.blobs(), killed.live);
+    }
 
+    /// `done` (a collection) cleaned up after the killed upload, and nothing else.
+    fn assert_cleaned_up(&self, killed: &Killed, done: &serde_json::Value) {
+        assert_eq!(done["ran"], true);
+        assert_eq!(done["abandoned_uploads"], 1, "{done}");
+        assert_eq!(done["aborted_multipart_uploads"], 1, "{done}");
+        assert_eq!(removed(done).len(), 1, "the killed upload's blob: {done}");
+        assert!(!killed.live.contains(&removed(done)[0]), "the live blob stays: {done}");
+        assert_eq!(self.blobs(), killed.live, "only the live blob is left in the bucket");
+        assert_eq!(self.moto.open_uploads(), 0, "no multipart upload is left open");
+        assert_eq!(self.count("SELECT count(*) FROM object_pending"), 0);
+        assert_eq!(self.count("SELECT count(*) FROM object_garbage"), 0);
+    }
+}
+
+#[test]
+fn a_node_killed_mid_put_serves_the_old_file_after_restart_and_its_collector_cleans_up() {
+    let Some(shared) = Shared::start() else { return };
+    let (killed, data) = killed_mid_put(&shared);
+    // The node comes back on its data directory, the same database and bucket.
+    let node = shared.in_process(data, NODE);
+    let dav = Dav::new(&node.base, "alice", &killed.pw);
+    assert!(dav.get("/dav/video.bin") == killed.old, "the old content, whole");
+    shared.assert_left_by_the_killed_upload(&killed);
+    // It started the upload before its own restart: the upload is dead, collected at once.
     let done = files_gc(node.data.path());
-    assert_eq!(done["ran"], true);
-    assert_eq!(done["abandoned_uploads"], 1, "{done}");
-    assert_eq!(done["aborted_multipart_uploads"], 1, "{done}");
-    assert_eq!(removed(&done).len(), 1, "the killed upload's blob: {done}");
-    assert!(!live.contains(&removed(&done)[0]), "the live blob stays: {done}");
-    assert_eq!(shared.blobs(), live, "only the live blob is left in the bucket");
-    assert_eq!(shared.moto.open_uploads(), 0, "no multipart upload is left open");
-    assert_eq!(shared.count("SELECT count(*) FROM object_pending"), 0);
-    assert_eq!(shared.count("SELECT count(*) FROM object_garbage"), 0);
-    assert!(dav.get("/dav/video.bin") == old, "still the old content");
+    shared.assert_cleaned_up(&killed, &done);
+    assert!(dav.get("/dav/video.bin") == killed.old, "still the old content");
     let again = files_gc(node.data.path());
     assert_eq!(again["removed"].as_array().unwrap().len(), 0, "{again}");
     assert_eq!(again["abandoned_uploads"], 0, "{again}");
 }
 
+#[test]
+fn an_upload_of_a_node_that_never_returns_is_collected_by_another_after_a_day() {
+    let Some(shared) = Shared::start() else { return };
+    let (killed, _data) = killed_mid_put(&shared);
+    // Another node serves on; for all it knows the upload is still under way.
+    let other = shared.in_process(tempfile::tempdir().unwrap(), "another-node");
+    let dav = Dav::new(&other.base, "alice", &killed.pw);
+    assert!(dav.get("/dav/video.bin") == killed.old, "the old content, whole");
+    other.clock.advance(Duration::from_secs(23 * 3600));
+    let done = files_gc(other.data.path());
+    assert_eq!((done["abandoned_uploads"].clone(), removed(&done)), (0.into(), vec![]), "{done}");
+    shared.assert_left_by_the_killed_upload(&killed);
+    // A day after it began (PENDING_LIFETIME) it is taken for dead, by the node's own timer.
+    other.clock.advance(Duration::from_secs(3600));
+    wait_for("the timer's collection", || {
+        shared.moto.open_uploads() == 0 && shared.count("SELECT count(*) FROM object_garbage") == 0
+    });
+    assert_eq!(shared.blobs(), killed.live, "only the live blob is left in the bucket");
+    assert_eq!(shared.count("SELECT count(*) FROM object_pending"), 0);
+    assert!(dav.get("/dav/video.bin") == killed.old, "still the old content");
+}
+
 /// A clocked node on S3 with alice's app password.
 fn clocked(shared: &Shared) -> (InProcess, Dav) {
-    let node = shared.in_process(tempfile::tempdir().unwrap());
+    let node = shared.in_process(tempfile::tempdir().unwrap(), NODE);
     ok(&cli(node.data.path(), &["user", "add", "alice"]));
     let (_, pw) = create_app_password(node.data.path(), "alice", "s3");
     let dav = Dav::new(&node.base, "alice", &pw);
@@ -320,4 +368,35 @@ fn files_gc_says_clearly_when_there_is_no_bucket_or_no_server() {
     assert!(!out.status.success());
     let text = String::from_utf8_lossy(&out.stderr);
     assert!(text.contains("no davgate server is running"), "{text}");
+}
+
+#[test]
+fn one_put_is_one_upload_at_the_bucket_with_its_parts_and_nothing_else() {
+    let Some(shared) = Shared::start() else { return };
+    let (_node, dav) = clocked(&shared);
+    let settled = |n: usize| {
+        wait_for("moto's log", || shared.moto.requests().len() >= n);
+        std::thread::sleep(Duration::from_millis(300)); // a stray one would show by now
+        shared.moto.requests()
+    };
+    let before = settled(1).len(); // the bucket's creation
+    // 20 MiB: parts of 8 MiB, one multipart upload.
+    assert_eq!(dav.put("/dav/big.bin", pattern(20 * MIB, 1)), 201);
+    let put: Vec<String> = settled(before + 5).split_off(before);
+    let kinds: Vec<&str> = put
+        .iter()
+        .map(|r| match r.split_once(' ').unwrap() {
+            ("POST", p) if p.ends_with("?uploads") => "create",
+            ("PUT", p) if p.contains("partNumber=") => "part",
+            ("POST", p) if p.contains("uploadId=") => "complete",
+            _ => r.as_str(),
+        })
+        .collect();
+    assert_eq!(kinds, ["create", "part", "part", "part", "complete"], "{put:#?}");
+    // A small one: one PutObject.
+    let before = before + 5;
+    assert_eq!(dav.put("/dav/small.txt", b"small".to_vec()), 201);
+    let put: Vec<String> = settled(before + 1).split_off(before);
+    assert_eq!(put.len(), 1, "{put:#?}");
+    assert!(put[0].starts_with("PUT /davgate/node/blobs/"), "{put:#?}");
 }
