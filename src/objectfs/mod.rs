@@ -10,7 +10,8 @@
 //!   [`blobs::PART_SIZE`] (one part in flight, a per-node cap on uploads), then one store
 //!   transaction points the file at it, queues the replaced blob for collection after
 //!   [`GRACE`], and clears the pending mark. A cut-off upload is aborted and its blob queued;
-//!   a node killed mid-upload leaves the pending row for the collector.
+//!   a node killed mid-upload leaves the pending row for the collector ([`gc`]), which also
+//!   aborts the multipart upload it left open ([`multipart`]).
 //! - MOVE of a file or a folder of any size and DELETE of a folder are one transaction each;
 //!   COPY copies blobs server-side. PROPFIND is answered from the store alone.
 //! - An unreachable bucket makes GET/PUT/COPY answer 503 with `Retry-After` ([`fs::ObjectFs`]
