@@ -231,7 +231,7 @@ impl Server {
         if let Some(location) = &options.objects {
             let objects = crate::objectfs::start(location, &store, &clock, &node_id)?;
             tracing::info!("node {node_id} keeps files in {}", location.display());
-            admin = admin.with_objects(Arc::clone(&objects));
+            admin = admin.with_objects(&objects);
             mount = mount.with_objects(objects);
         }
         let locks = mount.locks();

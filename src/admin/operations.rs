@@ -78,8 +78,9 @@ pub struct Admin {
     status: Option<StatusSource>,
     revoked: Option<RevocationSink>,
     audit: Audit,
-    /// A running server's files on object storage, for `files gc`.
-    objects: Option<Arc<crate::objectfs::ObjectFiles>>,
+    /// A running server's files on object storage, for `files gc` (weak: the server's mount
+    /// owns them, and the sweeps holding an `Admin` must not keep their collector running).
+    objects: Option<std::sync::Weak<crate::objectfs::ObjectFiles>>,
 }
 
 impl Admin {
@@ -129,12 +130,12 @@ impl Admin {
 
     /// The same operations, collecting the garbage of `objects` (a running server's files on
     /// object storage) on [`Admin::collect_garbage`].
-    pub fn with_objects(self, objects: Arc<crate::objectfs::ObjectFiles>) -> Self {
-        Self { objects: Some(objects), ..self }
+    pub fn with_objects(self, objects: &Arc<crate::objectfs::ObjectFiles>) -> Self {
+        Self { objects: Some(Arc::downgrade(objects)), ..self }
     }
 
-    pub(super) fn objects(&self) -> Option<&crate::objectfs::ObjectFiles> {
-        self.objects.as_deref()
+    pub(super) fn objects(&self) -> Option<Arc<crate::objectfs::ObjectFiles>> {
+        self.objects.as_ref()?.upgrade()
     }
 
     /// The same operations, recording them in the server log as `audit` says.

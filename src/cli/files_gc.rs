@@ -11,10 +11,12 @@ use davgate::Collected;
 /// Work on the files of a server that keeps them on object storage.
 #[derive(Debug, Subcommand)]
 pub(super) enum FilesCommand {
-    /// Remove from the bucket, now, the blobs nothing points at any more (replaced or deleted
-    /// contents past their 15-minute grace period, uploads that never finished) and abort the
-    /// multipart uploads a killed node left open; prints what went. The server does this by
-    /// itself every minute; one node of a cluster at a time.
+    /// Collect the bucket's garbage now, on the running server, and print what went.
+    ///
+    /// Removes the blobs nothing points at any more (replaced or deleted contents past their
+    /// 15-minute grace period, uploads that never finished) and aborts the multipart uploads a
+    /// killed node left open. The server does this by itself every minute, one node of a
+    /// cluster at a time.
     Gc {
         /// Print JSON.
         #[arg(long)]
