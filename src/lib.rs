@@ -78,7 +78,9 @@ pub use http::{
 };
 pub use metrics::MetricsOptions;
 pub use node::{NodeId, NodeIdError};
-pub use objectfs::{LocationError as ObjectsLocationError, ObjectsLocation, ProcessEnvironment};
+pub use objectfs::{
+    Collected, LocationError as ObjectsLocationError, ObjectsLocation, ProcessEnvironment,
+};
 pub use server::TlsReload;
 pub use server::{FIRST_ADMIN, Server, ServerOptions};
 pub use size::{HumanSize, SizeError};

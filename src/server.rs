@@ -206,7 +206,7 @@ impl Server {
         let (audited, webhook) =
             (store.clone(), crate::webhook::Webhook::start(&store, clock.clone()));
         let hooked = webhook.clone();
-        let admin = Admin::new(store.clone(), gate.hasher(), clock.clone(), files.clone())
+        let mut admin = Admin::new(store.clone(), gate.hasher(), clock.clone(), files.clone())
             .with_status(move || ServerStatus {
                 version: env!("CARGO_PKG_VERSION").to_string(),
                 started_at,
@@ -231,6 +231,7 @@ impl Server {
         if let Some(location) = &options.objects {
             let objects = crate::objectfs::start(location, &store, &clock, &node_id)?;
             tracing::info!("node {node_id} keeps files in {}", location.display());
+            admin = admin.with_objects(&objects);
             mount = mount.with_objects(objects);
         }
         let locks = mount.locks();

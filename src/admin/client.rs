@@ -488,6 +488,20 @@ impl Client {
         .await
     }
 
+    /// [`Admin::collect_garbage`]: the running server's files on object storage.
+    pub async fn collect_garbage(&self) -> Result<crate::objectfs::Collected, OpError> {
+        self.call(
+            "files gc",
+            Request::FilesGc,
+            async |a| a.collect_garbage().await,
+            |r| match r {
+                Reply::GarbageCollected(done) => Ok(done),
+                other => Err(other.name()),
+            },
+        )
+        .await
+    }
+
     /// [`Admin::add_sso_user`].
     pub async fn add_sso_user(
         &self,

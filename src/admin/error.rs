@@ -99,6 +99,9 @@ pub enum OpError {
     /// The store, the random source or the hashing failed: nothing the caller typed is wrong.
     #[error("{0}")]
     Internal(String),
+    /// `files gc` on a server whose files are not on object storage.
+    #[error("{0}")]
+    NoObjectStorage(String),
 }
 
 impl OpError {
@@ -131,6 +134,7 @@ impl OpError {
             OpError::UnknownProvider(_) => "unknown_provider",
             OpError::IdentityTaken(_) => "identity_taken",
             OpError::Internal(_) => "internal",
+            OpError::NoObjectStorage(_) => "no_object_storage",
         }
     }
 
@@ -163,6 +167,7 @@ impl OpError {
             "invalid_provider" => OpError::InvalidProvider(message),
             "unknown_provider" => OpError::UnknownProvider(message),
             "identity_taken" => OpError::IdentityTaken(message),
+            "no_object_storage" => OpError::NoObjectStorage(message),
             _ => OpError::Internal(message),
         }
     }
@@ -310,6 +315,7 @@ mod tests {
             OpError::UnknownProvider(m()),
             OpError::IdentityTaken(m()),
             OpError::Internal(m()),
+            OpError::NoObjectStorage(m()),
         ]
     }
 

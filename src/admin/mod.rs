@@ -13,6 +13,7 @@ mod audit;
 mod client;
 mod error;
 mod expiry;
+mod files;
 pub mod homes;
 mod inventory;
 mod inventory_csv;

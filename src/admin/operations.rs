@@ -78,6 +78,9 @@ pub struct Admin {
     status: Option<StatusSource>,
     revoked: Option<RevocationSink>,
     audit: Audit,
+    /// A running server's files on object storage, for `files gc` (weak: the server's mount
+    /// owns them, and the sweeps holding an `Admin` must not keep their collector running).
+    objects: Option<std::sync::Weak<crate::objectfs::ObjectFiles>>,
 }
 
 impl Admin {
@@ -91,7 +94,16 @@ impl Admin {
         files_root: impl Into<std::path::PathBuf>,
     ) -> Self {
         let files_root = Arc::new(files_root.into());
-        Self { store, hasher, clock, files_root, status: None, revoked: None, audit: Audit::Off }
+        Self {
+            store,
+            hasher,
+            clock,
+            files_root,
+            status: None,
+            revoked: None,
+            audit: Audit::Off,
+            objects: None,
+        }
     }
 
     /// The same operations, telling `revoked` which app passwords each revocation ended (a
@@ -114,6 +126,16 @@ impl Admin {
     /// The same operations, answering [`Admin::status`] from `status` (a running server's).
     pub fn with_status(self, status: impl Fn() -> ServerStatus + Send + Sync + 'static) -> Self {
         Self { status: Some(Arc::new(status)), ..self }
+    }
+
+    /// The same operations, collecting the garbage of `objects` (a running server's files on
+    /// object storage) on [`Admin::collect_garbage`].
+    pub fn with_objects(self, objects: &Arc<crate::objectfs::ObjectFiles>) -> Self {
+        Self { objects: Some(Arc::downgrade(objects)), ..self }
+    }
+
+    pub(super) fn objects(&self) -> Option<Arc<crate::objectfs::ObjectFiles>> {
+        self.objects.as_ref()?.upgrade()
     }
 
     /// The same operations, recording them in the server log as `audit` says.

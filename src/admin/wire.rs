@@ -81,6 +81,8 @@ pub(crate) enum Request {
     UserLoginMethod { name: UserName, login: LoginMethod },
     /// [`Admin::recheck_sso`].
     OidcRecheck,
+    /// [`Admin::collect_garbage`].
+    FilesGc,
 }
 
 /// A successful operation's result, tagged by what it answers.
@@ -125,6 +127,8 @@ pub(crate) enum Reply {
     ProviderRemoved,
     /// From [`Request::OidcRecheck`].
     Rechecked(crate::oidc::recheck::Rechecked),
+    /// From [`Request::FilesGc`].
+    GarbageCollected(crate::objectfs::Collected),
 }
 
 impl Reply {
@@ -150,6 +154,7 @@ impl Reply {
             Reply::Provider { .. } => "provider",
             Reply::ProviderRemoved => "provider_removed",
             Reply::Rechecked(_) => "rechecked",
+            Reply::GarbageCollected(_) => "garbage_collected",
         }
     }
 }
@@ -261,6 +266,7 @@ pub(crate) async fn answer(admin: &Admin, request: Request) -> Result<Reply, OpE
         Request::UserLoginMethod { name, login } => {
             Reply::User { user: admin.set_login_method(&name, login).await? }
         }
+        Request::FilesGc => Reply::GarbageCollected(admin.collect_garbage().await?),
     })
 }
 

@@ -11,6 +11,7 @@ mod app_password;
 mod audit;
 mod backup;
 mod config;
+mod files_gc;
 mod inventory;
 mod oidc;
 mod output;
@@ -89,6 +90,9 @@ enum Command {
     Config(config::ConfigCommand),
     /// Show the audit log, newest first: who created, used, revoked or changed what.
     Audit(audit::AuditArgs),
+    /// Work on the files kept on object storage (`files gc`).
+    #[command(subcommand)]
+    Files(files_gc::FilesCommand),
     /// Show what the running server is doing (verifications, cache, throttled clients).
     Status {
         /// Print JSON.
@@ -197,6 +201,7 @@ fn run(cli: Cli, loaded: &config::Loaded) -> Result<(), CliError> {
         Command::Backup(args) => block_on(backup::backup(&data, args)),
         Command::Restore(args) => block_on(backup::restore(&data, args)),
         Command::Config(cmd) => config::run(cmd, loaded),
+        Command::Files(cmd) => block_on(files_gc::run(&data, cmd)),
     }
 }
 

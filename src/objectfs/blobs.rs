@@ -7,14 +7,16 @@
 //! time) is in the bucket; the bucket alone is not a browsable copy.
 
 use futures_util::Stream;
+use opendal::Operator;
 use opendal::layers::TimeoutLayer;
-use opendal::{ErrorKind, Operator};
 use std::ops::Range;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+pub use super::blob_error::BlobError;
 use super::location::ObjectsLocation;
+use super::multipart::Multipart;
 
 /// The largest part an upload holds in memory before sending it (S3's minimum is 5 MiB).
 pub const PART_SIZE: usize = 8 << 20;
@@ -24,31 +26,6 @@ pub const UPLOADS_IN_FLIGHT: usize = 4;
 
 /// How long one bucket request (not a body transfer) may take before it counts as unreachable.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
-
-/// Why a bucket operation failed, as the WebDAV layer answers it.
-#[derive(Debug, thiserror::Error)]
-pub enum BlobError {
-    /// The server cannot be reached or answered that it is busy: 503 with `Retry-After`.
-    #[error("the object storage is unreachable: {0}")]
-    Unavailable(String),
-    /// The blob is not there (the store points at a blob the bucket lost).
-    #[error("blob not found: {0}")]
-    NotFound(String),
-    /// Anything else the server refused (credentials, a bucket that does not exist, …).
-    #[error("object storage: {0}")]
-    Failed(String),
-}
-
-impl From<opendal::Error> for BlobError {
-    fn from(e: opendal::Error) -> Self {
-        match e.kind() {
-            ErrorKind::NotFound => BlobError::NotFound(e.to_string()),
-            ErrorKind::RateLimited => BlobError::Unavailable(e.to_string()),
-            _ if e.is_temporary() => BlobError::Unavailable(e.to_string()),
-            _ => BlobError::Failed(e.to_string()),
-        }
-    }
-}
 
 /// An opaque blob key, relative to the location's prefix.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,11 +46,13 @@ impl BlobKey {
     }
 }
 
-/// The bucket of a node: one OpenDAL operator and the cap on uploads in flight.
+/// The bucket of a node: one OpenDAL operator, the cap on uploads in flight, and the signed
+/// multipart requests OpenDAL lacks (for the collector).
 #[derive(Clone)]
 pub struct Blobs {
     op: Operator,
     uploads: Arc<Semaphore>,
+    multipart: Arc<Multipart>,
 }
 
 impl Blobs {
@@ -92,7 +71,8 @@ impl Blobs {
             .map_err(|e| BlobError::Failed(e.to_string()))?
             .layer(TimeoutLayer::new().with_timeout(REQUEST_TIMEOUT))
             .finish();
-        Ok(Self { op, uploads: Arc::new(Semaphore::new(UPLOADS_IN_FLIGHT)) })
+        let multipart = Arc::new(Multipart::new(location)?);
+        Ok(Self { op, uploads: Arc::new(Semaphore::new(UPLOADS_IN_FLIGHT)), multipart })
     }
 
     /// Waits for one of the node's upload slots (released when the permit is dropped).
@@ -135,6 +115,16 @@ impl Blobs {
     /// Removes a blob (removing one that is gone is not an error).
     pub async fn delete(&self, key: &BlobKey) -> Result<(), BlobError> {
         Ok(self.op.delete(key.as_str()).await?)
+    }
+
+    /// Aborts every multipart upload still open on `key` (an upload that never finished);
+    /// returns how many there were.
+    pub async fn abort_uploads(&self, key: &BlobKey) -> Result<usize, BlobError> {
+        let open = self.multipart.open_on(key.as_str()).await?;
+        for upload_id in &open {
+            self.multipart.abort(key.as_str(), upload_id).await?;
+        }
+        Ok(open.len())
     }
 
     /// Writes a whole small blob in one request (the empty file of a zero-length PUT).

@@ -10,18 +10,22 @@
 //!   [`blobs::PART_SIZE`] (one part in flight, a per-node cap on uploads), then one store
 //!   transaction points the file at it, queues the replaced blob for collection after
 //!   [`GRACE`], and clears the pending mark. A cut-off upload is aborted and its blob queued;
-//!   a node killed mid-upload leaves the pending row for the collector.
+//!   a node killed mid-upload leaves the pending row for the collector ([`gc`]), which also
+//!   aborts the multipart upload it left open ([`multipart`]).
 //! - MOVE of a file or a folder of any size and DELETE of a folder are one transaction each;
 //!   COPY copies blobs server-side. PROPFIND is answered from the store alone.
 //! - An unreachable bucket makes GET/PUT/COPY answer 503 with `Retry-After` ([`fs::ObjectFs`]
 //!   notes it; the mount answers); listings, properties and locks keep working.
 
+mod blob_error;
 pub mod blobs;
 mod file;
 mod filesystem;
 pub mod fs;
+pub mod gc;
 pub mod location;
 mod meta;
+mod multipart;
 
 use std::sync::Arc;
 
@@ -29,6 +33,7 @@ use crate::clock::Clock;
 use crate::store::{Store, UserName};
 pub use blobs::{BlobError, Blobs};
 pub use fs::ObjectFs;
+pub use gc::Collected;
 pub use location::{LocationError, ObjectsLocation, ProcessEnvironment};
 
 /// How long a replaced or deleted blob stays in the bucket: a download that began before the
@@ -38,9 +43,6 @@ pub const GRACE: chrono::TimeDelta = chrono::TimeDelta::minutes(15);
 /// How long an upload may stay pending before the collector takes it for a dead node's: far
 /// longer than any upload takes (a 4.5 GiB PUT at 1 MiB/s is under 80 minutes).
 pub const PENDING_LIFETIME: chrono::TimeDelta = chrono::TimeDelta::hours(24);
-
-/// How often the collector looks for blobs whose grace period is over.
-const COLLECT_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Why files on object storage cannot be served.
 #[derive(Debug, thiserror::Error)]
@@ -65,16 +67,7 @@ pub fn start(
     }
     let blobs = Blobs::new(location)?;
     let objects = ObjectFiles::new(store.clone(), blobs, clock.clone(), node.to_string());
-    let collector = Arc::downgrade(&objects);
-    tokio::spawn(async move {
-        loop {
-            tokio::time::sleep(COLLECT_EVERY).await;
-            let Some(objects) = collector.upgrade() else { return };
-            if let Err(e) = objects.collect_garbage(1000).await {
-                tracing::warn!("garbage blobs not collected: {e}");
-            }
-        }
-    });
+    gc::spawn(Arc::downgrade(&objects), clock.clone());
     Ok(objects)
 }
 
@@ -85,44 +78,23 @@ pub struct ObjectFiles {
     clock: Clock,
     /// This node's name, recorded with each pending upload (which node to ask, in logs).
     node: String,
-    /// When the server started: the home folder's modification time.
+    /// When the server started: the home folder's modification time, and what tells the
+    /// uploads this node left pending before a restart ([`gc`]).
     started: std::time::SystemTime,
+    /// One collection at a time on this node (the timer's or `davgate files gc`).
+    collecting: tokio::sync::Mutex<()>,
 }
 
 impl ObjectFiles {
     /// Files of every user in `blobs`, their namespace in `store` (which must be PostgreSQL).
     pub fn new(store: Store, blobs: Blobs, clock: Clock, node: String) -> Arc<Self> {
         let started = clock.now().into();
-        Arc::new(Self { store, blobs, clock, node, started })
+        let collecting = tokio::sync::Mutex::new(());
+        Arc::new(Self { store, blobs, clock, node, started, collecting })
     }
 
     /// `user`'s files, for one request.
     pub fn for_user(self: &Arc<Self>, user: &UserName) -> Box<ObjectFs> {
         ObjectFs::new(Arc::clone(self), user.clone())
-    }
-
-    /// Hands uploads pending for longer than [`PENDING_LIFETIME`] to the garbage, then removes
-    /// from the bucket up to `limit` blobs whose grace period is over, and forgets them;
-    /// returns how many went. A blob the bucket already lost counts as gone.
-    pub async fn collect_garbage(&self, limit: u32) -> Result<usize, crate::store::Error> {
-        let now = self.clock.now();
-        let stale = self.store.object_stale_pending(now - PENDING_LIFETIME, now).await?;
-        if stale > 0 {
-            tracing::info!(
-                "{stale} uploads left pending by a stopped node handed to the collector"
-            );
-        }
-        let due = self.store.object_garbage_due(now, limit).await?;
-        let mut gone = 0;
-        for key in due {
-            match self.blobs.delete(&blobs::BlobKey::from_stored(key.clone())).await {
-                Ok(()) | Err(BlobError::NotFound(_)) => {
-                    self.store.object_collected(&key).await?;
-                    gone += 1;
-                }
-                Err(e) => tracing::warn!("garbage blob {key} not removed yet: {e}"),
-            }
-        }
-        Ok(gone)
     }
 }

@@ -35,6 +35,7 @@ mod location;
 mod locks;
 mod model;
 mod networks;
+mod object_gc;
 mod objects;
 mod pg;
 mod props;
@@ -72,6 +73,7 @@ pub use networks::{
     MAX_NETWORK_USER_AGENT, MAX_NETWORKS, NetworkUse, NoticedUse, UsedNetwork, clean_user_agent,
     network_of,
 };
+pub use object_gc::GarbageBlob;
 pub use objects::{NewContent, NsRefusal, ObjectEntry, parent_of};
 pub use pg::tls::TlsSetupError;
 pub use props::{DeadProp, PatchOutcome, PropLimits};
@@ -207,6 +209,11 @@ pub enum Error {
     /// them yet (`serve` refuses that combination before this can happen).
     #[error("files on object storage need the PostgreSQL store")]
     NoObjectNamespace,
+    /// An upload's commit found its pending mark gone: the collector took it for the upload
+    /// of a dead node (pending too long, or left by this node before a restart) and removes its
+    /// blob, so the file is not pointed at it.
+    #[error("the upload of blob {0} was taken for abandoned by the garbage collector")]
+    UploadAbandoned(String),
     /// TLS to PostgreSQL could not be set up (the roots the URL names).
     #[error("PostgreSQL: {0}")]
     PgTls(#[from] TlsSetupError),

@@ -155,26 +155,6 @@ impl Store {
         self.objects()?.object_depth(user, path).await
     }
 
-    /// Up to `limit` garbage blobs due at `now`.
-    pub async fn object_garbage_due(
-        &self,
-        now: chrono::DateTime<chrono::Utc>,
-        limit: u32,
-    ) -> Result<Vec<String>> {
-        self.objects()?.object_garbage_due(now, limit).await
-    }
-
-    /// Hands to the garbage every blob still pending that started before `started_before`:
-    /// the uploads of a node that died (or lost the store) before it could commit or abandon
-    /// them. Returns how many.
-    pub async fn object_stale_pending(
-        &self,
-        started_before: chrono::DateTime<chrono::Utc>,
-        now: chrono::DateTime<chrono::Utc>,
-    ) -> Result<u64> {
-        self.objects()?.object_stale_pending(started_before, now).await
-    }
-
     /// Forgets a garbage blob the bucket no longer holds.
     pub async fn object_collected(&self, blob: &str) -> Result<()> {
         self.objects()?.object_collected(blob).await

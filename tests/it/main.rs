@@ -60,6 +60,7 @@ mod proxy;
 mod rclone;
 mod revoke_nodes;
 mod s3;
+mod s3_crash;
 mod s3_util;
 mod s3dav;
 mod scope_pages;

@@ -100,6 +100,16 @@ impl Moto {
         self.log().lines().filter(|l| l.contains("HTTP/1.1\"") && l.contains(&bucket)).count()
     }
 
+    /// The bucket requests answered so far, as `METHOD /path?query` in the order of the log.
+    pub fn requests(&self) -> Vec<String> {
+        let bucket = format!(" /{BUCKET}");
+        let lines = self.log();
+        let quoted = lines.lines().filter(|l| l.contains("HTTP/1.1\"") && l.contains(&bucket));
+        quoted
+            .filter_map(|l| l.split('"').nth(1)?.strip_suffix(" HTTP/1.1").map(String::from))
+            .collect()
+    }
+
     /// The keys in the bucket (one list request; moto answers unsigned requests).
     pub fn keys(&self) -> Vec<String> {
         let url = self.url(&format!("/{BUCKET}?list-type=2"));

@@ -32,6 +32,7 @@ mod listener;
 mod locks;
 mod networks;
 mod nodes;
+mod object_gc;
 mod objects;
 mod props;
 mod providers;

@@ -10,7 +10,7 @@ use tokio_postgres::Row;
 
 use super::{Pg, from_bigint, stored_time, to_bigint};
 use crate::store::objects::{NewContent, NsOutcome, NsRefusal, ObjectEntry, parent_of};
-use crate::store::{Result, UserName};
+use crate::store::{Error, Result, UserName};
 
 /// `path` itself or below it, as a range over `COLLATE "C"` (`/` sorts just before `0`).
 const IN_SUBTREE: &str = "(path = $2 OR (path >= $2 || '/' AND path < $2 || '0'))";
@@ -152,7 +152,13 @@ impl Pg {
         let txn = client.transaction().await?;
         let gone = txn.execute("DELETE FROM object_pending WHERE blob = $1", &[&blob]).await?;
         if gone == 1 {
-            to_garbage(&txn, &[blob.to_string()], stored_time(at)).await?;
+            // Unfinished: its multipart upload may still be open (if the abort did not reach).
+            txn.execute(
+                "INSERT INTO object_garbage (blob, collect_after, unfinished) VALUES ($1, $2, true)
+                 ON CONFLICT (blob) DO NOTHING",
+                &[&blob, &stored_time(at)],
+            )
+            .await?;
         }
         txn.commit().await?;
         Ok(())
@@ -193,7 +199,12 @@ impl Pg {
         .await?;
         let replaced: Vec<String> = old.and_then(|e| e.blob).into_iter().collect();
         to_garbage(&txn, &replaced, stored_time(collect_after)).await?;
-        txn.execute("DELETE FROM object_pending WHERE blob = $1", &[&content.blob]).await?;
+        let claimed =
+            txn.execute("DELETE FROM object_pending WHERE blob = $1", &[&content.blob]).await?;
+        if claimed != 1 {
+            // The collector took it for a dead node's upload and may remove it: never point at it.
+            return Err(Error::UploadAbandoned(content.blob.clone()));
+        }
         txn.commit().await?;
         Ok(Ok(()))
     }
@@ -276,39 +287,6 @@ impl Pg {
         let client = self.client().await?;
         let row = client.query_one(&sql, &[&user.as_str(), &path]).await?;
         from_bigint(row.get(0), "object_entries depth")
-    }
-
-    pub(in crate::store) async fn object_garbage_due(
-        &self,
-        now: DateTime<Utc>,
-        limit: u32,
-    ) -> Result<Vec<String>> {
-        let client = self.client().await?;
-        let rows = client
-            .query(
-                "SELECT blob FROM object_garbage WHERE collect_after <= $1
-                 ORDER BY collect_after LIMIT $2",
-                &[&now, &i64::from(limit)],
-            )
-            .await?;
-        Ok(rows.iter().map(|r| r.get(0)).collect())
-    }
-
-    pub(in crate::store) async fn object_stale_pending(
-        &self,
-        started_before: DateTime<Utc>,
-        now: DateTime<Utc>,
-    ) -> Result<u64> {
-        let client = self.client().await?;
-        let moved = client
-            .execute(
-                "WITH stale AS (DELETE FROM object_pending WHERE started_at < $1 RETURNING blob)
-                 INSERT INTO object_garbage (blob, collect_after) SELECT blob, $2 FROM stale
-                 ON CONFLICT (blob) DO NOTHING",
-                &[&started_before, &now],
-            )
-            .await?;
-        Ok(moved)
     }
 
     pub(in crate::store) async fn object_collected(&self, blob: &str) -> Result<()> {

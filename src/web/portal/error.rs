@@ -239,6 +239,7 @@ impl From<OpError> for PortalError {
             | OpError::UnexpectedReply(_)
             | OpError::BackupRefused(_)
             | OpError::BackupFailed(_)
+            | OpError::NoObjectStorage(_)
             | OpError::Internal(_) => {
                 return PortalError::Unavailable(format!("operation failed: {e}"));
             }
