@@ -421,9 +421,10 @@ impl DavPathRef {
 
     pub(crate) fn get_mime_type_str(&self) -> &'static str {
         let name = self.file_name_bytes();
-        let d = name.rsplitn(2, |&c| c == b'.').collect::<Vec<&[u8]>>();
-        if d.len() > 1
-            && let Ok(ext) = std::str::from_utf8(d[0])
+        // davgate patch: the text after the last '.', without collecting the split into a Vec.
+        let ext = name.iter().rposition(|&c| c == b'.').map(|i| &name[i + 1..]);
+        if let Some(ext) = ext
+            && let Ok(ext) = std::str::from_utf8(ext)
             && let Some(t) = mime_guess::from_ext(ext).first_raw()
         {
             return t;

@@ -261,6 +261,16 @@ pub(crate) async fn list_lockdiscovery(
     elem
 }
 
+/// davgate patch: the `lockdiscovery` element of `locks` (for PROPFIND's writer, which asks
+/// the lock system itself and builds no element when there is no lock).
+pub(crate) fn lockdiscovery_of(locks: &[DavLock]) -> Element {
+    let mut elem = Element::new2("D:lockdiscovery");
+    for lock in locks {
+        elem.push_element(build_lock_prop(lock, false));
+    }
+    elem
+}
+
 #[allow(clippy::borrowed_box)]
 pub(crate) fn list_supportedlock(ls: Option<&Box<dyn DavLockSystem>>) -> Element {
     let mut elem = Element::new2("D:supportedlock");

@@ -22,9 +22,10 @@ use crate::davheaders;
 use crate::davpath::*;
 use crate::errors::*;
 use crate::fs::*;
-use crate::handle_lock::{list_lockdiscovery, list_supportedlock};
+use crate::handle_lock::{list_lockdiscovery, list_supportedlock, lockdiscovery_of};
+use crate::live_props::{self, DateBuf, Live, Plan};
 use crate::ls::*;
-use crate::plain_xml::{is_plain, write_plain, write_text_element};
+use crate::plain_xml::{is_plain, write_plain, write_text, write_text_element};
 use crate::util::MemBuffer;
 use crate::util::{
     dav_xml_error, systemtime_to_httpdate, systemtime_to_rfc3339_without_nanosecond,
@@ -231,12 +232,52 @@ pub(crate) struct PropWriter<C> {
     tx: Option<Sender>,
     name: String,
     props: Vec<Element>,
+    /// davgate patch: the fast writer's view of `props` (see `live_props`), one per property,
+    /// and what it writes the same way for every entry.
+    fast: Option<Fast>,
+    /// davgate patch: the missing properties of the entry being written (kept for its room).
+    missing: Vec<Missing>,
     fs: Box<dyn GuardedFileSystem<C>>,
     ls: Option<Box<dyn DavLockSystem>>,
     useragent: String,
     q_cache: QuotaCache,
     credentials: C,
     principal: Option<String>,
+}
+
+/// davgate patch: what `write_props_fast` needs, prepared once per request.
+struct Fast {
+    plans: Vec<Plan>,
+    /// Whether some property looks into the entry's dead properties.
+    reads_dead: bool,
+    /// `resourcetype` of a file and of a folder, as the old writer wrote them.
+    resourcetype: [Box<[u8]>; 2],
+    supportedlock: Box<[u8]>,
+}
+
+/// davgate patch: a property of the entry being written that goes into its 404 propstat.
+enum Missing {
+    Planned(usize),
+    Element(Element),
+}
+
+/// davgate patch: one property's value, for `write_props_fast`.
+enum Value<'b> {
+    Text(&'b [u8]),
+    Owned(String),
+    ResourceType,
+    SupportedLock,
+    Element(Element),
+    Missing,
+}
+
+/// davgate patch: a listing's body goes out in chunks of about this size.
+const CHUNK: usize = 32 * 1024;
+
+#[cfg(test)]
+thread_local! {
+    /// Tests compare the fast writer with the old one: true makes PropWriter use the old one.
+    pub(crate) static LEGACY_WRITER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 #[derive(Default, Clone, Copy)]
@@ -685,15 +726,15 @@ impl<C: Clone + Send + Sync + 'static> PropWriter<C> {
         res.headers_mut().insert("content-type", contenttype);
         *res.status_mut() = StatusCode::MULTI_STATUS;
 
-        let mut emitter = EventWriter::new_with_config(
-            MemBuffer::new(),
-            EmitterConfig {
-                normalize_empty_elements: false,
-                perform_indent: false,
-                indent_string: Cow::Borrowed(""),
-                ..Default::default()
-            },
-        );
+        let config = EmitterConfig {
+            normalize_empty_elements: false,
+            perform_indent: false,
+            indent_string: Cow::Borrowed(""),
+            ..Default::default()
+        };
+        // davgate patch: room for a chunk and the entry that passes it.
+        let mut emitter =
+            EventWriter::new_with_config(MemBuffer::with_capacity(CHUNK + 8192), config.clone());
         emitter.write(XmlWEvent::StartDocument {
             version: XmlVersion::Version10,
             encoding: Some("utf-8"),
@@ -730,7 +771,9 @@ impl<C: Clone + Send + Sync + 'static> PropWriter<C> {
 
         // check the prop namespaces to see what namespaces
         // we need to put in the preamble.
-        let mut ev = XmlWEvent::start_element("D:multistatus").ns("D", NS_DAV_URI);
+        // davgate patch: gathered first, so that the fast writer's scratch emitter starts with
+        // the same declarations.
+        let mut nss = vec![("D", NS_DAV_URI)];
         if name != "propertyupdate" {
             let mut a = false;
             let mut m = false;
@@ -755,16 +798,16 @@ impl<C: Clone + Send + Sync + 'static> PropWriter<C> {
                 }
             }
             if a {
-                ev = ev.ns("A", NS_APACHE_URI);
+                nss.push(("A", NS_APACHE_URI));
             }
             if m {
-                ev = ev.ns("Z", NS_MS_URI);
+                nss.push(("Z", NS_MS_URI));
             }
             if nc {
-                ev = ev.ns("nc", NS_NEXTCLOUD_URI);
+                nss.push(("nc", NS_NEXTCLOUD_URI));
             }
             if oc {
-                ev = ev.ns("oc", NS_OWNCLOUD_URI);
+                nss.push(("oc", NS_OWNCLOUD_URI));
             }
             #[cfg(feature = "caldav")]
             if c || req.uri().path().starts_with(&format!(
@@ -772,7 +815,7 @@ impl<C: Clone + Send + Sync + 'static> PropWriter<C> {
                 dav_path.prefix(),
                 DEFAULT_CALDAV_DIRECTORY
             )) {
-                ev = ev.ns("C", NS_CALDAV_URI);
+                nss.push(("C", NS_CALDAV_URI));
             }
             #[cfg(feature = "carddav")]
             if card
@@ -782,16 +825,66 @@ impl<C: Clone + Send + Sync + 'static> PropWriter<C> {
                     DEFAULT_CARDDAV_DIRECTORY
                 ))
             {
-                ev = ev.ns("CARD", NS_CARDDAV_URI);
+                nss.push(("CARD", NS_CARDDAV_URI));
             }
         }
-        emitter.write(ev)?;
+        let multistatus = || {
+            let mut ev = XmlWEvent::start_element("D:multistatus");
+            for (prefix, uri) in &nss {
+                ev = ev.ns(*prefix, *uri);
+            }
+            ev
+        };
+        emitter.write(multistatus())?;
+
+        // davgate patch: the fast writer, for `prop` and `allprop` (not `propname`, PROPPATCH,
+        // nor CalDAV/CardDAV, whose properties depend on the path).
+        #[cfg(test)]
+        let legacy = LEGACY_WRITER.with(|l| l.get());
+        #[cfg(not(test))]
+        let legacy = false;
+        let fast = if (name == "prop" || name == "allprop")
+            && !legacy
+            && cfg!(not(any(feature = "caldav", feature = "carddav")))
+        {
+            // Elements the old writer sent through the emitter are rendered by one in the same
+            // state (the same namespaces declared), so their bytes are the same.
+            let mut scratch = EventWriter::new_with_config(MemBuffer::new(), config);
+            scratch.write(multistatus())?;
+            scratch.inner_mut().take();
+            let mut render = |e: &Element| -> Vec<u8> {
+                let mut v = Vec::new();
+                if is_plain(e) {
+                    let _ = write_plain(&mut v, e);
+                } else if e.write_ev(&mut scratch).is_ok() {
+                    v = scratch.inner_mut().take().to_vec();
+                }
+                v
+            };
+            let plans: Vec<Plan> = props.iter().map(|p| live_props::plan(p, &mut render)).collect();
+            let by_name = name == "prop";
+            let reads_dead = plans.iter().any(|p| p.live.reads_dead(by_name));
+            let resourcetype = match props.iter().zip(&plans).find(|(_, p)| p.live == Live::ResourceType) {
+                Some((prop, _)) => {
+                    let mut dir = prop.clone();
+                    dir.children.push(XMLNode::Element(Element::new2("D:collection")));
+                    [render(prop).into(), render(&dir).into()]
+                }
+                None => Default::default(),
+            };
+            let supportedlock = render(&list_supportedlock(ls)).into();
+            Some(Fast { plans, reads_dead, resourcetype, supportedlock })
+        } else {
+            None
+        };
 
         Ok(Self {
             emitter,
             tx: None,
             name: name.to_string(),
             props,
+            fast,
+            missing: Vec::new(),
             fs,
             ls: ls.cloned(),
             useragent: ua.to_string(),
@@ -1207,6 +1300,9 @@ impl<C: Clone + Send + Sync + 'static> PropWriter<C> {
         path: &'a DavPath,
         meta: Box<dyn DavMetaData + 'static>,
     ) -> Result<(), DavError> {
+        if self.fast.is_some() {
+            return self.write_props_fast(path, meta).await;
+        }
         // A HashMap<StatusCode, Vec<Element>> for the result.
         let mut props = HashMap::new();
 
@@ -1308,6 +1404,216 @@ impl<C: Clone + Send + Sync + 'static> PropWriter<C> {
         Ok(())
     }
 
+    /// davgate patch: `write_props` for `prop` and `allprop` without an `Element` per live
+    /// property nor a `HashMap` per entry: values go straight into the buffer (the 200 propstat
+    /// first, then the 404 one, as the old writer sorted them). The entry's dead properties are
+    /// read once (`get_props`) and stand for `get_prop` of each property named; the bytes are
+    /// the old writer's.
+    async fn write_props_fast(
+        &mut self,
+        path: &DavPath,
+        meta: Box<dyn DavMetaData + 'static>,
+    ) -> DavResult<()> {
+        let Some(fast) = self.fast.take() else { return Ok(()) };
+        let result = self.write_entry_fast(&fast, path, &*meta).await;
+        self.fast = Some(fast);
+        result
+    }
+
+    async fn write_entry_fast(
+        &mut self,
+        fast: &Fast,
+        path: &DavPath,
+        meta: &dyn DavMetaData,
+    ) -> DavResult<()> {
+        let by_name = self.name == "prop";
+        let have_props = self.fs.have_props(path, &self.credentials).await;
+        let dead = if have_props && (fast.reads_dead || !by_name) {
+            self.fs.get_props(path, true, &self.credentials).await.unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        // What get_prop would have answered: the stored value of exactly that property.
+        let stored = |prop: &Element| -> Option<Element> {
+            let ns = prop.namespace.as_deref().unwrap_or("");
+            let found = dead
+                .iter()
+                .find(|d| d.name == prop.name && d.namespace.as_deref().unwrap_or("") == ns)?;
+            Element::parse(Cursor::new(found.xml.as_ref()?)).ok()
+        };
+
+        let href = path.with_prefix().as_url_string();
+        let mut missing = std::mem::take(&mut self.missing);
+        missing.clear();
+        let (mark, start) = {
+            let out = self.emitter.inner_mut();
+            out.write_all(b"<D:response>")?;
+            write_text_element(out, "D:href", &href)?;
+            let mark = out.len();
+            out.write_all(b"<D:propstat><D:prop>")?;
+            (mark, out.len())
+        };
+        let mut qc = self.q_cache;
+        let mut num = [0u8; 24];
+        let mut date: DateBuf = [0; 29];
+        for (i, (prop, plan)) in self.props.iter().zip(&fast.plans).enumerate() {
+            let value = match plan.live {
+                Live::CreationDate | Live::Win32CreationTime => {
+                    let stored = match plan.live {
+                        Live::Win32CreationTime if have_props => stored(prop),
+                        _ => None,
+                    };
+                    // the creation time, or ctime (or mtime if older) - apache seems to do this.
+                    let time = meta.created().ok().or_else(|| {
+                        let ctime = meta.status_changed().ok()?;
+                        Some(match meta.modified() {
+                            Ok(mtime) if mtime < ctime => mtime,
+                            _ => ctime,
+                        })
+                    });
+                    match (stored, time) {
+                        (Some(e), _) => Value::Element(e),
+                        (None, None) => Value::Missing,
+                        (None, Some(t)) if plan.live == Live::Win32CreationTime => {
+                            Value::Text(live_props::http_date(t, &mut date))
+                        }
+                        (None, Some(t)) => match live_props::rfc3339(t, &mut date) {
+                            Cow::Borrowed(b) => Value::Text(b),
+                            Cow::Owned(v) => Value::Owned(String::from_utf8_lossy(&v).into_owned()),
+                        },
+                    }
+                }
+                Live::DeadOrMissing | Live::Dead => match by_name && have_props {
+                    true => stored(prop).map_or(Value::Missing, Value::Element),
+                    false => Value::Missing,
+                },
+                Live::GetEtag => meta.etag().map_or(Value::Missing, Value::Owned),
+                Live::GetContentLength if !meta.is_dir() => {
+                    Value::Text(live_props::decimal(&mut num, meta.len(), 0))
+                }
+                Live::GetContentType if meta.is_dir() => Value::Text(b"httpd/unix-directory"),
+                Live::GetContentType => Value::Text(path.get_mime_type_str().as_bytes()),
+                Live::GetLastModified => match meta.modified() {
+                    Ok(t) => Value::Text(live_props::http_date(t, &mut date)),
+                    Err(_) => Value::Missing,
+                },
+                Live::ResourceType => Value::ResourceType,
+                Live::SupportedLock => Value::SupportedLock,
+                Live::LockDiscovery => {
+                    let locks = match &self.ls {
+                        Some(ls) => ls.discover(path).await,
+                        None => Vec::new(),
+                    };
+                    match locks.is_empty() {
+                        true => Value::Text(b""),
+                        false => Value::Element(lockdiscovery_of(&locks)),
+                    }
+                }
+                Live::QuotaAvailable => match self.get_quota(&mut qc, path, meta).await {
+                    Ok((_, Some(avail))) => Value::Text(live_props::decimal(&mut num, avail, 0)),
+                    _ => Value::Missing,
+                },
+                Live::QuotaUsed => match self.get_quota(&mut qc, path, meta).await {
+                    // Need this on MacOs, otherwise the value is off by a factor of 10 or so.
+                    Ok((used, _)) => {
+                        let width = if self.useragent.contains("WebDAVFS") { 14 } else { 0 };
+                        Value::Text(live_props::decimal(&mut num, used, width))
+                    }
+                    Err(_) => Value::Missing,
+                },
+                Live::Executable => match meta.executable() {
+                    Ok(x) => Value::Text(if x { b"T" } else { b"F" }),
+                    Err(_) => Value::Missing,
+                },
+                Live::Win32LastAccessTime | Live::Win32LastModifiedTime => {
+                    let time = match plan.live {
+                        Live::Win32LastAccessTime => meta.accessed(),
+                        _ => meta.modified(),
+                    };
+                    match (if have_props { stored(prop) } else { None }, time) {
+                        (Some(e), _) => Value::Element(e),
+                        (None, Ok(t)) => Value::Text(live_props::http_date(t, &mut date)),
+                        (None, Err(_)) => Value::Missing,
+                    }
+                }
+                Live::Win32FileAttributes => match if have_props { stored(prop) } else { None } {
+                    Some(e) => Value::Element(e),
+                    None => {
+                        let hidden = path.file_name_bytes().starts_with(b".");
+                        // 0x10: a folder; 0x20: 'Archive', set by default on all files.
+                        let attr = if meta.is_dir() { 0x10 } else { 0x20 } | u64::from(hidden) * 2;
+                        Value::Text(live_props::hex(&mut num, attr, 8))
+                    }
+                },
+                Live::MsOther => match if have_props { stored(prop) } else { None } {
+                    Some(e) => Value::Element(e),
+                    None => Value::Missing,
+                },
+                Live::GetContentLength | Live::Missing => Value::Missing,
+                Live::Legacy => {
+                    let res = self.build_prop(prop, path, meta, &mut qc, true).await?;
+                    if res.status == StatusCode::OK {
+                        Value::Element(res.element)
+                    } else {
+                        if by_name {
+                            missing.push(Missing::Element(res.element));
+                        }
+                        continue;
+                    }
+                }
+            };
+            let out = self.emitter.inner_mut();
+            match value {
+                Value::Text(text) => {
+                    out.write_all(&plan.open)?;
+                    write_text(out, std::str::from_utf8(text).unwrap_or_default())?;
+                    out.write_all(&plan.close)?;
+                }
+                Value::Owned(text) => {
+                    out.write_all(&plan.open)?;
+                    write_text(out, &text)?;
+                    out.write_all(&plan.close)?;
+                }
+                Value::ResourceType => out.write_all(&fast.resourcetype[usize::from(meta.is_dir())])?,
+                Value::SupportedLock => out.write_all(&fast.supportedlock)?,
+                Value::Element(e) => write_element(&mut self.emitter, &e)?,
+                Value::Missing if by_name => missing.push(Missing::Planned(i)),
+                Value::Missing => {}
+            }
+        }
+        self.q_cache = qc;
+
+        // allprop: the filesystem's dead properties, but those already reported above.
+        if !by_name {
+            let listed =
+                |d: &DavProp| self.props.iter().any(|p| p.name == d.name && p.namespace == d.namespace);
+            for d in dead.into_iter().filter(|d| !listed(d)) {
+                write_element(&mut self.emitter, &davprop_to_element(d))?;
+            }
+        }
+
+        let out = self.emitter.inner_mut();
+        if out.len() == start {
+            out.truncate(mark);
+        } else {
+            out.write_all(b"</D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat>")?;
+        }
+        if !missing.is_empty() {
+            out.write_all(b"<D:propstat><D:prop>")?;
+            for m in &missing {
+                match m {
+                    Missing::Planned(i) => self.emitter.inner_mut().write_all(&fast.plans[*i].missing)?,
+                    Missing::Element(e) => write_element(&mut self.emitter, e)?,
+                }
+            }
+            let out = self.emitter.inner_mut();
+            out.write_all(b"</D:prop><D:status>HTTP/1.1 404 Not Found</D:status></D:propstat>")?;
+        }
+        self.emitter.inner_mut().write_all(b"</D:response>")?;
+        self.missing = missing;
+        Ok(())
+    }
+
     pub async fn flush(&mut self) -> DavResult<()> {
         let buffer = self.emitter.inner_mut().take();
         self.tx.as_mut().unwrap().send(buffer).await;
@@ -1318,7 +1624,6 @@ impl<C: Clone + Send + Sync + 'static> PropWriter<C> {
     /// send one small chunk per entry (a few hundred bytes, each its own body frame); the
     /// buffer stays bounded by one chunk plus one entry whatever the number of entries.
     pub async fn flush_chunk(&mut self) -> DavResult<()> {
-        const CHUNK: usize = 32 * 1024;
         if self.emitter.inner_mut().len() >= CHUNK {
             self.flush().await?;
         }
@@ -1447,6 +1752,17 @@ impl<C: Clone + Send + Sync + 'static> PropWriter<C> {
 
         Ok(())
     }
+}
+
+/// davgate patch: `e` written as the old writer wrote it: straight when plain, else through the
+/// emitter.
+fn write_element(emitter: &mut Emitter, e: &Element) -> DavResult<()> {
+    if is_plain(e) {
+        write_plain(emitter.inner_mut(), e)?;
+    } else {
+        e.write_ev(emitter)?;
+    }
+    Ok(())
 }
 
 fn add_sc_elem(hm: &mut HashMap<StatusCode, Vec<Element>>, sc: StatusCode, e: Element) {

@@ -210,6 +210,8 @@ mod handle_mkcol;
 mod handle_options;
 mod handle_props;
 mod handle_put;
+// davgate patch: PROPFIND's live properties written as bytes.
+mod live_props;
 #[cfg(any(docsrs, feature = "localfs"))]
 #[cfg_attr(docsrs, doc(cfg(feature = "localfs")))]
 mod localfs_macos;

@@ -1,4 +1,4 @@
-use std::io::{Cursor, Write};
+use std::io::Write;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -181,29 +181,46 @@ pub(crate) fn systemtime_to_rfc3339_without_nanosecond(t: SystemTime) -> String 
 }
 
 // A buffer that implements "Write".
+// davgate patch: a plain `Vec` (nothing ever seeks in it), and `take` leaves a buffer of the
+// same capacity behind, so a listing's chunks do not regrow it from empty one by one.
 #[derive(Clone)]
-pub(crate) struct MemBuffer(Cursor<Vec<u8>>);
+pub(crate) struct MemBuffer(Vec<u8>);
 
 impl MemBuffer {
     pub fn new() -> MemBuffer {
-        MemBuffer(Cursor::new(Vec::new()))
+        MemBuffer(Vec::new())
+    }
+
+    /// davgate patch: an empty buffer with room for `capacity` bytes.
+    pub fn with_capacity(capacity: usize) -> MemBuffer {
+        MemBuffer(Vec::with_capacity(capacity))
     }
 
     /// davgate patch: how many bytes are buffered.
     pub fn len(&self) -> usize {
-        self.0.get_ref().len()
+        self.0.len()
+    }
+
+    /// davgate patch: drops what was written after the first `len` bytes.
+    pub fn truncate(&mut self, len: usize) {
+        self.0.truncate(len)
     }
 
     pub fn take(&mut self) -> Bytes {
-        let buf = std::mem::take(self.0.get_mut());
-        self.0.set_position(0);
-        Bytes::from(buf)
+        let capacity = self.0.capacity();
+        Bytes::from(std::mem::replace(&mut self.0, Vec::with_capacity(capacity)))
     }
 }
 
 impl Write for MemBuffer {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.write(buf)
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        self.0.extend_from_slice(buf);
+        Ok(())
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
