@@ -77,6 +77,8 @@ pub use http::{
 };
 pub use metrics::MetricsOptions;
 pub use node::{NodeId, NodeIdError};
+/// `davgate files copy`: a local files root moved into a bucket.
+pub use objectfs::import::{ImportError, ImportProgress, ImportSummary, import_files};
 pub use objectfs::{LocationError as ObjectsLocationError, ObjectsLocation, ProcessEnvironment};
 pub use server::TlsReload;
 pub use server::{FIRST_ADMIN, Server, ServerOptions};

@@ -20,6 +20,7 @@ pub mod blobs;
 mod file;
 mod filesystem;
 pub mod fs;
+pub mod import;
 pub mod location;
 mod meta;
 

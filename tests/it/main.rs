@@ -60,6 +60,7 @@ mod proxy;
 mod rclone;
 mod revoke_nodes;
 mod s3;
+mod s3_copy;
 mod s3_util;
 mod scope_pages;
 mod scopes;
