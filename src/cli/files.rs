@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use super::output::print;
 use super::{CliError, Target};
-use davgate::{HumanSize, ImportProgress, ObjectsLocation, ProcessEnvironment};
+use davgate::{ImportProgress, ObjectsLocation, ProcessEnvironment};
 
 /// Commands on the users' files.
 #[derive(Debug, Subcommand)]
@@ -61,13 +61,13 @@ pub(super) async fn run(data: &Target, cmd: FilesCommand) -> Result<(), CliError
     let summary = done?;
     line(&progress, true);
     let mut text = format!(
-        "copied {} files ({}) of {} accounts into {}, {} already there ({}), {} folders\n",
+        "copied {} files ({}) of {} accounts into {}, {} already there ({}), {} folders created\n",
         summary.copied.0,
-        HumanSize(summary.copied.1),
+        size(summary.copied.1),
         summary.users,
         location.display(),
         summary.skipped.0,
-        HumanSize(summary.skipped.1),
+        size(summary.skipped.1),
         summary.folders,
     );
     if summary.leftovers > 0 {
@@ -105,8 +105,8 @@ fn line(progress: &ImportProgress, last: bool) {
         "files {}/{}, {} of {}",
         get(&progress.files_done),
         get(&progress.files_total),
-        HumanSize(get(&progress.bytes_done)),
-        HumanSize(get(&progress.bytes_total)),
+        size(get(&progress.bytes_done)),
+        size(get(&progress.bytes_total)),
     );
     let mut err = std::io::stderr();
     let _ = if err.is_terminal() {
@@ -114,4 +114,19 @@ fn line(progress: &ImportProgress, last: bool) {
     } else {
         writeln!(err, "{text}")
     };
+}
+
+/// Bytes for a person: `512 B`, `3.4 MiB`, `1.2 GiB`.
+fn size(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS.get(unit).unwrap_or(&"TiB"))
 }

@@ -26,6 +26,7 @@ mod config;
 mod connections;
 mod content;
 mod fail2ban;
+mod files_root;
 mod fragment;
 mod hardening_auth;
 mod in_process;
