@@ -61,14 +61,14 @@ pub(super) async fn run(data: &Target, cmd: FilesCommand) -> Result<(), CliError
     let summary = done?;
     line(&progress, true);
     let mut text = format!(
-        "copied {} files ({}) of {} accounts into {}, {} already there ({}), {} folders created\n",
+        "copied {} files ({}) into {}, {} already there ({}), {} folders created; homes: {}\n",
         summary.copied.0,
         size(summary.copied.1),
-        summary.users,
         location.display(),
         summary.skipped.0,
         size(summary.skipped.1),
         summary.folders,
+        summary.users,
     );
     if summary.leftovers > 0 {
         text += &format!("removed {} blobs a stopped run had left\n", summary.leftovers);

@@ -77,7 +77,7 @@ impl Served {
         match &self.bucket {
             None => {
                 let meta = std::fs::metadata(self.server.home(user).join(rel)).ok()?;
-                meta.is_file().then(|| meta.len())
+                meta.is_file().then_some(meta.len())
             }
             Some(_) => self.rows(user).into_iter().find(|r| r.0 == rel).map(|r| r.1),
         }
