@@ -12,9 +12,9 @@
 //! this tool's ([`NODE`]): a run killed half-way leaves at most a few pending blobs, which the
 //! next run removes before it starts. Nothing in the namespace is ever deleted.
 
-use futures_util::TryStreamExt;
+use futures_util::StreamExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use tokio::io::AsyncReadExt;
 
 use super::blobs::{BlobError, BlobKey, Blobs};
@@ -197,12 +197,29 @@ pub async fn import_files(
                 }
             }
         }
-        let sent = futures_util::stream::iter(files.into_iter().map(Ok))
-            .map_ok(|step| upload(store, &blobs, &user, step, progress))
-            .try_buffer_unordered(PARALLEL)
-            .try_fold((0u64, 0u64), |(n, b), size| async move { Ok((n + 1, b + size)) })
-            .await?;
-        summary.copied = (summary.copied.0 + sent.0, summary.copied.1 + sent.1);
+        // After a failure no new upload starts, but those in flight finish (and clean up after
+        // themselves if they fail too) rather than be dropped half-way.
+        let failed = AtomicBool::new(false);
+        let results: Vec<Result<Option<u64>, ImportError>> = futures_util::stream::iter(files)
+            .map(|step| {
+                let (failed, blobs, user) = (&failed, &blobs, &user);
+                async move {
+                    if failed.load(Ordering::Relaxed) {
+                        return Ok(None);
+                    }
+                    let sent = upload(store, blobs, user, step, progress).await;
+                    failed.fetch_or(sent.is_err(), Ordering::Relaxed);
+                    sent.map(Some)
+                }
+            })
+            .buffer_unordered(PARALLEL)
+            .collect()
+            .await;
+        for size in results {
+            if let Some(size) = size? {
+                summary.copied = (summary.copied.0 + 1, summary.copied.1 + size);
+            }
+        }
     }
     Ok(summary)
 }
