@@ -18,8 +18,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use tokio::io::AsyncReadExt;
 
 use super::blobs::{BlobError, BlobKey, Blobs};
+use super::local_root::{ReadError, homes, read_error, shown, walk};
 use super::location::ObjectsLocation;
-use super::meta::key_of;
 use crate::store::{NewContent, ObjectEntry, Store, UserName};
 
 /// The node name the copy's uploads are recorded under (no serving node can have it: node ids
@@ -43,13 +43,8 @@ pub enum ImportError {
     #[error("--from {0} is not a folder")]
     NotAFolder(String),
     /// A file or folder of the local root could not be read.
-    #[error("cannot read {path}: {source}")]
-    Read {
-        /// The local path, escaped.
-        path: String,
-        /// The operating system's reason.
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Read(#[from] ReadError),
     /// The namespace lives in PostgreSQL only.
     #[error(
         "files copy needs --store postgres://… (the names and folders of files on S3 live there)"
@@ -135,15 +130,6 @@ enum Step {
     File { key: String, path: PathBuf, size: u64, modified: chrono::DateTime<chrono::Utc> },
 }
 
-/// What a local walk found under a home: folders before what they hold.
-struct Local {
-    key: String,
-    path: PathBuf,
-    is_dir: bool,
-    size: u64,
-    modified: chrono::DateTime<chrono::Utc>,
-}
-
 /// Copies every account's home under `from` into `to` and the namespace of the store at
 /// `store` (which must be PostgreSQL).
 pub async fn import_files(
@@ -161,7 +147,7 @@ pub async fn import_files(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(ImportError::NoSource(shown(from)));
         }
-        Err(source) => return Err(ImportError::Read { path: shown(from), source }),
+        Err(e) => return Err(read_error(from, e).into()),
     }
     let blobs = Blobs::new(to)?;
     let store = &Store::open(store).await?;
@@ -235,79 +221,12 @@ fn refused(user: &UserName, key: &str, why: crate::store::NsRefusal) -> ImportEr
     ImportError::Refused { user: user.to_string(), path: key.to_string(), why }
 }
 
-/// The folders directly under the root, by name (not symlinks, not hidden ones such as
-/// `.removed`).
-async fn homes(root: &Path) -> Result<Vec<(String, PathBuf)>, ImportError> {
-    let root = root.to_path_buf();
-    blocking(move || {
-        let mut homes = Vec::new();
-        for entry in std::fs::read_dir(&root).map_err(|e| read_error(&root, e))? {
-            let entry = entry.map_err(|e| read_error(&root, e))?;
-            let kind = entry.file_type().map_err(|e| read_error(&entry.path(), e))?;
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if kind.is_dir() && !name.starts_with('.') {
-                homes.push((name, entry.path()));
-            }
-        }
-        homes.sort();
-        Ok(homes)
-    })
-    .await
-}
-
-/// Every folder and regular file below `home`, parents first, with their namespace keys.
-/// Symlinks, davgate's upload temporaries and NFS silly renames are not the user's: skipped,
-/// as a server on the disk hides them.
-async fn walk(home: PathBuf) -> Result<Vec<Local>, ImportError> {
-    blocking(move || {
-        let mut found = Vec::new();
-        let mut stack = vec![(home, Vec::<u8>::new())];
-        while let Some((dir, raw)) = stack.pop() {
-            let mut entries: Vec<_> = std::fs::read_dir(&dir)
-                .map_err(|e| read_error(&dir, e))?
-                .collect::<Result<_, _>>()
-                .map_err(|e| read_error(&dir, e))?;
-            entries.sort_by_key(|e| e.file_name());
-            for entry in entries.into_iter().rev() {
-                let name = entry.file_name();
-                let bytes = std::os::unix::ffi::OsStrExt::as_bytes(name.as_os_str());
-                if bytes.starts_with(b".davgate-upload-") || bytes.starts_with(b".nfs") {
-                    continue;
-                }
-                let path = entry.path();
-                let meta = std::fs::symlink_metadata(&path).map_err(|e| read_error(&path, e))?;
-                if !meta.is_dir() && !meta.is_file() {
-                    continue;
-                }
-                let mut child = raw.clone();
-                child.push(b'/');
-                child.extend_from_slice(bytes);
-                let modified = meta.modified().map_err(|e| read_error(&path, e))?;
-                let modified = truncated(modified.into());
-                let (is_dir, size) = (meta.is_dir(), if meta.is_dir() { 0 } else { meta.len() });
-                found.push(Local {
-                    key: key_of_raw(&child),
-                    path: path.clone(),
-                    is_dir,
-                    size,
-                    modified,
-                });
-                if is_dir {
-                    stack.push((path, child));
-                }
-            }
-        }
-        Ok(found)
-    })
-    .await
-}
-
 /// Compares a home's walk with the namespace (one listing per folder): what to write, what is
 /// already there (counted in `summary`), and a refusal for what would overwrite a server's write.
 async fn plan(
     store: &Store,
     user: &UserName,
-    local: Vec<Local>,
+    local: Vec<super::local_root::Local>,
     summary: &mut ImportSummary,
 ) -> Result<Vec<Step>, ImportError> {
     let mut there = std::collections::HashMap::new();
@@ -395,7 +314,8 @@ async fn send(
     size: u64,
     progress: &ImportProgress,
 ) -> Result<(), ImportError> {
-    let mut file = tokio::fs::File::open(path).await.map_err(|e| read_error(path, e))?;
+    let mut file =
+        tokio::fs::File::open(path).await.map_err(|e| ImportError::from(read_error(path, e)))?;
     let _slot = blobs.upload_slot().await?;
     if size == 0 {
         return Ok(blobs.write_small(blob, bytes::Bytes::new()).await?);
@@ -408,7 +328,7 @@ async fn send(
             Ok(n) => n,
             Err(e) => {
                 let _ = writer.abort().await;
-                return Err(read_error(path, e));
+                return Err(read_error(path, e).into());
             }
         };
         if n == 0 {
@@ -460,44 +380,6 @@ fn is_copy_key(key: &str) -> bool {
     uuid::Uuid::try_parse(id).is_ok_and(|u| u.get_version_num() == 8)
 }
 
-/// The namespace key of raw path bytes (`/a/b`): the same as a WebDAV request for them gives.
-fn key_of_raw(raw: &[u8]) -> String {
-    let mut encoded = String::with_capacity(raw.len() * 3);
-    for &b in raw {
-        if b.is_ascii_alphanumeric() || b"/-._~".contains(&b) {
-            encoded.push(char::from(b));
-        } else {
-            encoded.push_str(&format!("%{b:02X}"));
-        }
-    }
-    match dav_server::davpath::DavPath::new(&encoded) {
-        Ok(path) => key_of(&path),
-        Err(_) => encoded,
-    }
-}
-
-/// A time as the store keeps it (microseconds), so that a second run compares equal.
-fn truncated(at: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
-    chrono::DateTime::from_timestamp_micros(at.timestamp_micros()).unwrap_or(at)
-}
-
-fn shown(path: &Path) -> String {
-    crate::log_safe::escaped(&path.to_string_lossy())
-}
-
-fn read_error(path: &Path, source: std::io::Error) -> ImportError {
-    ImportError::Read { path: shown(path), source }
-}
-
-/// Runs blocking filesystem work on the blocking pool.
-async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T, ImportError> + Send + 'static,
-) -> Result<T, ImportError> {
-    tokio::task::spawn_blocking(work).await.unwrap_or_else(|e| {
-        Err(ImportError::Read { path: String::new(), source: std::io::Error::other(e) })
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -507,12 +389,5 @@ mod tests {
         assert!(is_copy_key(copy_key().as_str()));
         assert!(!is_copy_key(BlobKey::fresh().as_str()));
         assert!(!is_copy_key("blobs/not-a-uuid"));
-    }
-
-    #[test]
-    fn local_names_get_the_keys_a_request_for_them_gets() {
-        assert_eq!(key_of_raw(b"/a b/r\xc3\xa9sum\xc3\xa9.txt"), "/a%20b/r%C3%A9sum%C3%A9.txt");
-        assert_eq!(key_of_raw(b"/100%/x"), "/100%25/x");
-        assert_eq!(key_of_raw(b"/plain"), "/plain");
     }
 }

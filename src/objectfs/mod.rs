@@ -21,6 +21,7 @@ mod file;
 mod filesystem;
 pub mod fs;
 pub mod import;
+mod local_root;
 pub mod location;
 mod meta;
 
