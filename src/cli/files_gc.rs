@@ -2,37 +2,15 @@
 //! once, now, and prints what it removed (through the admin socket: only the server holds the
 //! bucket's keys).
 
-use clap::Subcommand;
-
 use super::output::{print, to_json};
 use super::{CliError, Target};
 use davgate::Collected;
 
-/// Work on the files of a server that keeps them on object storage.
-#[derive(Debug, Subcommand)]
-pub(super) enum FilesCommand {
-    /// Collect the bucket's garbage now, on the running server, and print what went.
-    ///
-    /// Removes the blobs nothing points at any more (replaced or deleted contents past their
-    /// 15-minute grace period, uploads that never finished) and aborts the multipart uploads a
-    /// killed node left open. The server does this by itself every minute, one node of a
-    /// cluster at a time.
-    Gc {
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
-    },
-}
-
-/// Runs a `files` command.
-pub(super) async fn run(data: &Target, command: FilesCommand) -> Result<(), CliError> {
-    match command {
-        FilesCommand::Gc { json } => {
-            let done = davgate::Client::running(&data.dir).await?.collect_garbage().await?;
-            print(&if json { to_json(&done)? } else { summary(&done) });
-            Ok(())
-        }
-    }
+/// Runs `files gc`.
+pub(super) async fn run(data: &Target, json: bool) -> Result<(), CliError> {
+    let done = davgate::Client::running(&data.dir).await?.collect_garbage().await?;
+    print(&if json { to_json(&done)? } else { summary(&done) });
+    Ok(())
 }
 
 /// What a person reads: the counts, then each removed key on a line of its own.

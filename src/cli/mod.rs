@@ -1,5 +1,5 @@
 //! Command-line interface: `serve`, `user`, `app-password`, `settings`, `status`, `store`,
-//! `backup`, `restore`, `config`.
+//! `files`, `backup`, `restore`, `config`.
 //!
 //! One file per job: the server ([`serve`]), each group of admin commands, and what they print
 //! ([`output`]). Admin commands reach the operations through a [`davgate::Client`] (the running
@@ -12,6 +12,7 @@ mod audit;
 mod backup;
 mod config;
 mod files_gc;
+mod files;
 mod inventory;
 mod oidc;
 mod output;
@@ -79,6 +80,9 @@ enum Command {
     /// Work on the store as a whole (move an embedded store to PostgreSQL).
     #[command(subcommand)]
     Store(store::StoreCommand),
+    /// Work on the users' files (copy a local files root into an S3 bucket, collect its garbage).
+    #[command(subcommand)]
+    Files(files::FilesCommand),
     /// Write a consistent copy of the embedded store to FILE, while the server runs (the
     /// server writes it) or not; PostgreSQL is backed up with pg_dump instead.
     Backup(backup::BackupArgs),
@@ -90,9 +94,6 @@ enum Command {
     Config(config::ConfigCommand),
     /// Show the audit log, newest first: who created, used, revoked or changed what.
     Audit(audit::AuditArgs),
-    /// Work on the files kept on object storage (`files gc`).
-    #[command(subcommand)]
-    Files(files_gc::FilesCommand),
     /// Show what the running server is doing (verifications, cache, throttled clients).
     Status {
         /// Print JSON.
@@ -122,6 +123,9 @@ pub enum CliError {
     /// `store copy` was refused or failed (nothing was copied).
     #[error(transparent)]
     Copy(#[from] davgate::CopyError),
+    /// `files copy` was refused or stopped (what it committed stays; run it again).
+    #[error(transparent)]
+    FilesCopy(#[from] davgate::ImportError),
     /// `store copy --from` is not `redb:PATH`.
     #[error(transparent)]
     NotRedb(#[from] store::NotRedb),
@@ -198,10 +202,10 @@ fn run(cli: Cli, loaded: &config::Loaded) -> Result<(), CliError> {
         Command::Audit(args) => block_on(audit::run(&data, args)),
         Command::Status { json } => block_on(settings::status(&data, json)),
         Command::Store(cmd) => block_on(store::run(cmd)),
+        Command::Files(cmd) => block_on(files::run(&data, cmd)),
         Command::Backup(args) => block_on(backup::backup(&data, args)),
         Command::Restore(args) => block_on(backup::restore(&data, args)),
         Command::Config(cmd) => config::run(cmd, loaded),
-        Command::Files(cmd) => block_on(files_gc::run(&data, cmd)),
     }
 }
 

@@ -28,6 +28,21 @@ impl DavFileSystem for ObjectFs {
             if found.as_ref().is_some_and(|e| e.is_dir) {
                 return Err(FsError::Forbidden);
             }
+            if options.write && !options.truncate {
+                // A write that keeps the content: LOCK on an unmapped URL. As on disk, the empty
+                // file exists once this returns (committed now), and cannot be written through.
+                if found.is_none() {
+                    let parent = crate::store::parent_of(&key);
+                    if !self.entry(parent).await?.is_some_and(|p| p.is_dir) {
+                        return Err(FsError::NotFound);
+                    }
+                    let mut empty =
+                        ObjectWriter::start(self.clone(), key.clone(), options.create_new).await?;
+                    empty.flush().await?;
+                }
+                let reader = ObjectReader::open(self.clone(), self.existing(&key).await?).await?;
+                return Ok(Box::new(reader) as Box<dyn DavFile>);
+            }
             if options.write {
                 if found.is_some() && options.create_new {
                     return Err(FsError::Exists);

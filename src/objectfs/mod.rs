@@ -23,6 +23,8 @@ mod file;
 mod filesystem;
 pub mod fs;
 pub mod gc;
+pub mod import;
+mod local_root;
 pub mod location;
 mod meta;
 mod multipart;

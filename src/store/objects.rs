@@ -155,6 +155,12 @@ impl Store {
         self.objects()?.object_depth(user, path).await
     }
 
+    /// The blobs still pending that `node` recorded: the uploads a killed `files copy` (whose
+    /// node name is its own) left, for the next run to remove.
+    pub async fn object_pending_of(&self, node: &str) -> Result<Vec<String>> {
+        self.objects()?.object_pending_of(node).await
+    }
+
     /// Forgets a garbage blob the bucket no longer holds.
     pub async fn object_collected(&self, blob: &str) -> Result<()> {
         self.objects()?.object_collected(blob).await

@@ -7,6 +7,7 @@
 //! listing, byte ranges and ETag conditions, and the quota as PROPFIND reports and PUT and COPY
 //! enforce it.
 
+use crate::files_root::{FilesRoot, Served};
 use crate::util::*;
 use reqwest::blocking::{RequestBuilder, Response};
 use std::io::{Read, Write};
@@ -103,7 +104,7 @@ fn temp_files(dir: &Path) -> Vec<String> {
 }
 
 /// Waits (bounded) until no temporary upload file is left under `dir`; returns what is left.
-fn temp_files_settled(dir: &Path) -> Vec<String> {
+pub(crate) fn temp_files_settled(dir: &Path) -> Vec<String> {
     let deadline = Instant::now() + Duration::from_secs(3);
     loop {
         let left = temp_files(dir);
@@ -163,7 +164,16 @@ fn chunked_put(
 
 #[test]
 fn windows_explorer_mounts_saves_a_file_under_a_lock_and_keeps_its_win32_times() {
-    let server = TestServer::start();
+    windows_explorer_sequence(FilesRoot::Disk);
+}
+
+#[test]
+fn windows_explorer_sequence_passes_with_files_on_object_storage() {
+    windows_explorer_sequence(FilesRoot::S3);
+}
+
+fn windows_explorer_sequence(root: FilesRoot) {
+    let Some(server) = Served::start(root) else { return };
     server.add_user("alice");
     let pw = server.app_password("alice", "desktop");
     let explorer = |method: &str, path: &str| -> RequestBuilder {
@@ -258,7 +268,16 @@ fn windows_explorer_mounts_saves_a_file_under_a_lock_and_keeps_its_win32_times()
 
 #[test]
 fn macos_finder_uploads_chunked_bodies_and_a_short_one_leaves_the_file_alone() {
-    let server = TestServer::start();
+    macos_finder_sequence(FilesRoot::Disk);
+}
+
+#[test]
+fn macos_finder_sequence_passes_with_files_on_object_storage() {
+    macos_finder_sequence(FilesRoot::S3);
+}
+
+fn macos_finder_sequence(root: FilesRoot) {
+    let Some(server) = Served::start(root) else { return };
     server.add_user("alice");
     let pw = server.app_password("alice", "mac");
     let finder = |method: &str, path: &str| -> RequestBuilder {
@@ -336,8 +355,8 @@ fn macos_finder_uploads_chunked_bodies_and_a_short_one_leaves_the_file_alone() {
     );
     assert_eq!(short_new, 400);
     assert_eq!(get("/dav/New.docx").0, 404, "a short upload created the file");
-    assert!(!server.home("alice").join("New.docx").exists());
-    assert_eq!(temp_files_settled(&server.home("alice")), Vec::<String>::new());
+    assert_eq!(server.stored_file("alice", "New.docx"), None, "a short upload stored the file");
+    assert_eq!(server.unfinished_uploads("alice"), Vec::<String>::new());
 
     // AppleDouble and .DS_Store files: without them a Finder copy fails with error -36.
     let mut apple_double = b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X        \x00\x02".to_vec();
@@ -362,7 +381,16 @@ fn macos_finder_uploads_chunked_bodies_and_a_short_one_leaves_the_file_alone() {
 
 #[test]
 fn davfs2_creates_a_file_with_a_lock_and_never_locks_over_an_existing_one() {
-    let server = TestServer::start();
+    davfs2_sequence(FilesRoot::Disk);
+}
+
+#[test]
+fn davfs2_sequence_passes_with_files_on_object_storage() {
+    davfs2_sequence(FilesRoot::S3);
+}
+
+fn davfs2_sequence(root: FilesRoot) {
+    let Some(server) = Served::start(root) else { return };
     server.add_user("alice");
     let pw = server.app_password("alice", "laptop");
     let create_lock = || {
@@ -382,9 +410,7 @@ fn davfs2_creates_a_file_with_a_lock_and_never_locks_over_an_existing_one() {
     assert_eq!(first.status().as_u16(), 201);
     let token = header(&first, "lock-token");
     assert!(!token.is_empty(), "no Lock-Token on the creating LOCK");
-    let on_disk = std::fs::metadata(server.home("alice").join("notes.txt")).expect("file created");
-    assert!(on_disk.is_file());
-    assert_eq!(on_disk.len(), 0);
+    assert_eq!(server.stored_file("alice", "notes.txt"), Some(0), "an empty file created");
     let got = server.as_user("alice", &pw, "GET", "/dav/notes.txt").send().unwrap();
     assert_eq!(got.status().as_u16(), 200);
     assert_eq!(got.bytes().unwrap().len(), 0);
@@ -398,13 +424,22 @@ fn davfs2_creates_a_file_with_a_lock_and_never_locks_over_an_existing_one() {
         .send();
     assert_eq!(status(unlock), 204);
     assert_eq!(create_lock().status().as_u16(), 412);
-    assert!(server.home("alice").join("notes.txt").is_file());
+    assert_eq!(server.stored_file("alice", "notes.txt"), Some(0));
     assert_eq!(access_method(&server, "alice"), "davfs2");
 }
 
 #[test]
 fn office_refreshes_its_lock_and_no_lock_outlives_the_lock_timeout() {
-    let server = TestServer::start();
+    office_sequence(FilesRoot::Disk);
+}
+
+#[test]
+fn office_sequence_passes_with_files_on_object_storage() {
+    office_sequence(FilesRoot::S3);
+}
+
+fn office_sequence(root: FilesRoot) {
+    let Some(server) = Served::start(root) else { return };
     server.add_user("alice");
     let pw = server.app_password("alice", "office");
     let office = |method: &str, path: &str| -> RequestBuilder {

@@ -289,6 +289,13 @@ impl Pg {
         from_bigint(row.get(0), "object_entries depth")
     }
 
+    pub(in crate::store) async fn object_pending_of(&self, node: &str) -> Result<Vec<String>> {
+        let client = self.client().await?;
+        let rows =
+            client.query("SELECT blob FROM object_pending WHERE node = $1", &[&node]).await?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
     pub(in crate::store) async fn object_collected(&self, blob: &str) -> Result<()> {
         let client = self.client().await?;
         client.execute("DELETE FROM object_garbage WHERE blob = $1", &[&blob]).await?;
