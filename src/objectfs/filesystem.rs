@@ -36,8 +36,9 @@ impl DavFileSystem for ObjectFs {
                     if !self.entry(parent).await?.is_some_and(|p| p.is_dir) {
                         return Err(FsError::NotFound);
                     }
+                    self.check_depth(path)?;
                     let mut empty =
-                        ObjectWriter::start(self.clone(), key.clone(), options.create_new).await?;
+                        ObjectWriter::start(self.clone(), key.clone(), None, &options).await?;
                     empty.flush().await?;
                 }
                 let reader = ObjectReader::open(self.clone(), self.existing(&key).await?).await?;
