@@ -446,6 +446,16 @@ where
         }
     }
 
+    /// davgate patch: an idle connection (no message in progress, nothing buffered) gives back
+    /// its buffers and the header map kept for reuse: a kept-alive connection waiting for its
+    /// next request then costs no more than its socket and this state.
+    pub(crate) fn release_idle_buffers(&mut self) {
+        if self.state.is_idle() && !self.is_mid_message() && !self.io.has_buffered_write() {
+            self.io.release_idle_buffers();
+            self.state.cached_headers = None;
+        }
+    }
+
     fn is_mid_message(&self) -> bool {
         !matches!(
             (&self.state.reading, &self.state.writing),

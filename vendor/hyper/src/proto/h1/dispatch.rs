@@ -159,6 +159,8 @@ where
             self.conn.take_error()?;
             Poll::Ready(Ok(Dispatched::Shutdown))
         } else {
+            // davgate patch: nothing to do until the peer sends more: give back idle buffers.
+            self.conn.release_idle_buffers();
             Poll::Pending
         }
     }

@@ -228,8 +228,43 @@ where
         }
     }
 
+    /// davgate patch: gives back the read buffer and the write side's head buffer when neither
+    /// holds a byte (an idle kept-alive connection), so that a connection waiting for its next
+    /// request holds no buffer at all; the next read allocates again (see `poll_read_from_io`).
+    pub(crate) fn release_idle_buffers(&mut self) {
+        if self.read_buf.is_empty() && self.read_buf.capacity() > 0 {
+            self.read_buf = BytesMut::new();
+        }
+        if self.write_buf.remaining() == 0 && self.write_buf.headers.bytes.capacity() > 0 {
+            self.write_buf.headers = Cursor::new(Vec::new());
+        }
+    }
+
     pub(crate) fn poll_read_from_io(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
         self.read_blocked = false;
+        // davgate patch: without a buffer (a fresh or an idle connection, see
+        // `release_idle_buffers`), read into the stack first and allocate only once bytes have
+        // arrived, so that waiting for them costs no allocation.
+        if self.read_buf.capacity() == 0 {
+            let mut stack = [std::mem::MaybeUninit::<u8>::uninit(); INIT_BUFFER_SIZE];
+            let mut buf = ReadBuf::uninit(&mut stack);
+            return match Pin::new(&mut self.io).poll_read(cx, buf.unfilled()) {
+                Poll::Ready(Ok(())) => {
+                    let filled = buf.filled();
+                    let n = filled.len();
+                    trace!("received {} bytes", n);
+                    self.read_buf.reserve(cmp::max(n, self.read_buf_strategy.next()));
+                    self.read_buf.extend_from_slice(filled);
+                    self.read_buf_strategy.record(n);
+                    Poll::Ready(Ok(n))
+                }
+                Poll::Pending => {
+                    self.read_blocked = true;
+                    Poll::Pending
+                }
+                Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            };
+        }
         // Get the next amount to allocate, but make sure we don't go over
         // the max read buf size configured.
         let next = cmp::min(
