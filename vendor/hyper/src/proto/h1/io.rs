@@ -235,8 +235,9 @@ where
         if self.read_buf.is_empty() && self.read_buf.capacity() > 0 {
             self.read_buf = BytesMut::new();
         }
-        if self.write_buf.remaining() == 0 && self.write_buf.headers.bytes.capacity() > 0 {
+        if self.write_buf.remaining() == 0 {
             self.write_buf.headers = Cursor::new(Vec::new());
+            self.write_buf.queue = BufList::new();
         }
     }
 
