@@ -93,6 +93,11 @@ pub(super) struct ServeArgs {
     #[cfg(feature = "bench")]
     #[arg(long, hide = true, value_name = "BYTES")]
     bench_get_chunk: Option<usize>,
+    /// Benchmark only: bytes of files mapped at once, process-wide, for GET over plain HTTP/1.1
+    /// (default: dav_server::localfs_mapped::MAPPED_BUDGET).
+    #[cfg(feature = "bench")]
+    #[arg(long, hide = true, value_name = "BYTES")]
+    bench_mapped_budget: Option<usize>,
     /// Benchmark only: serve USER's home to every request, with no authentication at all.
     #[cfg(feature = "bench")]
     #[arg(long, hide = true, value_name = "USER")]
@@ -144,6 +149,10 @@ pub(super) fn serve(
     #[cfg(feature = "bench")]
     if let Some(chunk) = args.bench_get_chunk {
         options.dav.get_chunk = Some(chunk);
+    }
+    #[cfg(feature = "bench")]
+    if let Some(budget) = args.bench_mapped_budget {
+        dav_server::localfs_mapped::set_mapped_budget(budget);
     }
     #[cfg(feature = "bench")]
     if let Some(user) = args.bench_bypass_gate {

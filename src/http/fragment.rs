@@ -497,10 +497,11 @@ impl Scanner {
         }
     }
 
-    /// Forgets the request that just ended.
+    /// Forgets the request that just ended, and frees what it needed: a kept-alive connection
+    /// waiting for its next request holds no buffer.
     fn next_request(&mut self) {
-        self.word.clear();
-        self.line.clear();
+        self.word = Vec::new();
+        self.line = Vec::new();
         self.line_cut = false;
         self.http11 = false;
         self.content_length = None;

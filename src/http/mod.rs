@@ -12,6 +12,7 @@ pub mod health;
 mod limits;
 pub mod metrics;
 pub mod prefix;
+mod protocols;
 pub mod response;
 mod router;
 mod tls;
@@ -32,10 +33,9 @@ use body::{Deadline, Tracked};
 use http::header::{CONNECTION, HeaderValue};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use limits::{Admitted, Registry, Tracker, Watched};
+use protocols::Protocols;
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -43,7 +43,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 
@@ -79,18 +78,6 @@ const LISTEN_BACKLOG: u32 = 4096;
 /// once would reconnect at once, and a few such loops fill the kernel's accept queue, so that
 /// everyone else's new connections wait for a SYN retransmission (1 s).
 const REFUSAL_HOLD: Duration = Duration::from_secs(1);
-
-/// HTTP/2 limits. With them, what one connection can make the server hold is bounded whatever
-/// its streams do: at most 512 KiB of request data not yet read by the application (the
-/// connection window), and per stream at most 64 KiB of response data queued for a client that
-/// does not read. A ping every 20 s unanswered for 20 s closes a dead connection.
-const H2_MAX_STREAMS: u32 = 16;
-const H2_STREAM_WINDOW: u32 = 256 * 1024;
-const H2_CONNECTION_WINDOW: u32 = 512 * 1024;
-const H2_MAX_SEND_BUFFER: usize = 64 * 1024;
-const H2_MAX_HEADER_LIST: u32 = 16 * 1024;
-const H2_PING_INTERVAL: Duration = Duration::from_secs(20);
-const H2_PING_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// A bound listening socket, optionally with TLS.
 pub struct Listener {
@@ -135,7 +122,7 @@ impl Listener {
         let graceful = GracefulShutdown::new();
         let limits = self.limits.clone().fit_to_fd_limit();
         let body_timeout = limits.body_timeout;
-        let builder = Arc::new(builder(&limits, self.tls.is_some()));
+        let protocols = Arc::new(Protocols::new(limits.idle_timeout, limits.http2_plain));
         // At most this many refused connections are held at once (an eighth of the cap, so that
         // holding them can never exhaust file descriptors); beyond it, refusals close at once.
         let held = Arc::new(tokio::sync::Semaphore::new((limits.max_connections / 8).max(1)));
@@ -173,7 +160,7 @@ impl Listener {
             let _ = stream.set_nodelay(true);
             let connection = Connection {
                 app: Arc::clone(&app),
-                builder: Arc::clone(&builder),
+                protocols: Arc::clone(&protocols),
                 tls: self.tls.clone(),
                 watcher: graceful.watcher(),
                 peer,
@@ -203,33 +190,9 @@ fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
     socket.listen(LISTEN_BACKLOG)
 }
 
-/// The protocol settings shared by every connection of a listener.
-fn builder(limits: &Limits, tls: bool) -> auto::Builder<TokioExecutor> {
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        // hyper's head timer also runs while a kept-alive connection waits for its next
-        // request, so it must be the idle timeout: anything shorter closed every idle connection
-        // after it, whatever --idle-timeout said. A head trickled in counts as idle time too.
-        .header_read_timeout(limits.idle_timeout);
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .max_concurrent_streams(H2_MAX_STREAMS)
-        .initial_stream_window_size(H2_STREAM_WINDOW)
-        .initial_connection_window_size(H2_CONNECTION_WINDOW)
-        .max_send_buf_size(H2_MAX_SEND_BUFFER)
-        .max_header_list_size(H2_MAX_HEADER_LIST)
-        .keep_alive_interval(H2_PING_INTERVAL)
-        .keep_alive_timeout(H2_PING_TIMEOUT);
-    // HTTP/2 over TLS is chosen through ALPN; in the clear only when the admin asks for it.
-    if tls || limits.http2_plain { builder } else { builder.http1_only() }
-}
-
 struct Connection {
     app: Arc<App>,
-    builder: Arc<auto::Builder<TokioExecutor>>,
+    protocols: Arc<Protocols>,
     tls: Option<TlsAcceptor>,
     watcher: hyper_util::server::graceful::Watcher,
     peer: SocketAddr,
@@ -261,7 +224,7 @@ impl Connection {
     }
 
     async fn serve(self, stream: TcpStream, tracker: &Arc<Tracker>) {
-        let Connection { app, builder, tls, watcher, peer, body_timeout } = self;
+        let Connection { app, protocols, tls, watcher, peer, body_timeout } = self;
         let stream = metrics::Counted::new(stream, app.metrics.clone());
         let verdict = Arc::new(Verdict::default());
         let context = Arc::new(Context {
@@ -283,15 +246,13 @@ impl Connection {
         let result = match tls {
             None => {
                 let io = Watched::new(FragmentGuard::new(stream, verdict), Arc::clone(tracker));
-                serve_io(&builder, watcher, io, service).await
+                protocols.serve(protocols.plain(), watcher, io, service).await
             }
             Some(acceptor) => {
-                let tls_stream = match tokio::time::timeout(
-                    TLS_HANDSHAKE_TIMEOUT,
-                    acceptor.accept(stream),
-                )
-                .await
-                {
+                // Boxed: the handshake's state is freed once it is done.
+                let handshake =
+                    tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream));
+                let tls_stream = match Box::pin(handshake).await {
                     Ok(Ok(s)) => s,
                     Ok(Err(e)) => {
                         tracing::debug!(%peer, "TLS handshake failed: {e}");
@@ -303,40 +264,21 @@ impl Connection {
                     }
                 };
                 // HTTP/2 has no request line: h2 itself refuses a `#` in `:path`.
-                let io = if tls_stream.get_ref().1.alpn_protocol() == Some(&b"h2"[..]) {
+                let alpn = tls_stream.get_ref().1.alpn_protocol();
+                let known = Protocols::negotiated(alpn);
+                let io = if alpn == Some(&b"h2"[..]) {
                     FragmentGuard::passthrough(tls_stream)
                 } else {
                     FragmentGuard::new(tls_stream, verdict)
                 };
-                serve_io(&builder, watcher, Watched::new(io, Arc::clone(tracker)), service).await
+                let io = Watched::new(io, Arc::clone(tracker));
+                protocols.serve(known, watcher, io, service).await
             }
         };
         if let Err(e) = result {
             tracing::debug!(%peer, "connection ended: {e}");
         }
     }
-}
-
-/// Serves HTTP/1 or HTTP/2 on `io` until the connection ends or the server shuts down.
-async fn serve_io<IO, S>(
-    builder: &auto::Builder<TokioExecutor>,
-    watcher: hyper_util::server::graceful::Watcher,
-    io: IO,
-    service: S,
-) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
-where
-    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-    S: hyper::service::Service<
-            hyper::Request<Incoming>,
-            Response = hyper::Response<Tracked<Body>>,
-            Error = Infallible,
-        > + Clone
-        + Send
-        + 'static,
-    S::Future: Send + 'static,
-{
-    let conn = builder.serve_connection(TokioIo::new(io), service);
-    watcher.watch(conn.into_owned()).await
 }
 
 /// What the requests of one connection share.

@@ -24,6 +24,7 @@ mod clock;
 mod cluster;
 mod config;
 mod connections;
+mod conns;
 mod content;
 mod fail2ban;
 mod files_root;

@@ -24,10 +24,20 @@ use bytes::Bytes;
 /// Reads asking for at least this many bytes are served from a mapping.
 pub const MAPPED_READ_MIN: usize = 1024 * 1024;
 
-/// At most this many bytes are mapped at once, process-wide; past it a read copies instead.
-/// Mapped pages count in the process's RSS (as RssFile) whatever the number of downloads, so
-/// this bounds what mapped windows add to it.
-pub const MAPPED_BUDGET: usize = 32 * 1024 * 1024;
+/// At most this many bytes are mapped at once by default, process-wide; past it a read copies
+/// instead. Mapped pages count in the process's RSS (as RssFile) whatever the number of
+/// downloads, so this bounds what mapped windows add to it: 16 windows of 1 MiB keep a server
+/// within 64 MiB of peak RSS while 32 downloads run, and already send as fast as more (the
+/// others copy 128 KiB at a time meanwhile).
+pub const MAPPED_BUDGET: usize = 16 * 1024 * 1024;
+
+static BUDGET: AtomicUsize = AtomicUsize::new(MAPPED_BUDGET);
+
+/// Sets the process-wide budget of mapped bytes (benchmarks compare budgets in one build);
+/// windows already mapped keep their claim.
+pub fn set_mapped_budget(bytes: usize) {
+    BUDGET.store(bytes, Ordering::Relaxed);
+}
 
 /// What a read that asked for a mapping copies instead, once the budget is spent.
 pub const FALLBACK_READ: usize = 128 * 1024;
@@ -54,7 +64,7 @@ impl Claim {
     fn take(len: usize) -> Option<Self> {
         MAPPED
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
-                used.checked_add(len).filter(|&total| total <= MAPPED_BUDGET)
+                used.checked_add(len).filter(|&total| total <= BUDGET.load(Ordering::Relaxed))
             })
             .ok()
             .map(|_| Self(len))

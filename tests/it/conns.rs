@@ -1,0 +1,126 @@
+//! A kept-alive connection holds no buffer while it waits for its next request (hyper patch in
+//! vendor/hyper), and each connection is served by its own protocol's state: what a client sees
+//! must not change. Raw sockets for HTTP/1 (pipelining, a large head after idling), curl for
+//! the protocols a TLS client may name through ALPN, or not name at all.
+
+use crate::util::*;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+fn connect(server: &TestServer) -> TcpStream {
+    let host = server.base.split_once("://").map(|(_, h)| h).expect("a base URL");
+    let stream = TcpStream::connect(host).expect("connect");
+    stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    stream
+}
+
+/// Reads `count` whole responses (heads and `Content-Length` bodies) and returns their status
+/// lines and bodies, in order.
+fn responses(stream: &mut TcpStream, count: usize) -> Vec<(String, Vec<u8>)> {
+    let mut buf = Vec::new();
+    let mut out = Vec::new();
+    let started = Instant::now();
+    while out.len() < count && started.elapsed() < Duration::from_secs(20) {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+            let length = head
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase().strip_prefix("content-length:").map(str::to_owned)
+                })
+                .map_or(0, |v| v.trim().parse::<usize>().expect("a length"));
+            if buf.len() >= end + 4 + length {
+                let body = buf[end + 4..end + 4 + length].to_vec();
+                buf.drain(..end + 4 + length);
+                out.push((head.lines().next().unwrap_or_default().to_owned(), body));
+                continue;
+            }
+        }
+        let mut chunk = [0; 16384];
+        match stream.read(&mut chunk) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+    out
+}
+
+fn get(path: &str, extra: &str) -> String {
+    format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n{extra}\r\n")
+}
+
+/// A server with alice's `a.txt` and `b.txt`, and the `Authorization` header line for her.
+fn alice_with_files() -> (TestServer, String) {
+    let server = TestServer::start();
+    server.add_user("alice");
+    let pw = server.app_password("alice", "conns");
+    std::fs::create_dir_all(server.home("alice")).unwrap();
+    std::fs::write(server.home("alice").join("a.txt"), b"first file").unwrap();
+    std::fs::write(server.home("alice").join("b.txt"), b"second").unwrap();
+    let auth = format!("Authorization: {}\r\n", basic_header("alice", &pw));
+    (server, auth)
+}
+
+#[test]
+fn a_kept_alive_connection_serves_a_head_larger_than_its_first_read_after_idling() {
+    let (server, auth) = alice_with_files();
+    let mut stream = connect(&server);
+    stream.write_all(get("/dav/a.txt", &auth).as_bytes()).unwrap();
+    assert_eq!(responses(&mut stream, 1)[0].1, b"first file");
+    std::thread::sleep(Duration::from_millis(300));
+    // 20 KB of headers: more than the 8 KiB an idle connection reads before it allocates.
+    let padding: String = (0..40).map(|i| format!("X-Pad-{i}: {}\r\n", "p".repeat(500))).collect();
+    stream.write_all(get("/dav/b.txt", &format!("{auth}{padding}")).as_bytes()).unwrap();
+    let got = responses(&mut stream, 1);
+    assert_eq!((got[0].0.as_str(), got[0].1.as_slice()), ("HTTP/1.1 200 OK", &b"second"[..]));
+    stream.write_all(get("/dav/a.txt", &auth).as_bytes()).unwrap();
+    assert_eq!(responses(&mut stream, 1)[0].1, b"first file");
+}
+
+#[test]
+fn pipelined_requests_are_all_answered_in_order_and_the_connection_stays_open() {
+    let (server, auth) = alice_with_files();
+    let mut stream = connect(&server);
+    let batch =
+        [get("/dav/a.txt", &auth), get("/dav/b.txt", &auth), get("/dav/a.txt", &auth)].concat();
+    stream.write_all(batch.as_bytes()).unwrap();
+    let got = responses(&mut stream, 3);
+    let statuses: Vec<&str> = got.iter().map(|(s, _)| s.as_str()).collect();
+    assert_eq!(statuses, ["HTTP/1.1 200 OK"; 3]);
+    let bodies: Vec<&[u8]> = got.iter().map(|(_, b)| b.as_slice()).collect();
+    assert_eq!(bodies, [&b"first file"[..], b"second", b"first file"]);
+    std::thread::sleep(Duration::from_millis(300));
+    stream.write_all(get("/dav/a.txt", &auth).as_bytes()).unwrap();
+    assert_eq!(responses(&mut stream, 1)[0].1, b"first file");
+}
+
+/// The HTTP version and status curl saw for `/healthz` over HTTPS with `flags`.
+fn curl_version(server: &TestServer, flags: &[&str]) -> String {
+    let out = std::process::Command::new("curl")
+        .args(["-sk", "-o", "/dev/null", "-w", "%{http_version} %{http_code}"])
+        .args(flags)
+        .arg(format!("{}/healthz", server.base))
+        .output()
+        .expect("curl is installed");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn tls_clients_get_the_protocol_they_named_and_one_naming_none_gets_http1() {
+    let (_dir, cert, key) = self_signed_certificate();
+    let (cert, key) = (cert.to_str().unwrap().to_string(), key.to_str().unwrap().to_string());
+    let server = TestServer::start_with(
+        tempfile::tempdir().unwrap(),
+        &["--tls-cert", &cert, "--tls-key", &key],
+    );
+    assert_eq!(curl_version(&server, &["--http2"]), "2 200");
+    assert_eq!(curl_version(&server, &["--http1.1"]), "1.1 200");
+    assert_eq!(curl_version(&server, &["--http1.1", "--no-alpn"]), "1.1 200");
+}
+
+fn basic_header(user: &str, password: &str) -> String {
+    use base64::Engine as _;
+    let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    format!("Basic {token}")
+}
