@@ -78,11 +78,11 @@ pub use http::{
 };
 pub use metrics::MetricsOptions;
 pub use node::{NodeId, NodeIdError};
+/// `davgate files copy`: a local files root moved into a bucket.
+pub use objectfs::import::{ImportError, ImportProgress, ImportSummary, import_files};
 pub use objectfs::{
     Collected, LocationError as ObjectsLocationError, ObjectsLocation, ProcessEnvironment,
 };
-/// `davgate files copy`: a local files root moved into a bucket.
-pub use objectfs::import::{ImportError, ImportProgress, ImportSummary, import_files};
 pub use server::TlsReload;
 pub use server::{FIRST_ADMIN, Server, ServerOptions};
 pub use size::{HumanSize, SizeError};

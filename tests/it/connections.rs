@@ -626,6 +626,6 @@ fn by_default_ten_thousand_connections_may_be_open_and_idle_for_two_minutes() {
             rest[..end].split("[default: ").nth(1).unwrap_or_else(|| panic!("{name}: no default"));
         shown.split(']').next().unwrap_or_default().to_string()
     };
-    assert_eq!(default_of("--max-connections <N>"), "10000");
+    assert_eq!(default_of("--max-connections <N>"), "5000");
     assert_eq!(default_of("--idle-timeout <DURATION>"), "2m");
 }

@@ -106,7 +106,9 @@ impl Served {
         let mut out = Stored::new();
         for (rel, _, mtime, blob) in self.rows(user) {
             let url = b.moto.url(&format!("/{BUCKET}/files/{blob}"));
-            let bytes = reqwest::blocking::get(url).unwrap().bytes().unwrap().to_vec();
+            let got = reqwest::blocking::get(url).unwrap();
+            assert!(got.status().is_success(), "{rel}: blob {blob} unreadable: {}", got.status());
+            let bytes = got.bytes().unwrap().to_vec();
             out.insert(rel, (bytes, mtime));
         }
         out

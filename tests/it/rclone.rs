@@ -302,7 +302,6 @@ fn sync_keeps_content_and_modification_times_and_check_finds_no_difference() {
 }
 
 #[test]
-#[ignore = "needs X-OC-Mtime and OC-Checksum/oc:checksums on S3 (issue 12, item 1: helper s3dav); run with --ignored once merged"]
 fn sync_keeps_content_and_modification_times_and_check_finds_no_difference_with_files_on_object_storage()
  {
     sync_keeps_content_and_modification_times_and_check_finds_no_difference_on(FilesRoot::S3);
@@ -329,7 +328,6 @@ fn plain_rclone_check_compares_hashes_not_only_sizes() {
 }
 
 #[test]
-#[ignore = "needs X-OC-Mtime and OC-Checksum/oc:checksums on S3 (issue 12, item 1: helper s3dav); run with --ignored once merged"]
 fn plain_rclone_check_compares_hashes_not_only_sizes_with_files_on_object_storage() {
     plain_rclone_check_compares_hashes_not_only_sizes_on(FilesRoot::S3);
 }
@@ -350,7 +348,6 @@ fn a_second_sync_transfers_nothing() {
 }
 
 #[test]
-#[ignore = "needs X-OC-Mtime and OC-Checksum/oc:checksums on S3 (issue 12, item 1: helper s3dav); run with --ignored once merged"]
 fn a_second_sync_transfers_nothing_with_files_on_object_storage() {
     a_second_sync_transfers_nothing_on(FilesRoot::S3);
 }
@@ -378,7 +375,6 @@ fn changes_propagate() {
 }
 
 #[test]
-#[ignore = "needs X-OC-Mtime and OC-Checksum/oc:checksums on S3 (issue 12, item 1: helper s3dav); run with --ignored once merged"]
 fn changes_propagate_with_files_on_object_storage() {
     changes_propagate_on(FilesRoot::S3);
 }
@@ -411,7 +407,6 @@ fn a_corrupted_upload_is_refused_and_nothing_is_stored() {
 }
 
 #[test]
-#[ignore = "needs X-OC-Mtime and OC-Checksum/oc:checksums on S3 (issue 12, item 1: helper s3dav); run with --ignored once merged"]
 fn a_corrupted_upload_is_refused_and_nothing_is_stored_with_files_on_object_storage() {
     a_corrupted_upload_is_refused_and_nothing_is_stored_on(FilesRoot::S3);
 }

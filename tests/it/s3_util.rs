@@ -74,6 +74,16 @@ impl Moto {
         }
         let created = reqwest::blocking::Client::new().put(moto.url(&format!("/{BUCKET}"))).send();
         assert!(created.unwrap().status().is_success(), "bucket not created");
+        // The tests read blobs back unsigned (what is stored, byte for byte): a policy lets
+        // anyone read objects; only davgate writes them.
+        let policy = format!(
+            r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::{BUCKET}/*"}}]}}"#
+        );
+        let readable = reqwest::blocking::Client::new()
+            .put(moto.url(&format!("/{BUCKET}?policy")))
+            .body(policy)
+            .send();
+        assert!(readable.unwrap().status().is_success(), "bucket policy not set");
         moto
     }
 
