@@ -188,6 +188,10 @@ mod tests {
             return; // the embedded store has no object namespace yet
         }
         store.set_user_quota(&alice, Some(1000)).await.unwrap();
+        // Every content is an upload in flight first, as the writer makes it.
+        for blob in ["a", "b", "a2", "x", "y"] {
+            store.object_pending(blob, "test", now).await.unwrap();
+        }
         assert_eq!(store.object_mkdir(&alice, "/d", now).await.unwrap(), Ok(()));
         assert_eq!(
             store.object_commit(&alice, "/d/a", &content("a", 600), now).await.unwrap(),
