@@ -17,11 +17,13 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 pub use super::blob_error::BlobError;
 use super::location::ObjectsLocation;
 use super::multipart::Multipart;
+use super::upload::BlobUpload;
 
-/// The largest part an upload holds in memory before sending it (S3's minimum is 5 MiB).
+/// The part an upload holds in memory before sending it (S3's minimum is 5 MiB).
 pub const PART_SIZE: usize = 8 << 20;
 
-/// Uploads to the bucket in flight on this node at once: each holds up to [`PART_SIZE`].
+/// Uploads to the bucket in flight on this node at once: each holds up to one [`PART_SIZE`],
+/// so uploads take at most 32 MiB of a node's memory.
 pub const UPLOADS_IN_FLIGHT: usize = 4;
 
 /// How long one bucket request (not a body transfer) may take before it counts as unreachable.
@@ -83,10 +85,14 @@ impl Blobs {
             .map_err(|_| BlobError::Failed("upload slots closed".into()))
     }
 
-    /// A writer for a new blob: parts of [`PART_SIZE`], one in flight (the memory bound).
-    pub async fn writer(&self, key: &BlobKey) -> Result<opendal::Writer, BlobError> {
-        let writer = self.op.writer_with(key.as_str()).chunk(PART_SIZE).concurrent(1).await?;
-        Ok(writer)
+    /// An upload of a new blob: parts of [`PART_SIZE`], one held at a time (the memory bound).
+    pub fn upload(&self, key: &BlobKey) -> BlobUpload {
+        BlobUpload::new(self.clone(), key.clone())
+    }
+
+    /// The signed multipart requests (the uploads' parts, the collector's abort).
+    pub(super) fn multipart(&self) -> &Multipart {
+        &self.multipart
     }
 
     /// The bytes of `range` of a blob, as a stream of chunks (one ranged GET).

@@ -21,6 +21,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use super::blobs::BlobKey;
 use super::fs::ObjectFs;
 use super::meta::Meta;
+use super::upload::BlobUpload;
 use crate::store::{NewContent, ObjectEntry};
 use crate::upload_context::{Checksum, record_properties};
 
@@ -139,7 +140,7 @@ pub(super) struct ObjectWriter {
     /// The bytes the quota leaves for this file (None without a quota): past them, 507.
     room: Option<u64>,
     /// Opened at the first byte, with one of the node's upload slots.
-    writer: Option<(opendal::Writer, OwnedSemaphorePermit)>,
+    writer: Option<(BlobUpload, OwnedSemaphorePermit)>,
     written: u64,
     committed: bool,
     started: chrono::DateTime<chrono::Utc>,
@@ -197,14 +198,13 @@ impl ObjectWriter {
         if self.writer.is_none() {
             let blobs = &self.fs.shared().blobs;
             let slot = blobs.upload_slot().await.map_err(|e| self.fs.blob_failed(e))?;
-            let writer = blobs.writer(&self.blob).await.map_err(|e| self.fs.blob_failed(e))?;
-            self.writer = Some((writer, slot));
+            self.writer = Some((blobs.upload(&self.blob), slot));
         }
         if let Some(checksum) = self.checksum.as_mut() {
             checksum.update(&bytes);
         }
         if let Some((writer, _)) = self.writer.as_mut() {
-            writer.write(bytes).await.map_err(|e| self.fs.blob_failed(e.into()))?;
+            writer.write(&bytes).await.map_err(|e| self.fs.blob_failed(e))?;
         }
         self.written += len;
         Ok(())
@@ -230,9 +230,9 @@ impl ObjectWriter {
         };
         match self.writer.take() {
             Some((mut writer, _slot)) => {
-                if let Err(e) = writer.close().await {
+                if let Err(e) = writer.finish().await {
                     let _ = writer.abort().await;
-                    return Err(self.fs.blob_failed(e.into()));
+                    return Err(self.fs.blob_failed(e));
                 }
             }
             None => {

@@ -320,11 +320,11 @@ async fn send(
     if size == 0 {
         return Ok(blobs.write_small(blob, bytes::Bytes::new()).await?);
     }
-    let mut writer = blobs.writer(blob).await?;
+    let mut writer = blobs.upload(blob);
     let mut read = 0u64;
+    let mut buf = vec![0; READ_CHUNK];
     loop {
-        let mut buf = bytes::BytesMut::with_capacity(READ_CHUNK);
-        let n = match file.read_buf(&mut buf).await {
+        let n = match file.read(&mut buf).await {
             Ok(n) => n,
             Err(e) => {
                 let _ = writer.abort().await;
@@ -335,9 +335,9 @@ async fn send(
             break;
         }
         read += n as u64;
-        if let Err(e) = writer.write(buf.freeze()).await {
+        if let Err(e) = writer.write(buf.get(..n).unwrap_or_default()).await {
             let _ = writer.abort().await;
-            return Err(BlobError::from(e).into());
+            return Err(e.into());
         }
         progress.bytes_done.fetch_add(n as u64, Ordering::Relaxed);
     }
@@ -345,9 +345,9 @@ async fn send(
         let _ = writer.abort().await;
         return Err(ImportError::Changed(shown(path)));
     }
-    if let Err(e) = writer.close().await {
+    if let Err(e) = writer.finish().await {
         let _ = writer.abort().await;
-        return Err(BlobError::from(e).into());
+        return Err(e.into());
     }
     Ok(())
 }

@@ -6,10 +6,10 @@
 //! times are rows in the store ([`crate::store::ObjectEntry`]) and each file's content is an
 //! immutable blob under an opaque random key ([`blobs`]):
 //!
-//! - PUT records the new blob as pending, streams it to the bucket in parts of at most
-//!   [`blobs::PART_SIZE`] (one part in flight, a per-node cap on uploads), then one store
-//!   transaction points the file at it, queues the replaced blob for collection after
-//!   [`GRACE`], and clears the pending mark. A cut-off upload is aborted and its blob queued;
+//! - PUT records the new blob as pending, streams it to the bucket in parts of
+//!   [`blobs::PART_SIZE`] (one part held per upload, [`upload`]; a per-node cap on uploads),
+//!   then one store transaction points the file at it, queues the replaced blob for
+//!   collection after [`GRACE`], and clears the pending mark. A cut-off upload is aborted and its blob queued;
 //!   a node killed mid-upload leaves the pending row for the collector ([`gc`]), which also
 //!   aborts the multipart upload it left open ([`multipart`]).
 //! - MOVE of a file or a folder of any size and DELETE of a folder are one transaction each;
@@ -28,6 +28,7 @@ mod local_root;
 pub mod location;
 mod meta;
 mod multipart;
+pub mod upload;
 
 use std::sync::Arc;
 

@@ -1,10 +1,13 @@
-//! The multipart uploads a node left open when it was killed mid-PUT: found on a blob's key with
-//! a signed ListMultipartUploads, ended with a signed AbortMultipartUpload.
+//! S3's multipart uploads, as signed requests: the parts of an upload ([`super::upload`]), and
+//! the uploads a node left open when it was killed mid-PUT (for the collector).
+//!
+//! Uploads go through these requests rather than OpenDAL's writer because that writer holds
+//! two parts per upload (the one in flight and the next, cached) plus the client's body frames,
+//! which kept whole read buffers alive: 4 uploads of 8 MiB parts peaked at 180 MiB. Here an
+//! upload holds exactly one part.
 //!
 //! An open multipart upload is billed for its parts until it is aborted, and a node that is
-//! SIGKILLed mid-upload never gets to abort its own. OpenDAL 0.55 (whose writer the uploads go
-//! through, [`super::blobs`]) neither lists multipart uploads nor tells the upload id it got, so
-//! the store cannot record the id when the upload starts. The collector knows the *key* of every
+//! SIGKILLed mid-upload never gets to abort its own. The collector knows the *key* of every
 //! upload that never finished (its pending row), and S3 lists the uploads open on a key prefix:
 //! listing on the exact key finds the ids, without touching any other node's upload. The
 //! requests are signed with `reqsign` (the signer OpenDAL's S3 service itself uses, so nothing
@@ -19,6 +22,9 @@ use super::location::ObjectsLocation;
 
 /// How long one of these requests may take before the bucket counts as unreachable.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// How long the sending of one part may take (8 MiB at 30 KB/s).
+const PART_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// Signed requests on the bucket's multipart uploads.
 pub(super) struct Multipart {
@@ -49,6 +55,19 @@ struct Listing {
 struct Upload {
     key: String,
     upload_id: String,
+}
+
+/// The answer to CreateMultipartUpload (the element used).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Initiated {
+    upload_id: String,
+}
+
+/// One answer of the bucket: the `ETag` header (of a part) and the body.
+struct Answer {
+    etag: Option<String>,
+    text: String,
 }
 
 impl Multipart {
@@ -102,8 +121,8 @@ impl Multipart {
                     query.append_pair("upload-id-marker", id_marker);
                 }
             }
-            let text = self.send(reqwest::Method::GET, url).await?;
-            let page = parse_listing(&text)?;
+            let answer = self.send(reqwest::Method::GET, url, None).await?;
+            let page = parse_listing(&answer.text)?;
             ids.extend(page.upload.into_iter().filter(|u| u.key == object).map(|u| u.upload_id));
             match (page.is_truncated, page.next_key_marker, page.next_upload_id_marker) {
                 (true, Some(k), Some(i)) if markers.as_ref() != Some(&(k.clone(), i.clone())) => {
@@ -116,30 +135,96 @@ impl Multipart {
 
     /// Aborts the multipart upload `upload_id` on `key` (one already gone is not an error).
     pub(super) async fn abort(&self, key: &str, upload_id: &str) -> Result<(), BlobError> {
-        let mut url = self.bucket_url.clone();
-        let object = self.object_key(key);
-        if let Ok(mut segments) = url.path_segments_mut() {
-            segments.extend(object.split('/'));
-        }
+        let mut url = self.object_url(key);
         url.query_pairs_mut().append_pair("uploadId", upload_id);
-        match self.send(reqwest::Method::DELETE, url).await {
+        match self.send(reqwest::Method::DELETE, url, None).await {
             Ok(_) | Err(BlobError::NotFound(_)) => Ok(()),
             Err(e) => Err(e),
         }
     }
 
-    /// Signs and sends one request; the body of a 2xx answer.
-    async fn send(&self, method: reqwest::Method, url: url::Url) -> Result<String, BlobError> {
+    /// Starts a multipart upload on `key`; its upload id.
+    pub(super) async fn create(&self, key: &str) -> Result<String, BlobError> {
+        let mut url = self.object_url(key);
+        url.query_pairs_mut().append_key_only("uploads");
+        let answer = self.send(reqwest::Method::POST, url, None).await?;
+        let initiated: Initiated = quick_xml::de::from_str(&answer.text).map_err(|e| {
+            BlobError::Failed(format!("unreadable CreateMultipartUpload answer: {e}"))
+        })?;
+        Ok(initiated.upload_id)
+    }
+
+    /// Sends part `number` (from 1) of upload `upload_id`; the part's ETag, which completing
+    /// the upload names.
+    pub(super) async fn upload_part(
+        &self,
+        key: &str,
+        upload_id: &str,
+        number: usize,
+        body: bytes::Bytes,
+    ) -> Result<String, BlobError> {
+        let mut url = self.object_url(key);
+        url.query_pairs_mut()
+            .append_pair("partNumber", &number.to_string())
+            .append_pair("uploadId", upload_id);
+        let answer = self.send(reqwest::Method::PUT, url, Some(body)).await?;
+        answer.etag.ok_or_else(|| BlobError::Failed("a part was stored without an ETag".into()))
+    }
+
+    /// Completes upload `upload_id` from its parts' ETags, in order: the blob appears whole.
+    pub(super) async fn complete(
+        &self,
+        key: &str,
+        upload_id: &str,
+        etags: &[String],
+    ) -> Result<(), BlobError> {
+        let mut url = self.object_url(key);
+        url.query_pairs_mut().append_pair("uploadId", upload_id);
+        let body = completion(etags);
+        let answer = self.send(reqwest::Method::POST, url, Some(body.into())).await?;
+        // S3 may answer 200 and put the failure in the body (it can fail after it began).
+        match error_code(&answer.text) {
+            Some(code) if answer.text.contains("<Error>") => {
+                Err(BlobError::Unavailable(format!("CompleteMultipartUpload: {code}")))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The URL of `key` (a blob key below the prefix), path-style.
+    fn object_url(&self, key: &str) -> url::Url {
+        let mut url = self.bucket_url.clone();
+        let object = self.object_key(key);
+        if let Ok(mut segments) = url.path_segments_mut() {
+            segments.extend(object.split('/'));
+        }
+        url
+    }
+
+    /// Signs and sends one request (with `body`, unsigned as OpenDAL sends them); the ETag and
+    /// the body of a 2xx answer.
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        url: url::Url,
+        body: Option<bytes::Bytes>,
+    ) -> Result<Answer, BlobError> {
         let mut request = reqwest::Request::new(method, url);
+        if let Some(body) = body {
+            *request.timeout_mut() = Some(PART_TIMEOUT);
+            *request.body_mut() = Some(body.into());
+        }
         self.signer
             .sign(&mut request, &self.credential)
             .map_err(|e| BlobError::Failed(format!("signing a multipart request: {e}")))?;
         let unreachable = |e: reqwest::Error| BlobError::Unavailable(e.without_url().to_string());
         let answer = self.http.execute(request).await.map_err(unreachable)?;
         let status = answer.status();
+        let etag = answer.headers().get(reqwest::header::ETAG);
+        let etag = etag.and_then(|v| v.to_str().ok()).map(str::to_string);
         let text = answer.text().await.map_err(unreachable)?;
         if status.is_success() {
-            return Ok(text);
+            return Ok(Answer { etag, text });
         }
         let said = format!("{status}: {}", error_code(&text).unwrap_or("no error code"));
         Err(match status.as_u16() {
@@ -148,6 +233,16 @@ impl Multipart {
             _ => BlobError::Failed(said),
         })
     }
+}
+
+/// The body of CompleteMultipartUpload: every part by number with its ETag.
+fn completion(etags: &[String]) -> String {
+    let mut xml = String::from("<CompleteMultipartUpload>");
+    for (i, etag) in etags.iter().enumerate() {
+        let etag = quick_xml::escape::escape(etag.as_str());
+        xml += &format!("<Part><PartNumber>{}</PartNumber><ETag>{etag}</ETag></Part>", i + 1);
+    }
+    xml + "</CompleteMultipartUpload>"
 }
 
 fn parse_listing(text: &str) -> Result<Listing, BlobError> {
@@ -207,6 +302,26 @@ mod tests {
         let bare = Multipart::new(&location("https://s3.example", "")).unwrap();
         assert_eq!(bare.object_key("blobs/x"), "blobs/x");
         assert!(Multipart::new(&location("not a url", "")).is_err());
+    }
+
+    #[test]
+    fn completing_names_every_part_in_order_with_its_etag() {
+        let xml = completion(&["\"a1\"".into(), "\"b&2\"".into()]);
+        assert_eq!(
+            xml,
+            "<CompleteMultipartUpload>\
+             <Part><PartNumber>1</PartNumber><ETag>&quot;a1&quot;</ETag></Part>\
+             <Part><PartNumber>2</PartNumber><ETag>&quot;b&amp;2&quot;</ETag></Part>\
+             </CompleteMultipartUpload>"
+        );
+        let initiated: Initiated = quick_xml::de::from_str(
+            "<InitiateMultipartUploadResult><Bucket>b</Bucket><Key>k</Key>\
+             <UploadId>id-7</UploadId></InitiateMultipartUploadResult>",
+        )
+        .unwrap();
+        assert_eq!(initiated.upload_id, "id-7");
+        let m = Multipart::new(&location("http://127.0.0.1:9000", "team")).unwrap();
+        assert_eq!(m.object_url("blobs/x").as_str(), "http://127.0.0.1:9000/files/team/blobs/x");
     }
 
     #[test]
