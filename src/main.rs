@@ -16,10 +16,10 @@ fn main() -> ExitCode {
     }
 }
 
-/// Makes glibc serve every allocation of 1 MiB or more (argon2's 19 MiB work areas) with its
+/// Makes glibc serve every allocation of 1 MiB or more (argon2's 7 MiB work areas) with its
 /// own mapping, unmapped when freed. By default glibc raises that threshold to the largest
 /// block it ever freed, so after the first argon2 run every work area came from the heap and its
-/// memory was never given back: an idle server held ~40 MiB it had needed once. A fixed
+/// memory was never given back: an idle server held ~40 MiB it had needed once (at the 19 MiB work areas of then). A fixed
 /// threshold also keeps glibc trimming freed heap memory, so a flood's peak is not kept either.
 #[expect(unsafe_code, reason = "mallopt has no safe wrapper; the one unsafe call of davgate")]
 fn return_large_blocks_to_the_system() {

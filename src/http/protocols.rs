@@ -9,12 +9,15 @@
 
 use super::body::Tracked;
 use super::response::Body;
+use futures_util::TryFutureExt;
 use hyper::body::Incoming;
 use hyper::server::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::Watcher;
 use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 
@@ -102,15 +105,18 @@ impl Protocols {
         }
     }
 
-    /// Serves `io` as `known` until the connection ends or the server shuts down. Each
-    /// protocol's connection is boxed on its own, so that it takes only its own size.
-    pub async fn serve<IO, S>(
+    /// Serves `io` as `known` until the connection ends or the server shuts down.
+    ///
+    /// Not an `async fn`: its future would keep a slot for `io` (for a TLS stream, kilobytes) for
+    /// the connection's whole life, beside the copy inside hyper's connection. The one
+    /// allocation a connection keeps is hyper's connection itself, boxed at its own size.
+    pub fn serve<IO, S>(
         &self,
         known: Known,
         watcher: Watcher,
         io: IO,
         service: S,
-    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
+    ) -> Pin<Box<dyn Future<Output = Result<(), BoxError>> + Send + '_>>
     where
         IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
         S: hyper::service::Service<
@@ -126,16 +132,16 @@ impl Protocols {
         match known {
             Known::Http1 => {
                 let conn = self.http1.serve_connection(io, service);
-                Ok(Box::pin(watcher.watch(conn)).await?)
+                Box::pin(watcher.watch(conn).map_err(BoxError::from))
             }
             Known::Http2 => {
                 let conn = self.http2.serve_connection(io, service);
-                Ok(Box::pin(watcher.watch(conn)).await?)
+                Box::pin(watcher.watch(conn).map_err(BoxError::from))
             }
-            Known::Detect => {
-                let conn = self.detect.serve_connection(io, service);
-                Box::pin(watcher.watch(conn)).await
-            }
+            Known::Detect => Box::pin(watcher.watch(self.detect.serve_connection(io, service))),
         }
     }
 }
+
+/// Why a connection ended with an error (for the debug log).
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
