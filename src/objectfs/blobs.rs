@@ -17,13 +17,12 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 pub use super::blob_error::BlobError;
 use super::location::ObjectsLocation;
 use super::multipart::Multipart;
-use super::upload::BlobUpload;
 
 /// The part an upload holds in memory before sending it (S3's minimum is 5 MiB).
 pub const PART_SIZE: usize = 8 << 20;
 
-/// Uploads to the bucket in flight on this node at once: each holds up to one [`PART_SIZE`],
-/// so uploads take at most 32 MiB of a node's memory.
+/// Uploads to the bucket in flight on this node at once: each holds one [`PART_SIZE`] at most
+/// (`super::upload`), so uploads take at most 32 MiB of a node's memory.
 pub const UPLOADS_IN_FLIGHT: usize = 4;
 
 /// How long one bucket request (not a body transfer) may take before it counts as unreachable.
@@ -83,11 +82,6 @@ impl Blobs {
             .acquire_owned()
             .await
             .map_err(|_| BlobError::Failed("upload slots closed".into()))
-    }
-
-    /// An upload of a new blob: parts of [`PART_SIZE`], one held at a time (the memory bound).
-    pub fn upload(&self, key: &BlobKey) -> BlobUpload {
-        BlobUpload::new(self.clone(), key.clone())
     }
 
     /// The signed multipart requests (the uploads' parts, the collector's abort).

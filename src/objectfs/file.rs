@@ -198,7 +198,7 @@ impl ObjectWriter {
         if self.writer.is_none() {
             let blobs = &self.fs.shared().blobs;
             let slot = blobs.upload_slot().await.map_err(|e| self.fs.blob_failed(e))?;
-            self.writer = Some((blobs.upload(&self.blob), slot));
+            self.writer = Some((BlobUpload::new(blobs, &self.blob), slot));
         }
         if let Some(checksum) = self.checksum.as_mut() {
             checksum.update(&bytes);

@@ -20,6 +20,7 @@ use tokio::io::AsyncReadExt;
 use super::blobs::{BlobError, BlobKey, Blobs};
 use super::local_root::{ReadError, homes, read_error, shown, walk};
 use super::location::ObjectsLocation;
+use super::upload::BlobUpload;
 use crate::store::{NewContent, ObjectEntry, Store, UserName};
 
 /// The node name the copy's uploads are recorded under (no serving node can have it: node ids
@@ -320,7 +321,7 @@ async fn send(
     if size == 0 {
         return Ok(blobs.write_small(blob, bytes::Bytes::new()).await?);
     }
-    let mut writer = blobs.upload(blob);
+    let mut writer = BlobUpload::new(blobs, blob);
     let mut read = 0u64;
     let mut buf = vec![0; READ_CHUNK];
     loop {

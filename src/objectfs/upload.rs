@@ -27,7 +27,8 @@ pub struct BlobUpload {
 
 impl BlobUpload {
     /// An upload of a new blob at `key` (no request is made until a part is full).
-    pub(super) fn new(blobs: Blobs, key: BlobKey) -> Self {
+    pub fn new(blobs: &Blobs, key: &BlobKey) -> Self {
+        let (blobs, key) = (blobs.clone(), key.clone());
         Self { blobs, key, part: BytesMut::new(), upload_id: None, etags: Vec::new() }
     }
 
