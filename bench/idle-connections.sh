@@ -13,7 +13,7 @@
 #   IDLE_MODE           what each connection does before it idles: request (default: one GET),
 #                       connect (nothing: an accepted socket's cost), handshake (TLS only)
 #   IDLE_FLAGS          extra `serve` flags (default: --idle-timeout 5m, so that no connection
-#                       times out during the run; the connection limit is the default one)
+#                       times out during the run, and --max-connections of the largest step)
 #   IDLE_PROBE_SECONDS  how long the valid client (wrk -t1) runs after each step; 0: not run
 #                       (default: 3)
 #   IDLE_PROBE_CONNS    the valid client's connections (default: 8)
@@ -40,7 +40,10 @@ OUTPUT=${IDLE_OUTPUT:-table}
 export IDLE_MODE=${IDLE_MODE:-request}
 export IDLE_PROBE_SECONDS=${IDLE_PROBE_SECONDS:-3} IDLE_PROBE_CONNS=${IDLE_PROBE_CONNS:-8}
 export IDLE_HOLD_SECONDS=${IDLE_HOLD_SECONDS:-0}
-read -r -a FLAGS <<<"${IDLE_FLAGS:---idle-timeout 5m}"
+LARGEST=${STEPS##*,}
+# The server must be allowed every connection of the largest step: at its default ceiling it
+# closes the idle ones beyond it, and the memory per connection would be read over fewer.
+read -r -a FLAGS <<<"${IDLE_FLAGS:---idle-timeout 5m --max-connections $LARGEST}"
 LOG_LEVEL=warn
 
 # shellcheck source=bench/lib.sh
