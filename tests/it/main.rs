@@ -64,6 +64,7 @@ mod revoke_nodes;
 mod s3;
 mod s3_copy;
 mod s3_crash;
+mod s3_signed;
 mod s3_util;
 mod s3dav;
 mod scope_pages;

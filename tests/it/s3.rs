@@ -28,14 +28,18 @@ impl S3Node {
         if !available() {
             return None;
         }
+        Self::start_on(Moto::start(), &KEYS, flags)
+    }
+
+    /// A node on `moto`, signing with `keys` (as [`KEYS`] names them).
+    pub fn start_on(moto: Moto, keys: &[(&str, &str)], flags: &[&str]) -> Option<Self> {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         let db = runtime.block_on(TestDatabase::create())?;
-        let moto = Moto::start();
         let files = moto.files("node");
         let mut args = vec!["--store", db.url(), "--files", &files];
         args.extend(flags);
         let server =
-            TestServer::start_with_env(tempfile::tempdir().unwrap(), "127.0.0.1:0", &args, &KEYS);
+            TestServer::start_with_env(tempfile::tempdir().unwrap(), "127.0.0.1:0", &args, keys);
         server.add_user("alice");
         let pw = server.app_password("alice", "s3");
         Some(Self { server, moto, db, runtime, pw })

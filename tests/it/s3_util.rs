@@ -140,6 +140,60 @@ impl Moto {
         xml.matches("<Upload>").count()
     }
 
+    /// Makes moto check every request's SigV4 signature from now on, against a new IAM user
+    /// allowed everything on S3; returns that user's keys, as [`KEYS`] names them. Unsigned
+    /// requests (as [`Self::keys`] makes) are refused until [`Self::accept_anything`].
+    pub fn enforce_signatures(&self) -> [(&'static str, String); 2] {
+        let iam = |form: &[(&str, &str)]| {
+            // moto routes an IAM call by the service its Authorization header names; the
+            // signature itself is not checked yet.
+            let scope = "AWS4-HMAC-SHA256 Credential=setup/20260101/us-east-1/iam/aws4_request, \
+                         SignedHeaders=host, Signature=0";
+            let res = reqwest::blocking::Client::new()
+                .post(self.url("/"))
+                .header("Authorization", scope)
+                .form(&[form, &[("Version", "2010-05-08")]].concat())
+                .send()
+                .unwrap();
+            assert!(res.status().is_success(), "IAM {form:?}: {}", res.status());
+            res.text().unwrap()
+        };
+        iam(&[("Action", "CreateUser"), ("UserName", "davgate")]);
+        let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}"#;
+        iam(&[
+            ("Action", "PutUserPolicy"),
+            ("UserName", "davgate"),
+            ("PolicyName", "files"),
+            ("PolicyDocument", policy),
+        ]);
+        let created = iam(&[("Action", "CreateAccessKey"), ("UserName", "davgate")]);
+        let between = |tag: &str| {
+            let after = created.split(&format!("<{tag}>")).nth(1).expect(tag);
+            after.split(&format!("</{tag}>")).next().unwrap().to_string()
+        };
+        let keys = [
+            ("AWS_ACCESS_KEY_ID", between("AccessKeyId")),
+            ("AWS_SECRET_ACCESS_KEY", between("SecretAccessKey")),
+        ];
+        self.set_auth("0");
+        keys
+    }
+
+    /// Makes moto accept any request again, signed or not.
+    pub fn accept_anything(&self) {
+        self.set_auth("inf");
+    }
+
+    /// moto's switch: how many more requests it lets through unchecked.
+    fn set_auth(&self, count: &str) {
+        let res = reqwest::blocking::Client::new()
+            .post(self.url("/moto-api/reset-auth"))
+            .body(count.to_string())
+            .send()
+            .unwrap();
+        assert!(res.status().is_success(), "moto reset-auth: {}", res.status());
+    }
+
     /// Stops the server (the bucket becomes unreachable).
     pub fn stop(&mut self) {
         let _ = self.child.kill();
