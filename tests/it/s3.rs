@@ -174,7 +174,7 @@ fn a_put_cut_off_mid_body_leaves_the_old_content_and_nothing_new() {
     assert_eq!(keys.len(), 1, "only the old blob stays: {keys:?}");
     assert_eq!(node.get("/dav/doc.txt"), b"old content");
     assert_eq!(status(node.req("GET", "/dav/new.txt").send()), 404);
-    assert_eq!(node.moto.open_uploads(), 0, "the multipart upload was aborted");
+    assert_eq!(node.moto.uploads_settle(), 0, "the multipart upload was aborted");
 }
 
 #[test]

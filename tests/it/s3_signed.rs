@@ -8,7 +8,6 @@ use crate::s3::{S3Node, pattern};
 use crate::s3_util::Moto;
 use crate::util::*;
 use std::io::Write;
-use std::time::{Duration, Instant};
 
 #[test]
 fn every_request_to_a_bucket_that_checks_signatures_is_signed_right() {
@@ -60,11 +59,7 @@ fn every_request_to_a_bucket_that_checks_signatures_is_signed_right() {
     // Whatever moto refused is in its log as a 403 (a refused part would also have failed
     // the PUT above); look with checks off again.
     node.moto.accept_anything();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while node.moto.open_uploads() > 0 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    assert_eq!(node.moto.open_uploads(), 0, "the cut-off upload was aborted");
+    assert_eq!(node.moto.uploads_settle(), 0, "the cut-off upload was aborted");
     let log = node.moto.log();
     let refused: Vec<&str> = log.lines().filter(|l| l.contains("\" 403 ")).collect();
     assert_eq!(refused.len(), 1, "only the forged probe was refused: {refused:?}");

@@ -194,6 +194,19 @@ impl Moto {
         assert!(res.status().is_success(), "moto reset-auth: {}", res.status());
     }
 
+    /// Waits (up to 10 s) until no multipart upload is open: a cut-off upload is aborted by a
+    /// task of its own, after the request ended. Returns how many are still open.
+    pub fn uploads_settle(&self) -> usize {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let open = self.open_uploads();
+            if open == 0 || Instant::now() > deadline {
+                return open;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// Stops the server (the bucket becomes unreachable).
     pub fn stop(&mut self) {
         let _ = self.child.kill();

@@ -104,7 +104,7 @@ fn the_quota_on_object_storage_refuses_what_does_not_fit_and_follows_every_chang
     assert_eq!(status(copy.send()), 507);
     assert_eq!(status(node.req("GET", "/dav/copy.bin").send()), 404);
     assert_eq!(node.keys_settle_at(1).len(), 1, "only the first file's blob stays");
-    assert_eq!(node.moto.open_uploads(), 0);
+    assert_eq!(node.moto.uploads_settle(), 0);
     assert_eq!(quota(&node), (used, MIB - used), "refused writes changed the usage");
 
     // An overwrite counts the new size only; a DELETE gives the room back.
