@@ -101,15 +101,22 @@ def proppatch(base, auth, first, count, props):
                          {"Authorization": auth, "Content-Type": "application/xml; charset=utf-8"})
             res = conn.getresponse()
             answer = res.read()
-            if res.status != 207 or b"200 OK" not in answer or b"HTTP/1.1 4" in answer:
-                sys.exit(f"PROPPATCH f{i:07d}.txt answered {res.status}: {answer[:300]!r}")
+            if res.status != 207 or b"200 OK" not in answer or b"HTTP/1.1 4" in answer \
+                    or b"HTTP/1.1 5" in answer:
+                # Said from the main thread: a SystemExit in a thread ends only that thread,
+                # silently, and the step would be reported as if it had been seeded.
+                failures.append(f"PROPPATCH f{i:07d}.txt answered {res.status}: {answer[:300]!r}")
+                return
 
+    failures = []
     started = time.monotonic()
     threads = [threading.Thread(target=worker) for _ in range(2)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+    if failures:
+        sys.exit(failures[0])
     seconds = time.monotonic() - started
     print(f"  {count * props} dead properties on {count} files in {seconds:.1f} s",
           file=sys.stderr)
