@@ -139,6 +139,8 @@ pub(super) struct ObjectWriter {
     checksum: Option<Checksum>,
     /// The bytes the quota leaves for this file (None without a quota): past them, 507.
     room: Option<u64>,
+    /// The body's length, when the request announced it.
+    announced: Option<u64>,
     /// Opened at the first byte, with one of the node's upload slots.
     writer: Option<(BlobUpload, OwnedSemaphorePermit)>,
     written: u64,
@@ -182,6 +184,7 @@ impl ObjectWriter {
             created: replaced.is_none(),
             checksum,
             room,
+            announced: options.size,
             writer: None,
             written: 0,
             committed: false,
@@ -198,7 +201,7 @@ impl ObjectWriter {
         if self.writer.is_none() {
             let blobs = &self.fs.shared().blobs;
             let slot = blobs.upload_slot().await.map_err(|e| self.fs.blob_failed(e))?;
-            self.writer = Some((BlobUpload::new(blobs, &self.blob), slot));
+            self.writer = Some((BlobUpload::new(blobs, &self.blob, self.announced), slot));
         }
         if let Some(checksum) = self.checksum.as_mut() {
             checksum.update(&bytes);

@@ -321,7 +321,7 @@ async fn send(
     if size == 0 {
         return Ok(blobs.write_small(blob, bytes::Bytes::new()).await?);
     }
-    let mut writer = BlobUpload::new(blobs, blob);
+    let mut writer = BlobUpload::new(blobs, blob, Some(size));
     let mut read = 0u64;
     let mut buf = vec![0; READ_CHUNK];
     loop {

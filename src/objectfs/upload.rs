@@ -19,6 +19,11 @@ pub struct BlobUpload {
     blobs: Blobs,
     key: BlobKey,
     part: BytesMut,
+    /// The blob's size when the request announced it: a part buffer is never larger than what
+    /// is left to come (a 4 KiB file does not map 8 MiB).
+    announced: Option<u64>,
+    /// Bytes already sent in parts.
+    sent: u64,
     /// Set once the first part is full (a smaller blob never starts a multipart upload).
     upload_id: Option<String>,
     /// The ETags of the parts sent, in order.
@@ -26,17 +31,25 @@ pub struct BlobUpload {
 }
 
 impl BlobUpload {
-    /// An upload of a new blob at `key` (no request is made until a part is full).
-    pub fn new(blobs: &Blobs, key: &BlobKey) -> Self {
+    /// An upload of a new blob at `key`, of `announced` bytes if the request said so (no
+    /// request is made until a part is full).
+    pub fn new(blobs: &Blobs, key: &BlobKey, announced: Option<u64>) -> Self {
         let (blobs, key) = (blobs.clone(), key.clone());
-        Self { blobs, key, part: BytesMut::new(), upload_id: None, etags: Vec::new() }
+        let part = BytesMut::new();
+        Self { blobs, key, part, announced, sent: 0, upload_id: None, etags: Vec::new() }
+    }
+
+    /// The room the next part buffer needs: a whole part, or what is announced to be left.
+    fn part_capacity(&self) -> usize {
+        let left = self.announced.map_or(u64::MAX, |size| size.saturating_sub(self.sent));
+        usize::try_from(left).map_or(PART_SIZE, |left| left.clamp(1, PART_SIZE))
     }
 
     /// Adds `bytes` to the blob, sending each part as it fills.
     pub async fn write(&mut self, mut bytes: &[u8]) -> Result<(), BlobError> {
         while !bytes.is_empty() {
             if self.part.capacity() == 0 {
-                self.part.reserve(PART_SIZE);
+                self.part.reserve(self.part_capacity());
             }
             let room = PART_SIZE - self.part.len();
             let (now, rest) = bytes.split_at(room.min(bytes.len()));
@@ -60,6 +73,7 @@ impl BlobUpload {
             }
         };
         let body = std::mem::take(&mut self.part).freeze();
+        self.sent += body.len() as u64;
         let number = self.etags.len() + 1;
         let etag = multipart.upload_part(self.key.as_str(), &upload_id, number, body).await?;
         self.etags.push(etag);
