@@ -4,6 +4,8 @@
   scale.py users SOCKET FIRST LAST         accounts uFIRST..uLAST-1, through the admin socket
   scale.py passwords SOCKET FIRST LAST COUNT
                                            COUNT app passwords spread over uFIRST..uLAST-1
+  scale.py owner SOCKET NAME               user NAME with one app password; prints its
+                                           Authorization header value
   scale.py proppatch URL AUTH FIRST COUNT PROPS
                                            PROPPATCH PROPS dead properties onto each of the
                                            files fFIRST..fFIRST+COUNT-1 under URL, one request per
@@ -20,6 +22,7 @@ format of src/admin/wire.rs), 4 requests at a time: the server hashes each new s
 argon2 on its own pool, exactly as `davgate user add` and `davgate app-password create` would,
 without a process start per account. Every loop is bounded by its COUNT; sockets time out.
 """
+import base64
 import http.client
 import json
 import os
@@ -73,6 +76,27 @@ def passwords(sock, first, last, count):
     tag = time.monotonic_ns()
     bulk(sock, ({"command": "app_password_create", "user": f"u{first + i % (last - first)}",
                  "spec": {"name": f"bulk-{tag}-{i}"}} for i in range(count)))
+
+
+def owner(sock, name):
+    """A new user `name` with one app password: prints its Authorization header value."""
+    admin(sock, {"command": "user_add", "name": name, "role": "user", "password": None})
+    created = admin(sock, {"command": "app_password_create", "user": name,
+                           "spec": {"name": "bench-props"}})
+
+    def find(value):
+        if isinstance(value, dict):
+            if isinstance(value.get("password"), str):
+                return value["password"]
+            for v in value.values():
+                if (found := find(v)) is not None:
+                    return found
+        return None
+
+    password = find(created)
+    if password is None:
+        sys.exit(f"admin socket: app_password_create answered no password: {created}")
+    print("Basic " + base64.b64encode(f"{name}:{password}".encode()).decode())
 
 
 def connection(url):
@@ -197,6 +221,8 @@ def main():
         users(args[0], int(args[1]), int(args[2]))
     elif cmd == "passwords":
         passwords(args[0], int(args[1]), int(args[2]), int(args[3]))
+    elif cmd == "owner":
+        owner(args[0], args[1])
     elif cmd == "proppatch":
         proppatch(args[0], args[1], int(args[2]), int(args[3]), int(args[4]))
     elif cmd == "idle":
