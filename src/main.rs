@@ -6,7 +6,6 @@ mod cli;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    return_large_blocks_to_the_system();
     match cli::start(std::env::args_os().collect()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -16,17 +15,12 @@ fn main() -> ExitCode {
     }
 }
 
-/// Makes glibc serve every allocation of 1 MiB or more (argon2's 7 MiB work areas) with its
-/// own mapping, unmapped when freed. By default glibc raises that threshold to the largest
-/// block it ever freed, so after the first argon2 run every work area came from the heap and its
-/// memory was never given back: an idle server held ~40 MiB it had needed once (at the 19 MiB work areas of then). A fixed
-/// threshold also keeps glibc trimming freed heap memory, so a flood's peak is not kept either.
-#[expect(unsafe_code, reason = "mallopt has no safe wrapper; the one unsafe call of davgate")]
-fn return_large_blocks_to_the_system() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only changes allocator parameters; it is called before any other thread
-    // exists, and a refusal (return value 0) merely leaves the default in place.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
-    }
-}
+/// jemalloc, not glibc's malloc: it keeps small objects of one size together, so the buffers a
+/// request frees do not pin the pages of the connections that stay, and it gives freed memory
+/// back to the system within a second, from its own thread, even when the server is idle. Its
+/// settings (one arena, no thread cache above 4 KiB, 1 s decay) are built in through
+/// `.cargo/config.toml`. Measured with `bench/idle-connections.sh`: 10,000 idle kept-alive
+/// connections in 59.6 MiB instead of 68.1 MiB, and the valid client beside them ~20 % faster.
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;

@@ -47,7 +47,7 @@ pub(super) struct ServeArgs {
     max_depth: u64,
     /// Connections open at once, in all; when full, the connection idle the longest is closed
     /// to make room (lowered to fit the file descriptor limit).
-    #[arg(long, env = "DAVGATE_MAX_CONNECTIONS", default_value_t = 5_000, value_name = "N",
+    #[arg(long, env = "DAVGATE_MAX_CONNECTIONS", default_value_t = 10_000, value_name = "N",
           value_parser = clap::value_parser!(u32).range(1..))]
     max_connections: u32,
     /// Connections open at once from one IPv4 address or IPv6 /64 (raise it behind a reverse

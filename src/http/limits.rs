@@ -32,10 +32,10 @@ use tokio::sync::Notify;
 pub const FIRST_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Connections open at once by default: an office of Windows clients holds several each. A
-/// ceiling, not a reservation: an idle one costs about 6 KB over plain HTTP and 14 KB over TLS
-/// (bench/idle-connections.sh), so 5,000 fit beside the server in the 64 MiB it aims at, and
-/// the one idle the longest gives way to a new one when full.
-pub const DEFAULT_MAX_CONNECTIONS: usize = 5_000;
+/// ceiling, not a reservation: an idle one costs about 3 KB over plain HTTP and 11 KB over TLS
+/// (bench/idle-connections.sh), so 10,000 plain ones fit with the server in the 64 MiB it aims
+/// at, and the one idle the longest gives way to a new one when full.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
 
 /// The connection and body limits of a listener. Admins set them with `serve` flags.
 #[derive(Debug, Clone, PartialEq, Eq)]

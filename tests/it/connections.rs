@@ -614,7 +614,7 @@ fn a_kept_alive_connection_idles_past_30_seconds_under_a_longer_idle_timeout() {
 }
 
 #[test]
-fn by_default_five_thousand_connections_may_be_open_and_idle_for_two_minutes() {
+fn by_default_ten_thousand_connections_may_be_open_and_idle_for_two_minutes() {
     let out = std::process::Command::new(BIN).args(["serve", "--help"]).output().unwrap();
     let help = String::from_utf8_lossy(&out.stdout);
     // The default clap shows for a flag: the `[default: …]` after its name, before the next flag.
@@ -626,6 +626,6 @@ fn by_default_five_thousand_connections_may_be_open_and_idle_for_two_minutes() {
             rest[..end].split("[default: ").nth(1).unwrap_or_else(|| panic!("{name}: no default"));
         shown.split(']').next().unwrap_or_default().to_string()
     };
-    assert_eq!(default_of("--max-connections <N>"), "5000");
+    assert_eq!(default_of("--max-connections <N>"), "10000");
     assert_eq!(default_of("--idle-timeout <DURATION>"), "2m");
 }
