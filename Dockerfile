@@ -5,6 +5,9 @@
 # Manage accounts while it runs: docker exec <container> davgate user add alice
 
 FROM rust:1.95-slim-bookworm AS builder
+# make: jemalloc (the allocator) is built from C with its configure script and make.
+RUN apt-get update && apt-get install -y --no-install-recommends make \
+    && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
 RUN cargo build --release --locked --bin davgate
