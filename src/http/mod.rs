@@ -245,7 +245,7 @@ impl Connection {
         });
         // The connection's future is built inside the match and awaited after it: a local
         // borrowed in there (the TLS stream, for its ALPN) keeps its slot in this future until
-        // its scope ends, so awaiting inside would keep ~1.4 KB per connection for its whole life.
+        // its scope ends, so awaiting inside would keep ~1.2 KB per connection for its whole life.
         let serving = match tls {
             None => {
                 let io = Watched::new(FragmentGuard::new(stream, verdict), Arc::clone(tracker));
