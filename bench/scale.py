@@ -83,18 +83,8 @@ def owner(sock, name):
     admin(sock, {"command": "user_add", "name": name, "role": "user", "password": None})
     created = admin(sock, {"command": "app_password_create", "user": name,
                            "spec": {"name": "bench-props"}})
-
-    def find(value):
-        if isinstance(value, dict):
-            if isinstance(value.get("password"), str):
-                return value["password"]
-            for v in value.values():
-                if (found := find(v)) is not None:
-                    return found
-        return None
-
-    password = find(created)
-    if password is None:
+    password = created.get("password")  # the reply's fields sit beside its "reply" tag
+    if not isinstance(password, str):
         sys.exit(f"admin socket: app_password_create answered no password: {created}")
     print("Basic " + base64.b64encode(f"{name}:{password}".encode()).decode())
 
