@@ -327,6 +327,22 @@ fn wrong_password_unknown_user_and_disabled_account_get_the_same_refusal() {
     assert!(!log.contains("not-her-password") && !log.contains(&primary("alice")));
 }
 
+/// Alice's own list once its only password shows the network it was used from: that is
+/// written in the background, within a second or so of the first use, and two listings read
+/// before and after it differ.
+fn listing_with_its_network(alice: &Web<'_>) -> Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let listing = alice.get("/me/app-passwords").expect(200);
+        let seen =
+            listing["app_passwords"][0]["networks"].as_array().is_some_and(|n| !n.is_empty());
+        if seen || std::time::Instant::now() > deadline {
+            return listing;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
 #[test]
 fn my_app_passwords_are_created_listed_used_and_revoked() {
     let server = TestServer::start();
@@ -344,7 +360,7 @@ fn my_app_passwords_are_created_listed_used_and_revoked() {
 
     // It opens WebDAV, and the first use is recorded.
     assert_eq!(server.probe("alice", password), 207);
-    let listing = alice.get("/me/app-passwords").expect(200);
+    let listing = listing_with_its_network(&alice);
     assert_eq!(ids(&listing), [id]);
     let listed = &listing["app_passwords"][0];
     assert_eq!(listed["name"], "Office laptop drive");
@@ -352,6 +368,7 @@ fn my_app_passwords_are_created_listed_used_and_revoked() {
     assert_eq!(listed["status"], "active");
     assert_eq!(listed["expires_at"], created["expires_at"]);
     assert!(listed["first_used_at"].is_string() && listed["revoked_at"].is_null(), "{listed}");
+    assert_eq!(listed["networks"][0]["network"], "127.0.0.0/24", "{listed}");
     // The same list under the user's own name.
     assert_eq!(alice.get("/users/alice/app-passwords").expect(200), listing);
 
