@@ -368,7 +368,7 @@ fn my_app_passwords_are_created_listed_used_and_revoked() {
     assert_eq!(listed["status"], "active");
     assert_eq!(listed["expires_at"], created["expires_at"]);
     assert!(listed["first_used_at"].is_string() && listed["revoked_at"].is_null(), "{listed}");
-    assert_eq!(listed["networks"][0]["network"], "127.0.0.0/24", "{listed}");
+    assert_eq!(listed["networks"][0]["network"], "127.0.0.1/32", "{listed}");
     // The same list under the user's own name.
     assert_eq!(alice.get("/users/alice/app-passwords").expect(200), listing);
 
