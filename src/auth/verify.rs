@@ -179,20 +179,18 @@ impl Verifier {
     }
 
     /// Queues a job, waiting at most [`Self::QUEUE_WAIT`] for room. A stopped pool answers as
-    /// a refusal would (the reply channel is dropped).
+    /// a refusal would (the reply channel is dropped). The job is counted in `pending` only
+    /// once it has its slot: a caller cancelled while it waits for room (its client went away)
+    /// leaves no count behind, which would keep every thread's work area forever.
     async fn enqueue(&self, job: Job) -> Result<(), Busy> {
-        use tokio::sync::mpsc::error::SendTimeoutError;
-        self.pending.fetch_add(1, Ordering::AcqRel);
-        match self.queue.send_timeout(job, Self::QUEUE_WAIT).await {
-            Ok(()) => Ok(()),
-            Err(SendTimeoutError::Closed(_)) => {
-                self.pending.fetch_sub(1, Ordering::AcqRel);
+        match tokio::time::timeout(Self::QUEUE_WAIT, self.queue.reserve()).await {
+            Ok(Ok(slot)) => {
+                self.pending.fetch_add(1, Ordering::AcqRel);
+                slot.send(job);
                 Ok(())
             }
-            Err(SendTimeoutError::Timeout(_)) => {
-                self.pending.fetch_sub(1, Ordering::AcqRel);
-                Err(Busy)
-            }
+            Ok(Err(_closed)) => Ok(()),
+            Err(_elapsed) => Err(Busy),
         }
     }
 
@@ -281,6 +279,24 @@ fn worker(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_verification_cancelled_while_it_waits_for_room_is_not_counted() {
+        // A queue of one and no thread: the first job fills it, the second waits for room.
+        let (queue, _receiver) = mpsc::channel::<Job>(1);
+        let pending = Arc::new(AtomicUsize::new(0));
+        let pool = Verifier { queue, pending, verifications: VerificationCounter::default() };
+        let secret = Secret::new("guess".to_string());
+        let (reply, _answer) = oneshot::channel();
+        pool.enqueue(Job::Dummy { secret: secret.clone(), reply }).await.unwrap();
+        assert_eq!(pool.queue_depth(), 1);
+
+        let (reply, _answer) = oneshot::channel();
+        let waiting = pool.enqueue(Job::Dummy { secret, reply });
+        let cancelled = tokio::time::timeout(std::time::Duration::from_millis(50), waiting).await;
+        assert!(cancelled.is_err(), "the second job had no room");
+        assert_eq!(pool.queue_depth(), 1, "only the job that was sent is pending");
+    }
 
     #[test]
     fn a_hash_verifies_its_secret_and_nothing_else() {
