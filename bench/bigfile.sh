@@ -16,6 +16,9 @@
 #                    is the copy path of the build before mapped reads, 1048576 the default)
 #   BIGFILE_TLS_CHUNKS  the same over HTTPS (always copies; default: 131072 262144)
 #   BIGFILE_TLS      0: skip the HTTPS round (default: 1)
+#   BIGFILE_APACHE_SENDFILE  1: also Apache with `EnableSendfile On` (default: 0): on loopback the
+#                    client's copy out of the socket bounds every server, and how fast it goes
+#                    depends on whether the server's own copy left the bytes in the CPU cache
 #
 # Every server binds 127.0.0.1 on a free port; everything lives under one mktemp -d removed on exit.
 set -euo pipefail
@@ -68,8 +71,8 @@ setup_davgate() { # KEY CHUNK [serve flags...]
     AUTH[$key]=$(basic alice "$password")
 }
 
-setup_apache() {
-    local dir=$WORK/apache port modules=/usr/lib/apache2/modules user_group=
+setup_apache() { # KEY [a directive added to its configuration]
+    local key=$1 extra=${2:-} dir=$WORK/$1 port modules=/usr/lib/apache2/modules user_group=
     mkdir -p "$dir/files" "$dir/lock" "$dir/run"
     cp -a "$SEED/." "$dir/files/"
     port=$(free_port)
@@ -113,13 +116,14 @@ Alias /dav/ $dir/files/
     AuthUserFile $WORK/htpasswd
     Require valid-user
 </Location>
+$extra
 EOF
     "$APACHE" -f "$dir/httpd.conf" -DFOREGROUND >"$dir/stdout" 2>&1 &
-    PID[apache]=$!
-    track_pid "${PID[apache]}"
-    URL[apache]=http://127.0.0.1:$port/dav/
-    AUTH[apache]=$(basic alice "$PASSWORD")
-    wait_http apache "${PID[apache]}" "${URL[apache]}"
+    PID[$key]=$!
+    track_pid "${PID[$key]}"
+    URL[$key]=http://127.0.0.1:$port/dav/
+    AUTH[$key]=$(basic alice "$PASSWORD")
+    wait_http "$key" "${PID[$key]}" "${URL[$key]}"
 }
 
 setup_nginx() { # KEY plain|tls
@@ -186,8 +190,12 @@ for chunk in "${CHUNKS[@]}"; do
     setup_davgate "davgate-$chunk" "$chunk"
     KEYS+=("davgate-$chunk")
 done
-setup_apache
+setup_apache apache
 KEYS+=(apache)
+if [[ ${BIGFILE_APACHE_SENDFILE:-0} == 1 ]]; then
+    setup_apache apache-sendfile 'EnableSendfile On'
+    KEYS+=(apache-sendfile)
+fi
 HAVE_NGINX=0
 if [[ -x $NGINX ]]; then
     setup_nginx nginx plain
@@ -294,7 +302,7 @@ report() {
     for key in "${KEYS[@]}"; do
         [[ $key == davgate-* ]] || continue
         line="- $key:"
-        for peer in apache nginx; do
+        for peer in apache apache-sendfile nginx; do
             [[ -n ${PID[$peer]:-} ]] || continue
             line+=$(awk -v a="$(med get64m "$key")" -v b="$(med get64m "$peer")" -v c="$(med get4k "$key")" -v d="$(med get4k "$peer")" -v p="$peer" \
                 'BEGIN { printf " %.2f× / %.2f× %s;", a / b, c / d, p }')

@@ -16,6 +16,7 @@ mod protocols;
 pub mod response;
 mod router;
 mod tls;
+mod zero_copy;
 
 pub use access_log::{BadLogFormat, LogFormat};
 pub use client_addr::{BadNetwork, TrustedProxies};
@@ -45,6 +46,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
+use zero_copy::ZeroCopy;
 
 /// Why the listener could not start: a port taken, a TLS file unusable.
 #[derive(Debug, thiserror::Error)]
@@ -225,6 +227,8 @@ impl Connection {
 
     async fn serve(self, stream: TcpStream, tracker: &Arc<Tracker>) {
         let Connection { app, protocols, tls, watcher, peer, body_timeout } = self;
+        // Plain connections send big files' mapped windows with sendfile (zero_copy).
+        let stream = ZeroCopy::new(stream, tls.is_none());
         let stream = metrics::Counted::new(stream, app.metrics.clone());
         let verdict = Arc::new(Verdict::default());
         let context = Arc::new(Context {

@@ -1,6 +1,6 @@
-//! Big downloads: whole files and ranges arrive byte for byte over plain HTTP (sent from mapped
-//! windows of the file) and over HTTPS (copied), and a file cut short by another program while
-//! it is being sent ends that one download, never the server.
+//! Big downloads: whole files and ranges arrive byte for byte over plain HTTP (mapped windows
+//! of the file, sent with sendfile) and over HTTPS (copied), and a file cut short by another
+//! program while it is being sent ends that one download, never the server.
 
 use crate::util::*;
 use std::io::{Read, Write};
@@ -70,6 +70,21 @@ fn downloads_are_exact(server: &TestServer, pw: &str, body: &[u8]) {
 fn a_big_file_and_its_ranges_download_byte_for_byte_over_http() {
     let (server, pw, body) = serving(5 * 1024 * 1024 + 123, &[]);
     downloads_are_exact(&server, &pw, &body);
+}
+
+#[test]
+fn twenty_four_downloads_at_once_each_arrive_byte_for_byte() {
+    // Each has windows of its own in flight, all sent with sendfile from the one file: none
+    // may get another's offset or bytes.
+    let (server, pw, body) = serving(5 * 1024 * 1024 + 123, &[]);
+    std::thread::scope(|scope| {
+        let downloads: Vec<_> = (0..24).map(|_| scope.spawn(|| get(&server, &pw, None))).collect();
+        for download in downloads {
+            let (code, got) = download.join().unwrap();
+            assert_eq!(code, 200);
+            assert!(got == body, "a download differs ({} of {} bytes)", got.len(), body.len());
+        }
+    });
 }
 
 #[test]
