@@ -73,6 +73,16 @@ fn a_big_file_and_its_ranges_download_byte_for_byte_over_http() {
 }
 
 #[test]
+fn a_big_file_no_longer_in_the_page_cache_downloads_byte_for_byte() {
+    // Its windows are read in from the disk before they are sent, not found in memory.
+    let (server, pw, body) = serving(5 * 1024 * 1024 + 123, &[]);
+    let file = std::fs::File::open(server.home("alice").join("big.bin")).unwrap();
+    file.sync_all().unwrap();
+    rustix::fs::fadvise(&file, 0, None, rustix::fs::Advice::DontNeed).unwrap();
+    downloads_are_exact(&server, &pw, &body);
+}
+
+#[test]
 fn twenty_four_downloads_at_once_each_arrive_byte_for_byte() {
     // Each has windows of its own in flight, all sent with sendfile from the one file: none
     // may get another's offset or bytes.

@@ -190,9 +190,11 @@ fn ensure_cached(window: &Window, file: &File, offset: u64) -> io::Result<()> {
     let mut done = 0;
     while done < window.len {
         let want = buf.len().min(window.len - done);
-        match file.read_at(&mut buf[..want], offset + done as u64)? {
-            0 => break,
-            n => done += n,
+        match file.read_at(&mut buf[..want], offset + done as u64) {
+            Ok(0) => break,
+            Ok(n) => done += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
         }
     }
     Ok(())
