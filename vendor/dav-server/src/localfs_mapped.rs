@@ -67,10 +67,9 @@ struct Source {
     offset: u64,
 }
 
-/// The live windows, by start address. Looked up only while [`LIVE`] is not zero, so a server
-/// that sends no big file never takes the lock.
+/// The live windows, by start address. Looked up only while some bytes are mapped ([`MAPPED`]
+/// is not zero), so a server that sends no big file never takes the lock.
 static SOURCES: Mutex<BTreeMap<usize, Source>> = Mutex::new(BTreeMap::new());
-static LIVE: AtomicUsize = AtomicUsize::new(0);
 
 fn sources() -> std::sync::MutexGuard<'static, BTreeMap<usize, Source>> {
     SOURCES.lock().unwrap_or_else(|p| p.into_inner())
@@ -88,9 +87,9 @@ pub struct MappedSource {
 }
 
 /// The file range behind `len` bytes at `ptr`, if they start in a live mapped window; `None`
-/// for any other memory, at the cost of one atomic load while no window is live.
+/// for any other memory, at the cost of one atomic load while nothing is mapped.
 pub fn mapped_source(ptr: *const u8, len: usize) -> Option<MappedSource> {
-    if LIVE.load(Ordering::Acquire) == 0 || len == 0 {
+    if MAPPED.load(Ordering::Acquire) == 0 || len == 0 {
         return None;
     }
     let addr = ptr as usize;
@@ -118,7 +117,6 @@ impl Window {
     fn register(&self, file: Arc<File>, offset: u64) {
         let start = self.ptr.as_ptr() as usize;
         sources().insert(start, Source { end: start + self.len, file, offset });
-        LIVE.fetch_add(1, Ordering::AcqRel);
     }
 }
 
@@ -157,9 +155,7 @@ impl AsRef<[u8]> for Window {
 impl Drop for Window {
     fn drop(&mut self) {
         // Unregistered before the address range can be mapped again.
-        if sources().remove(&(self.ptr.as_ptr() as usize)).is_some() {
-            LIVE.fetch_sub(1, Ordering::AcqRel);
-        }
+        sources().remove(&(self.ptr.as_ptr() as usize));
         // SAFETY: ptr/len are exactly what mmap returned.
         unsafe {
             libc::munmap(self.ptr.as_ptr(), self.len);
