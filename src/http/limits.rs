@@ -32,9 +32,11 @@ use tokio::sync::Notify;
 pub const FIRST_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Connections open at once by default: an office of Windows clients holds several each. A
-/// ceiling, not a reservation: an idle one costs about 3 KB over plain HTTP and 11 KB over TLS
-/// (bench/idle-connections.sh), so 10,000 plain ones fit with the server in the 64 MiB it aims
-/// at, and the one idle the longest gives way to a new one when full.
+/// ceiling, not a reservation: an idle one costs about 4 KB over plain HTTP and 7.5 KB over TLS
+/// (bench/idle-connections.sh; vendor/hyper and vendor/rustls give back their buffers while a
+/// connection waits), so 10,000 plain ones fit with the server in the 64 MiB it aims at (over
+/// davgate's own TLS they take about 90 MiB), and the one idle the longest gives way to a new
+/// one when full.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
 
 /// The connection and body limits of a listener. Admins set them with `serve` flags.

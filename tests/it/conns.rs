@@ -1,7 +1,9 @@
 //! A kept-alive connection holds no buffer while it waits for its next request (hyper patch in
-//! vendor/hyper), and each connection is served by its own protocol's state: what a client sees
-//! must not change. Raw sockets for HTTP/1 (pipelining, a large head after idling), curl for
-//! the protocols a TLS client may name through ALPN, or not name at all.
+//! vendor/hyper, rustls patch in vendor/rustls for TLS), and each connection is served by its
+//! own protocol's state: what a client sees must not change. Raw sockets for HTTP/1
+//! (pipelining, a large head after idling), `openssl s_client` for one TLS connection that
+//! idles between requests, curl for the protocols a TLS client may name through ALPN, or not
+//! name at all.
 
 use crate::util::*;
 use std::io::{Read, Write};
@@ -17,7 +19,7 @@ fn connect(server: &TestServer) -> TcpStream {
 
 /// Reads `count` whole responses (heads and `Content-Length` bodies) and returns their status
 /// lines and bodies, in order.
-fn responses(stream: &mut TcpStream, count: usize) -> Vec<(String, Vec<u8>)> {
+fn responses(stream: &mut impl Read, count: usize) -> Vec<(String, Vec<u8>)> {
     let mut buf = Vec::new();
     let mut out = Vec::new();
     let started = Instant::now();
@@ -93,6 +95,57 @@ fn pipelined_requests_are_all_answered_in_order_and_the_connection_stays_open() 
     std::thread::sleep(Duration::from_millis(300));
     stream.write_all(get("/dav/a.txt", &auth).as_bytes()).unwrap();
     assert_eq!(responses(&mut stream, 1)[0].1, b"first file");
+}
+
+#[test]
+fn a_kept_alive_tls_connection_serves_a_large_head_and_an_upload_after_idling() {
+    use std::process::{Command, Stdio};
+    let (_dir, cert, key) = self_signed_certificate();
+    let (cert, key) = (cert.to_str().unwrap().to_string(), key.to_str().unwrap().to_string());
+    let server = TestServer::start_with(
+        tempfile::tempdir().unwrap(),
+        &["--tls-cert", &cert, "--tls-key", &key],
+    );
+    server.add_user("alice");
+    let pw = server.app_password("alice", "conns");
+    std::fs::create_dir_all(server.home("alice")).unwrap();
+    std::fs::write(server.home("alice").join("a.txt"), b"first file").unwrap();
+    let auth = format!("Authorization: {}\r\n", basic_header("alice", &pw));
+    let host = server.base.strip_prefix("https://").expect("an HTTPS server");
+    // One TLS connection for the whole test: s_client ends when the server closes it (at the
+    // latest when the test server stops).
+    let mut client = Command::new("openssl")
+        .args(["s_client", "-quiet", "-ign_eof", "-alpn", "http/1.1"])
+        .args(["-connect", host])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("openssl is installed (.ci/run installs it)");
+    let mut to_server = client.stdin.take().unwrap();
+    let mut from_server = client.stdout.take().unwrap();
+    to_server.write_all(get("/dav/a.txt", &auth).as_bytes()).unwrap();
+    assert_eq!(responses(&mut from_server, 1)[0].1, b"first file");
+    std::thread::sleep(Duration::from_millis(300));
+    // 20 KB of headers, then a 300 KB body: many TLS records into a read buffer that the idle
+    // connection gave back.
+    let padding: String = (0..40).map(|i| format!("X-Pad-{i}: {}\r\n", "p".repeat(500))).collect();
+    let body: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    let put = format!(
+        "PUT /dav/up.bin HTTP/1.1\r\nHost: localhost\r\n{auth}{padding}Content-Length: {}\r\n\r\n",
+        body.len()
+    );
+    to_server.write_all(put.as_bytes()).unwrap();
+    to_server.write_all(&body).unwrap();
+    assert_eq!(responses(&mut from_server, 1)[0].0, "HTTP/1.1 201 Created");
+    std::thread::sleep(Duration::from_millis(300));
+    to_server.write_all(get("/dav/up.bin", &auth).as_bytes()).unwrap();
+    let got = responses(&mut from_server, 1);
+    assert_eq!(got[0].0, "HTTP/1.1 200 OK");
+    assert!(got[0].1 == body, "the upload read back over the same connection differs");
+    drop(to_server);
+    let _ = client.kill();
+    let _ = client.wait();
 }
 
 /// The HTTP version and status curl saw for `/healthz` over HTTPS with `flags`.
