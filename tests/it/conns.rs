@@ -97,15 +97,21 @@ fn pipelined_requests_are_all_answered_in_order_and_the_connection_stays_open() 
     assert_eq!(responses(&mut stream, 1)[0].1, b"first file");
 }
 
-#[test]
-fn a_kept_alive_tls_connection_serves_a_large_head_and_an_upload_after_idling() {
-    use std::process::{Command, Stdio};
-    let (_dir, cert, key) = self_signed_certificate();
+/// A server on a fresh self-signed certificate, with the directory that holds it.
+fn tls_server() -> (tempfile::TempDir, TestServer) {
+    let (dir, cert, key) = self_signed_certificate();
     let (cert, key) = (cert.to_str().unwrap().to_string(), key.to_str().unwrap().to_string());
     let server = TestServer::start_with(
         tempfile::tempdir().unwrap(),
         &["--tls-cert", &cert, "--tls-key", &key],
     );
+    (dir, server)
+}
+
+#[test]
+fn a_kept_alive_tls_connection_serves_a_large_head_and_an_upload_after_idling() {
+    use std::process::{Command, Stdio};
+    let (_dir, server) = tls_server();
     server.add_user("alice");
     let pw = server.app_password("alice", "conns");
     std::fs::create_dir_all(server.home("alice")).unwrap();
@@ -161,12 +167,7 @@ fn curl_version(server: &TestServer, flags: &[&str]) -> String {
 
 #[test]
 fn tls_clients_get_the_protocol_they_named_and_one_naming_none_gets_http1() {
-    let (_dir, cert, key) = self_signed_certificate();
-    let (cert, key) = (cert.to_str().unwrap().to_string(), key.to_str().unwrap().to_string());
-    let server = TestServer::start_with(
-        tempfile::tempdir().unwrap(),
-        &["--tls-cert", &cert, "--tls-key", &key],
-    );
+    let (_dir, server) = tls_server();
     assert_eq!(curl_version(&server, &["--http2"]), "2 200");
     assert_eq!(curl_version(&server, &["--http1.1"]), "1.1 200");
     assert_eq!(curl_version(&server, &["--http1.1", "--no-alpn"]), "1.1 200");
