@@ -309,7 +309,7 @@ fn copy_via(source: &Path, temp: &Path, target: &Path, fsync: bool) -> std::io::
     }
     std::fs::rename(temp, target)?;
     if fsync && let Some(parent) = target.parent() {
-        std::fs::File::open(parent)?.sync_all()?;
+        super::folder_sync::sync_folder(parent)?;
     }
     Ok(())
 }

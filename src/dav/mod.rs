@@ -10,6 +10,7 @@
 
 mod confined;
 mod folder;
+mod folder_sync;
 mod inert;
 pub mod limits;
 mod locks;

@@ -4,9 +4,10 @@
 //! the final `rename` is atomic. dav-server calls `flush()` only after the whole body arrived
 //! and its length matched `Content-Length` / `X-Expected-Entity-Length` (our patch to
 //! dav-server); `flush()` then verifies an `OC-Checksum`, applies `X-OC-Mtime`, fsyncs the file
-//! (with `durability = fsync`), renames it into place and fsyncs the folder. An upload that
-//! fails, is cut off or is refused is dropped unflushed, and the drop removes its temporary
-//! file at once; what a crash leaves behind is removed by [`remove_leftovers`] at startup.
+//! (with `durability = fsync`), renames it into place and fsyncs the folder (one fsync for the
+//! uploads that finish together there: [`super::folder_sync`]). An upload that fails, is cut
+//! off or is refused is dropped unflushed, and the drop removes its temporary file at once;
+//! what a crash leaves behind is removed by [`remove_leftovers`] at startup.
 
 use dav_server::fs::{DavFile, DavMetaData, FsError, FsFuture, FsResult};
 use dav_server::localfs::LocalFs;
@@ -18,6 +19,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use super::folder_sync::sync_folder;
 use super::quota::Reservation;
 use crate::store::Durability;
 pub use crate::upload_context::{Checksum, Reconfirm, UploadContext, parse_oc_mtime};
@@ -177,7 +179,8 @@ fn commit(
     drop(file);
     std::fs::rename(temp, target)?;
     if fsync && let Some(parent) = target.parent() {
-        std::fs::File::open(parent)?.sync_all()?;
+        // Shared with the uploads renamed into this folder meanwhile.
+        sync_folder(parent)?;
     }
     Ok(verified)
 }
