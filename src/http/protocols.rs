@@ -33,6 +33,14 @@ const H2_MAX_HEADER_LIST: u32 = 16 * 1024;
 const H2_PING_INTERVAL: Duration = Duration::from_secs(20);
 const H2_PING_TIMEOUT: Duration = Duration::from_secs(20);
 
+/// The most an HTTP/1 connection buffers either way: its request head (a longer one gets 431
+/// Request Header Fields Too Large; hyper checks between reads, so a head may end a little past
+/// it; HTTP/2 allows 16 KiB) and the response bytes queued ahead of
+/// the socket, since hyper polls the body again only once the queue is below it. hyper's default,
+/// 408 KiB, let each of 32 clients listing a folder of 1,000 files at once hold ~0.7 MiB of
+/// listing in the server while it waited for the client to read (`bench/compare.sh`).
+const H1_MAX_BUFFER: usize = 64 * 1024;
+
 /// What a connection's protocol is known to be before its first byte is read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Known {
@@ -71,10 +79,11 @@ macro_rules! http2_limits {
 
 /// hyper's HTTP/1 head timer also runs while a kept-alive connection waits for its next
 /// request, so it must be the idle timeout: anything shorter closed every idle connection
-/// after it, whatever --idle-timeout said. A head trickled in counts as idle time too.
+/// after it, whatever --idle-timeout said. A head trickled in counts as idle time too. Its
+/// buffers stop at [`H1_MAX_BUFFER`].
 macro_rules! http1_limits {
     ($builder:expr, $idle:expr) => {
-        $builder.timer(TokioTimer::new()).header_read_timeout($idle)
+        $builder.timer(TokioTimer::new()).header_read_timeout($idle).max_buf_size(H1_MAX_BUFFER)
     };
 }
 

@@ -81,6 +81,28 @@ fn a_kept_alive_connection_serves_a_head_larger_than_its_first_read_after_idling
 }
 
 #[test]
+fn a_head_under_64_kib_is_served_and_a_much_longer_one_is_refused_with_431() {
+    let (server, auth) = alice_with_files();
+    let pad = |n: usize| -> String {
+        (0..n).map(|i| format!("X-Pad-{i}: {}\r\n", "p".repeat(1000))).collect()
+    };
+    let mut stream = connect(&server);
+    // 60 headers of 1 KB: under the 64 KiB an HTTP/1 connection buffers.
+    stream.write_all(get("/dav/a.txt", &format!("{auth}{}", pad(60))).as_bytes()).unwrap();
+    let got = responses(&mut stream, 1);
+    assert_eq!((got[0].0.as_str(), got[0].1.as_slice()), ("HTTP/1.1 200 OK", &b"first file"[..]));
+    let mut stream = connect(&server);
+    // 140 KB: well over it (hyper checks between reads, so a head may end a little past it).
+    // The head is refused as a whole, not cut and served.
+    let _ = stream.write_all(get("/dav/a.txt", &format!("{auth}{}", pad(140))).as_bytes());
+    let got = responses(&mut stream, 1);
+    assert_eq!(
+        got.first().map(|r| r.0.as_str()),
+        Some("HTTP/1.1 431 Request Header Fields Too Large")
+    );
+}
+
+#[test]
 fn pipelined_requests_are_all_answered_in_order_and_the_connection_stays_open() {
     let (server, auth) = alice_with_files();
     let mut stream = connect(&server);
