@@ -35,10 +35,10 @@ const H2_PING_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// The most an HTTP/1 connection buffers either way: its request head (a longer one gets 431
 /// Request Header Fields Too Large; hyper checks between reads, so a head may end a little past
-/// it; HTTP/2 allows 16 KiB) and the response bytes queued ahead of
-/// the socket, since hyper polls the body again only once the queue is below it. hyper's default,
-/// 408 KiB, let each of 32 clients listing a folder of 1,000 files at once hold ~0.7 MiB of
-/// listing in the server while it waited for the client to read (`bench/compare.sh`).
+/// it; HTTP/2 allows 16 KiB) and the response bytes queued ahead of the socket, since hyper
+/// polls the body again only once the queue is below it. hyper's default, 408 KiB, let each of
+/// 32 clients listing a folder of 1,000 files at once hold ~0.7 MiB of listing in the server
+/// while it waited for the client to read (`bench/compare.sh`).
 const H1_MAX_BUFFER: usize = 64 * 1024;
 
 /// What a connection's protocol is known to be before its first byte is read.
