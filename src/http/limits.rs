@@ -32,10 +32,10 @@ use tokio::sync::Notify;
 pub const FIRST_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Connections open at once by default: an office of Windows clients holds several each. A
-/// ceiling, not a reservation: an idle one costs about 4 KB over plain HTTP and 7.5 KB over TLS
+/// ceiling, not a reservation: an idle one costs about 3 KB over plain HTTP and 6.3 KB over TLS
 /// (bench/idle-connections.sh; vendor/hyper and vendor/rustls give back their buffers while a
 /// connection waits), so 10,000 plain ones fit with the server in the 64 MiB it aims at (over
-/// davgate's own TLS they take about 90 MiB), and the one idle the longest gives way to a new
+/// davgate's own TLS they take about 87 MiB), and the one idle the longest gives way to a new
 /// one when full.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
 
